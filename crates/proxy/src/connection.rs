@@ -1,0 +1,557 @@
+//! One client connection: the proxy protocol (CONNECT and absolute-form requests), then for a
+//! tunnel the first-bytes sniff and either TLS interception, plain HTTP, TLS passthrough or a
+//! raw TCP relay. The `conn` record is written when the connection's last part ends.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context as TaskContext, Poll};
+use std::time::{Duration, Instant, SystemTime};
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use phonehome_record::{
+    Conn, ConnUpstream, ErrorRecord, Phase, Record, Target, TlsInfo, Transport,
+};
+use rustls::ServerConfig;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::ca::CertificateAuthority;
+use crate::clienthello::{read_client_hello, version_name, HelloError};
+use crate::engine::{self, Origin, RespBody, UpstreamLink};
+use crate::recorder::Recorder;
+use crate::sniff::{classify, read_first, FirstBytes, Prefixed};
+use crate::upstream::{Dialed, Dialer};
+
+/// Any byte stream the engine can serve or forward over.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
+pub(crate) type BoxIo = Box<dyn Io>;
+
+/// How long a tunnel waits for the client's first bytes before treating it as a protocol in
+/// which the server speaks first.
+const SNIFF_WAIT: Duration = Duration::from_secs(2);
+
+/// A TLS fatal alert record, `handshake_failure` (RFC 8446 §6.2), sent to a client whose
+/// upstream failed verification instead of a forged certificate.
+const HANDSHAKE_FAILURE_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 40];
+
+/// What every connection shares.
+pub(crate) struct Context {
+    pub recorder: Recorder,
+    pub dialer: Dialer,
+    pub ca: Arc<CertificateAuthority>,
+    pub tracker: TaskTracker,
+    pub shutdown: CancellationToken,
+    server_configs: Mutex<HashMap<(String, Option<Vec<u8>>), Arc<ServerConfig>>>,
+}
+
+impl Context {
+    pub(crate) fn new(recorder: Recorder, dialer: Dialer, ca: Arc<CertificateAuthority>) -> Self {
+        Self {
+            recorder,
+            dialer,
+            ca,
+            tracker: TaskTracker::new(),
+            shutdown: CancellationToken::new(),
+            server_configs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Runs `task` until it ends or the proxy shuts down, tracked for the drain.
+    pub(crate) fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        let shutdown = self.shutdown.clone();
+        self.tracker.spawn(async move {
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = task => {}
+            }
+        });
+    }
+
+    /// The client-facing TLS config for `host`, offering `alpn` (what the upstream agreed to).
+    fn server_config(&self, host: &str, alpn: Option<&[u8]>) -> Result<Arc<ServerConfig>, String> {
+        let key = (host.to_owned(), alpn.map(<[u8]>::to_vec));
+        if let Some(config) = self.lock_configs().get(&key) {
+            return Ok(config.clone());
+        }
+        let leaf = self.ca.leaf(host).map_err(|e| engine::error_chain(&e))?;
+        let mut config = ServerConfig::builder()
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(leaf)));
+        config.alpn_protocols = alpn.map(|p| vec![p.to_vec()]).unwrap_or_default();
+        let config = Arc::new(config);
+        self.lock_configs().insert(key, config.clone());
+        Ok(config)
+    }
+
+    fn lock_configs(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(String, Option<Vec<u8>>), Arc<ServerConfig>>> {
+        self.server_configs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Byte counters of the client side of a connection.
+#[derive(Default)]
+struct Counters {
+    up: AtomicU64,
+    down: AtomicU64,
+}
+
+/// What is known about a connection, completed as it goes.
+struct ConnInfo {
+    target: Option<Target>,
+    transport: Transport,
+    tls: Option<TlsInfo>,
+    upstream: Option<ConnUpstream>,
+}
+
+/// A client connection's identity and record. The `conn` record is written when the last
+/// reference is dropped, whatever ended the connection.
+pub(crate) struct ConnState {
+    pub id: u64,
+    pub recorder: Recorder,
+    pub ctx: Arc<Context>,
+    client: SocketAddr,
+    opened: SystemTime,
+    opened_at: Instant,
+    counters: Arc<Counters>,
+    info: Mutex<ConnInfo>,
+}
+
+impl ConnState {
+    fn info(&self) -> std::sync::MutexGuard<'_, ConnInfo> {
+        self.info.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_target(&self, target: &Target, transport: Transport) {
+        let mut info = self.info();
+        if info.target.is_none() {
+            info.target = Some(target.clone());
+            info.transport = transport;
+        }
+    }
+
+    fn set_upstream(&self, peer: SocketAddr, target: &Target) {
+        let via = self
+            .ctx
+            .dialer
+            .proxy()
+            .filter(|p| !p.bypasses(&target.host));
+        self.info().upstream = Some(ConnUpstream {
+            addr: peer.to_string(),
+            via: via.map(|p| p.display()),
+            ..ConnUpstream::default()
+        });
+    }
+
+    /// Records a connection-level `error`.
+    fn error(&self, target: &Target, phase: Phase, message: String) {
+        self.recorder.record(Record::Error(ErrorRecord {
+            ts: phonehome_record::now(),
+            flow: None,
+            conn: Some(self.id),
+            target: target.clone(),
+            phase,
+            message,
+        }));
+    }
+}
+
+impl Drop for ConnState {
+    fn drop(&mut self) {
+        let info = self.info.get_mut().unwrap_or_else(|e| e.into_inner());
+        let Some(target) = info.target.take() else {
+            // Nothing was asked of this connection (a port probe, a request to the proxy itself).
+            return;
+        };
+        self.recorder.record(Record::Conn(Conn {
+            ts: phonehome_record::now(),
+            conn: self.id,
+            client: self.client.to_string(),
+            target,
+            transport: info.transport,
+            tls: info.tls.take(),
+            upstream: info.upstream.take(),
+            bytes_up: self.counters.up.load(Ordering::Relaxed),
+            bytes_down: self.counters.down.load(Ordering::Relaxed),
+            opened: phonehome_record::timestamp(self.opened),
+            duration_ms: u64::try_from(self.opened_at.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }));
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Counts the bytes that cross the client socket.
+    struct Counting<IO> {
+        #[pin]
+        io: IO,
+        counters: Arc<Counters>,
+    }
+}
+
+impl<IO: AsyncRead> AsyncRead for Counting<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.project();
+        let before = buf.filled().len();
+        let result = this.io.poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        this.counters.up.fetch_add(n as u64, Ordering::Relaxed);
+        result
+    }
+}
+
+impl<IO: AsyncWrite> AsyncWrite for Counting<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.project();
+        let result = this.io.poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &result {
+            this.counters.down.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        self.project().io.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        self.project().io.poll_shutdown(cx)
+    }
+}
+
+/// Serves one accepted client connection until it and its tunnel end.
+pub(crate) async fn serve_client(ctx: Arc<Context>, stream: TcpStream, client: SocketAddr) {
+    let _ = stream.set_nodelay(true);
+    let counters = Arc::new(Counters::default());
+    let conn = Arc::new(ConnState {
+        id: ctx.recorder.next_conn(),
+        recorder: ctx.recorder.clone(),
+        ctx: ctx.clone(),
+        client,
+        opened: SystemTime::now(),
+        opened_at: Instant::now(),
+        counters: counters.clone(),
+        info: Mutex::new(ConnInfo {
+            target: None,
+            transport: Transport::Http,
+            tls: None,
+            upstream: None,
+        }),
+    });
+    let io = TokioIo::new(Counting {
+        io: stream,
+        counters,
+    });
+    let links: Arc<tokio::sync::Mutex<Option<Arc<UpstreamLink>>>> = Arc::default();
+    let service = hyper::service::service_fn(move |req| {
+        let conn = conn.clone();
+        let links = links.clone();
+        async move { Ok::<_, Infallible>(proxy_request(req, conn, links).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .preserve_header_case(true)
+        .timer(TokioTimer::new())
+        .serve_connection(io, service)
+        .with_upgrades()
+        .await;
+}
+
+/// One request on the proxy connection: CONNECT, absolute-form, or a mistake.
+async fn proxy_request(
+    req: Request<Incoming>,
+    conn: Arc<ConnState>,
+    links: Arc<tokio::sync::Mutex<Option<Arc<UpstreamLink>>>>,
+) -> Response<RespBody> {
+    if req.method() == Method::CONNECT {
+        return connect(req, conn).await;
+    }
+    let uri = req.uri();
+    if uri.scheme_str() != Some("http") {
+        return engine::text_response(
+            StatusCode::BAD_REQUEST,
+            "phonehome is an HTTP proxy: send absolute-form http:// requests or CONNECT\n",
+        );
+    }
+    let Some(target) = uri_target(uri, 80) else {
+        return engine::text_response(StatusCode::BAD_REQUEST, "request URI has no host\n");
+    };
+    conn.set_target(&target, Transport::Http);
+    let link = {
+        let mut slot = links.lock().await;
+        match slot.as_ref() {
+            Some(link) if link.origin().target == target => link.clone(),
+            _ => {
+                let origin = Origin {
+                    scheme: "http",
+                    target,
+                };
+                let link = Arc::new(UpstreamLink::lazy(conn.ctx.clone(), origin));
+                *slot = Some(link.clone());
+                link
+            }
+        }
+    };
+    engine::forward(req, &link, &conn).await
+}
+
+fn uri_target(uri: &http::Uri, default_port: u16) -> Option<Target> {
+    let authority = uri.authority()?;
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    if host.is_empty() {
+        return None;
+    }
+    Some(Target {
+        host: host.to_owned(),
+        port: authority.port_u16().unwrap_or(default_port),
+    })
+}
+
+/// CONNECT: reach the target first, so a failure is a 502 naming the phase; then tunnel.
+async fn connect(req: Request<Incoming>, conn: Arc<ConnState>) -> Response<RespBody> {
+    let Some(target) = uri_target(req.uri(), 443) else {
+        return engine::text_response(StatusCode::BAD_REQUEST, "CONNECT needs host:port\n");
+    };
+    conn.set_target(&target, Transport::Tcp);
+    let dialed = match conn.ctx.dialer.connect(&target).await {
+        Ok(dialed) => dialed,
+        Err(e) => {
+            conn.error(&target, e.phase, e.message.clone());
+            return engine::bad_gateway(&target, &e);
+        }
+    };
+    conn.set_upstream(dialed.peer, &target);
+    let ctx = conn.ctx.clone();
+    ctx.spawn(async move {
+        match hyper::upgrade::on(req).await {
+            Ok(upgraded) => tunnel(Box::new(TokioIo::new(upgraded)), dialed, target, conn).await,
+            Err(e) => conn.error(
+                &target,
+                Phase::ClientHttp,
+                format!("CONNECT tunnel was not established: {e}"),
+            ),
+        }
+    });
+    Response::new(http_body_util::Either::Right(
+        http_body_util::Full::default(),
+    ))
+}
+
+/// Sniffs the tunnel's first bytes and hands it to the matching handler.
+async fn tunnel(mut client: BoxIo, dialed: Dialed, target: Target, conn: Arc<ConnState>) {
+    let first = match read_first(&mut client, SNIFF_WAIT).await {
+        Ok(first) => first,
+        Err(e) => {
+            conn.error(
+                &target,
+                Phase::ClientHttp,
+                format!("reading from the client failed: {e}"),
+            );
+            return;
+        }
+    };
+    let Some(first) = first else {
+        // The client waits for the server to speak first: not HTTP, not TLS.
+        return relay(client, dialed.stream).await;
+    };
+    if first.is_empty() {
+        return;
+    }
+    match classify(&first) {
+        FirstBytes::Tls => intercept_tls(client, first, dialed, target, conn).await,
+        kind @ (FirstBytes::Http1 | FirstBytes::Http2) => {
+            conn.info().transport = Transport::Http;
+            let origin = Origin {
+                scheme: "http",
+                target: target.clone(),
+            };
+            let h2 = kind == FirstBytes::Http2;
+            let link = UpstreamLink::open(
+                conn.ctx.clone(),
+                origin,
+                None,
+                Vec::new(),
+                Box::new(dialed.stream),
+                h2,
+            )
+            .await;
+            match link {
+                Ok(link) => {
+                    engine::serve(
+                        Box::new(Prefixed::new(first, client)),
+                        h2,
+                        Arc::new(link),
+                        conn,
+                    )
+                    .await;
+                }
+                Err(e) => conn.error(&target, e.phase, e.message),
+            }
+        }
+        FirstBytes::Other => relay(Box::new(Prefixed::new(first, client)), dialed.stream).await,
+    }
+}
+
+/// Relays bytes both ways until both sides close.
+async fn relay(mut client: BoxIo, mut upstream: TcpStream) {
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+}
+
+/// The ALPN protocols phonehome can speak, in the client's order.
+fn speakable(offered: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    offered
+        .iter()
+        .filter(|p| p.as_slice() == b"h2" || p.as_slice() == b"http/1.1")
+        .cloned()
+        .collect()
+}
+
+/// TLS: read the ClientHello, handshake with the upstream offering the client's ALPN, then
+/// complete the client's handshake with a leaf from the local CA offering only what the
+/// upstream agreed to.
+async fn intercept_tls(
+    mut client: BoxIo,
+    mut buf: Vec<u8>,
+    dialed: Dialed,
+    target: Target,
+    conn: Arc<ConnState>,
+) {
+    let hello = match read_client_hello(&mut client, &mut buf).await {
+        Ok(hello) => hello,
+        Err(HelloError::Closed) => return,
+        Err(e) => {
+            conn.info().transport = Transport::TlsIntercept;
+            conn.error(&target, Phase::TlsClient, e.to_string());
+            return;
+        }
+    };
+    let mut tls = TlsInfo {
+        sni: hello.sni.clone(),
+        alpn_offered: hello
+            .alpn
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect(),
+        versions_offered: hello.versions.iter().map(|v| version_name(*v)).collect(),
+        ..TlsInfo::default()
+    };
+    let alpn = speakable(&hello.alpn);
+    if !hello.alpn.is_empty() && alpn.is_empty() {
+        // A protocol phonehome does not speak: relay it untouched.
+        {
+            let mut info = conn.info();
+            info.transport = Transport::TlsPassthrough;
+            info.tls = Some(tls);
+        }
+        return relay(Box::new(Prefixed::new(buf, client)), dialed.stream).await;
+    }
+    conn.info().transport = Transport::TlsIntercept;
+    let server_name = hello.sni.clone().unwrap_or_else(|| target.host.clone());
+    let upstream = match conn
+        .ctx
+        .dialer
+        .tls(dialed.stream, &server_name, &alpn)
+        .await
+    {
+        Ok(upstream) => upstream,
+        Err(e) => {
+            conn.info().tls = Some(tls);
+            conn.error(&target, e.phase, e.message);
+            let _ = client.write_all(&HANDSHAKE_FAILURE_ALERT).await;
+            let _ = client.shutdown().await;
+            return;
+        }
+    };
+    let upstream_alpn = upstream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
+    if let Some(info) = conn.info().upstream.as_mut() {
+        info.alpn = upstream_alpn
+            .as_deref()
+            .map(|p| String::from_utf8_lossy(p).into_owned());
+        info.version = upstream
+            .get_ref()
+            .1
+            .protocol_version()
+            .map(|v| version_name(u16::from(v)));
+    }
+    let config = match conn
+        .ctx
+        .server_config(&server_name, upstream_alpn.as_deref())
+    {
+        Ok(config) => config,
+        Err(message) => {
+            conn.info().tls = Some(tls);
+            conn.error(
+                &target,
+                Phase::TlsClient,
+                format!("cannot issue a certificate: {message}"),
+            );
+            return;
+        }
+    };
+    let accepted = tokio_rustls::TlsAcceptor::from(config)
+        .accept(Prefixed::new(buf, client))
+        .await;
+    let client_tls = match accepted {
+        Ok(client_tls) => client_tls,
+        Err(e) => {
+            conn.info().tls = Some(tls);
+            conn.error(
+                &target,
+                Phase::TlsClient,
+                format!(
+                    "the client rejected the TLS handshake: {}",
+                    engine::error_chain(&e)
+                ),
+            );
+            return;
+        }
+    };
+    let session = client_tls.get_ref().1;
+    tls.alpn = session
+        .alpn_protocol()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    tls.version = session
+        .protocol_version()
+        .map(|v| version_name(u16::from(v)));
+    conn.info().tls = Some(tls);
+    let h2 = upstream_alpn.as_deref() == Some(b"h2");
+    let origin = Origin {
+        scheme: "https",
+        target: target.clone(),
+    };
+    let link = UpstreamLink::open(
+        conn.ctx.clone(),
+        origin,
+        Some(server_name),
+        alpn,
+        Box::new(upstream),
+        h2,
+    )
+    .await;
+    match link {
+        Ok(link) => engine::serve(Box::new(client_tls), h2, Arc::new(link), conn).await,
+        Err(e) => conn.error(&target, e.phase, e.message),
+    }
+}

@@ -1,0 +1,151 @@
+//! The phonehome interception core: the local CA, the listener, first-bytes sniffing,
+//! ClientHello parsing, TLS interception, the HTTP engine, the upstream dialer, the recorder
+//! and the environment for launched children.
+//!
+//! ```text
+//! listener ─ CONNECT / absolute-form ─ sniff ─┬─ TLS: ClientHello → upstream TLS → leaf → HTTP engine
+//!                                             ├─ HTTP: HTTP engine
+//!                                             └─ other: byte relay
+//! HTTP engine ─ tee ─ recorder thread ─ capture file
+//! ```
+#![forbid(unsafe_code)]
+
+mod ca;
+mod clienthello;
+mod connection;
+mod engine;
+mod launch;
+mod recorder;
+mod sniff;
+mod tee;
+mod upstream;
+mod websocket;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use ca::{CaDescription, CaError, CertificateAuthority, LEAF_REUSE, LEAF_VALIDITY};
+pub use clienthello::{parse_client_hello, ClientHello, HelloError};
+pub use launch::{child_env, write_ca_bundle};
+pub use recorder::{
+    CaptureSummary, Failure, HostSummary, Recorder, RecorderOptions, RecorderTask, DEFAULT_BUDGET,
+    DEFAULT_MAX_BODY,
+};
+pub use upstream::{
+    load_roots, read_pem_certs, DialError, TrustError, UpstreamProxy, DEFAULT_CONNECT_TIMEOUT,
+};
+
+use connection::Context;
+use tokio::net::TcpListener;
+
+/// How the proxy is set up.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// Where to listen (loopback unless told otherwise).
+    pub listen: SocketAddr,
+    pub ca: Arc<CertificateAuthority>,
+    /// PEM files of CAs to trust for upstream TLS besides the system roots.
+    pub extra_ca: Vec<PathBuf>,
+    /// An HTTP proxy that carries every outbound connection.
+    pub upstream_proxy: Option<UpstreamProxy>,
+    /// Time allowed for DNS plus TCP connect, and for the upstream TLS handshake.
+    pub connect_timeout: Duration,
+}
+
+/// Failures starting the proxy.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProxyError {
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Trust(#[from] TrustError),
+}
+
+impl ProxyError {
+    /// Whether the listen address is already taken.
+    pub fn is_addr_in_use(&self) -> bool {
+        matches!(self, ProxyError::Bind { source, .. } if source.kind() == std::io::ErrorKind::AddrInUse)
+    }
+}
+
+/// A running proxy. Dropping it without [`Proxy::shutdown`] stops accepting but does not drain.
+#[derive(Debug)]
+pub struct Proxy {
+    addr: SocketAddr,
+    ctx: Arc<Context>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").finish_non_exhaustive()
+    }
+}
+
+impl Proxy {
+    /// Binds the listener and starts accepting; events go to `recorder`.
+    ///
+    /// # Errors
+    /// [`ProxyError::Bind`] when the address cannot be bound, [`ProxyError::Trust`] when an
+    /// extra CA file cannot be used.
+    pub async fn start(config: ProxyConfig, recorder: Recorder) -> Result<Proxy, ProxyError> {
+        let roots = Arc::new(load_roots(&config.extra_ca)?);
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ProxyError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| ProxyError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let dialer = upstream::Dialer::new(config.connect_timeout, config.upstream_proxy, roots);
+        let ctx = Arc::new(Context::new(recorder, dialer, config.ca));
+        let accept = tokio::spawn(accept_loop(listener, ctx.clone()));
+        Ok(Proxy { addr, ctx, accept })
+    }
+
+    /// The address the proxy listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets in-flight connections finish for up to `drain`, then closes the
+    /// rest (their records are still written).
+    pub async fn shutdown(self, drain: Duration) {
+        self.accept.abort();
+        let _ = self.accept.await;
+        self.ctx.tracker.close();
+        if tokio::time::timeout(drain, self.ctx.tracker.wait())
+            .await
+            .is_err()
+        {
+            self.ctx.shutdown.cancel();
+            let _ = tokio::time::timeout(Duration::from_secs(2), self.ctx.tracker.wait()).await;
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, ctx: Arc<Context>) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, client)) => {
+                ctx.spawn(connection::serve_client(ctx.clone(), stream, client));
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

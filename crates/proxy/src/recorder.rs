@@ -1,0 +1,344 @@
+//! The recorder: one writer thread that turns captured events into `phonehome/1` lines.
+//!
+//! Forwarding code never waits for it. Events go through an unbounded channel, but the memory
+//! behind them is bounded: body bytes are reserved from a byte budget as they are captured and
+//! released once written. When the budget is exhausted, body bytes are dropped and counted
+//! (`dropped_bytes` in the body and in the `end` record), and the forwarded stream goes on.
+//! Decompression, redaction and serialization all happen on the writer thread, off the
+//! forwarding path.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use phonehome_record::{
+    encode_body, BodyInput, CaptureWriter, Counts, End, Headers, Record, Redactor, Target,
+};
+use tokio::sync::mpsc;
+
+/// Default cap on the bytes stored per body (`--max-body`).
+pub const DEFAULT_MAX_BODY: usize = 16 * 1024 * 1024;
+/// Default cap on body bytes held in memory for the recorder at once.
+pub const DEFAULT_BUDGET: usize = 48 * 1024 * 1024;
+
+/// What the recorder needs to know besides the file.
+#[derive(Debug, Clone)]
+pub struct RecorderOptions {
+    /// Bytes stored per body before it is marked `truncated`.
+    pub max_body: usize,
+    /// Body bytes held for the recorder at once before bytes are dropped.
+    pub budget: usize,
+    pub redactor: Redactor,
+}
+
+impl Default for RecorderOptions {
+    fn default() -> Self {
+        Self {
+            max_body: DEFAULT_MAX_BODY,
+            budget: DEFAULT_BUDGET,
+            redactor: Redactor::new(),
+        }
+    }
+}
+
+/// Body bytes as the tee captured them, before decoding.
+#[derive(Debug, Default)]
+pub(crate) struct CapturedBody {
+    pub bytes: Vec<u8>,
+    pub size: u64,
+    pub truncated: bool,
+    pub dropped_bytes: u64,
+    pub content_encoding: Option<String>,
+}
+
+/// A request or response waiting for its body to be encoded and redacted.
+#[derive(Debug)]
+pub(crate) enum Pending {
+    Request {
+        record: phonehome_record::Request,
+        target: Target,
+        body: CapturedBody,
+    },
+    Response {
+        record: phonehome_record::Response,
+        body: CapturedBody,
+    },
+}
+
+enum Message {
+    Record(Record),
+    Pending(Pending),
+    Finish { exit_code: Option<i32> },
+}
+
+struct Shared {
+    next_conn: AtomicU64,
+    next_flow: AtomicU64,
+    held: AtomicUsize,
+    dropped: AtomicU64,
+    options: RecorderOptions,
+}
+
+/// A cheap, cloneable handle for sending events to the recorder.
+#[derive(Clone)]
+pub struct Recorder {
+    tx: mpsc::UnboundedSender<Message>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder").finish_non_exhaustive()
+    }
+}
+
+/// The writer side, to wait on once the capture is finished.
+#[derive(Debug)]
+pub struct RecorderTask {
+    thread: std::thread::JoinHandle<std::io::Result<CaptureSummary>>,
+}
+
+impl Recorder {
+    /// Starts the writer thread on `writer` and writes `header` as the first line.
+    ///
+    /// # Errors
+    /// An I/O error writing the header or starting the thread.
+    pub fn start(
+        mut writer: CaptureWriter,
+        header: Record,
+        options: RecorderOptions,
+    ) -> std::io::Result<(Recorder, RecorderTask)> {
+        writer.write(&header)?;
+        writer.flush()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            next_conn: AtomicU64::new(1),
+            next_flow: AtomicU64::new(1),
+            held: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+            options,
+        });
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("phonehome-recorder".into())
+            .spawn(move || write_loop(writer, rx, &thread_shared))?;
+        Ok((Recorder { tx, shared }, RecorderTask { thread }))
+    }
+
+    pub(crate) fn next_conn(&self) -> u64 {
+        self.shared.next_conn.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn next_flow(&self) -> u64 {
+        self.shared.next_flow.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub(crate) fn max_body(&self) -> usize {
+        self.shared.options.max_body
+    }
+
+    /// Reserves `n` bytes of the body budget; false (and `n` counted as dropped) when full.
+    pub(crate) fn reserve(&self, n: usize) -> bool {
+        let budget = self.shared.options.budget;
+        let reserved = self
+            .shared
+            .held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held + n <= budget).then_some(held + n)
+            })
+            .is_ok();
+        if !reserved {
+            self.shared.dropped.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        reserved
+    }
+
+    /// Queues a finished record.
+    pub(crate) fn record(&self, record: Record) {
+        // After `finish` the writer is gone; late events are dropped by design.
+        let _ = self.tx.send(Message::Record(record));
+    }
+
+    pub(crate) fn pending(&self, pending: Pending) {
+        let _ = self.tx.send(Message::Pending(pending));
+    }
+
+    /// Asks the writer to write the `end` record and stop. Events sent afterwards are dropped.
+    pub fn finish(&self, exit_code: Option<i32>) {
+        let _ = self.tx.send(Message::Finish { exit_code });
+    }
+}
+
+impl RecorderTask {
+    /// Waits for the writer to stop (after [`Recorder::finish`], or when every handle is gone).
+    ///
+    /// # Errors
+    /// The first I/O error the writer met; lines before it are in the file.
+    pub fn wait(self) -> std::io::Result<CaptureSummary> {
+        self.thread
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the recorder thread panicked")))
+    }
+}
+
+/// What a capture held, for the summary printed after a run.
+#[derive(Debug, Clone, Default)]
+pub struct CaptureSummary {
+    pub counts: Counts,
+    /// Requests and failures per host, sorted by host.
+    pub hosts: BTreeMap<String, HostSummary>,
+    /// Distinct failures: (target, phase, message) with how often each happened.
+    pub failures: Vec<Failure>,
+    pub dropped_bytes: u64,
+}
+
+/// Per-host figures of a [`CaptureSummary`].
+#[derive(Debug, Clone, Default)]
+pub struct HostSummary {
+    pub requests: u64,
+    pub errors: u64,
+}
+
+/// One distinct failure of a [`CaptureSummary`].
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub target: Target,
+    pub phase: phonehome_record::Phase,
+    pub message: String,
+    pub count: u64,
+}
+
+fn write_loop(
+    mut writer: CaptureWriter,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+    shared: &Shared,
+) -> std::io::Result<CaptureSummary> {
+    let mut summary = CaptureSummary::default();
+    while let Some(message) = rx.blocking_recv() {
+        let mut next = Some(message);
+        while let Some(message) = next.take() {
+            if let Message::Finish { exit_code } = message {
+                summary.dropped_bytes = shared.dropped.load(Ordering::Relaxed);
+                let end = Record::End(End {
+                    ts: phonehome_record::now(),
+                    exit_code,
+                    counts: summary.counts.clone(),
+                    dropped_bytes: summary.dropped_bytes,
+                });
+                writer.write(&end)?;
+                writer.flush()?;
+                return Ok(summary);
+            }
+            let record = finalize(message, shared, &mut summary);
+            count(&record, &mut summary);
+            writer.write(&record)?;
+            next = rx.try_recv().ok();
+        }
+        writer.flush()?;
+    }
+    writer.flush()?;
+    summary.dropped_bytes = shared.dropped.load(Ordering::Relaxed);
+    Ok(summary)
+}
+
+/// Encodes and redacts what was captured; releases the body bytes from the budget.
+fn finalize(message: Message, shared: &Shared, summary: &mut CaptureSummary) -> Record {
+    let redactor = &shared.options.redactor;
+    let limit = shared.options.max_body;
+    let record = match message {
+        Message::Record(record) => return redact_record(record, redactor),
+        Message::Finish { .. } => unreachable!("handled by the caller"),
+        Message::Pending(Pending::Request {
+            mut record,
+            target,
+            body,
+        }) => {
+            summary.hosts.entry(target.host).or_default().requests += 1;
+            record.body = encode(&body, redactor, limit);
+            record.url = redactor.url(&record.url);
+            redact_headers(&mut record.headers, redactor);
+            release(shared, &body);
+            Record::Request(record)
+        }
+        Message::Pending(Pending::Response { mut record, body }) => {
+            record.body = encode(&body, redactor, limit);
+            redact_headers(&mut record.headers, redactor);
+            release(shared, &body);
+            Record::Response(record)
+        }
+    };
+    record
+}
+
+fn release(shared: &Shared, body: &CapturedBody) {
+    shared.held.fetch_sub(body.bytes.len(), Ordering::AcqRel);
+}
+
+fn encode(
+    body: &CapturedBody,
+    redactor: &Redactor,
+    limit: usize,
+) -> Option<phonehome_record::Body> {
+    encode_body(
+        &BodyInput {
+            bytes: &body.bytes,
+            size: body.size,
+            truncated: body.truncated,
+            content_encoding: body.content_encoding.as_deref(),
+            dropped_bytes: body.dropped_bytes,
+            limit,
+        },
+        redactor,
+    )
+}
+
+fn redact_headers(headers: &mut Headers, redactor: &Redactor) {
+    for (name, value) in headers.iter_mut() {
+        *value = redactor.header(name, value);
+    }
+}
+
+fn redact_record(mut record: Record, redactor: &Redactor) -> Record {
+    match &mut record {
+        Record::Ws(ws) if ws.encoding == phonehome_record::BodyEncoding::Utf8 => {
+            ws.data = redactor.text(&ws.data).into_owned();
+        }
+        Record::Error(e) => e.message = redactor.text(&e.message).into_owned(),
+        Record::Blocked(b) => b.url = b.url.as_deref().map(|u| redactor.url(u)),
+        _ => {}
+    }
+    record
+}
+
+fn count(record: &Record, summary: &mut CaptureSummary) {
+    let counts = &mut summary.counts;
+    match record {
+        Record::Conn(_) => counts.conns += 1,
+        Record::Request(_) => counts.requests += 1,
+        Record::Response(_) => counts.responses += 1,
+        Record::Blocked(_) => counts.blocked += 1,
+        Record::Ws(_) => counts.ws += 1,
+        Record::Error(e) => {
+            counts.errors += 1;
+            summary
+                .hosts
+                .entry(e.target.host.clone())
+                .or_default()
+                .errors += 1;
+            match summary
+                .failures
+                .iter_mut()
+                .find(|f| f.target == e.target && f.phase == e.phase && f.message == e.message)
+            {
+                Some(f) => f.count += 1,
+                None => summary.failures.push(Failure {
+                    target: e.target.clone(),
+                    phase: e.phase,
+                    message: e.message.clone(),
+                    count: 1,
+                }),
+            }
+        }
+        _ => {}
+    }
+}

@@ -1,0 +1,157 @@
+//! Sniffing the first bytes of a tunnel: TLS ClientHello, plain HTTP, or anything else.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Buf, Bytes};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+
+/// What the first bytes of a tunnel look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FirstBytes {
+    /// A TLS handshake record (RFC 8446 §5.1: content type 22, legacy version 3.x).
+    Tls,
+    /// An HTTP/1.x request line.
+    Http1,
+    /// The HTTP/2 connection preface (RFC 9113 §3.4), prior knowledge cleartext.
+    Http2,
+    /// Anything else.
+    Other,
+}
+
+const METHODS: &[&[u8]] = &[
+    b"GET ",
+    b"POST ",
+    b"PUT ",
+    b"DELETE ",
+    b"HEAD ",
+    b"OPTIONS ",
+    b"PATCH ",
+    b"TRACE ",
+    b"CONNECT ",
+];
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+
+/// Classifies the first bytes of a stream. `bytes` may be short; a prefix that could still
+/// become HTTP is reported as what it could become only when it is long enough to be sure.
+pub(crate) fn classify(bytes: &[u8]) -> FirstBytes {
+    if bytes.len() >= 2 && bytes[0] == 0x16 && bytes[1] == 0x03 {
+        return FirstBytes::Tls;
+    }
+    if bytes.starts_with(H2_PREFACE) {
+        return FirstBytes::Http2;
+    }
+    if METHODS.iter().any(|m| bytes.starts_with(m)) {
+        return FirstBytes::Http1;
+    }
+    FirstBytes::Other
+}
+
+/// Reads the first bytes a client sends; `None` when it sends nothing within `wait` (a protocol
+/// where the server speaks first), an empty buffer when it closed.
+pub(crate) async fn read_first<IO: AsyncRead + Unpin>(
+    io: &mut IO,
+    wait: Duration,
+) -> io::Result<Option<Vec<u8>>> {
+    let mut buf = vec![0u8; 4096];
+    match tokio::time::timeout(wait, io.read(&mut buf)).await {
+        Err(_) => Ok(None),
+        Ok(Ok(n)) => {
+            buf.truncate(n);
+            Ok(Some(buf))
+        }
+        Ok(Err(e)) => Err(e),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A stream whose first reads return bytes already taken from it.
+    pub(crate) struct Prefixed<IO> {
+        prefix: Bytes,
+        #[pin]
+        io: IO,
+    }
+}
+
+impl<IO> Prefixed<IO> {
+    pub(crate) fn new(prefix: impl Into<Bytes>, io: IO) -> Self {
+        Self {
+            prefix: prefix.into(),
+            io,
+        }
+    }
+}
+
+impl<IO: AsyncRead> AsyncRead for Prefixed<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.project();
+        if this.prefix.has_remaining() {
+            let n = this.prefix.len().min(buf.remaining());
+            buf.put_slice(&this.prefix[..n]);
+            this.prefix.advance(n);
+            return Poll::Ready(Ok(()));
+        }
+        this.io.poll_read(cx, buf)
+    }
+}
+
+impl<IO: AsyncWrite> AsyncWrite for Prefixed<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.project().io.poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().io.poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.project().io.poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.project().io.poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies() {
+        assert_eq!(classify(&[0x16, 0x03, 0x01, 0x02, 0x00]), FirstBytes::Tls);
+        assert_eq!(classify(b"GET / HTTP/1.1\r\n"), FirstBytes::Http1);
+        assert_eq!(
+            classify(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+            FirstBytes::Http2
+        );
+        assert_eq!(classify(b"SSH-2.0-OpenSSH\r\n"), FirstBytes::Other);
+        assert_eq!(classify(b""), FirstBytes::Other);
+    }
+
+    #[tokio::test]
+    async fn prefixed_replays_then_reads_on() {
+        let mut io = Prefixed::new(&b"abc"[..], &b"def"[..]);
+        let mut out = String::new();
+        io.read_to_string(&mut out).await.expect("reads");
+        assert_eq!(out, "abcdef");
+    }
+}

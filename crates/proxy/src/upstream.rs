@@ -1,0 +1,436 @@
+//! The upstream dialer: resolve, connect (directly or through an upstream proxy's CONNECT),
+//! and verify TLS as a client would.
+//!
+//! TLS to upstreams is verified against the system roots plus any `--extra-ca` certificates.
+//! A certificate the client would reject is rejected here too; phonehome never hides it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use phonehome_record::{Phase, Target};
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, RootCertStore};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+/// Default time allowed for DNS plus TCP connect.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why an upstream could not be reached, with the phase it failed in.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct DialError {
+    pub phase: Phase,
+    pub message: String,
+}
+
+impl DialError {
+    fn new(phase: Phase, message: impl Into<String>) -> Self {
+        Self {
+            phase,
+            message: message.into(),
+        }
+    }
+}
+
+/// Failures building the upstream TLS trust.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TrustError {
+    #[error("cannot read extra CA file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} holds no PEM certificate")]
+    Empty { path: PathBuf },
+    #[error("certificate in {path} is not usable as a trust anchor: {message}")]
+    Anchor { path: PathBuf, message: String },
+    #[error("invalid upstream proxy {url:?}: {why}")]
+    Proxy { url: String, why: &'static str },
+}
+
+/// An HTTP proxy that carries every outbound connection through CONNECT.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamProxy {
+    pub host: String,
+    pub port: u16,
+    /// `user:password` for `Proxy-Authorization: Basic`, when the URL carried it.
+    credentials: Option<String>,
+    /// Hosts reached directly (`NO_PROXY` entries).
+    no_proxy: Vec<String>,
+}
+
+impl UpstreamProxy {
+    /// Parses `http://[user:password@]host[:port]` (port 80 by default; `https://` proxies are
+    /// not supported).
+    ///
+    /// # Errors
+    /// [`TrustError::Proxy`] naming what is wrong with the URL.
+    pub fn parse(url: &str) -> Result<Self, TrustError> {
+        let bad = |why| TrustError::Proxy {
+            url: url.to_owned(),
+            why,
+        };
+        let uri: http::Uri = url.parse().map_err(|_| bad("not a URL"))?;
+        match uri.scheme_str() {
+            Some("http") | None => {}
+            Some(_) => return Err(bad("only http:// upstream proxies are supported")),
+        }
+        let authority = uri.authority().ok_or_else(|| bad("no host"))?;
+        let credentials = authority
+            .as_str()
+            .rsplit_once('@')
+            .map(|(userinfo, _)| userinfo.to_owned());
+        let host = authority
+            .host()
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        Ok(Self {
+            host: host.to_owned(),
+            port: authority.port_u16().unwrap_or(80),
+            credentials,
+            no_proxy: Vec::new(),
+        })
+    }
+
+    /// Reaches the hosts of a `NO_PROXY` list directly: comma-separated names (each also
+    /// matching its subdomains; a leading `.` or `*.` is allowed), IP addresses, or `*` for all.
+    pub fn with_no_proxy(mut self, list: &str) -> Self {
+        self.no_proxy = list
+            .split(',')
+            .map(|e| e.trim().trim_start_matches("*.").trim_start_matches('.'))
+            .map(|e| e.trim_start_matches('[').split(']').next().unwrap_or(e))
+            .filter(|e| !e.is_empty())
+            .map(str::to_ascii_lowercase)
+            .collect();
+        self
+    }
+
+    /// Whether `host` is reached directly rather than through this proxy.
+    pub fn bypasses(&self, host: &str) -> bool {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.no_proxy.iter().any(|entry| {
+            entry == "*"
+                || host == *entry
+                || host
+                    .strip_suffix(entry.as_str())
+                    .is_some_and(|rest| rest.ends_with('.'))
+        })
+    }
+
+    /// `host:port` for display and records.
+    pub fn display(&self) -> String {
+        Target {
+            host: self.host.clone(),
+            port: self.port,
+        }
+        .to_string()
+    }
+}
+
+/// Opens connections to upstreams.
+pub(crate) struct Dialer {
+    connect_timeout: Duration,
+    proxy: Option<UpstreamProxy>,
+    roots: Arc<RootCertStore>,
+    /// Client configs per ALPN list, so TLS sessions are resumed across connections.
+    configs: Mutex<HashMap<Vec<Vec<u8>>, Arc<ClientConfig>>>,
+}
+
+/// A TCP connection to an upstream (or to the upstream proxy, tunnelled to it).
+pub(crate) struct Dialed {
+    pub stream: TcpStream,
+    pub peer: SocketAddr,
+}
+
+impl Dialer {
+    pub(crate) fn new(
+        connect_timeout: Duration,
+        proxy: Option<UpstreamProxy>,
+        roots: Arc<RootCertStore>,
+    ) -> Self {
+        Self {
+            connect_timeout,
+            proxy,
+            roots,
+            configs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn proxy(&self) -> Option<&UpstreamProxy> {
+        self.proxy.as_ref()
+    }
+
+    /// Connects to `target`, through the upstream proxy when one is set.
+    pub(crate) async fn connect(&self, target: &Target) -> Result<Dialed, DialError> {
+        let attempt = async {
+            match &self.proxy {
+                Some(proxy) if !proxy.bypasses(&target.host) => connect_via(proxy, target).await,
+                _ => connect_direct(&target.host, target.port).await,
+            }
+        };
+        match tokio::time::timeout(self.connect_timeout, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(DialError::new(
+                Phase::Timeout,
+                format!(
+                    "connecting to {target} timed out after {} ms",
+                    self.connect_timeout.as_millis()
+                ),
+            )),
+        }
+    }
+
+    /// Runs the TLS handshake with the upstream, offering `alpn`, verifying `server_name`.
+    pub(crate) async fn tls(
+        &self,
+        stream: TcpStream,
+        server_name: &str,
+        alpn: &[Vec<u8>],
+    ) -> Result<TlsStream<TcpStream>, DialError> {
+        let name = server_name
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let name = ServerName::try_from(name).map_err(|_| {
+            DialError::new(
+                Phase::TlsUpstream,
+                format!("{server_name:?} is not a valid TLS server name"),
+            )
+        })?;
+        let connector = tokio_rustls::TlsConnector::from(self.client_config(alpn));
+        let handshake = connector.connect(name, stream);
+        match tokio::time::timeout(self.connect_timeout, handshake).await {
+            Ok(Ok(tls)) => Ok(tls),
+            Ok(Err(e)) => Err(DialError::new(
+                Phase::TlsUpstream,
+                format!(
+                    "TLS handshake with {server_name} failed: {}",
+                    tls_reason(&e)
+                ),
+            )),
+            Err(_) => Err(DialError::new(
+                Phase::Timeout,
+                format!("TLS handshake with {server_name} timed out"),
+            )),
+        }
+    }
+
+    fn client_config(&self, alpn: &[Vec<u8>]) -> Arc<ClientConfig> {
+        let mut configs = self.configs.lock().unwrap_or_else(|e| e.into_inner());
+        configs
+            .entry(alpn.to_vec())
+            .or_insert_with(|| {
+                let mut config = ClientConfig::builder()
+                    .with_root_certificates(self.roots.clone())
+                    .with_no_client_auth();
+                config.alpn_protocols = alpn.to_vec();
+                Arc::new(config)
+            })
+            .clone()
+    }
+}
+
+/// The inner reason of a rustls handshake error, without the I/O wrapper's noise.
+fn tls_reason(e: &std::io::Error) -> String {
+    match e.get_ref() {
+        Some(inner) => inner.to_string(),
+        None => e.to_string(),
+    }
+}
+
+async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, DialError> {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((bare, port))
+        .await
+        .map_err(|e| DialError::new(Phase::Dns, format!("cannot resolve {host}: {e}")))?
+        .collect();
+    if addrs.is_empty() {
+        return Err(DialError::new(
+            Phase::Dns,
+            format!("cannot resolve {host}: no addresses"),
+        ));
+    }
+    Ok(addrs)
+}
+
+async fn connect_direct(host: &str, port: u16) -> Result<Dialed, DialError> {
+    let addrs = resolve(host, port).await?;
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                return Ok(Dialed { stream, peer: addr });
+            }
+            Err(e) => last = Some((addr, e)),
+        }
+    }
+    let (addr, e) = last.expect("resolve returns at least one address");
+    Err(DialError::new(
+        Phase::Connect,
+        format!("cannot connect to {host} ({addr}): {e}"),
+    ))
+}
+
+/// Most bytes of an upstream proxy's CONNECT response head phonehome reads.
+const MAX_PROXY_HEAD: usize = 16 * 1024;
+
+async fn connect_via(proxy: &UpstreamProxy, target: &Target) -> Result<Dialed, DialError> {
+    let mut dialed = connect_direct(&proxy.host, proxy.port).await.map_err(|e| {
+        DialError::new(
+            e.phase,
+            format!("upstream proxy {}: {}", proxy.display(), e.message),
+        )
+    })?;
+    let mut head = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
+    if let Some(credentials) = &proxy.credentials {
+        use base64_encode as b64;
+        head.push_str(&format!(
+            "Proxy-Authorization: Basic {}\r\n",
+            b64(credentials)
+        ));
+    }
+    head.push_str("\r\n");
+    let io_error = |e: std::io::Error| {
+        DialError::new(
+            Phase::Connect,
+            format!("upstream proxy {}: {e}", proxy.display()),
+        )
+    };
+    dialed
+        .stream
+        .write_all(head.as_bytes())
+        .await
+        .map_err(io_error)?;
+    // Read byte by byte up to the blank line, so no tunnelled byte is consumed.
+    let mut response = Vec::with_capacity(256);
+    while !response.ends_with(b"\r\n\r\n") {
+        if response.len() >= MAX_PROXY_HEAD {
+            return Err(DialError::new(
+                Phase::Connect,
+                format!(
+                    "upstream proxy {} sent an oversized response",
+                    proxy.display()
+                ),
+            ));
+        }
+        let byte = dialed.stream.read_u8().await.map_err(io_error)?;
+        response.push(byte);
+    }
+    let status_line = String::from_utf8_lossy(&response);
+    let status_line = status_line.lines().next().unwrap_or_default();
+    let status = status_line.split_whitespace().nth(1).unwrap_or_default();
+    if status != "200" {
+        return Err(DialError::new(
+            Phase::Connect,
+            format!(
+                "upstream proxy {} refused CONNECT {target}: {status_line}",
+                proxy.display()
+            ),
+        ));
+    }
+    Ok(dialed)
+}
+
+fn base64_encode(text: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+/// The system's trusted roots plus the certificates in `extra` (PEM files).
+///
+/// # Errors
+/// [`TrustError`] naming the extra file that cannot be read or used.
+pub fn load_roots(extra: &[PathBuf]) -> Result<RootCertStore, TrustError> {
+    let mut roots = RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        // A system root this TLS stack cannot use is skipped, as a browser would.
+        let _ = roots.add(cert);
+    }
+    for path in extra {
+        for cert in read_pem_certs(path)? {
+            roots.add(cert).map_err(|e| TrustError::Anchor {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        }
+    }
+    Ok(roots)
+}
+
+/// The system roots as DER, for writing a CA bundle for clients.
+pub fn system_roots_der() -> Vec<CertificateDer<'static>> {
+    rustls_native_certs::load_native_certs().certs
+}
+
+/// Reads every certificate of a PEM file.
+///
+/// # Errors
+/// [`TrustError::Read`] or [`TrustError::Empty`].
+pub fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TrustError> {
+    let text = std::fs::read(path).map_err(|source| TrustError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let certs: Vec<_> = pem::parse_many(&text)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p.tag() == "CERTIFICATE")
+        .map(|p| CertificateDer::from(p.into_contents()))
+        .collect();
+    if certs.is_empty() {
+        return Err(TrustError::Empty {
+            path: path.to_owned(),
+        });
+    }
+    Ok(certs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_upstream_proxy_urls() {
+        let p = UpstreamProxy::parse("http://u:p@corp-proxy.test:3128").expect("parses");
+        assert_eq!(p.host, "corp-proxy.test");
+        assert_eq!(p.port, 3128);
+        assert_eq!(p.credentials.as_deref(), Some("u:p"));
+        assert_eq!(
+            UpstreamProxy::parse("http://[::1]").expect("parses").port,
+            80
+        );
+        assert!(UpstreamProxy::parse("https://x.test:1").is_err());
+        assert!(UpstreamProxy::parse("::").is_err());
+    }
+
+    #[test]
+    fn no_proxy_matching() {
+        let p = UpstreamProxy::parse("http://p.test:1")
+            .expect("parses")
+            .with_no_proxy("localhost, .corp.test,*.internal,127.0.0.1,[::1]");
+        assert!(p.bypasses("localhost"));
+        assert!(p.bypasses("a.corp.test"));
+        assert!(p.bypasses("corp.test"));
+        assert!(p.bypasses("x.y.internal"));
+        assert!(p.bypasses("127.0.0.1"));
+        assert!(p.bypasses("::1"));
+        assert!(!p.bypasses("notcorp.test"));
+        assert!(!p.bypasses("api.example.test"));
+        assert!(UpstreamProxy::parse("http://p.test:1")
+            .expect("parses")
+            .with_no_proxy("*")
+            .bypasses("x"));
+    }
+}

@@ -1,0 +1,184 @@
+//! Turning captured body bytes into a [`Body`]: content decoding, text or base64, redaction.
+
+use std::io::Read;
+
+use base64::Engine as _;
+
+use crate::record::{Body, BodyEncoding};
+use crate::redact::Redactor;
+
+/// Body bytes as the proxy captured them.
+#[derive(Debug, Clone, Default)]
+pub struct BodyInput<'a> {
+    /// The first bytes of the body, at most `limit`.
+    pub bytes: &'a [u8],
+    /// Bytes of the whole body on the wire.
+    pub size: u64,
+    /// The stream ended early, or more bytes arrived than were kept.
+    pub truncated: bool,
+    /// The `content-encoding` header value, if any.
+    pub content_encoding: Option<&'a str>,
+    /// Bytes not kept because the recorder was behind.
+    pub dropped_bytes: u64,
+    /// The most bytes of decoded content to store.
+    pub limit: usize,
+}
+
+/// Builds the stored form of a body; `None` when the body was empty.
+///
+/// A body in one of the content codings `gzip`, `x-gzip`, `deflate`, `br` or `zstd` is stored
+/// decoded (at most `limit` bytes of it) with `decoded_from` naming the coding; a body that does
+/// not decode is stored as it came. UTF-8 content is stored as text and redacted; anything else
+/// as base64.
+pub fn encode_body(input: &BodyInput<'_>, redactor: &Redactor) -> Option<Body> {
+    if input.size == 0 && input.dropped_bytes == 0 {
+        return None;
+    }
+    let mut truncated = input.truncated;
+    let mut decoded_from = None;
+    let decoded = input
+        .content_encoding
+        .map(|c| c.trim().to_ascii_lowercase())
+        .and_then(|coding| {
+            let (bytes, cut) = decode(&coding, input.bytes, input.limit)?;
+            Some((coding, bytes, cut))
+        });
+    let stored: std::borrow::Cow<'_, [u8]> = match decoded {
+        Some((coding, bytes, cut)) => {
+            truncated |= cut;
+            decoded_from = Some(coding);
+            bytes.into()
+        }
+        None => input.bytes.into(),
+    };
+    let (encoding, data) = match std::str::from_utf8(&stored) {
+        Ok(text) => (BodyEncoding::Utf8, redactor.text(text).into_owned()),
+        Err(e) if truncated && e.error_len().is_none() => {
+            // Cut inside a multi-byte character: keep the whole characters as text.
+            let text = std::str::from_utf8(&stored[..e.valid_up_to()]).expect("checked prefix");
+            (BodyEncoding::Utf8, redactor.text(text).into_owned())
+        }
+        Err(_) => (
+            BodyEncoding::Base64,
+            base64::engine::general_purpose::STANDARD.encode(&stored),
+        ),
+    };
+    Some(Body {
+        size: input.size,
+        encoding,
+        data,
+        truncated,
+        decoded_from,
+        dropped_bytes: input.dropped_bytes,
+    })
+}
+
+/// Decodes `bytes` in `coding`, keeping at most `limit` bytes. Returns the bytes and whether the
+/// output was cut at `limit`; `None` for an unknown coding or bytes that do not decode at all.
+fn decode(coding: &str, bytes: &[u8], limit: usize) -> Option<(Vec<u8>, bool)> {
+    let reader: Box<dyn Read + '_> = match coding {
+        "gzip" | "x-gzip" => Box::new(flate2::read::MultiGzDecoder::new(bytes)),
+        "deflate" => {
+            // RFC 9110 says zlib; some servers send raw deflate.
+            if bytes.first().is_some_and(|b| b & 0x0f == 8) {
+                Box::new(flate2::read::ZlibDecoder::new(bytes))
+            } else {
+                Box::new(flate2::read::DeflateDecoder::new(bytes))
+            }
+        }
+        "br" => Box::new(brotli::Decompressor::new(bytes, 4096)),
+        "zstd" => Box::new(zstd::stream::read::Decoder::with_buffer(bytes).ok()?),
+        _ => return None,
+    };
+    let mut out = Vec::new();
+    let mut limited = reader.take(limit as u64 + 1);
+    match limited.read_to_end(&mut out) {
+        Ok(_) => {}
+        // A body cut at --max-body ends mid-stream: keep what decoded.
+        Err(_) if !out.is_empty() => {}
+        Err(_) => return None,
+    }
+    let cut = out.len() > limit;
+    out.truncate(limit);
+    Some((out, cut))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn input<'a>(bytes: &'a [u8], coding: Option<&'a str>) -> BodyInput<'a> {
+        BodyInput {
+            bytes,
+            size: bytes.len() as u64,
+            truncated: false,
+            content_encoding: coding,
+            dropped_bytes: 0,
+            limit: 1 << 20,
+        }
+    }
+
+    #[test]
+    fn empty_body_is_absent() {
+        assert_eq!(encode_body(&input(b"", None), &Redactor::new()), None);
+    }
+
+    #[test]
+    fn text_is_stored_as_utf8() {
+        let body = encode_body(&input(b"hello", None), &Redactor::new()).expect("body");
+        assert_eq!(body.encoding, BodyEncoding::Utf8);
+        assert_eq!(body.data, "hello");
+    }
+
+    #[test]
+    fn binary_is_base64() {
+        let body = encode_body(&input(&[0xff, 0x00, 0x80], None), &Redactor::new()).expect("body");
+        assert_eq!(body.encoding, BodyEncoding::Base64);
+        assert_eq!(body.data, "/wCA");
+    }
+
+    #[test]
+    fn gzip_is_decoded() {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(b"{\"a\":1}").expect("write");
+        let gz = enc.finish().expect("finish");
+        let body = encode_body(&input(&gz, Some("gzip")), &Redactor::new()).expect("body");
+        assert_eq!(body.data, "{\"a\":1}");
+        assert_eq!(body.decoded_from.as_deref(), Some("gzip"));
+        assert_eq!(body.size, gz.len() as u64);
+    }
+
+    #[test]
+    fn zstd_and_br_are_decoded() {
+        let z = zstd::encode_all(&b"zstd text"[..], 1).expect("zstd");
+        let body = encode_body(&input(&z, Some("zstd")), &Redactor::new()).expect("body");
+        assert_eq!(body.data, "zstd text");
+        let mut br = Vec::new();
+        {
+            let mut w = brotli::CompressorWriter::new(&mut br, 4096, 5, 22);
+            w.write_all(b"brotli text").expect("write");
+        }
+        let body = encode_body(&input(&br, Some("br")), &Redactor::new()).expect("body");
+        assert_eq!(body.data, "brotli text");
+    }
+
+    #[test]
+    fn undecodable_is_kept_raw() {
+        let body = encode_body(&input(b"not gzip", Some("gzip")), &Redactor::new()).expect("body");
+        assert_eq!(body.data, "not gzip");
+        assert_eq!(body.decoded_from, None);
+    }
+
+    #[test]
+    fn decoding_is_limited() {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&vec![b'a'; 10_000]).expect("write");
+        let gz = enc.finish().expect("finish");
+        let mut i = input(&gz, Some("gzip"));
+        i.limit = 100;
+        let body = encode_body(&i, &Redactor::new()).expect("body");
+        assert_eq!(body.data.len(), 100);
+        assert!(body.truncated);
+    }
+}

@@ -1,0 +1,143 @@
+//! Reading a capture file back, with line numbers for every error.
+
+use std::io::BufRead;
+
+use crate::record::Record;
+
+/// One record read from a capture, with its 1-based line number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadItem {
+    pub line: usize,
+    pub record: Record,
+}
+
+/// What was wrong with a capture file, and on which line.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {kind}")]
+pub struct ReadError {
+    /// 1-based line number.
+    pub line: usize,
+    pub kind: ReadErrorKind,
+}
+
+impl ReadError {
+    /// The last line is incomplete (the writer was killed mid-line): callers skip it with a
+    /// warning rather than fail.
+    pub fn is_torn_tail(&self) -> bool {
+        matches!(self.kind, ReadErrorKind::TornTail)
+    }
+}
+
+/// The kinds of [`ReadError`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReadErrorKind {
+    #[error("reading failed")]
+    Io(#[from] std::io::Error),
+    #[error("not a phonehome record: {0}")]
+    Json(serde_json::Error),
+    #[error("the first record is not a `capture` record; this is not a phonehome capture")]
+    NotACapture,
+    #[error("unsupported capture format {found:?} (this phonehome reads {expected:?})")]
+    UnsupportedFormat {
+        found: String,
+        expected: &'static str,
+    },
+    #[error("the last line is incomplete and was skipped")]
+    TornTail,
+}
+
+/// Iterates over the records of a capture file.
+///
+/// The first record must be a `capture` record of format [`crate::FORMAT`]. A last line with no
+/// newline that does not parse yields a [`ReadErrorKind::TornTail`] error and ends the iteration.
+///
+/// ```
+/// let text = br#"{"type":"capture","ts":"2026-01-01T00:00:00.000Z","format":"phonehome/1","id":"1","tool_version":"0","mode":"proxy","command":[],"cwd":"/","policy":"observe","options":{}}
+/// {"type":"dns","ts":"2026-01-01T00:00:00.000Z","query":"a.test","qtype":"A","answers":[]}
+/// {"type":"end","ts"#;
+/// let items: Vec<_> = phonehome_record::CaptureReader::new(&text[..]).collect();
+/// assert_eq!(items.len(), 3);
+/// assert!(items[2].as_ref().unwrap_err().is_torn_tail());
+/// ```
+#[derive(Debug)]
+pub struct CaptureReader<R> {
+    input: R,
+    line: usize,
+    buf: String,
+    done: bool,
+}
+
+impl<R: BufRead> CaptureReader<R> {
+    /// Reads from `input`.
+    pub fn new(input: R) -> Self {
+        Self {
+            input,
+            line: 0,
+            buf: String::new(),
+            done: false,
+        }
+    }
+
+    fn next_item(&mut self) -> Option<Result<ReadItem, ReadErrorKind>> {
+        loop {
+            self.buf.clear();
+            match self.input.read_line(&mut self.buf) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(e) => return Some(Err(e.into())),
+            }
+            self.line += 1;
+            let text = self.buf.trim_end_matches(['\n', '\r']);
+            if text.trim().is_empty() {
+                continue;
+            }
+            let torn = !self.buf.ends_with('\n');
+            let record = match serde_json::from_str::<Record>(text) {
+                Ok(record) => record,
+                Err(_) if torn => return Some(Err(ReadErrorKind::TornTail)),
+                Err(e) => return Some(Err(ReadErrorKind::Json(e))),
+            };
+            if self.line == 1 {
+                if let Err(e) = check_header(&record) {
+                    return Some(Err(e));
+                }
+            }
+            return Some(Ok(ReadItem {
+                line: self.line,
+                record,
+            }));
+        }
+    }
+}
+
+fn check_header(record: &Record) -> Result<(), ReadErrorKind> {
+    let Record::Capture(capture) = record else {
+        return Err(ReadErrorKind::NotACapture);
+    };
+    if capture.format != crate::FORMAT {
+        return Err(ReadErrorKind::UnsupportedFormat {
+            found: capture.format.clone(),
+            expected: crate::FORMAT,
+        });
+    }
+    Ok(())
+}
+
+impl<R: BufRead> Iterator for CaptureReader<R> {
+    type Item = Result<ReadItem, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let item = self.next_item()?;
+        Some(item.map_err(|kind| {
+            self.done = true;
+            ReadError {
+                line: self.line.max(1),
+                kind,
+            }
+        }))
+    }
+}

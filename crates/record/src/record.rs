@@ -1,0 +1,413 @@
+//! The `phonehome/1` record types, one per line of a capture file.
+//!
+//! These are wire types: their serde shape *is* the public format documented in
+//! `docs/capture-format.md`. Every record carries `type` (the serde tag) and `ts`.
+
+use serde::{Deserialize, Serialize};
+
+/// One line of a capture file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Record {
+    /// First line: what was captured and how.
+    Capture(Capture),
+    /// A client connection, written when it closes.
+    Conn(Conn),
+    /// An HTTP request, written when its body has been forwarded.
+    Request(Request),
+    /// An HTTP response, written when its body has been forwarded.
+    Response(Response),
+    /// A failure on the way to an upstream or from a client.
+    Error(ErrorRecord),
+    /// A connection or request denied by policy.
+    Blocked(Blocked),
+    /// One WebSocket message.
+    Ws(Ws),
+    /// A DNS query answered in isolation mode.
+    Dns(Dns),
+    /// Last line: how the capture ended.
+    End(End),
+}
+
+impl Record {
+    /// The record's `ts` field.
+    pub fn ts(&self) -> &str {
+        match self {
+            Record::Capture(r) => &r.ts,
+            Record::Conn(r) => &r.ts,
+            Record::Request(r) => &r.ts,
+            Record::Response(r) => &r.ts,
+            Record::Error(r) => &r.ts,
+            Record::Blocked(r) => &r.ts,
+            Record::Ws(r) => &r.ts,
+            Record::Dns(r) => &r.ts,
+            Record::End(r) => &r.ts,
+        }
+    }
+}
+
+/// How the traffic reached phonehome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// `phonehome run`: a child process with proxy environment.
+    Run,
+    /// `phonehome proxy`: a standalone proxy.
+    Proxy,
+    /// `phonehome run --isolate`: a child in its own network namespace.
+    Isolate,
+}
+
+/// The `capture` record, always the first line.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Capture {
+    pub ts: String,
+    /// Always [`crate::FORMAT`] for files this crate writes.
+    pub format: String,
+    /// Unique id of this capture (hex).
+    pub id: String,
+    pub tool_version: String,
+    pub mode: Mode,
+    /// The child's argv (`run`), empty for `proxy`.
+    pub command: Vec<String>,
+    pub cwd: String,
+    /// The policy in force (a preset name or a file path).
+    pub policy: String,
+    /// The options that shape what was recorded (max body size, redaction, upstream proxy, …).
+    pub options: serde_json::Value,
+}
+
+/// A host and port, as the client asked for them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Target {
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// What travelled over a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Transport {
+    /// TLS, decrypted with a leaf certificate from the local CA.
+    TlsIntercept,
+    /// TLS relayed as bytes (a protocol phonehome does not speak).
+    TlsPassthrough,
+    /// Plain HTTP (absolute-form requests or HTTP inside a CONNECT tunnel).
+    Http,
+    /// Anything else, relayed as bytes.
+    Tcp,
+}
+
+/// The client's TLS handshake as phonehome saw it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TlsInfo {
+    /// Server Name Indication from the ClientHello.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    /// ALPN protocols offered in the ClientHello, in order.
+    pub alpn_offered: Vec<String>,
+    /// ALPN protocol agreed with the client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<String>,
+    /// TLS version agreed with the client ("TLSv1.3", "TLSv1.2").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// TLS versions the ClientHello offered (supported_versions, else legacy_version).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub versions_offered: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja3: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja4: Option<String>,
+}
+
+/// The connection phonehome opened on the client's behalf.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConnUpstream {
+    /// The peer address phonehome connected to (the upstream proxy's, when one is used).
+    pub addr: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alpn: Option<String>,
+    /// TLS version agreed with the upstream.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The upstream proxy that carried this connection, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+}
+
+/// The `conn` record: one client connection, written when it closes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conn {
+    pub ts: String,
+    pub conn: u64,
+    /// The client's address (`ip:port`).
+    pub client: String,
+    pub target: Target,
+    pub transport: Transport,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<ConnUpstream>,
+    /// Bytes received from the client, on the wire (TLS records included).
+    pub bytes_up: u64,
+    /// Bytes sent to the client, on the wire.
+    pub bytes_down: u64,
+    /// When the client connected (same format as `ts`).
+    pub opened: String,
+    /// Milliseconds from `opened` to close.
+    pub duration_ms: u64,
+}
+
+/// How body bytes are stored in `data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BodyEncoding {
+    /// `data` is the text itself.
+    Utf8,
+    /// `data` is standard base64 (RFC 4648, padded).
+    Base64,
+}
+
+/// A request or response body. Absent from the record when the body was empty.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Body {
+    /// Bytes of the body on the wire (after transfer decoding, before content decoding).
+    pub size: u64,
+    pub encoding: BodyEncoding,
+    pub data: String,
+    /// True when only the first `--max-body` bytes were kept, or the stream ended early.
+    pub truncated: bool,
+    /// The content coding (`gzip`, `br`, `zstd`, `deflate`) that `data` was decoded from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decoded_from: Option<String>,
+    /// Body bytes forwarded but not stored because the recorder was behind.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub dropped_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Headers in the order phonehome received them, as `[name, value]` pairs.
+pub type Headers = Vec<(String, String)>;
+
+/// The `request` record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    pub ts: String,
+    pub flow: u64,
+    pub conn: u64,
+    pub method: String,
+    /// Absolute URL, credential query parameters redacted.
+    pub url: String,
+    /// "HTTP/1.1", "HTTP/2", …
+    pub version: String,
+    pub headers: Headers,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<Body>,
+}
+
+/// The `response` record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    pub ts: String,
+    pub flow: u64,
+    pub status: u16,
+    pub reason: String,
+    pub version: String,
+    pub headers: Headers,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<Body>,
+    /// Milliseconds from the request's start to the response head.
+    pub ttfb_ms: u64,
+    /// Milliseconds from the request's start to the end of the response body.
+    pub duration_ms: u64,
+}
+
+/// Where a failure happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// The host name did not resolve.
+    Dns,
+    /// The TCP connection (or the upstream proxy's CONNECT) failed.
+    Connect,
+    /// The upstream's TLS handshake or certificate failed verification.
+    TlsUpstream,
+    /// The client's TLS handshake failed (malformed ClientHello, rejected certificate).
+    TlsClient,
+    /// The upstream broke the HTTP exchange.
+    UpstreamHttp,
+    /// The client broke the HTTP exchange.
+    ClientHttp,
+    /// A deadline passed (connect timeout).
+    Timeout,
+}
+
+impl Phase {
+    /// The name used in the capture format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Dns => "dns",
+            Phase::Connect => "connect",
+            Phase::TlsUpstream => "tls_upstream",
+            Phase::TlsClient => "tls_client",
+            Phase::UpstreamHttp => "upstream_http",
+            Phase::ClientHttp => "client_http",
+            Phase::Timeout => "timeout",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `error` record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorRecord {
+    pub ts: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conn: Option<u64>,
+    pub target: Target,
+    pub phase: Phase,
+    pub message: String,
+}
+
+/// The `blocked` record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Blocked {
+    pub ts: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conn: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow: Option<u64>,
+    pub target: Target,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The rule that denied it.
+    pub rule: String,
+    /// False when the denial was only recorded (dry run).
+    #[serde(default = "yes")]
+    pub enforced: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Which way a WebSocket message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// Client to server.
+    Up,
+    /// Server to client.
+    Down,
+}
+
+/// The `ws` record: one WebSocket message (fragments joined) or control frame.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ws {
+    pub ts: String,
+    pub flow: u64,
+    pub dir: Direction,
+    /// "text", "binary", "close", "ping" or "pong".
+    pub opcode: String,
+    /// Payload bytes of the message (after permessage-deflate decompression, when used).
+    pub size: u64,
+    pub encoding: BodyEncoding,
+    pub data: String,
+    pub truncated: bool,
+}
+
+/// The `dns` record (isolation mode).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dns {
+    pub ts: String,
+    pub query: String,
+    pub qtype: String,
+    pub answers: Vec<String>,
+}
+
+/// Record counts in the `end` record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub conns: u64,
+    pub requests: u64,
+    pub responses: u64,
+    pub errors: u64,
+    pub blocked: u64,
+    pub ws: u64,
+}
+
+/// The `end` record, always the last line of a capture that ended cleanly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct End {
+    pub ts: String,
+    /// The child's exit code (`run`); a child killed by signal N gives 128+N.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i32>,
+    pub counts: Counts,
+    /// Body bytes forwarded but not stored because the recorder was behind.
+    pub dropped_bytes: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn type_tag_comes_first_and_names_are_snake_case() {
+        let record = Record::Error(ErrorRecord {
+            ts: "2026-01-01T00:00:00.000Z".into(),
+            flow: None,
+            conn: Some(3),
+            target: Target {
+                host: "x.invalid".into(),
+                port: 443,
+            },
+            phase: Phase::TlsUpstream,
+            message: "m".into(),
+        });
+        let line = serde_json::to_string(&record).expect("serializes");
+        assert!(line.starts_with(r#"{"type":"error","ts":"#), "{line}");
+        assert!(line.contains(r#""phase":"tls_upstream""#));
+        let back: Record = serde_json::from_str(&line).expect("parses");
+        assert_eq!(back, record);
+    }
+
+    #[test]
+    fn transport_is_kebab_case() {
+        let json = serde_json::to_string(&Transport::TlsIntercept).expect("serializes");
+        assert_eq!(json, r#""tls-intercept""#);
+    }
+
+    #[test]
+    fn ipv6_target_displays_bracketed() {
+        let t = Target {
+            host: "::1".into(),
+            port: 8080,
+        };
+        assert_eq!(t.to_string(), "[::1]:8080");
+    }
+}

@@ -1,0 +1,307 @@
+//! Credential redaction: headers, URL query parameters, text bodies.
+//!
+//! A redacted value becomes `[REDACTED:xxxxxxxx]`, where `xxxxxxxx` is the first 8 hex digits of
+//! the SHA-256 of the value, so one credential can be followed across requests and captures
+//! without being stored. An auth scheme word (`Bearer`, `Basic`, …) is kept in front.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use regex::Regex;
+use sha2::{Digest, Sha256};
+
+/// Header names whose whole value is a credential (compared lowercase).
+const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "x-goog-api-key",
+    "cookie",
+    "set-cookie",
+];
+
+/// Parts of a header or query parameter name that mark its value as a credential.
+const CREDENTIAL_NAME_PARTS: &[&str] = &["token", "secret", "password", "passwd"];
+
+/// Query parameter names whose value is a credential (compared lowercase).
+const CREDENTIAL_PARAMS: &[&str] = &[
+    "key",
+    "apikey",
+    "api_key",
+    "api-key",
+    "auth",
+    "authorization",
+    "sig",
+    "signature",
+    "x-amz-signature",
+    "x-amz-credential",
+    "client_secret",
+];
+
+/// Key shapes recognised anywhere in text: provider API keys, cloud keys, chat tokens, JWTs.
+static KEY_SHAPES: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"sk-ant-[A-Za-z0-9_\-]{16,}",
+        r"|sk-[A-Za-z0-9_\-]{16,}",
+        r"|AIza[0-9A-Za-z_\-]{35}",
+        r"|gh[pousr]_[A-Za-z0-9]{20,}",
+        r"|github_pat_[A-Za-z0-9_]{20,}",
+        r"|xox[abposr]-[A-Za-z0-9\-]{10,}",
+        r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
+        r"|eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
+    ))
+    .expect("static regex is valid")
+});
+
+/// JSON string members whose name says they hold a credential: `"password": "…"`.
+static JSON_SECRET_MEMBERS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?i)("[A-Za-z0-9_\-]*(?:password|passwd|secret|api_?key|access_?token|refresh_?token|id_?token)"\s*:\s*")([^"\\]+)""#,
+    )
+    .expect("static regex is valid")
+});
+
+/// The redaction fingerprint of a credential: `[REDACTED:` + first 8 hex digits of SHA-256 + `]`.
+///
+/// ```
+/// let a = phonehome_record::fingerprint("sk-test");
+/// assert!(a.starts_with("[REDACTED:") && a.len() == "[REDACTED:]".len() + 8);
+/// assert_eq!(a, phonehome_record::fingerprint("sk-test"));
+/// ```
+pub fn fingerprint(value: &str) -> String {
+    let digest = Sha256::digest(value.as_bytes());
+    format!("[REDACTED:{}]", hex::encode(&digest[..4]))
+}
+
+/// Redacts credentials from headers, URLs and text.
+///
+/// Besides the built-in rules, it can be given literal secret values (for example the values of
+/// the child's credential-looking environment variables) to redact wherever they appear.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    disabled: bool,
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    /// A redactor with the built-in rules.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A redactor that changes nothing (`--no-redact`).
+    pub fn disabled() -> Self {
+        Self {
+            disabled: true,
+            secrets: Vec::new(),
+        }
+    }
+
+    /// Also redact these literal values wherever they appear. Values shorter than 8 bytes are
+    /// ignored: they would match ordinary text.
+    pub fn with_secrets(mut self, secrets: impl IntoIterator<Item = String>) -> Self {
+        self.secrets
+            .extend(secrets.into_iter().filter(|s| s.len() >= 8));
+        // Longest first, so a secret that contains another is replaced whole.
+        self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        self
+    }
+
+    /// Whether this redactor changes anything.
+    pub fn is_enabled(&self) -> bool {
+        !self.disabled
+    }
+
+    /// The value to record for header `name` (any case).
+    pub fn header(&self, name: &str, value: &str) -> String {
+        if self.disabled {
+            return value.to_owned();
+        }
+        let lower = name.to_ascii_lowercase();
+        if is_credential_name(&lower, CREDENTIAL_HEADERS) {
+            return redact_keeping_scheme(value);
+        }
+        self.text(value).into_owned()
+    }
+
+    /// `url` with credential query parameter values and key shapes redacted.
+    pub fn url(&self, url: &str) -> String {
+        if self.disabled {
+            return url.to_owned();
+        }
+        let (head, fragment) = match url.split_once('#') {
+            Some((h, f)) => (h, Some(f)),
+            None => (url, None),
+        };
+        let mut out = match head.split_once('?') {
+            Some((path, query)) => format!("{path}?{}", redact_query(query)),
+            None => head.to_owned(),
+        };
+        if let Some(fragment) = fragment {
+            out.push('#');
+            out.push_str(fragment);
+        }
+        self.text(&out).into_owned()
+    }
+
+    /// `text` with key shapes, credential JSON members and known secrets redacted.
+    pub fn text<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if self.disabled {
+            return Cow::Borrowed(text);
+        }
+        let mut out = Cow::Borrowed(text);
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = Cow::Owned(out.replace(secret.as_str(), &fingerprint(secret)));
+            }
+        }
+        if let Cow::Owned(s) =
+            KEY_SHAPES.replace_all(&out, |c: &regex::Captures<'_>| fingerprint(&c[0]))
+        {
+            out = Cow::Owned(s);
+        }
+        if let Cow::Owned(s) = JSON_SECRET_MEMBERS.replace_all(&out, |c: &regex::Captures<'_>| {
+            if c[2].starts_with("[REDACTED:") {
+                return c[0].to_owned();
+            }
+            format!("{}{}\"", &c[1], fingerprint(&c[2]))
+        }) {
+            out = Cow::Owned(s);
+        }
+        out
+    }
+}
+
+fn is_credential_name(lower: &str, exact: &[&str]) -> bool {
+    exact.contains(&lower) || CREDENTIAL_NAME_PARTS.iter().any(|p| lower.contains(p))
+}
+
+/// `Bearer abc` → `Bearer [REDACTED:…]`; a value with no scheme word is redacted whole.
+fn redact_keeping_scheme(value: &str) -> String {
+    match value.split_once(' ') {
+        Some((scheme, credential))
+            if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphabetic()) =>
+        {
+            format!("{scheme} {}", fingerprint(credential.trim()))
+        }
+        _ => fingerprint(value),
+    }
+}
+
+fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) if !value.is_empty() => {
+                let decoded = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
+                if is_credential_name(&decoded.to_ascii_lowercase(), CREDENTIAL_PARAMS) {
+                    let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+                    format!("{name}={}", fingerprint(&value))
+                } else {
+                    pair.to_owned()
+                }
+            }
+            _ => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn bearer_keeps_scheme() {
+        let r = Redactor::new();
+        let v = r.header("Authorization", "Bearer sk-abc");
+        assert_eq!(v, format!("Bearer {}", fingerprint("sk-abc")));
+    }
+
+    #[test]
+    fn api_key_header_is_redacted_whole() {
+        let r = Redactor::new();
+        assert_eq!(r.header("x-api-key", "secret1"), fingerprint("secret1"));
+        assert_eq!(r.header("X-Session-Token", "abc"), fingerprint("abc"));
+        assert_eq!(r.header("content-type", "text/plain"), "text/plain");
+    }
+
+    #[test]
+    fn query_key_is_redacted() {
+        let r = Redactor::new();
+        let url = r.url("https://h.test/v1/models?key=AIzaNOPE&alt=sse#frag");
+        assert_eq!(
+            url,
+            format!(
+                "https://h.test/v1/models?key={}&alt=sse#frag",
+                fingerprint("AIzaNOPE")
+            )
+        );
+        assert_eq!(
+            r.url("https://h.test/a?monkey=1"),
+            "https://h.test/a?monkey=1"
+        );
+    }
+
+    #[test]
+    fn key_shapes_in_text() {
+        let r = Redactor::new();
+        let key = "sk-ant-api03-AAAAAAAAAAAAAAAAAAAAAAAA";
+        let body = format!(r#"{{"note":"use {key} please"}}"#);
+        let out = r.text(&body);
+        assert!(!out.contains(key), "{out}");
+        assert!(out.contains(&fingerprint(key)));
+    }
+
+    #[test]
+    fn json_secret_members() {
+        let r = Redactor::new();
+        let out = r.text(r#"{"user":"a","password":"hunter22","max_tokens":5}"#);
+        assert_eq!(
+            out,
+            format!(
+                r#"{{"user":"a","password":"{}","max_tokens":5}}"#,
+                fingerprint("hunter22")
+            )
+        );
+    }
+
+    #[test]
+    fn literal_secrets() {
+        let r = Redactor::new().with_secrets(["my-own-secret-value".to_owned(), "short".into()]);
+        let out = r.text("x my-own-secret-value y short");
+        assert_eq!(
+            out,
+            format!("x {} y short", fingerprint("my-own-secret-value"))
+        );
+    }
+
+    #[test]
+    fn disabled_changes_nothing() {
+        let r = Redactor::disabled();
+        assert_eq!(r.header("authorization", "Bearer x"), "Bearer x");
+    }
+
+    proptest! {
+        #[test]
+        fn planted_keys_never_survive(prefix in "([a-z ]{0,19}[ ,:\"])?", key in "[A-Za-z0-9]{20,40}", suffix in "([ ,:\"][a-z ]{0,19})?") {
+            let r = Redactor::new();
+            for planted in [format!("sk-{key}"), format!("sk-ant-{key}"), format!("ghp_{key}")] {
+                let text = format!("{prefix}{planted}{suffix}");
+                let out = r.text(&text);
+                prop_assert!(!out.contains(&planted));
+                prop_assert!(out.contains(&fingerprint(&planted)));
+            }
+        }
+
+        #[test]
+        fn redaction_is_idempotent(text in ".{0,80}") {
+            let r = Redactor::new();
+            let once = r.text(&text).into_owned();
+            let twice = r.text(&once).into_owned();
+            prop_assert_eq!(once, twice);
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! A capture session shared by `run`, `proxy` and `demo`: the CA, the capture file, the
+//! recorder and the proxy, started together and finished together.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use phonehome_proxy::{
+    CaptureSummary, CertificateAuthority, Proxy, ProxyConfig, Recorder, RecorderOptions,
+    RecorderTask, UpstreamProxy,
+};
+use phonehome_record::{Capture, CaptureWriter, Mode, Record, Redactor};
+
+use crate::cli::CaptureArgs;
+use crate::paths;
+
+/// What a session is for.
+pub struct SessionSpec<'a> {
+    pub args: &'a CaptureArgs,
+    pub mode: Mode,
+    /// The child's argv (`run`), empty otherwise.
+    pub command: Vec<String>,
+    pub listen: SocketAddr,
+    /// Also take the upstream proxy from this process's HTTPS_PROXY / HTTP_PROXY / NO_PROXY.
+    pub upstream_from_env: bool,
+    /// Extra options to note in the `capture` record.
+    pub extra_options: serde_json::Value,
+}
+
+/// A running capture.
+pub struct Session {
+    pub proxy: Proxy,
+    pub ca: Arc<CertificateAuthority>,
+    pub path: PathBuf,
+    recorder: Recorder,
+    task: RecorderTask,
+}
+
+impl Session {
+    /// Loads the CA, checks the options, creates the capture file and starts the proxy.
+    pub async fn start(spec: SessionSpec<'_>) -> Result<Session> {
+        let args = spec.args;
+        let ca_dir = paths::ca_dir(args.ca.ca_dir.as_deref())?;
+        let ca = CertificateAuthority::load_or_create(&ca_dir)
+            .with_context(|| format!("cannot set up the local CA in {}", ca_dir.display()))?;
+        for file in &args.extra_ca {
+            phonehome_proxy::read_pem_certs(file).context("--extra-ca")?;
+        }
+        let upstream_proxy = upstream_proxy(args, spec.upstream_from_env)?;
+        let path = match &args.out {
+            Some(out) => out.clone(),
+            None => {
+                let name = if spec.command.is_empty() {
+                    "proxy".to_owned()
+                } else {
+                    paths::command_name(&spec.command)
+                };
+                paths::default_capture(&name)?
+            }
+        };
+        let writer = CaptureWriter::create(&path)
+            .with_context(|| format!("cannot write the capture file {}", path.display()))?;
+        if args.no_redact {
+            eprintln!(
+                "phonehome: warning: --no-redact: credentials will be stored in the clear in {}",
+                path.display()
+            );
+        }
+        let mut options = serde_json::json!({
+            "max_body": args.max_body,
+            "redact": !args.no_redact,
+            "extra_ca": args.extra_ca,
+            "upstream_proxy": upstream_proxy.as_ref().map(UpstreamProxy::display),
+            "connect_timeout_ms": args.connect_timeout * 1000,
+        });
+        if let (Some(options), Some(extra)) =
+            (options.as_object_mut(), spec.extra_options.as_object())
+        {
+            options.extend(extra.clone());
+        }
+        let header = Record::Capture(Capture {
+            ts: phonehome_record::now(),
+            format: phonehome_record::FORMAT.to_owned(),
+            id: capture_id(),
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            mode: spec.mode,
+            command: spec.command.clone(),
+            cwd: std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+            policy: "observe".to_owned(),
+            options,
+        });
+        let recorder_options = RecorderOptions {
+            max_body: args.max_body,
+            redactor: if args.no_redact {
+                Redactor::disabled()
+            } else {
+                Redactor::new()
+            },
+            ..RecorderOptions::default()
+        };
+        let (recorder, task) = Recorder::start(writer, header, recorder_options)
+            .with_context(|| format!("cannot write the capture file {}", path.display()))?;
+        let ca = Arc::new(ca);
+        let config = ProxyConfig {
+            listen: spec.listen,
+            ca: ca.clone(),
+            extra_ca: args.extra_ca.clone(),
+            upstream_proxy,
+            connect_timeout: Duration::from_secs(args.connect_timeout),
+        };
+        let proxy = match Proxy::start(config, recorder.clone()).await {
+            Ok(proxy) => proxy,
+            Err(e) => {
+                // Nothing was captured: leave no empty capture behind.
+                recorder.finish(None);
+                let _ = task.wait();
+                let _ = std::fs::remove_file(&path);
+                return Err(e).context("cannot start the proxy");
+            }
+        };
+        Ok(Session {
+            proxy,
+            ca,
+            path,
+            recorder,
+            task,
+        })
+    }
+
+    /// Writes a CA bundle (system roots plus the local CA) beside the CA and returns its path.
+    pub fn write_bundle(&self) -> Result<PathBuf> {
+        let bundle = self.ca.dir().join("bundle.pem");
+        phonehome_proxy::write_ca_bundle(&self.ca, &bundle)
+            .with_context(|| format!("cannot write the CA bundle {}", bundle.display()))?;
+        Ok(bundle)
+    }
+
+    /// Drains the proxy for up to `drain`, writes the `end` record and returns the summary.
+    pub async fn finish(self, exit_code: Option<i32>, drain: Duration) -> Result<CaptureSummary> {
+        self.proxy.shutdown(drain).await;
+        self.recorder.finish(exit_code);
+        let path = self.path;
+        let task = self.task;
+        tokio::task::spawn_blocking(move || task.wait())
+            .await
+            .context("the recorder stopped unexpectedly")?
+            .with_context(|| format!("cannot write the capture file {}", path.display()))
+    }
+}
+
+fn capture_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{nanos:x}-{:x}", std::process::id())
+}
+
+/// `--upstream-proxy`, else (for `run`) the proxy this process was itself told to use.
+fn upstream_proxy(args: &CaptureArgs, from_env: bool) -> Result<Option<UpstreamProxy>> {
+    if let Some(url) = &args.upstream_proxy {
+        return Ok(Some(UpstreamProxy::parse(url).context("--upstream-proxy")?));
+    }
+    if !from_env {
+        return Ok(None);
+    }
+    fn var(names: &[&'static str]) -> Option<(&'static str, String)> {
+        names.iter().find_map(|n| {
+            std::env::var(n)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .map(|v| (*n, v))
+        })
+    }
+    let Some((name, url)) = var(&["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"]) else {
+        return Ok(None);
+    };
+    let no_proxy = var(&["NO_PROXY", "no_proxy"])
+        .map(|(_, v)| v)
+        .unwrap_or_default();
+    let proxy = UpstreamProxy::parse(&url).with_context(|| format!("{name} in the environment"))?;
+    Ok(Some(proxy.with_no_proxy(&no_proxy)))
+}
+
+/// Prints the after-run summary: hosts with request counts, failures, the capture path.
+pub fn print_summary(summary: &CaptureSummary, path: &std::path::Path) {
+    let counts = &summary.counts;
+    let mut out = format!(
+        "phonehome: {} request{}, {} connection{}, {} error{}\n",
+        counts.requests,
+        plural(counts.requests),
+        counts.conns,
+        plural(counts.conns),
+        counts.errors,
+        plural(counts.errors),
+    );
+    let width = summary.hosts.keys().map(String::len).max().unwrap_or(0);
+    for (host, stats) in &summary.hosts {
+        out.push_str(&format!(
+            "  {host:<width$}  {:>5} request{}",
+            stats.requests,
+            plural(stats.requests)
+        ));
+        if stats.errors > 0 {
+            out.push_str(&format!(", {} failed", stats.errors));
+        }
+        out.push('\n');
+    }
+    if !summary.failures.is_empty() {
+        out.push_str("  failures:\n");
+        for f in &summary.failures {
+            let times = if f.count > 1 {
+                format!(" (×{})", f.count)
+            } else {
+                String::new()
+            };
+            out.push_str(&format!(
+                "    {} {}: {}{times}\n",
+                f.target, f.phase, f.message
+            ));
+        }
+    }
+    if summary.dropped_bytes > 0 {
+        out.push_str(&format!(
+            "  {} body bytes were forwarded but not recorded (recorder behind)\n",
+            summary.dropped_bytes
+        ));
+    }
+    out.push_str(&format!("  capture: {}\n", path.display()));
+    eprint!("{out}");
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}

@@ -1,0 +1,135 @@
+//! Command-line definitions (clap). Wiring only: each command's work is in its own module.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Shows, records and controls everything an AI coding agent sends over the network.
+#[derive(Debug, Parser)]
+#[command(name = "phonehome", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a command with its traffic sent through phonehome and recorded.
+    Run(RunArgs),
+    /// Run a standalone proxy for programs started elsewhere.
+    Proxy(ProxyArgs),
+    /// Show, locate or export the local CA certificate (created on first use).
+    Ca(CaArgs),
+    /// Run a scripted agent against a local LLM server, all on loopback, and show the capture.
+    Demo(DemoArgs),
+    /// The demo's scripted client (run by `phonehome demo` under `phonehome run`).
+    #[command(hide = true)]
+    DemoClient(DemoClientArgs),
+}
+
+/// Options shared by every command that captures traffic.
+#[derive(Debug, Clone, Args)]
+pub struct CaptureArgs {
+    /// Capture file to write [default: $XDG_DATA_HOME/phonehome/captures/<UTC time>-<name>.jsonl]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub ca: CaDirArg,
+
+    /// Also trust this CA (PEM) when verifying upstream TLS; repeatable
+    #[arg(long = "extra-ca", value_name = "FILE")]
+    pub extra_ca: Vec<PathBuf>,
+
+    /// Send every outbound connection through this HTTP proxy (http://[user:pass@]host:port)
+    #[arg(long, value_name = "URL")]
+    pub upstream_proxy: Option<String>,
+
+    /// Bytes of each body to store; longer bodies are marked truncated
+    #[arg(long, value_name = "BYTES", default_value_t = phonehome_proxy::DEFAULT_MAX_BODY)]
+    pub max_body: usize,
+
+    /// Store credentials in the clear (headers, query parameters, key shapes in bodies)
+    #[arg(long)]
+    pub no_redact: bool,
+
+    /// Seconds allowed for DNS, TCP connect and the upstream TLS handshake
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub connect_timeout: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CaDirArg {
+    /// Folder of the local CA [default: $XDG_DATA_HOME/phonehome/ca]
+    #[arg(long, value_name = "DIR", env = "PHONEHOME_CA_DIR")]
+    pub ca_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+
+    /// Hosts that bypass phonehome (NO_PROXY), comma-separated; repeatable
+    #[arg(long, value_name = "HOSTS", value_delimiter = ',')]
+    pub bypass: Vec<String>,
+
+    /// Seconds to let in-flight flows finish after the command exits
+    #[arg(long, value_name = "SECONDS", default_value_t = 3)]
+    pub drain: u64,
+
+    /// Print no summary
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// The command to run, after `--`
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    #[command(flatten)]
+    pub capture: CaptureArgs,
+
+    /// Address to listen on (loopback unless you mean otherwise)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+pub struct CaArgs {
+    #[command(flatten)]
+    pub ca: CaDirArg,
+
+    #[command(subcommand)]
+    pub action: Option<CaAction>,
+}
+
+#[derive(Debug, Clone, Copy, Subcommand)]
+pub enum CaAction {
+    /// Print the path of the CA certificate
+    Path,
+    /// Describe the CA: subject, validity, SHA-256 fingerprint, files (the default)
+    Show,
+    /// Print the CA certificate (PEM) to standard output
+    Export,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Capture file to write [default: in the captures folder]
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub ca: CaDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoClientArgs {
+    /// Base URL of the demo LLM server
+    #[arg(long)]
+    pub base: String,
+}

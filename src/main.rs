@@ -1,0 +1,62 @@
+//! The `phonehome` binary: command-line wiring over the phonehome crates.
+#![forbid(unsafe_code)]
+
+mod ca_cmd;
+mod capture;
+mod cli;
+mod demo;
+mod paths;
+mod proxy_cmd;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::Parser as _;
+
+/// Exit code when phonehome itself fails (not the command it ran), as `env` and `timeout` do.
+const OWN_FAILURE: u8 = 125;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PHONEHOME_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match dispatch(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("phonehome: error: {e:#}");
+            ExitCode::from(OWN_FAILURE)
+        }
+    }
+}
+
+fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
+    use cli::Command;
+    if let Command::Ca(args) = &cli.command {
+        return ca_cmd::ca(args);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Run(args) => run::run(args).await,
+            Command::Proxy(args) => proxy_cmd::proxy(args).await,
+            Command::Demo(args) => demo::demo(args).await,
+            Command::DemoClient(args) => demo::client::run(args).await,
+            Command::Ca(_) => unreachable!("handled above"),
+        }
+    })
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,54 @@
+//! `phonehome proxy`: a standalone proxy for programs started elsewhere.
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use phonehome_record::Mode;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::capture::{print_summary, Session, SessionSpec};
+use crate::cli::ProxyArgs;
+
+pub async fn proxy(args: ProxyArgs) -> Result<u8> {
+    if !args.listen.ip().is_loopback() {
+        eprintln!(
+            "phonehome: warning: listening on {}, reachable from other machines",
+            args.listen
+        );
+    }
+    let session = Session::start(SessionSpec {
+        args: &args.capture,
+        mode: Mode::Proxy,
+        command: Vec::new(),
+        listen: args.listen,
+        upstream_from_env: false,
+        extra_options: serde_json::json!({ "listen": args.listen.to_string() }),
+    })
+    .await?;
+    let bundle = session.write_bundle()?;
+    let addr = session.proxy.local_addr();
+    let mut out = format!(
+        "# phonehome proxy listening on {addr}\n# capture: {}\n# set in the client's environment:\n",
+        session.path.display()
+    );
+    for (name, value) in phonehome_proxy::child_env(addr, &session.ca, &bundle, &[]) {
+        out.push_str(&format!("export {name}='{value}'\n"));
+    }
+    let mut stdout = std::io::stdout();
+    stdout
+        .write_all(out.as_bytes())
+        .context("cannot write to standard output")?;
+    stdout.flush().context("cannot write to standard output")?;
+
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
+    let path = session.path.clone();
+    let summary = session.finish(None, Duration::from_secs(3)).await?;
+    print_summary(&summary, &path);
+    Ok(0)
+}

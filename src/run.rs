@@ -1,0 +1,105 @@
+//! `phonehome run`: a child process with proxy and CA-trust environment, its exit code ours.
+
+use std::os::unix::process::ExitStatusExt as _;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use phonehome_record::Mode;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::capture::{print_summary, Session, SessionSpec};
+use crate::cli::RunArgs;
+
+/// Exit code when the command cannot be started (as shells use).
+const NOT_STARTED: u8 = 127;
+
+pub async fn run(args: RunArgs) -> Result<u8> {
+    let session = Session::start(SessionSpec {
+        args: &args.capture,
+        mode: Mode::Run,
+        command: args.command.clone(),
+        listen: (std::net::Ipv4Addr::LOCALHOST, 0).into(),
+        upstream_from_env: true,
+        extra_options: serde_json::json!({ "bypass": args.bypass }),
+    })
+    .await?;
+    let bundle = session.write_bundle()?;
+    let env = phonehome_proxy::child_env(
+        session.proxy.local_addr(),
+        &session.ca,
+        &bundle,
+        &args.bypass,
+    );
+    let drain = Duration::from_secs(args.drain);
+    let program = &args.command[0];
+    let child = tokio::process::Command::new(program)
+        .args(&args.command[1..])
+        .envs(env)
+        .spawn();
+    let child = match child {
+        Ok(child) => child,
+        Err(e) => {
+            let path = session.path.clone();
+            session.finish(None, drain).await?;
+            eprintln!(
+                "phonehome: error: cannot start {program:?}: {e} (capture: {})",
+                path.display()
+            );
+            return Ok(NOT_STARTED);
+        }
+    };
+    let status = wait_forwarding_signals(child).await?;
+    let code = exit_code(status);
+    let path = session.path.clone();
+    let summary = session.finish(Some(code), drain).await?;
+    if !args.quiet {
+        print_summary(&summary, &path);
+    }
+    Ok(u8::try_from(code).unwrap_or(1))
+}
+
+/// The child's exit code; a child killed by signal N gives 128+N, as shells report it.
+fn exit_code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1)
+}
+
+/// Waits for the child, passing on SIGTERM and SIGHUP, and SIGINT unless the terminal already
+/// sent it to the child's process group (Ctrl-C in the foreground).
+async fn wait_forwarding_signals(mut child: tokio::process::Child) -> Result<ExitStatus> {
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut hangup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    let pid = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(Pid::from_raw);
+    let forward = |sig: Signal| {
+        if let Some(pid) = pid {
+            let _ = kill(pid, sig);
+        }
+    };
+    loop {
+        tokio::select! {
+            status = child.wait() => return status.context("waiting for the command failed"),
+            _ = interrupt.recv() => {
+                if !terminal_signals_reach_child() {
+                    forward(Signal::SIGINT);
+                }
+            }
+            _ = terminate.recv() => forward(Signal::SIGTERM),
+            _ = hangup.recv() => forward(Signal::SIGHUP),
+        }
+    }
+}
+
+/// True when this process group is the terminal's foreground group: the terminal then
+/// delivers Ctrl-C to the child itself.
+fn terminal_signals_reach_child() -> bool {
+    nix::unistd::tcgetpgrp(std::io::stdin()).is_ok_and(|fg| fg == nix::unistd::getpgrp())
+}
