@@ -26,6 +26,9 @@ pub async fn proxy(args: ProxyArgs) -> Result<u8> {
         extra_options: serde_json::json!({ "listen": args.listen.to_string() }),
     })
     .await?;
+    // Watch for the stop signals before telling anyone where the proxy is.
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let bundle = session.write_bundle()?;
     let addr = session.proxy.local_addr();
     let mut out = format!(
@@ -41,8 +44,6 @@ pub async fn proxy(args: ProxyArgs) -> Result<u8> {
         .context("cannot write to standard output")?;
     stdout.flush().context("cannot write to standard output")?;
 
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     tokio::select! {
         _ = interrupt.recv() => {}
         _ = terminate.recv() => {}

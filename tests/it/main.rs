@@ -1,1 +1,11 @@
+//! Integration tests: the real `phonehome` binary against real local servers and real clients
+//! (curl, python3, the OpenCode CLI), all on loopback.
 
+mod bad_input;
+mod capture;
+mod crash;
+mod errors;
+mod sse;
+mod support;
+mod upstream_proxy;
+mod websocket;

@@ -303,9 +303,15 @@ async fn proxy_request(
             _ => {
                 let origin = Origin {
                     scheme: "http",
-                    target,
+                    target: target.clone(),
                 };
-                let link = Arc::new(UpstreamLink::lazy(conn.ctx.clone(), origin));
+                let weak = Arc::downgrade(&conn);
+                let on_dial = move |peer| {
+                    if let Some(conn) = weak.upgrade() {
+                        conn.set_upstream(peer, &target);
+                    }
+                };
+                let link = Arc::new(UpstreamLink::lazy(conn.ctx.clone(), origin, on_dial));
                 *slot = Some(link.clone());
                 link
             }

@@ -45,17 +45,24 @@ pub(crate) struct UpstreamLink {
     /// ALPN protocols offered on a redial.
     alpn: Vec<Vec<u8>>,
     sender: tokio::sync::Mutex<Option<Sender>>,
+    /// Told the peer address of every connection the link dials itself.
+    on_dial: Option<Box<dyn Fn(std::net::SocketAddr) + Send + Sync>>,
 }
 
 impl UpstreamLink {
     /// A link that dials on its first request (absolute-form proxy requests).
-    pub(crate) fn lazy(ctx: Arc<Context>, origin: Origin) -> Self {
+    pub(crate) fn lazy(
+        ctx: Arc<Context>,
+        origin: Origin,
+        on_dial: impl Fn(std::net::SocketAddr) + Send + Sync + 'static,
+    ) -> Self {
         Self {
             ctx,
             origin,
             tls_name: None,
             alpn: Vec::new(),
             sender: tokio::sync::Mutex::new(None),
+            on_dial: Some(Box::new(on_dial)),
         }
     }
 
@@ -75,6 +82,7 @@ impl UpstreamLink {
             tls_name,
             alpn,
             sender: tokio::sync::Mutex::new(Some(sender)),
+            on_dial: None,
         })
     }
 
@@ -130,6 +138,9 @@ impl UpstreamLink {
 
     async fn dial(&self) -> Result<Sender, DialError> {
         let dialed = self.ctx.dialer.connect(&self.origin.target).await?;
+        if let Some(on_dial) = &self.on_dial {
+            on_dial(dialed.peer);
+        }
         match &self.tls_name {
             None => handshake(Box::new(dialed.stream), false).await,
             Some(name) => {

@@ -108,7 +108,7 @@ impl Recorder {
         header: Record,
         options: RecorderOptions,
     ) -> std::io::Result<(Recorder, RecorderTask)> {
-        writer.write(&header)?;
+        writer.write(&redact_record(header, &options.redactor))?;
         writer.flush()?;
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -214,6 +214,7 @@ fn write_loop(
     shared: &Shared,
 ) -> std::io::Result<CaptureSummary> {
     let mut summary = CaptureSummary::default();
+    let mut redactor = shared.options.redactor.clone();
     while let Some(message) = rx.blocking_recv() {
         let mut next = Some(message);
         while let Some(message) = next.take() {
@@ -229,7 +230,7 @@ fn write_loop(
                 writer.flush()?;
                 return Ok(summary);
             }
-            let record = finalize(message, shared, &mut summary);
+            let record = finalize(message, shared, &mut redactor, &mut summary);
             count(&record, &mut summary);
             writer.write(&record)?;
             next = rx.try_recv().ok();
@@ -242,8 +243,12 @@ fn write_loop(
 }
 
 /// Encodes and redacts what was captured; releases the body bytes from the budget.
-fn finalize(message: Message, shared: &Shared, summary: &mut CaptureSummary) -> Record {
-    let redactor = &shared.options.redactor;
+fn finalize(
+    message: Message,
+    shared: &Shared,
+    redactor: &mut Redactor,
+    summary: &mut CaptureSummary,
+) -> Record {
     let limit = shared.options.max_body;
     let record = match message {
         Message::Record(record) => return redact_record(record, redactor),
@@ -254,15 +259,15 @@ fn finalize(message: Message, shared: &Shared, summary: &mut CaptureSummary) -> 
             body,
         }) => {
             summary.hosts.entry(target.host).or_default().requests += 1;
-            record.body = encode(&body, redactor, limit);
-            record.url = redactor.url(&record.url);
             redact_headers(&mut record.headers, redactor);
+            record.url = redactor.url(&record.url);
+            record.body = encode(&body, redactor, limit);
             release(shared, &body);
             Record::Request(record)
         }
         Message::Pending(Pending::Response { mut record, body }) => {
-            record.body = encode(&body, redactor, limit);
             redact_headers(&mut record.headers, redactor);
+            record.body = encode(&body, redactor, limit);
             release(shared, &body);
             Record::Response(record)
         }
@@ -292,7 +297,14 @@ fn encode(
     )
 }
 
-fn redact_headers(headers: &mut Headers, redactor: &Redactor) {
+/// Redacts headers, first learning the credentials they carry so that the same values are
+/// redacted wherever they appear later (a server echoing them, a body repeating them).
+fn redact_headers(headers: &mut Headers, redactor: &mut Redactor) {
+    for (name, value) in headers.iter() {
+        if let Some(credential) = Redactor::credential(name, value) {
+            redactor.learn(credential);
+        }
+    }
     for (name, value) in headers.iter_mut() {
         *value = redactor.header(name, value);
     }
@@ -305,6 +317,11 @@ fn redact_record(mut record: Record, redactor: &Redactor) -> Record {
         }
         Record::Error(e) => e.message = redactor.text(&e.message).into_owned(),
         Record::Blocked(b) => b.url = b.url.as_deref().map(|u| redactor.url(u)),
+        Record::Capture(c) => {
+            for arg in &mut c.command {
+                *arg = redactor.text(arg).into_owned();
+            }
+        }
         _ => {}
     }
     record

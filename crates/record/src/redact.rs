@@ -54,6 +54,15 @@ static KEY_SHAPES: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex is valid")
 });
 
+/// A credential header written out in text (a curl command line, a prompt):
+/// `Authorization: Bearer …`, `x-api-key=…`.
+static HEADER_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?i)\b((?:proxy-)?authorization|x-api-key|api-key|x-goog-api-key)(\s*[:=]\s*)((?:bearer|basic|token)\s+)?([^\s'",;\[]{8,})"#,
+    )
+    .expect("static regex is valid")
+});
+
 /// JSON string members whose name says they hold a credential: `"password": "…"`.
 static JSON_SECRET_MEMBERS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
@@ -108,6 +117,28 @@ impl Redactor {
         self
     }
 
+    /// Also redact `secret` wherever it appears from now on (a credential seen in a credential
+    /// header, which a server may echo elsewhere). Values shorter than 8 bytes are ignored.
+    pub fn learn(&mut self, secret: &str) {
+        if self.disabled || secret.len() < 8 || self.secrets.iter().any(|s| s == secret) {
+            return;
+        }
+        self.secrets.push(secret.to_owned());
+        self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+
+    /// The credential carried by header `name`, without its auth scheme word; `None` for a
+    /// header that carries no credential.
+    pub fn credential<'v>(name: &str, value: &'v str) -> Option<&'v str> {
+        if !is_credential_name(&name.to_ascii_lowercase(), CREDENTIAL_HEADERS) {
+            return None;
+        }
+        Some(match split_scheme(value) {
+            Some((_, credential)) => credential,
+            None => value.trim(),
+        })
+    }
+
     /// Whether this redactor changes anything.
     pub fn is_enabled(&self) -> bool {
         !self.disabled
@@ -145,7 +176,8 @@ impl Redactor {
         self.text(&out).into_owned()
     }
 
-    /// `text` with key shapes, credential JSON members and known secrets redacted.
+    /// `text` with known secrets, key shapes, credential headers written out in text and
+    /// credential JSON members redacted.
     pub fn text<'a>(&self, text: &'a str) -> Cow<'a, str> {
         if self.disabled {
             return Cow::Borrowed(text);
@@ -156,18 +188,26 @@ impl Redactor {
                 out = Cow::Owned(out.replace(secret.as_str(), &fingerprint(secret)));
             }
         }
-        if let Cow::Owned(s) =
-            KEY_SHAPES.replace_all(&out, |c: &regex::Captures<'_>| fingerprint(&c[0]))
-        {
-            out = Cow::Owned(s);
-        }
-        if let Cow::Owned(s) = JSON_SECRET_MEMBERS.replace_all(&out, |c: &regex::Captures<'_>| {
-            if c[2].starts_with("[REDACTED:") {
-                return c[0].to_owned();
+        let rules: [(&Regex, fn(&regex::Captures<'_>) -> String); 3] = [
+            (&KEY_SHAPES, |c| fingerprint(&c[0])),
+            (&HEADER_IN_TEXT, |c| {
+                let scheme = c.get(3).map_or("", |m| m.as_str());
+                format!("{}{}{scheme}{}", &c[1], &c[2], fingerprint(&c[4]))
+            }),
+            (&JSON_SECRET_MEMBERS, |c| {
+                format!("{}{}\"", &c[1], fingerprint(&c[2]))
+            }),
+        ];
+        for (pattern, replace) in rules {
+            if let Cow::Owned(replaced) = pattern.replace_all(&out, |c: &regex::Captures<'_>| {
+                if c[0].contains("[REDACTED:") {
+                    c[0].to_owned()
+                } else {
+                    replace(c)
+                }
+            }) {
+                out = Cow::Owned(replaced);
             }
-            format!("{}{}\"", &c[1], fingerprint(&c[2]))
-        }) {
-            out = Cow::Owned(s);
         }
         out
     }
@@ -177,15 +217,18 @@ fn is_credential_name(lower: &str, exact: &[&str]) -> bool {
     exact.contains(&lower) || CREDENTIAL_NAME_PARTS.iter().any(|p| lower.contains(p))
 }
 
+/// `Bearer abc` → `Some(("Bearer", "abc"))`: a leading word of letters, then the credential.
+fn split_scheme(value: &str) -> Option<(&str, &str)> {
+    let (scheme, credential) = value.split_once(' ')?;
+    (!scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphabetic()))
+        .then(|| (scheme, credential.trim()))
+}
+
 /// `Bearer abc` → `Bearer [REDACTED:…]`; a value with no scheme word is redacted whole.
 fn redact_keeping_scheme(value: &str) -> String {
-    match value.split_once(' ') {
-        Some((scheme, credential))
-            if !scheme.is_empty() && scheme.chars().all(|c| c.is_ascii_alphabetic()) =>
-        {
-            format!("{scheme} {}", fingerprint(credential.trim()))
-        }
-        _ => fingerprint(value),
+    match split_scheme(value) {
+        Some((scheme, credential)) => format!("{scheme} {}", fingerprint(credential)),
+        None => fingerprint(value),
     }
 }
 
@@ -275,6 +318,36 @@ mod tests {
         assert_eq!(
             out,
             format!("x {} y short", fingerprint("my-own-secret-value"))
+        );
+    }
+
+    #[test]
+    fn credential_headers_written_in_text() {
+        let r = Redactor::new();
+        let out = r
+            .text("curl -H 'Authorization: Bearer abcdefgh12345' -H \"x-api-key: zyxwvut98765\" x");
+        assert_eq!(
+            out,
+            format!(
+                "curl -H 'Authorization: Bearer {}' -H \"x-api-key: {}\" x",
+                fingerprint("abcdefgh12345"),
+                fingerprint("zyxwvut98765")
+            )
+        );
+    }
+
+    #[test]
+    fn learned_credentials_are_redacted_everywhere() {
+        let mut r = Redactor::new();
+        let value = "Bearer opaque-token-value-123";
+        let credential = Redactor::credential("Authorization", value).expect("credential");
+        assert_eq!(credential, "opaque-token-value-123");
+        assert_eq!(Redactor::credential("accept", "x"), None);
+        r.learn(credential);
+        let out = r.text(r#"{"echo":"Bearer opaque-token-value-123"}"#);
+        assert_eq!(
+            out,
+            format!(r#"{{"echo":"Bearer {}"}}"#, fingerprint(credential))
         );
     }
 

@@ -1,0 +1,251 @@
+//! Requests through `phonehome run` land in the capture with their responses.
+
+use serde_json::Value;
+
+use crate::support::{of_type, read_capture, response_of, run, Cert, Scratch, TestPki, Upstream};
+
+async fn tls_upstream(scratch: &Scratch) -> (TestPki, Upstream) {
+    let pki = TestPki::new(scratch.dir.path());
+    let config = pki.server_config(Cert::Valid, &[b"h2", b"http/1.1"]);
+    (pki, Upstream::start(Some(config)).await)
+}
+
+/// The single request and its response in a capture.
+fn exchange(records: &[Value]) -> (&Value, &Value) {
+    let requests = of_type(records, "request");
+    assert_eq!(requests.len(), 1, "one request: {records:#?}");
+    (requests[0], response_of(records, &requests[0]["flow"]))
+}
+
+#[tokio::test]
+async fn curl_https_http1() {
+    let scratch = Scratch::new();
+    let (pki, upstream) = tls_upstream(&scratch).await;
+    let out = scratch.path("cap.jsonl");
+    let url = format!("https://localhost:{}/hello", upstream.port());
+    let mut cmd = scratch.phonehome();
+    cmd.arg("run")
+        .arg("--extra-ca")
+        .arg(&pki.ca_pem)
+        .arg("--out")
+        .arg(&out);
+    cmd.args(["--", "curl", "-sS", "--http1.1", &url]);
+    let ran = run(cmd).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert_eq!(ran.stdout, r#"{"hello":"world"}"#);
+
+    let records = read_capture(&out);
+    assert_eq!(records[0]["type"], "capture");
+    assert_eq!(records[0]["format"], "phonehome/1");
+    assert_eq!(records.last().expect("records")["type"], "end");
+    assert_eq!(records.last().expect("records")["exit_code"], 0);
+    let (request, response) = exchange(&records);
+    assert_eq!(request["method"], "GET");
+    assert_eq!(request["url"], url);
+    assert_eq!(request["version"], "HTTP/1.1");
+    assert_eq!(response["status"], 200);
+    assert_eq!(response["body"]["data"], r#"{"hello":"world"}"#);
+    assert_eq!(response["body"]["truncated"], false);
+    let conn = of_type(&records, "conn")[0];
+    assert_eq!(conn["transport"], "tls-intercept");
+    assert_eq!(conn["tls"]["sni"], "localhost");
+    assert_eq!(conn["tls"]["alpn"], "http/1.1");
+    assert_eq!(conn["target"]["port"], upstream.port());
+    assert!(conn["bytes_up"].as_u64() > Some(0) && conn["bytes_down"].as_u64() > Some(0));
+    assert!(
+        ran.stderr.contains("localhost"),
+        "summary names the host: {}",
+        ran.stderr
+    );
+    assert!(
+        ran.stderr.contains(&out.display().to_string()),
+        "summary names the capture"
+    );
+}
+
+#[tokio::test]
+async fn curl_https_http2() {
+    let scratch = Scratch::new();
+    let (pki, upstream) = tls_upstream(&scratch).await;
+    let out = scratch.path("cap.jsonl");
+    let url = format!("https://localhost:{}/echo", upstream.port());
+    let mut cmd = scratch.phonehome();
+    cmd.arg("run")
+        .arg("--extra-ca")
+        .arg(&pki.ca_pem)
+        .arg("--out")
+        .arg(&out);
+    cmd.args(["--", "curl", "-sS", "--http2", "-d", "ping=1", &url]);
+    let ran = run(cmd).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert_eq!(ran.stdout, "ping=1");
+
+    let records = read_capture(&out);
+    let (request, response) = exchange(&records);
+    assert_eq!(request["version"], "HTTP/2");
+    assert_eq!(request["method"], "POST");
+    assert_eq!(request["body"]["data"], "ping=1");
+    assert_eq!(response["version"], "HTTP/2");
+    assert_eq!(response["body"]["data"], "ping=1");
+    let conn = of_type(&records, "conn")[0];
+    assert_eq!(conn["tls"]["alpn"], "h2");
+    assert_eq!(conn["upstream"]["alpn"], "h2");
+}
+
+#[tokio::test]
+async fn upstream_without_h2_gets_the_client_http1() {
+    let scratch = Scratch::new();
+    let pki = TestPki::new(scratch.dir.path());
+    let upstream = Upstream::start(Some(pki.server_config(Cert::Valid, &[b"http/1.1"]))).await;
+    let out = scratch.path("cap.jsonl");
+    let url = format!("https://localhost:{}/hello", upstream.port());
+    let mut cmd = scratch.phonehome();
+    cmd.arg("run")
+        .arg("--extra-ca")
+        .arg(&pki.ca_pem)
+        .arg("--out")
+        .arg(&out);
+    cmd.args(["--", "curl", "-sS", "--http2", &url]);
+    let ran = run(cmd).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let records = read_capture(&out);
+    let conn = of_type(&records, "conn")[0];
+    assert_eq!(
+        conn["tls"]["alpn_offered"],
+        serde_json::json!(["h2", "http/1.1"])
+    );
+    assert_eq!(
+        conn["tls"]["alpn"], "http/1.1",
+        "only what the upstream accepted"
+    );
+}
+
+#[tokio::test]
+async fn python_urllib_https() {
+    let scratch = Scratch::new();
+    let (pki, upstream) = tls_upstream(&scratch).await;
+    let out = scratch.path("cap.jsonl");
+    let url = format!("https://localhost:{}/hello", upstream.port());
+    let script =
+        format!("import urllib.request; print(urllib.request.urlopen('{url}').read().decode())");
+    let mut cmd = scratch.phonehome();
+    cmd.arg("run")
+        .arg("--extra-ca")
+        .arg(&pki.ca_pem)
+        .arg("--out")
+        .arg(&out);
+    cmd.args(["--", "python3", "-c", &script]);
+    let ran = run(cmd).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert_eq!(ran.stdout.trim(), r#"{"hello":"world"}"#);
+    let records = read_capture(&out);
+    let (request, response) = exchange(&records);
+    assert_eq!(request["url"], url);
+    let agent = request["headers"]
+        .as_array()
+        .expect("headers")
+        .iter()
+        .find(|h| h[0] == "user-agent")
+        .expect("user-agent");
+    assert!(agent[1].as_str().expect("str").starts_with("Python-urllib"));
+    assert_eq!(response["status"], 200);
+}
+
+#[tokio::test]
+async fn plain_http_absolute_form() {
+    let scratch = Scratch::new();
+    let upstream = Upstream::start(None).await;
+    let out = scratch.path("cap.jsonl");
+    let url = format!("http://127.0.0.1:{}/gzip", upstream.port());
+    let mut cmd = scratch.phonehome();
+    cmd.arg("run").arg("--out").arg(&out);
+    cmd.args(["--", "curl", "-sS", "--compressed", &url]);
+    let ran = run(cmd).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert_eq!(ran.stdout, r#"{"compressed":true}"#);
+    let records = read_capture(&out);
+    let (request, response) = exchange(&records);
+    assert_eq!(request["url"], url);
+    assert_eq!(
+        response["body"]["data"], r#"{"compressed":true}"#,
+        "stored decoded"
+    );
+    assert_eq!(response["body"]["decoded_from"], "gzip");
+    let conn = of_type(&records, "conn")[0];
+    assert_eq!(conn["transport"], "http");
+}
+
+#[tokio::test]
+async fn planted_credentials_never_reach_the_capture() {
+    let scratch = Scratch::new();
+    let (pki, upstream) = tls_upstream(&scratch).await;
+    let out = scratch.path("cap.jsonl");
+    let bearer = "test-bearer-credential-0123456789";
+    let api_key = "test-api-key-credential-9876543210";
+    let query_key = "AIzaTestQueryKeyValue0123456789abcdefgh";
+    let body_key = "sk-ant-api03-TestBodyKeyValue0123456789";
+    let base = format!("https://localhost:{}", upstream.port());
+    let script = format!(
+        "curl -sS {base}/echo -H 'Authorization: Bearer {bearer}' -H 'x-api-key: {api_key}' \
+           -d '{{\"note\":\"{body_key}\"}}' && \
+         curl -sS '{base}/echo?key={query_key}&alt=sse' -H 'Authorization: Bearer {bearer}' \
+           -H 'x-api-key: {bearer}'"
+    );
+    let mut cmd = scratch.phonehome();
+    cmd.arg("run")
+        .arg("--extra-ca")
+        .arg(&pki.ca_pem)
+        .arg("--out")
+        .arg(&out);
+    cmd.args(["--", "sh", "-c", &script]);
+    let ran = run(cmd).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+
+    let text = std::fs::read_to_string(&out).expect("capture");
+    for secret in [bearer, api_key, query_key, body_key] {
+        assert!(!text.contains(secret), "{secret} leaked into the capture");
+    }
+    let records = read_capture(&out);
+    let requests = of_type(&records, "request");
+    assert_eq!(requests.len(), 2);
+    let header = |request: &Value, name: &str| -> String {
+        request["headers"]
+            .as_array()
+            .expect("headers")
+            .iter()
+            .find(|h| h[0] == name)
+            .map(|h| h[1].as_str().expect("str").to_owned())
+            .unwrap_or_else(|| panic!("no {name}"))
+    };
+    let first_auth = header(requests[0], "authorization");
+    assert!(first_auth.starts_with("Bearer [REDACTED:"), "{first_auth}");
+    assert_eq!(
+        first_auth,
+        header(requests[1], "authorization"),
+        "equal secrets, equal fingerprints"
+    );
+    assert_eq!(
+        header(requests[1], "x-api-key"),
+        first_auth.trim_start_matches("Bearer "),
+        "the same credential in another header has the same fingerprint"
+    );
+    assert_ne!(
+        header(requests[0], "x-api-key"),
+        header(requests[1], "x-api-key")
+    );
+    let url = requests[1]["url"].as_str().expect("url");
+    assert!(
+        url.contains("key=[REDACTED:") && url.ends_with("&alt=sse"),
+        "{url}"
+    );
+    assert!(requests[0]["body"]["data"]
+        .as_str()
+        .expect("body")
+        .contains("[REDACTED:"));
+    // The upstream still got the real values: redaction is for the record only.
+    let response = response_of(&records, &requests[0]["flow"]);
+    assert!(response["body"]["data"]
+        .as_str()
+        .expect("echo")
+        .contains("[REDACTED:"));
+}

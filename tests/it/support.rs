@@ -1,0 +1,358 @@
+//! Shared parts of the integration tests: a scratch environment for the real binary, a test
+//! PKI, and a local upstream server (HTTP/1.1 and HTTP/2, TLS or plain, SSE, gzip, WebSocket).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_phonehome");
+
+/// A scratch folder with the data dir and CA dir phonehome uses in a test.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// `phonehome ARGS` with this scratch's data and CA dirs and no inherited proxy settings.
+    pub fn phonehome(&self) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(BIN);
+        cmd.env("XDG_DATA_HOME", self.path("data"))
+            .env("PHONEHOME_CA_DIR", self.path("ca"))
+            .kill_on_drop(true);
+        for var in [
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "http_proxy",
+            "https_proxy",
+            "NO_PROXY",
+            "no_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+            "SSL_CERT_FILE",
+            "CURL_CA_BUNDLE",
+            "REQUESTS_CA_BUNDLE",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd
+    }
+}
+
+/// The output of a finished phonehome run.
+pub struct Ran {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs phonehome to completion (a hang guard of 120 s, not a timing assertion).
+pub async fn run(mut cmd: tokio::process::Command) -> Ran {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let output = tokio::time::timeout(Duration::from_secs(120), cmd.output())
+        .await
+        .expect("phonehome finished within the hang guard")
+        .expect("phonehome started");
+    Ran {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Every line of a capture, parsed; panics (naming the line) on one that does not parse.
+pub fn read_capture(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("{} line {}: {e}: {line}", path.display(), i + 1))
+        })
+        .collect()
+}
+
+/// The records of one type.
+pub fn of_type<'a>(records: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    records.iter().filter(|r| r["type"] == kind).collect()
+}
+
+/// The response record of `flow`.
+pub fn response_of<'a>(records: &'a [Value], flow: &Value) -> &'a Value {
+    records
+        .iter()
+        .find(|r| r["type"] == "response" && &r["flow"] == flow)
+        .unwrap_or_else(|| panic!("no response for flow {flow}"))
+}
+
+/// How a test server's certificate is made.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Cert {
+    /// Issued by the test CA for localhost and 127.0.0.1.
+    Valid,
+    /// Self-signed, no CA.
+    SelfSigned,
+    /// Issued by the test CA for another name.
+    WrongHost,
+    /// Issued by the test CA, expired yesterday.
+    Expired,
+}
+
+/// A test CA that issues upstream server certificates.
+pub struct TestPki {
+    pub ca_pem: PathBuf,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl TestPki {
+    pub fn new(dir: &Path) -> Self {
+        let mut params = rcgen::CertificateParams::default();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "phonehome test upstream CA");
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("ca");
+        let ca_pem = dir.join("upstream-ca.pem");
+        std::fs::write(&ca_pem, cert.pem()).expect("write ca");
+        Self {
+            ca_pem,
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// A rustls server config for `cert`, offering `alpn`.
+    pub fn server_config(&self, cert: Cert, alpn: &[&[u8]]) -> Arc<rustls::ServerConfig> {
+        let names = match cert {
+            Cert::WrongHost => vec!["elsewhere.test".to_owned()],
+            _ => vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
+        };
+        let mut params = rcgen::CertificateParams::new(names).expect("params");
+        let now = time::OffsetDateTime::now_utc();
+        (params.not_before, params.not_after) = match cert {
+            Cert::Expired => (
+                now - time::Duration::days(10),
+                now - time::Duration::days(1),
+            ),
+            _ => (
+                now - time::Duration::hours(1),
+                now + time::Duration::days(1),
+            ),
+        };
+        let key = rcgen::KeyPair::generate().expect("key");
+        let der = match cert {
+            Cert::SelfSigned => params.self_signed(&key).expect("cert").der().clone(),
+            _ => params
+                .signed_by(&key, &self.issuer)
+                .expect("cert")
+                .der()
+                .clone(),
+        };
+        let key = rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).expect("key der");
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![der], key)
+        .expect("server config");
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Arc::new(config)
+    }
+}
+
+type Body = BoxBody<Bytes, Infallible>;
+
+fn full(data: impl Into<Bytes>) -> Body {
+    Full::new(data.into()).boxed()
+}
+
+/// A local upstream: HTTP/1.1 and HTTP/2 (by ALPN when TLS), with a few routes.
+///
+/// - `/hello`: a small JSON body.
+/// - `/echo`: the request body back, and the headers the server got as JSON in `x-seen-headers`.
+/// - `/gzip`: a gzip-encoded JSON body.
+/// - `/sse`: an event stream; the first event at once, the last only after
+///   [`Upstream::release`] is notified.
+/// - `/ws`: a WebSocket echo.
+pub struct Upstream {
+    pub addr: SocketAddr,
+    pub release: Arc<Notify>,
+}
+
+impl Upstream {
+    pub async fn start(tls: Option<Arc<rustls::ServerConfig>>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let release = Arc::new(Notify::new());
+        let state = release.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let tls = tls.clone();
+                let release = state.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        let release = release.clone();
+                        async move { Ok::<_, Infallible>(route(req, release).await) }
+                    });
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        Some(config) => {
+                            let Ok(stream) =
+                                tokio_rustls::TlsAcceptor::from(config).accept(stream).await
+                            else {
+                                return;
+                            };
+                            let _ = builder
+                                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                                .await;
+                        }
+                        None => {
+                            let _ = builder
+                                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                                .await;
+                        }
+                    }
+                });
+            }
+        });
+        Self { addr, release }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+}
+
+async fn route(mut req: Request<Incoming>, release: Arc<Notify>) -> Response<Body> {
+    match req.uri().path() {
+        "/hello" => Response::builder()
+            .header("content-type", "application/json")
+            .body(full(r#"{"hello":"world"}"#))
+            .expect("response"),
+        "/echo" => {
+            let headers: Vec<(String, String)> = req
+                .headers()
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_str().unwrap_or("").to_owned()))
+                .collect();
+            let body = req
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            Response::builder()
+                .header(
+                    "x-seen-headers",
+                    serde_json::to_string(&headers).expect("json"),
+                )
+                .body(full(body))
+                .expect("response")
+        }
+        "/gzip" => {
+            use std::io::Write as _;
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            enc.write_all(br#"{"compressed":true}"#).expect("gzip");
+            Response::builder()
+                .header("content-type", "application/json")
+                .header("content-encoding", "gzip")
+                .body(full(enc.finish().expect("gzip")))
+                .expect("response")
+        }
+        "/sse" => {
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(4);
+            tokio::spawn(async move {
+                let _ = tx
+                    .send(Ok(Frame::data(Bytes::from("data: first\n\n"))))
+                    .await;
+                release.notified().await;
+                let _ = tx
+                    .send(Ok(Frame::data(Bytes::from("data: last\n\n"))))
+                    .await;
+            });
+            let stream = tokio_stream_from(rx);
+            Response::builder()
+                .header("content-type", "text/event-stream")
+                .header("cache-control", "no-cache")
+                .body(BodyExt::boxed(StreamBody::new(stream)))
+                .expect("response")
+        }
+        "/ws" => {
+            let key = req
+                .headers()
+                .get("sec-websocket-key")
+                .map(|k| k.as_bytes().to_vec())
+                .unwrap_or_default();
+            let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(&key);
+            let upgrade = hyper::upgrade::on(&mut req);
+            tokio::spawn(async move {
+                use futures_util::{SinkExt as _, StreamExt as _};
+                let Ok(upgraded) = upgrade.await else { return };
+                let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    tokio_tungstenite::tungstenite::protocol::Role::Server,
+                    None,
+                )
+                .await;
+                while let Some(Ok(message)) = ws.next().await {
+                    if message.is_close() {
+                        break;
+                    }
+                    if message.is_text() || message.is_binary() {
+                        let _ = ws.send(message).await;
+                    }
+                }
+            });
+            Response::builder()
+                .status(101)
+                .header("connection", "upgrade")
+                .header("upgrade", "websocket")
+                .header("sec-websocket-accept", accept)
+                .body(full(""))
+                .expect("response")
+        }
+        _ => Response::builder()
+            .status(404)
+            .body(full("not found"))
+            .expect("response"),
+    }
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send + 'static {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
