@@ -17,12 +17,18 @@ use crate::cli::RunArgs;
 const NOT_STARTED: u8 = 127;
 
 pub async fn run(args: RunArgs) -> Result<u8> {
+    run_with(args, true).await
+}
+
+/// `run`, taking the upstream proxy from this process's environment only when `upstream_from_env`
+/// (the demo never leaves loopback, whatever the environment says).
+pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
     let session = Session::start(SessionSpec {
         args: &args.capture,
         mode: Mode::Run,
         command: args.command.clone(),
         listen: (std::net::Ipv4Addr::LOCALHOST, 0).into(),
-        upstream_from_env: true,
+        upstream_from_env,
         extra_options: serde_json::json!({ "bypass": args.bypass }),
     })
     .await?;

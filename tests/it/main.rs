@@ -4,6 +4,7 @@
 mod bad_input;
 mod capture;
 mod crash;
+mod demo;
 mod errors;
 mod sse;
 mod support;

@@ -118,4 +118,13 @@ async fn websocket_echo_through_the_standalone_proxy() {
         .iter()
         .any(|r| r["opcode"] == "close" && r["dir"] == "up"));
     assert_eq!(records.last().expect("records")["type"], "end");
+    let position = |kind: &str| records.iter().rposition(|r| r["type"] == kind).expect(kind);
+    let order: Vec<_> = records
+        .iter()
+        .map(|r| r["type"].as_str().expect("type"))
+        .collect();
+    assert!(
+        position("conn") > position("ws"),
+        "the conn record closes the connection's records: {order:?}"
+    );
 }

@@ -207,7 +207,7 @@ pub(crate) async fn serve(client: BoxIo, h2: bool, link: Arc<UpstreamLink>, conn
 pub(crate) async fn forward(
     mut req: Request<Incoming>,
     link: &UpstreamLink,
-    conn: &ConnState,
+    conn: &Arc<ConnState>,
 ) -> Response<RespBody> {
     let origin = link.origin();
     let log = FlowLog::new(conn.recorder.clone(), conn.id, origin.target.clone());
@@ -249,8 +249,12 @@ pub(crate) async fn forward(
         if let Some(client_upgrade) = client_upgrade {
             let upstream_upgrade = hyper::upgrade::on(&mut response);
             let ws_log = log.clone();
-            conn.ctx
-                .spawn(websocket::relay(client_upgrade, upstream_upgrade, ws_log));
+            // The relay holds the connection, so its `conn` record comes after the messages.
+            let ws_conn = conn.clone();
+            conn.ctx.spawn(async move {
+                websocket::relay(client_upgrade, upstream_upgrade, ws_log).await;
+                drop(ws_conn);
+            });
         }
     }
     let record = phonehome_record::Response {

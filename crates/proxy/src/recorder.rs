@@ -138,6 +138,7 @@ impl Recorder {
     }
 
     /// Reserves `n` bytes of the body budget; false (and `n` counted as dropped) when full.
+    /// Once a body has dropped bytes, the tee counts the rest of it as dropped without asking.
     pub(crate) fn reserve(&self, n: usize) -> bool {
         let budget = self.shared.options.budget;
         let reserved = self

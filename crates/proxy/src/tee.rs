@@ -46,10 +46,12 @@ impl Capture {
         if keep == 0 {
             return;
         }
-        if self.recorder.reserve(keep) {
+        // After the first drop the rest of the body is dropped too: stored data never has gaps.
+        if self.body.dropped_bytes == 0 && self.recorder.reserve(keep) {
             self.body.bytes.extend_from_slice(&data[..keep]);
         } else {
             self.body.dropped_bytes += keep as u64;
+            self.body.truncated = true;
         }
     }
 

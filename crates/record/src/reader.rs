@@ -66,6 +66,7 @@ pub struct CaptureReader<R> {
     line: usize,
     buf: String,
     done: bool,
+    seen_header: bool,
 }
 
 impl<R: BufRead> CaptureReader<R> {
@@ -76,6 +77,7 @@ impl<R: BufRead> CaptureReader<R> {
             line: 0,
             buf: String::new(),
             done: false,
+            seen_header: false,
         }
     }
 
@@ -98,10 +100,11 @@ impl<R: BufRead> CaptureReader<R> {
                 Err(_) if torn => return Some(Err(ReadErrorKind::TornTail)),
                 Err(e) => return Some(Err(ReadErrorKind::Json(e))),
             };
-            if self.line == 1 {
+            if !self.seen_header {
                 if let Err(e) = check_header(&record) {
                     return Some(Err(e));
                 }
+                self.seen_header = true;
             }
             return Some(Ok(ReadItem {
                 line: self.line,
@@ -139,5 +142,44 @@ impl<R: BufRead> Iterator for CaptureReader<R> {
                 kind,
             }
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEADER: &str = r#"{"type":"capture","ts":"2026-01-01T00:00:00.000Z","format":"phonehome/1","id":"1","tool_version":"0","mode":"proxy","command":[],"cwd":"/","policy":"observe","options":{}}"#;
+
+    #[test]
+    fn foreign_first_record_is_rejected_even_after_blank_lines() {
+        let text = "\n{\"type\":\"end\",\"ts\":\"x\",\"counts\":{\"conns\":0,\"requests\":0,\"responses\":0,\"errors\":0,\"blocked\":0,\"ws\":0},\"dropped_bytes\":0}\n";
+        let first = CaptureReader::new(text.as_bytes()).next().expect("an item");
+        let error = first.expect_err("not a capture");
+        assert!(matches!(error.kind, ReadErrorKind::NotACapture));
+        assert_eq!(error.line, 2);
+    }
+
+    #[test]
+    fn unknown_format_version_names_both_versions() {
+        let text = HEADER.replace("phonehome/1", "phonehome/9") + "\n";
+        let error = CaptureReader::new(text.as_bytes())
+            .next()
+            .expect("an item")
+            .expect_err("unsupported");
+        assert_eq!(
+            error.to_string(),
+            r#"line 1: unsupported capture format "phonehome/9" (this phonehome reads "phonehome/1")"#
+        );
+    }
+
+    #[test]
+    fn a_bad_line_in_the_middle_is_an_error_with_its_number() {
+        let text = format!("{HEADER}\nnot json\n{HEADER}\n");
+        let items: Vec<_> = CaptureReader::new(text.as_bytes()).collect();
+        assert_eq!(items.len(), 2, "reading stops at the error");
+        let error = items[1].as_ref().expect_err("bad line");
+        assert_eq!(error.line, 2);
+        assert!(!error.is_torn_tail());
     }
 }

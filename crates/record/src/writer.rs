@@ -31,7 +31,11 @@ impl CaptureWriter {
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        Ok(Self::from_file(options.open(path)?))
+        let file = options.open(path)?;
+        // `mode` applies only when the file is created; an existing file is narrowed too.
+        #[cfg(unix)]
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        Ok(Self::from_file(file))
     }
 
     /// Writes to an already open file.
