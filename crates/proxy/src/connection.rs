@@ -44,6 +44,9 @@ const SNIFF_WAIT: Duration = Duration::from_secs(2);
 /// upstream failed verification instead of a forged certificate.
 const HANDSHAKE_FAILURE_ALERT: [u8; 7] = [0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 40];
 
+/// Client-facing TLS configs per (leaf host, ALPN offered).
+type ServerConfigs = HashMap<(String, Option<Vec<u8>>), Arc<ServerConfig>>;
+
 /// What every connection shares.
 pub(crate) struct Context {
     pub recorder: Recorder,
@@ -51,7 +54,7 @@ pub(crate) struct Context {
     pub ca: Arc<CertificateAuthority>,
     pub tracker: TaskTracker,
     pub shutdown: CancellationToken,
-    server_configs: Mutex<HashMap<(String, Option<Vec<u8>>), Arc<ServerConfig>>>,
+    server_configs: Mutex<ServerConfigs>,
 }
 
 impl Context {
@@ -93,9 +96,7 @@ impl Context {
         Ok(config)
     }
 
-    fn lock_configs(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(String, Option<Vec<u8>>), Arc<ServerConfig>>> {
+    fn lock_configs(&self) -> std::sync::MutexGuard<'_, ServerConfigs> {
         self.server_configs
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -115,19 +115,20 @@ impl UpstreamLink {
     /// A sender ready for a request: the open one, or a new connection.
     async fn ready_sender(&self) -> Result<Sender, DialError> {
         let mut slot = self.sender.lock().await;
-        match slot.take() {
+        let open = match slot.take() {
             Some(Sender::H1(mut sender)) => {
-                if sender.ready().await.is_ok() {
-                    return Ok(Sender::H1(sender));
-                }
+                sender.ready().await.is_ok().then_some(Sender::H1(sender))
             }
             Some(Sender::H2(mut sender)) => {
-                if sender.ready().await.is_ok() {
-                    *slot = Some(Sender::H2(sender.clone()));
-                    return Ok(Sender::H2(sender));
-                }
+                sender.ready().await.is_ok().then_some(Sender::H2(sender))
             }
-            None => {}
+            None => None,
+        };
+        if let Some(sender) = open {
+            if let Sender::H2(h2) = &sender {
+                *slot = Some(Sender::H2(h2.clone()));
+            }
+            return Ok(sender);
         }
         let sender = self.dial().await?;
         if let Sender::H2(h2) = &sender {

@@ -188,7 +188,7 @@ impl Redactor {
                 out = Cow::Owned(out.replace(secret.as_str(), &fingerprint(secret)));
             }
         }
-        let rules: [(&Regex, fn(&regex::Captures<'_>) -> String); 3] = [
+        let rules: [(&Regex, Replacement); 3] = [
             (&KEY_SHAPES, |c| fingerprint(&c[0])),
             (&HEADER_IN_TEXT, |c| {
                 let scheme = c.get(3).map_or("", |m| m.as_str());
@@ -212,6 +212,9 @@ impl Redactor {
         out
     }
 }
+
+/// Builds the redacted text of one regex match.
+type Replacement = fn(&regex::Captures<'_>) -> String;
 
 fn is_credential_name(lower: &str, exact: &[&str]) -> bool {
     exact.contains(&lower) || CREDENTIAL_NAME_PARTS.iter().any(|p| lower.contains(p))
