@@ -426,6 +426,23 @@ async fn relay(mut client: BoxIo, mut upstream: TcpStream) {
     let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
 }
 
+/// The name to verify the upstream against and to issue the client's leaf for: the SNI when it
+/// is a DNS name (RFC 6066 §3), else the CONNECT host. Some clients send an IP address or
+/// `host:port` as SNI; the record keeps what they sent.
+fn tls_server_name(sni: Option<&str>, target: &Target) -> String {
+    match sni {
+        Some(sni) if is_dns_name(sni) => sni.to_owned(),
+        _ => target.host.clone(),
+    }
+}
+
+fn is_dns_name(name: &str) -> bool {
+    matches!(
+        rustls::pki_types::ServerName::try_from(name),
+        Ok(rustls::pki_types::ServerName::DnsName(_))
+    )
+}
+
 /// The ALPN protocols phonehome can speak, in the client's order.
 fn speakable(offered: &[Vec<u8>]) -> Vec<Vec<u8>> {
     offered
@@ -475,7 +492,7 @@ async fn intercept_tls(
         return relay(Box::new(Prefixed::new(buf, client)), dialed.stream).await;
     }
     conn.info().transport = Transport::TlsIntercept;
-    let server_name = hello.sni.clone().unwrap_or_else(|| target.host.clone());
+    let server_name = tls_server_name(hello.sni.as_deref(), &target);
     let upstream = match conn
         .ctx
         .dialer
@@ -523,15 +540,15 @@ async fn intercept_tls(
     let client_tls = match accepted {
         Ok(client_tls) => client_tls,
         Err(e) => {
-            conn.info().tls = Some(tls);
-            conn.error(
-                &target,
-                Phase::TlsClient,
-                format!(
-                    "the client rejected the TLS handshake: {}",
-                    engine::error_chain(&e)
+            let why = match &hello.sni {
+                Some(sni) if !is_dns_name(sni) => format!(
+                    "the client's SNI {sni:?} is not a host name (RFC 6066 §3), so the TLS \
+                     handshake was refused: "
                 ),
-            );
+                _ => "the TLS handshake with the client failed: ".to_owned(),
+            };
+            conn.info().tls = Some(tls);
+            conn.error(&target, Phase::TlsClient, why + &engine::error_chain(&e));
             return;
         }
     };
@@ -560,5 +577,25 @@ async fn intercept_tls(
     match link {
         Ok(link) => engine::serve(Box::new(client_tls), h2, Arc::new(link), conn).await,
         Err(e) => conn.error(&target, e.phase, e.message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unusable_sni_falls_back_to_the_connect_host() {
+        let target = Target {
+            host: "127.0.0.1".into(),
+            port: 8443,
+        };
+        assert_eq!(tls_server_name(Some("api.test"), &target), "api.test");
+        assert_eq!(
+            tls_server_name(Some("127.0.0.1:8443"), &target),
+            "127.0.0.1"
+        );
+        assert_eq!(tls_server_name(Some("10.0.0.1"), &target), "127.0.0.1");
+        assert_eq!(tls_server_name(None, &target), "127.0.0.1");
     }
 }
