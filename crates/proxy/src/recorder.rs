@@ -262,32 +262,31 @@ fn finalize(
             summary.hosts.entry(target.host).or_default().requests += 1;
             redact_headers(&mut record.headers, redactor);
             record.url = redactor.url(&record.url);
-            record.body = encode(&body, redactor, limit);
-            release(shared, &body);
+            let held = body.bytes.len();
+            record.body = encode(body, redactor, limit);
+            release(shared, held);
             Record::Request(record)
         }
         Message::Pending(Pending::Response { mut record, body }) => {
             redact_headers(&mut record.headers, redactor);
-            record.body = encode(&body, redactor, limit);
-            release(shared, &body);
+            let held = body.bytes.len();
+            record.body = encode(body, redactor, limit);
+            release(shared, held);
             Record::Response(record)
         }
     };
     record
 }
 
-fn release(shared: &Shared, body: &CapturedBody) {
-    shared.held.fetch_sub(body.bytes.len(), Ordering::AcqRel);
+/// Returns a written body's bytes to the budget.
+fn release(shared: &Shared, held: usize) {
+    shared.held.fetch_sub(held, Ordering::AcqRel);
 }
 
-fn encode(
-    body: &CapturedBody,
-    redactor: &Redactor,
-    limit: usize,
-) -> Option<phonehome_record::Body> {
+fn encode(body: CapturedBody, redactor: &Redactor, limit: usize) -> Option<phonehome_record::Body> {
     encode_body(
-        &BodyInput {
-            bytes: &body.bytes,
+        BodyInput {
+            bytes: body.bytes,
             size: body.size,
             truncated: body.truncated,
             content_encoding: body.content_encoding.as_deref(),

@@ -10,8 +10,9 @@ use crate::redact::Redactor;
 /// Body bytes as the proxy captured them.
 #[derive(Debug, Clone, Default)]
 pub struct BodyInput<'a> {
-    /// The first bytes of the body, at most `limit`.
-    pub bytes: &'a [u8],
+    /// The first bytes of the body, at most `limit`. Taken by value: UTF-8 text is stored
+    /// without a copy.
+    pub bytes: Vec<u8>,
     /// Bytes of the whole body on the wire.
     pub size: u64,
     /// The stream ended early, or more bytes arrived than were kept.
@@ -28,41 +29,30 @@ pub struct BodyInput<'a> {
 ///
 /// A body in one of the content codings `gzip`, `x-gzip`, `deflate`, `br` or `zstd` is stored
 /// decoded (at most `limit` bytes of it) with `decoded_from` naming the coding; a body that does
-/// not decode is stored as it came. UTF-8 content is stored as text and redacted; anything else
-/// as base64.
-pub fn encode_body(input: &BodyInput<'_>, redactor: &Redactor) -> Option<Body> {
+/// not decode is stored as it came. UTF-8 content without NUL bytes is stored as text and
+/// redacted; anything else as base64 (RFC 4648).
+pub fn encode_body(input: BodyInput<'_>, redactor: &Redactor) -> Option<Body> {
     if input.size == 0 && input.dropped_bytes == 0 {
         return None;
     }
     let mut truncated = input.truncated;
     let mut decoded_from = None;
-    let decoded = input
+    let coding = input
         .content_encoding
-        .map(|c| c.trim().to_ascii_lowercase())
-        .and_then(|coding| {
-            let (bytes, cut) = decode(&coding, input.bytes, input.limit)?;
-            Some((coding, bytes, cut))
-        });
-    let stored: std::borrow::Cow<'_, [u8]> = match decoded {
+        .map(|c| c.trim().to_ascii_lowercase());
+    let decoded = coding.and_then(|coding| {
+        let (bytes, cut) = decode(&coding, &input.bytes, input.limit)?;
+        Some((coding, bytes, cut))
+    });
+    let stored = match decoded {
         Some((coding, bytes, cut)) => {
             truncated |= cut;
             decoded_from = Some(coding);
-            bytes.into()
+            bytes
         }
-        None => input.bytes.into(),
+        None => input.bytes,
     };
-    let (encoding, data) = match std::str::from_utf8(&stored) {
-        Ok(text) => (BodyEncoding::Utf8, redactor.text(text).into_owned()),
-        Err(e) if truncated && e.error_len().is_none() => {
-            // Cut inside a multi-byte character: keep the whole characters as text.
-            let text = std::str::from_utf8(&stored[..e.valid_up_to()]).expect("checked prefix");
-            (BodyEncoding::Utf8, redactor.text(text).into_owned())
-        }
-        Err(_) => (
-            BodyEncoding::Base64,
-            base64::engine::general_purpose::STANDARD.encode(&stored),
-        ),
-    };
+    let (encoding, data) = into_text(stored, truncated, redactor);
     Some(Body {
         size: input.size,
         encoding,
@@ -71,6 +61,31 @@ pub fn encode_body(input: &BodyInput<'_>, redactor: &Redactor) -> Option<Body> {
         decoded_from,
         dropped_bytes: input.dropped_bytes,
     })
+}
+
+/// Text for UTF-8 without NUL bytes (a body cut inside a character keeps its whole
+/// characters), base64 for anything else.
+fn into_text(mut bytes: Vec<u8>, truncated: bool, redactor: &Redactor) -> (BodyEncoding, String) {
+    if !bytes.contains(&0) {
+        let valid = match std::str::from_utf8(&bytes) {
+            Ok(_) => Some(bytes.len()),
+            Err(e) if truncated && e.error_len().is_none() => Some(e.valid_up_to()),
+            Err(_) => None,
+        };
+        if let Some(valid) = valid {
+            bytes.truncate(valid);
+            let text = String::from_utf8(bytes).expect("checked to be UTF-8");
+            let redacted = match redactor.text(&text) {
+                std::borrow::Cow::Borrowed(_) => text,
+                std::borrow::Cow::Owned(redacted) => redacted,
+            };
+            return (BodyEncoding::Utf8, redacted);
+        }
+    }
+    (
+        BodyEncoding::Base64,
+        base64::engine::general_purpose::STANDARD.encode(&bytes),
+    )
 }
 
 /// Decodes `bytes` in `coding`, keeping at most `limit` bytes. Returns the bytes and whether the
@@ -108,9 +123,9 @@ mod tests {
     use super::*;
     use std::io::Write;
 
-    fn input<'a>(bytes: &'a [u8], coding: Option<&'a str>) -> BodyInput<'a> {
+    fn input<'a>(bytes: &[u8], coding: Option<&'a str>) -> BodyInput<'a> {
         BodyInput {
-            bytes,
+            bytes: bytes.to_vec(),
             size: bytes.len() as u64,
             truncated: false,
             content_encoding: coding,
@@ -121,21 +136,39 @@ mod tests {
 
     #[test]
     fn empty_body_is_absent() {
-        assert_eq!(encode_body(&input(b"", None), &Redactor::new()), None);
+        assert_eq!(encode_body(input(b"", None), &Redactor::new()), None);
     }
 
     #[test]
     fn text_is_stored_as_utf8() {
-        let body = encode_body(&input(b"hello", None), &Redactor::new()).expect("body");
+        let body = encode_body(input(b"hello", None), &Redactor::new()).expect("body");
         assert_eq!(body.encoding, BodyEncoding::Utf8);
         assert_eq!(body.data, "hello");
     }
 
     #[test]
     fn binary_is_base64() {
-        let body = encode_body(&input(&[0xff, 0x00, 0x80], None), &Redactor::new()).expect("body");
+        let body = encode_body(input(&[0xff, 0x00, 0x80], None), &Redactor::new()).expect("body");
         assert_eq!(body.encoding, BodyEncoding::Base64);
         assert_eq!(body.data, "/wCA");
+    }
+
+    #[test]
+    fn text_with_nul_bytes_is_base64() {
+        let body = encode_body(input(b"a\0b", None), &Redactor::new()).expect("body");
+        assert_eq!(body.encoding, BodyEncoding::Base64);
+    }
+
+    #[test]
+    fn cut_inside_a_character_keeps_whole_characters() {
+        let mut i = input("aé".as_bytes(), None);
+        i.bytes.pop();
+        i.truncated = true;
+        let body = encode_body(i, &Redactor::new()).expect("body");
+        assert_eq!(
+            (body.encoding, body.data.as_str()),
+            (BodyEncoding::Utf8, "a")
+        );
     }
 
     #[test]
@@ -143,7 +176,7 @@ mod tests {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         enc.write_all(b"{\"a\":1}").expect("write");
         let gz = enc.finish().expect("finish");
-        let body = encode_body(&input(&gz, Some("gzip")), &Redactor::new()).expect("body");
+        let body = encode_body(input(&gz, Some("gzip")), &Redactor::new()).expect("body");
         assert_eq!(body.data, "{\"a\":1}");
         assert_eq!(body.decoded_from.as_deref(), Some("gzip"));
         assert_eq!(body.size, gz.len() as u64);
@@ -152,20 +185,20 @@ mod tests {
     #[test]
     fn zstd_and_br_are_decoded() {
         let z = zstd::encode_all(&b"zstd text"[..], 1).expect("zstd");
-        let body = encode_body(&input(&z, Some("zstd")), &Redactor::new()).expect("body");
+        let body = encode_body(input(&z, Some("zstd")), &Redactor::new()).expect("body");
         assert_eq!(body.data, "zstd text");
         let mut br = Vec::new();
         {
             let mut w = brotli::CompressorWriter::new(&mut br, 4096, 5, 22);
             w.write_all(b"brotli text").expect("write");
         }
-        let body = encode_body(&input(&br, Some("br")), &Redactor::new()).expect("body");
+        let body = encode_body(input(&br, Some("br")), &Redactor::new()).expect("body");
         assert_eq!(body.data, "brotli text");
     }
 
     #[test]
     fn undecodable_is_kept_raw() {
-        let body = encode_body(&input(b"not gzip", Some("gzip")), &Redactor::new()).expect("body");
+        let body = encode_body(input(b"not gzip", Some("gzip")), &Redactor::new()).expect("body");
         assert_eq!(body.data, "not gzip");
         assert_eq!(body.decoded_from, None);
     }
@@ -177,7 +210,7 @@ mod tests {
         let gz = enc.finish().expect("finish");
         let mut i = input(&gz, Some("gzip"));
         i.limit = 100;
-        let body = encode_body(&i, &Redactor::new()).expect("body");
+        let body = encode_body(i, &Redactor::new()).expect("body");
         assert_eq!(body.data.len(), 100);
         assert!(body.truncated);
     }

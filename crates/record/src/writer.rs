@@ -8,13 +8,13 @@ use crate::record::Record;
 
 /// Writes records to a capture file as JSON Lines.
 ///
-/// Each record is serialized whole and handed to the buffer in one piece, so the buffer only
-/// ever reaches the file as whole lines: a crash leaves at most the lines of one unflushed
-/// buffer missing, never half a line (short of a failing disk).
+/// Records are written one after another by a single writer, each followed by its newline, so
+/// a crash can leave only the very last line incomplete; readers skip such a torn tail. Records
+/// are serialized straight into the buffer, never held whole a second time (a body can be
+/// tens of MiB).
 #[derive(Debug)]
 pub struct CaptureWriter {
     out: BufWriter<File>,
-    line: Vec<u8>,
 }
 
 impl CaptureWriter {
@@ -42,7 +42,6 @@ impl CaptureWriter {
     pub fn from_file(file: File) -> Self {
         Self {
             out: BufWriter::with_capacity(64 * 1024, file),
-            line: Vec::with_capacity(4096),
         }
     }
 
@@ -51,10 +50,8 @@ impl CaptureWriter {
     /// # Errors
     /// Any I/O error from the file.
     pub fn write(&mut self, record: &Record) -> io::Result<()> {
-        self.line.clear();
-        serde_json::to_writer(&mut self.line, record).map_err(io::Error::other)?;
-        self.line.push(b'\n');
-        self.out.write_all(&self.line)
+        serde_json::to_writer(&mut self.out, record).map_err(io::Error::other)?;
+        self.out.write_all(b"\n")
     }
 
     /// Hands buffered lines to the operating system.
