@@ -6,6 +6,7 @@ mod capture;
 mod crash;
 mod demo;
 mod errors;
+mod opencode;
 mod sse;
 mod support;
 mod upstream_proxy;

@@ -148,6 +148,20 @@ impl TestPki {
         }
     }
 
+    /// A valid server certificate and its key for localhost and 127.0.0.1, as PEM files in
+    /// `dir`, for servers outside this process.
+    pub fn write_server_pem(&self, dir: &Path) -> (PathBuf, PathBuf) {
+        let params =
+            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+                .expect("params");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.signed_by(&key, &self.issuer).expect("cert");
+        let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server.key"));
+        std::fs::write(&cert_path, cert.pem()).expect("write cert");
+        std::fs::write(&key_path, key.serialize_pem()).expect("write key");
+        (cert_path, key_path)
+    }
+
     /// A rustls server config for `cert`, offering `alpn`.
     pub fn server_config(&self, cert: Cert, alpn: &[&[u8]]) -> Arc<rustls::ServerConfig> {
         let names = match cert {
@@ -355,4 +369,40 @@ fn tokio_stream_from<T: Send + 'static>(
     mut rx: tokio::sync::mpsc::Receiver<T>,
 ) -> impl futures_util::Stream<Item = T> + Send + 'static {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// A local HTTP proxy that refuses every CONNECT with 403 (a firewall that allows nothing) and
+/// logs the targets it was asked for. Given to phonehome as its upstream proxy, it guarantees a
+/// test's traffic never leaves the machine, whatever the program under test tries.
+pub async fn refusing_proxy() -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = log.clone();
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                while !head.ends_with(b"\r\n\r\n") {
+                    let Ok(byte) = client.read_u8().await else {
+                        return;
+                    };
+                    head.push(byte);
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let target = head
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_owned();
+                seen.lock().expect("lock").push(target);
+                let _ = client
+                    .write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            });
+        }
+    });
+    (addr, log)
 }

@@ -2,6 +2,7 @@
 """Tiny fake OpenAI-compatible server for integration tests (python3 stdlib only).
 
 Usage: fake_openai.py [--host 127.0.0.1] [--port 0] [--reply TEXT] [--model ID]
+                      [--tls-cert PEM --tls-key PEM]
 
 * Binds 127.0.0.1 on a free port (or --port) and prints the port alone on the
   first line of stdout (flushed), then serves until killed (SIGTERM/SIGINT).
@@ -12,6 +13,7 @@ Usage: fake_openai.py [--host 127.0.0.1] [--port 0] [--reply TEXT] [--model ID]
                                 ending with "data: [DONE]".
 * Every request's method, path, headers and body are logged to stderr as one
   JSON object per line, prefixed with "fake_openai: ".
+* With --tls-cert and --tls-key it serves HTTPS (HTTP/1.1) instead of plain HTTP.
 * Also accepts absolute-form request targets (http://host:port/v1/...), as sent
   by clients talking through a plain HTTP proxy.
 """
@@ -158,9 +160,17 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--reply", default=os.environ.get("FAKE_OPENAI_REPLY", "PHONEHOME-FAKE-REPLY"))
     ap.add_argument("--model", default="fake-model")
+    ap.add_argument("--tls-cert")
+    ap.add_argument("--tls-key")
     args = ap.parse_args()
 
     srv = ThreadingHTTPServer((args.host, args.port), Handler)
+    if args.tls_cert:
+        import ssl
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        context.set_alpn_protocols(["http/1.1"])
+        srv.socket = context.wrap_socket(srv.socket, server_side=True)
     srv.daemon_threads = True
     srv.reply = args.reply
     srv.model = args.model

@@ -1,0 +1,168 @@
+//! The real OpenCode CLI (npm package `opencode-ai`, pinned in tests/node/package.json and
+//! installed by scripts/setup-tests) under `phonehome run`, against a local OpenAI-compatible
+//! HTTPS server. phonehome's only way out is a local upstream proxy that refuses everything,
+//! so nothing leaves the machine; OpenCode's other attempts become findings.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use tokio::io::{AsyncBufReadExt as _, BufReader};
+
+use crate::support::{of_type, read_capture, refusing_proxy, response_of, run, Scratch, TestPki};
+
+const REPLY: &str = "PHONEHOME-FAKE-REPLY";
+const API_KEY: &str = "sk-phonehome-test-000000000000000000000000";
+
+fn opencode() -> PathBuf {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".test-deps/node_modules/.bin/opencode");
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup-tests (the README's test command does)",
+        path.display()
+    );
+    path
+}
+
+/// The errors OpenCode logged, for the failure message.
+fn opencode_log(dir: &std::path::Path) -> String {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return format!("(no log in {})", dir.display());
+    };
+    entries
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .flat_map(|text| {
+            text.lines()
+                .rev()
+                .take(25)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn opencode_chat_and_side_traffic_are_captured() {
+    let opencode = opencode();
+    let scratch = Scratch::new();
+    let pki = TestPki::new(scratch.dir.path());
+    let (cert, key) = pki.write_server_pem(scratch.dir.path());
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/opencode/fake_openai.py");
+    let mut server = tokio::process::Command::new("python3")
+        .arg(&script)
+        .args(["--reply", REPLY, "--tls-cert"])
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 starts the fake server");
+    let port = BufReader::new(server.stdout.take().expect("stdout"))
+        .lines()
+        .next_line()
+        .await
+        .expect("read")
+        .expect("the fake server prints its port");
+    let (firewall, refused) = refusing_proxy().await;
+
+    let work = scratch.path("work");
+    std::fs::create_dir_all(&work).expect("work dir");
+    let config = serde_json::json!({
+        "$schema": "https://opencode.ai/config.json",
+        "provider": {"fake": {
+            "npm": "@ai-sdk/openai-compatible",
+            "name": "Fake local",
+            "options": {"baseURL": format!("https://localhost:{port}/v1"), "apiKey": API_KEY},
+            "models": {"fake-model": {"name": "Fake model"}},
+        }},
+        "model": "fake/fake-model",
+        "small_model": "fake/fake-model",
+    });
+    std::fs::write(work.join("opencode.json"), config.to_string()).expect("config");
+
+    let out = scratch.path("opencode.jsonl");
+    let mut cmd = scratch.phonehome();
+    cmd.current_dir(&work)
+        // OpenCode takes its project directory from $PWD, not from the process's cwd.
+        .env("PWD", &work)
+        // phonehome's own way out: everything but loopback goes to the refusing proxy.
+        .env("HTTPS_PROXY", format!("http://{firewall}"))
+        .env("NO_PROXY", "127.0.0.1,localhost")
+        // OpenCode's state in the scratch folder, never the user's.
+        .env("HOME", scratch.path("home"))
+        .env("XDG_CONFIG_HOME", scratch.path("config"))
+        .env("XDG_CACHE_HOME", scratch.path("cache"))
+        .env("XDG_STATE_HOME", scratch.path("state"));
+    for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("OPENCODE")) {
+        cmd.env_remove(name);
+    }
+    cmd.arg("run")
+        .arg("--extra-ca")
+        .arg(&pki.ca_pem)
+        .arg("--out")
+        .arg(&out);
+    cmd.arg("--")
+        .arg(&opencode)
+        .args(["run", "-m", "fake/fake-model", "Say hello"]);
+    let ran = run(cmd).await;
+    assert_eq!(
+        ran.code,
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}\nOpenCode's log:\n{}",
+        ran.stdout,
+        ran.stderr,
+        opencode_log(&scratch.path("data/opencode/log"))
+    );
+    assert!(
+        ran.stdout.contains(REPLY),
+        "the answer arrived: {}",
+        ran.stdout
+    );
+
+    let records = read_capture(&out);
+    let chat_url = format!("https://localhost:{port}/v1/chat/completions");
+    let chats: Vec<_> = of_type(&records, "request")
+        .into_iter()
+        .filter(|r| r["url"] == chat_url.as_str() && r["method"] == "POST")
+        .collect();
+    assert!(!chats.is_empty(), "chat completions captured: {records:#?}");
+    for chat in &chats {
+        let response = response_of(&records, &chat["flow"]);
+        assert_eq!(response["status"], 200);
+        assert!(
+            response["body"]["data"]
+                .as_str()
+                .expect("body")
+                .contains("data: "),
+            "SSE"
+        );
+    }
+    let conns = of_type(&records, "conn");
+    assert!(
+        conns
+            .iter()
+            .any(|c| c["transport"] == "tls-intercept" && c["tls"]["sni"] == "localhost"),
+        "OpenCode's TLS was intercepted (it trusted phonehome's CA)"
+    );
+
+    let attempted: std::collections::BTreeSet<_> = of_type(&records, "error")
+        .iter()
+        .map(|e| e["target"]["host"].as_str().expect("host").to_owned())
+        .filter(|h| h != "localhost" && h != "127.0.0.1")
+        .collect();
+    assert!(
+        attempted.contains("models.opencode.ai"),
+        "its model catalog fetch is a finding with its host: {attempted:?}"
+    );
+    let firewall_saw = refused.lock().expect("lock").clone();
+    assert!(
+        firewall_saw.iter().any(|t| t == "models.opencode.ai:443"),
+        "{firewall_saw:?}"
+    );
+    let text = std::fs::read_to_string(&out).expect("capture");
+    assert!(!text.contains(API_KEY), "the provider key is redacted");
+    eprintln!("OpenCode's other outbound attempts: {attempted:?}");
+}
