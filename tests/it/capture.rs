@@ -249,3 +249,52 @@ async fn planted_credentials_never_reach_the_capture() {
         .expect("echo")
         .contains("[REDACTED:"));
 }
+
+#[tokio::test]
+async fn bodies_beyond_max_body_are_truncated_but_forwarded_whole() {
+    let scratch = Scratch::new();
+    let upstream = Upstream::start(None).await;
+    let out = scratch.path("cap.jsonl");
+    let url = format!("http://127.0.0.1:{}/echo", upstream.port());
+    let payload = "0123456789".repeat(10);
+    let mut cmd = scratch.phonehome();
+    cmd.arg("run")
+        .arg("--out")
+        .arg(&out)
+        .args(["--max-body", "16"]);
+    cmd.args(["--", "curl", "-sS", "-d", &payload, &url]);
+    let ran = run(cmd).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert_eq!(ran.stdout, payload, "the client got every byte");
+    let records = read_capture(&out);
+    let (request, response) = exchange(&records);
+    for body in [&request["body"], &response["body"]] {
+        assert_eq!(body["size"], 100);
+        assert_eq!(body["data"], "0123456789012345");
+        assert_eq!(body["truncated"], true);
+    }
+}
+
+#[tokio::test]
+async fn no_redact_warns_and_keeps_credentials() {
+    let scratch = Scratch::new();
+    let upstream = Upstream::start(None).await;
+    let out = scratch.path("cap.jsonl");
+    let url = format!("http://127.0.0.1:{}/hello", upstream.port());
+    let mut cmd = scratch.phonehome();
+    cmd.arg("run").arg("--out").arg(&out).arg("--no-redact");
+    cmd.args([
+        "--",
+        "curl",
+        "-sS",
+        "-H",
+        "Authorization: Bearer visible-on-purpose-123",
+        &url,
+    ]);
+    let ran = run(cmd).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(ran.stderr.contains("--no-redact"), "{}", ran.stderr);
+    assert!(std::fs::read_to_string(&out)
+        .expect("capture")
+        .contains("Bearer visible-on-purpose-123"));
+}

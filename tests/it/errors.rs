@@ -133,3 +133,33 @@ async fn refused_connection_is_a_connect_error() {
     let records = read_capture(&out);
     assert_eq!(of_type(&records, "error")[0]["phase"], "connect");
 }
+
+#[tokio::test]
+async fn an_upstream_that_never_answers_is_a_timeout() {
+    let scratch = Scratch::new();
+    // An upstream proxy that accepts and then says nothing: the CONNECT through it never ends.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = silent.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let out = scratch.path("timeout.jsonl");
+    let mut cmd = scratch.phonehome();
+    cmd.arg("run")
+        .arg("--out")
+        .arg(&out)
+        .args(["--connect-timeout", "1"]);
+    cmd.arg("--upstream-proxy").arg(format!("http://{addr}"));
+    cmd.args(["--", "curl", "-sS", "https://slow.phonehome-test.invalid/"]);
+    let ran = run(cmd).await;
+    assert_ne!(ran.code, Some(0));
+    let records = read_capture(&out);
+    let error = of_type(&records, "error")[0];
+    assert_eq!(error["phase"], "timeout");
+    assert_eq!(error["target"]["host"], "slow.phonehome-test.invalid");
+}

@@ -406,3 +406,74 @@ pub async fn refusing_proxy() -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>
     });
     (addr, log)
 }
+
+/// A running `phonehome proxy` and the address it announced.
+pub struct StandaloneProxy {
+    pub child: tokio::process::Child,
+    pub addr: String,
+}
+
+impl StandaloneProxy {
+    /// Starts `phonehome proxy --listen 127.0.0.1:0 --out OUT ARGS` and reads its address.
+    pub async fn start(scratch: &Scratch, out: &Path, args: &[&str]) -> Self {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut cmd = scratch.phonehome();
+        cmd.args(["proxy", "--listen", "127.0.0.1:0", "--out"])
+            .arg(out)
+            .args(args);
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("proxy starts");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let first = lines
+            .next_line()
+            .await
+            .expect("read")
+            .expect("a first line");
+        let addr = first
+            .strip_prefix("# phonehome proxy listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+            .to_owned();
+        // Keep reading stdout so the proxy never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { child, addr }
+    }
+
+    /// Stops it with SIGINT and waits; returns its standard error.
+    pub async fn stop(mut self) -> String {
+        use tokio::io::AsyncReadExt as _;
+        let pid = i32::try_from(self.child.id().expect("pid")).expect("pid");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .expect("signal");
+        let mut stderr = String::new();
+        if let Some(mut pipe) = self.child.stderr.take() {
+            let _ = pipe.read_to_string(&mut stderr).await;
+        }
+        let status = self.child.wait().await.expect("wait");
+        assert!(status.success(), "{stderr}");
+        stderr
+    }
+
+    /// A TCP connection tunnelled to `target` with CONNECT.
+    pub async fn tunnel(&self, target: &str) -> tokio::net::TcpStream {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let mut tcp = tokio::net::TcpStream::connect(&self.addr)
+            .await
+            .expect("connect proxy");
+        tcp.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+            .await
+            .expect("write CONNECT");
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            head.push(tcp.read_u8().await.expect("read CONNECT response"));
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        tcp
+    }
+}

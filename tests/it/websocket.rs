@@ -3,64 +3,18 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::{of_type, read_capture, Scratch, Upstream};
+use crate::support::{of_type, read_capture, Scratch, StandaloneProxy, Upstream};
 
 #[tokio::test]
 async fn websocket_echo_through_the_standalone_proxy() {
     let scratch = Scratch::new();
     let upstream = Upstream::start(None).await;
     let out = scratch.path("ws.jsonl");
-    let mut cmd = scratch.phonehome();
-    cmd.args(["proxy", "--listen", "127.0.0.1:0", "--out"])
-        .arg(&out);
-    cmd.stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut proxy = cmd.spawn().expect("proxy starts");
-    let mut stdout = BufReader::new(proxy.stdout.take().expect("stdout")).lines();
-    let first = stdout
-        .next_line()
-        .await
-        .expect("read")
-        .expect("a first line");
-    let addr = first
-        .strip_prefix("# phonehome proxy listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_owned();
-    let mut env_lines = Vec::new();
-    while let Some(line) = stdout.next_line().await.expect("read") {
-        env_lines.push(line);
-        if env_lines
-            .iter()
-            .any(|l| l.starts_with("export GIT_SSL_CAINFO="))
-        {
-            break;
-        }
-    }
-    assert!(
-        env_lines.contains(&format!("export HTTPS_PROXY='http://{addr}'")),
-        "{env_lines:?}"
-    );
-
-    // A client that tunnels through the proxy with CONNECT, as WebSocket clients do.
-    let mut tcp = tokio::net::TcpStream::connect(&addr)
-        .await
-        .expect("connect proxy");
+    let proxy = StandaloneProxy::start(&scratch, &out, &[]).await;
     let target = format!("127.0.0.1:{}", upstream.port());
-    tcp.write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
-        .await
-        .expect("write CONNECT");
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        head.push(tcp.read_u8().await.expect("read CONNECT response"));
-    }
-    assert!(
-        head.starts_with(b"HTTP/1.1 200"),
-        "{}",
-        String::from_utf8_lossy(&head)
-    );
+    let tcp = proxy.tunnel(&target).await;
     let (mut ws, _) = tokio_tungstenite::client_async(format!("ws://{target}/ws"), tcp)
         .await
         .expect("websocket handshake");
@@ -78,17 +32,7 @@ async fn websocket_echo_through_the_standalone_proxy() {
     ws.close(None).await.expect("close");
     drop(ws);
 
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(proxy.id().expect("pid")).expect("pid")),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .expect("signal");
-    let output = proxy.wait_with_output().await.expect("wait");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    proxy.stop().await;
 
     let records = read_capture(&out);
     let request = of_type(&records, "request")[0];

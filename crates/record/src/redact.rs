@@ -199,6 +199,10 @@ impl Redactor {
             }),
         ];
         for (pattern, replace) in rules {
+            // Most text matches nothing: the plain search is much cheaper than captures.
+            if !pattern.is_match(&out) {
+                continue;
+            }
             if let Cow::Owned(replaced) = pattern.replace_all(&out, |c: &regex::Captures<'_>| {
                 if c[0].contains("[REDACTED:") {
                     c[0].to_owned()
