@@ -16,11 +16,8 @@ async fn missing_command() {
 async fn command_that_does_not_exist() {
     let scratch = Scratch::new();
     let out = scratch.path("cap.jsonl");
-    let mut cmd = scratch.phonehome();
-    cmd.arg("run")
-        .arg("--out")
-        .arg(&out)
-        .args(["--", "/nonexistent/agent", "x"]);
+    let mut cmd = scratch.run_prefix(&out, None);
+    cmd.args(["--", "/nonexistent/agent", "x"]);
     let ran = run(cmd).await;
     assert_eq!(ran.code, Some(127));
     assert!(ran.stderr.contains("/nonexistent/agent"), "{}", ran.stderr);
@@ -83,8 +80,8 @@ async fn non_writable_out() {
     let file = scratch.path("a-file");
     std::fs::write(&file, "").expect("write");
     let out = file.join("cap.jsonl");
-    let mut cmd = scratch.phonehome();
-    cmd.arg("run").arg("--out").arg(&out).args(["--", "true"]);
+    let mut cmd = scratch.run_prefix(&out, None);
+    cmd.args(["--", "true"]);
     let ran = run(cmd).await;
     assert_eq!(ran.code, Some(125));
     assert!(

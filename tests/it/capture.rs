@@ -23,12 +23,7 @@ async fn curl_https_http1() {
     let (pki, upstream) = tls_upstream(&scratch).await;
     let out = scratch.path("cap.jsonl");
     let url = format!("https://localhost:{}/hello", upstream.port());
-    let mut cmd = scratch.phonehome();
-    cmd.arg("run")
-        .arg("--extra-ca")
-        .arg(&pki.ca_pem)
-        .arg("--out")
-        .arg(&out);
+    let mut cmd = scratch.run_prefix(&out, Some(&pki.ca_pem));
     cmd.args(["--", "curl", "-sS", "--http1.1", &url]);
     let ran = run(cmd).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
@@ -69,12 +64,7 @@ async fn curl_https_http2() {
     let (pki, upstream) = tls_upstream(&scratch).await;
     let out = scratch.path("cap.jsonl");
     let url = format!("https://localhost:{}/echo", upstream.port());
-    let mut cmd = scratch.phonehome();
-    cmd.arg("run")
-        .arg("--extra-ca")
-        .arg(&pki.ca_pem)
-        .arg("--out")
-        .arg(&out);
+    let mut cmd = scratch.run_prefix(&out, Some(&pki.ca_pem));
     cmd.args(["--", "curl", "-sS", "--http2", "-d", "ping=1", &url]);
     let ran = run(cmd).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
@@ -99,12 +89,7 @@ async fn upstream_without_h2_gets_the_client_http1() {
     let upstream = Upstream::start(Some(pki.server_config(Cert::Valid, &[b"http/1.1"]))).await;
     let out = scratch.path("cap.jsonl");
     let url = format!("https://localhost:{}/hello", upstream.port());
-    let mut cmd = scratch.phonehome();
-    cmd.arg("run")
-        .arg("--extra-ca")
-        .arg(&pki.ca_pem)
-        .arg("--out")
-        .arg(&out);
+    let mut cmd = scratch.run_prefix(&out, Some(&pki.ca_pem));
     cmd.args(["--", "curl", "-sS", "--http2", &url]);
     let ran = run(cmd).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
@@ -128,12 +113,7 @@ async fn python_urllib_https() {
     let url = format!("https://localhost:{}/hello", upstream.port());
     let script =
         format!("import urllib.request; print(urllib.request.urlopen('{url}').read().decode())");
-    let mut cmd = scratch.phonehome();
-    cmd.arg("run")
-        .arg("--extra-ca")
-        .arg(&pki.ca_pem)
-        .arg("--out")
-        .arg(&out);
+    let mut cmd = scratch.run_prefix(&out, Some(&pki.ca_pem));
     cmd.args(["--", "python3", "-c", &script]);
     let ran = run(cmd).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
@@ -157,8 +137,7 @@ async fn plain_http_absolute_form() {
     let upstream = Upstream::start(None).await;
     let out = scratch.path("cap.jsonl");
     let url = format!("http://127.0.0.1:{}/gzip", upstream.port());
-    let mut cmd = scratch.phonehome();
-    cmd.arg("run").arg("--out").arg(&out);
+    let mut cmd = scratch.run_prefix(&out, None);
     cmd.args(["--", "curl", "-sS", "--compressed", &url]);
     let ran = run(cmd).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
@@ -191,12 +170,7 @@ async fn planted_credentials_never_reach_the_capture() {
          curl -sS '{base}/echo?key={query_key}&alt=sse' -H 'Authorization: Bearer {bearer}' \
            -H 'x-api-key: {bearer}'"
     );
-    let mut cmd = scratch.phonehome();
-    cmd.arg("run")
-        .arg("--extra-ca")
-        .arg(&pki.ca_pem)
-        .arg("--out")
-        .arg(&out);
+    let mut cmd = scratch.run_prefix(&out, Some(&pki.ca_pem));
     cmd.args(["--", "sh", "-c", &script]);
     let ran = run(cmd).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
@@ -257,11 +231,8 @@ async fn bodies_beyond_max_body_are_truncated_but_forwarded_whole() {
     let out = scratch.path("cap.jsonl");
     let url = format!("http://127.0.0.1:{}/echo", upstream.port());
     let payload = "0123456789".repeat(10);
-    let mut cmd = scratch.phonehome();
-    cmd.arg("run")
-        .arg("--out")
-        .arg(&out)
-        .args(["--max-body", "16"]);
+    let mut cmd = scratch.run_prefix(&out, None);
+    cmd.args(["--max-body", "16"]);
     cmd.args(["--", "curl", "-sS", "-d", &payload, &url]);
     let ran = run(cmd).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
@@ -281,8 +252,8 @@ async fn no_redact_warns_and_keeps_credentials() {
     let upstream = Upstream::start(None).await;
     let out = scratch.path("cap.jsonl");
     let url = format!("http://127.0.0.1:{}/hello", upstream.port());
-    let mut cmd = scratch.phonehome();
-    cmd.arg("run").arg("--out").arg(&out).arg("--no-redact");
+    let mut cmd = scratch.run_prefix(&out, None);
+    cmd.arg("--no-redact");
     cmd.args([
         "--",
         "curl",

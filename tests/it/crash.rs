@@ -11,11 +11,8 @@ async fn kill_9_mid_capture_leaves_whole_lines() {
     let out = scratch.path("killed.jsonl");
     let url = format!("http://127.0.0.1:{}/echo", upstream.port());
     let script = format!("while true; do curl -s -d 'payload-{{}}' {url} >/dev/null; done");
-    let mut cmd = scratch.phonehome();
-    cmd.arg("run")
-        .arg("--out")
-        .arg(&out)
-        .args(["--", "sh", "-c", &script]);
+    let mut cmd = scratch.run_prefix(&out, None);
+    cmd.args(["--", "sh", "-c", &script]);
     cmd.stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().expect("phonehome starts");

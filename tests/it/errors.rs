@@ -14,12 +14,7 @@ async fn certificates_the_client_would_reject_are_rejected() {
         let upstream = Upstream::start(Some(pki.server_config(cert, &[b"http/1.1"]))).await;
         let out = scratch.path("bad.jsonl");
         let url = format!("https://localhost:{}/hello", upstream.port());
-        let mut cmd = scratch.phonehome();
-        cmd.arg("run")
-            .arg("--extra-ca")
-            .arg(&pki.ca_pem)
-            .arg("--out")
-            .arg(&out);
+        let mut cmd = scratch.run_prefix(&out, Some(&pki.ca_pem));
         cmd.args(["--", "curl", "-sS", &url]);
         let ran = run(cmd).await;
         assert_ne!(ran.code, Some(0), "curl must fail for {why}");
@@ -48,11 +43,8 @@ async fn extra_ca_makes_a_private_upstream_work() {
     let upstream = Upstream::start(Some(pki.server_config(Cert::Valid, &[b"http/1.1"]))).await;
     let url = format!("https://127.0.0.1:{}/hello", upstream.port());
     let without = scratch.path("without.jsonl");
-    let mut cmd = scratch.phonehome();
-    cmd.arg("run")
-        .arg("--out")
-        .arg(&without)
-        .args(["--", "curl", "-sS", &url]);
+    let mut cmd = scratch.run_prefix(&without, None);
+    cmd.args(["--", "curl", "-sS", &url]);
     let ran = run(cmd).await;
     assert_ne!(ran.code, Some(0));
     assert_eq!(
@@ -61,12 +53,7 @@ async fn extra_ca_makes_a_private_upstream_work() {
     );
 
     let with = scratch.path("with.jsonl");
-    let mut cmd = scratch.phonehome();
-    cmd.arg("run")
-        .arg("--extra-ca")
-        .arg(&pki.ca_pem)
-        .arg("--out")
-        .arg(&with);
+    let mut cmd = scratch.run_prefix(&with, Some(&pki.ca_pem));
     cmd.args(["--", "curl", "-sS", &url]);
     let ran = run(cmd).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
@@ -77,8 +64,7 @@ async fn extra_ca_makes_a_private_upstream_work() {
 async fn unresolvable_host_is_a_dns_error_naming_the_host() {
     let scratch = Scratch::new();
     let out = scratch.path("dns.jsonl");
-    let mut cmd = scratch.phonehome();
-    cmd.arg("run").arg("--out").arg(&out);
+    let mut cmd = scratch.run_prefix(&out, None);
     cmd.args([
         "--",
         "sh",
@@ -125,8 +111,7 @@ async fn refused_connection_is_a_connect_error() {
     let port = closed.local_addr().expect("addr").port();
     drop(closed);
     let out = scratch.path("refused.jsonl");
-    let mut cmd = scratch.phonehome();
-    cmd.arg("run").arg("--out").arg(&out);
+    let mut cmd = scratch.run_prefix(&out, None);
     cmd.args(["--", "curl", "-sS", &format!("https://127.0.0.1:{port}/")]);
     let ran = run(cmd).await;
     assert_ne!(ran.code, Some(0));
@@ -149,11 +134,8 @@ async fn an_upstream_that_never_answers_is_a_timeout() {
         }
     });
     let out = scratch.path("timeout.jsonl");
-    let mut cmd = scratch.phonehome();
-    cmd.arg("run")
-        .arg("--out")
-        .arg(&out)
-        .args(["--connect-timeout", "1"]);
+    let mut cmd = scratch.run_prefix(&out, None);
+    cmd.args(["--connect-timeout", "1"]);
     cmd.arg("--upstream-proxy").arg(format!("http://{addr}"));
     cmd.args(["--", "curl", "-sS", "https://slow.phonehome-test.invalid/"]);
     let ran = run(cmd).await;

@@ -11,11 +11,8 @@ use crate::support::{read_capture, run, Scratch, StandaloneProxy};
 async fn child_gets_proxy_and_ca_trust_environment() {
     let scratch = Scratch::new();
     let out = scratch.path("env.jsonl");
-    let mut cmd = scratch.phonehome();
-    cmd.arg("run")
-        .arg("--out")
-        .arg(&out)
-        .args(["--bypass", "internal.test,10.0.0.1", "--", "env"]);
+    let mut cmd = scratch.run_prefix(&out, None);
+    cmd.args(["--bypass", "internal.test,10.0.0.1", "--", "env"]);
     let ran = run(cmd).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     let env: std::collections::HashMap<_, _> = ran
@@ -54,8 +51,7 @@ async fn child_gets_proxy_and_ca_trust_environment() {
 async fn sigterm_reaches_the_child_and_its_exit_code_becomes_ours() {
     let scratch = Scratch::new();
     let out = scratch.path("term.jsonl");
-    let mut cmd = scratch.phonehome();
-    cmd.arg("run").arg("--out").arg(&out);
+    let mut cmd = scratch.run_prefix(&out, None);
     cmd.args([
         "--",
         "sh",

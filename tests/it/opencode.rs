@@ -8,7 +8,7 @@ use std::process::Stdio;
 
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 
-use crate::support::{of_type, read_capture, refusing_proxy, response_of, run, Scratch, TestPki};
+use crate::support::{connect_proxy, of_type, read_capture, response_of, run, Scratch, TestPki};
 
 const REPLY: &str = "PHONEHOME-FAKE-REPLY";
 const API_KEY: &str = "sk-phonehome-test-000000000000000000000000";
@@ -66,7 +66,7 @@ async fn opencode_chat_and_side_traffic_are_captured() {
         .await
         .expect("read")
         .expect("the fake server prints its port");
-    let (firewall, refused) = refusing_proxy().await;
+    let (firewall, refused) = connect_proxy(false).await;
 
     let work = scratch.path("work");
     std::fs::create_dir_all(&work).expect("work dir");

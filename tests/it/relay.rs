@@ -72,8 +72,7 @@ conn.set_tunnel("localhost", int(sys.argv[1]))
 conn.request("GET", "/hello")
 print(conn.sock.selected_alpn_protocol(), conn.getresponse().read().decode())
 "#;
-    let mut cmd = scratch.phonehome();
-    cmd.arg("run").arg("--out").arg(&out);
+    let mut cmd = scratch.run_prefix(&out, None);
     cmd.args(["--", "python3", "-c", script, &upstream.port().to_string()])
         .arg(&pki.ca_pem);
     let ran = run(cmd).await;

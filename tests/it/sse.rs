@@ -18,12 +18,7 @@ async fn client_sees_the_first_event_before_the_upstream_sends_the_last() {
             Upstream::start(Some(pki.server_config(Cert::Valid, &[b"h2", b"http/1.1"]))).await;
         let out = scratch.path(&format!("sse{alpn}.jsonl"));
         let url = format!("https://localhost:{}/sse", upstream.port());
-        let mut cmd = scratch.phonehome();
-        cmd.arg("run")
-            .arg("--extra-ca")
-            .arg(&pki.ca_pem)
-            .arg("--out")
-            .arg(&out);
+        let mut cmd = scratch.run_prefix(&out, Some(&pki.ca_pem));
         cmd.args(["--", "curl", "-sSN", alpn, &url]);
         cmd.stdout(Stdio::piped())
             .stderr(Stdio::piped())

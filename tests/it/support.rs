@@ -60,6 +60,30 @@ impl Scratch {
     }
 }
 
+impl Scratch {
+    /// `phonehome run --out OUT [--extra-ca CA]`, for the caller to add options and
+    /// `-- COMMAND…`.
+    pub fn run_prefix(&self, out: &Path, extra_ca: Option<&Path>) -> tokio::process::Command {
+        let mut cmd = self.phonehome();
+        cmd.arg("run").arg("--out").arg(out);
+        if let Some(ca) = extra_ca {
+            cmd.arg("--extra-ca").arg(ca);
+        }
+        cmd
+    }
+}
+
+/// Reads a proxy request head from `client` and returns its target (`host:port` for CONNECT).
+pub async fn read_request_target(client: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt as _;
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(client.read_u8().await.ok()?);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    head.split_whitespace().nth(1).map(str::to_owned)
+}
+
 /// The output of a finished phonehome run.
 pub struct Ran {
     pub code: Option<i32>,
@@ -371,11 +395,12 @@ fn tokio_stream_from<T: Send + 'static>(
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-/// A local HTTP proxy that refuses every CONNECT with 403 (a firewall that allows nothing) and
-/// logs the targets it was asked for. Given to phonehome as its upstream proxy, it guarantees a
-/// test's traffic never leaves the machine, whatever the program under test tries.
-pub async fn refusing_proxy() -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+/// A minimal local CONNECT proxy that logs the targets it is asked for. With `forward` it
+/// tunnels to them; without, it refuses every CONNECT with 403 (a firewall that allows nothing),
+/// which, given to phonehome as its upstream proxy, guarantees that a test's traffic never leaves
+/// the machine whatever the program under test tries.
+pub async fn connect_proxy(forward: bool) -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::AsyncWriteExt as _;
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let log = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -384,23 +409,24 @@ pub async fn refusing_proxy() -> (SocketAddr, Arc<std::sync::Mutex<Vec<String>>>
         while let Ok((mut client, _)) = listener.accept().await {
             let seen = seen.clone();
             tokio::spawn(async move {
-                let mut head = Vec::new();
-                while !head.ends_with(b"\r\n\r\n") {
-                    let Ok(byte) = client.read_u8().await else {
-                        return;
-                    };
-                    head.push(byte);
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
-                let target = head
-                    .split_whitespace()
-                    .nth(1)
-                    .unwrap_or_default()
-                    .to_owned();
-                seen.lock().expect("lock").push(target);
+                let Some(target) = read_request_target(&mut client).await else {
+                    return;
+                };
+                seen.lock().expect("lock").push(target.clone());
+                let upstream = match forward {
+                    true => tokio::net::TcpStream::connect(&target).await.ok(),
+                    false => None,
+                };
+                let Some(mut upstream) = upstream else {
+                    let _ = client
+                        .write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n")
+                        .await;
+                    return;
+                };
                 let _ = client
-                    .write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\n\r\n")
+                    .write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")
                     .await;
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
             });
         }
     });

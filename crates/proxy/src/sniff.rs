@@ -49,20 +49,33 @@ pub(crate) fn classify(bytes: &[u8]) -> FirstBytes {
     FirstBytes::Other
 }
 
-/// Reads the first bytes a client sends; `None` when it sends nothing within `wait` (a protocol
-/// where the server speaks first), an empty buffer when it closed.
+/// Whether `bytes` is too short to classify but could still become TLS or HTTP.
+fn undecided(bytes: &[u8]) -> bool {
+    classify(bytes) == FirstBytes::Other
+        && (bytes == [0x16]
+            || H2_PREFACE.starts_with(bytes)
+            || METHODS.iter().any(|m| m.starts_with(bytes)))
+}
+
+/// Reads the first bytes a client sends, until they can be classified; `None` when it sends
+/// nothing within `wait` (a protocol where the server speaks first), an empty buffer when it
+/// closed before sending anything.
 pub(crate) async fn read_first<IO: AsyncRead + Unpin>(
     io: &mut IO,
     wait: Duration,
 ) -> io::Result<Option<Vec<u8>>> {
-    let mut buf = vec![0u8; 4096];
-    match tokio::time::timeout(wait, io.read(&mut buf)).await {
-        Err(_) => Ok(None),
-        Ok(Ok(n)) => {
-            buf.truncate(n);
-            Ok(Some(buf))
+    let mut buf = Vec::with_capacity(4096);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = match tokio::time::timeout(wait, io.read(&mut chunk)).await {
+            Err(_) if buf.is_empty() => return Ok(None),
+            Err(_) => return Ok(Some(buf)),
+            Ok(result) => result?,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        if n == 0 || !undecided(&buf) {
+            return Ok(Some(buf));
         }
-        Ok(Err(e)) => Err(e),
     }
 }
 
@@ -145,6 +158,27 @@ mod tests {
         );
         assert_eq!(classify(b"SSH-2.0-OpenSSH\r\n"), FirstBytes::Other);
         assert_eq!(classify(b""), FirstBytes::Other);
+    }
+
+    #[tokio::test]
+    async fn first_bytes_arriving_one_at_a_time_are_still_classified() {
+        let (mut client, mut server) = tokio::io::duplex(64);
+        let writer = tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt as _;
+            for byte in b"GET / HTTP/1.1\r\n" {
+                client.write_all(&[*byte]).await.expect("write");
+                tokio::task::yield_now().await;
+            }
+            client
+        });
+        let first = read_first(&mut server, Duration::from_secs(5))
+            .await
+            .expect("read")
+            .expect("bytes");
+        assert_eq!(classify(&first), FirstBytes::Http1);
+        drop(writer.await);
+        assert!(undecided(&[0x16]));
+        assert!(!undecided(b"SSH-2.0"));
     }
 
     #[tokio::test]
