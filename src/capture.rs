@@ -27,6 +27,9 @@ pub struct SessionSpec<'a> {
     pub upstream_from_env: bool,
     /// Extra options to note in the `capture` record.
     pub extra_options: serde_json::Value,
+    /// The environment the child gets (`run`); its credential-looking variables become secret
+    /// markers. Empty for `proxy`.
+    pub child_env: Vec<(String, String)>,
 }
 
 /// A running capture.
@@ -80,6 +83,9 @@ impl Session {
         {
             options.extend(extra.clone());
         }
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let env = spec.child_env.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+        let collected = crate::markers::collect(&cwd, env, &args.sensitive);
         let header = Record::Capture(Capture {
             ts: phonehome_record::now(),
             format: phonehome_record::FORMAT.to_owned(),
@@ -87,18 +93,17 @@ impl Session {
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
             mode: spec.mode,
             command: spec.command.clone(),
-            cwd: std::env::current_dir()
-                .map(|d| d.display().to_string())
-                .unwrap_or_default(),
+            cwd: cwd.display().to_string(),
             policy: "observe".to_owned(),
             options,
+            markers: collected.markers,
         });
         let recorder_options = RecorderOptions {
             max_body: args.max_body,
             redactor: if args.no_redact {
                 Redactor::disabled()
             } else {
-                Redactor::new()
+                Redactor::new().with_secrets(collected.secrets)
             },
             ..RecorderOptions::default()
         };

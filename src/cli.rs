@@ -23,6 +23,14 @@ pub enum Command {
     Ca(CaArgs),
     /// Run a scripted agent against a local LLM server, all on loopback, and show the capture.
     Demo(DemoArgs),
+    /// Report on a capture (or a HAR file): hosts and why, leaks, verdict, how to switch off
+    Report(ReportArgs),
+    /// Print the endpoint catalog: hosts, what they are for, how each agent switches them off
+    Catalog(CatalogArgs),
+    /// The smallest policy that lets a run's successful LLM calls through, and what it denies
+    Allowlist(AllowlistArgs),
+    /// Convert a capture to HAR 1.2
+    Export(ExportArgs),
     /// The demo's scripted client (run by `phonehome demo` under `phonehome run`).
     #[command(hide = true)]
     DemoClient(DemoClientArgs),
@@ -53,6 +61,11 @@ pub struct CaptureArgs {
     /// Store credentials in the clear (headers, query parameters, key shapes in bodies)
     #[arg(long)]
     pub no_redact: bool,
+
+    /// A value that must not leave the machine (a project name, an internal host): redacted
+    /// wherever it appears and reported where it travelled; repeatable
+    #[arg(long, value_name = "STRING")]
+    pub sensitive: Vec<String>,
 
     /// Seconds allowed for DNS, TCP connect and the upstream TLS handshake
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
@@ -125,6 +138,87 @@ pub struct DemoArgs {
 
     #[command(flatten)]
     pub ca: CaDirArg,
+}
+
+/// `--catalog FILE`: entries that add to or override the built-in catalog.
+#[derive(Debug, Clone, Args)]
+pub struct CatalogFileArg {
+    /// A catalog file (TOML, the format of data/catalog.toml) whose entries take precedence
+    #[arg(long = "catalog", value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Markdown
+    Md,
+    Json,
+    /// One self-contained HTML file
+    Html,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A capture file (.jsonl) or a HAR file
+    pub capture: PathBuf,
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: ReportFormat,
+    /// Write to FILE instead of standard output
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub catalog: CatalogFileArg,
+}
+
+#[derive(Debug, Args)]
+pub struct CatalogArgs {
+    /// Only the endpoints this agent contacts, and only its switches (opencode, claude-code, …)
+    #[arg(long, value_name = "NAME")]
+    pub agent: Option<String>,
+    /// JSON instead of a Markdown table
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub catalog: CatalogFileArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AllowlistFormat {
+    /// A policy file that allows these hosts and denies the rest
+    Policy,
+    /// One host per line
+    Hosts,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct AllowlistArgs {
+    /// A capture file (.jsonl) or a HAR file
+    pub capture: PathBuf,
+    #[arg(long, value_enum, default_value = "policy")]
+    pub format: AllowlistFormat,
+    /// Write to FILE instead of standard output
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub catalog: CatalogFileArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// HAR 1.2
+    Har,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// A capture file (.jsonl)
+    pub capture: PathBuf,
+    #[arg(long, value_enum, default_value = "har")]
+    pub format: ExportFormat,
+    /// Write to FILE instead of standard output
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -1,10 +1,12 @@
 //! The `phonehome` binary: command-line wiring over the phonehome crates.
 #![forbid(unsafe_code)]
 
+mod analysis_cmd;
 mod ca_cmd;
 mod capture;
 mod cli;
 mod demo;
+mod markers;
 mod paths;
 mod proxy_cmd;
 mod run;
@@ -25,20 +27,30 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
+    // Commands that pass on a child's exit code mark their own failures apart from it.
+    let own_failure = match cli.command {
+        cli::Command::Run(_) | cli::Command::Demo(_) | cli::Command::Proxy(_) => OWN_FAILURE,
+        _ => 1,
+    };
     match dispatch(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("phonehome: error: {e:#}");
-            ExitCode::from(OWN_FAILURE)
+            ExitCode::from(own_failure)
         }
     }
 }
 
 fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
     use cli::Command;
-    if let Command::Ca(args) = &cli.command {
-        return ca_cmd::ca(args);
+    match &cli.command {
+        Command::Ca(args) => return ca_cmd::ca(args),
+        Command::Report(args) => return analysis_cmd::report(args),
+        Command::Catalog(args) => return analysis_cmd::catalog(args),
+        Command::Allowlist(args) => return analysis_cmd::allowlist(args),
+        Command::Export(args) => return analysis_cmd::export(args),
+        _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -49,7 +61,11 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
             Command::Proxy(args) => proxy_cmd::proxy(args).await,
             Command::Demo(args) => demo::demo(args).await,
             Command::DemoClient(args) => demo::client::run(args).await,
-            Command::Ca(_) => unreachable!("handled above"),
+            Command::Ca(_)
+            | Command::Report(_)
+            | Command::Catalog(_)
+            | Command::Allowlist(_)
+            | Command::Export(_) => unreachable!("handled above"),
         }
     })
 }

@@ -24,6 +24,7 @@ pub async fn proxy(args: ProxyArgs) -> Result<u8> {
         listen: args.listen,
         upstream_from_env: false,
         extra_options: serde_json::json!({ "listen": args.listen.to_string() }),
+        child_env: Vec::new(),
     })
     .await?;
     // Watch for the stop signals before telling anyone where the proxy is.

@@ -30,6 +30,7 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
         listen: (std::net::Ipv4Addr::LOCALHOST, 0).into(),
         upstream_from_env,
         extra_options: serde_json::json!({ "bypass": args.bypass }),
+        child_env: std::env::vars().collect(),
     })
     .await?;
     let bundle = session.write_bundle()?;
@@ -40,6 +41,8 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
         &args.bypass,
     );
     let drain = Duration::from_secs(args.drain);
+    // Watch the signals before the child exists, so none can end phonehome and orphan it.
+    let signals = Signals::watch()?;
     let program = &args.command[0];
     let child = tokio::process::Command::new(program)
         .args(&args.command[1..])
@@ -57,7 +60,7 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
             return Ok(NOT_STARTED);
         }
     };
-    let status = wait_forwarding_signals(child).await?;
+    let status = signals.wait_forwarding(child).await?;
     let code = exit_code(status);
     let path = session.path.clone();
     let summary = session.finish(Some(code), drain).await?;
@@ -75,31 +78,45 @@ fn exit_code(status: ExitStatus) -> i32 {
         .unwrap_or(1)
 }
 
-/// Waits for the child, passing on SIGTERM and SIGHUP, and SIGINT unless the terminal already
-/// sent it to the child's process group (Ctrl-C in the foreground).
-async fn wait_forwarding_signals(mut child: tokio::process::Child) -> Result<ExitStatus> {
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut hangup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
-    let pid = child
-        .id()
-        .and_then(|id| i32::try_from(id).ok())
-        .map(Pid::from_raw);
-    let forward = |sig: Signal| {
-        if let Some(pid) = pid {
-            let _ = kill(pid, sig);
-        }
-    };
-    loop {
-        tokio::select! {
-            status = child.wait() => return status.context("waiting for the command failed"),
-            _ = interrupt.recv() => {
-                if !terminal_signals_reach_child() {
-                    forward(Signal::SIGINT);
-                }
+/// The signals `run` passes on to its child.
+struct Signals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+    hangup: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn watch() -> Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            hangup: signal(SignalKind::hangup()).context("cannot watch SIGHUP")?,
+        })
+    }
+
+    /// Waits for the child, passing on SIGTERM and SIGHUP, and SIGINT unless the terminal
+    /// already sent it to the child's process group (Ctrl-C in the foreground).
+    async fn wait_forwarding(mut self, mut child: tokio::process::Child) -> Result<ExitStatus> {
+        let pid = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .map(Pid::from_raw);
+        let forward = |sig: Signal| {
+            if let Some(pid) = pid {
+                let _ = kill(pid, sig);
             }
-            _ = terminate.recv() => forward(Signal::SIGTERM),
-            _ = hangup.recv() => forward(Signal::SIGHUP),
+        };
+        loop {
+            tokio::select! {
+                status = child.wait() => return status.context("waiting for the command failed"),
+                _ = self.interrupt.recv() => {
+                    if !terminal_signals_reach_child() {
+                        forward(Signal::SIGINT);
+                    }
+                }
+                _ = self.terminate.recv() => forward(Signal::SIGTERM),
+                _ = self.hangup.recv() => forward(Signal::SIGHUP),
+            }
         }
     }
 }

@@ -5,7 +5,6 @@ pub mod client;
 mod server;
 
 use anyhow::{Context as _, Result};
-use phonehome_record::{CaptureReader, Record};
 
 use crate::cli::{CaptureArgs, DemoArgs, RunArgs};
 
@@ -35,6 +34,7 @@ pub async fn demo(args: DemoArgs) -> Result<u8> {
             upstream_proxy: None,
             max_body: phonehome_proxy::DEFAULT_MAX_BODY,
             no_redact: false,
+            sensitive: Vec::new(),
             connect_timeout: 10,
         },
         bypass: Vec::new(),
@@ -48,39 +48,11 @@ pub async fn demo(args: DemoArgs) -> Result<u8> {
         ],
     };
     let code = crate::run::run_with(run, false).await?;
-    println!();
-    print_flows(&out)?;
+    let report = crate::analysis_cmd::build_report(&out, &phonehome_catalog::Catalog::builtin())?;
+    println!("\n{}", phonehome_analyze::render_markdown(&report));
+    println!(
+        "(`phonehome report {}` prints this again; `--format html` for a page.)",
+        out.display()
+    );
     Ok(code)
-}
-
-/// What the capture holds, one line per flow or failure, read back from the file.
-fn print_flows(path: &std::path::Path) -> Result<()> {
-    let file =
-        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    println!("phonehome saw (from {}):", path.display());
-    let mut statuses = std::collections::HashMap::new();
-    let mut lines = Vec::new();
-    for item in CaptureReader::new(std::io::BufReader::new(file)) {
-        let item = item.with_context(|| format!("reading {}", path.display()))?;
-        match item.record {
-            Record::Request(r) => lines.push((r.flow, format!("{} {}", r.method, r.url))),
-            Record::Response(r) => {
-                let stream = r
-                    .headers
-                    .iter()
-                    .any(|(n, v)| n == "content-type" && v.contains("event-stream"));
-                let kind = if stream { ", streamed" } else { "" };
-                statuses.insert(r.flow, format!("{} ({} ms{kind})", r.status, r.duration_ms));
-            }
-            Record::Error(e) => println!("  failed  {} {}: {}", e.target, e.phase, e.message),
-            _ => {}
-        }
-    }
-    for (flow, line) in lines {
-        let status = statuses
-            .remove(&flow)
-            .unwrap_or_else(|| "no response".to_owned());
-        println!("  {line} → {status}");
-    }
-    Ok(())
 }

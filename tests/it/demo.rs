@@ -16,7 +16,17 @@ async fn demo_captures_a_scripted_agent() {
         "{}",
         ran.stdout
     );
-    assert!(ran.stdout.contains("phonehome saw"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("# phonehome report: demo.jsonl"),
+        "ends with the report: {}",
+        ran.stdout
+    );
+    assert!(
+        ran.stdout
+            .contains("| 127.0.0.1 | openai.chat | demo-llm-1 | 1 | 1 | 0 | 0 |"),
+        "{}",
+        ran.stdout
+    );
     assert!(
         ran.stderr.contains("capture: "),
         "the run summary: {}",

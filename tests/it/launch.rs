@@ -74,10 +74,11 @@ async fn sigterm_reaches_the_child_and_its_exit_code_becomes_ours() {
         nix::sys::signal::Signal::SIGTERM,
     )
     .expect("signal phonehome");
-    assert_eq!(
-        lines.next_line().await.expect("read").as_deref(),
-        Some("got-term")
-    );
+    let after = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("the child reacted to SIGTERM (hang guard)")
+        .expect("read");
+    assert_eq!(after.as_deref(), Some("got-term"));
     let status = child.wait().await.expect("wait");
     assert_eq!(status.code(), Some(42));
     let records = read_capture(&out);

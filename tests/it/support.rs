@@ -503,3 +503,66 @@ impl StandaloneProxy {
         tcp
     }
 }
+
+/// Renders an HTML file in headless Chromium (installed by scripts/setup-tests) with every
+/// network feature off, and checks that it loaded: the DOM holds `title`, and a screenshot was
+/// taken.
+pub async fn chromium_renders(html: &Path, title: &str) {
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| {
+            std::process::Command::new("sh")
+                .args(["-c", &format!("command -v {c}")])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        })
+        .expect("chromium is installed by scripts/setup-tests");
+    let profile = tempfile::tempdir().expect("profile");
+    let shot = html.with_extension("png");
+    let common = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ];
+    let url = format!("file://{}", html.display());
+    let dom = tokio::process::Command::new(chromium)
+        .args(common)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--dump-dom", &url])
+        .stderr(Stdio::null())
+        .output()
+        .await
+        .expect("chromium runs");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    assert!(
+        dom.contains(title),
+        "chromium rendered the report: {}",
+        &dom[..dom.len().min(300)]
+    );
+    let status = tokio::process::Command::new(chromium)
+        .args(common)
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args([
+            "--window-size=1280,2000",
+            &format!("--screenshot={}", shot.display()),
+            &url,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .await
+        .expect("chromium runs");
+    assert!(status.success());
+    let png = std::fs::read(&shot).expect("screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "a real screenshot of {} bytes",
+        png.len()
+    );
+}

@@ -17,9 +17,10 @@ pub use body::{encode_body, BodyInput};
 pub use reader::{CaptureReader, ReadError, ReadErrorKind, ReadItem};
 pub use record::{
     Blocked, Body, BodyEncoding, Capture, Conn, ConnUpstream, Counts, Direction, Dns, End,
-    ErrorRecord, Headers, Mode, Phase, Record, Request, Response, Target, TlsInfo, Transport, Ws,
+    ErrorRecord, Headers, Marker, Markers, Mode, Phase, Record, Request, Response, SecretMarker,
+    Target, TlsInfo, Transport, Ws,
 };
-pub use redact::{fingerprint, Redactor};
+pub use redact::{fingerprint, fingerprint_hex, Redactor};
 pub use writer::CaptureWriter;
 
 /// The format identifier written in the first (`capture`) record of every capture.

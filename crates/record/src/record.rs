@@ -76,6 +76,50 @@ pub struct Capture {
     pub policy: String,
     /// The options that shape what was recorded (max body size, redaction, upstream proxy, …).
     pub options: serde_json::Value,
+    /// What must not travel, for the leak finder. Absent when nothing was collected.
+    #[serde(default, skip_serializing_if = "Markers::is_empty")]
+    pub markers: Markers,
+}
+
+/// Values that must not leave the machine, recorded at capture time so that reports can look
+/// for them in the traffic.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Markers {
+    /// Plain values: the working directory, the home directory, the user and host names, the
+    /// git remote URLs of the working tree.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<Marker>,
+    /// Secrets, by fingerprint only: credential-looking environment variables of the child and
+    /// `--sensitive` values. Their values are redacted wherever they appear, so the traffic holds
+    /// `[REDACTED:<fingerprint>]` where they travelled.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secrets: Vec<SecretMarker>,
+}
+
+impl Markers {
+    /// True when there is nothing to look for.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty() && self.secrets.is_empty()
+    }
+}
+
+/// A plain value that must not travel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Marker {
+    /// `cwd`, `home`, `user`, `hostname` or `git_remote`.
+    pub kind: String,
+    pub value: String,
+}
+
+/// A secret that must not travel, known only by its fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretMarker {
+    /// `env` (an environment variable of the child) or `sensitive` (`--sensitive`).
+    pub kind: String,
+    /// The variable's name, or `sensitive #N`.
+    pub name: String,
+    /// As in `[REDACTED:<fingerprint>]`: the first 8 hex digits of the value's SHA-256.
+    pub fingerprint: String,
 }
 
 /// A host and port, as the client asked for them.
@@ -238,7 +282,7 @@ pub struct Response {
 }
 
 /// Where a failure happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Phase {
     /// The host name did not resolve.

@@ -79,8 +79,13 @@ static JSON_SECRET_MEMBERS: LazyLock<Regex> = LazyLock::new(|| {
 /// assert_eq!(a, phonehome_record::fingerprint("sk-test"));
 /// ```
 pub fn fingerprint(value: &str) -> String {
+    format!("[REDACTED:{}]", fingerprint_hex(value))
+}
+
+/// The 8 hex digits of a [`fingerprint`]: the first 4 bytes of the value's SHA-256.
+pub fn fingerprint_hex(value: &str) -> String {
     let digest = Sha256::digest(value.as_bytes());
-    format!("[REDACTED:{}]", hex::encode(&digest[..4]))
+    hex::encode(&digest[..4])
 }
 
 /// Redacts credentials from headers, URLs and text.

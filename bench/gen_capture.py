@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Writes a synthetic phonehome/1 capture of N requests (and their responses) for benchmarks.
+
+Usage: gen_capture.py N OUT.jsonl
+
+The traffic mixes what agents send: streamed LLM calls with a prompt and a bearer credential,
+bursts of failing retries, model-catalog fetches, package tarballs from a (made-up) mirror,
+telemetry batches, and GitHub downloads; ids in paths vary so signatures template them. All
+names and keys are made up.
+"""
+import json
+import sys
+from datetime import datetime, timedelta, timezone
+
+n = int(sys.argv[1])
+out = open(sys.argv[2], "w", buffering=1 << 20)
+start = datetime(2026, 3, 2, 10, 0, 0, tzinfo=timezone.utc)
+
+
+def ts(ms):
+    return (start + timedelta(milliseconds=ms)).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+def line(obj):
+    out.write(json.dumps(obj, separators=(",", ":")))
+    out.write("\n")
+
+
+line({"type": "capture", "ts": ts(0), "format": "phonehome/1", "id": "bench", "tool_version": "0.1.0",
+      "mode": "run", "command": ["opencode", "run", "bench"], "cwd": "/home/dev/acme-app", "policy": "observe",
+      "options": {}, "markers": {"values": [{"kind": "cwd", "value": "/home/dev/acme-app"}],
+                                 "secrets": [{"kind": "env", "name": "OPENAI_API_KEY", "fingerprint": "5eb63bbe"}]}})
+prompt = json.dumps({"model": "gpt-4.1", "stream": True, "messages": [
+    {"role": "system", "content": "You are a coding agent in /home/dev/acme-app."},
+    {"role": "user", "content": "refactor the scheduler and keep the tests green"}]})
+sse = "data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\n" * 8 + "data: [DONE]\n\n"
+auth = ["authorization", "Bearer [REDACTED:5eb63bbe]"]
+ua = ["user-agent", "opencode/1.18.33 ai-sdk/provider-utils/3.0.9 runtime/bun/1.3.14"]
+kinds = [
+    ("POST", "https://api.openai.com/v1/chat/completions", prompt, 200, sse),
+    ("POST", "https://api.openai.com/v1/chat/completions", prompt, 429, '{"error":{"type":"rate_limit"}}'),
+    ("GET", "https://models.dev/api.json", None, 200, '{"openai":{}}'),
+    ("GET", "https://npm-mirror.corp.test/zod/-/zod-4.1.{i}.tgz", None, 200, None),
+    ("POST", "https://us.i.posthog.com/batch", '{"event":"tick","n":{i}}', 200, "{}"),
+    ("GET", "https://api.github.com/repos/acme/app/issues/{i}", None, 200, '{"id":{i}}'),
+    ("POST", "https://opencode.ai/api/sessions/ses_01JCX{i}AB/messages", '{"text":"hello"}', 200, "{}"),
+]
+for i in range(n):
+    method, url, body, status, resp = kinds[i % len(kinds)]
+    url = url.replace("{i}", str(i))
+    t = i * 7
+    req = {"type": "request", "ts": ts(t), "flow": i + 1, "conn": i // 50 + 1, "method": method, "url": url,
+           "version": "HTTP/1.1", "headers": [ua, auth, ["content-type", "application/json"]]}
+    if body:
+        body = body.replace("{i}", str(i))
+        req["body"] = {"size": len(body), "encoding": "utf8", "data": body, "truncated": False}
+    line(req)
+    res = {"type": "response", "ts": ts(t + 5), "flow": i + 1, "status": status, "reason": "", "version": "HTTP/1.1",
+           "headers": [["content-type", "text/event-stream" if resp == sse else "application/json"]],
+           "ttfb_ms": 3, "duration_ms": 5}
+    if resp:
+        resp = resp.replace("{i}", str(i))
+        res["body"] = {"size": len(resp), "encoding": "utf8", "data": resp, "truncated": False}
+    line(res)
+line({"type": "end", "ts": ts(n * 7 + 10), "exit_code": 0,
+      "counts": {"conns": n // 50 + 1, "requests": n, "responses": n, "errors": 0, "blocked": 0, "ws": 0},
+      "dropped_bytes": 0})

@@ -1,0 +1,308 @@
+//! The report's judgements, derived from its tables: key findings ("respected" / "be aware
+//! of"), the verdict table, and hardening advice from the catalog's switches.
+
+use phonehome_catalog::{Catalog, Purpose};
+
+use crate::report::{other_hosts, purposes_contacted, Advice, Findings, Report, Verdict};
+
+/// For every non-essential endpoint contacted, the catalog's switch for each detected agent.
+pub(crate) fn hardening(report: &Report, catalog: &Catalog) -> Vec<Advice> {
+    let agents: Vec<&str> = report
+        .setup
+        .agents
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
+    let mut out: Vec<Advice> = Vec::new();
+    for row in other_hosts(report) {
+        let Some(purpose) = row.purpose.filter(|p| !p.is_essential()) else {
+            continue;
+        };
+        let port = 443;
+        let Some(endpoint) = catalog.lookup(&row.domain, port) else {
+            continue;
+        };
+        for switch in endpoint
+            .disable
+            .iter()
+            .filter(|d| agents.contains(&d.agent.as_str()))
+        {
+            if let Some(existing) = out.iter_mut().find(|a| {
+                a.agent == switch.agent && a.env == switch.env && a.config == switch.config
+            }) {
+                if !existing.hosts.contains(&row.domain) {
+                    existing.hosts.push(row.domain.clone());
+                }
+                continue;
+            }
+            out.push(Advice {
+                agent: switch.agent.clone(),
+                purpose,
+                hosts: vec![row.domain.clone()],
+                env: switch.env.clone(),
+                config: switch.config.clone(),
+                config_file: catalog.agent(&switch.agent).and_then(|a| a.config.clone()),
+                docs: switch.docs.clone(),
+            });
+        }
+    }
+    out
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+pub(crate) fn findings(report: &Report) -> Findings {
+    let mut f = Findings::default();
+    let leaks: Vec<_> = report.leaks.iter().filter(|l| !l.expected).collect();
+    let reused: Vec<_> = report
+        .credentials
+        .iter()
+        .filter(|c| !c.elsewhere.is_empty())
+        .collect();
+    let others: Vec<_> = other_hosts(report).collect();
+
+    if leaks.is_empty() && report.prompt_leaks.is_empty() {
+        f.respected.push(
+            "No workspace path, user or host name, git remote, secret or prompt was found in requests to hosts other than the LLM provider."
+                .to_owned(),
+        );
+    }
+    if reused.is_empty() && !report.credentials.is_empty() {
+        f.respected.push(match report.credentials.len() {
+            1 => "The one credential seen went to one site only.".to_owned(),
+            n => format!("Each of the {n} credentials seen went to one site only."),
+        });
+    }
+    if others.is_empty() {
+        f.respected
+            .push("Every request went to the configured LLM provider or to loopback.".to_owned());
+    }
+    if report.summary.blocked > 0 {
+        f.respected.push(format!(
+            "The policy `{}` denied {}.",
+            report.setup.policy,
+            plural(
+                report.summary.blocked,
+                "connection or request",
+                "connections or requests"
+            )
+        ));
+    }
+
+    for leak in &leaks {
+        f.be_aware_of.push(format!(
+            "{} {} `{}` was sent to {} ({}, {}).",
+            match leak.kind.as_str() {
+                "env" => "The credential from",
+                "sensitive" => "The sensitive value",
+                _ => "The",
+            },
+            match leak.kind.as_str() {
+                "cwd" => "working directory",
+                "home" => "home directory",
+                "user" => "user name",
+                "hostname" => "host name",
+                "git_remote" => "git remote",
+                "env" => "environment variable",
+                other => other,
+            },
+            leak.marker,
+            leak.host,
+            leak.place,
+            plural(leak.requests, "request", "requests")
+        ));
+    }
+    for leak in &report.prompt_leaks {
+        f.be_aware_of.push(format!(
+            "The prompt of the LLM conversation was sent to {} ({}), not only to the configured provider{}.",
+            leak.host,
+            plural(leak.requests, "request", "requests"),
+            report.provider.as_deref().map(|p| format!(" {p}")).unwrap_or_default()
+        ));
+    }
+    for credential in &reused {
+        f.be_aware_of.push(format!(
+            "Credential [REDACTED:{}]{} was sent to {} besides its issuer {}.",
+            credential.fingerprint,
+            credential
+                .source
+                .as_deref()
+                .map(|s| format!(" ({s})"))
+                .unwrap_or_default(),
+            credential.elsewhere.join(", "),
+            credential.issuer
+        ));
+    }
+    let non_essential: Vec<String> = others
+        .iter()
+        .filter(|d| d.purpose.is_some_and(|p| !p.is_essential()))
+        .map(|d| {
+            format!(
+                "{} ({})",
+                d.domain,
+                d.purpose.map(Purpose::as_str).unwrap_or_default()
+            )
+        })
+        .collect();
+    if !non_essential.is_empty() {
+        f.be_aware_of.push(format!(
+            "{} beyond the LLM provider: {}.",
+            plural(
+                non_essential.len() as u64,
+                "non-essential service contacted",
+                "non-essential services contacted"
+            ),
+            non_essential.join(", ")
+        ));
+    }
+    let unknown: Vec<&str> = others
+        .iter()
+        .filter(|d| d.purpose.is_none())
+        .map(|d| d.domain.as_str())
+        .collect();
+    if !unknown.is_empty() {
+        f.be_aware_of
+            .push(format!("Hosts not in the catalog: {}.", unknown.join(", ")));
+    }
+    for storm in &report.retry_storms {
+        f.be_aware_of.push(format!(
+            "Retry storm: {} requests of `{}` in {:.1} s, {} failed.",
+            storm.requests, storm.signature, storm.window_s, storm.failures
+        ));
+    }
+    let downloads = report
+        .packages
+        .iter()
+        .filter(|p| p.kind == phonehome_catalog::PackageKind::Download)
+        .count();
+    if !report.packages.is_empty() {
+        f.be_aware_of.push(format!(
+            "Packages fetched at run time: {} ({} archive downloads).",
+            plural(
+                report.packages.len() as u64,
+                "package request",
+                "package requests"
+            ),
+            downloads
+        ));
+    }
+    if !report.downloads.is_empty() {
+        let files: Vec<&str> = report.downloads.iter().map(|d| d.file.as_str()).collect();
+        f.be_aware_of
+            .push(format!("Binaries downloaded: {}.", files.join(", ")));
+    }
+    if report.summary.failed_connection_attempts > 0 {
+        let mut targets: Vec<&str> = report.failures.iter().map(|r| r.target.as_str()).collect();
+        targets.dedup();
+        f.be_aware_of.push(format!(
+            "{} (unreachable or refused): {}.",
+            plural(
+                report.summary.failed_connection_attempts,
+                "failed connection attempt",
+                "failed connection attempts"
+            ),
+            targets.join(", ")
+        ));
+    }
+    f
+}
+
+pub(crate) fn verdict(report: &Report) -> Vec<Verdict> {
+    let leaks: Vec<_> = report
+        .leaks
+        .iter()
+        .filter(|l| {
+            !l.expected && matches!(l.kind.as_str(), "cwd" | "home" | "git_remote" | "sensitive")
+        })
+        .collect();
+    let content = if leaks.is_empty() && report.prompt_leaks.is_empty() {
+        (
+            "no",
+            "no marker or prompt found beyond the provider".to_owned(),
+        )
+    } else {
+        let mut hosts: Vec<&str> = leaks.iter().map(|l| l.host.as_str()).collect();
+        hosts.extend(report.prompt_leaks.iter().map(|l| l.host.as_str()));
+        hosts.sort_unstable();
+        hosts.dedup();
+        ("yes", format!("sent to {}", hosts.join(", ")))
+    };
+    let others: Vec<&str> = other_hosts(report).map(|d| d.domain.as_str()).collect();
+    let beyond = if others.is_empty() {
+        ("no", "only the provider and loopback".to_owned())
+    } else {
+        let purposes: Vec<&str> = purposes_contacted(report)
+            .into_iter()
+            .map(Purpose::as_str)
+            .collect();
+        (
+            "yes",
+            format!(
+                "{} other {} ({})",
+                others.len(),
+                if others.len() == 1 { "host" } else { "hosts" },
+                if purposes.is_empty() {
+                    "unknown purpose".to_owned()
+                } else {
+                    purposes.join(", ")
+                }
+            ),
+        )
+    };
+    let reused: Vec<_> = report
+        .credentials
+        .iter()
+        .filter(|c| !c.elsewhere.is_empty())
+        .collect();
+    let credentials = if report.credentials.is_empty() {
+        ("n/a", "no credential headers seen".to_owned())
+    } else if reused.is_empty() {
+        let n = report.credentials.len();
+        (
+            "no",
+            if n == 1 {
+                "1 credential, to one site".to_owned()
+            } else {
+                format!("{n} credentials, each to one site")
+            },
+        )
+    } else {
+        let hosts: Vec<String> = reused.iter().flat_map(|c| c.elsewhere.clone()).collect();
+        ("yes", format!("also sent to {}", hosts.join(", ")))
+    };
+    let policy = match (report.setup.policy.as_str(), report.summary.blocked) {
+        ("" | "observe", 0) => ("n/a", "observe: nothing was to be denied".to_owned()),
+        (_, 0) => (
+            "yes",
+            format!("policy `{}`: nothing needed denying", report.setup.policy),
+        ),
+        (_, n) => (
+            "yes",
+            format!("policy `{}`: {} denied", report.setup.policy, n),
+        ),
+    };
+    vec![
+        Verdict {
+            question: "Sends workspace content or the prompt to unexpected services?",
+            answer: content.0,
+            evidence: content.1,
+        },
+        Verdict {
+            question: "Contacts services beyond the configured LLM provider?",
+            answer: beyond.0,
+            evidence: beyond.1,
+        },
+        Verdict {
+            question: "Credentials sent to a host other than their issuer?",
+            answer: credentials.0,
+            evidence: credentials.1,
+        },
+        Verdict {
+            question: "Policy honoured?",
+            answer: policy.0,
+            evidence: policy.1,
+        },
+    ]
+}

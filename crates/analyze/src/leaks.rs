@@ -1,0 +1,364 @@
+//! The leak finder: the capture's markers (paths, names, git remotes, secrets by fingerprint)
+//! found in what left the machine, per host and place; credentials that reached more than one
+//! site; and the user's prompt sent to a host other than the configured LLM provider.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use phonehome_record::{BodyEncoding, Markers, Redactor};
+use serde::Serialize;
+
+use crate::report::is_loopback;
+use crate::source::Exchange;
+
+/// Names too common to report when they appear in traffic.
+const COMMON_NAMES: &[&str] = &[
+    "root",
+    "user",
+    "admin",
+    "runner",
+    "ubuntu",
+    "debian",
+    "localhost",
+    "vm",
+];
+/// Prompts shorter than this would match ordinary text.
+const MIN_PROMPT: usize = 16;
+/// The part of a prompt searched for elsewhere.
+const PROMPT_PROBE: usize = 120;
+const MAX_PROMPTS: usize = 200;
+
+/// A marker found in a request to a host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Leak {
+    pub host: String,
+    /// `cwd`, `home`, `user`, `hostname`, `git_remote`, `env` or `sensitive`.
+    pub kind: String,
+    /// The marker as shown: a path, a name, or an environment variable's name.
+    pub marker: String,
+    /// `url`, `header <name>` or `body`.
+    pub place: String,
+    pub requests: u64,
+    /// Expected: the configured LLM provider (which needs the workspace context) or loopback.
+    pub expected: bool,
+}
+
+/// The prompt of the LLM conversation found in requests to another host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PromptLeak {
+    pub host: String,
+    pub requests: u64,
+}
+
+/// One credential (by fingerprint) and where it was sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CredentialUse {
+    pub fingerprint: String,
+    /// The environment variable it came from, when known.
+    pub source: Option<String>,
+    /// The header that carried it first.
+    pub header: String,
+    /// The host it was sent to most: taken as its issuer.
+    pub issuer: String,
+    /// Host → requests.
+    pub hosts: BTreeMap<String, u64>,
+    /// Sites other than the issuer's that received it.
+    pub elsewhere: Vec<String>,
+}
+
+struct Needle {
+    kind: String,
+    shown: String,
+    variants: Vec<String>,
+    whole_word: bool,
+    /// A secret: in a credential header it is being used, not leaked (reuse across sites is
+    /// reported with the credentials).
+    secret: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct LeakFinder {
+    needles: Vec<Needle>,
+    found: BTreeMap<(String, usize, String), u64>,
+    /// Fingerprint → (header, host → count).
+    credentials: BTreeMap<String, (String, BTreeMap<String, u64>)>,
+    secret_names: BTreeMap<String, String>,
+}
+
+impl LeakFinder {
+    pub(crate) fn set_markers(&mut self, markers: &Markers) {
+        for marker in &markers.values {
+            let whole_word = matches!(marker.kind.as_str(), "user" | "hostname");
+            if whole_word
+                && (marker.value.len() < 3 || COMMON_NAMES.contains(&marker.value.as_str()))
+            {
+                continue;
+            }
+            if marker.value.len() < 2 || marker.value == "/" {
+                continue;
+            }
+            self.needles.push(Needle {
+                kind: marker.kind.clone(),
+                shown: marker.value.clone(),
+                variants: variants(&marker.value),
+                whole_word,
+                secret: false,
+            });
+        }
+        for secret in &markers.secrets {
+            let redacted = format!("[REDACTED:{}]", secret.fingerprint);
+            self.secret_names
+                .insert(secret.fingerprint.clone(), secret.name.clone());
+            self.needles.push(Needle {
+                kind: secret.kind.clone(),
+                shown: secret.name.clone(),
+                variants: vec![
+                    redacted.clone(),
+                    redacted.replace('[', "%5B").replace(']', "%5D"),
+                ],
+                whole_word: false,
+                secret: true,
+            });
+        }
+    }
+
+    pub(crate) fn exchange(&mut self, x: &Exchange) {
+        for (i, needle) in self.needles.iter().enumerate() {
+            let mut places = Vec::new();
+            if contains_any(&x.url, needle) {
+                places.push("url".to_owned());
+            }
+            for (name, value) in &x.request_headers {
+                let in_use = needle.secret && Redactor::credential(name, value).is_some();
+                if !in_use && contains_any(value, needle) {
+                    places.push(format!("header {name}"));
+                }
+            }
+            if let Some(body) = x
+                .request_body
+                .as_ref()
+                .filter(|b| b.encoding == BodyEncoding::Utf8)
+            {
+                if contains_any(&body.data, needle) {
+                    places.push("body".to_owned());
+                }
+            }
+            for place in places {
+                *self.found.entry((x.host.clone(), i, place)).or_default() += 1;
+            }
+        }
+        for (name, value) in &x.request_headers {
+            let Some(credential) = Redactor::credential(name, value) else {
+                continue;
+            };
+            let fingerprint = credential
+                .strip_prefix("[REDACTED:")
+                .and_then(|c| c.strip_suffix(']'))
+                .map_or_else(
+                    || phonehome_record::fingerprint_hex(credential),
+                    str::to_owned,
+                );
+            let entry = self
+                .credentials
+                .entry(fingerprint)
+                .or_insert_with(|| (name.to_ascii_lowercase(), BTreeMap::new()));
+            *entry.1.entry(x.host.clone()).or_default() += 1;
+        }
+    }
+
+    pub(crate) fn finish(self, provider: Option<&str>) -> (Vec<Leak>, Vec<CredentialUse>) {
+        let leaks = self
+            .found
+            .into_iter()
+            .map(|((host, i, place), requests)| {
+                let needle = &self.needles[i];
+                Leak {
+                    expected: provider == Some(host.as_str()) || is_loopback(&host),
+                    host,
+                    kind: needle.kind.clone(),
+                    marker: needle.shown.clone(),
+                    place,
+                    requests,
+                }
+            })
+            .collect();
+        let credentials = self
+            .credentials
+            .into_iter()
+            .map(|(fingerprint, (header, hosts))| {
+                let issuer = hosts
+                    .iter()
+                    .max_by_key(|(h, n)| (**n, std::cmp::Reverse((*h).clone())))
+                    .map(|(h, _)| h.clone())
+                    .unwrap_or_default();
+                let issuer_site = site(&issuer);
+                let elsewhere: BTreeSet<String> = hosts
+                    .keys()
+                    .filter(|h| site(h) != issuer_site && !is_loopback(h))
+                    .cloned()
+                    .collect();
+                CredentialUse {
+                    source: self.secret_names.get(&fingerprint).cloned(),
+                    fingerprint,
+                    header,
+                    issuer,
+                    hosts,
+                    elsewhere: elsewhere.into_iter().collect(),
+                }
+            })
+            .collect();
+        (leaks, credentials)
+    }
+}
+
+/// The registrable part of a host, approximately: its last two labels.
+pub(crate) fn site(host: &str) -> String {
+    if host.parse::<std::net::IpAddr>().is_ok() {
+        return host.to_owned();
+    }
+    let labels: Vec<&str> = host.split('.').collect();
+    labels[labels.len().saturating_sub(2)..].join(".")
+}
+
+/// A value as it may appear in a request: plain, URL-encoded (whole, or keeping `/`), and
+/// JSON-escaped.
+fn variants(value: &str) -> Vec<String> {
+    use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+    const PATH: &AsciiSet = &NON_ALPHANUMERIC
+        .remove(b'/')
+        .remove(b'-')
+        .remove(b'_')
+        .remove(b'.')
+        .remove(b'~');
+    let json = serde_json::to_string(value).unwrap_or_default();
+    let mut out = vec![
+        value.to_owned(),
+        utf8_percent_encode(value, NON_ALPHANUMERIC).to_string(),
+        utf8_percent_encode(value, PATH).to_string(),
+        json.trim_matches('"').to_owned(),
+        json.trim_matches('"').replace('/', "\\/"),
+    ];
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn contains_any(haystack: &str, needle: &Needle) -> bool {
+    needle.variants.iter().any(|v| {
+        if !needle.whole_word {
+            return haystack.contains(v.as_str());
+        }
+        haystack.match_indices(v.as_str()).any(|(i, m)| {
+            let before = haystack[..i].chars().next_back();
+            let after = haystack[i + m.len()..].chars().next();
+            !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+        })
+    })
+}
+
+/// The user's prompts, to look for in requests to other hosts (a second pass).
+#[derive(Default)]
+pub(crate) struct PromptSearch {
+    /// (host the prompt was sent to, its first characters).
+    prompts: BTreeSet<(String, String)>,
+}
+
+impl PromptSearch {
+    pub(crate) fn add(&mut self, host: &str, prompt: String) {
+        let prompt = prompt.trim();
+        if prompt.len() < MIN_PROMPT || self.prompts.len() >= MAX_PROMPTS {
+            return;
+        }
+        let probe: String = prompt.chars().take(PROMPT_PROBE).collect();
+        self.prompts.insert((host.to_owned(), probe));
+    }
+
+    /// A search for the prompts sent to `provider` in requests to other hosts, when there is
+    /// anything to find.
+    pub(crate) fn search(&self, provider: Option<&str>) -> Option<PromptFinder> {
+        let provider = provider?;
+        let probes: Vec<String> = self
+            .prompts
+            .iter()
+            .filter(|(host, _)| host == provider)
+            .flat_map(|(_, p)| {
+                let json = serde_json::to_string(p).unwrap_or_default();
+                [p.clone(), json.trim_matches('"').to_owned()]
+            })
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if probes.is_empty() {
+            return None;
+        }
+        Some(PromptFinder {
+            provider: Some(provider.to_owned()),
+            probes,
+            found: std::cell::RefCell::new(BTreeMap::new()),
+        })
+    }
+}
+
+pub(crate) struct PromptFinder {
+    provider: Option<String>,
+    probes: Vec<String>,
+    found: std::cell::RefCell<BTreeMap<String, u64>>,
+}
+
+impl PromptFinder {
+    pub(crate) fn feed(&self, x: &Exchange) {
+        if self.provider.as_deref() == Some(x.host.as_str()) || is_loopback(&x.host) {
+            return;
+        }
+        let Some(body) = x
+            .request_body
+            .as_ref()
+            .filter(|b| b.encoding == BodyEncoding::Utf8)
+        else {
+            return;
+        };
+        if self.probes.iter().any(|p| body.data.contains(p.as_str())) {
+            *self.found.borrow_mut().entry(x.host.clone()).or_default() += 1;
+        }
+    }
+
+    pub(crate) fn finish(self) -> Vec<PromptLeak> {
+        self.found
+            .into_inner()
+            .into_iter()
+            .map(|(host, requests)| PromptLeak { host, requests })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_cover_encodings() {
+        let v = variants("/home/ann/my project");
+        assert!(v.contains(&"/home/ann/my project".to_owned()));
+        assert!(v.contains(&"%2Fhome%2Fann%2Fmy%20project".to_owned()));
+        assert!(v.contains(&"/home/ann/my%20project".to_owned()));
+        assert!(v.contains(&"\\/home\\/ann\\/my project".to_owned()));
+    }
+
+    #[test]
+    fn names_match_as_whole_words_only() {
+        let needle = Needle {
+            kind: "user".into(),
+            shown: "ann".into(),
+            variants: vec!["ann".into()],
+            whole_word: true,
+            secret: false,
+        };
+        assert!(contains_any("owner: ann.", &needle));
+        assert!(!contains_any("annotation", &needle));
+    }
+
+    #[test]
+    fn sites() {
+        assert_eq!(site("api.openai.com"), "openai.com");
+        assert_eq!(site("127.0.0.1"), "127.0.0.1");
+    }
+}

@@ -1,0 +1,157 @@
+//! Recognising LLM API calls in a capture, enough for the report: which API, which model,
+//! streamed or not, and the user's prompt text (to find it where it should not be).
+//!
+//! Shapes from the OpenAI API reference (Chat Completions, Responses), the Anthropic Messages
+//! API, Google's Gemini `generateContent` / `streamGenerateContent`, and Ollama's `/api/chat`.
+
+use phonehome_record::BodyEncoding;
+use serde_json::Value;
+
+use crate::source::Exchange;
+
+/// An LLM call recognised in an exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LlmCall {
+    /// `openai.chat`, `openai.responses`, `anthropic.messages`, `gemini`, `ollama.chat`.
+    pub api: &'static str,
+    pub model: String,
+    pub streaming: bool,
+    /// The text of the last user message, when there is one.
+    pub prompt: Option<String>,
+}
+
+/// Recognises the call from its path and its JSON request body.
+pub fn recognise(exchange: &Exchange) -> Option<LlmCall> {
+    if !exchange.method.eq_ignore_ascii_case("POST") {
+        return None;
+    }
+    let path = exchange.path.as_str();
+    let api = if path.ends_with("/chat/completions") {
+        "openai.chat"
+    } else if path.ends_with("/responses") {
+        "openai.responses"
+    } else if path.ends_with("/messages") && !path.contains("/sessions/") {
+        "anthropic.messages"
+    } else if path.contains(":generateContent") || path.contains(":streamGenerateContent") {
+        "gemini"
+    } else if path.ends_with("/api/chat") || path.ends_with("/api/generate") {
+        "ollama.chat"
+    } else {
+        return None;
+    };
+    let body = exchange
+        .request_body
+        .as_ref()
+        .filter(|b| b.encoding == BodyEncoding::Utf8);
+    let json: Value = body
+        .and_then(|b| serde_json::from_str(&b.data).ok())
+        .unwrap_or(Value::Null);
+    let model = match api {
+        "gemini" => path
+            .rsplit('/')
+            .next()
+            .and_then(|last| last.split(':').next())
+            .unwrap_or("unknown")
+            .to_owned(),
+        _ => json["model"].as_str().unwrap_or("unknown").to_owned(),
+    };
+    let event_stream = exchange
+        .response_header("content-type")
+        .is_some_and(|c| c.contains("event-stream") || c.contains("ndjson"));
+    let streaming = json["stream"].as_bool().unwrap_or(false)
+        || path.contains(":streamGenerateContent")
+        || event_stream
+        || (api == "ollama.chat" && json["stream"].as_bool() != Some(false));
+    Some(LlmCall {
+        api,
+        model,
+        streaming,
+        prompt: last_user_text(&json),
+    })
+}
+
+/// The text of the last user message across the API shapes.
+fn last_user_text(json: &Value) -> Option<String> {
+    let messages = json["messages"]
+        .as_array()
+        .or_else(|| json["input"].as_array())
+        .or_else(|| json["contents"].as_array());
+    if let Some(text) = json["input"].as_str() {
+        return Some(text.to_owned());
+    }
+    let last = messages?
+        .iter()
+        .rev()
+        .find(|m| m["role"].as_str().is_none_or(|r| r == "user"))?;
+    let content = if last["content"].is_null() {
+        &last["parts"]
+    } else {
+        &last["content"]
+    };
+    match content {
+        Value::String(text) => Some(text.clone()),
+        Value::Array(parts) => {
+            let text: Vec<&str> = parts.iter().filter_map(|p| p["text"].as_str()).collect();
+            (!text.is_empty()).then(|| text.join("\n"))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phonehome_record::Body;
+
+    fn post(url: &str, body: &str) -> Exchange {
+        crate::source::exchange(
+            1,
+            chrono::DateTime::default(),
+            "POST".into(),
+            url.into(),
+            "HTTP/1.1".into(),
+            Vec::new(),
+            Some(Body {
+                size: body.len() as u64,
+                encoding: BodyEncoding::Utf8,
+                data: body.into(),
+                truncated: false,
+                decoded_from: None,
+                dropped_bytes: 0,
+            }),
+        )
+    }
+
+    #[test]
+    fn openai_chat() {
+        let call = recognise(&post(
+            "https://api.test/v1/chat/completions",
+            r#"{"model":"m1","stream":true,"messages":[{"role":"system","content":"s"},{"role":"user","content":"hi there"}]}"#,
+        ))
+        .expect("llm");
+        assert_eq!(
+            (call.api, call.model.as_str(), call.streaming),
+            ("openai.chat", "m1", true)
+        );
+        assert_eq!(call.prompt.as_deref(), Some("hi there"));
+    }
+
+    #[test]
+    fn anthropic_parts_and_gemini_model_from_path() {
+        let call = recognise(&post(
+            "https://api.test/v1/messages",
+            r#"{"model":"claude","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]}"#,
+        ))
+        .expect("llm");
+        assert_eq!(call.prompt.as_deref(), Some("a\nb"));
+        let gemini = recognise(&post(
+            "https://g.test/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse",
+            r#"{"contents":[{"role":"user","parts":[{"text":"q"}]}]}"#,
+        ))
+        .expect("llm");
+        assert_eq!(
+            (gemini.model.as_str(), gemini.streaming),
+            ("gemini-2.5-pro", true)
+        );
+    }
+}

@@ -1,0 +1,402 @@
+//! Reading what to analyse: a `phonehome/1` capture (streamed; only flows still waiting for
+//! their response are held) or a HAR 1.2 file (mitmproxy's hardump, browsers, httptap, or
+//! `phonehome export`), as one stream of [`Event`]s.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use phonehome_record::{
+    Blocked, Body, Capture, CaptureReader, Conn, End, Headers, Phase, Record, Target, Ws,
+};
+
+/// One HTTP exchange: the request, and the response or the failure that ended it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exchange {
+    pub flow: u64,
+    pub ts: DateTime<Utc>,
+    pub method: String,
+    pub url: String,
+    pub host: String,
+    pub port: u16,
+    /// The path without the query.
+    pub path: String,
+    pub query: Option<String>,
+    pub version: String,
+    pub request_headers: Headers,
+    pub request_body: Option<Body>,
+    pub response: Option<ResponsePart>,
+    /// What ended the flow when it failed.
+    pub error: Option<(Phase, String)>,
+}
+
+/// The response side of an [`Exchange`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponsePart {
+    pub status: u16,
+    pub reason: String,
+    pub version: String,
+    pub headers: Headers,
+    pub body: Option<Body>,
+    pub ttfb_ms: u64,
+    pub duration_ms: u64,
+}
+
+impl Exchange {
+    /// Whether the exchange failed: no response, or a status of 400 or more.
+    pub fn failed(&self) -> bool {
+        self.response.as_ref().is_none_or(|r| r.status >= 400)
+    }
+
+    /// The first value of request header `name` (any case).
+    pub fn request_header(&self, name: &str) -> Option<&str> {
+        header(&self.request_headers, name)
+    }
+
+    /// The first value of response header `name` (any case).
+    pub fn response_header(&self, name: &str) -> Option<&str> {
+        self.response
+            .as_ref()
+            .and_then(|r| header(&r.headers, name))
+    }
+}
+
+pub(crate) fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// What an input holds, in order.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // events are consumed one at a time
+pub enum Event {
+    /// The capture's header (synthesised for a HAR file from another tool).
+    Header(Capture),
+    Exchange(Exchange),
+    /// A connection-level failure: no request was ever sent (DNS, connect, TLS).
+    Failure {
+        ts: DateTime<Utc>,
+        target: Target,
+        phase: Phase,
+        message: String,
+    },
+    Conn(Conn),
+    Blocked(Blocked),
+    Ws(Ws),
+    End(End),
+}
+
+/// Why an input cannot be analysed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    #[error("cannot read {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A capture line that is not a record, or a first line that is not a capture header.
+    #[error("{path}: {source}")]
+    Capture {
+        path: PathBuf,
+        #[source]
+        source: phonehome_record::ReadError,
+    },
+    #[error("{path}: not a HAR file: {message}")]
+    Har { path: PathBuf, message: String },
+    #[error("{path}: neither a phonehome capture (JSON Lines starting with a `capture` record) nor a HAR file (a JSON object with `log.entries`)")]
+    Unknown { path: PathBuf },
+}
+
+/// Opens `path` as a capture or a HAR file, telling them apart by their first bytes.
+///
+/// # Errors
+/// [`SourceError`] naming the file (and the line, for a capture).
+pub fn open(path: &Path) -> Result<Events, SourceError> {
+    let io = |source| SourceError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut reader = BufReader::with_capacity(1 << 16, std::fs::File::open(path).map_err(io)?);
+    let start = reader.fill_buf().map_err(io)?;
+    let first_line = start.split(|b| *b == b'\n').next().unwrap_or_default();
+    let is_capture = std::str::from_utf8(first_line)
+        .is_ok_and(|l| l.trim_start().starts_with('{') && l.contains(r#""type""#));
+    let trimmed = start.iter().position(|b| !b.is_ascii_whitespace());
+    if is_capture {
+        return Ok(Events::Capture(Box::new(CaptureEvents::new(path, reader))));
+    }
+    if trimmed.is_some_and(|i| start[i] == b'{') {
+        let mut text = String::new();
+        reader.read_to_string(&mut text).map_err(io)?;
+        let events = crate::har::import(&text).map_err(|message| SourceError::Har {
+            path: path.to_owned(),
+            message,
+        })?;
+        return Ok(Events::Har(events.into_iter()));
+    }
+    Err(SourceError::Unknown {
+        path: path.to_owned(),
+    })
+}
+
+/// The events of an input.
+pub enum Events {
+    Capture(Box<CaptureEvents>),
+    Har(std::vec::IntoIter<Event>),
+}
+
+impl Iterator for Events {
+    type Item = Result<Event, SourceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self {
+            Events::Capture(events) => events.next(),
+            Events::Har(events) => events.next().map(Ok),
+        }
+    }
+}
+
+/// Most flows waiting for their response before the oldest is given up on (emitted without
+/// one), so memory stays bounded whatever the capture holds.
+const MAX_PENDING: usize = 10_000;
+
+/// Streams a capture's records as events, joining each flow's request, response and errors.
+pub struct CaptureEvents {
+    path: PathBuf,
+    records: CaptureReader<BufReader<std::fs::File>>,
+    pending: HashMap<u64, Exchange>,
+    /// Errors of flows whose request has not been read yet.
+    early_errors: HashMap<u64, (Phase, String)>,
+    queue: std::collections::VecDeque<Event>,
+    torn_tail: Option<usize>,
+    done: bool,
+}
+
+impl CaptureEvents {
+    fn new(path: &Path, reader: BufReader<std::fs::File>) -> Self {
+        Self {
+            path: path.to_owned(),
+            records: CaptureReader::new(reader),
+            pending: HashMap::new(),
+            early_errors: HashMap::new(),
+            queue: std::collections::VecDeque::new(),
+            torn_tail: None,
+            done: false,
+        }
+    }
+
+    /// The line number of a torn last line that was skipped, once reading has ended.
+    pub fn torn_tail(&self) -> Option<usize> {
+        self.torn_tail
+    }
+
+    fn handle(&mut self, record: Record) {
+        match record {
+            Record::Capture(c) => self.queue.push_back(Event::Header(c)),
+            Record::Request(r) => {
+                let mut exchange = exchange_from_request(r);
+                exchange.error = self.early_errors.remove(&exchange.flow);
+                if self.pending.len() >= MAX_PENDING {
+                    if let Some(oldest) = self.pending.keys().min().copied() {
+                        let stale = self.pending.remove(&oldest).expect("present");
+                        self.queue.push_back(Event::Exchange(stale));
+                    }
+                }
+                self.pending.insert(exchange.flow, exchange);
+            }
+            Record::Response(r) => {
+                if let Some(mut exchange) = self.pending.remove(&r.flow) {
+                    exchange.response = Some(ResponsePart {
+                        status: r.status,
+                        reason: r.reason,
+                        version: r.version,
+                        headers: r.headers,
+                        body: r.body,
+                        ttfb_ms: r.ttfb_ms,
+                        duration_ms: r.duration_ms,
+                    });
+                    self.queue.push_back(Event::Exchange(exchange));
+                }
+            }
+            Record::Error(e) => match e.flow {
+                Some(flow) => match self.pending.get_mut(&flow) {
+                    Some(exchange) => {
+                        exchange.error.get_or_insert((e.phase, e.message));
+                    }
+                    None => {
+                        self.early_errors
+                            .entry(flow)
+                            .or_insert((e.phase, e.message));
+                    }
+                },
+                None => self.queue.push_back(Event::Failure {
+                    ts: parse_ts(&e.ts),
+                    target: e.target,
+                    phase: e.phase,
+                    message: e.message,
+                }),
+            },
+            Record::Conn(c) => self.queue.push_back(Event::Conn(c)),
+            Record::Blocked(b) => self.queue.push_back(Event::Blocked(b)),
+            Record::Ws(w) => self.queue.push_back(Event::Ws(w)),
+            Record::End(end) => {
+                self.flush_pending();
+                self.queue.push_back(Event::End(end));
+            }
+            _ => {}
+        }
+    }
+
+    /// Flows that never got a response, in flow order.
+    fn flush_pending(&mut self) {
+        let mut rest: Vec<_> = self.pending.drain().map(|(_, e)| e).collect();
+        rest.sort_by_key(|e| e.flow);
+        self.queue.extend(rest.into_iter().map(Event::Exchange));
+    }
+}
+
+impl Iterator for CaptureEvents {
+    type Item = Result<Event, SourceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(event) = self.queue.pop_front() {
+                return Some(Ok(event));
+            }
+            if self.done {
+                return None;
+            }
+            match self.records.next() {
+                Some(Ok(item)) => self.handle(item.record),
+                Some(Err(e)) if e.is_torn_tail() => {
+                    self.torn_tail = Some(e.line);
+                    self.done = true;
+                    self.flush_pending();
+                }
+                Some(Err(source)) => {
+                    self.done = true;
+                    return Some(Err(SourceError::Capture {
+                        path: self.path.clone(),
+                        source,
+                    }));
+                }
+                None => {
+                    self.done = true;
+                    self.flush_pending();
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn parse_ts(ts: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(ts)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_default()
+}
+
+/// Splits an absolute URL into host, port, path and query.
+pub(crate) fn split_url(url: &str) -> (String, u16, String, Option<String>) {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let (authority, path_query) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let default_port = if scheme.eq_ignore_ascii_case("https") {
+        443
+    } else {
+        80
+    };
+    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+        let (host, after) = bracketed.split_once(']').unwrap_or((bracketed, ""));
+        let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
+        (host.to_owned(), port.unwrap_or(default_port))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) if port.parse::<u16>().is_ok() => {
+                (host.to_owned(), port.parse().unwrap_or(default_port))
+            }
+            _ => (authority.to_owned(), default_port),
+        }
+    };
+    let path_query = path_query.split('#').next().unwrap_or("/");
+    let (path, query) = match path_query.split_once('?') {
+        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+        None => (path_query.to_owned(), None),
+    };
+    (host.to_ascii_lowercase(), port, path, query)
+}
+
+fn exchange_from_request(r: phonehome_record::Request) -> Exchange {
+    let (host, port, path, query) = split_url(&r.url);
+    Exchange {
+        flow: r.flow,
+        ts: parse_ts(&r.ts),
+        method: r.method,
+        url: r.url,
+        host,
+        port,
+        path,
+        query,
+        version: r.version,
+        request_headers: r.headers,
+        request_body: r.body,
+        response: None,
+        error: None,
+    }
+}
+
+/// Builds an [`Exchange`] for HAR import.
+pub(crate) fn exchange(
+    flow: u64,
+    ts: DateTime<Utc>,
+    method: String,
+    url: String,
+    version: String,
+    request_headers: Headers,
+    request_body: Option<Body>,
+) -> Exchange {
+    let (host, port, path, query) = split_url(&url);
+    Exchange {
+        flow,
+        ts,
+        method,
+        url,
+        host,
+        port,
+        path,
+        query,
+        version,
+        request_headers,
+        request_body,
+        response: None,
+        error: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_split() {
+        assert_eq!(
+            split_url("https://API.test/v1/x?a=1#f"),
+            ("api.test".into(), 443, "/v1/x".into(), Some("a=1".into()))
+        );
+        assert_eq!(
+            split_url("http://[::1]:8080/"),
+            ("::1".into(), 8080, "/".into(), None)
+        );
+        assert_eq!(
+            split_url("http://h.test"),
+            ("h.test".into(), 80, "/".into(), None)
+        );
+    }
+}

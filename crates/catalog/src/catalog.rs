@@ -1,0 +1,436 @@
+//! Catalog entries, their TOML form, and host lookup.
+
+use globset::{GlobBuilder, GlobMatcher};
+use serde::{Deserialize, Serialize};
+
+/// The built-in catalog, `data/catalog.toml`.
+const BUILTIN: &str = include_str!("../../../data/catalog.toml");
+
+/// What an endpoint is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Purpose {
+    LlmApi,
+    PackageRegistry,
+    ModelCatalog,
+    Telemetry,
+    ErrorReporting,
+    FeatureFlags,
+    UpdateCheck,
+    SessionShare,
+    Auth,
+    WebUi,
+    BinaryDownload,
+    CodeHost,
+    WebSearch,
+    Local,
+}
+
+impl Purpose {
+    /// Every purpose, in the order reports list them.
+    pub const ALL: [Purpose; 14] = [
+        Purpose::LlmApi,
+        Purpose::PackageRegistry,
+        Purpose::ModelCatalog,
+        Purpose::Telemetry,
+        Purpose::ErrorReporting,
+        Purpose::FeatureFlags,
+        Purpose::UpdateCheck,
+        Purpose::SessionShare,
+        Purpose::Auth,
+        Purpose::WebUi,
+        Purpose::BinaryDownload,
+        Purpose::CodeHost,
+        Purpose::WebSearch,
+        Purpose::Local,
+    ];
+
+    /// The catalog's spelling (`llm-api`, `model-catalog`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::LlmApi => "llm-api",
+            Purpose::PackageRegistry => "package-registry",
+            Purpose::ModelCatalog => "model-catalog",
+            Purpose::Telemetry => "telemetry",
+            Purpose::ErrorReporting => "error-reporting",
+            Purpose::FeatureFlags => "feature-flags",
+            Purpose::UpdateCheck => "update-check",
+            Purpose::SessionShare => "session-share",
+            Purpose::Auth => "auth",
+            Purpose::WebUi => "web-ui",
+            Purpose::BinaryDownload => "binary-download",
+            Purpose::CodeHost => "code-host",
+            Purpose::WebSearch => "web-search",
+            Purpose::Local => "local",
+        }
+    }
+
+    /// Parses the catalog's spelling.
+    ///
+    /// # Errors
+    /// The list of valid purposes, when `text` is none of them.
+    pub fn parse(text: &str) -> Result<Purpose, String> {
+        Purpose::ALL
+            .into_iter()
+            .find(|p| p.as_str() == text)
+            .ok_or_else(|| {
+                let valid: Vec<_> = Purpose::ALL.iter().map(|p| p.as_str()).collect();
+                format!(
+                    "unknown purpose {text:?}; valid purposes: {}",
+                    valid.join(", ")
+                )
+            })
+    }
+
+    /// Whether an agent needs this to do its job (the LLM API, and loopback).
+    pub fn is_essential(self) -> bool {
+        matches!(self, Purpose::LlmApi | Purpose::Local)
+    }
+}
+
+impl std::fmt::Display for Purpose {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An agent the catalog knows, and how to recognise it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Agent {
+    /// Id used by endpoints (`opencode`).
+    pub name: String,
+    /// Name for people (`OpenCode`).
+    pub display: String,
+    /// Base names of `argv[0]` that identify it.
+    #[serde(default)]
+    pub commands: Vec<String>,
+    /// `User-Agent` prefixes; the text after the prefix, up to a space or `)`, is the version.
+    #[serde(default)]
+    pub user_agents: Vec<String>,
+    /// Request header names (lowercase) only this agent sends.
+    #[serde(default)]
+    pub headers: Vec<String>,
+    /// Its main configuration file, named in hardening advice.
+    #[serde(default)]
+    pub config: Option<String>,
+}
+
+/// How one agent switches an endpoint off.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Disable {
+    pub agent: String,
+    /// An environment setting, `NAME=value`.
+    #[serde(default)]
+    pub env: Option<String>,
+    /// A snippet for the agent's configuration file.
+    #[serde(default)]
+    pub config: Option<String>,
+    /// Where this is documented.
+    pub docs: String,
+}
+
+/// A known endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    /// Host globs: exact names, `*.example.com` for any subdomain, `*` within a label.
+    pub hosts: Vec<String>,
+    /// Only these ports, when given (Ollama's 11434 on loopback, say).
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    pub purpose: Purpose,
+    pub owner: String,
+    /// Agents that contact it; empty for endpoints any client may call.
+    #[serde(default)]
+    pub agents: Vec<String>,
+    /// When it fires, one line.
+    #[serde(default)]
+    pub when: String,
+    /// Whether the user must turn it on.
+    #[serde(default)]
+    pub opt_in: bool,
+    /// Whether the agent cannot work without it.
+    #[serde(default)]
+    pub essential: bool,
+    #[serde(default)]
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub disable: Vec<Disable>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogFile {
+    version: u32,
+    #[serde(default)]
+    agent: Vec<Agent>,
+    #[serde(default)]
+    endpoint: Vec<Endpoint>,
+}
+
+/// Why a catalog file cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CatalogError {
+    /// The TOML is malformed or has an unknown field or purpose; the message has line and
+    /// column.
+    #[error("{origin}: {message}")]
+    Syntax { origin: String, message: String },
+    #[error("{origin}: unsupported catalog version {version} (this phonehome reads version 1)")]
+    Version { origin: String, version: u32 },
+    #[error("{origin}: endpoint for {owner:?}: invalid host pattern {pattern:?}: {message}")]
+    Pattern {
+        origin: String,
+        owner: String,
+        pattern: String,
+        message: String,
+    },
+}
+
+struct Compiled {
+    endpoint: usize,
+    matcher: GlobMatcher,
+    /// Higher wins among matches: port-specific, exact, longer, from an override file.
+    rank: u32,
+}
+
+/// A parsed catalog with its host matchers.
+pub struct Catalog {
+    agents: Vec<Agent>,
+    endpoints: Vec<Endpoint>,
+    compiled: Vec<Compiled>,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog")
+            .field("agents", &self.agents.len())
+            .field("endpoints", &self.endpoints.len())
+            .finish()
+    }
+}
+
+impl Catalog {
+    /// The catalog built into phonehome.
+    ///
+    /// # Panics
+    /// Never in a released build: the embedded file is checked by the test suite.
+    pub fn builtin() -> Catalog {
+        Catalog::parse(BUILTIN, "built-in catalog").expect("the built-in catalog is valid")
+    }
+
+    /// Parses a catalog file; `origin` names it in errors.
+    ///
+    /// # Errors
+    /// [`CatalogError`] naming the file, and the line and column where TOML says so.
+    pub fn parse(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
+        let file: CatalogFile = toml::from_str(text).map_err(|e| CatalogError::Syntax {
+            origin: origin.to_owned(),
+            message: describe_toml_error(text, &e),
+        })?;
+        if file.version != 1 {
+            return Err(CatalogError::Version {
+                origin: origin.to_owned(),
+                version: file.version,
+            });
+        }
+        let mut catalog = Catalog {
+            agents: Vec::new(),
+            endpoints: Vec::new(),
+            compiled: Vec::new(),
+        };
+        catalog.add(file, origin, 0)?;
+        Ok(catalog)
+    }
+
+    /// This catalog with the entries of `file` added in front: its endpoints win over
+    /// built-in ones for the same host, its agents replace agents of the same name.
+    ///
+    /// # Errors
+    /// As [`Catalog::parse`].
+    pub fn with_overrides(mut self, text: &str, origin: &str) -> Result<Catalog, CatalogError> {
+        let file: CatalogFile = toml::from_str(text).map_err(|e| CatalogError::Syntax {
+            origin: origin.to_owned(),
+            message: describe_toml_error(text, &e),
+        })?;
+        if file.version != 1 {
+            return Err(CatalogError::Version {
+                origin: origin.to_owned(),
+                version: file.version,
+            });
+        }
+        self.agents
+            .retain(|a| !file.agent.iter().any(|o| o.name == a.name));
+        self.add(file, origin, 1)?;
+        Ok(self)
+    }
+
+    fn add(&mut self, file: CatalogFile, origin: &str, layer: u32) -> Result<(), CatalogError> {
+        self.agents.extend(file.agent);
+        for endpoint in file.endpoint {
+            let index = self.endpoints.len();
+            for pattern in &endpoint.hosts {
+                let matcher = GlobBuilder::new(&pattern.to_ascii_lowercase())
+                    .literal_separator(false)
+                    .build()
+                    .map_err(|e| CatalogError::Pattern {
+                        origin: origin.to_owned(),
+                        owner: endpoint.owner.clone(),
+                        pattern: pattern.clone(),
+                        message: e.kind().to_string(),
+                    })?
+                    .compile_matcher();
+                let exact = !pattern.contains(['*', '?', '[']);
+                let length = u32::try_from(pattern.len()).unwrap_or(u32::MAX).min(999);
+                let rank = layer * 100_000
+                    + u32::from(!endpoint.ports.is_empty()) * 10_000
+                    + u32::from(exact) * 1_000
+                    + length;
+                self.compiled.push(Compiled {
+                    endpoint: index,
+                    matcher,
+                    rank,
+                });
+            }
+            self.endpoints.push(endpoint);
+        }
+        Ok(())
+    }
+
+    /// The endpoint `host` (and `port`) belongs to: among the entries whose pattern matches
+    /// and whose ports (if any) include `port`, the most specific.
+    pub fn lookup(&self, host: &str, port: u16) -> Option<&Endpoint> {
+        let host = host.trim_end_matches('.').to_ascii_lowercase();
+        self.compiled
+            .iter()
+            .filter(|c| {
+                let endpoint = &self.endpoints[c.endpoint];
+                (endpoint.ports.is_empty() || endpoint.ports.contains(&port))
+                    && c.matcher.is_match(&host)
+            })
+            .max_by_key(|c| c.rank)
+            .map(|c| &self.endpoints[c.endpoint])
+    }
+
+    pub fn agents(&self) -> &[Agent] {
+        &self.agents
+    }
+
+    pub fn endpoints(&self) -> &[Endpoint] {
+        &self.endpoints
+    }
+
+    /// The agent with this id.
+    pub fn agent(&self, name: &str) -> Option<&Agent> {
+        self.agents.iter().find(|a| a.name == name)
+    }
+}
+
+/// A TOML error as `line L, column C: message`.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().trim().to_owned();
+    match e.span() {
+        Some(span) => {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+            format!("line {line}, column {column}: {message}")
+        }
+        None => message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SMALL: &str = r#"
+version = 1
+[[agent]]
+name = "a"
+display = "A"
+[[endpoint]]
+hosts = ["*.posthog.com"]
+purpose = "telemetry"
+owner = "PostHog"
+[[endpoint]]
+hosts = ["eu.i.posthog.com"]
+purpose = "feature-flags"
+owner = "PostHog EU"
+[[endpoint]]
+hosts = ["localhost", "127.0.0.1"]
+purpose = "local"
+owner = "this machine"
+[[endpoint]]
+hosts = ["localhost", "127.0.0.1"]
+ports = [11434]
+purpose = "llm-api"
+owner = "Ollama"
+"#;
+
+    #[test]
+    fn builtin_catalog_parses() {
+        let catalog = Catalog::builtin();
+        assert!(catalog.endpoints().len() > 20);
+        assert!(catalog.agent("opencode").is_some());
+    }
+
+    #[test]
+    fn most_specific_match_wins() {
+        let catalog = Catalog::parse(SMALL, "small").expect("parses");
+        assert_eq!(
+            catalog.lookup("us.i.posthog.com", 443).map(|e| e.purpose),
+            Some(Purpose::Telemetry)
+        );
+        assert_eq!(
+            catalog.lookup("EU.i.posthog.com.", 443).map(|e| e.purpose),
+            Some(Purpose::FeatureFlags)
+        );
+        assert!(
+            catalog.lookup("posthog.com", 443).is_none(),
+            "*. does not match the apex"
+        );
+        assert_eq!(
+            catalog.lookup("127.0.0.1", 11434).map(|e| e.owner.as_str()),
+            Some("Ollama")
+        );
+        assert_eq!(
+            catalog.lookup("127.0.0.1", 8080).map(|e| e.purpose),
+            Some(Purpose::Local)
+        );
+    }
+
+    #[test]
+    fn overrides_take_precedence() {
+        let extra = "version = 1\n[[endpoint]]\nhosts = [\"*.posthog.com\"]\npurpose = \"auth\"\nowner = \"mine\"\n";
+        let catalog = Catalog::parse(SMALL, "small")
+            .expect("parses")
+            .with_overrides(extra, "extra.toml")
+            .expect("parses");
+        assert_eq!(
+            catalog
+                .lookup("x.posthog.com", 443)
+                .map(|e| e.owner.as_str()),
+            Some("mine")
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_and_valid_purposes() {
+        let bad =
+            "version = 1\n[[endpoint]]\nhosts = [\"x\"]\npurpose = \"spying\"\nowner = \"o\"\n";
+        let e = Catalog::parse(bad, "bad.toml")
+            .expect_err("invalid purpose")
+            .to_string();
+        assert!(e.starts_with("bad.toml: line 4"), "{e}");
+        assert!(e.contains("spying") && e.contains("llm-api"), "{e}");
+        let e = Catalog::parse("version = 2\n", "v.toml")
+            .expect_err("version")
+            .to_string();
+        assert!(e.contains("version 2"), "{e}");
+        let e = Purpose::parse("spying").expect_err("unknown");
+        assert!(e.contains("valid purposes: llm-api"), "{e}");
+    }
+}

@@ -1,0 +1,13 @@
+//! The phonehome endpoint catalog: which hosts agents contact, for what purpose, owned by
+//! whom, when they fire, and how each agent switches them off; and package registries,
+//! recognised by their protocol rather than by host, so mirrors count too.
+//!
+//! The built-in catalog is `data/catalog.toml`, embedded at build time; `--catalog FILE` adds
+//! entries that take precedence. This crate is pure: no I/O beyond what the caller reads.
+#![forbid(unsafe_code)]
+
+mod catalog;
+mod registry;
+
+pub use catalog::{Agent, Catalog, CatalogError, Disable, Endpoint, Purpose};
+pub use registry::{recognise_package, Ecosystem, PackageKind, PackageRef};

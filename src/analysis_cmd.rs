@@ -1,0 +1,146 @@
+//! `report`, `catalog`, `allowlist` and `export`: the analysis commands, over a capture file.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use phonehome_catalog::Catalog;
+
+use crate::cli::{
+    AllowlistArgs, AllowlistFormat, CatalogArgs, CatalogFileArg, ExportArgs, ReportArgs,
+    ReportFormat,
+};
+
+/// The built-in catalog, with `--catalog FILE` entries in front.
+fn load_catalog(arg: &CatalogFileArg) -> Result<Catalog> {
+    let builtin = Catalog::builtin();
+    let Some(path) = &arg.catalog else {
+        return Ok(builtin);
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the catalog file {}", path.display()))?;
+    Ok(builtin.with_overrides(&text, &path.display().to_string())?)
+}
+
+/// Writes `text` to `output`, or to standard output.
+fn emit(output: Option<&Path>, text: &str) -> Result<()> {
+    match output {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())
+                .context("cannot write to standard output")?;
+            out.flush().context("cannot write to standard output")
+        }
+    }
+}
+
+/// Builds the report of `path`, printing input warnings (a torn last line) to stderr.
+pub fn build_report(path: &Path, catalog: &Catalog) -> Result<phonehome_analyze::Report> {
+    let report = phonehome_analyze::build_report(path, catalog)?;
+    for warning in &report.warnings {
+        eprintln!("phonehome: warning: {}: {warning}", path.display());
+    }
+    Ok(report)
+}
+
+pub fn report(args: &ReportArgs) -> Result<u8> {
+    let catalog = load_catalog(&args.catalog)?;
+    let report = build_report(&args.capture, &catalog)?;
+    let text = match args.format {
+        ReportFormat::Md => phonehome_analyze::render_markdown(&report),
+        ReportFormat::Html => phonehome_analyze::render_html(&report),
+        ReportFormat::Json => serde_json::to_string_pretty(&report)? + "\n",
+    };
+    emit(args.output.as_deref(), &text)?;
+    Ok(0)
+}
+
+pub fn allowlist(args: &AllowlistArgs) -> Result<u8> {
+    let catalog = load_catalog(&args.catalog)?;
+    let report = build_report(&args.capture, &catalog)?;
+    let allowlist = phonehome_analyze::allowlist(&report);
+    if allowlist.allow.is_empty() {
+        eprintln!(
+            "phonehome: warning: {} has no successful LLM call: the policy allows nothing",
+            args.capture.display()
+        );
+    }
+    let text = match args.format {
+        AllowlistFormat::Policy => allowlist.to_policy(&report.setup.input),
+        AllowlistFormat::Hosts => allowlist.to_hosts(),
+        AllowlistFormat::Json => serde_json::to_string_pretty(&allowlist)? + "\n",
+    };
+    emit(args.output.as_deref(), &text)?;
+    Ok(0)
+}
+
+pub fn export(args: &ExportArgs) -> Result<u8> {
+    let events = phonehome_analyze::open(&args.capture)?;
+    let mut buffer = Vec::new();
+    phonehome_analyze::export_har(events, &mut buffer)?;
+    emit(args.output.as_deref(), &String::from_utf8_lossy(&buffer))?;
+    Ok(0)
+}
+
+pub fn catalog(args: &CatalogArgs) -> Result<u8> {
+    let catalog = load_catalog(&args.catalog)?;
+    if let Some(agent) = &args.agent {
+        if catalog.agent(agent).is_none() {
+            let known: Vec<&str> = catalog.agents().iter().map(|a| a.name.as_str()).collect();
+            anyhow::bail!(
+                "unknown agent {agent:?}; the catalog knows: {}",
+                known.join(", ")
+            );
+        }
+    }
+    let endpoints: Vec<_> = catalog
+        .endpoints()
+        .iter()
+        .filter(|e| {
+            args.agent
+                .as_ref()
+                .is_none_or(|a| e.agents.contains(a) || e.disable.iter().any(|d| &d.agent == a))
+        })
+        .collect();
+    if args.json {
+        emit(None, &(serde_json::to_string_pretty(&endpoints)? + "\n"))?;
+        return Ok(0);
+    }
+    let mut out = String::from("| Domain | Purpose | Owner | When it fires | Opt-in | How to disable |\n|---|---|---|---|---|---|\n");
+    for e in endpoints {
+        let switches: Vec<String> = e
+            .disable
+            .iter()
+            .filter(|d| args.agent.as_ref().is_none_or(|a| &d.agent == a))
+            .map(|d| {
+                let how: Vec<String> = [
+                    d.env.as_ref().map(|v| format!("`{v}`")),
+                    d.config.as_ref().map(|c| format!("config `{c}`")),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                format!("{}: {}", d.agent, how.join(" or "))
+            })
+            .collect();
+        let cell = |t: &str| t.replace('|', "\\|").replace('\n', " ");
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} |\n",
+            cell(&e.hosts.join(", ")),
+            e.purpose,
+            cell(&e.owner),
+            cell(&e.when),
+            if e.opt_in { "yes" } else { "no" },
+            cell(&if switches.is_empty() {
+                "—".to_owned()
+            } else {
+                switches.join("; ")
+            }),
+        ));
+    }
+    emit(None, &out)?;
+    Ok(0)
+}
