@@ -40,14 +40,14 @@ kinds = [
     ("POST", "https://api.openai.com/v1/chat/completions", prompt, 200, sse),
     ("POST", "https://api.openai.com/v1/chat/completions", prompt, 429, '{"error":{"type":"rate_limit"}}'),
     ("GET", "https://models.dev/api.json", None, 200, '{"openai":{}}'),
-    ("GET", "https://npm-mirror.corp.test/zod/-/zod-4.1.{i}.tgz", None, 200, None),
+    ("GET", "https://npm-mirror.corp.test/zod/-/zod-4.1.{v}.tgz", None, 200, None),
     ("POST", "https://us.i.posthog.com/batch", '{"event":"tick","n":{i}}', 200, "{}"),
     ("GET", "https://api.github.com/repos/acme/app/issues/{i}", None, 200, '{"id":{i}}'),
     ("POST", "https://opencode.ai/api/sessions/ses_01JCX{i}AB/messages", '{"text":"hello"}', 200, "{}"),
 ]
 for i in range(n):
     method, url, body, status, resp = kinds[i % len(kinds)]
-    url = url.replace("{i}", str(i))
+    url = url.replace("{i}", str(i)).replace("{v}", str(i % 50))
     t = i * 7
     req = {"type": "request", "ts": ts(t), "flow": i + 1, "conn": i // 50 + 1, "method": method, "url": url,
            "version": "HTTP/1.1", "headers": [ua, auth, ["content-type", "application/json"]]}

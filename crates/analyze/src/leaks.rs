@@ -290,7 +290,12 @@ impl PromptSearch {
         if probes.is_empty() {
             return None;
         }
+        let line_probes = probes
+            .iter()
+            .map(|p| serde_json::to_string(p).unwrap_or_default().trim_matches('"').to_owned())
+            .collect();
         Some(PromptFinder {
+            line_probes,
             provider: Some(provider.to_owned()),
             probes,
             found: std::cell::RefCell::new(BTreeMap::new()),
@@ -299,12 +304,19 @@ impl PromptSearch {
 }
 
 pub(crate) struct PromptFinder {
+    /// The probes as they appear in a capture's raw line (escaped once more).
+    line_probes: Vec<String>,
     provider: Option<String>,
     probes: Vec<String>,
     found: std::cell::RefCell<BTreeMap<String, u64>>,
 }
 
 impl PromptFinder {
+    /// Whether a raw capture line may hold a prompt (checked before parsing it).
+    pub(crate) fn line_may_match(&self, line: &str) -> bool {
+        self.line_probes.iter().any(|p| line.contains(p.as_str()))
+    }
+
     pub(crate) fn feed(&self, x: &Exchange) {
         if self.provider.as_deref() == Some(x.host.as_str()) || is_loopback(&x.host) {
             return;

@@ -253,9 +253,13 @@ pub fn build(path: &Path, catalog: &Catalog) -> Result<Report, SourceError> {
     let provider = builder.provider();
     // Second pass: was the prompt sent anywhere else?
     if let Some(search) = builder.prompts.search(provider.as_deref()) {
-        for event in source::open(path)? {
-            if let Event::Exchange(exchange) = event? {
-                search.feed(&exchange);
+        if builder.input_format == "capture" {
+            source::scan_requests(path, |line| search.line_may_match(line), |x| search.feed(x))?;
+        } else {
+            for event in source::open(path)? {
+                if let Event::Exchange(exchange) = event? {
+                    search.feed(&exchange);
+                }
             }
         }
         builder.prompt_leaks = search.finish();
@@ -334,6 +338,8 @@ impl Activity {
 
 struct Builder<'c> {
     catalog: &'c Catalog,
+    /// Catalog purpose per (host, port): glob matching once per host, not per request.
+    purposes: HashMap<(String, u16), Option<Purpose>>,
     input: String,
     input_format: &'static str,
     header: Option<Capture>,
@@ -380,6 +386,7 @@ impl<'c> Builder<'c> {
     fn new(catalog: &'c Catalog) -> Self {
         Self {
             catalog,
+            purposes: HashMap::new(),
             input: String::new(),
             input_format: "capture",
             header: None,
@@ -513,7 +520,15 @@ impl<'c> Builder<'c> {
             *self.packages.entry(key).or_default() += 1;
         }
 
-        let purpose = self.purpose_of(&x.host, x.port, package.is_some());
+        let purpose = if package.is_some() {
+            Some(Purpose::PackageRegistry)
+        } else {
+            let catalog = self.catalog;
+            *self
+                .purposes
+                .entry((x.host.clone(), x.port))
+                .or_insert_with(|| catalog.lookup(&x.host, x.port).map(|e| e.purpose))
+        };
         if purpose == Some(Purpose::BinaryDownload) && self.downloads.len() < MAX_LISTED {
             let file = x.path.rsplit('/').next().unwrap_or_default().to_owned();
             if status.is_some_and(|s| (200..300).contains(&s)) && !file.is_empty() {

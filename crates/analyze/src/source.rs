@@ -294,6 +294,36 @@ impl Iterator for CaptureEvents {
     }
 }
 
+/// Reads the `request` records of a capture whose raw line passes `prefilter`, as exchanges
+/// without responses: a cheap second pass that parses only the lines that may matter.
+///
+/// # Errors
+/// An I/O error reading the file (it was read once already, so its records are valid).
+pub(crate) fn scan_requests(
+    path: &Path,
+    prefilter: impl Fn(&str) -> bool,
+    mut each: impl FnMut(&Exchange),
+) -> Result<(), SourceError> {
+    let io = |source| SourceError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut reader = BufReader::with_capacity(1 << 16, std::fs::File::open(path).map_err(io)?);
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).map_err(io)? == 0 {
+            return Ok(());
+        }
+        if !line.starts_with(r#"{"type":"request""#) || !prefilter(&line) {
+            continue;
+        }
+        if let Ok(Record::Request(request)) = Record::from_line(line.trim_end()) {
+            each(&exchange_from_request(request));
+        }
+    }
+}
+
 pub(crate) fn parse_ts(ts: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(ts)
         .map(|t| t.with_timezone(&Utc))

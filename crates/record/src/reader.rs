@@ -95,7 +95,7 @@ impl<R: BufRead> CaptureReader<R> {
                 continue;
             }
             let torn = !self.buf.ends_with('\n');
-            let record = match serde_json::from_str::<Record>(text) {
+            let record = match Record::from_line(text) {
                 Ok(record) => record,
                 Err(_) if torn => return Some(Err(ReadErrorKind::TornTail)),
                 Err(e) => return Some(Err(ReadErrorKind::Json(e))),
