@@ -292,7 +292,12 @@ impl PromptSearch {
         }
         let line_probes = probes
             .iter()
-            .map(|p| serde_json::to_string(p).unwrap_or_default().trim_matches('"').to_owned())
+            .map(|p| {
+                serde_json::to_string(p)
+                    .unwrap_or_default()
+                    .trim_matches('"')
+                    .to_owned()
+            })
             .collect();
         Some(PromptFinder {
             line_probes,
