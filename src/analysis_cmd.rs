@@ -144,3 +144,73 @@ pub fn catalog(args: &CatalogArgs) -> Result<u8> {
     emit(None, &out)?;
     Ok(0)
 }
+
+pub fn policy(command: &crate::cli::PolicyCommand) -> Result<u8> {
+    use crate::cli::PolicyCommand;
+    use phonehome_policy::{HostDecision, Policy, RequestInfo};
+    match command {
+        PolicyCommand::Check { file } => {
+            let policy = Policy::load(file)?;
+            println!(
+                "{file}: ok: {} rule{}, default {}",
+                policy.rules(),
+                if policy.rules() == 1 { "" } else { "s" },
+                policy.default_action().as_str()
+            );
+            Ok(0)
+        }
+        PolicyCommand::Test {
+            file,
+            url,
+            method,
+            catalog,
+        } => {
+            let policy = Policy::load(file)?;
+            let catalog = load_catalog(catalog)?;
+            let parsed: http::Uri = url
+                .parse()
+                .with_context(|| format!("{url:?} is not a URL"))?;
+            let host = parsed
+                .host()
+                .with_context(|| format!("{url:?} has no host"))?;
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let port = parsed
+                .port_u16()
+                .unwrap_or(if parsed.scheme_str() == Some("http") {
+                    80
+                } else {
+                    443
+                });
+            let purpose = catalog.lookup(host, port).map_or_else(
+                || "not in the catalog".to_owned(),
+                |e| format!("{} ({})", e.purpose, e.owner),
+            );
+            let at_connect = match policy.decide_host(host, port, &catalog) {
+                HostDecision::Decided(d) => format!("{} by {}", d.action.as_str(), d.rule),
+                HostDecision::PerRequest => {
+                    "decided per request (a rule has methods or paths)".to_owned()
+                }
+            };
+            let request = policy.decide_request(
+                &RequestInfo {
+                    host,
+                    port,
+                    method,
+                    path: parsed.path(),
+                    package_registry: phonehome_catalog::recognise_package(
+                        method,
+                        parsed.path(),
+                        &[],
+                    )
+                    .is_some(),
+                },
+                &catalog,
+            );
+            println!("{method} {url}");
+            println!("  host {host}:{port}: {purpose}");
+            println!("  at CONNECT: {at_connect}");
+            println!("  request: {} by {}", request.action.as_str(), request.rule);
+            Ok(0)
+        }
+    }
+}

@@ -52,6 +52,7 @@ impl Session {
             phonehome_proxy::read_pem_certs(file).context("--extra-ca")?;
         }
         let upstream_proxy = upstream_proxy(args, spec.upstream_from_env)?;
+        let policy = phonehome_policy::Policy::load(&args.policy).context("--policy")?;
         let path = match &args.out {
             Some(out) => out.clone(),
             None => {
@@ -77,6 +78,7 @@ impl Session {
             "extra_ca": args.extra_ca,
             "upstream_proxy": upstream_proxy.as_ref().map(UpstreamProxy::display),
             "connect_timeout_ms": args.connect_timeout * 1000,
+            "dry_run": args.dry_run,
         });
         if let (Some(options), Some(extra)) =
             (options.as_object_mut(), spec.extra_options.as_object())
@@ -94,7 +96,7 @@ impl Session {
             mode: spec.mode,
             command: spec.command.clone(),
             cwd: cwd.display().to_string(),
-            policy: "observe".to_owned(),
+            policy: policy.name().to_owned(),
             options,
             markers: collected.markers,
         });
@@ -116,6 +118,13 @@ impl Session {
             extra_ca: args.extra_ca.clone(),
             upstream_proxy,
             connect_timeout: Duration::from_secs(args.connect_timeout),
+            enforcer: policy.can_deny().then(|| {
+                Arc::new(phonehome_proxy::Enforcer {
+                    policy,
+                    catalog: phonehome_catalog::Catalog::builtin(),
+                    dry_run: args.dry_run,
+                })
+            }),
         };
         let proxy = match Proxy::start(config, recorder.clone()).await {
             Ok(proxy) => proxy,
@@ -194,13 +203,14 @@ fn upstream_proxy(args: &CaptureArgs, from_env: bool) -> Result<Option<UpstreamP
 pub fn print_summary(summary: &CaptureSummary, path: &std::path::Path) {
     let counts = &summary.counts;
     let mut out = format!(
-        "phonehome: {} request{}, {} connection{}, {} error{}\n",
+        "phonehome: {} request{}, {} connection{}, {} error{}, {} blocked\n",
         counts.requests,
         plural(counts.requests),
         counts.conns,
         plural(counts.conns),
         counts.errors,
         plural(counts.errors),
+        counts.blocked,
     );
     let width = summary.hosts.keys().map(String::len).max().unwrap_or(0);
     for (host, stats) in &summary.hosts {
@@ -226,6 +236,22 @@ pub fn print_summary(summary: &CaptureSummary, path: &std::path::Path) {
                 "    {} {}: {}{times}\n",
                 f.target, f.phase, f.message
             ));
+        }
+    }
+    if !summary.blocked.is_empty() {
+        out.push_str("  blocked:\n");
+        for b in &summary.blocked {
+            let times = if b.count > 1 {
+                format!(" (×{})", b.count)
+            } else {
+                String::new()
+            };
+            let dry = if b.enforced {
+                ""
+            } else {
+                " [dry run: not enforced]"
+            };
+            out.push_str(&format!("    {}: {}{times}{dry}\n", b.target, b.rule));
         }
     }
     if summary.dropped_bytes > 0 {

@@ -31,6 +31,9 @@ pub enum Command {
     Allowlist(AllowlistArgs),
     /// Convert a capture to HAR 1.2
     Export(ExportArgs),
+    /// Check a policy file, or see which rule decides a URL
+    #[command(subcommand)]
+    Policy(PolicyCommand),
     /// The demo's scripted client (run by `phonehome demo` under `phonehome run`).
     #[command(hide = true)]
     DemoClient(DemoClientArgs),
@@ -66,6 +69,18 @@ pub struct CaptureArgs {
     /// wherever it appears and reported where it travelled; repeatable
     #[arg(long, value_name = "STRING")]
     pub sensitive: Vec<String>,
+
+    /// What may leave: a preset (observe, llm-only, offline) or a policy file (TOML)
+    #[arg(long, value_name = "PRESET|FILE", default_value = "observe")]
+    pub policy: String,
+
+    /// Deny nothing; record every would-be denial (`blocked` with `enforced: false`)
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Exit with 3 when anything was blocked (for CI pipelines that run agents)
+    #[arg(long)]
+    pub fail_on_blocked: bool,
 
     /// Seconds allowed for DNS, TCP connect and the upstream TLS handshake
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
@@ -219,6 +234,27 @@ pub struct ExportArgs {
     /// Write to FILE instead of standard output
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Validate a policy file (errors name the line and column)
+    Check {
+        /// A policy file, or a preset name
+        file: String,
+    },
+    /// Which rule decides a request to URL, and why
+    Test {
+        /// A policy file, or a preset name
+        file: String,
+        /// The request's URL (https://host/path)
+        url: String,
+        /// The request's method
+        #[arg(long, default_value = "GET")]
+        method: String,
+        #[command(flatten)]
+        catalog: CatalogFileArg,
+    },
 }
 
 #[derive(Debug, Args)]

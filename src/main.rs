@@ -50,6 +50,7 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         Command::Catalog(args) => return analysis_cmd::catalog(args),
         Command::Allowlist(args) => return analysis_cmd::allowlist(args),
         Command::Export(args) => return analysis_cmd::export(args),
+        Command::Policy(command) => return analysis_cmd::policy(command),
         _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -65,7 +66,8 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
             | Command::Report(_)
             | Command::Catalog(_)
             | Command::Allowlist(_)
-            | Command::Export(_) => unreachable!("handled above"),
+            | Command::Export(_)
+            | Command::Policy(_) => unreachable!("handled above"),
         }
     })
 }

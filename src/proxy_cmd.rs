@@ -52,5 +52,8 @@ pub async fn proxy(args: ProxyArgs) -> Result<u8> {
     let path = session.path.clone();
     let summary = session.finish(None, Duration::from_secs(3)).await?;
     print_summary(&summary, &path);
+    if args.capture.fail_on_blocked && summary.counts.blocked > 0 {
+        return Ok(crate::run::BLOCKED);
+    }
     Ok(0)
 }

@@ -15,6 +15,8 @@ use crate::cli::RunArgs;
 
 /// Exit code when the command cannot be started (as shells use).
 const NOT_STARTED: u8 = 127;
+/// Exit code with `--fail-on-blocked` when anything was blocked.
+pub const BLOCKED: u8 = 3;
 
 pub async fn run(args: RunArgs) -> Result<u8> {
     run_with(args, true).await
@@ -66,6 +68,13 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
     let summary = session.finish(Some(code), drain).await?;
     if !args.quiet {
         print_summary(&summary, &path);
+    }
+    if args.capture.fail_on_blocked && summary.counts.blocked > 0 {
+        eprintln!(
+            "phonehome: {} blocked; exiting with {BLOCKED}",
+            summary.counts.blocked
+        );
+        return Ok(BLOCKED);
     }
     Ok(u8::try_from(code).unwrap_or(1))
 }

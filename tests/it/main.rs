@@ -9,6 +9,7 @@ mod errors;
 mod fixtures;
 mod launch;
 mod opencode;
+mod policy;
 mod relay;
 mod report;
 mod sse;

@@ -42,8 +42,19 @@ fn opencode_log(dir: &std::path::Path) -> String {
         .join("\n")
 }
 
-#[tokio::test]
-async fn opencode_chat_and_side_traffic_are_captured() {
+/// What one OpenCode run under phonehome produced.
+struct OpenCodeRun {
+    ran: crate::support::Ran,
+    records: Vec<serde_json::Value>,
+    capture: String,
+    /// CONNECT targets the refusing upstream proxy was asked for.
+    refused: Vec<String>,
+    port: String,
+    log: String,
+}
+
+/// Runs `opencode run` under `phonehome run --policy POLICY` against the fake server.
+async fn run_opencode(policy: &str) -> OpenCodeRun {
     let opencode = opencode();
     let scratch = Scratch::new();
     let pki = TestPki::new(scratch.dir.path());
@@ -104,65 +115,121 @@ async fn opencode_chat_and_side_traffic_are_captured() {
         .arg(&pki.ca_pem)
         .arg("--out")
         .arg(&out);
+    cmd.args(["--policy", policy]);
     cmd.arg("--")
         .arg(&opencode)
         .args(["run", "-m", "fake/fake-model", "Say hello"]);
     let ran = run(cmd).await;
-    assert_eq!(
-        ran.code,
-        Some(0),
-        "stdout:\n{}\nstderr:\n{}\nOpenCode's log:\n{}",
-        ran.stdout,
-        ran.stderr,
-        opencode_log(&scratch.path("data/opencode/log"))
-    );
-    assert!(
-        ran.stdout.contains(REPLY),
-        "the answer arrived: {}",
-        ran.stdout
-    );
-
+    let log = opencode_log(&scratch.path("data/opencode/log"));
     let records = read_capture(&out);
-    let chat_url = format!("https://localhost:{port}/v1/chat/completions");
-    let chats: Vec<_> = of_type(&records, "request")
-        .into_iter()
-        .filter(|r| r["url"] == chat_url.as_str() && r["method"] == "POST")
-        .collect();
-    assert!(!chats.is_empty(), "chat completions captured: {records:#?}");
-    for chat in &chats {
-        let response = response_of(&records, &chat["flow"]);
-        assert_eq!(response["status"], 200);
+    let capture = std::fs::read_to_string(&out).expect("capture");
+    let refused = refused.lock().expect("lock").clone();
+    drop(server.start_kill());
+    OpenCodeRun {
+        ran,
+        records,
+        capture,
+        refused,
+        port,
+        log,
+    }
+}
+
+impl OpenCodeRun {
+    /// Asserts that OpenCode answered and its chat completions were captured decrypted.
+    fn assert_answered(&self) {
+        let ran = &self.ran;
+        assert_eq!(
+            ran.code,
+            Some(0),
+            "stdout:\n{}\nstderr:\n{}\nOpenCode's log:\n{}",
+            ran.stdout,
+            ran.stderr,
+            self.log
+        );
         assert!(
-            response["body"]["data"]
-                .as_str()
-                .expect("body")
-                .contains("data: "),
-            "SSE"
+            ran.stdout.contains(REPLY),
+            "the answer arrived: {}",
+            ran.stdout
+        );
+        let chat_url = format!("https://localhost:{}/v1/chat/completions", self.port);
+        let chats: Vec<_> = of_type(&self.records, "request")
+            .into_iter()
+            .filter(|r| r["url"] == chat_url.as_str() && r["method"] == "POST")
+            .collect();
+        assert!(
+            !chats.is_empty(),
+            "chat completions captured: {:#?}",
+            self.records
+        );
+        for chat in &chats {
+            let response = response_of(&self.records, &chat["flow"]);
+            assert_eq!(response["status"], 200);
+            let body = response["body"]["data"].as_str().expect("body");
+            assert!(body.contains("data: "), "SSE");
+        }
+        assert!(
+            of_type(&self.records, "conn")
+                .iter()
+                .any(|c| c["transport"] == "tls-intercept" && c["tls"]["sni"] == "localhost"),
+            "OpenCode's TLS was intercepted (it trusted phonehome's CA)"
+        );
+        assert!(
+            !self.capture.contains(API_KEY),
+            "the provider key is redacted"
         );
     }
-    let conns = of_type(&records, "conn");
-    assert!(
-        conns
-            .iter()
-            .any(|c| c["transport"] == "tls-intercept" && c["tls"]["sni"] == "localhost"),
-        "OpenCode's TLS was intercepted (it trusted phonehome's CA)"
-    );
+}
 
-    let attempted: std::collections::BTreeSet<_> = of_type(&records, "error")
+fn hosts_of(records: &[serde_json::Value], kind: &str) -> std::collections::BTreeSet<String> {
+    of_type(records, kind)
         .iter()
         .map(|e| e["target"]["host"].as_str().expect("host").to_owned())
         .filter(|h| h != "localhost" && h != "127.0.0.1")
-        .collect();
+        .collect()
+}
+
+#[tokio::test]
+async fn opencode_chat_and_side_traffic_are_captured() {
+    let run = run_opencode("observe").await;
+    run.assert_answered();
+    let attempted = hosts_of(&run.records, "error");
     assert!(
         attempted.contains("models.opencode.ai"),
         "its model catalog fetch is a finding with its host: {attempted:?}"
     );
-    let firewall_saw = refused.lock().expect("lock").clone();
     assert!(
-        firewall_saw.iter().any(|t| t == "models.opencode.ai:443"),
-        "{firewall_saw:?}"
+        run.refused.iter().any(|t| t == "models.opencode.ai:443"),
+        "{:?}",
+        run.refused
     );
-    let text = std::fs::read_to_string(&out).expect("capture");
-    assert!(!text.contains(API_KEY), "the provider key is redacted");
     eprintln!("OpenCode's other outbound attempts: {attempted:?}");
+}
+
+#[tokio::test]
+async fn opencode_under_llm_only_answers_and_its_side_traffic_is_blocked() {
+    let run = run_opencode("llm-only").await;
+    run.assert_answered();
+    let blocked = hosts_of(&run.records, "blocked");
+    assert!(
+        blocked.contains("models.opencode.ai"),
+        "the model catalog is blocked: {blocked:?}"
+    );
+    assert!(
+        blocked.len() >= 2,
+        "the catalog and its package fetch are blocked and reported: {blocked:?}"
+    );
+    assert!(
+        of_type(&run.records, "blocked")
+            .iter()
+            .all(|b| b["rule"] == "default deny (llm-only)"),
+        "{:#?}",
+        of_type(&run.records, "blocked")
+    );
+    assert!(
+        run.refused.is_empty(),
+        "nothing was even dialled: {:?}",
+        run.refused
+    );
+    assert!(run.ran.stderr.contains("blocked:"), "{}", run.ran.stderr);
 }

@@ -241,6 +241,7 @@ fn full(data: impl Into<Bytes>) -> Body {
 /// - `/sse`: an event stream; the first event at once, the last only after
 ///   [`Upstream::release`] is notified.
 /// - `/ws`: a WebSocket echo.
+/// - `/v1/chat/completions`: a minimal OpenAI-shaped chat completion.
 pub struct Upstream {
     pub addr: SocketAddr,
     pub release: Arc<Notify>,
@@ -382,6 +383,12 @@ async fn route(mut req: Request<Incoming>, release: Arc<Notify>) -> Response<Bod
                 .body(full(""))
                 .expect("response")
         }
+        "/v1/chat/completions" => Response::builder()
+            .header("content-type", "application/json")
+            .body(full(
+                r#"{"object":"chat.completion","model":"m","choices":[{"index":0,"finish_reason":"stop","message":{"role":"assistant","content":"hi"}}]}"#,
+            ))
+            .expect("response"),
         _ => Response::builder()
             .status(404)
             .body(full("not found"))

@@ -166,6 +166,13 @@ pub(crate) fn findings(report: &Report) -> Findings {
         f.be_aware_of
             .push(format!("Hosts not in the catalog: {}.", unknown.join(", ")));
     }
+    for b in report.blocked.iter().filter(|b| b.count > 1 && b.enforced) {
+        f.be_aware_of.push(format!(
+            "The agent retried blocked {} {} times after the first denial.",
+            b.target,
+            b.count - 1
+        ));
+    }
     for storm in &report.retry_storms {
         f.be_aware_of.push(format!(
             "Retry storm: {} requests of `{}` in {:.1} s, {} failed.",
@@ -272,15 +279,31 @@ pub(crate) fn verdict(report: &Report) -> Vec<Verdict> {
         let hosts: Vec<String> = reused.iter().flat_map(|c| c.elsewhere.clone()).collect();
         ("yes", format!("also sent to {}", hosts.join(", ")))
     };
+    let not_enforced: u64 = report
+        .blocked
+        .iter()
+        .filter(|b| !b.enforced)
+        .map(|b| b.count)
+        .sum();
     let policy = match (report.setup.policy.as_str(), report.summary.blocked) {
         ("" | "observe", 0) => ("n/a", "observe: nothing was to be denied".to_owned()),
         (_, 0) => (
             "yes",
             format!("policy `{}`: nothing needed denying", report.setup.policy),
         ),
+        (_, n) if not_enforced > 0 => (
+            "no",
+            format!(
+                "policy `{}` in dry run: {not_enforced} of {n} denials were only recorded",
+                report.setup.policy
+            ),
+        ),
         (_, n) => (
             "yes",
-            format!("policy `{}`: {} denied", report.setup.policy, n),
+            format!(
+                "policy `{}`: {n} denied before anything was sent",
+                report.setup.policy
+            ),
         ),
     };
     vec![

@@ -288,11 +288,15 @@ pub fn render(report: &Report) -> String {
     }
     if !report.blocked.is_empty() {
         let _ = writeln!(w, "\n## Blocked\n");
-        let _ = writeln!(w, "| Target | Rule | Count |\n|---|---|---:|");
+        let _ = writeln!(
+            w,
+            "| Target | Rule | Attempts | Enforced |\n|---|---|---:|---|"
+        );
         for b in &report.blocked {
+            let enforced = if b.enforced { "yes" } else { "no (dry run)" };
             let _ = writeln!(
                 w,
-                "| {} | {} | {} |",
+                "| {} | {} | {} | {enforced} |",
                 cell(&b.target),
                 cell(&b.rule),
                 b.count

@@ -168,6 +168,9 @@ pub struct FailureRow {
 pub struct BlockedRow {
     pub target: String,
     pub rule: String,
+    /// False for a dry run's would-be denials, which went ahead.
+    pub enforced: bool,
+    /// Attempts denied; more than one means the agent retried a blocked host.
     pub count: u64,
 }
 
@@ -352,7 +355,7 @@ struct Builder<'c> {
     model_catalog: Vec<FetchRow>,
     llm: BTreeMap<(String, &'static str, String), LlmAcc>,
     failures: BTreeMap<(String, Phase, String), u64>,
-    blocked: BTreeMap<(String, String), u64>,
+    blocked: BTreeMap<(String, String, bool), u64>,
     agents: agent::Detector,
     leaks: LeakFinder,
     prompts: PromptSearch,
@@ -451,7 +454,7 @@ impl<'c> Builder<'c> {
                 self.summary.blocked += 1;
                 *self
                     .blocked
-                    .entry((b.target.to_string(), b.rule))
+                    .entry((b.target.to_string(), b.rule, b.enforced))
                     .or_default() += 1;
             }
             Event::End(end) => self.end = Some(end),
@@ -675,9 +678,10 @@ impl<'c> Builder<'c> {
         let blocked = self
             .blocked
             .into_iter()
-            .map(|((target, rule), count)| BlockedRow {
+            .map(|((target, rule, enforced), count)| BlockedRow {
                 target,
                 rule,
+                enforced,
                 count,
             })
             .collect();

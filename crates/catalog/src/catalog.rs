@@ -1,6 +1,6 @@
 //! Catalog entries, their TOML form, and host lookup.
 
-use globset::{GlobBuilder, GlobMatcher};
+use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
 /// The built-in catalog, `data/catalog.toml`.
@@ -191,7 +191,7 @@ pub enum CatalogError {
 
 struct Compiled {
     endpoint: usize,
-    matcher: GlobMatcher,
+    pattern: String,
     /// Higher wins among matches: port-specific, exact, longer, from an override file.
     rank: u32,
 }
@@ -201,6 +201,8 @@ pub struct Catalog {
     agents: Vec<Agent>,
     endpoints: Vec<Endpoint>,
     compiled: Vec<Compiled>,
+    /// Every host glob in one set: glob `i` belongs to `compiled[i]`.
+    globs: GlobSet,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -240,8 +242,10 @@ impl Catalog {
             agents: Vec::new(),
             endpoints: Vec::new(),
             compiled: Vec::new(),
+            globs: GlobSet::empty(),
         };
         catalog.add(file, origin, 0)?;
+        catalog.build_globs(origin)?;
         Ok(catalog)
     }
 
@@ -264,6 +268,7 @@ impl Catalog {
         self.agents
             .retain(|a| !file.agent.iter().any(|o| o.name == a.name));
         self.add(file, origin, 1)?;
+        self.build_globs(origin)?;
         Ok(self)
     }
 
@@ -272,16 +277,12 @@ impl Catalog {
         for endpoint in file.endpoint {
             let index = self.endpoints.len();
             for pattern in &endpoint.hosts {
-                let matcher = GlobBuilder::new(&pattern.to_ascii_lowercase())
-                    .literal_separator(false)
-                    .build()
-                    .map_err(|e| CatalogError::Pattern {
-                        origin: origin.to_owned(),
-                        owner: endpoint.owner.clone(),
-                        pattern: pattern.clone(),
-                        message: e.kind().to_string(),
-                    })?
-                    .compile_matcher();
+                glob(pattern).map_err(|e| CatalogError::Pattern {
+                    origin: origin.to_owned(),
+                    owner: endpoint.owner.clone(),
+                    pattern: pattern.clone(),
+                    message: e.kind().to_string(),
+                })?;
                 let exact = !pattern.contains(['*', '?', '[']);
                 let length = u32::try_from(pattern.len()).unwrap_or(u32::MAX).min(999);
                 let rank = layer * 100_000
@@ -290,7 +291,7 @@ impl Catalog {
                     + length;
                 self.compiled.push(Compiled {
                     endpoint: index,
-                    matcher,
+                    pattern: pattern.to_ascii_lowercase(),
                     rank,
                 });
             }
@@ -299,16 +300,35 @@ impl Catalog {
         Ok(())
     }
 
+    /// Compiles every host pattern into one set, matched in a single pass per lookup.
+    fn build_globs(&mut self, origin: &str) -> Result<(), CatalogError> {
+        let mut set = GlobSetBuilder::new();
+        for compiled in &self.compiled {
+            set.add(glob(&compiled.pattern).map_err(|e| CatalogError::Pattern {
+                origin: origin.to_owned(),
+                owner: self.endpoints[compiled.endpoint].owner.clone(),
+                pattern: compiled.pattern.clone(),
+                message: e.kind().to_string(),
+            })?);
+        }
+        self.globs = set.build().map_err(|e| CatalogError::Syntax {
+            origin: origin.to_owned(),
+            message: e.to_string(),
+        })?;
+        Ok(())
+    }
+
     /// The endpoint `host` (and `port`) belongs to: among the entries whose pattern matches
     /// and whose ports (if any) include `port`, the most specific.
     pub fn lookup(&self, host: &str, port: u16) -> Option<&Endpoint> {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.compiled
-            .iter()
+        self.globs
+            .matches(&host)
+            .into_iter()
+            .map(|i| &self.compiled[i])
             .filter(|c| {
                 let endpoint = &self.endpoints[c.endpoint];
-                (endpoint.ports.is_empty() || endpoint.ports.contains(&port))
-                    && c.matcher.is_match(&host)
+                endpoint.ports.is_empty() || endpoint.ports.contains(&port)
             })
             .max_by_key(|c| c.rank)
             .map(|c| &self.endpoints[c.endpoint])
@@ -328,8 +348,14 @@ impl Catalog {
     }
 }
 
-/// A TOML error as `line L, column C: message`.
-fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+fn glob(pattern: &str) -> Result<globset::Glob, globset::Error> {
+    GlobBuilder::new(&pattern.to_ascii_lowercase())
+        .literal_separator(false)
+        .build()
+}
+
+/// A TOML error as `line L, column C: message`, for files people write (catalogs, policies).
+pub fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
     let message = e.message().trim().to_owned();
     match e.span() {
         Some(span) => {

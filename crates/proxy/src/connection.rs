@@ -26,6 +26,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::ca::CertificateAuthority;
 use crate::clienthello::{read_client_hello, version_name, HelloError};
+use crate::enforce::{self, Verdict};
 use crate::engine::{self, Origin, RespBody, UpstreamLink};
 use crate::recorder::Recorder;
 use crate::sniff::{classify, read_first, FirstBytes, Prefixed};
@@ -54,17 +55,24 @@ pub(crate) struct Context {
     pub ca: Arc<CertificateAuthority>,
     pub tracker: TaskTracker,
     pub shutdown: CancellationToken,
+    pub enforcer: Option<Arc<crate::enforce::Enforcer>>,
     server_configs: Mutex<ServerConfigs>,
 }
 
 impl Context {
-    pub(crate) fn new(recorder: Recorder, dialer: Dialer, ca: Arc<CertificateAuthority>) -> Self {
+    pub(crate) fn new(
+        recorder: Recorder,
+        dialer: Dialer,
+        ca: Arc<CertificateAuthority>,
+        enforcer: Option<Arc<crate::enforce::Enforcer>>,
+    ) -> Self {
         Self {
             recorder,
             dialer,
             ca,
             tracker: TaskTracker::new(),
             shutdown: CancellationToken::new(),
+            enforcer,
             server_configs: Mutex::new(HashMap::new()),
         }
     }
@@ -314,6 +322,25 @@ async fn proxy_request(
         return engine::text_response(StatusCode::BAD_REQUEST, "request URI has no host\n");
     };
     conn.set_target(&target, Transport::Http);
+    if let Some(enforcer) = &conn.ctx.enforcer {
+        let path = req.uri().path();
+        let verdict = enforcer.request(&target, req.method().as_str(), path, &[]);
+        if let Verdict::Deny { rule, enforced } = verdict {
+            let url = req.uri().to_string();
+            enforce::record(
+                &conn.recorder,
+                Some(conn.id),
+                None,
+                &target,
+                Some((req.method().as_str(), &url)),
+                &rule,
+                enforced,
+            );
+            if enforced {
+                return engine::blocked_text(&target, &rule);
+            }
+        }
+    }
     let link = {
         let mut slot = links.lock().await;
         match slot.as_ref() {
@@ -359,6 +386,23 @@ async fn connect(req: Request<Incoming>, conn: Arc<ConnState>) -> Response<RespB
         return engine::text_response(StatusCode::BAD_REQUEST, "CONNECT needs host:port\n");
     };
     conn.set_target(&target, Transport::Tcp);
+    // Host rules decide here, before any DNS lookup or TLS byte.
+    if let Some(Verdict::Deny { rule, enforced }) =
+        conn.ctx.enforcer.as_ref().map(|e| e.host(&target))
+    {
+        enforce::record(
+            &conn.recorder,
+            Some(conn.id),
+            None,
+            &target,
+            None,
+            &rule,
+            enforced,
+        );
+        if enforced {
+            return engine::blocked_text(&target, &rule);
+        }
+    }
     let dialed = match conn.ctx.dialer.connect(&target).await {
         Ok(dialed) => dialed,
         Err(e) => {

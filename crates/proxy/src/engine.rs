@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Request, Response, StatusCode, Uri, Version};
-use http_body_util::{Either, Full};
+use http_body_util::{BodyExt as _, Either, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1 as client_http1, http2 as client_http2};
 use hyper::server::conn::{http1 as server_http1, http2 as server_http2};
@@ -222,6 +222,33 @@ pub(crate) async fn forward(
         headers: header_pairs(req.headers()),
         body: None,
     };
+    if let Some(enforcer) = &conn.ctx.enforcer {
+        let verdict = enforcer.request(
+            &origin.target,
+            req.method().as_str(),
+            req.uri().path(),
+            &record.headers,
+        );
+        if let crate::enforce::Verdict::Deny { rule, enforced } = verdict {
+            crate::enforce::record(
+                &conn.recorder,
+                Some(conn.id),
+                Some(log.flow),
+                &origin.target,
+                Some((&record.method, &record.url)),
+                &rule,
+                enforced,
+            );
+            if enforced {
+                // Read what the client is still sending, so it sees the 403 rather than a
+                // stream reset (HTTP/2) or a connection closed mid-upload.
+                let _ = http_body_util::Limited::new(req.into_body(), MAX_DISCARDED_BODY)
+                    .collect()
+                    .await;
+                return blocked_json(&rule);
+            }
+        }
+    }
     let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     parts.headers.remove("proxy-connection");
@@ -316,6 +343,50 @@ pub(crate) fn bad_gateway(target: &Target, e: &DialError) -> Response<RespBody> 
         headers.insert("x-phonehome-error", phase);
     }
     response
+}
+
+/// Most bytes of a denied request's body read (and discarded) before answering.
+const MAX_DISCARDED_BODY: usize = 1 << 20;
+
+/// The 403 for a denied CONNECT or plain-HTTP request: a short text naming the rule.
+pub(crate) fn blocked_text(target: &Target, rule: &str) -> Response<RespBody> {
+    let text = format!("phonehome: {target} is blocked by policy: {rule}\n");
+    let mut response = text_response(StatusCode::FORBIDDEN, &text);
+    insert_rule(&mut response, rule);
+    response
+}
+
+/// The 403 for a denied request inside an intercepted connection, in the JSON error shape
+/// LLM SDKs print: `{"error":{"type":"policy_blocked","message":"…"}}`.
+pub(crate) fn blocked_json(rule: &str) -> Response<RespBody> {
+    let body = serde_json::json!({
+        "error": {"type": "policy_blocked", "message": format!("blocked by phonehome policy: {rule}")}
+    });
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(body.to_string()))));
+    *response.status_mut() = StatusCode::FORBIDDEN;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    insert_rule(&mut response, rule);
+    response
+}
+
+/// `x-phonehome-blocked: <rule>`, with anything a header cannot carry replaced.
+fn insert_rule(response: &mut Response<RespBody>, rule: &str) {
+    let printable: String = rule
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect();
+    if let Ok(value) = HeaderValue::from_str(&printable) {
+        response.headers_mut().insert("x-phonehome-blocked", value);
+    }
 }
 
 /// A plain response from phonehome itself.

@@ -13,6 +13,7 @@
 mod ca;
 mod clienthello;
 mod connection;
+mod enforce;
 mod engine;
 mod launch;
 mod recorder;
@@ -28,10 +29,11 @@ use std::time::Duration;
 
 pub use ca::{CaDescription, CaError, CertificateAuthority, LEAF_REUSE, LEAF_VALIDITY};
 pub use clienthello::{parse_client_hello, ClientHello, HelloError};
+pub use enforce::Enforcer;
 pub use launch::{child_env, write_ca_bundle};
 pub use recorder::{
-    CaptureSummary, Failure, HostSummary, Recorder, RecorderOptions, RecorderTask, DEFAULT_BUDGET,
-    DEFAULT_MAX_BODY,
+    BlockedSummary, CaptureSummary, Failure, HostSummary, Recorder, RecorderOptions, RecorderTask,
+    DEFAULT_BUDGET, DEFAULT_MAX_BODY,
 };
 pub use upstream::{
     load_roots, read_pem_certs, DialError, TrustError, UpstreamProxy, DEFAULT_CONNECT_TIMEOUT,
@@ -52,6 +54,8 @@ pub struct ProxyConfig {
     pub upstream_proxy: Option<UpstreamProxy>,
     /// Time allowed for DNS plus TCP connect, and for the upstream TLS handshake.
     pub connect_timeout: Duration,
+    /// The policy to enforce; `None` allows everything.
+    pub enforcer: Option<Arc<Enforcer>>,
 }
 
 /// Failures starting the proxy.
@@ -109,7 +113,7 @@ impl Proxy {
             source,
         })?;
         let dialer = upstream::Dialer::new(config.connect_timeout, config.upstream_proxy, roots);
-        let ctx = Arc::new(Context::new(recorder, dialer, config.ca));
+        let ctx = Arc::new(Context::new(recorder, dialer, config.ca, config.enforcer));
         let accept = tokio::spawn(accept_loop(listener, ctx.clone()));
         Ok(Proxy { addr, ctx, accept })
     }

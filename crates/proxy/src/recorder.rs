@@ -194,6 +194,8 @@ pub struct CaptureSummary {
     pub hosts: BTreeMap<String, HostSummary>,
     /// Distinct failures: (target, phase, message) with how often each happened.
     pub failures: Vec<Failure>,
+    /// Distinct denials: (target, rule, enforced) with how often each happened.
+    pub blocked: Vec<BlockedSummary>,
     pub dropped_bytes: u64,
 }
 
@@ -202,6 +204,15 @@ pub struct CaptureSummary {
 pub struct HostSummary {
     pub requests: u64,
     pub errors: u64,
+}
+
+/// One distinct denial of a [`CaptureSummary`].
+#[derive(Debug, Clone)]
+pub struct BlockedSummary {
+    pub target: Target,
+    pub rule: String,
+    pub enforced: bool,
+    pub count: u64,
 }
 
 /// One distinct failure of a [`CaptureSummary`].
@@ -340,7 +351,22 @@ fn count(record: &Record, summary: &mut CaptureSummary) {
         Record::Conn(_) => counts.conns += 1,
         Record::Request(_) => counts.requests += 1,
         Record::Response(_) => counts.responses += 1,
-        Record::Blocked(_) => counts.blocked += 1,
+        Record::Blocked(b) => {
+            counts.blocked += 1;
+            match summary
+                .blocked
+                .iter_mut()
+                .find(|s| s.target == b.target && s.rule == b.rule)
+            {
+                Some(s) => s.count += 1,
+                None => summary.blocked.push(BlockedSummary {
+                    target: b.target.clone(),
+                    rule: b.rule.clone(),
+                    enforced: b.enforced,
+                    count: 1,
+                }),
+            }
+        }
         Record::Ws(_) => counts.ws += 1,
         Record::Error(e) => {
             counts.errors += 1;

@@ -1,0 +1,93 @@
+//! Policy enforcement: the proxy's side of `phonehome_policy`. Host-level rules decide at
+//! CONNECT, before any DNS lookup or TLS byte; method and path rules decide per request.
+//! Every denial becomes a `blocked` record; in a dry run nothing is denied and every
+//! would-be denial is recorded with `enforced: false`.
+
+use phonehome_catalog::Catalog;
+use phonehome_policy::{Action, HostDecision, Policy, RequestInfo};
+use phonehome_record::{Blocked, Record, Target};
+
+use crate::recorder::Recorder;
+
+/// A policy with what it needs to decide.
+#[derive(Debug)]
+pub struct Enforcer {
+    pub policy: Policy,
+    pub catalog: Catalog,
+    /// Record denials without enforcing them.
+    pub dry_run: bool,
+}
+
+/// What the proxy does with a connection or request.
+pub(crate) enum Verdict {
+    Pass,
+    /// Denied by this rule; `enforced` false in a dry run.
+    Deny {
+        rule: String,
+        enforced: bool,
+    },
+}
+
+impl Enforcer {
+    /// At CONNECT (or the first absolute-form request): the host alone.
+    pub(crate) fn host(&self, target: &Target) -> Verdict {
+        match self
+            .policy
+            .decide_host(&target.host, target.port, &self.catalog)
+        {
+            HostDecision::Decided(d) if d.action == Action::Deny => self.deny(d.rule),
+            _ => Verdict::Pass,
+        }
+    }
+
+    /// One request, with its method, path and headers.
+    pub(crate) fn request(
+        &self,
+        target: &Target,
+        method: &str,
+        path: &str,
+        headers: &[(String, String)],
+    ) -> Verdict {
+        let info = RequestInfo {
+            host: &target.host,
+            port: target.port,
+            method,
+            path,
+            package_registry: phonehome_catalog::recognise_package(method, path, headers).is_some(),
+        };
+        let decision = self.policy.decide_request(&info, &self.catalog);
+        match decision.action {
+            Action::Deny => self.deny(decision.rule),
+            Action::Allow => Verdict::Pass,
+        }
+    }
+
+    fn deny(&self, rule: String) -> Verdict {
+        Verdict::Deny {
+            rule,
+            enforced: !self.dry_run,
+        }
+    }
+}
+
+/// Records a `blocked` record.
+pub(crate) fn record(
+    recorder: &Recorder,
+    conn: Option<u64>,
+    flow: Option<u64>,
+    target: &Target,
+    request: Option<(&str, &str)>,
+    rule: &str,
+    enforced: bool,
+) {
+    recorder.record(Record::Blocked(Blocked {
+        ts: phonehome_record::now(),
+        conn,
+        flow,
+        target: target.clone(),
+        method: request.map(|(m, _)| m.to_owned()),
+        url: request.map(|(_, u)| u.to_owned()),
+        rule: rule.to_owned(),
+        enforced,
+    }));
+}
