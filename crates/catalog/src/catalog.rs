@@ -228,23 +228,14 @@ impl Catalog {
     /// # Errors
     /// [`CatalogError`] naming the file, and the line and column where TOML says so.
     pub fn parse(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
-        let file: CatalogFile = toml::from_str(text).map_err(|e| CatalogError::Syntax {
-            origin: origin.to_owned(),
-            message: describe_toml_error(text, &e),
-        })?;
-        if file.version != 1 {
-            return Err(CatalogError::Version {
-                origin: origin.to_owned(),
-                version: file.version,
-            });
-        }
+        let file = read_file(text, origin)?;
         let mut catalog = Catalog {
             agents: Vec::new(),
             endpoints: Vec::new(),
             compiled: Vec::new(),
             globs: GlobSet::empty(),
         };
-        catalog.add(file, origin, 0)?;
+        catalog.add(file, 0);
         catalog.build_globs(origin)?;
         Ok(catalog)
     }
@@ -255,34 +246,20 @@ impl Catalog {
     /// # Errors
     /// As [`Catalog::parse`].
     pub fn with_overrides(mut self, text: &str, origin: &str) -> Result<Catalog, CatalogError> {
-        let file: CatalogFile = toml::from_str(text).map_err(|e| CatalogError::Syntax {
-            origin: origin.to_owned(),
-            message: describe_toml_error(text, &e),
-        })?;
-        if file.version != 1 {
-            return Err(CatalogError::Version {
-                origin: origin.to_owned(),
-                version: file.version,
-            });
-        }
+        let file = read_file(text, origin)?;
         self.agents
             .retain(|a| !file.agent.iter().any(|o| o.name == a.name));
-        self.add(file, origin, 1)?;
+        self.add(file, 1);
         self.build_globs(origin)?;
         Ok(self)
     }
 
-    fn add(&mut self, file: CatalogFile, origin: &str, layer: u32) -> Result<(), CatalogError> {
+    /// Adds a file's entries; [`Catalog::build_globs`] compiles (and checks) their patterns.
+    fn add(&mut self, file: CatalogFile, layer: u32) {
         self.agents.extend(file.agent);
         for endpoint in file.endpoint {
             let index = self.endpoints.len();
             for pattern in &endpoint.hosts {
-                glob(pattern).map_err(|e| CatalogError::Pattern {
-                    origin: origin.to_owned(),
-                    owner: endpoint.owner.clone(),
-                    pattern: pattern.clone(),
-                    message: e.kind().to_string(),
-                })?;
                 let exact = !pattern.contains(['*', '?', '[']);
                 let length = u32::try_from(pattern.len()).unwrap_or(u32::MAX).min(999);
                 let rank = layer * 100_000
@@ -297,7 +274,6 @@ impl Catalog {
             }
             self.endpoints.push(endpoint);
         }
-        Ok(())
     }
 
     /// Compiles every host pattern into one set, matched in a single pass per lookup.
@@ -352,6 +328,21 @@ fn glob(pattern: &str) -> Result<globset::Glob, globset::Error> {
     GlobBuilder::new(&pattern.to_ascii_lowercase())
         .literal_separator(false)
         .build()
+}
+
+/// Parses a catalog file's TOML and checks its version.
+fn read_file(text: &str, origin: &str) -> Result<CatalogFile, CatalogError> {
+    let file: CatalogFile = toml::from_str(text).map_err(|e| CatalogError::Syntax {
+        origin: origin.to_owned(),
+        message: describe_toml_error(text, &e),
+    })?;
+    if file.version != 1 {
+        return Err(CatalogError::Version {
+            origin: origin.to_owned(),
+            version: file.version,
+        });
+    }
+    Ok(file)
 }
 
 /// A TOML error as `line L, column C: message`, for files people write (catalogs, policies).
