@@ -324,7 +324,8 @@ async fn proxy_request(
     conn.set_target(&target, Transport::Http);
     if let Some(enforcer) = &conn.ctx.enforcer {
         let path = req.uri().path();
-        let verdict = enforcer.request(&target, req.method().as_str(), path, &[]);
+        let headers = engine::header_pairs(req.headers());
+        let verdict = enforcer.request(&target, req.method().as_str(), path, &headers);
         if let Verdict::Deny { rule, enforced } = verdict {
             let url = req.uri().to_string();
             enforce::record(
