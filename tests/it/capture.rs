@@ -269,3 +269,56 @@ async fn no_redact_warns_and_keeps_credentials() {
         .expect("capture")
         .contains("Bearer visible-on-purpose-123"));
 }
+
+/// JA4 as the spec shapes it: `t` + version + `d`/`i` + two counts + ALPN, then two hashes.
+fn is_ja4(ja4: &str) -> bool {
+    let parts: Vec<&str> = ja4.split('_').collect();
+    parts.len() == 3
+        && parts[0].len() == 10
+        && parts[0].starts_with('t')
+        && parts[1..]
+            .iter()
+            .all(|h| h.len() == 12 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+#[tokio::test]
+async fn real_clients_get_ja3_and_ja4_fingerprints() {
+    let scratch = Scratch::new();
+    let (pki, upstream) = tls_upstream(&scratch).await;
+    let url = format!("https://localhost:{}/hello", upstream.port());
+    let python = format!("import urllib.request; urllib.request.urlopen('{url}').read()");
+    let mut prints = Vec::new();
+    for (name, command) in [
+        ("curl-1", vec!["curl", "-sS", &url]),
+        ("curl-2", vec!["curl", "-sS", &url]),
+        ("python", vec!["python3", "-c", &python]),
+    ] {
+        let out = scratch.path(&format!("{name}.jsonl"));
+        let mut cmd = scratch.run_prefix(&out, Some(&pki.ca_pem));
+        cmd.arg("--").args(&command);
+        let ran = run(cmd).await;
+        assert_eq!(ran.code, Some(0), "{name}: {}", ran.stderr);
+        let records = read_capture(&out);
+        let tls = of_type(&records, "conn")[0]["tls"].clone();
+        let ja4 = tls["ja4"].as_str().expect("ja4").to_owned();
+        assert!(is_ja4(&ja4), "{name}: {ja4}");
+        assert!(ja4.starts_with("t13d"), "TLS 1.3 with SNI: {ja4}");
+        let ja3 = tls["ja3"].as_str().expect("ja3");
+        assert!(
+            ja3.len() == 32 && ja3.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{ja3}"
+        );
+        let ja4_r = tls["ja4_r"].as_str().expect("ja4_r");
+        assert!(ja4_r.starts_with(&ja4[..10]), "{ja4_r}");
+        assert!(tls["ja3_text"]
+            .as_str()
+            .expect("ja3_text")
+            .starts_with("771,"));
+        prints.push(ja4);
+    }
+    assert_eq!(prints[0], prints[1], "the same client, the same JA4");
+    assert_ne!(
+        prints[0], prints[2],
+        "curl and python present different ClientHellos"
+    );
+}

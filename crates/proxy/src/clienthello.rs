@@ -10,15 +10,29 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 /// The largest ClientHello phonehome accepts (all records together).
 pub(crate) const MAX_CLIENT_HELLO: usize = 64 * 1024;
 
-/// What phonehome needs from a ClientHello. The raw bytes are kept for fingerprints.
+/// What phonehome needs from a ClientHello: routing (SNI, ALPN) and fingerprints (the rest,
+/// in wire order, GREASE values included; the fingerprints drop them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientHello {
     /// server_name (RFC 6066), the first host_name entry.
     pub sni: Option<String>,
+    /// Whether a server_name extension was present at all.
+    pub has_sni: bool,
     /// application_layer_protocol_negotiation (RFC 7301), in offer order.
     pub alpn: Vec<Vec<u8>>,
     /// supported_versions (RFC 8446 §4.2.1) without GREASE, else the legacy version.
     pub versions: Vec<u16>,
+    /// legacy_version of the ClientHello body.
+    pub legacy_version: u16,
+    pub cipher_suites: Vec<u16>,
+    /// Extension types in wire order.
+    pub extensions: Vec<u16>,
+    /// supported_groups (RFC 8446 §4.2.7).
+    pub supported_groups: Vec<u16>,
+    /// ec_point_formats (RFC 8422 §5.1.2).
+    pub ec_point_formats: Vec<u8>,
+    /// signature_algorithms (RFC 8446 §4.2.3), in order.
+    pub signature_algorithms: Vec<u16>,
     /// The handshake records as received.
     pub raw: Vec<u8>,
 }
@@ -93,6 +107,9 @@ fn decode(message: &[u8], raw: Vec<u8>) -> Result<ClientHello, HelloError> {
     };
     let mut out = ClientHello {
         raw,
+        legacy_version: hello.version.0,
+        cipher_suites: hello.ciphers.iter().map(|c| c.0).collect(),
+        extensions: hello.ext.map(extension_types).unwrap_or_default(),
         ..ClientHello::default()
     };
     let extensions = match hello.ext {
@@ -106,6 +123,7 @@ fn decode(message: &[u8], raw: Vec<u8>) -> Result<ClientHello, HelloError> {
     for extension in extensions {
         match extension {
             TlsExtension::SNI(names) => {
+                out.has_sni = true;
                 out.sni = names
                     .iter()
                     .find(|(kind, _)| *kind == SNIType::HostName)
@@ -115,6 +133,11 @@ fn decode(message: &[u8], raw: Vec<u8>) -> Result<ClientHello, HelloError> {
             TlsExtension::ALPN(protocols) => {
                 out.alpn = protocols.into_iter().map(<[u8]>::to_vec).collect();
             }
+            TlsExtension::EllipticCurves(groups) => {
+                out.supported_groups = groups.into_iter().map(|g| g.0).collect();
+            }
+            TlsExtension::EcPointFormats(formats) => out.ec_point_formats = formats.to_vec(),
+            TlsExtension::SignatureAlgorithms(algorithms) => out.signature_algorithms = algorithms,
             TlsExtension::SupportedVersions(versions) => {
                 out.versions = versions
                     .into_iter()
@@ -131,8 +154,19 @@ fn decode(message: &[u8], raw: Vec<u8>) -> Result<ClientHello, HelloError> {
     Ok(out)
 }
 
+/// The type of every extension in an extensions block, in wire order.
+fn extension_types(mut block: &[u8]) -> Vec<u16> {
+    let mut types = Vec::new();
+    while block.len() >= 4 {
+        types.push(u16::from_be_bytes([block[0], block[1]]));
+        let len = usize::from(u16::from_be_bytes([block[2], block[3]]));
+        block = block.get(4 + len..).unwrap_or_default();
+    }
+    types
+}
+
 /// GREASE values (RFC 8701): 0x?a?a with equal bytes.
-fn is_grease(v: u16) -> bool {
+pub(crate) fn is_grease(v: u16) -> bool {
     v & 0x0f0f == 0x0a0a && (v >> 8) == (v & 0xff)
 }
 
@@ -171,7 +205,7 @@ pub(crate) async fn read_client_hello<IO: AsyncRead + Unpin>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A minimal TLS 1.3 ClientHello with SNI "a.test" and ALPN h2, http/1.1.

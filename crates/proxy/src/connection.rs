@@ -533,6 +533,7 @@ async fn intercept_tls(
             return;
         }
     };
+    let prints = crate::fingerprint::fingerprints(&hello);
     let mut tls = TlsInfo {
         sni: hello.sni.clone(),
         alpn_offered: hello
@@ -541,6 +542,10 @@ async fn intercept_tls(
             .map(|p| String::from_utf8_lossy(p).into_owned())
             .collect(),
         versions_offered: hello.versions.iter().map(|v| version_name(*v)).collect(),
+        ja3: Some(prints.ja3),
+        ja3_text: Some(prints.ja3_text),
+        ja4: Some(prints.ja4),
+        ja4_r: Some(prints.ja4_r),
         ..TlsInfo::default()
     };
     let alpn = speakable(&hello.alpn);

@@ -15,6 +15,7 @@ mod clienthello;
 mod connection;
 mod enforce;
 mod engine;
+mod fingerprint;
 mod launch;
 mod recorder;
 mod sniff;
@@ -30,6 +31,7 @@ use std::time::Duration;
 pub use ca::{CaDescription, CaError, CertificateAuthority, LEAF_REUSE, LEAF_VALIDITY};
 pub use clienthello::{parse_client_hello, ClientHello, HelloError};
 pub use enforce::Enforcer;
+pub use fingerprint::{fingerprints, Fingerprints};
 pub use launch::{child_env, write_ca_bundle};
 pub use recorder::{
     BlockedSummary, CaptureSummary, Failure, HostSummary, Recorder, RecorderOptions, RecorderTask,

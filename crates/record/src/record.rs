@@ -191,10 +191,18 @@ pub struct TlsInfo {
     /// TLS versions the ClientHello offered (supported_versions, else legacy_version).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub versions_offered: Vec<String>,
+    /// JA3: MD5 of `ja3_text`, lowercase hex.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ja3: Option<String>,
+    /// JA3's input: `version,ciphers,extensions,groups,point formats` in decimal, GREASE removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ja3_text: Option<String>,
+    /// JA4 (FoxIO's TLS client fingerprint).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ja4: Option<String>,
+    /// JA4's raw form: sorted ciphers, sorted extensions, signature algorithms in hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ja4_r: Option<String>,
 }
 
 /// The connection phonehome opened on the client's behalf.
