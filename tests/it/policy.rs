@@ -81,6 +81,28 @@ async fn offline_blocks_external_hosts_before_tls_and_keeps_loopback() {
         "{}",
         report["verdict"][3]
     );
+    assert!(
+        report["fingerprints"]
+            .as_array()
+            .expect("fingerprints")
+            .iter()
+            .any(|f| f["host"] == "localhost"),
+        "the report shows the client's fingerprint per host"
+    );
+
+    // The HAR export keeps connections and denials: its report is the capture's.
+    let har = scratch.path("offline.har");
+    let mut cmd = scratch.phonehome();
+    cmd.arg("export").arg(&out).arg("-o").arg(&har);
+    assert_eq!(run(cmd).await.code, Some(0));
+    let mut reports = Vec::new();
+    for input in [&out, &har] {
+        let mut cmd = scratch.phonehome();
+        cmd.arg("report").arg(input);
+        reports.push(crate::report::without_input(&run(cmd).await.stdout));
+    }
+    assert_eq!(reports[0], reports[1]);
+    assert!(reports[0].contains("## TLS client fingerprints") && reports[0].contains("## Blocked"));
 }
 
 #[tokio::test]

@@ -122,7 +122,7 @@ async fn leak_finder_reports_each_leak_and_nothing_on_a_clean_capture() {
 }
 
 /// Drops the lines that name the input file, which differ between a capture and its HAR.
-fn without_input(markdown: &str) -> String {
+pub(crate) fn without_input(markdown: &str) -> String {
     markdown
         .lines()
         .filter(|l| !l.starts_with("# phonehome report:") && !l.starts_with("| Input |"))

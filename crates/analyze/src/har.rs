@@ -31,6 +31,8 @@ pub fn export<W: Write>(
     let mut header = Value::Null;
     let mut end = Value::Null;
     let mut failures = Vec::new();
+    let mut conns = Vec::new();
+    let mut blocked = Vec::new();
     for event in events {
         match event? {
             Event::Header(capture) => header = serde_json::to_value(&capture).unwrap_or_default(),
@@ -51,13 +53,15 @@ pub fn export<W: Write>(
                 first = false;
                 serde_json::to_writer(&mut out, &entry(&x)).map_err(std::io::Error::other)?;
             }
-            Event::Conn(_) | Event::Blocked(_) | Event::Ws(_) => {}
+            Event::Conn(conn) => conns.push(serde_json::to_value(&conn).unwrap_or_default()),
+            Event::Blocked(b) => blocked.push(serde_json::to_value(&b).unwrap_or_default()),
+            Event::Ws(_) => {}
         }
     }
     write!(out, "],\"_phonehome\":")?;
     serde_json::to_writer(
         &mut out,
-        &json!({"capture": header, "end": end, "failures": failures}),
+        &json!({"capture": header, "end": end, "failures": failures, "conns": conns, "blocked": blocked}),
     )
     .map_err(std::io::Error::other)?;
     out.write_all(b"}}\n")?;
@@ -213,6 +217,16 @@ pub(crate) fn import(text: &str) -> Result<Vec<Event>, String> {
                 phase,
                 message: f["message"].as_str().unwrap_or_default().to_owned(),
             });
+        }
+    }
+    for b in extra["blocked"].as_array().into_iter().flatten() {
+        if let Ok(b) = serde_json::from_value::<phonehome_record::Blocked>(b.clone()) {
+            events.push(Event::Blocked(b));
+        }
+    }
+    for conn in extra["conns"].as_array().into_iter().flatten() {
+        if let Ok(conn) = serde_json::from_value::<phonehome_record::Conn>(conn.clone()) {
+            events.push(Event::Conn(conn));
         }
     }
     if let Ok(end) = serde_json::from_value::<End>(extra["end"].clone()) {

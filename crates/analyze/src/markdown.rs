@@ -304,6 +304,21 @@ pub fn render(report: &Report) -> String {
         }
     }
 
+    if !report.fingerprints.is_empty() {
+        let _ = writeln!(w, "\n## TLS client fingerprints\n");
+        let _ = writeln!(w, "| Host | JA4 | JA3 | Connections |\n|---|---|---|---:|");
+        for f in &report.fingerprints {
+            let _ = writeln!(
+                w,
+                "| {} | `{}` | `{}` | {} |",
+                cell(&f.host),
+                f.ja4,
+                f.ja3,
+                f.connections
+            );
+        }
+    }
+
     let _ = writeln!(w, "\n## Request signatures\n");
     let _ = writeln!(
         w,

@@ -46,6 +46,8 @@ pub struct Report {
     pub credentials: Vec<crate::leaks::CredentialUse>,
     pub failures: Vec<FailureRow>,
     pub blocked: Vec<BlockedRow>,
+    /// The TLS fingerprints clients presented, per host.
+    pub fingerprints: Vec<FingerprintRow>,
     pub findings: Findings,
     pub verdict: Vec<Verdict>,
     pub hardening: Vec<Advice>,
@@ -172,6 +174,16 @@ pub struct BlockedRow {
     pub enforced: bool,
     /// Attempts denied; more than one means the agent retried a blocked host.
     pub count: u64,
+}
+
+/// One client TLS fingerprint seen for a host.
+#[derive(Debug, Clone, Serialize)]
+pub struct FingerprintRow {
+    pub host: String,
+    pub ja4: String,
+    pub ja3: String,
+    /// Connections that presented it.
+    pub connections: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -356,6 +368,7 @@ struct Builder<'c> {
     llm: BTreeMap<(String, &'static str, String), LlmAcc>,
     failures: BTreeMap<(String, Phase, String), u64>,
     blocked: BTreeMap<(String, String, bool), u64>,
+    fingerprints: BTreeMap<(String, String, String), u64>,
     agents: agent::Detector,
     leaks: LeakFinder,
     prompts: PromptSearch,
@@ -403,6 +416,7 @@ impl<'c> Builder<'c> {
             llm: BTreeMap::new(),
             failures: BTreeMap::new(),
             blocked: BTreeMap::new(),
+            fingerprints: BTreeMap::new(),
             agents: agent::Detector::new(catalog),
             leaks: LeakFinder::default(),
             prompts: PromptSearch::default(),
@@ -458,7 +472,17 @@ impl<'c> Builder<'c> {
                     .or_default() += 1;
             }
             Event::End(end) => self.end = Some(end),
-            Event::Conn(_) | Event::Ws(_) => {}
+            Event::Conn(conn) => {
+                if let Some(tls) = conn.tls {
+                    if let (Some(ja4), Some(ja3)) = (tls.ja4, tls.ja3) {
+                        *self
+                            .fingerprints
+                            .entry((conn.target.host, ja4, ja3))
+                            .or_default() += 1;
+                    }
+                }
+            }
+            Event::Ws(_) => {}
         }
     }
 
@@ -686,6 +710,16 @@ impl<'c> Builder<'c> {
             })
             .collect();
         let timeline = timeline(self.start, self.last, self.first_events, &self.hosts);
+        let fingerprints = self
+            .fingerprints
+            .into_iter()
+            .map(|((host, ja4, ja3), connections)| FingerprintRow {
+                host,
+                ja4,
+                ja3,
+                connections,
+            })
+            .collect();
         let mut report = Report {
             setup,
             summary: self.summary,
@@ -702,6 +736,7 @@ impl<'c> Builder<'c> {
             credentials,
             failures,
             blocked,
+            fingerprints,
             findings: Findings::default(),
             verdict: Vec::new(),
             hardening: Vec::new(),
