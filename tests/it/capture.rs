@@ -299,7 +299,17 @@ async fn real_clients_get_ja3_and_ja4_fingerprints() {
         let ran = run(cmd).await;
         assert_eq!(ran.code, Some(0), "{name}: {}", ran.stderr);
         let records = read_capture(&out);
-        let tls = of_type(&records, "conn")[0]["tls"].clone();
+        let conn = of_type(&records, "conn")[0].clone();
+        let upstream_ja4 = conn["upstream"]["ja4"]
+            .as_str()
+            .expect("phonehome's own JA4 upstream");
+        assert!(is_ja4(upstream_ja4), "{upstream_ja4}");
+        let tls = conn["tls"].clone();
+        assert_ne!(
+            tls["ja4"].as_str(),
+            Some(upstream_ja4),
+            "phonehome presents its own ClientHello upstream"
+        );
         let ja4 = tls["ja4"].as_str().expect("ja4").to_owned();
         assert!(is_ja4(&ja4), "{name}: {ja4}");
         assert!(ja4.starts_with("t13d"), "TLS 1.3 with SNI: {ja4}");

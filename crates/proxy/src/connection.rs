@@ -566,7 +566,7 @@ async fn intercept_tls(
         .tls(dialed.stream, &server_name, &alpn)
         .await
     {
-        Ok(upstream) => upstream,
+        Ok(dialed) => dialed,
         Err(e) => {
             conn.info().tls = Some(tls);
             conn.error(&target, e.phase, e.message);
@@ -575,8 +575,13 @@ async fn intercept_tls(
             return;
         }
     };
+    let (upstream, upstream_prints) = upstream;
     let upstream_alpn = upstream.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
     if let Some(info) = conn.info().upstream.as_mut() {
+        if let Some(prints) = upstream_prints {
+            info.ja3 = Some(prints.ja3);
+            info.ja4 = Some(prints.ja4);
+        }
         info.alpn = upstream_alpn
             .as_deref()
             .map(|p| String::from_utf8_lossy(p).into_owned());

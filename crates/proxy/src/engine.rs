@@ -145,7 +145,7 @@ impl UpstreamLink {
         match &self.tls_name {
             None => handshake(Box::new(dialed.stream), false).await,
             Some(name) => {
-                let tls = self.ctx.dialer.tls(dialed.stream, name, &self.alpn).await?;
+                let (tls, _) = self.ctx.dialer.tls(dialed.stream, name, &self.alpn).await?;
                 let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                 handshake(Box::new(tls), h2).await
             }

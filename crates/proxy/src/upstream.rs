@@ -17,6 +17,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
+use crate::fingerprint::Fingerprints;
+
 /// Default time allowed for DNS plus TCP connect.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -191,12 +193,14 @@ impl Dialer {
     }
 
     /// Runs the TLS handshake with the upstream, offering `alpn`, verifying `server_name`.
+    /// The TLS stream, and the fingerprints of the ClientHello phonehome sent (they differ from
+    /// the client's: phonehome presents its own TLS stack upstream).
     pub(crate) async fn tls(
         &self,
         stream: TcpStream,
         server_name: &str,
         alpn: &[Vec<u8>],
-    ) -> Result<TlsStream<TcpStream>, DialError> {
+    ) -> Result<(TlsStream<HelloTap<TcpStream>>, Option<Fingerprints>), DialError> {
         let name = server_name
             .trim_start_matches('[')
             .trim_end_matches(']')
@@ -208,9 +212,15 @@ impl Dialer {
             )
         })?;
         let connector = tokio_rustls::TlsConnector::from(self.client_config(alpn));
-        let handshake = connector.connect(name, stream);
+        let handshake = connector.connect(name, HelloTap::new(stream));
         match tokio::time::timeout(self.connect_timeout, handshake).await {
-            Ok(Ok(tls)) => Ok(tls),
+            Ok(Ok(mut tls)) => {
+                let sent = tls.get_mut().0.take();
+                let prints = crate::clienthello::parse_client_hello(&sent)
+                    .ok()
+                    .map(|hello| crate::fingerprint::fingerprints(&hello));
+                Ok((tls, prints))
+            }
             Ok(Err(e)) => Err(DialError::new(
                 Phase::TlsUpstream,
                 format!(
@@ -237,6 +247,104 @@ impl Dialer {
                 Arc::new(config)
             })
             .clone()
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Keeps the first bytes written to a stream, the ClientHello phonehome sends upstream,
+    /// until they are taken.
+    pub(crate) struct HelloTap<IO> {
+        #[pin]
+        io: IO,
+        sent: Option<Vec<u8>>,
+    }
+}
+
+/// Enough for any ClientHello phonehome's TLS stack sends.
+const MAX_TAPPED: usize = 16 * 1024;
+
+impl<IO> HelloTap<IO> {
+    fn new(io: IO) -> Self {
+        Self {
+            io,
+            sent: Some(Vec::new()),
+        }
+    }
+
+    /// What was kept; nothing more is kept afterwards.
+    fn take(&mut self) -> Vec<u8> {
+        self.sent.take().unwrap_or_default()
+    }
+}
+
+/// Appends the first `n` bytes of `bufs` (what a write accepted) to the tap, if still open.
+fn keep(sent: &mut Option<Vec<u8>>, bufs: &[std::io::IoSlice<'_>], mut n: usize) {
+    let Some(sent) = sent else {
+        return;
+    };
+    for buf in bufs {
+        let take = buf.len().min(n).min(MAX_TAPPED.saturating_sub(sent.len()));
+        sent.extend_from_slice(&buf[..take]);
+        n -= buf.len().min(n);
+        if n == 0 {
+            return;
+        }
+    }
+}
+
+impl<IO: tokio::io::AsyncRead> tokio::io::AsyncRead for HelloTap<IO> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.project().io.poll_read(cx, buf)
+    }
+}
+
+impl<IO: tokio::io::AsyncWrite> tokio::io::AsyncWrite for HelloTap<IO> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.project();
+        let result = this.io.poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &result {
+            keep(this.sent, &[std::io::IoSlice::new(buf)], *n);
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.project();
+        let result = this.io.poll_write_vectored(cx, bufs);
+        if let std::task::Poll::Ready(Ok(n)) = &result {
+            keep(this.sent, bufs, *n);
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.project().io.poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        self.project().io.poll_shutdown(cx)
     }
 }
 

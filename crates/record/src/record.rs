@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
+// Records are made one at a time and written at once, never stored in bulk: boxing the larger
+// variants would cost an allocation each and save nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Record {
     /// First line: what was captured and how.
     Capture(Capture),
@@ -218,6 +221,12 @@ pub struct ConnUpstream {
     /// The upstream proxy that carried this connection, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub via: Option<String>,
+    /// JA3 of the ClientHello phonehome sent upstream (its own TLS stack, not the client's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ja3: Option<String>,
+    /// JA4 of the ClientHello phonehome sent upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ja4: Option<String>,
 }
 
 /// The `conn` record: one client connection, written when it closes.
