@@ -214,3 +214,13 @@ pub fn policy(command: &crate::cli::PolicyCommand) -> Result<u8> {
         }
     }
 }
+
+pub fn diff(args: &crate::cli::DiffArgs) -> Result<u8> {
+    let diff = phonehome_analyze::diff(&args.a, &args.b)?;
+    let text = match args.format {
+        crate::cli::DiffFormat::Md => phonehome_analyze::render_diff_markdown(&diff),
+        crate::cli::DiffFormat::Json => serde_json::to_string_pretty(&diff)? + "\n",
+    };
+    emit(None, &text)?;
+    Ok(0)
+}

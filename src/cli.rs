@@ -31,6 +31,8 @@ pub enum Command {
     Allowlist(AllowlistArgs),
     /// Convert a capture to HAR 1.2
     Export(ExportArgs),
+    /// How two captures (or HAR files) differ: hosts, signatures, headers, TLS fingerprints
+    Diff(DiffArgs),
     /// Check a policy file, or see which rule decides a URL
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -234,6 +236,23 @@ pub struct ExportArgs {
     /// Write to FILE instead of standard output
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiffFormat {
+    /// Markdown
+    Md,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The first capture or HAR file (A)
+    pub a: PathBuf,
+    /// The second capture or HAR file (B)
+    pub b: PathBuf,
+    #[arg(long, value_enum, default_value = "md")]
+    pub format: DiffFormat,
 }
 
 #[derive(Debug, Subcommand)]

@@ -51,6 +51,7 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         Command::Allowlist(args) => return analysis_cmd::allowlist(args),
         Command::Export(args) => return analysis_cmd::export(args),
         Command::Policy(command) => return analysis_cmd::policy(command),
+        Command::Diff(args) => return analysis_cmd::diff(args),
         _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -67,7 +68,8 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
             | Command::Catalog(_)
             | Command::Allowlist(_)
             | Command::Export(_)
-            | Command::Policy(_) => unreachable!("handled above"),
+            | Command::Policy(_)
+            | Command::Diff(_) => unreachable!("handled above"),
         }
     })
 }

@@ -12,6 +12,7 @@
 mod advice;
 mod agent;
 mod allowlist;
+mod diff;
 mod har;
 mod html;
 mod leaks;
@@ -23,6 +24,9 @@ mod source;
 
 pub use agent::AgentSeen;
 pub use allowlist::{allowlist, Allowlist, Denied};
+pub use diff::{
+    diff, render_markdown as render_diff_markdown, Change, Diff, HostDiff, SignatureDiff,
+};
 pub use har::{export as export_har, ExportError};
 pub use leaks::{CredentialUse, Leak, PromptLeak};
 pub use llm::{recognise as recognise_llm_call, LlmCall};

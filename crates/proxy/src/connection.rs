@@ -546,6 +546,10 @@ async fn intercept_tls(
         ja3_text: Some(prints.ja3_text),
         ja4: Some(prints.ja4),
         ja4_r: Some(prints.ja4_r),
+        cipher_suites: hello.cipher_suites.clone(),
+        extensions: hello.extensions.clone(),
+        supported_groups: hello.supported_groups.clone(),
+        signature_algorithms: hello.signature_algorithms.clone(),
         ..TlsInfo::default()
     };
     let alpn = speakable(&hello.alpn);

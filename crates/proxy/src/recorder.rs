@@ -69,9 +69,10 @@ pub(crate) enum Pending {
     },
 }
 
+/// What the writer thread is sent. Queued, so the large record is boxed.
 enum Message {
-    Record(Record),
-    Pending(Pending),
+    Record(Box<Record>),
+    Pending(Box<Pending>),
     Finish { exit_code: Option<i32> },
 }
 
@@ -161,11 +162,11 @@ impl Recorder {
     /// Queues a finished record.
     pub(crate) fn record(&self, record: Record) {
         // After `finish` the writer is gone; late events are dropped by design.
-        let _ = self.tx.send(Message::Record(record));
+        let _ = self.tx.send(Message::Record(Box::new(record)));
     }
 
     pub(crate) fn pending(&self, pending: Pending) {
-        let _ = self.tx.send(Message::Pending(pending));
+        let _ = self.tx.send(Message::Pending(Box::new(pending)));
     }
 
     /// Asks the writer to write the `end` record and stop. Events sent afterwards are dropped.
@@ -269,14 +270,17 @@ fn finalize(
     summary: &mut CaptureSummary,
 ) -> Record {
     let limit = shared.options.max_body;
-    let record = match message {
-        Message::Record(record) => return redact_record(record, redactor),
+    let pending = match message {
+        Message::Record(record) => return redact_record(*record, redactor),
         Message::Finish { .. } => unreachable!("handled by the caller"),
-        Message::Pending(Pending::Request {
+        Message::Pending(pending) => *pending,
+    };
+    match pending {
+        Pending::Request {
             mut record,
             target,
             body,
-        }) => {
+        } => {
             summary.hosts.entry(target.host).or_default().requests += 1;
             redact_headers(&mut record.headers, redactor);
             record.url = redactor.url(&record.url);
@@ -285,15 +289,14 @@ fn finalize(
             release(shared, held);
             Record::Request(record)
         }
-        Message::Pending(Pending::Response { mut record, body }) => {
+        Pending::Response { mut record, body } => {
             redact_headers(&mut record.headers, redactor);
             let held = body.bytes.len();
             record.body = encode(body, redactor, limit);
             release(shared, held);
             Record::Response(record)
         }
-    };
-    record
+    }
 }
 
 /// Returns a written body's bytes to the budget.

@@ -206,6 +206,18 @@ pub struct TlsInfo {
     /// JA4's raw form: sorted ciphers, sorted extensions, signature algorithms in hex.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ja4_r: Option<String>,
+    /// Cipher suites offered, in wire order (GREASE included).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cipher_suites: Vec<u16>,
+    /// Extension types, in wire order (GREASE included).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<u16>,
+    /// supported_groups, in wire order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub supported_groups: Vec<u16>,
+    /// signature_algorithms, in wire order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signature_algorithms: Vec<u16>,
 }
 
 /// The connection phonehome opened on the client's behalf.

@@ -1,0 +1,469 @@
+//! `phonehome diff`: how two captures (or HAR files) differ, per host and per request
+//! signature: what is present in one only, header names and values (and whether each value is
+//! constant or varies within its capture), header order, auth scheme and credential
+//! fingerprints, the JSON shape of request bodies (keys and types, not values), HTTP version,
+//! ALPN, TLS version, JA3 and JA4, request counts, retries, gaps and connection reuse.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use phonehome_record::{BodyEncoding, Redactor};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::source::{self, Event, Exchange, SourceError};
+
+/// Distinct values kept per header before it is marked as varying without keeping more.
+const MAX_VALUES: usize = 8;
+
+/// What one input looks like.
+#[derive(Debug, Default)]
+struct Profile {
+    hosts: BTreeMap<String, HostProfile>,
+    signatures: BTreeMap<String, SignatureProfile>,
+}
+
+#[derive(Debug, Default)]
+struct HostProfile {
+    requests: u64,
+    connections: u64,
+    versions: BTreeSet<String>,
+    alpn: BTreeSet<String>,
+    tls: BTreeSet<String>,
+    ja3: BTreeSet<String>,
+    ja4: BTreeSet<String>,
+}
+
+#[derive(Debug, Default)]
+struct SignatureProfile {
+    requests: u64,
+    failed: u64,
+    retries: u64,
+    /// Header names of the first request, in order.
+    order: Vec<String>,
+    values: BTreeMap<String, BTreeSet<String>>,
+    auth: BTreeSet<String>,
+    credentials: BTreeSet<String>,
+    shape: BTreeSet<String>,
+    last_ms: Option<i64>,
+    gaps_ms: Vec<i64>,
+    last_failed_body: Option<String>,
+}
+
+fn profile(path: &Path) -> Result<Profile, SourceError> {
+    let mut p = Profile::default();
+    for event in source::open(path)? {
+        match event? {
+            Event::Exchange(x) => p.exchange(&x),
+            Event::Conn(c) => {
+                let host = p.hosts.entry(c.target.host).or_default();
+                host.connections += 1;
+                if let Some(tls) = c.tls {
+                    host.alpn.extend(tls.alpn);
+                    host.tls.extend(tls.version);
+                    host.ja3.extend(tls.ja3);
+                    host.ja4.extend(tls.ja4);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(p)
+}
+
+impl Profile {
+    fn exchange(&mut self, x: &Exchange) {
+        let host = self.hosts.entry(x.host.clone()).or_default();
+        host.requests += 1;
+        host.versions.insert(x.version.clone());
+        let sig = crate::signature(&x.method, &x.host, &x.path, x.query.as_deref());
+        let s = self.signatures.entry(sig).or_default();
+        s.requests += 1;
+        if s.order.is_empty() {
+            s.order = x.request_headers.iter().map(|(n, _)| n.clone()).collect();
+        }
+        for (name, value) in &x.request_headers {
+            let values = s.values.entry(name.clone()).or_default();
+            if values.len() < MAX_VALUES {
+                values.insert(value.clone());
+            }
+            if let Some(credential) = Redactor::credential(name, value) {
+                s.credentials.insert(credential.to_owned());
+                let scheme = value
+                    .split_once(' ')
+                    .map_or(name.as_str(), |(scheme, _)| scheme);
+                s.auth.insert(scheme.to_ascii_lowercase());
+            }
+        }
+        let body = x
+            .request_body
+            .as_ref()
+            .filter(|b| b.encoding == BodyEncoding::Utf8);
+        if let Some(json) = body.and_then(|b| serde_json::from_str::<Value>(&b.data).ok()) {
+            shape("", &json, 0, &mut s.shape);
+        }
+        let data = body.map(|b| b.data.clone());
+        if x.failed() {
+            s.failed += 1;
+        }
+        if s.last_failed_body.is_some()
+            && s.last_failed_body == data.clone().or(Some(String::new()))
+        {
+            s.retries += 1;
+        }
+        s.last_failed_body = x.failed().then(|| data.unwrap_or_default());
+        let at = x.ts.timestamp_millis();
+        if let Some(last) = s.last_ms {
+            s.gaps_ms.push(at - last);
+        }
+        s.last_ms = Some(at);
+    }
+}
+
+/// Flattens a JSON value to `path: type` lines: object keys, `[]` for array items.
+fn shape(prefix: &str, value: &Value, depth: usize, out: &mut BTreeSet<String>) {
+    let kind = match value {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    };
+    if !prefix.is_empty() {
+        out.insert(format!("{prefix}: {kind}"));
+    }
+    if depth >= 6 {
+        return;
+    }
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                let path = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                shape(&path, v, depth + 1, out);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                shape(&format!("{prefix}[]"), item, depth + 1, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// How two inputs differ.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Diff {
+    pub a: String,
+    pub b: String,
+    pub hosts_only_in_a: Vec<String>,
+    pub hosts_only_in_b: Vec<String>,
+    pub signatures_only_in_a: Vec<String>,
+    pub signatures_only_in_b: Vec<String>,
+    pub hosts: Vec<HostDiff>,
+    pub signatures: Vec<SignatureDiff>,
+}
+
+impl Diff {
+    /// Whether the two inputs look the same.
+    pub fn is_empty(&self) -> bool {
+        self.hosts_only_in_a.is_empty()
+            && self.hosts_only_in_b.is_empty()
+            && self.signatures_only_in_a.is_empty()
+            && self.signatures_only_in_b.is_empty()
+            && self.hosts.is_empty()
+            && self.signatures.is_empty()
+    }
+}
+
+/// One property of a host or signature that differs: A's side and B's.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub what: String,
+    pub a: String,
+    pub b: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HostDiff {
+    pub host: String,
+    pub changes: Vec<Change>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SignatureDiff {
+    pub signature: String,
+    pub headers_only_in_a: Vec<String>,
+    pub headers_only_in_b: Vec<String>,
+    pub changes: Vec<Change>,
+}
+
+/// Compares two captures or HAR files.
+///
+/// # Errors
+/// [`SourceError`] for an input that cannot be read.
+pub fn diff(a: &Path, b: &Path) -> Result<Diff, SourceError> {
+    let (pa, pb) = (profile(a)?, profile(b)?);
+    let name = |p: &Path| {
+        p.file_name().map_or_else(
+            || p.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
+    };
+    let mut out = Diff {
+        a: name(a),
+        b: name(b),
+        ..Diff::default()
+    };
+    only(
+        &pa.hosts,
+        &pb.hosts,
+        &mut out.hosts_only_in_a,
+        &mut out.hosts_only_in_b,
+    );
+    only(
+        &pa.signatures,
+        &pb.signatures,
+        &mut out.signatures_only_in_a,
+        &mut out.signatures_only_in_b,
+    );
+    for (host, ha) in &pa.hosts {
+        let Some(hb) = pb.hosts.get(host) else {
+            continue;
+        };
+        let mut changes = Vec::new();
+        for (what, sa, sb) in [
+            ("HTTP version", &ha.versions, &hb.versions),
+            ("ALPN", &ha.alpn, &hb.alpn),
+            ("TLS version", &ha.tls, &hb.tls),
+            ("JA3", &ha.ja3, &hb.ja3),
+            ("JA4", &ha.ja4, &hb.ja4),
+        ] {
+            if sa != sb {
+                changes.push(change(what, join(sa), join(sb)));
+            }
+        }
+        let reuse =
+            |h: &HostProfile| format!("{} requests on {} connections", h.requests, h.connections);
+        if ha.connections > 0
+            && hb.connections > 0
+            && ha.requests * hb.connections != hb.requests * ha.connections
+        {
+            changes.push(change("connection reuse", reuse(ha), reuse(hb)));
+        }
+        if !changes.is_empty() {
+            out.hosts.push(HostDiff {
+                host: host.clone(),
+                changes,
+            });
+        }
+    }
+    for (sig, sa) in &pa.signatures {
+        let Some(sb) = pb.signatures.get(sig) else {
+            continue;
+        };
+        out.signatures.extend(signature_diff(sig, sa, sb));
+    }
+    Ok(out)
+}
+
+fn only<V>(
+    a: &BTreeMap<String, V>,
+    b: &BTreeMap<String, V>,
+    in_a: &mut Vec<String>,
+    in_b: &mut Vec<String>,
+) {
+    in_a.extend(a.keys().filter(|k| !b.contains_key(*k)).cloned());
+    in_b.extend(b.keys().filter(|k| !a.contains_key(*k)).cloned());
+}
+
+fn join(set: &BTreeSet<String>) -> String {
+    if set.is_empty() {
+        return "—".to_owned();
+    }
+    set.iter().cloned().collect::<Vec<_>>().join(", ")
+}
+
+fn change(what: &str, a: String, b: String) -> Change {
+    Change {
+        what: what.to_owned(),
+        a,
+        b,
+    }
+}
+
+/// A header's values as shown: the one value (constant) or the count of distinct values.
+fn values(set: &BTreeSet<String>) -> String {
+    match set.len() {
+        1 => format!("{} (constant)", set.iter().next().expect("one value")),
+        n if n >= MAX_VALUES => format!("varies ({MAX_VALUES}+ distinct values)"),
+        n => format!("varies ({n} distinct values)"),
+    }
+}
+
+fn median(values: &[i64]) -> Option<i64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len() / 2).copied()
+}
+
+fn signature_diff(sig: &str, a: &SignatureProfile, b: &SignatureProfile) -> Option<SignatureDiff> {
+    let names_a: BTreeSet<&String> = a.values.keys().collect();
+    let names_b: BTreeSet<&String> = b.values.keys().collect();
+    let mut changes = Vec::new();
+    for name in names_a.intersection(&names_b) {
+        let (va, vb) = (&a.values[*name], &b.values[*name]);
+        if va != vb && !(va.len() >= MAX_VALUES && vb.len() >= MAX_VALUES) {
+            changes.push(change(&format!("header {name}"), values(va), values(vb)));
+        }
+    }
+    // The whole sequence of header names as sent (first request of the signature).
+    if a.order != b.order {
+        changes.push(change(
+            "header order",
+            a.order.join(", "),
+            b.order.join(", "),
+        ));
+    }
+    if a.auth != b.auth {
+        changes.push(change("auth scheme", join(&a.auth), join(&b.auth)));
+    }
+    if a.credentials != b.credentials {
+        changes.push(change(
+            "credentials",
+            join(&a.credentials),
+            join(&b.credentials),
+        ));
+    }
+    if a.shape != b.shape {
+        let only_a: Vec<&String> = a.shape.difference(&b.shape).collect();
+        let only_b: Vec<&String> = b.shape.difference(&a.shape).collect();
+        let list = |v: Vec<&String>| {
+            if v.is_empty() {
+                "—".to_owned()
+            } else {
+                v.into_iter().cloned().collect::<Vec<_>>().join("; ")
+            }
+        };
+        changes.push(change("body JSON shape", list(only_a), list(only_b)));
+    }
+    if a.requests != b.requests || a.failed != b.failed {
+        let count = |s: &SignatureProfile| format!("{} requests, {} failed", s.requests, s.failed);
+        changes.push(change("requests", count(a), count(b)));
+    }
+    if a.retries != b.retries {
+        changes.push(change(
+            "retries",
+            a.retries.to_string(),
+            b.retries.to_string(),
+        ));
+    }
+    let (ga, gb) = (median(&a.gaps_ms), median(&b.gaps_ms));
+    if let (Some(ga), Some(gb)) = (ga, gb) {
+        if ga.abs_diff(gb) > 1000 {
+            changes.push(change("median gap", format!("{ga} ms"), format!("{gb} ms")));
+        }
+    }
+    let headers_only_in_a: Vec<String> =
+        names_a.difference(&names_b).map(|n| (*n).clone()).collect();
+    let headers_only_in_b: Vec<String> =
+        names_b.difference(&names_a).map(|n| (*n).clone()).collect();
+    (!changes.is_empty() || !headers_only_in_a.is_empty() || !headers_only_in_b.is_empty()).then(
+        || SignatureDiff {
+            signature: sig.to_owned(),
+            headers_only_in_a,
+            headers_only_in_b,
+            changes,
+        },
+    )
+}
+
+/// The diff as Markdown.
+pub fn render_markdown(d: &Diff) -> String {
+    use std::fmt::Write as _;
+    let mut w = String::new();
+    let _ = writeln!(w, "# phonehome diff: A = {}, B = {}\n", d.a, d.b);
+    if d.is_empty() {
+        let _ = writeln!(w, "No differences.");
+        return w;
+    }
+    let cell = |t: &str| t.replace('|', "\\|");
+    let list = |w: &mut String, title: &str, items: &[String]| {
+        if !items.is_empty() {
+            let _ = writeln!(w, "## {title}\n");
+            for item in items {
+                let _ = writeln!(w, "- `{item}`");
+            }
+            let _ = writeln!(w);
+        }
+    };
+    list(&mut w, "Hosts only in A", &d.hosts_only_in_a);
+    list(&mut w, "Hosts only in B", &d.hosts_only_in_b);
+    list(
+        &mut w,
+        "Request signatures only in A",
+        &d.signatures_only_in_a,
+    );
+    list(
+        &mut w,
+        "Request signatures only in B",
+        &d.signatures_only_in_b,
+    );
+    for h in &d.hosts {
+        let _ = writeln!(w, "## Host {}\n\n| | A | B |\n|---|---|---|", h.host);
+        for c in &h.changes {
+            let _ = writeln!(w, "| {} | {} | {} |", c.what, cell(&c.a), cell(&c.b));
+        }
+        let _ = writeln!(w);
+    }
+    for s in &d.signatures {
+        let _ = writeln!(w, "## `{}`\n", s.signature);
+        if !s.headers_only_in_a.is_empty() {
+            let _ = writeln!(w, "Headers only in A: {}\n", s.headers_only_in_a.join(", "));
+        }
+        if !s.headers_only_in_b.is_empty() {
+            let _ = writeln!(w, "Headers only in B: {}\n", s.headers_only_in_b.join(", "));
+        }
+        if !s.changes.is_empty() {
+            let _ = writeln!(w, "| | A | B |\n|---|---|---|");
+            for c in &s.changes {
+                let _ = writeln!(w, "| {} | {} | {} |", c.what, cell(&c.a), cell(&c.b));
+            }
+            let _ = writeln!(w);
+        }
+    }
+    w
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_shapes() {
+        let mut out = BTreeSet::new();
+        shape(
+            "",
+            &serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": true}),
+            0,
+            &mut out,
+        );
+        let lines: Vec<&str> = out.iter().map(String::as_str).collect();
+        assert_eq!(
+            lines,
+            [
+                "messages: array",
+                "messages[].content: string",
+                "messages[].role: string",
+                "messages[]: object",
+                "model: string",
+                "stream: bool"
+            ]
+        );
+    }
+}
