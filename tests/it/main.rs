@@ -8,6 +8,7 @@ mod demo;
 mod diff;
 mod errors;
 mod fixtures;
+mod fuzz_inputs;
 mod launch;
 mod opencode;
 mod policy;

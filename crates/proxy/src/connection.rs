@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::ca::CertificateAuthority;
-use crate::clienthello::{read_client_hello, version_name, HelloError};
+use crate::clienthello::{read_client_hello, version_name};
 use crate::enforce::{self, Verdict};
 use crate::engine::{self, Origin, RespBody, UpstreamLink};
 use crate::recorder::Recorder;
@@ -526,7 +526,6 @@ async fn intercept_tls(
 ) {
     let hello = match read_client_hello(&mut client, &mut buf).await {
         Ok(hello) => hello,
-        Err(HelloError::Closed) => return,
         Err(e) => {
             conn.info().transport = Transport::TlsIntercept;
             conn.error(&target, Phase::TlsClient, e.to_string());

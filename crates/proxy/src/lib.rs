@@ -41,6 +41,22 @@ pub use upstream::{
     load_roots, read_pem_certs, DialError, TrustError, UpstreamProxy, DEFAULT_CONNECT_TIMEOUT,
 };
 
+/// Entry points for the fuzz targets in `fuzz/`; not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses bytes as a ClientHello and fingerprints whatever parses.
+    pub fn client_hello(data: &[u8]) {
+        if let Ok(hello) = crate::clienthello::parse_client_hello(data) {
+            let _ = crate::fingerprint::fingerprints(&hello);
+        }
+    }
+
+    /// Classifies bytes as a tunnel's first bytes.
+    pub fn sniff(data: &[u8]) {
+        let _ = crate::sniff::classify(data);
+    }
+}
+
 use connection::Context;
 use tokio::net::TcpListener;
 
