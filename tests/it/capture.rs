@@ -332,3 +332,64 @@ async fn real_clients_get_ja3_and_ja4_fingerprints() {
         "curl and python present different ClientHellos"
     );
 }
+
+#[tokio::test]
+async fn http1_header_names_are_recorded_as_sent() {
+    let scratch = Scratch::new();
+    let (pki, tls) = tls_upstream(&scratch).await;
+    let plain = Upstream::start(None).await;
+    let out = scratch.path("raw.jsonl");
+    let script = format!(
+        "curl -sS --http1.1 -H 'X-Trace: 1' -H 'x-trace: 2' -d body https://localhost:{tls}/echo >/dev/null; \
+         curl -sS --http2 https://localhost:{tls}/hello >/dev/null; \
+         curl -sS -H 'ACCEPT-LANGUAGE: en' http://127.0.0.1:{plain}/hello >/dev/null",
+        tls = tls.port(),
+        plain = plain.port()
+    );
+    let mut cmd = scratch.run_prefix(&out, Some(&pki.ca_pem));
+    cmd.args(["--", "sh", "-c", &script]);
+    let ran = run(cmd).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let records = read_capture(&out);
+    let names: Vec<Vec<String>> = of_type(&records, "request")
+        .iter()
+        .map(|r| {
+            r["raw_header_names"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .map(|n| n.as_str().expect("name").to_owned())
+                        .collect()
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        names[0],
+        [
+            "Host",
+            "User-Agent",
+            "Accept",
+            "X-Trace",
+            "x-trace",
+            "Content-Length",
+            "Content-Type"
+        ],
+        "case, order and duplicates as sent"
+    );
+    assert!(
+        names[1].is_empty(),
+        "HTTP/2 has no raw names (yet): {:?}",
+        names[1]
+    );
+    assert_eq!(
+        names[2],
+        [
+            "Host",
+            "User-Agent",
+            "Accept",
+            "Proxy-Connection",
+            "ACCEPT-LANGUAGE"
+        ]
+    );
+}

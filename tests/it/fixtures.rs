@@ -103,6 +103,7 @@ impl Synth {
             url: url.to_owned(),
             version: "HTTP/1.1".to_owned(),
             headers,
+            raw_header_names: Vec::new(),
             body,
         }));
         self.counts.requests += 1;

@@ -39,8 +39,10 @@ struct SignatureProfile {
     requests: u64,
     failed: u64,
     retries: u64,
-    /// Header names of the first request, in order.
+    /// Header names of the first request, in order (lowercase, as recorded).
     order: Vec<String>,
+    /// The same names exactly as sent (HTTP/1), when the capture has them.
+    raw_order: Vec<String>,
     values: BTreeMap<String, BTreeSet<String>>,
     auth: BTreeSet<String>,
     credentials: BTreeSet<String>,
@@ -79,8 +81,9 @@ impl Profile {
         let sig = crate::signature(&x.method, &x.host, &x.path, x.query.as_deref());
         let s = self.signatures.entry(sig).or_default();
         s.requests += 1;
-        if s.order.is_empty() {
+        if s.requests == 1 {
             s.order = x.request_headers.iter().map(|(n, _)| n.clone()).collect();
+            s.raw_order.clone_from(&x.raw_header_names);
         }
         for (name, value) in &x.request_headers {
             let values = s.values.entry(name.clone()).or_default();
@@ -322,12 +325,18 @@ fn signature_diff(sig: &str, a: &SignatureProfile, b: &SignatureProfile) -> Opti
             changes.push(change(&format!("header {name}"), values(va), values(vb)));
         }
     }
-    // The whole sequence of header names as sent (first request of the signature).
-    if a.order != b.order {
+    // The whole sequence of header names (first request of the signature): exactly as sent
+    // when both captures have the raw names, else as recorded.
+    let (order_a, order_b) = if a.raw_order.is_empty() || b.raw_order.is_empty() {
+        (&a.order, &b.order)
+    } else {
+        (&a.raw_order, &b.raw_order)
+    };
+    if order_a != order_b {
         changes.push(change(
             "header order",
-            a.order.join(", "),
-            b.order.join(", "),
+            order_a.join(", "),
+            order_b.join(", "),
         ));
     }
     if a.auth != b.auth {

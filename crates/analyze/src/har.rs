@@ -111,6 +111,9 @@ fn entry(x: &Exchange) -> Value {
         "headersSize": -1,
         "bodySize": x.request_body.as_ref().map_or(0, |b| b.size as i64),
     });
+    if !x.raw_header_names.is_empty() {
+        request["_phonehome_raw_header_names"] = json!(x.raw_header_names);
+    }
     if let Some(body) = &x.request_body {
         request["postData"] = json!({
             "mimeType": mime(&x.request_headers), "text": body_text(body), "_phonehome_body": body,
@@ -338,6 +341,8 @@ fn import_entry(e: &Value, index: usize) -> Result<Exchange, String> {
             duration_ms: e["time"].as_f64().unwrap_or(0.0).max(0.0).round() as u64,
         });
     }
+    exchange.raw_header_names =
+        serde_json::from_value(request["_phonehome_raw_header_names"].clone()).unwrap_or_default();
     exchange.error = match serde_json::from_value::<Phase>(e["_phonehome_error"]["phase"].clone()) {
         Ok(phase) => Some((
             phase,

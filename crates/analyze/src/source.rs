@@ -25,6 +25,8 @@ pub struct Exchange {
     pub query: Option<String>,
     pub version: String,
     pub request_headers: Headers,
+    /// HTTP/1 header names exactly as sent, when the capture has them.
+    pub raw_header_names: Vec<String>,
     pub request_body: Option<Body>,
     pub response: Option<ResponsePart>,
     /// What ended the flow when it failed.
@@ -376,6 +378,7 @@ fn exchange_from_request(r: phonehome_record::Request) -> Exchange {
         query,
         version: r.version,
         request_headers: r.headers,
+        raw_header_names: r.raw_header_names,
         request_body: r.body,
         response: None,
         error: None,
@@ -404,6 +407,7 @@ pub(crate) fn exchange(
         query,
         version,
         request_headers,
+        raw_header_names: Vec::new(),
         request_body,
         response: None,
         error: None,

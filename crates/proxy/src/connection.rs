@@ -284,15 +284,21 @@ pub(crate) async fn serve_client(ctx: Arc<Context>, stream: TcpStream, client: S
             upstream: None,
         }),
     });
-    let io = TokioIo::new(Counting {
-        io: stream,
-        counters,
-    });
+    // Absolute-form requests' heads as sent; the tap stops at a CONNECT.
+    let heads = crate::headtap::Heads::default();
+    let io = TokioIo::new(crate::headtap::HeadTap::new(
+        Counting {
+            io: stream,
+            counters,
+        },
+        heads.clone(),
+    ));
     let links: Arc<tokio::sync::Mutex<Option<Arc<UpstreamLink>>>> = Arc::default();
     let service = hyper::service::service_fn(move |req| {
         let conn = conn.clone();
         let links = links.clone();
-        async move { Ok::<_, Infallible>(proxy_request(req, conn, links).await) }
+        let heads = heads.clone();
+        async move { Ok::<_, Infallible>(proxy_request(req, conn, links, heads).await) }
     });
     let _ = hyper::server::conn::http1::Builder::new()
         .preserve_header_case(true)
@@ -307,6 +313,7 @@ async fn proxy_request(
     req: Request<Incoming>,
     conn: Arc<ConnState>,
     links: Arc<tokio::sync::Mutex<Option<Arc<UpstreamLink>>>>,
+    heads: crate::headtap::Heads,
 ) -> Response<RespBody> {
     if req.method() == Method::CONNECT {
         return connect(req, conn).await;
@@ -363,7 +370,7 @@ async fn proxy_request(
             }
         }
     };
-    engine::forward(req, &link, &conn).await
+    engine::forward(req, &link, &conn, Some(&heads)).await
 }
 
 fn uri_target(uri: &http::Uri, default_port: u16) -> Option<Target> {

@@ -16,6 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use phonehome_record::{Phase, Target};
 
 use crate::connection::{BoxIo, ConnState, Context};
+use crate::headtap::{take_names, HeadTap, Heads};
 use crate::tee::{FlowLog, Outcome, TeeBody};
 use crate::upstream::DialError;
 use crate::websocket;
@@ -182,33 +183,42 @@ async fn handshake(io: BoxIo, h2: bool) -> Result<Sender, DialError> {
 
 /// Serves HTTP on an intercepted client connection until it closes.
 pub(crate) async fn serve(client: BoxIo, h2: bool, link: Arc<UpstreamLink>, conn: Arc<ConnState>) {
+    if h2 {
+        let service = hyper::service::service_fn(move |req| {
+            let link = link.clone();
+            let conn = conn.clone();
+            async move { Ok::<_, Infallible>(forward(req, &link, &conn, None).await) }
+        });
+        // A client that goes away mid-exchange ends the connection; its flows record that.
+        let _ = server_http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .serve_connection(TokioIo::new(client), service)
+            .await;
+        return;
+    }
+    let heads = Heads::default();
+    let tapped = HeadTap::new(client, heads.clone());
     let service = hyper::service::service_fn(move |req| {
         let link = link.clone();
         let conn = conn.clone();
-        async move { Ok::<_, Infallible>(forward(req, &link, &conn).await) }
+        let heads = heads.clone();
+        async move { Ok::<_, Infallible>(forward(req, &link, &conn, Some(&heads)).await) }
     });
-    let io = TokioIo::new(client);
-    // A client that goes away mid-exchange ends the connection; its flows record that.
-    let _ = if h2 {
-        server_http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .serve_connection(io, service)
-            .await
-    } else {
-        server_http1::Builder::new()
-            .preserve_header_case(true)
-            .timer(TokioTimer::new())
-            .serve_connection(io, service)
-            .with_upgrades()
-            .await
-    };
+    let _ = server_http1::Builder::new()
+        .preserve_header_case(true)
+        .timer(TokioTimer::new())
+        .serve_connection(TokioIo::new(tapped), service)
+        .with_upgrades()
+        .await;
 }
 
 /// Forwards one request over `link` and returns the response to send to the client.
+/// `heads` has the names of HTTP/1 request heads as sent, when the connection is tapped.
 pub(crate) async fn forward(
     mut req: Request<Incoming>,
     link: &UpstreamLink,
     conn: &Arc<ConnState>,
+    heads: Option<&Heads>,
 ) -> Response<RespBody> {
     let origin = link.origin();
     let log = FlowLog::new(conn.recorder.clone(), conn.id, origin.target.clone());
@@ -220,6 +230,9 @@ pub(crate) async fn forward(
         url: absolute_url(&req, origin),
         version: version_name(req.version()).to_owned(),
         headers: header_pairs(req.headers()),
+        raw_header_names: heads
+            .and_then(|h| take_names(h, req.method().as_str(), &req.uri().to_string()))
+            .unwrap_or_default(),
         body: None,
     };
     if let Some(enforcer) = &conn.ctx.enforcer {

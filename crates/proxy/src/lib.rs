@@ -16,6 +16,7 @@ mod connection;
 mod enforce;
 mod engine;
 mod fingerprint;
+mod headtap;
 mod launch;
 mod recorder;
 mod sniff;

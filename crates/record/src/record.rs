@@ -310,6 +310,10 @@ pub struct Request {
     /// "HTTP/1.1", "HTTP/2", …
     pub version: String,
     pub headers: Headers,
+    /// HTTP/1: the header names exactly as the client sent them (case, order, duplicates).
+    /// Absent for HTTP/2 and when they could not be read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub raw_header_names: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<Body>,
 }
