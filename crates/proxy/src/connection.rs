@@ -291,7 +291,7 @@ pub(crate) async fn serve_client(ctx: Arc<Context>, stream: TcpStream, client: S
             io: stream,
             counters,
         },
-        heads.clone(),
+        crate::headtap::Parser::new(heads.clone()),
     ));
     let links: Arc<tokio::sync::Mutex<Option<Arc<UpstreamLink>>>> = Arc::default();
     let service = hyper::service::service_fn(move |req| {

@@ -16,7 +16,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use phonehome_record::{Phase, Target};
 
 use crate::connection::{BoxIo, ConnState, Context};
-use crate::headtap::{take_names, HeadTap, Heads};
+use crate::headtap::{take_names, H2Parser, HeadTap, Heads, Parser};
 use crate::tee::{FlowLog, Outcome, TeeBody};
 use crate::upstream::DialError;
 use crate::websocket;
@@ -183,21 +183,23 @@ async fn handshake(io: BoxIo, h2: bool) -> Result<Sender, DialError> {
 
 /// Serves HTTP on an intercepted client connection until it closes.
 pub(crate) async fn serve(client: BoxIo, h2: bool, link: Arc<UpstreamLink>, conn: Arc<ConnState>) {
+    let heads = Heads::default();
     if h2 {
+        let tapped = HeadTap::new(client, H2Parser::new(heads.clone()));
         let service = hyper::service::service_fn(move |req| {
             let link = link.clone();
             let conn = conn.clone();
-            async move { Ok::<_, Infallible>(forward(req, &link, &conn, None).await) }
+            let heads = heads.clone();
+            async move { Ok::<_, Infallible>(forward(req, &link, &conn, Some(&heads)).await) }
         });
         // A client that goes away mid-exchange ends the connection; its flows record that.
         let _ = server_http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
-            .serve_connection(TokioIo::new(client), service)
+            .serve_connection(TokioIo::new(tapped), service)
             .await;
         return;
     }
-    let heads = Heads::default();
-    let tapped = HeadTap::new(client, heads.clone());
+    let tapped = HeadTap::new(client, Parser::new(heads.clone()));
     let service = hyper::service::service_fn(move |req| {
         let link = link.clone();
         let conn = conn.clone();
@@ -231,7 +233,18 @@ pub(crate) async fn forward(
         version: version_name(req.version()).to_owned(),
         headers: header_pairs(req.headers()),
         raw_header_names: heads
-            .and_then(|h| take_names(h, req.method().as_str(), &req.uri().to_string()))
+            .and_then(|h| {
+                let http2 = req.version() == Version::HTTP_2;
+                let target = if http2 {
+                    req.uri()
+                        .path_and_query()
+                        .map_or("/", |p| p.as_str())
+                        .to_owned()
+                } else {
+                    req.uri().to_string()
+                };
+                take_names(h, req.method().as_str(), &target, !http2)
+            })
             .unwrap_or_default(),
         body: None,
     };

@@ -1,7 +1,12 @@
 //! Headers as the client sent them. hyper hands requests over with lowercase names, repeated
-//! names grouped; for HTTP/1 this tap reads the same bytes passively, parses each request head
-//! (httparse) for its names with their case, in order, duplicates included, and skips the body
-//! (RFC 9112 §6: content-length or chunked) to find the next head.
+//! names grouped, HTTP/2 pseudo-headers gone. This tap reads the same bytes passively:
+//!
+//! - HTTP/1: each request head is parsed (httparse) for its names with their case, in order,
+//!   duplicates included, and the body skipped (RFC 9112 §6: content-length or chunked) to
+//!   find the next head.
+//! - HTTP/2: HEADERS and CONTINUATION frames (RFC 9113 §6.2, §6.10) are reassembled and
+//!   HPACK-decoded (RFC 7541) in order, keeping the decoder's table in step, for the names of
+//!   every request, pseudo-headers first as the client ordered them.
 //!
 //! The engine takes the names for a request only when the head's method and target match the
 //! request's; any doubt (an upgrade, a head too large, a parse error) stops the tap, and
@@ -31,15 +36,32 @@ pub(crate) struct Head {
 /// Heads parsed on one connection, waiting for their requests.
 pub(crate) type Heads = Arc<Mutex<VecDeque<Head>>>;
 
-/// Takes the names of the next head if it is `method target`; otherwise forgets them all.
-pub(crate) fn take_names(heads: &Heads, method: &str, target: &str) -> Option<Vec<String>> {
+/// Takes the names of the head of `method target`. HTTP/1 heads come strictly in order: the
+/// next one must match, or all are forgotten. HTTP/2 streams interleave: the first match is
+/// taken wherever it is.
+pub(crate) fn take_names(
+    heads: &Heads,
+    method: &str,
+    target: &str,
+    in_order: bool,
+) -> Option<Vec<String>> {
     let mut heads = heads.lock().unwrap_or_else(|e| e.into_inner());
-    let head = heads.pop_front()?;
-    if head.method == method && head.target == target {
-        return Some(head.names);
+    let matches = |h: &Head| h.method == method && h.target == target;
+    if in_order {
+        let head = heads.pop_front()?;
+        if matches(&head) {
+            return Some(head.names);
+        }
+        heads.clear();
+        return None;
     }
-    heads.clear();
-    None
+    let at = heads.iter().position(matches)?;
+    heads.remove(at).map(|h| h.names)
+}
+
+/// Something fed with what a client sent.
+pub(crate) trait Feed {
+    fn feed(&mut self, bytes: &[u8]);
 }
 
 #[derive(Debug)]
@@ -73,7 +95,7 @@ impl Parser {
         }
     }
 
-    pub(crate) fn feed(&mut self, mut bytes: &[u8]) {
+    fn feed_h1(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             let used = match &mut self.state {
                 State::Off => return,
@@ -150,7 +172,15 @@ impl Parser {
             bytes = &bytes[used..];
         }
     }
+}
 
+impl Feed for Parser {
+    fn feed(&mut self, bytes: &[u8]) {
+        self.feed_h1(bytes);
+    }
+}
+
+impl Parser {
     /// Parses a complete head, queues its names, and says how its body is framed.
     fn head(&self, bytes: &[u8]) -> State {
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -194,6 +224,139 @@ impl Parser {
     }
 }
 
+/// The HTTP/2 connection preface (RFC 9113 §3.4).
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// Frames larger than this stop the tap (SETTINGS_MAX_FRAME_SIZE is at most 2^24-1).
+const MAX_FRAME: usize = 1 << 20;
+const HEADERS: u8 = 0x1;
+const CONTINUATION: u8 = 0x9;
+const END_HEADERS: u8 = 0x4;
+const PADDED: u8 = 0x8;
+const PRIORITY: u8 = 0x20;
+
+/// The HTTP/2 side: frames in, header blocks decoded in order.
+pub(crate) struct H2Parser {
+    preface: usize,
+    buf: Vec<u8>,
+    /// A header block waiting for its CONTINUATION frames.
+    block: Vec<u8>,
+    decoder: fluke_hpack::Decoder<'static>,
+    heads: Heads,
+    off: bool,
+}
+
+impl std::fmt::Debug for H2Parser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("H2Parser")
+            .field("off", &self.off)
+            .finish_non_exhaustive()
+    }
+}
+
+impl H2Parser {
+    pub(crate) fn new(heads: Heads) -> Self {
+        Self {
+            preface: 0,
+            buf: Vec::new(),
+            block: Vec::new(),
+            decoder: fluke_hpack::Decoder::new(),
+            heads,
+            off: false,
+        }
+    }
+
+    /// One whole frame.
+    fn frame(&mut self, kind: u8, flags: u8, payload: &[u8]) -> Option<()> {
+        let fragment = match kind {
+            HEADERS => {
+                let mut p = payload;
+                let pad = if flags & PADDED != 0 {
+                    let (n, rest) = p.split_first()?;
+                    p = rest;
+                    usize::from(*n)
+                } else {
+                    0
+                };
+                if flags & PRIORITY != 0 {
+                    p = p.get(5..)?;
+                }
+                self.block.clear();
+                p.get(..p.len().checked_sub(pad)?)?
+            }
+            CONTINUATION => payload,
+            _ => return Some(()),
+        };
+        self.block.extend_from_slice(fragment);
+        if flags & END_HEADERS == 0 {
+            return Some(());
+        }
+        let block = std::mem::take(&mut self.block);
+        let (mut names, mut method, mut path) = (Vec::new(), None, None);
+        self.decoder
+            .decode_with_cb(&block, |name, value| {
+                let name = String::from_utf8_lossy(&name).into_owned();
+                match name.as_str() {
+                    ":method" => method = Some(String::from_utf8_lossy(&value).into_owned()),
+                    ":path" => path = Some(String::from_utf8_lossy(&value).into_owned()),
+                    _ => {}
+                }
+                names.push(name);
+            })
+            .ok()?;
+        if let (Some(method), Some(target)) = (method, path) {
+            self.heads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push_back(Head {
+                    method,
+                    target,
+                    names,
+                });
+        }
+        Some(())
+    }
+}
+
+impl Feed for H2Parser {
+    fn feed(&mut self, mut bytes: &[u8]) {
+        if self.off {
+            return;
+        }
+        if self.preface < PREFACE.len() {
+            let n = (PREFACE.len() - self.preface).min(bytes.len());
+            if bytes[..n] != PREFACE[self.preface..self.preface + n] {
+                self.off = true;
+                return;
+            }
+            self.preface += n;
+            bytes = &bytes[n..];
+        }
+        self.buf.extend_from_slice(bytes);
+        let mut start = 0;
+        while self.buf.len() - start >= 9 {
+            let header = &self.buf[start..start + 9];
+            let len = (usize::from(header[0]) << 16)
+                | (usize::from(header[1]) << 8)
+                | usize::from(header[2]);
+            let (kind, flags) = (header[3], header[4]);
+            if len > MAX_FRAME {
+                self.off = true;
+                return;
+            }
+            if self.buf.len() - start < 9 + len {
+                break;
+            }
+            let payload = self.buf[start + 9..start + 9 + len].to_vec();
+            start += 9 + len;
+            if self.frame(kind, flags, &payload).is_none() {
+                self.off = true;
+                return;
+            }
+        }
+        self.buf.drain(..start);
+    }
+}
+
 /// Appends `bytes` to `buf` up to the end of the first blank line (`\r\n\r\n`), at most `max`
 /// bytes in all; returns how many bytes were used, and the whole text once it is complete.
 fn until_blank_line(buf: &mut Vec<u8>, bytes: &[u8], max: usize) -> (usize, Option<Vec<u8>>) {
@@ -212,24 +375,21 @@ fn until_blank_line(buf: &mut Vec<u8>, bytes: &[u8], max: usize) -> (usize, Opti
 }
 
 pin_project_lite::pin_project! {
-    /// A client stream whose reads also feed a [`Parser`].
-    pub(crate) struct HeadTap<IO> {
+    /// A client stream whose reads also feed a parser ([`Parser`] or [`H2Parser`]).
+    pub(crate) struct HeadTap<IO, P> {
         #[pin]
         io: IO,
-        parser: Parser,
+        parser: P,
     }
 }
 
-impl<IO> HeadTap<IO> {
-    pub(crate) fn new(io: IO, heads: Heads) -> Self {
-        Self {
-            io,
-            parser: Parser::new(heads),
-        }
+impl<IO, P: Feed> HeadTap<IO, P> {
+    pub(crate) fn new(io: IO, parser: P) -> Self {
+        Self { io, parser }
     }
 }
 
-impl<IO: AsyncRead> AsyncRead for HeadTap<IO> {
+impl<IO: AsyncRead, P: Feed> AsyncRead for HeadTap<IO, P> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -245,7 +405,7 @@ impl<IO: AsyncRead> AsyncRead for HeadTap<IO> {
     }
 }
 
-impl<IO: AsyncWrite> AsyncWrite for HeadTap<IO> {
+impl<IO: AsyncWrite, P> AsyncWrite for HeadTap<IO, P> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -326,17 +486,70 @@ GET /c HTTP/1.1\r\nHOST: h\r\n\r\n";
         assert!(parse(&[b"\x16\x03\x01garbage\r\n\r\nGET / HTTP/1.1\r\n\r\n"]).is_empty());
     }
 
+    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+        let mut out = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        out.extend_from_slice(&[kind, flags]);
+        out.extend_from_slice(&stream.to_be_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn http2_pseudo_header_order_across_padding_and_continuation() {
+        let mut encoder = fluke_hpack::Encoder::new();
+        let first: Vec<(&[u8], &[u8])> = vec![
+            (b":method", b"POST"),
+            (b":authority", b"api.test"),
+            (b":scheme", b"https"),
+            (b":path", b"/v1/x"),
+            (b"x-trace", b"1"),
+        ];
+        let block = encoder.encode(first.iter().copied());
+        let (a, b) = block.split_at(block.len() / 2);
+        let mut bytes = PREFACE.to_vec();
+        bytes.extend(frame(0x4, 0, 0, &[]));
+        let mut padded = vec![3u8];
+        padded.extend_from_slice(a);
+        padded.extend_from_slice(&[0, 0, 0]);
+        bytes.extend(frame(HEADERS, PADDED, 1, &padded));
+        bytes.extend(frame(CONTINUATION, END_HEADERS, 1, b));
+        bytes.extend(frame(0x0, 0x1, 1, b"data"));
+        // The second block leans on the first one's dynamic table entries.
+        let second = encoder.encode(first.iter().copied());
+        bytes.extend(frame(HEADERS, END_HEADERS, 3, &second));
+        let heads: Heads = Arc::default();
+        let mut parser = H2Parser::new(heads.clone());
+        for byte in &bytes {
+            parser.feed(std::slice::from_ref(byte));
+        }
+        let heads = heads.lock().expect("lock");
+        assert_eq!(heads.len(), 2);
+        for head in heads.iter() {
+            assert_eq!(
+                head.names,
+                [":method", ":authority", ":scheme", ":path", "x-trace"]
+            );
+            assert_eq!(
+                (head.method.as_str(), head.target.as_str()),
+                ("POST", "/v1/x")
+            );
+        }
+    }
+
     #[test]
     fn take_names_checks_the_request_line() {
         let heads: Heads = Arc::default();
         let mut parser = Parser::new(heads.clone());
         parser.feed(b"GET /a HTTP/1.1\r\nA: 1\r\n\r\nGET /b HTTP/1.1\r\nB: 1\r\n\r\n");
-        assert_eq!(take_names(&heads, "GET", "/a"), Some(vec!["A".to_owned()]));
         assert_eq!(
-            take_names(&heads, "GET", "/z"),
+            take_names(&heads, "GET", "/a", true),
+            Some(vec!["A".to_owned()])
+        );
+        assert_eq!(
+            take_names(&heads, "GET", "/z", true),
             None,
             "a mismatch forgets the rest"
         );
-        assert_eq!(take_names(&heads, "GET", "/b"), None);
+        assert_eq!(take_names(&heads, "GET", "/b", true), None);
     }
 }
