@@ -346,8 +346,12 @@ impl Feed for H2Parser {
             if self.buf.len() - start < 9 + len {
                 break;
             }
-            let payload = self.buf[start + 9..start + 9 + len].to_vec();
+            let frame_start = start + 9;
             start += 9 + len;
+            if kind != HEADERS && kind != CONTINUATION {
+                continue;
+            }
+            let payload = self.buf[frame_start..frame_start + len].to_vec();
             if self.frame(kind, flags, &payload).is_none() {
                 self.off = true;
                 return;
