@@ -6,10 +6,8 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant, SystemTime};
 
 use http::{Method, Request, Response, StatusCode};
@@ -19,7 +17,7 @@ use phonehome_record::{
     Conn, ConnUpstream, ErrorRecord, Phase, Record, Target, TlsInfo, Transport,
 };
 use rustls::ServerConfig;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -28,6 +26,7 @@ use crate::ca::CertificateAuthority;
 use crate::clienthello::{read_client_hello, version_name};
 use crate::enforce::{self, Verdict};
 use crate::engine::{self, Origin, RespBody, UpstreamLink};
+use crate::observe::{Observed, Observer};
 use crate::recorder::Recorder;
 use crate::sniff::{classify, read_first, FirstBytes, Prefixed};
 use crate::upstream::{Dialed, Dialer};
@@ -201,67 +200,17 @@ impl Drop for ConnState {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// Counts the bytes that cross the client socket.
-    struct Counting<IO> {
-        #[pin]
-        io: IO,
-        counters: Arc<Counters>,
-    }
-}
+/// Counts the bytes that cross the client socket.
+#[derive(Clone)]
+struct Counting(Arc<Counters>);
 
-impl<IO: AsyncRead> AsyncRead for Counting<IO> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.project();
-        let before = buf.filled().len();
-        let result = this.io.poll_read(cx, buf);
-        let n = buf.filled().len() - before;
-        this.counters.up.fetch_add(n as u64, Ordering::Relaxed);
-        result
-    }
-}
-
-impl<IO: AsyncWrite> AsyncWrite for Counting<IO> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.project();
-        let result = this.io.poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = &result {
-            this.counters.down.fetch_add(*n as u64, Ordering::Relaxed);
-        }
-        result
+impl Observer for Counting {
+    fn read(&mut self, bytes: &[u8]) {
+        self.0.up.fetch_add(bytes.len() as u64, Ordering::Relaxed);
     }
 
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.project();
-        let result = this.io.poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = &result {
-            this.counters.down.fetch_add(*n as u64, Ordering::Relaxed);
-        }
-        result
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        self.project().io.poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        self.project().io.poll_shutdown(cx)
+    fn wrote(&mut self, _bufs: &[io::IoSlice<'_>], n: usize) {
+        self.0.down.fetch_add(n as u64, Ordering::Relaxed);
     }
 }
 
@@ -286,11 +235,9 @@ pub(crate) async fn serve_client(ctx: Arc<Context>, stream: TcpStream, client: S
     });
     // Absolute-form requests' heads as sent; the tap stops at a CONNECT.
     let heads = crate::headtap::Heads::default();
-    let io = TokioIo::new(crate::headtap::HeadTap::new(
-        Counting {
-            io: stream,
-            counters,
-        },
+    let counted = Observed::new(stream, Counting(counters));
+    let io = TokioIo::new(Observed::new(
+        counted,
         crate::headtap::Parser::new(heads.clone()),
     ));
     let links: Arc<tokio::sync::Mutex<Option<Arc<UpstreamLink>>>> = Arc::default();

@@ -16,7 +16,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use phonehome_record::{Phase, Target};
 
 use crate::connection::{BoxIo, ConnState, Context};
-use crate::headtap::{take_names, H2Parser, HeadTap, Heads, Parser};
+use crate::headtap::{take_names, H2Parser, Heads, Parser};
+use crate::observe::Observed;
 use crate::tee::{FlowLog, Outcome, TeeBody};
 use crate::upstream::DialError;
 use crate::websocket;
@@ -185,7 +186,7 @@ async fn handshake(io: BoxIo, h2: bool) -> Result<Sender, DialError> {
 pub(crate) async fn serve(client: BoxIo, h2: bool, link: Arc<UpstreamLink>, conn: Arc<ConnState>) {
     let heads = Heads::default();
     if h2 {
-        let tapped = HeadTap::new(client, H2Parser::new(heads.clone()));
+        let tapped = Observed::new(client, H2Parser::new(heads.clone()));
         let service = hyper::service::service_fn(move |req| {
             let link = link.clone();
             let conn = conn.clone();
@@ -199,7 +200,7 @@ pub(crate) async fn serve(client: BoxIo, h2: bool, link: Arc<UpstreamLink>, conn
             .await;
         return;
     }
-    let tapped = HeadTap::new(client, Parser::new(heads.clone()));
+    let tapped = Observed::new(client, Parser::new(heads.clone()));
     let service = hyper::service::service_fn(move |req| {
         let link = link.clone();
         let conn = conn.clone();

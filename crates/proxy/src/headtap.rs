@@ -13,12 +13,9 @@
 //! requests then have no raw names rather than wrong ones.
 
 use std::collections::VecDeque;
-use std::io;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use crate::observe::Observer;
 
 /// The most bytes of one request head the tap reads before giving up.
 const MAX_HEAD: usize = 64 * 1024;
@@ -59,11 +56,6 @@ pub(crate) fn take_names(
     heads.remove(at).map(|h| h.names)
 }
 
-/// Something fed with what a client sent.
-pub(crate) trait Feed {
-    fn feed(&mut self, bytes: &[u8]);
-}
-
 #[derive(Debug)]
 enum State {
     /// Reading a head up to the blank line.
@@ -95,7 +87,7 @@ impl Parser {
         }
     }
 
-    fn feed_h1(&mut self, mut bytes: &[u8]) {
+    pub(crate) fn feed(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             let used = match &mut self.state {
                 State::Off => return,
@@ -174,9 +166,9 @@ impl Parser {
     }
 }
 
-impl Feed for Parser {
-    fn feed(&mut self, bytes: &[u8]) {
-        self.feed_h1(bytes);
+impl Observer for Parser {
+    fn read(&mut self, bytes: &[u8]) {
+        self.feed(bytes);
     }
 }
 
@@ -317,8 +309,14 @@ impl H2Parser {
     }
 }
 
-impl Feed for H2Parser {
-    fn feed(&mut self, mut bytes: &[u8]) {
+impl Observer for H2Parser {
+    fn read(&mut self, bytes: &[u8]) {
+        self.feed(bytes);
+    }
+}
+
+impl H2Parser {
+    pub(crate) fn feed(&mut self, mut bytes: &[u8]) {
         if self.off {
             return;
         }
@@ -375,67 +373,6 @@ fn until_blank_line(buf: &mut Vec<u8>, bytes: &[u8], max: usize) -> (usize, Opti
             (used, Some(std::mem::take(buf)))
         }
         None => (room, None),
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A client stream whose reads also feed a parser ([`Parser`] or [`H2Parser`]).
-    pub(crate) struct HeadTap<IO, P> {
-        #[pin]
-        io: IO,
-        parser: P,
-    }
-}
-
-impl<IO, P: Feed> HeadTap<IO, P> {
-    pub(crate) fn new(io: IO, parser: P) -> Self {
-        Self { io, parser }
-    }
-}
-
-impl<IO: AsyncRead, P: Feed> AsyncRead for HeadTap<IO, P> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.project();
-        let before = buf.filled().len();
-        let result = this.io.poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = &result {
-            this.parser.feed(&buf.filled()[before..]);
-        }
-        result
-    }
-}
-
-impl<IO: AsyncWrite, P> AsyncWrite for HeadTap<IO, P> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.project().io.poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.project().io.poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().io.poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().io.poll_shutdown(cx)
     }
 }
 

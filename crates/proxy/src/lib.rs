@@ -18,6 +18,7 @@ mod engine;
 mod fingerprint;
 mod headtap;
 mod launch;
+mod observe;
 mod recorder;
 mod sniff;
 mod tee;

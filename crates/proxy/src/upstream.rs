@@ -18,6 +18,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use crate::fingerprint::Fingerprints;
+use crate::observe::{Observed, Observer};
 
 /// Default time allowed for DNS plus TCP connect.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -200,7 +201,13 @@ impl Dialer {
         stream: TcpStream,
         server_name: &str,
         alpn: &[Vec<u8>],
-    ) -> Result<(TlsStream<HelloTap<TcpStream>>, Option<Fingerprints>), DialError> {
+    ) -> Result<
+        (
+            TlsStream<Observed<TcpStream, HelloTap>>,
+            Option<Fingerprints>,
+        ),
+        DialError,
+    > {
         let name = server_name
             .trim_start_matches('[')
             .trim_end_matches(']')
@@ -212,10 +219,10 @@ impl Dialer {
             )
         })?;
         let connector = tokio_rustls::TlsConnector::from(self.client_config(alpn));
-        let handshake = connector.connect(name, HelloTap::new(stream));
+        let handshake = connector.connect(name, Observed::new(stream, HelloTap(Some(Vec::new()))));
         match tokio::time::timeout(self.connect_timeout, handshake).await {
             Ok(Ok(mut tls)) => {
-                let sent = tls.get_mut().0.take();
+                let sent = tls.get_mut().0.observer_mut().take();
                 let prints = crate::clienthello::parse_client_hello(&sent)
                     .ok()
                     .map(|hello| crate::fingerprint::fingerprints(&hello));
@@ -250,101 +257,33 @@ impl Dialer {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// Keeps the first bytes written to a stream, the ClientHello phonehome sends upstream,
-    /// until they are taken.
-    pub(crate) struct HelloTap<IO> {
-        #[pin]
-        io: IO,
-        sent: Option<Vec<u8>>,
-    }
-}
+/// Keeps the first bytes written to a stream, the ClientHello phonehome sends upstream,
+/// until they are taken.
+pub(crate) struct HelloTap(Option<Vec<u8>>);
 
 /// Enough for any ClientHello phonehome's TLS stack sends.
 const MAX_TAPPED: usize = 16 * 1024;
 
-impl<IO> HelloTap<IO> {
-    fn new(io: IO) -> Self {
-        Self {
-            io,
-            sent: Some(Vec::new()),
-        }
-    }
-
+impl HelloTap {
     /// What was kept; nothing more is kept afterwards.
     fn take(&mut self) -> Vec<u8> {
-        self.sent.take().unwrap_or_default()
+        self.0.take().unwrap_or_default()
     }
 }
 
-/// Appends the first `n` bytes of `bufs` (what a write accepted) to the tap, if still open.
-fn keep(sent: &mut Option<Vec<u8>>, bufs: &[std::io::IoSlice<'_>], mut n: usize) {
-    let Some(sent) = sent else {
-        return;
-    };
-    for buf in bufs {
-        let take = buf.len().min(n).min(MAX_TAPPED.saturating_sub(sent.len()));
-        sent.extend_from_slice(&buf[..take]);
-        n -= buf.len().min(n);
-        if n == 0 {
+impl Observer for HelloTap {
+    fn wrote(&mut self, bufs: &[std::io::IoSlice<'_>], mut n: usize) {
+        let Some(sent) = &mut self.0 else {
             return;
+        };
+        for buf in bufs {
+            let take = buf.len().min(n).min(MAX_TAPPED.saturating_sub(sent.len()));
+            sent.extend_from_slice(&buf[..take]);
+            n -= buf.len().min(n);
+            if n == 0 {
+                return;
+            }
         }
-    }
-}
-
-impl<IO: tokio::io::AsyncRead> tokio::io::AsyncRead for HelloTap<IO> {
-    fn poll_read(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        self.project().io.poll_read(cx, buf)
-    }
-}
-
-impl<IO: tokio::io::AsyncWrite> tokio::io::AsyncWrite for HelloTap<IO> {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let this = self.project();
-        let result = this.io.poll_write(cx, buf);
-        if let std::task::Poll::Ready(Ok(n)) = &result {
-            keep(this.sent, &[std::io::IoSlice::new(buf)], *n);
-        }
-        result
-    }
-
-    fn poll_write_vectored(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let this = self.project();
-        let result = this.io.poll_write_vectored(cx, bufs);
-        if let std::task::Poll::Ready(Ok(n)) = &result {
-            keep(this.sent, bufs, *n);
-        }
-        result
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        self.project().io.poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        self.project().io.poll_shutdown(cx)
     }
 }
 
