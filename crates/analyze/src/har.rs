@@ -43,7 +43,7 @@ pub fn export<W: Write>(
                 phase,
                 message,
             } => failures.push(json!({
-                "ts": ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                "ts": crate::report::ts_string(ts),
                 "target": target, "phase": phase, "message": message,
             })),
             Event::Exchange(x) => {
@@ -88,7 +88,7 @@ fn headers_json(headers: &[(String, String)]) -> Value {
 }
 
 fn mime(headers: &[(String, String)]) -> String {
-    source::header(&headers.to_vec(), "content-type")
+    source::header(headers, "content-type")
         .unwrap_or("")
         .to_owned()
 }
@@ -116,7 +116,7 @@ fn entry(x: &Exchange) -> Value {
     }
     if let Some(body) = &x.request_body {
         request["postData"] = json!({
-            "mimeType": mime(&x.request_headers), "text": body_text(body), "_phonehome_body": body,
+            "mimeType": mime(&x.request_headers), "text": body.data, "_phonehome_body": body,
         });
     }
     let (response, time, wait, receive) = match &x.response {
@@ -153,7 +153,7 @@ fn entry(x: &Exchange) -> Value {
         ),
     };
     let mut entry = json!({
-        "startedDateTime": x.ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "startedDateTime": crate::report::ts_string(x.ts),
         "time": time, "request": request, "response": response, "cache": {},
         "timings": {"blocked": -1, "dns": -1, "connect": -1, "ssl": -1, "send": 0, "wait": wait, "receive": receive},
         "_phonehome_flow": x.flow,
@@ -163,11 +163,6 @@ fn entry(x: &Exchange) -> Value {
         entry["_error"] = json!(message);
     }
     entry
-}
-
-/// A body as HAR text: what was stored (base64 stays base64, with `encoding` on responses).
-fn body_text(body: &Body) -> String {
-    body.data.clone()
 }
 
 /// Reads a HAR document into events.

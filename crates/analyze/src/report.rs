@@ -386,8 +386,9 @@ fn hash_of(text: &str) -> u64 {
     hasher.finish()
 }
 
-fn ts_string(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+/// A time as the capture format writes it.
+pub(crate) fn ts_string(t: DateTime<Utc>) -> String {
+    phonehome_record::timestamp(t.into())
 }
 
 /// Whether a failure happened before any request could be sent.

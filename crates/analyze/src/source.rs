@@ -64,7 +64,7 @@ impl Exchange {
     }
 }
 
-pub(crate) fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
         .find(|(n, _)| n.eq_ignore_ascii_case(name))

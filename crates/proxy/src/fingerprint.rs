@@ -24,7 +24,7 @@ pub struct Fingerprints {
 /// JA3 and JA4 of `hello`.
 pub fn fingerprints(hello: &ClientHello) -> Fingerprints {
     let ja3_text = ja3_text(hello);
-    let ja3 = hex(&Md5::digest(ja3_text.as_bytes()));
+    let ja3 = hex::encode(Md5::digest(ja3_text.as_bytes()));
     let (ja4, ja4_r) = ja4(hello);
     Fingerprints {
         ja3_text,
@@ -55,10 +55,6 @@ fn ja3_text(hello: &ClientHello) -> String {
     )
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn hex4(values: &[u16]) -> String {
     values
         .iter()
@@ -72,7 +68,7 @@ fn truncated_sha256(text: &str) -> String {
     if text.is_empty() {
         return "000000000000".to_owned();
     }
-    hex(&Sha256::digest(text.as_bytes()))[..12].to_owned()
+    hex::encode(Sha256::digest(text.as_bytes()))[..12].to_owned()
 }
 
 fn version_code(version: u16) -> &'static str {
@@ -100,7 +96,7 @@ fn alpn_code(alpn: &[Vec<u8>]) -> String {
     if a.is_ascii_alphanumeric() && z.is_ascii_alphanumeric() {
         return format!("{}{}", char::from(a), char::from(z));
     }
-    let hex = hex(first);
+    let hex = hex::encode(first);
     format!("{}{}", &hex[..1], &hex[hex.len() - 1..])
 }
 
