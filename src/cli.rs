@@ -39,6 +39,9 @@ pub enum Command {
     /// The demo's scripted client (run by `phonehome demo` under `phonehome run`).
     #[command(hide = true)]
     DemoClient(DemoClientArgs),
+    /// Sets up the namespaces of `run --isolate` and runs the command (started by `run`).
+    #[command(hide = true)]
+    IsolateHelper(IsolateHelperArgs),
 }
 
 /// Options shared by every command that captures traffic.
@@ -113,9 +116,43 @@ pub struct RunArgs {
     #[arg(long, short)]
     pub quiet: bool,
 
+    #[command(flatten)]
+    pub isolate: IsolateArgs,
+
     /// The command to run, after `--`
     #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
     pub command: Vec<String>,
+}
+
+/// `run --isolate` and its options.
+#[derive(Debug, Clone, Default, Args)]
+pub struct IsolateArgs {
+    /// Run the command in its own network namespace whose only way out is phonehome (Linux):
+    /// every TCP connection on any port is captured, DNS is answered and recorded, other UDP
+    /// is blocked. Needs root or unprivileged user namespaces
+    #[arg(long)]
+    pub isolate: bool,
+
+    /// With --isolate: let the command reach this machine's loopback, as the gateway 10.0.2.2
+    /// (fd00:7068::2) and the name host.phonehome.internal
+    #[arg(long, requires = "isolate")]
+    pub isolate_host_loopback: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IsolateHelperArgs {
+    /// phonehome's Unix socket
+    #[arg(long)]
+    pub socket: PathBuf,
+    /// The file laid over /etc/resolv.conf
+    #[arg(long)]
+    pub resolv: PathBuf,
+    /// The CA bundle laid over the system's
+    #[arg(long)]
+    pub bundle: PathBuf,
+    /// The command, after `--`
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ mod ca_cmd;
 mod capture;
 mod cli;
 mod demo;
+mod isolate_cmd;
 mod markers;
 mod paths;
 mod proxy_cmd;
@@ -52,6 +53,8 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         Command::Export(args) => return analysis_cmd::export(args),
         Command::Policy(command) => return analysis_cmd::policy(command),
         Command::Diff(args) => return analysis_cmd::diff(args),
+        // Before any runtime: entering a user namespace needs a single-threaded process.
+        Command::IsolateHelper(args) => return Ok(isolate_cmd::helper(args)),
         _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -69,7 +72,8 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
             | Command::Allowlist(_)
             | Command::Export(_)
             | Command::Policy(_)
-            | Command::Diff(_) => unreachable!("handled above"),
+            | Command::Diff(_)
+            | Command::IsolateHelper(_) => unreachable!("handled above"),
         }
     })
 }

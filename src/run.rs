@@ -25,31 +25,54 @@ pub async fn run(args: RunArgs) -> Result<u8> {
 /// `run`, taking the upstream proxy from this process's environment only when `upstream_from_env`
 /// (the demo never leaves loopback, whatever the environment says).
 pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
+    let isolate = args.isolate.isolate;
+    if isolate {
+        // Before anything starts: no capture, no command when isolation cannot work here.
+        phonehome_isolate::check()?;
+    }
+    let mut extra_options = serde_json::json!({ "bypass": args.bypass });
+    if isolate {
+        extra_options["isolate_host_loopback"] = args.isolate.isolate_host_loopback.into();
+    }
     let session = Session::start(SessionSpec {
         args: &args.capture,
-        mode: Mode::Run,
+        mode: if isolate { Mode::Isolate } else { Mode::Run },
         command: args.command.clone(),
         listen: (std::net::Ipv4Addr::LOCALHOST, 0).into(),
         upstream_from_env,
-        extra_options: serde_json::json!({ "bypass": args.bypass }),
+        extra_options,
         child_env: std::env::vars().collect(),
     })
     .await?;
     let bundle = session.write_bundle()?;
-    let env = phonehome_proxy::child_env(
-        session.proxy.local_addr(),
-        &session.ca,
-        &bundle,
-        &args.bypass,
-    );
+    let mut proxy_addr = session.proxy.local_addr();
+    if isolate {
+        // Inside the namespace phonehome's proxy port is on the gateway.
+        proxy_addr.set_ip(phonehome_isolate::GATEWAY_V4.into());
+    }
+    let env = phonehome_proxy::child_env(proxy_addr, &session.ca, &bundle, &args.bypass);
     let drain = Duration::from_secs(args.drain);
     // Watch the signals before the child exists, so none can end phonehome and orphan it.
     let signals = Signals::watch()?;
     let program = &args.command[0];
-    let child = tokio::process::Command::new(program)
-        .args(&args.command[1..])
-        .envs(env)
-        .spawn();
+    let mut isolation = None;
+    let child = if isolate {
+        match crate::isolate_cmd::spawn(&session, &args, &bundle, env).await {
+            Ok((child, running)) => {
+                isolation = Some(running);
+                Ok(child)
+            }
+            Err(e) => {
+                session.finish(None, drain).await?;
+                return Err(e);
+            }
+        }
+    } else {
+        tokio::process::Command::new(program)
+            .args(&args.command[1..])
+            .envs(env)
+            .spawn()
+    };
     let child = match child {
         Ok(child) => child,
         Err(e) => {
@@ -66,6 +89,7 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
     let code = exit_code(status);
     let path = session.path.clone();
     let summary = session.finish(Some(code), drain).await?;
+    drop(isolation);
     if !args.quiet {
         print_summary(&summary, &path);
     }

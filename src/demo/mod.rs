@@ -43,6 +43,7 @@ pub async fn demo(args: DemoArgs) -> Result<u8> {
         bypass: Vec::new(),
         drain: 3,
         quiet: false,
+        isolate: Default::default(),
         command: vec![
             exe.display().to_string(),
             "demo-client".to_owned(),

@@ -27,8 +27,16 @@ use serde::Deserialize;
 
 /// The presets, for messages.
 pub const PRESETS: [&str; 3] = ["observe", "llm-only", "offline"];
-/// Host globs that mean this machine.
-const LOOPBACK: [&str; 5] = ["localhost", "*.localhost", "127.*", "::1", "[::1]"];
+/// Host globs that mean this machine. `host.phonehome.internal` is the host's loopback as
+/// `run --isolate --isolate-host-loopback` names it inside the namespace.
+const LOOPBACK: [&str; 6] = [
+    "localhost",
+    "*.localhost",
+    "127.*",
+    "::1",
+    "[::1]",
+    "host.phonehome.internal",
+];
 
 /// Allow or deny.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -214,25 +214,33 @@ impl Observer for Counting {
     }
 }
 
-/// Serves one accepted client connection until it and its tunnel end.
-pub(crate) async fn serve_client(ctx: Arc<Context>, stream: TcpStream, client: SocketAddr) {
-    let _ = stream.set_nodelay(true);
-    let counters = Arc::new(Counters::default());
-    let conn = Arc::new(ConnState {
-        id: ctx.recorder.next_conn(),
-        recorder: ctx.recorder.clone(),
-        ctx: ctx.clone(),
-        client,
-        opened: SystemTime::now(),
-        opened_at: Instant::now(),
-        counters: counters.clone(),
-        info: Mutex::new(ConnInfo {
-            target: None,
-            transport: Transport::Http,
-            tls: None,
-            upstream: None,
-        }),
-    });
+impl ConnState {
+    /// A new client connection, not yet counted or named.
+    fn open(ctx: &Arc<Context>, client: SocketAddr) -> (Arc<ConnState>, Arc<Counters>) {
+        let counters = Arc::new(Counters::default());
+        let conn = Arc::new(ConnState {
+            id: ctx.recorder.next_conn(),
+            recorder: ctx.recorder.clone(),
+            ctx: ctx.clone(),
+            client,
+            opened: SystemTime::now(),
+            opened_at: Instant::now(),
+            counters: counters.clone(),
+            info: Mutex::new(ConnInfo {
+                target: None,
+                transport: Transport::Http,
+                tls: None,
+                upstream: None,
+            }),
+        });
+        (conn, counters)
+    }
+}
+
+/// Serves one accepted client connection that speaks the proxy protocol until it and its
+/// tunnel end.
+pub(crate) async fn serve_client(ctx: Arc<Context>, stream: impl Io, client: SocketAddr) {
+    let (conn, counters) = ConnState::open(&ctx, client);
     // Absolute-form requests' heads as sent; the tap stops at a CONNECT.
     let heads = crate::headtap::Heads::default();
     let counted = Observed::new(stream, Counting(counters));
@@ -253,6 +261,70 @@ pub(crate) async fn serve_client(ctx: Arc<Context>, stream: TcpStream, client: S
         .serve_connection(io, service)
         .with_upgrades()
         .await;
+}
+
+/// Serves a connection whose destination is known without any proxy protocol (a connection
+/// from an isolated namespace): the policy decides on `target`, then `dial` is reached and the
+/// stream is sniffed and served as a CONNECT tunnel's would be. `target` is the destination as
+/// the client named it (the DNS name it looked up, else the address); `dial` is where it goes.
+pub(crate) async fn serve_direct(
+    ctx: Arc<Context>,
+    stream: impl Io,
+    client: SocketAddr,
+    target: Target,
+    dial: SocketAddr,
+) {
+    let (conn, counters) = ConnState::open(&ctx, client);
+    conn.set_target(&target, Transport::Tcp);
+    if let Some(Verdict::Deny { rule, enforced }) =
+        conn.ctx.enforcer.as_ref().map(|e| e.host(&target))
+    {
+        enforce::record(
+            &conn.recorder,
+            Some(conn.id),
+            None,
+            &target,
+            None,
+            &rule,
+            enforced,
+        );
+        if enforced {
+            // Closing is all a client that asked for no proxy can be told.
+            return;
+        }
+    }
+    let dialed = match conn.ctx.dialer.connect_to(&target, dial).await {
+        Ok(dialed) => dialed,
+        Err(e) => {
+            conn.error(&target, e.phase, e.message);
+            return;
+        }
+    };
+    conn.set_upstream(dialed.peer, &target);
+    if dial.ip().is_loopback() {
+        // Loopback is dialled directly, never through the upstream proxy.
+        if let Some(upstream) = conn.info().upstream.as_mut() {
+            upstream.via = None;
+        }
+    }
+    let counted = Observed::new(stream, Counting(counters));
+    tunnel(Box::new(counted), dialed, target, conn).await;
+}
+
+/// Records a connection that is refused before any dial, by a rule outside the policy (an
+/// isolated namespace's own rules), as a `conn` with a `blocked` record.
+pub(crate) fn refuse(ctx: &Arc<Context>, client: SocketAddr, target: &Target, rule: &str) {
+    let (conn, _) = ConnState::open(ctx, client);
+    conn.set_target(target, Transport::Tcp);
+    enforce::record(
+        &conn.recorder,
+        Some(conn.id),
+        None,
+        target,
+        None,
+        rule,
+        true,
+    );
 }
 
 /// One request on the proxy connection: CONNECT, absolute-form, or a mistake.

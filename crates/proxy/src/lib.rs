@@ -143,6 +143,14 @@ impl Proxy {
         self.addr
     }
 
+    /// A cloneable handle for serving connections that reach phonehome other than through
+    /// the listener (from an isolated namespace).
+    pub fn handle(&self) -> ProxyHandle {
+        ProxyHandle {
+            ctx: self.ctx.clone(),
+        }
+    }
+
     /// Stops accepting, lets in-flight connections finish for up to `drain`, then closes the
     /// rest (their records are still written).
     pub async fn shutdown(self, drain: Duration) {
@@ -159,10 +167,83 @@ impl Proxy {
     }
 }
 
+/// Serves connections that reach phonehome other than through the listener; see
+/// [`Proxy::handle`].
+#[derive(Clone)]
+pub struct ProxyHandle {
+    ctx: Arc<Context>,
+}
+
+impl std::fmt::Debug for ProxyHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyHandle").finish_non_exhaustive()
+    }
+}
+
+impl ProxyHandle {
+    /// Serves a client connection that speaks the proxy protocol (CONNECT, absolute-form)
+    /// and reached phonehome other than through the listener (from an isolated namespace).
+    pub fn serve_proxy_client(
+        &self,
+        stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+        client: SocketAddr,
+    ) {
+        let ctx = self.ctx.clone();
+        self.ctx
+            .spawn(connection::serve_client(ctx, stream, client));
+    }
+
+    /// Serves a connection whose destination is known without any proxy protocol (from an
+    /// isolated namespace), as a CONNECT tunnel to `target` would be served: policy, dial,
+    /// first-bytes sniff, TLS interception or HTTP or a byte relay, records.
+    ///
+    /// `target` is the destination as the client named it (the DNS name it looked up, else
+    /// the address): it is what policies decide on and records show. `dial` is the address
+    /// to connect to (through the upstream proxy, by `target`, when one is set and `dial` is
+    /// not loopback).
+    pub fn serve_direct(
+        &self,
+        stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+        client: SocketAddr,
+        target: phonehome_record::Target,
+        dial: SocketAddr,
+    ) {
+        let ctx = self.ctx.clone();
+        self.ctx
+            .spawn(connection::serve_direct(ctx, stream, client, target, dial));
+    }
+
+    /// Records a connection refused by `rule` before any dial (a `conn` and a `blocked`).
+    pub fn refuse(&self, client: SocketAddr, target: &phonehome_record::Target, rule: &str) {
+        connection::refuse(&self.ctx, client, target, rule);
+    }
+
+    /// Whether the policy denies `target` by its host alone: the rule and whether the denial
+    /// is enforced (false in a dry run). `None` when it passes or decides per request.
+    pub fn denies_host(&self, target: &phonehome_record::Target) -> Option<(String, bool)> {
+        match self.ctx.enforcer.as_ref()?.host(target) {
+            enforce::Verdict::Deny { rule, enforced } => Some((rule, enforced)),
+            enforce::Verdict::Pass => None,
+        }
+    }
+
+    /// Dials `host` at `ip` from now on (CONNECT and absolute-form included), without DNS or
+    /// the upstream proxy: a name that only exists for phonehome's clients.
+    pub fn alias_host(&self, host: &str, ip: std::net::IpAddr) {
+        self.ctx.dialer.alias(host, ip);
+    }
+
+    /// The recorder this proxy writes to.
+    pub fn recorder(&self) -> &Recorder {
+        &self.ctx.recorder
+    }
+}
+
 async fn accept_loop(listener: TcpListener, ctx: Arc<Context>) {
     loop {
         match listener.accept().await {
             Ok((stream, client)) => {
+                let _ = stream.set_nodelay(true);
                 ctx.spawn(connection::serve_client(ctx.clone(), stream, client));
             }
             Err(e) => {

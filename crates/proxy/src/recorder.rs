@@ -160,7 +160,8 @@ impl Recorder {
     }
 
     /// Queues a finished record.
-    pub(crate) fn record(&self, record: Record) {
+    /// Queues one record for writing.
+    pub fn record(&self, record: Record) {
         // After `finish` the writer is gone; late events are dropped by design.
         let _ = self.tx.send(Message::Record(Box::new(record)));
     }

@@ -147,6 +147,8 @@ pub(crate) struct Dialer {
     roots: Arc<RootCertStore>,
     /// Client configs per ALPN list, so TLS sessions are resumed across connections.
     configs: Mutex<HashMap<Vec<Vec<u8>>, Arc<ClientConfig>>>,
+    /// Host names dialled at a fixed address, without DNS or the upstream proxy.
+    aliases: Mutex<HashMap<String, std::net::IpAddr>>,
 }
 
 /// A TCP connection to an upstream (or to the upstream proxy, tunnelled to it).
@@ -166,7 +168,21 @@ impl Dialer {
             proxy,
             roots,
             configs: Mutex::new(HashMap::new()),
+            aliases: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Dials `host` at `ip` from now on, without DNS or the upstream proxy.
+    pub(crate) fn alias(&self, host: &str, ip: std::net::IpAddr) {
+        self.aliases
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(host.to_ascii_lowercase(), ip);
+    }
+
+    fn aliased(&self, host: &str) -> Option<std::net::IpAddr> {
+        let aliases = self.aliases.lock().unwrap_or_else(|e| e.into_inner());
+        aliases.get(&host.to_ascii_lowercase()).copied()
     }
 
     pub(crate) fn proxy(&self) -> Option<&UpstreamProxy> {
@@ -175,6 +191,11 @@ impl Dialer {
 
     /// Connects to `target`, through the upstream proxy when one is set.
     pub(crate) async fn connect(&self, target: &Target) -> Result<Dialed, DialError> {
+        if let Some(ip) = self.aliased(&target.host) {
+            return self
+                .connect_to(target, SocketAddr::new(ip, target.port))
+                .await;
+        }
         let attempt = async {
             match &self.proxy {
                 Some(proxy) if !proxy.bypasses(&target.host) => connect_via(proxy, target).await,
@@ -187,6 +208,34 @@ impl Dialer {
                 Phase::Timeout,
                 format!(
                     "connecting to {target} timed out after {} ms",
+                    self.connect_timeout.as_millis()
+                ),
+            )),
+        }
+    }
+
+    /// Connects to `addr`, the address a client connected to for `target`: directly, or through
+    /// the upstream proxy (by `target`) when one is set, `target` does not bypass it and
+    /// `addr` is not loopback.
+    pub(crate) async fn connect_to(
+        &self,
+        target: &Target,
+        addr: SocketAddr,
+    ) -> Result<Dialed, DialError> {
+        let attempt = async {
+            match &self.proxy {
+                Some(proxy) if !proxy.bypasses(&target.host) && !addr.ip().is_loopback() => {
+                    connect_via(proxy, target).await
+                }
+                _ => connect_addr(addr, target).await,
+            }
+        };
+        match tokio::time::timeout(self.connect_timeout, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(DialError::new(
+                Phase::Timeout,
+                format!(
+                    "connecting to {target} ({addr}) timed out after {} ms",
                     self.connect_timeout.as_millis()
                 ),
             )),
@@ -308,6 +357,19 @@ async fn resolve(host: &str, port: u16) -> Result<Vec<SocketAddr>, DialError> {
         ));
     }
     Ok(addrs)
+}
+
+async fn connect_addr(addr: SocketAddr, target: &Target) -> Result<Dialed, DialError> {
+    match TcpStream::connect(addr).await {
+        Ok(stream) => {
+            let _ = stream.set_nodelay(true);
+            Ok(Dialed { stream, peer: addr })
+        }
+        Err(e) => Err(DialError::new(
+            Phase::Connect,
+            format!("cannot connect to {target} ({addr}): {e}"),
+        )),
+    }
 }
 
 async fn connect_direct(host: &str, port: u16) -> Result<Dialed, DialError> {

@@ -1,0 +1,320 @@
+//! The parent's side: the helper handoff, then the userspace TCP/IP stack (ipstack) on the
+//! TUN device, turning the namespace's packets back into streams.
+//!
+//! - TCP to port 53: DNS. TCP to the gateway's proxy port: the proxy protocol. TCP to the
+//!   gateway's other ports: the host's loopback when enabled, else refused. Any other TCP: a
+//!   [`Connection`] with its original destination, for the interception core.
+//! - UDP to port 53: DNS. Any other UDP (QUIC included) is dropped and recorded once per
+//!   client and destination as `blocked`, so clients fall back to TCP.
+//! - Anything else (ICMP, other protocols) is dropped.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ipstack::{IpStack, IpStackConfig, IpStackStream, IpStackTcpStream, IpStackUdpStream};
+use phonehome_record::{Blocked, Record, Target};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::task::JoinHandle;
+
+use crate::dns::Resolver;
+use crate::handoff;
+
+/// Rule named in the `blocked` record of UDP that is not DNS.
+pub const UDP_RULE: &str = "isolate: only DNS (port 53) is relayed over UDP";
+/// Rule named when the host's loopback was asked for without being enabled.
+pub const HOST_LOOPBACK_RULE: &str =
+    "isolate: the host's loopback is reachable only with --isolate-host-loopback";
+/// Rule named for addresses of the namespace's own networks.
+pub const NAMESPACE_RULE: &str = "isolate: no host at this address of the namespace's network";
+
+/// Where the stack's results go: records, the policy's word on a host, and TCP connections.
+pub trait Sink: Send + Sync + 'static {
+    /// Records one record (`dns`, `blocked`).
+    fn record(&self, record: Record);
+    /// `Some((rule, enforced))` when the policy denies `target` by its host alone.
+    fn deny(&self, target: &Target) -> Option<(String, bool)>;
+    /// Takes one TCP connection from inside the namespace.
+    fn connection(&self, connection: Connection);
+}
+
+/// How a TCP connection from the namespace is to be served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// To phonehome's proxy port: speak the proxy protocol (CONNECT, absolute-form).
+    Proxy,
+    /// To `dial` on the host: the original destination, or the host's loopback for the gateway.
+    Direct { dial: SocketAddr },
+    /// Not served; recorded as `blocked` with this rule.
+    Refused { rule: &'static str },
+}
+
+/// A TCP connection from inside the namespace.
+pub struct Connection {
+    pub stream: crate::TcpStream,
+    /// The client's address inside the namespace.
+    pub client: SocketAddr,
+    /// The destination the client connected to.
+    pub destination: SocketAddr,
+    /// The destination as the client named it: the DNS name it was given this address for,
+    /// else the address (the host's loopback address for the gateway).
+    pub target: Target,
+    pub route: Route,
+}
+
+/// How the stack behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct StackConfig {
+    /// The port on the gateway that speaks the proxy protocol (the proxy's own port).
+    pub proxy_port: u16,
+    /// Whether the gateway's other ports reach the host's loopback.
+    pub host_loopback: bool,
+}
+
+/// The helper's socket, waiting for its report.
+#[derive(Debug)]
+pub struct Handoff {
+    listener: tokio::net::UnixListener,
+    path: PathBuf,
+}
+
+/// The running stack. Dropping it stops it.
+#[derive(Debug)]
+pub struct Netstack {
+    task: JoinHandle<()>,
+}
+
+impl Drop for Netstack {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Handoff {
+    /// Listens on `dir/helper.sock` (`dir` should be private to this user).
+    ///
+    /// # Errors
+    /// When the socket cannot be bound.
+    pub fn bind(dir: &Path) -> std::io::Result<Self> {
+        let path = dir.join("helper.sock");
+        let listener = tokio::net::UnixListener::bind(&path)?;
+        Ok(Self { listener, path })
+    }
+
+    /// The socket's path, for the helper.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Waits up to `wait` for the helper's TUN device, starts the stack on it, then lets the
+    /// helper run the command.
+    ///
+    /// # Errors
+    /// The helper's own explanation when it could not set up the namespaces, or why the
+    /// handoff failed.
+    pub async fn start(
+        self,
+        wait: Duration,
+        config: StackConfig,
+        sink: Arc<dyn Sink>,
+    ) -> Result<Netstack, String> {
+        let accepted = tokio::time::timeout(wait, self.listener.accept()).await;
+        let socket = match accepted {
+            Ok(Ok((socket, _))) => socket,
+            Ok(Err(e)) => return Err(format!("cannot accept the isolation helper: {e}")),
+            Err(_) => return Err("the isolation helper did not report in time".to_owned()),
+        };
+        let socket = socket
+            .into_std()
+            .and_then(|s| s.set_nonblocking(false).map(|()| s))
+            .map_err(|e| format!("isolation helper socket: {e}"))?;
+        let (report, socket) = tokio::task::spawn_blocking(move || {
+            let _ = socket.set_read_timeout(Some(wait));
+            (handoff::receive(&socket), socket)
+        })
+        .await
+        .map_err(|e| format!("isolation helper handoff: {e}"))?;
+        let device = match report {
+            Ok(handoff::Report::Device(device)) => device,
+            Ok(handoff::Report::Failed(message)) => return Err(message),
+            Err(e) => return Err(format!("no word from the isolation helper: {e}")),
+        };
+        let netstack = Netstack::start(device, config, sink)
+            .map_err(|e| format!("cannot use the TUN device: {e}"))?;
+        (&socket)
+            .write_all_blocking(&[handoff::GO])
+            .map_err(|e| format!("cannot tell the isolation helper to go on: {e}"))?;
+        let _ = std::fs::remove_file(&self.path);
+        Ok(netstack)
+    }
+}
+
+trait WriteAllBlocking {
+    fn write_all_blocking(self, bytes: &[u8]) -> std::io::Result<()>;
+}
+
+impl WriteAllBlocking for &std::os::unix::net::UnixStream {
+    fn write_all_blocking(mut self, bytes: &[u8]) -> std::io::Result<()> {
+        std::io::Write::write_all(&mut self, bytes)
+    }
+}
+
+impl Netstack {
+    fn start(device: OwnedFd, config: StackConfig, sink: Arc<dyn Sink>) -> std::io::Result<Self> {
+        let device = crate::device::PacketDevice::new(device)?;
+        let mut ip_config = IpStackConfig::default();
+        ip_config
+            .mtu(crate::MTU)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let stack = IpStack::new(ip_config, device);
+        let shared = Arc::new(Shared {
+            config,
+            resolver: Resolver::new(config.host_loopback, sink.clone()),
+            sink,
+            udp_recorded: Mutex::new(HashSet::new()),
+        });
+        let task = tokio::spawn(accept_loop(stack, shared));
+        Ok(Self { task })
+    }
+}
+
+struct Shared {
+    config: StackConfig,
+    resolver: Resolver,
+    sink: Arc<dyn Sink>,
+    /// (client, destination) pairs whose dropped UDP was already recorded.
+    udp_recorded: Mutex<HashSet<(SocketAddr, SocketAddr)>>,
+}
+
+async fn accept_loop(mut stack: IpStack, shared: Arc<Shared>) {
+    loop {
+        match stack.accept().await {
+            Ok(IpStackStream::Tcp(tcp)) => tcp_stream(&shared, tcp),
+            Ok(IpStackStream::Udp(udp)) => udp_stream(&shared, udp),
+            Ok(IpStackStream::UnknownTransport(_) | IpStackStream::UnknownNetwork(_)) => {}
+            Err(e) => {
+                tracing::warn!("the userspace TCP/IP stack stopped: {e}");
+                return;
+            }
+        }
+    }
+}
+
+fn tcp_stream(shared: &Arc<Shared>, tcp: IpStackTcpStream) {
+    let client = tcp.local_addr();
+    let destination = tcp.peer_addr();
+    if destination.port() == 53 {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            shared.resolver.serve_tcp(crate::TcpStream::new(tcp)).await;
+        });
+        return;
+    }
+    let (target, route) = route(shared, destination);
+    shared.sink.connection(Connection {
+        stream: crate::TcpStream::new(tcp),
+        client,
+        destination,
+        target,
+        route,
+    });
+}
+
+/// Where a TCP connection to `destination` goes, and how it is named.
+fn route(shared: &Shared, destination: SocketAddr) -> (Target, Route) {
+    let ip = destination.ip();
+    let port = destination.port();
+    let named = |fallback: IpAddr| Target {
+        host: shared
+            .resolver
+            .name_of(ip)
+            .unwrap_or_else(|| fallback.to_string()),
+        port,
+    };
+    if crate::is_gateway(ip) {
+        if port == shared.config.proxy_port {
+            return (named(ip), Route::Proxy);
+        }
+        if !shared.config.host_loopback {
+            return (
+                named(ip),
+                Route::Refused {
+                    rule: HOST_LOOPBACK_RULE,
+                },
+            );
+        }
+        let loopback = match ip {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        };
+        let dial = SocketAddr::new(loopback, port);
+        return (named(loopback), Route::Direct { dial });
+    }
+    if crate::is_namespace_local(ip) {
+        return (
+            named(ip),
+            Route::Refused {
+                rule: NAMESPACE_RULE,
+            },
+        );
+    }
+    (named(ip), Route::Direct { dial: destination })
+}
+
+fn udp_stream(shared: &Arc<Shared>, mut udp: IpStackUdpStream) {
+    let client = udp.local_addr();
+    let destination = udp.peer_addr();
+    if destination.port() == 53 {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let mut datagram = vec![0u8; 65_536];
+            while let Ok(n) = udp.read(&mut datagram).await {
+                if n == 0 {
+                    return;
+                }
+                if let Some(reply) = shared.resolver.answer(&datagram[..n]).await {
+                    if udp.write_all(&reply).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        return;
+    }
+    let first = shared
+        .udp_recorded
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert((client, destination));
+    if first {
+        let host = shared
+            .resolver
+            .name_of(destination.ip())
+            .unwrap_or_else(|| destination.ip().to_string());
+        shared.sink.record(Record::Blocked(Blocked {
+            ts: phonehome_record::now(),
+            conn: None,
+            flow: None,
+            target: Target {
+                host,
+                port: destination.port(),
+            },
+            method: None,
+            url: None,
+            rule: UDP_RULE.to_owned(),
+            enforced: true,
+        }));
+    }
+    // Keep the flow until it goes quiet, so its later datagrams are dropped here quietly.
+    tokio::spawn(async move {
+        let mut datagram = vec![0u8; 65_536];
+        while let Ok(n) = udp.read(&mut datagram).await {
+            if n == 0 {
+                return;
+            }
+        }
+    });
+}

@@ -1,0 +1,100 @@
+//! A TCP stream from the namespace that is closed properly however it ends.
+
+use std::future::Future as _;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use ipstack::IpStackTcpStream;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
+
+/// How long a dropped stream may take to send its FIN.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+/// How often a waiting read looks again whether the connection closed. The userspace stack
+/// (ipstack 1.0) does not wake a waiting reader when the client's FIN closes the connection,
+/// only when data arrives; without a second look the end of a connection would be noticed
+/// only when phonehome drains.
+const CLOSE_POLL: Duration = Duration::from_millis(200);
+
+/// A client's TCP connection inside the namespace. Dropping it closes the connection with a
+/// FIN (the userspace stack on its own would forget it silently, leaving the client waiting).
+pub struct TcpStream {
+    inner: Option<IpStackTcpStream>,
+    /// Wakes a waiting read to look again (see [`CLOSE_POLL`]).
+    recheck: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl TcpStream {
+    pub(crate) fn new(inner: IpStackTcpStream) -> Self {
+        Self {
+            inner: Some(inner),
+            recheck: Box::pin(tokio::time::sleep(CLOSE_POLL)),
+        }
+    }
+
+    fn inner(self: Pin<&mut Self>) -> Pin<&mut IpStackTcpStream> {
+        Pin::new(
+            self.get_mut()
+                .inner
+                .as_mut()
+                .expect("the stream is only taken when dropped"),
+        )
+    }
+}
+
+impl Drop for TcpStream {
+    fn drop(&mut self) {
+        let Some(mut inner) = self.inner.take() else {
+            return;
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = tokio::time::timeout(CLOSE_WAIT, inner.shutdown()).await;
+            });
+        }
+    }
+}
+
+impl AsyncRead for TcpStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        loop {
+            let inner = Pin::new(
+                this.inner
+                    .as_mut()
+                    .expect("the stream is only taken when dropped"),
+            );
+            if let Poll::Ready(result) = inner.poll_read(cx, buf) {
+                return Poll::Ready(result);
+            }
+            if this.recheck.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            let next = tokio::time::Instant::now() + CLOSE_POLL;
+            this.recheck.as_mut().reset(next);
+        }
+    }
+}
+
+impl AsyncWrite for TcpStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.inner().poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner().poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner().poll_shutdown(cx)
+    }
+}
