@@ -9,6 +9,7 @@ mod diff;
 mod errors;
 mod fixtures;
 mod fuzz_inputs;
+mod isolate;
 mod launch;
 mod opencode;
 mod policy;

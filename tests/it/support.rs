@@ -135,7 +135,7 @@ pub fn response_of<'a>(records: &'a [Value], flow: &Value) -> &'a Value {
 /// How a test server's certificate is made.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Cert {
-    /// Issued by the test CA for localhost and 127.0.0.1.
+    /// Issued by the test CA for localhost, 127.0.0.1 and host.phonehome.internal.
     Valid,
     /// Self-signed, no CA.
     SelfSigned,
@@ -143,6 +143,14 @@ pub enum Cert {
     WrongHost,
     /// Issued by the test CA, expired yesterday.
     Expired,
+}
+
+/// The names of a valid test server certificate: loopback, and the host's loopback as
+/// `run --isolate --isolate-host-loopback` names it inside the namespace.
+fn valid_names() -> Vec<String> {
+    ["localhost", "127.0.0.1", "host.phonehome.internal"]
+        .map(str::to_owned)
+        .to_vec()
 }
 
 /// A test CA that issues upstream server certificates.
@@ -175,9 +183,7 @@ impl TestPki {
     /// A valid server certificate and its key for localhost and 127.0.0.1, as PEM files in
     /// `dir`, for servers outside this process.
     pub fn write_server_pem(&self, dir: &Path) -> (PathBuf, PathBuf) {
-        let params =
-            rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-                .expect("params");
+        let params = rcgen::CertificateParams::new(valid_names()).expect("params");
         let key = rcgen::KeyPair::generate().expect("key");
         let cert = params.signed_by(&key, &self.issuer).expect("cert");
         let (cert_path, key_path) = (dir.join("server.pem"), dir.join("server.key"));
@@ -190,7 +196,7 @@ impl TestPki {
     pub fn server_config(&self, cert: Cert, alpn: &[&[u8]]) -> Arc<rustls::ServerConfig> {
         let names = match cert {
             Cert::WrongHost => vec!["elsewhere.test".to_owned()],
-            _ => vec!["localhost".to_owned(), "127.0.0.1".to_owned()],
+            _ => valid_names(),
         };
         let mut params = rcgen::CertificateParams::new(names).expect("params");
         let now = time::OffsetDateTime::now_utc();
