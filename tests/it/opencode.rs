@@ -53,8 +53,12 @@ struct OpenCodeRun {
     log: String,
 }
 
-/// Runs `opencode run` under `phonehome run --policy POLICY` against the fake server.
+/// Runs `opencode run` under `phonehome run --policy POLICY [EXTRA…]` against the fake server.
 async fn run_opencode(policy: &str) -> OpenCodeRun {
+    run_opencode_with(policy, &[]).await
+}
+
+async fn run_opencode_with(policy: &str, extra: &[&str]) -> OpenCodeRun {
     let opencode = opencode();
     let scratch = Scratch::new();
     let pki = TestPki::new(scratch.dir.path());
@@ -115,7 +119,7 @@ async fn run_opencode(policy: &str) -> OpenCodeRun {
         .arg(&pki.ca_pem)
         .arg("--out")
         .arg(&out);
-    cmd.args(["--policy", policy]);
+    cmd.args(["--policy", policy]).args(extra);
     cmd.arg("--")
         .arg(&opencode)
         .args(["run", "-m", "fake/fake-model", "Say hello"]);
@@ -232,4 +236,47 @@ async fn opencode_under_llm_only_answers_and_its_side_traffic_is_blocked() {
         run.refused
     );
     assert!(run.ran.stderr.contains("blocked:"), "{}", run.ran.stderr);
+}
+
+/// Every host OpenCode tried, by any record that names one (connections, failures, blocks),
+/// loopback aside.
+fn attempted_hosts(records: &[serde_json::Value]) -> std::collections::BTreeSet<String> {
+    let mut hosts = hosts_of(records, "conn");
+    hosts.extend(hosts_of(records, "error"));
+    hosts.extend(hosts_of(records, "blocked"));
+    hosts
+}
+
+#[tokio::test]
+async fn opencode_under_isolate_gives_the_hosts_of_plain_run_and_any_that_bypassed_it() {
+    let plain = run_opencode("observe").await;
+    plain.assert_answered();
+    let isolated = run_opencode_with("observe", &["--isolate"]).await;
+    isolated.assert_answered();
+    assert_eq!(isolated.records[0]["mode"], "isolate");
+    let plain_hosts = attempted_hosts(&plain.records);
+    let isolated_hosts = attempted_hosts(&isolated.records);
+    assert!(
+        plain_hosts.contains("models.opencode.ai"),
+        "plain run saw the catalog fetch: {plain_hosts:?}"
+    );
+    let missing: Vec<_> = plain_hosts.difference(&isolated_hosts).collect();
+    assert!(
+        missing.is_empty(),
+        "isolation sees every host plain run sees; missing {missing:?} from {isolated_hosts:?}"
+    );
+    let bypassed: Vec<_> = isolated_hosts.difference(&plain_hosts).collect();
+    let queried: std::collections::BTreeSet<_> = of_type(&isolated.records, "dns")
+        .iter()
+        .map(|d| d["query"].as_str().expect("query").to_owned())
+        .collect();
+    eprintln!(
+        "OpenCode under --isolate: hosts {isolated_hosts:?}; beyond plain run {bypassed:?}; \
+         DNS queries {queried:?}"
+    );
+    assert!(
+        isolated.refused.iter().all(|t| !t.starts_with("localhost")),
+        "nothing but the refusing proxy's refusals left: {:?}",
+        isolated.refused
+    );
 }
