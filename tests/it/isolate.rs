@@ -418,3 +418,56 @@ async fn isolate_without_the_privileges_is_a_clear_error_and_starts_nothing() {
     assert!(!marker.exists(), "the command did not run");
     assert!(!Path::new(&scratch.path("ca")).exists(), "no CA was made");
 }
+
+/// As a normal user, isolation makes a user namespace too; the command keeps its user id.
+/// (Run as root, the test drops to `nobody` with setpriv; otherwise it already is a normal user.)
+#[tokio::test]
+async fn isolate_works_as_a_normal_user() {
+    let scratch = Scratch::new();
+    let server = Upstream::start(None).await;
+    let root = nix::unistd::geteuid().is_root();
+    if root {
+        // The scratch folder must be the normal user's to write in.
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(scratch.dir.path(), std::fs::Permissions::from_mode(0o777))
+            .expect("chmod");
+    }
+    let out = scratch.path("user.jsonl");
+    let script = format!(
+        "id -u; curl -sS --noproxy '*' http://{HOST}:{}/hello",
+        server.port()
+    );
+    let mut cmd = if root {
+        let mut setpriv = tokio::process::Command::new("setpriv");
+        setpriv
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(crate::support::BIN);
+        setpriv
+    } else {
+        tokio::process::Command::new(crate::support::BIN)
+    };
+    cmd.env("XDG_DATA_HOME", scratch.path("data"))
+        .env("PHONEHOME_CA_DIR", scratch.path("ca"))
+        .env("HOME", scratch.dir.path())
+        .env_remove("HTTPS_PROXY")
+        .env_remove("HTTP_PROXY")
+        .args(["run", "--isolate", "--isolate-host-loopback", "--out"])
+        .arg(&out)
+        .args(["--", "sh", "-c", &script]);
+    let ran = run(cmd).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let uid = if root {
+        "65534".to_owned()
+    } else {
+        nix::unistd::geteuid().to_string()
+    };
+    assert_eq!(ran.stdout, format!("{uid}\n{{\"hello\":\"world\"}}"));
+    let records = read_capture(&out);
+    assert_eq!(records[0]["mode"], "isolate");
+    let requests = of_type(&records, "request");
+    assert_eq!(requests.len(), 1, "{records:#?}");
+    assert_eq!(
+        requests[0]["url"],
+        format!("http://{HOST}:{}/hello", server.port())
+    );
+}
