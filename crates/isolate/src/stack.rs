@@ -169,6 +169,9 @@ impl Netstack {
         ip_config
             .mtu(crate::MTU)
             .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut tcp = ipstack::TcpConfig::default();
+        tcp.max_unacked_bytes = crate::MAX_UNACKED;
+        ip_config.with_tcp_config(tcp);
         let stack = IpStack::new(ip_config, device);
         let shared = Arc::new(Shared {
             config,
