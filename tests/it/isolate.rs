@@ -260,6 +260,38 @@ print(r[-4:] == bytes([10, 0, 2, 2]))
     assert!(ran.stderr.contains("1 blocked"), "{}", ran.stderr);
 }
 
+/// Malformed DNS messages, over UDP and TCP, get no answer and break nothing.
+#[tokio::test]
+async fn isolate_malformed_dns_is_ignored_and_dns_goes_on() {
+    let scratch = Scratch::new();
+    let code = format!(
+        r#"import socket, struct
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+u.settimeout(1)
+for junk in [b"", b"\x00", b"\xff" * 12, b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\xc0\x0c\x00\x01\x00\x01"]:
+    u.sendto(junk, ("10.0.2.2", 53))
+try:
+    u.recv(512)
+    print("answered junk")
+except socket.timeout:
+    print("no answer")
+t = socket.create_connection(("10.0.2.2", 53))
+t.sendall(struct.pack(">H", 40) + b"\x01\x02")
+t.close()
+print(socket.getaddrinfo("{HOST}", 80, socket.AF_INET)[0][4][0])
+"#
+    );
+    let script = python(&scratch, "junk.py", &code);
+    let (ran, records, _) = isolated(&scratch, &["--isolate-host-loopback"], &script).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert_eq!(ran.stdout, "no answer\n10.0.2.2\n");
+    let dns = of_type(&records, "dns");
+    assert!(
+        dns.iter().all(|d| d["query"] == HOST),
+        "only the real query is recorded: {dns:#?}"
+    );
+}
+
 #[tokio::test]
 async fn isolate_offline_lets_nothing_leave_whatever_the_program_does() {
     let scratch = Scratch::new();

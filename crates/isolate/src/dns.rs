@@ -44,54 +44,21 @@ impl Resolver {
 
     /// The reply to one DNS message; `None` when it is not a query phonehome can parse.
     pub(crate) async fn answer(&self, message: &[u8]) -> Option<Vec<u8>> {
-        let query = Packet::parse(message).ok()?;
-        let question = query.questions.first()?.clone();
-        let name = question.qname.to_string();
-        let name = name.trim_end_matches('.').to_ascii_lowercase();
-        let qtype = qtype_name(question.qtype);
-        let mut reply = Packet::new_reply(query.id());
-        reply.set_flags(PacketFlag::RECURSION_AVAILABLE);
-        if query.has_flags(PacketFlag::RECURSION_DESIRED) {
-            reply.set_flags(PacketFlag::RECURSION_DESIRED);
-        }
-        reply.questions.push(question.clone());
-        let found = self.resolve(&name, question.qtype).await;
-        let answers = match &found {
-            Lookup::Addresses(addresses) => addresses.clone(),
-            Lookup::NoName | Lookup::Denied => Vec::new(),
-        };
-        match found {
-            Lookup::Addresses(_) => {}
-            Lookup::NoName => *reply.rcode_mut() = RCODE::NameError,
-            Lookup::Denied => *reply.rcode_mut() = RCODE::Refused,
-        }
-        {
+        let query = Query::parse(message)?;
+        let found = self.resolve(&query.name, query.question.qtype).await;
+        if let Lookup::Addresses(addresses) = &found {
             let mut names = self.lock();
-            for ip in &answers {
-                names.insert(*ip, name.clone());
+            for ip in addresses {
+                names.insert(*ip, query.name.clone());
             }
-        }
-        let owner = Name::new_unchecked(&name);
-        for ip in &answers {
-            let rdata = match ip {
-                IpAddr::V4(v4) => RData::A(A {
-                    address: u32::from(*v4),
-                }),
-                IpAddr::V6(v6) => RData::AAAA(AAAA {
-                    address: u128::from(*v6),
-                }),
-            };
-            reply
-                .answers
-                .push(ResourceRecord::new(owner.clone(), CLASS::IN, TTL, rdata));
         }
         self.sink.record(Record::Dns(Dns {
             ts: phonehome_record::now(),
-            query: name.clone(),
-            qtype,
-            answers: answers.iter().map(IpAddr::to_string).collect(),
+            query: query.name.clone(),
+            qtype: qtype_name(query.question.qtype),
+            answers: found.addresses().iter().map(IpAddr::to_string).collect(),
         }));
-        reply.build_bytes_vec().ok()
+        query.reply(&found)
     }
 
     async fn resolve(&self, name: &str, qtype: QTYPE) -> Lookup {
@@ -100,6 +67,7 @@ impl Resolver {
             QTYPE::TYPE(TYPE::AAAA) => Family::V6,
             _ => Family::Neither,
         };
+
         if self.host_loopback
             && (name == crate::HOST_LOOPBACK_NAME
                 || name.ends_with(&format!(".{}", crate::HOST_LOOPBACK_NAME)))
@@ -126,6 +94,10 @@ impl Resolver {
             if enforced {
                 return Lookup::Denied;
             }
+        }
+        if matches!(family, Family::Neither) {
+            // Only addresses are answered (no HTTPS, SVCB, TXT records): no need to ask.
+            return Lookup::Addresses(Vec::new());
         }
         match tokio::net::lookup_host((name, 0)).await {
             Ok(addresses) => {
@@ -161,10 +133,77 @@ impl Resolver {
     }
 }
 
-enum Lookup {
+pub(crate) enum Lookup {
     Addresses(Vec<IpAddr>),
     NoName,
     Denied,
+}
+
+impl Lookup {
+    fn addresses(&self) -> &[IpAddr] {
+        match self {
+            Lookup::Addresses(addresses) => addresses,
+            Lookup::NoName | Lookup::Denied => &[],
+        }
+    }
+}
+
+/// A parsed DNS query: its first question (clients send one, RFC 9619).
+pub(crate) struct Query<'a> {
+    id: u16,
+    recursion_desired: bool,
+    question: simple_dns::Question<'a>,
+    /// The queried name, lowercase, without the trailing dot.
+    name: String,
+}
+
+impl<'a> Query<'a> {
+    /// `None` when `message` is not a DNS message with a question.
+    pub(crate) fn parse(message: &'a [u8]) -> Option<Self> {
+        let packet = Packet::parse(message).ok()?;
+        let question = packet.questions.first()?.clone();
+        let name = question
+            .qname
+            .to_string()
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        Some(Self {
+            id: packet.id(),
+            recursion_desired: packet.has_flags(PacketFlag::RECURSION_DESIRED),
+            question,
+            name,
+        })
+    }
+
+    /// The reply to this query with `found`'s addresses (or its error code).
+    pub(crate) fn reply(&self, found: &Lookup) -> Option<Vec<u8>> {
+        let mut reply = Packet::new_reply(self.id);
+        reply.set_flags(PacketFlag::RECURSION_AVAILABLE);
+        if self.recursion_desired {
+            reply.set_flags(PacketFlag::RECURSION_DESIRED);
+        }
+        reply.questions.push(self.question.clone());
+        match found {
+            Lookup::Addresses(_) => {}
+            Lookup::NoName => *reply.rcode_mut() = RCODE::NameError,
+            Lookup::Denied => *reply.rcode_mut() = RCODE::Refused,
+        }
+        let owner = self.question.qname.clone();
+        for ip in found.addresses() {
+            let rdata = match ip {
+                IpAddr::V4(v4) => RData::A(A {
+                    address: u32::from(*v4),
+                }),
+                IpAddr::V6(v6) => RData::AAAA(AAAA {
+                    address: u128::from(*v6),
+                }),
+            };
+            reply
+                .answers
+                .push(ResourceRecord::new(owner.clone(), CLASS::IN, TTL, rdata));
+        }
+        reply.build_bytes_vec().ok()
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -268,6 +307,29 @@ mod tests {
         let records = sink.0.lock().expect("lock");
         assert!(matches!(&records[0], Record::Blocked(b) if b.target.host == "denied.test"));
         assert!(matches!(&records[1], Record::Dns(d) if d.answers.is_empty()));
+    }
+
+    #[test]
+    fn malformed_queries_are_not_answered() {
+        let good = query("a.test", TYPE::A);
+        for cut in 0..good.len() {
+            crate::fuzzing::dns_query(&good[..cut]);
+        }
+        assert!(Query::parse(&good[..good.len() - 1]).is_none());
+        assert!(
+            Query::parse(b"\x00\x07\x01\x00\x00\x00").is_none(),
+            "no question"
+        );
+        let mut compressed_loop = good.clone();
+        compressed_loop.splice(12..12, [0xc0, 0x0c]);
+        crate::fuzzing::dns_query(&compressed_loop);
+        let parsed = Query::parse(&good).expect("parses");
+        assert_eq!(parsed.name, "a.test");
+        let reply = parsed.reply(&Lookup::NoName).expect("reply");
+        assert_eq!(
+            Packet::parse(&reply).expect("parses").rcode(),
+            RCODE::NameError
+        );
     }
 
     #[test]

@@ -33,6 +33,20 @@ mod stream;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+/// Entry points for the fuzz targets in `fuzz/`; not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses bytes as a DNS query and builds its replies, with and without addresses.
+    pub fn dns_query(data: &[u8]) {
+        use std::net::IpAddr;
+        if let Some(query) = crate::dns::Query::parse(data) {
+            let _ = query.reply(&crate::dns::Lookup::NoName);
+            let found = vec![IpAddr::V4(crate::GATEWAY_V4), IpAddr::V6(crate::GATEWAY_V6)];
+            let _ = query.reply(&crate::dns::Lookup::Addresses(found));
+        }
+    }
+}
+
 pub use namespace::{enter, HelperSpec, NOT_STARTED, SETUP_FAILED};
 pub use privilege::{check, needs_user_namespace, PrivilegeError};
 pub use stack::{
