@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use phonehome_record::{Blocked, Dns, Record, Target};
 use simple_dns::rdata::{RData, A, AAAA};
-use simple_dns::{Name, Packet, PacketFlag, ResourceRecord, CLASS, QTYPE, RCODE, TYPE};
+use simple_dns::{Packet, PacketFlag, ResourceRecord, CLASS, QTYPE, RCODE, TYPE};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 use crate::stack::Sink;
@@ -249,6 +249,7 @@ fn qtype_name(qtype: QTYPE) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use simple_dns::Name;
 
     struct Collect(Mutex<Vec<Record>>);
 
