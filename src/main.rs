@@ -6,10 +6,12 @@ mod ca_cmd;
 mod capture;
 mod cli;
 mod demo;
+mod llm_cmd;
 mod markers;
 mod paths;
 mod proxy_cmd;
 mod run;
+mod view_cmd;
 
 use std::process::ExitCode;
 
@@ -52,6 +54,8 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         Command::Export(args) => return analysis_cmd::export(args),
         Command::Policy(command) => return analysis_cmd::policy(command),
         Command::Diff(args) => return analysis_cmd::diff(args),
+        Command::Llm(args) => return llm_cmd::llm(args),
+        Command::View(args) => return view_cmd::view(args),
         _ => {}
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -69,7 +73,9 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
             | Command::Allowlist(_)
             | Command::Export(_)
             | Command::Policy(_)
-            | Command::Diff(_) => unreachable!("handled above"),
+            | Command::Diff(_)
+            | Command::Llm(_)
+            | Command::View(_) => unreachable!("handled above"),
         }
     })
 }
