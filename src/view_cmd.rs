@@ -18,6 +18,7 @@ pub fn view(args: &ViewArgs) -> Result<u8> {
             ),
         }
     }
+    phonehome_viewer::check(&path)?;
     if !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         bail!("`phonehome view` needs a terminal; for scripts use `phonehome report` or `phonehome llm`");
     }

@@ -222,6 +222,23 @@ fn view_without_a_terminal_or_capture_says_why() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("needs a terminal"), "{stderr}");
 
+    let text = scratch.path("notes.txt");
+    std::fs::write(&text, "hello\n").expect("write");
+    let out = Command::new(BIN)
+        .arg("view")
+        .arg(&text)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}: line 1 is not a capture header; not a phonehome capture",
+            text.display()
+        )),
+        "{stderr}"
+    );
+
     let missing = scratch.path("missing.jsonl");
     let out = Command::new(BIN)
         .arg("view")

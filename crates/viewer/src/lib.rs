@@ -31,6 +31,25 @@ pub use ui::draw;
 /// How long the loop waits for a key before looking for new rows.
 const TICK: Duration = Duration::from_millis(100);
 
+/// Checks that `path` is a folder, or a file whose first line is a capture header (an empty
+/// file passes: a capture just created may not have its header yet).
+///
+/// # Errors
+/// What is wrong, naming the file and line 1.
+pub fn check(path: &Path) -> std::io::Result<()> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    let entry = picker::entry(path);
+    match (&entry.problem, entry.size) {
+        (Some(problem), size) if size > 0 => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {problem}; not a phonehome capture", path.display()),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Runs the viewer on `path` (a capture or a folder of captures) until the user quits. The
 /// terminal is restored however the viewer ends, panics included.
 ///

@@ -76,7 +76,7 @@ pub fn entry(path: &Path) -> Entry {
     let mut first = String::new();
     let mut reader = BufReader::new(&mut file);
     if reader.read_line(&mut first).is_err() {
-        entry.problem = Some("not UTF-8".into());
+        entry.problem = Some("line 1 is not UTF-8".into());
         return entry;
     }
     match Record::from_line(first.trim_end()) {
