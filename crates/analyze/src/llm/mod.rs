@@ -440,11 +440,16 @@ fn decode_response(api: Api, r: &ResponsePart, c: &mut Conversation) {
     }
     let cut = body.truncated || body.dropped_bytes > 0;
     if cut {
-        c.notes.push(format!(
-            "response body is incomplete in the capture ({} of {} bytes kept): decoded what arrived",
-            body.data.len(),
-            body.size
-        ));
+        let kept = body.data.len() as u64;
+        c.notes.push(if body.dropped_bytes == 0 && kept == body.size {
+            "response body ended early (the stream failed or was cut off): decoded what arrived"
+                .to_owned()
+        } else {
+            format!(
+                "response body is incomplete in the capture ({kept} of {} bytes kept): decoded what arrived",
+                body.size
+            )
+        });
     }
     let text = body.data.as_str();
     match framing(api, r, text) {
