@@ -33,9 +33,13 @@ pub enum Command {
     Export(ExportArgs),
     /// How two captures (or HAR files) differ: hosts, signatures, headers, TLS fingerprints
     Diff(DiffArgs),
+    /// The LLM conversations of a capture: prompts, tools, answers, tokens, timings, errors
+    Llm(LlmArgs),
     /// Check a policy file, or see which rule decides a URL
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Browse captures in the terminal: flows, payloads, LLM conversations (live while recording)
+    View(ViewArgs),
     /// The demo's scripted client (run by `phonehome demo` under `phonehome run`).
     #[command(hide = true)]
     DemoClient(DemoClientArgs),
@@ -290,6 +294,36 @@ pub struct DiffArgs {
     pub b: PathBuf,
     #[arg(long, value_enum, default_value = "md")]
     pub format: DiffFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    /// A capture, or a folder of captures [default: the captures folder]
+    pub path: Option<PathBuf>,
+    /// Read the capture as it is now; do not follow one that is still being written
+    #[arg(long = "static")]
+    pub static_view: bool,
+    /// Only the LLM calls of this agent session
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
+    /// Show side calls (title generation, summaries), hidden by default
+    #[arg(long)]
+    pub include_meta: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LlmArgs {
+    /// A capture file (.jsonl) or a HAR file
+    pub capture: PathBuf,
+    /// JSON Lines: one decoded conversation per line, for scripts
+    #[arg(long)]
+    pub json: bool,
+    /// Include side calls (title generation, summaries), hidden by default
+    #[arg(long)]
+    pub include_meta: bool,
+    /// Only the calls of this agent session
+    #[arg(long, value_name = "ID")]
+    pub session: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -7,10 +7,12 @@ mod capture;
 mod cli;
 mod demo;
 mod isolate_cmd;
+mod llm_cmd;
 mod markers;
 mod paths;
 mod proxy_cmd;
 mod run;
+mod view_cmd;
 
 use std::process::ExitCode;
 
@@ -53,6 +55,8 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         Command::Export(args) => return analysis_cmd::export(args),
         Command::Policy(command) => return analysis_cmd::policy(command),
         Command::Diff(args) => return analysis_cmd::diff(args),
+        Command::Llm(args) => return llm_cmd::llm(args),
+        Command::View(args) => return view_cmd::view(args),
         // Before any runtime: entering a user namespace needs a single-threaded process.
         Command::IsolateHelper(args) => return Ok(isolate_cmd::helper(args)),
         _ => {}
@@ -73,6 +77,8 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
             | Command::Export(_)
             | Command::Policy(_)
             | Command::Diff(_)
+            | Command::Llm(_)
+            | Command::View(_)
             | Command::IsolateHelper(_) => unreachable!("handled above"),
         }
     })

@@ -23,7 +23,7 @@ async fn demo_captures_a_scripted_agent() {
     );
     assert!(
         ran.stdout
-            .contains("| 127.0.0.1 | openai.chat | demo-llm-1 | 1 | 1 | 0 | 0 |"),
+            .contains("| 127.0.0.1 | openai.chat | demo-llm-1 | 1 | 0 | 1 | 0 | 0 | 21 | 12 |"),
         "{}",
         ran.stdout
     );

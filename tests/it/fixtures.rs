@@ -120,6 +120,7 @@ impl Synth {
             headers: response_headers,
             body: response_body,
             ttfb_ms: 30,
+            first_byte_ms: None,
             duration_ms: 40,
         }));
     }

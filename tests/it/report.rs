@@ -61,6 +61,14 @@ async fn investigation_report() {
         downloads[0]["file"],
         "ripgrep-14.1.1-x86_64-unknown-linux-musl.tar.gz"
     );
+    let llm = &report["llm"][0];
+    assert_eq!(llm["calls"], 1176);
+    assert_eq!(llm["error_kinds"]["429 rate_limit_exceeded"], 912);
+    assert_eq!(
+        llm["ttft_median_ms"], 30,
+        "the ttfb of the 34 streamed answers"
+    );
+    assert_eq!(llm["meta"], 0);
     assert_eq!(report["setup"]["agents"][0]["name"], "opencode");
     assert_eq!(report["setup"]["agents"][0]["version"], "1.18.33");
     let advice = report["hardening"].as_array().expect("hardening");

@@ -45,5 +45,9 @@ async fn client_sees_the_first_event_before_the_upstream_sends_the_last() {
         let response = response_of(&records, &request["flow"]);
         assert_eq!(response["body"]["data"], "data: first\n\ndata: last\n\n");
         assert!(response["duration_ms"].as_u64() >= response["ttfb_ms"].as_u64());
+        // Time to the first event, within the response.
+        let first = response["first_byte_ms"].as_u64().expect("first_byte_ms");
+        assert!(first >= response["ttfb_ms"].as_u64().expect("ttfb"));
+        assert!(first <= response["duration_ms"].as_u64().expect("duration"));
     }
 }

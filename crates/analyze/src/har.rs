@@ -333,6 +333,7 @@ fn import_entry(e: &Value, index: usize) -> Result<Exchange, String> {
             headers: headers_from(&response["headers"]),
             body: body_from(&response["content"], response["content"]["size"].as_i64()),
             ttfb_ms: ttfb.round() as u64,
+            first_byte_ms: None,
             duration_ms: e["time"].as_f64().unwrap_or(0.0).max(0.0).round() as u64,
         });
     }

@@ -1,5 +1,6 @@
-//! phonehome analysis: reports, request signatures, the leak finder, the allowlist and HAR,
-//! all from a capture file (or a HAR file). Pure: no async, no network, no proxy code.
+//! phonehome analysis: reports, request signatures, LLM conversations ([`llm`]: decoders for
+//! the OpenAI, Anthropic, Gemini and Ollama APIs), the leak finder, the allowlist and HAR, all
+//! from a capture file (or a HAR file). Pure: no async, no network, no proxy code.
 //!
 //! ```text
 //! capture / HAR ─ source (events) ─ report builder ─ Report ─┬─ Markdown
@@ -16,7 +17,7 @@ mod diff;
 mod har;
 mod html;
 mod leaks;
-mod llm;
+pub mod llm;
 mod markdown;
 mod report;
 mod signature;
@@ -42,4 +43,66 @@ pub fn render_markdown(report: &Report) -> String {
 /// Renders a report as one self-contained HTML file.
 pub fn render_html(report: &Report) -> String {
     html::render(report)
+}
+
+/// Entry points for the fuzz targets in `fuzz/`; not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use phonehome_record::{Body, BodyEncoding};
+
+    /// Decodes bytes as an LLM exchange: the first byte picks the API and the response's
+    /// content type, the rest is the request body and the response body, split at the first
+    /// byte 0x01.
+    pub fn llm_decode(data: &[u8]) {
+        const URLS: [&str; 6] = [
+            "https://h/v1/chat/completions",
+            "https://h/v1/responses",
+            "https://h/v1/messages",
+            "https://h/v1beta/models/m:generateContent",
+            "https://h/v1beta/models/m:streamGenerateContent",
+            "http://h/api/chat",
+        ];
+        const TYPES: [&str; 4] = [
+            "text/event-stream",
+            "application/json",
+            "application/x-ndjson",
+            "",
+        ];
+        let Some((selector, rest)) = data.split_first() else {
+            return;
+        };
+        let text = String::from_utf8_lossy(rest);
+        let (request, response) = text.split_once('\u{1}').unwrap_or(("{}", &text));
+        let body = |data: &str| Body {
+            size: data.len() as u64,
+            encoding: BodyEncoding::Utf8,
+            data: data.to_owned(),
+            truncated: selector & 0x80 != 0,
+            decoded_from: None,
+            dropped_bytes: 0,
+        };
+        let mut exchange = crate::source::exchange(
+            1,
+            chrono::DateTime::default(),
+            "POST".into(),
+            URLS[usize::from(selector % 6)].into(),
+            "HTTP/1.1".into(),
+            Vec::new(),
+            Some(body(request)),
+        );
+        exchange.response = Some(crate::source::ResponsePart {
+            status: if selector & 0x40 != 0 { 429 } else { 200 },
+            reason: String::new(),
+            version: "HTTP/1.1".into(),
+            headers: vec![(
+                "content-type".into(),
+                TYPES[usize::from((selector >> 3) % 4)].into(),
+            )],
+            body: Some(body(response)),
+            ttfb_ms: 1,
+            first_byte_ms: Some(2),
+            duration_ms: 3,
+        });
+        let _ = crate::llm::decode(&exchange);
+    }
 }

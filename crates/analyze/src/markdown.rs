@@ -134,21 +134,7 @@ pub fn render(report: &Report) -> String {
     }
 
     if !report.llm.is_empty() {
-        let _ = writeln!(w, "\n## LLM calls\n");
-        let _ = writeln!(w, "| Host | API | Model | Calls | Streaming | Errors | Retries |\n|---|---|---|---:|---:|---:|---:|");
-        for l in &report.llm {
-            let _ = writeln!(
-                w,
-                "| {} | {} | {} | {} | {} | {} | {} |",
-                cell(&l.host),
-                l.api,
-                cell(&l.model),
-                l.calls,
-                l.streaming,
-                l.errors,
-                l.retries
-            );
-        }
+        llm_calls(w, report);
     }
     if !report.packages.is_empty() {
         let _ = writeln!(w, "\n## Runtime package fetches\n");
@@ -417,4 +403,54 @@ pub fn render(report: &Report) -> String {
         );
     }
     out
+}
+
+/// LLM calls per host, API and model: counts, tokens, time to first token, errors by kind.
+fn llm_calls(w: &mut String, report: &Report) {
+    let _ = writeln!(w, "\n## LLM calls\n");
+    let _ = writeln!(w, "| Host | API | Model | Calls | Side calls | Streaming | Errors | Retries | Input tokens | Output tokens | Cache read | Cache write | TTFT median | TTFT max |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let ms = |v: Option<u64>| v.map_or_else(|| "—".to_owned(), |v| format!("{v} ms"));
+    for l in &report.llm {
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            cell(&l.host),
+            l.api,
+            cell(&l.model),
+            l.calls,
+            l.meta,
+            l.streaming,
+            l.errors,
+            l.retries,
+            l.input_tokens,
+            l.output_tokens,
+            l.cache_read_input_tokens,
+            l.cache_creation_input_tokens,
+            ms(l.ttft_median_ms),
+            ms(l.ttft_max_ms),
+        );
+    }
+    let with_errors: Vec<_> = report
+        .llm
+        .iter()
+        .filter(|l| !l.error_kinds.is_empty())
+        .collect();
+    if with_errors.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "\nErrors by kind:\n");
+    for l in with_errors {
+        let kinds: Vec<String> = l
+            .error_kinds
+            .iter()
+            .map(|(kind, n)| format!("`{kind}` ×{n}"))
+            .collect();
+        let _ = writeln!(
+            w,
+            "- {} ({}): {}",
+            cell(&l.model),
+            cell(&l.host),
+            kinds.join(", ")
+        );
+    }
 }

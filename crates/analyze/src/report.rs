@@ -112,6 +112,20 @@ pub struct LlmRow {
     pub errors: u64,
     /// Calls that repeated a failed call's request body.
     pub retries: u64,
+    /// Side calls (title generation, summaries) among the calls ([`crate::llm::is_meta`]).
+    pub meta: u64,
+    /// Tokens as the provider reported them, summed over the calls (`gen_ai.usage.*`).
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_input_tokens: u64,
+    pub cache_creation_input_tokens: u64,
+    pub reasoning_tokens: u64,
+    /// Time to first token of the streamed answers, in milliseconds: median and maximum.
+    pub ttft_median_ms: Option<u64>,
+    pub ttft_max_ms: Option<u64>,
+    /// Failed calls by error: `429 rate_limit_exceeded` (status and the provider's error type),
+    /// a status alone, or the capture's failure phase (`upstream_http`).
+    pub error_kinds: BTreeMap<String, u64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -320,6 +334,55 @@ struct LlmAcc {
     errors: u64,
     retries: u64,
     ok: u64,
+    meta: u64,
+    usage: [u64; 5],
+    ttft_ms: Vec<u64>,
+    error_kinds: BTreeMap<String, u64>,
+}
+
+impl LlmAcc {
+    /// Adds what the decoder found in one call.
+    fn add(&mut self, c: &llm::Conversation) {
+        self.meta += u64::from(c.meta);
+        let u = &c.usage;
+        let counts = [
+            u.input_tokens,
+            u.output_tokens,
+            u.cache_read_input_tokens,
+            u.cache_creation_input_tokens,
+            u.reasoning_tokens,
+        ];
+        for (sum, n) in self.usage.iter_mut().zip(counts) {
+            *sum += n.unwrap_or(0);
+        }
+        if let Some(ttft) = c.ttft_ms {
+            self.ttft_ms.push(ttft);
+        }
+        if let Some(e) = &c.error {
+            let label = match (e.status.filter(|s| *s >= 400), &e.kind) {
+                (Some(status), Some(kind)) => format!("{status} {kind}"),
+                (Some(status), None) => status.to_string(),
+                (None, Some(kind)) => kind.clone(),
+                (None, None) => "error".to_owned(),
+            };
+            *self.error_kinds.entry(label).or_default() += 1;
+        }
+    }
+}
+
+/// The median of `values` (the mean of the middle two for an even count), and the maximum.
+fn median_max(mut values: Vec<u64>) -> (Option<u64>, Option<u64>) {
+    values.sort_unstable();
+    let n = values.len();
+    if n == 0 {
+        return (None, None);
+    }
+    let median = if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2
+    };
+    (Some(median), values.last().copied())
 }
 
 /// Requests per time bucket, merging buckets as the span grows so memory stays bounded.
@@ -599,6 +662,9 @@ impl<'c> Builder<'c> {
             row.errors += u64::from(failed);
             row.ok += u64::from(!failed);
             row.retries += u64::from(retry);
+            if let Some(conversation) = llm::decode(x) {
+                row.add(&conversation);
+            }
             if let Some(prompt) = call.prompt {
                 self.prompts.add(&x.host, prompt);
             }
@@ -669,14 +735,28 @@ impl<'c> Builder<'c> {
         let llm = self
             .llm
             .into_iter()
-            .map(|((host, api, model), acc)| LlmRow {
-                host,
-                api,
-                model,
-                calls: acc.calls,
-                streaming: acc.streaming,
-                errors: acc.errors,
-                retries: acc.retries,
+            .map(|((host, api, model), acc)| {
+                let (ttft_median_ms, ttft_max_ms) = median_max(acc.ttft_ms);
+                let [input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens, reasoning_tokens] =
+                    acc.usage;
+                LlmRow {
+                    host,
+                    api,
+                    model,
+                    calls: acc.calls,
+                    streaming: acc.streaming,
+                    errors: acc.errors,
+                    retries: acc.retries,
+                    meta: acc.meta,
+                    input_tokens,
+                    output_tokens,
+                    cache_read_input_tokens,
+                    cache_creation_input_tokens,
+                    reasoning_tokens,
+                    ttft_median_ms,
+                    ttft_max_ms,
+                    error_kinds: acc.error_kinds,
+                }
             })
             .collect();
         let packages = self
@@ -949,4 +1029,55 @@ pub(crate) fn other_hosts(report: &Report) -> impl Iterator<Item = &DomainRow> {
 /// Distinct purposes of the hosts contacted besides the provider and loopback.
 pub(crate) fn purposes_contacted(report: &Report) -> BTreeSet<Purpose> {
     other_hosts(report).filter_map(|d| d.purpose).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_and_max() {
+        assert_eq!(median_max(Vec::new()), (None, None));
+        assert_eq!(median_max(vec![30]), (Some(30), Some(30)));
+        assert_eq!(median_max(vec![900, 100, 300]), (Some(300), Some(900)));
+        assert_eq!(median_max(vec![400, 100, 300, 200]), (Some(250), Some(400)));
+    }
+
+    #[test]
+    fn llm_rows_sum_usage_and_name_errors() {
+        let mut acc = LlmAcc::default();
+        let mut c = llm::decode(&crate::source::exchange(
+            1,
+            DateTime::default(),
+            "POST".into(),
+            "https://api.test/v1/chat/completions".into(),
+            "HTTP/1.1".into(),
+            Vec::new(),
+            None,
+        ))
+        .expect("llm");
+        c.usage.input_tokens = Some(10);
+        c.ttft_ms = Some(5);
+        acc.add(&c);
+        c.error = Some(llm::LlmError {
+            status: Some(429),
+            kind: Some("rate_limit_error".into()),
+            message: String::new(),
+        });
+        acc.add(&c);
+        c.error = Some(llm::LlmError {
+            status: None,
+            kind: Some("upstream_http".into()),
+            message: String::new(),
+        });
+        acc.add(&c);
+        assert_eq!(acc.usage[0], 30);
+        assert_eq!(acc.ttft_ms, [5, 5, 5]);
+        let kinds: Vec<(&str, u64)> = acc
+            .error_kinds
+            .iter()
+            .map(|(k, n)| (k.as_str(), *n))
+            .collect();
+        assert_eq!(kinds, [("429 rate_limit_error", 1), ("upstream_http", 1)]);
+    }
 }

@@ -42,7 +42,24 @@ pub struct ResponsePart {
     pub headers: Headers,
     pub body: Option<Body>,
     pub ttfb_ms: u64,
+    /// Milliseconds to the first byte of the body, when the capture has it.
+    pub first_byte_ms: Option<u64>,
     pub duration_ms: u64,
+}
+
+impl From<phonehome_record::Response> for ResponsePart {
+    fn from(r: phonehome_record::Response) -> Self {
+        ResponsePart {
+            status: r.status,
+            reason: r.reason,
+            version: r.version,
+            headers: r.headers,
+            body: r.body,
+            ttfb_ms: r.ttfb_ms,
+            first_byte_ms: r.first_byte_ms,
+            duration_ms: r.duration_ms,
+        }
+    }
 }
 
 impl Exchange {
@@ -54,6 +71,18 @@ impl Exchange {
     /// The first value of request header `name` (any case).
     pub fn request_header(&self, name: &str) -> Option<&str> {
         header(&self.request_headers, name)
+    }
+
+    /// Joins a flow's records read on their own (the viewer reads them by byte offset).
+    pub fn from_records(
+        request: phonehome_record::Request,
+        response: Option<phonehome_record::Response>,
+        error: Option<(Phase, String)>,
+    ) -> Exchange {
+        let mut exchange = exchange_from_request(request);
+        exchange.response = response.map(ResponsePart::from);
+        exchange.error = error;
+        exchange
     }
 
     /// The first value of response header `name` (any case).
@@ -213,15 +242,7 @@ impl CaptureEvents {
             }
             Record::Response(r) => {
                 if let Some(mut exchange) = self.pending.remove(&r.flow) {
-                    exchange.response = Some(ResponsePart {
-                        status: r.status,
-                        reason: r.reason,
-                        version: r.version,
-                        headers: r.headers,
-                        body: r.body,
-                        ttfb_ms: r.ttfb_ms,
-                        duration_ms: r.duration_ms,
-                    });
+                    exchange.response = Some(ResponsePart::from(r));
                     self.queue.push_back(Event::Exchange(exchange));
                 }
             }

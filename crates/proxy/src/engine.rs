@@ -321,6 +321,7 @@ pub(crate) async fn forward(
         headers: header_pairs(response.headers()),
         body: None,
         ttfb_ms,
+        first_byte_ms: None,
         duration_ms: 0,
     };
     let (parts, body) = response.into_parts();
@@ -347,6 +348,10 @@ pub(crate) async fn forward(
             let mut record = record;
             record.ts = phonehome_record::now();
             record.duration_ms = response_log.elapsed_ms();
+            record.first_byte_ms = captured.first_data.map(|at| {
+                let since = at.saturating_duration_since(response_log.started);
+                u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+            });
             response_log.response_done(record, captured);
         },
     );

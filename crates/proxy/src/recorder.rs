@@ -53,6 +53,8 @@ pub(crate) struct CapturedBody {
     pub truncated: bool,
     pub dropped_bytes: u64,
     pub content_encoding: Option<String>,
+    /// When the first body byte went through.
+    pub first_data: Option<std::time::Instant>,
 }
 
 /// A request or response waiting for its body to be encoded and redacted.

@@ -34,6 +34,9 @@ struct Capture {
 
 impl Capture {
     fn push(&mut self, data: &[u8]) {
+        if self.body.first_data.is_none() && !data.is_empty() {
+            self.body.first_data = Some(Instant::now());
+        }
         self.body.size += data.len() as u64;
         let room = self
             .recorder

@@ -331,6 +331,10 @@ pub struct Response {
     pub body: Option<Body>,
     /// Milliseconds from the request's start to the response head.
     pub ttfb_ms: u64,
+    /// Milliseconds from the request's start to the first byte of the response body; absent
+    /// for an empty body. For a streamed LLM answer this is the time to first token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_byte_ms: Option<u64>,
     /// Milliseconds from the request's start to the end of the response body.
     pub duration_ms: u64,
 }

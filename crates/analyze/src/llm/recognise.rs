@@ -7,6 +7,7 @@
 use phonehome_record::BodyEncoding;
 use serde_json::Value;
 
+use super::Api;
 use crate::source::Exchange;
 
 /// An LLM call recognised in an exchange.
@@ -20,25 +21,38 @@ pub struct LlmCall {
     pub prompt: Option<String>,
 }
 
-/// Recognises the call from its path and its JSON request body.
-pub fn recognise(exchange: &Exchange) -> Option<LlmCall> {
-    if !exchange.method.eq_ignore_ascii_case("POST") {
+/// The API an exchange's method and path belong to: the detection [`recognise`] and
+/// [`super::decode`] share.
+pub(crate) fn api_of(method: &str, path: &str) -> Option<Api> {
+    if !method.eq_ignore_ascii_case("POST") {
         return None;
     }
-    let path = exchange.path.as_str();
-    let api = if path.ends_with("/chat/completions") {
-        "openai.chat"
+    if path.ends_with("/chat/completions") {
+        Some(Api::OpenAiChat)
     } else if path.ends_with("/responses") {
-        "openai.responses"
+        Some(Api::OpenAiResponses)
     } else if path.ends_with("/messages") && !path.contains("/sessions/") {
-        "anthropic.messages"
+        Some(Api::Anthropic)
     } else if path.contains(":generateContent") || path.contains(":streamGenerateContent") {
-        "gemini"
+        Some(Api::Gemini)
     } else if path.ends_with("/api/chat") || path.ends_with("/api/generate") {
-        "ollama.chat"
+        Some(Api::Ollama)
     } else {
-        return None;
-    };
+        None
+    }
+}
+
+/// Gemini's model, from the path (`…/models/{model}:generateContent`).
+pub(crate) fn gemini_model(path: &str) -> Option<String> {
+    let last = path.rsplit('/').next()?;
+    let model = last.split(':').next()?;
+    (!model.is_empty()).then(|| model.to_owned())
+}
+
+/// Recognises the call from its path and its JSON request body.
+pub fn recognise(exchange: &Exchange) -> Option<LlmCall> {
+    let path = exchange.path.as_str();
+    let api = api_of(&exchange.method, path)?;
     let body = exchange
         .request_body
         .as_ref()
@@ -47,23 +61,19 @@ pub fn recognise(exchange: &Exchange) -> Option<LlmCall> {
         .and_then(|b| serde_json::from_str(&b.data).ok())
         .unwrap_or(Value::Null);
     let model = match api {
-        "gemini" => path
-            .rsplit('/')
-            .next()
-            .and_then(|last| last.split(':').next())
-            .unwrap_or("unknown")
-            .to_owned(),
-        _ => json["model"].as_str().unwrap_or("unknown").to_owned(),
-    };
+        Api::Gemini => gemini_model(path),
+        _ => json["model"].as_str().map(str::to_owned),
+    }
+    .unwrap_or_else(|| "unknown".to_owned());
     let event_stream = exchange
         .response_header("content-type")
         .is_some_and(|c| c.contains("event-stream") || c.contains("ndjson"));
     let streaming = json["stream"].as_bool().unwrap_or(false)
         || path.contains(":streamGenerateContent")
         || event_stream
-        || (api == "ollama.chat" && json["stream"].as_bool() != Some(false));
+        || (api == Api::Ollama && json["stream"].as_bool() != Some(false));
     Some(LlmCall {
-        api,
+        api: api.name(),
         model,
         streaming,
         prompt: last_user_text(&json),

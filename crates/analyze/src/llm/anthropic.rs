@@ -1,0 +1,188 @@
+//! The Anthropic Messages API (`POST /v1/messages`), as Anthropic's API reference describes it
+//! (<https://docs.anthropic.com/en/api/messages>, streaming:
+//! <https://docs.anthropic.com/en/docs/build-with-claude/streaming>): the request's `system`
+//! (a string or text blocks), `messages` of content blocks (`text`, `thinking`, `tool_use`,
+//! `tool_result`, images), `tools` with `input_schema`; the response's `content` blocks,
+//! `stop_reason` and `usage`; or the SSE stream `message_start`, `content_block_start` /
+//! `content_block_delta` (`text_delta`, `thinking_delta`, `input_json_delta` pieces of a tool's
+//! input) / `content_block_stop`, `message_delta` (stop reason, final usage), `message_stop`,
+//! with `ping` and `error` events.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::{
+    first_str, normalise, parameters, set_count, text_of, Chunk, Conversation, Draft, DraftPart,
+    Message, Part, ToolDefinition,
+};
+
+pub(crate) fn request(json: &Value, c: &mut Conversation) {
+    c.request_model = json["model"].as_str().map(str::to_owned);
+    c.system_instructions = match &json["system"] {
+        Value::String(text) => vec![Part::Text {
+            content: text.clone(),
+        }],
+        Value::Array(blocks) => blocks.iter().map(block).collect(),
+        _ => Vec::new(),
+    };
+    for m in json["messages"].as_array().into_iter().flatten() {
+        let parts = match &m["content"] {
+            Value::String(text) => vec![Part::Text {
+                content: text.clone(),
+            }],
+            Value::Array(blocks) => blocks.iter().map(block).collect(),
+            _ => Vec::new(),
+        };
+        c.input_messages.push(Message {
+            role: m["role"].as_str().unwrap_or("user").to_owned(),
+            parts,
+            finish_reason: None,
+        });
+    }
+    c.tool_definitions = json["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| ToolDefinition {
+            name: t["name"]
+                .as_str()
+                .or_else(|| t["type"].as_str())
+                .unwrap_or_default()
+                .to_owned(),
+            description: t["description"].as_str().map(str::to_owned),
+            parameters: t["input_schema"].clone(),
+        })
+        .collect();
+    c.parameters = parameters(
+        json,
+        &["model", "messages", "system", "tools", "stream"],
+        &[],
+    );
+}
+
+/// One content block.
+fn block(b: &Value) -> Part {
+    let kind = b["type"].as_str().unwrap_or_default();
+    match kind {
+        "text" => Part::Text {
+            content: b["text"].as_str().unwrap_or_default().to_owned(),
+        },
+        "thinking" => Part::Reasoning {
+            content: b["thinking"].as_str().unwrap_or_default().to_owned(),
+        },
+        "tool_use" | "server_tool_use" => Part::ToolCall {
+            id: b["id"].as_str().map(str::to_owned),
+            name: b["name"].as_str().unwrap_or_default().to_owned(),
+            arguments: b["input"].clone(),
+        },
+        "tool_result" => Part::ToolCallResponse {
+            id: b["tool_use_id"].as_str().map(str::to_owned),
+            response: text_of(&b["content"]).map_or_else(|| b["content"].clone(), Value::String),
+        },
+        _ => Part::Other {
+            kind: if kind.is_empty() { "unknown" } else { kind }.to_owned(),
+            value: b.clone(),
+        },
+    }
+}
+
+/// A whole `message`.
+pub(crate) fn response(json: &Value, c: &mut Conversation) -> bool {
+    let Some(blocks) = json["content"].as_array() else {
+        return false;
+    };
+    first_str(&mut c.response_id, &json["id"]);
+    first_str(&mut c.response_model, &json["model"]);
+    c.push_output(vec![Message {
+        role: json["role"].as_str().unwrap_or("assistant").to_owned(),
+        parts: normalise(blocks.iter().map(block).collect()),
+        finish_reason: json["stop_reason"].as_str().map(str::to_owned),
+    }]);
+    usage(&json["usage"], c);
+    true
+}
+
+/// The SSE events; true when `message_stop` arrived.
+pub(crate) fn stream(chunks: &[Chunk], c: &mut Conversation) -> bool {
+    let mut blocks: BTreeMap<u64, DraftPart> = BTreeMap::new();
+    let mut stop_reason = None;
+    let mut stopped = false;
+    for chunk in chunks {
+        let d = &chunk.data;
+        let index = d["index"].as_u64().unwrap_or(0);
+        match d["type"].as_str().unwrap_or(chunk.event.as_str()) {
+            "message_start" => {
+                first_str(&mut c.response_id, &d["message"]["id"]);
+                first_str(&mut c.response_model, &d["message"]["model"]);
+                usage(&d["message"]["usage"], c);
+            }
+            "content_block_start" => {
+                let b = &d["content_block"];
+                let part = match block(b) {
+                    Part::Text { content } => DraftPart::Text(content),
+                    Part::Reasoning { content } => DraftPart::Reasoning(content),
+                    Part::ToolCall {
+                        id,
+                        name,
+                        arguments,
+                    } => DraftPart::ToolCall {
+                        id,
+                        name,
+                        arguments: String::new(),
+                        input: Some(arguments),
+                    },
+                    other => DraftPart::Whole(other),
+                };
+                blocks.insert(index, part);
+            }
+            "content_block_delta" => delta(blocks.get_mut(&index), &d["delta"]),
+            "message_delta" => {
+                if let Some(reason) = d["delta"]["stop_reason"].as_str() {
+                    stop_reason = Some(reason.to_owned());
+                }
+                usage(&d["usage"], c);
+            }
+            "message_stop" => stopped = true,
+            _ => {}
+        }
+    }
+    let mut draft = Draft::assistant();
+    draft.parts = blocks.into_values().collect();
+    draft.finish_reason = stop_reason;
+    c.push_output(vec![draft.finish()]);
+    stopped
+}
+
+fn delta(block: Option<&mut DraftPart>, delta: &Value) {
+    let Some(block) = block else {
+        return;
+    };
+    match (block, delta["type"].as_str().unwrap_or_default()) {
+        (DraftPart::Text(text), "text_delta") => {
+            text.push_str(delta["text"].as_str().unwrap_or_default());
+        }
+        (DraftPart::Reasoning(text), "thinking_delta") => {
+            text.push_str(delta["thinking"].as_str().unwrap_or_default());
+        }
+        (DraftPart::ToolCall { arguments, .. }, "input_json_delta") => {
+            arguments.push_str(delta["partial_json"].as_str().unwrap_or_default());
+        }
+        _ => {}
+    }
+}
+
+/// `usage`: `input_tokens`, `output_tokens`, `cache_read_input_tokens`,
+/// `cache_creation_input_tokens`.
+fn usage(u: &Value, c: &mut Conversation) {
+    set_count(&mut c.usage.input_tokens, &u["input_tokens"]);
+    set_count(&mut c.usage.output_tokens, &u["output_tokens"]);
+    set_count(
+        &mut c.usage.cache_read_input_tokens,
+        &u["cache_read_input_tokens"],
+    );
+    set_count(
+        &mut c.usage.cache_creation_input_tokens,
+        &u["cache_creation_input_tokens"],
+    );
+}

@@ -1,0 +1,220 @@
+//! Google's Gemini API `models.generateContent` and `models.streamGenerateContent`
+//! (<https://ai.google.dev/api/generate-content>): the request's `contents` (roles `user` and
+//! `model`, `parts` with `text`, `thought`, `functionCall`, `functionResponse`, inline data),
+//! `systemInstruction`, `tools[].functionDeclarations`, `generationConfig`; the response's
+//! `candidates[].content.parts`, `finishReason`, `usageMetadata`. Streamed, each chunk is a
+//! whole `GenerateContentResponse` holding the next piece of each candidate, as SSE
+//! (`alt=sse`) or as one JSON array; the last carries `finishReason`. The model is in the path.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::{
+    first_str, normalise, parameters, set_count, Chunk, Conversation, Draft, DraftPart, Message,
+    Part, ToolDefinition,
+};
+
+pub(crate) fn request(json: &Value, c: &mut Conversation) {
+    let system = if json["systemInstruction"].is_null() {
+        &json["system_instruction"]
+    } else {
+        &json["systemInstruction"]
+    };
+    c.system_instructions = match system {
+        Value::String(text) => vec![Part::Text {
+            content: text.clone(),
+        }],
+        other => parts(&other["parts"]),
+    };
+    for content in json["contents"].as_array().into_iter().flatten() {
+        c.input_messages.push(Message {
+            role: role(&content["role"]).to_owned(),
+            parts: parts(&content["parts"]),
+            finish_reason: None,
+        });
+    }
+    for tool in json["tools"].as_array().into_iter().flatten() {
+        let declarations = if tool["functionDeclarations"].is_null() {
+            &tool["function_declarations"]
+        } else {
+            &tool["functionDeclarations"]
+        };
+        match declarations.as_array() {
+            Some(declarations) => {
+                c.tool_definitions
+                    .extend(declarations.iter().map(|f| ToolDefinition {
+                        name: f["name"].as_str().unwrap_or_default().to_owned(),
+                        description: f["description"].as_str().map(str::to_owned),
+                        parameters: if f["parameters"].is_null() {
+                            f["parametersJsonSchema"].clone()
+                        } else {
+                            f["parameters"].clone()
+                        },
+                    }));
+            }
+            // A built-in tool: `{"googleSearch": {}}`, `{"codeExecution": {}}`.
+            None => c
+                .tool_definitions
+                .extend(tool.as_object().into_iter().flat_map(|o| {
+                    o.keys().map(|name| ToolDefinition {
+                        name: name.clone(),
+                        description: None,
+                        parameters: Value::Null,
+                    })
+                })),
+        }
+    }
+    c.parameters = parameters(
+        json,
+        &[
+            "contents",
+            "systemInstruction",
+            "system_instruction",
+            "tools",
+        ],
+        &["generationConfig", "generation_config"],
+    );
+}
+
+/// `user` stays, `model` is the assistant.
+fn role(role: &Value) -> &str {
+    match role.as_str() {
+        Some("model") => "assistant",
+        Some(other) => other,
+        None => "user",
+    }
+}
+
+fn parts(parts: &Value) -> Vec<Part> {
+    parts.as_array().into_iter().flatten().map(part).collect()
+}
+
+fn part(p: &Value) -> Part {
+    if let Some(text) = p["text"].as_str() {
+        return if p["thought"].as_bool() == Some(true) {
+            Part::Reasoning {
+                content: text.to_owned(),
+            }
+        } else {
+            Part::Text {
+                content: text.to_owned(),
+            }
+        };
+    }
+    let call = if p["functionCall"].is_null() {
+        &p["function_call"]
+    } else {
+        &p["functionCall"]
+    };
+    if call.is_object() {
+        return Part::ToolCall {
+            id: call["id"].as_str().map(str::to_owned),
+            name: call["name"].as_str().unwrap_or_default().to_owned(),
+            arguments: call["args"].clone(),
+        };
+    }
+    let response = if p["functionResponse"].is_null() {
+        &p["function_response"]
+    } else {
+        &p["functionResponse"]
+    };
+    if response.is_object() {
+        return Part::ToolCallResponse {
+            id: response["id"].as_str().map(str::to_owned),
+            response: response.clone(),
+        };
+    }
+    Part::Other {
+        kind: p
+            .as_object()
+            .and_then(|o| o.keys().find(|k| *k != "thoughtSignature"))
+            .cloned()
+            .unwrap_or_else(|| "unknown".to_owned()),
+        value: p.clone(),
+    }
+}
+
+/// A whole `GenerateContentResponse`.
+pub(crate) fn response(json: &Value, c: &mut Conversation) -> bool {
+    let Some(candidates) = json["candidates"].as_array() else {
+        block_reason(json, c);
+        return json["usageMetadata"].is_object() || json["promptFeedback"].is_object();
+    };
+    ids(json, c);
+    let messages = candidates
+        .iter()
+        .map(|candidate| Message {
+            role: match candidate["content"]["role"].as_str() {
+                Some("model") | None => "assistant",
+                Some(other) => other,
+            }
+            .to_owned(),
+            parts: normalise(parts(&candidate["content"]["parts"])),
+            finish_reason: candidate["finishReason"].as_str().map(str::to_owned),
+        })
+        .collect();
+    c.push_output(messages);
+    usage(&json["usageMetadata"], c);
+    true
+}
+
+/// The chunks of `streamGenerateContent`; true when a candidate finished.
+pub(crate) fn stream(chunks: &[Chunk], c: &mut Conversation) -> bool {
+    let mut drafts: BTreeMap<u64, Draft> = BTreeMap::new();
+    let mut finished = false;
+    for chunk in chunks {
+        let d = &chunk.data;
+        ids(d, c);
+        usage(&d["usageMetadata"], c);
+        block_reason(d, c);
+        for (i, candidate) in d["candidates"].as_array().into_iter().flatten().enumerate() {
+            let index = candidate["index"].as_u64().unwrap_or(i as u64);
+            let draft = drafts.entry(index).or_insert_with(Draft::assistant);
+            for p in candidate["content"]["parts"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                match part(p) {
+                    Part::Text { content } => draft.text(&content),
+                    Part::Reasoning { content } => draft.reasoning(&content),
+                    other => draft.parts.push(DraftPart::Whole(other)),
+                }
+            }
+            if let Some(reason) = candidate["finishReason"].as_str() {
+                draft.finish_reason = Some(reason.to_owned());
+                finished = true;
+            }
+        }
+    }
+    c.push_output(drafts.into_values().map(Draft::finish).collect());
+    finished || c.error.is_some()
+}
+
+fn ids(json: &Value, c: &mut Conversation) {
+    first_str(&mut c.response_id, &json["responseId"]);
+    first_str(&mut c.response_model, &json["modelVersion"]);
+}
+
+/// A prompt the API refused (`promptFeedback.blockReason`): a note.
+fn block_reason(json: &Value, c: &mut Conversation) {
+    if let Some(reason) = json["promptFeedback"]["blockReason"].as_str() {
+        let note = format!("prompt blocked: {reason}");
+        if !c.notes.contains(&note) {
+            c.notes.push(note);
+        }
+    }
+}
+
+/// `usageMetadata`: `promptTokenCount`, `candidatesTokenCount`, `cachedContentTokenCount`,
+/// `thoughtsTokenCount`.
+fn usage(u: &Value, c: &mut Conversation) {
+    set_count(&mut c.usage.input_tokens, &u["promptTokenCount"]);
+    set_count(&mut c.usage.output_tokens, &u["candidatesTokenCount"]);
+    set_count(
+        &mut c.usage.cache_read_input_tokens,
+        &u["cachedContentTokenCount"],
+    );
+    set_count(&mut c.usage.reasoning_tokens, &u["thoughtsTokenCount"]);
+}

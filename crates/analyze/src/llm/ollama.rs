@@ -1,0 +1,174 @@
+//! Ollama's `POST /api/chat` and `POST /api/generate`, as its API reference describes them
+//! (<https://github.com/ollama/ollama/blob/main/docs/api.md>): the request's `messages` (with
+//! `tool_calls`, `thinking`, `images`) or `prompt` and `system`, `tools`, `options`; streamed by
+//! default as newline-delimited JSON objects each holding the next piece of `message.content`
+//! (or `response`) and `thinking`, tool calls whole, ending with one whose `done` is true and
+//! that carries `done_reason`, `prompt_eval_count` and `eval_count`; with `"stream": false`, that
+//! one object whole.
+
+use serde_json::Value;
+
+use super::openai_chat::tool_definitions;
+use super::{
+    first_str, normalise, parameters, set_count, text_of, Chunk, Conversation, Draft, DraftPart,
+    Message, Part,
+};
+
+pub(crate) fn request(json: &Value, c: &mut Conversation) {
+    c.request_model = json["model"].as_str().map(str::to_owned);
+    c.streaming = json["stream"].as_bool() != Some(false);
+    if let Some(system) = json["system"].as_str() {
+        c.system_instructions.push(Part::Text {
+            content: system.to_owned(),
+        });
+    }
+    if let Some(prompt) = json["prompt"].as_str() {
+        c.input_messages.push(Message {
+            role: "user".to_owned(),
+            parts: vec![Part::Text {
+                content: prompt.to_owned(),
+            }],
+            finish_reason: None,
+        });
+    }
+    for m in json["messages"].as_array().into_iter().flatten() {
+        let role = m["role"].as_str().unwrap_or("user");
+        let text = text_of(&m["content"]).unwrap_or_default();
+        if role == "system" {
+            c.system_instructions.push(Part::Text { content: text });
+            continue;
+        }
+        let parts = if role == "tool" {
+            vec![Part::ToolCallResponse {
+                id: m["tool_call_id"]
+                    .as_str()
+                    .or_else(|| m["tool_name"].as_str())
+                    .map(str::to_owned),
+                response: Value::String(text),
+            }]
+        } else {
+            message_parts(m)
+        };
+        c.input_messages.push(Message {
+            role: role.to_owned(),
+            parts,
+            finish_reason: None,
+        });
+    }
+    c.tool_definitions = tool_definitions(json);
+    c.parameters = parameters(
+        json,
+        &[
+            "model", "messages", "prompt", "system", "tools", "stream", "images",
+        ],
+        &["options"],
+    );
+}
+
+/// A message's thinking, content, images and tool calls, in that order.
+fn message_parts(m: &Value) -> Vec<Part> {
+    let mut parts = Vec::new();
+    if let Some(thinking) = m["thinking"].as_str() {
+        parts.push(Part::Reasoning {
+            content: thinking.to_owned(),
+        });
+    }
+    if let Some(text) = m["content"].as_str() {
+        parts.push(Part::Text {
+            content: text.to_owned(),
+        });
+    }
+    if let Some(images) = m["images"].as_array() {
+        parts.extend(images.iter().map(|image| Part::Other {
+            kind: "image".to_owned(),
+            value: image.clone(),
+        }));
+    }
+    parts.extend(tool_calls(&m["tool_calls"]));
+    parts
+}
+
+fn tool_calls(calls: &Value) -> impl Iterator<Item = Part> + '_ {
+    calls
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|call| Part::ToolCall {
+            id: call["id"].as_str().map(str::to_owned),
+            name: call["function"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            arguments: call["function"]["arguments"].clone(),
+        })
+}
+
+/// The parts of one object of the answer: `/api/chat`'s `message`, `/api/generate`'s
+/// `response` and `thinking`.
+fn answer_parts(json: &Value) -> Option<Vec<Part>> {
+    if json["message"].is_object() {
+        return Some(message_parts(&json["message"]));
+    }
+    if json["response"].is_string() || json["done"].is_boolean() {
+        let mut parts = Vec::new();
+        if let Some(thinking) = json["thinking"].as_str() {
+            parts.push(Part::Reasoning {
+                content: thinking.to_owned(),
+            });
+        }
+        if let Some(text) = json["response"].as_str() {
+            parts.push(Part::Text {
+                content: text.to_owned(),
+            });
+        }
+        return Some(parts);
+    }
+    None
+}
+
+/// The answer in one object (`"stream": false`).
+pub(crate) fn response(json: &Value, c: &mut Conversation) -> bool {
+    let Some(parts) = answer_parts(json) else {
+        return false;
+    };
+    first_str(&mut c.response_model, &json["model"]);
+    c.push_output(vec![Message {
+        role: "assistant".to_owned(),
+        parts: normalise(parts),
+        finish_reason: json["done_reason"].as_str().map(str::to_owned),
+    }]);
+    usage(json, c);
+    true
+}
+
+/// The NDJSON objects; true when one had `"done": true`.
+pub(crate) fn stream(chunks: &[Chunk], c: &mut Conversation) -> bool {
+    let mut draft = Draft::assistant();
+    let mut done = false;
+    for chunk in chunks {
+        let d = &chunk.data;
+        first_str(&mut c.response_model, &d["model"]);
+        for part in answer_parts(d).unwrap_or_default() {
+            match part {
+                Part::Text { content } => draft.text(&content),
+                Part::Reasoning { content } => draft.reasoning(&content),
+                other => draft.parts.push(DraftPart::Whole(other)),
+            }
+        }
+        if d["done"].as_bool() == Some(true) {
+            done = true;
+            if let Some(reason) = d["done_reason"].as_str() {
+                draft.finish_reason = Some(reason.to_owned());
+            }
+            usage(d, c);
+        }
+    }
+    c.push_output(vec![draft.finish()]);
+    done
+}
+
+/// `prompt_eval_count` and `eval_count`.
+fn usage(json: &Value, c: &mut Conversation) {
+    set_count(&mut c.usage.input_tokens, &json["prompt_eval_count"]);
+    set_count(&mut c.usage.output_tokens, &json["eval_count"]);
+}

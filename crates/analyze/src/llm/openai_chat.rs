@@ -1,0 +1,251 @@
+//! OpenAI Chat Completions (`POST …/chat/completions`), as the OpenAI API reference describes
+//! it (<https://platform.openai.com/docs/api-reference/chat>): the request's `messages`
+//! (system / developer / user / assistant with `tool_calls` / tool), `tools`; the response's
+//! `choices[].message`, or streamed `chat.completion.chunk`s whose `choices[].delta` carry
+//! content, `tool_calls[]` pieces by `index` (id and name first, then `function.arguments`
+//! text), `finish_reason`, and a last chunk with `usage` and no choices, ended by
+//! `data: [DONE]`. Also read: `reasoning_content` / `reasoning`, which OpenAI-compatible servers
+//! (DeepSeek, OpenRouter, Ollama, vLLM) send.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::Value;
+
+use super::{
+    arguments, first_str, normalise, parameters, set_count, Chunk, Conversation, Draft, DraftPart,
+    Message, Part, ToolDefinition,
+};
+
+pub(crate) fn request(json: &Value, c: &mut Conversation) {
+    c.request_model = json["model"].as_str().map(str::to_owned);
+    for m in json["messages"].as_array().into_iter().flatten() {
+        let role = m["role"].as_str().unwrap_or("user");
+        match role {
+            "system" | "developer" => c.system_instructions.extend(content_parts(&m["content"])),
+            "tool" | "function" => c.input_messages.push(Message {
+                role: "tool".to_owned(),
+                parts: vec![Part::ToolCallResponse {
+                    id: m["tool_call_id"].as_str().map(str::to_owned),
+                    response: m["content"].clone(),
+                }],
+                finish_reason: None,
+            }),
+            _ => {
+                let mut parts = content_parts(&m["content"]);
+                parts.extend(tool_calls(&m["tool_calls"]));
+                c.input_messages.push(Message {
+                    role: role.to_owned(),
+                    parts,
+                    finish_reason: None,
+                });
+            }
+        }
+    }
+    c.tool_definitions = tool_definitions(json);
+    c.parameters = parameters(
+        json,
+        &["model", "messages", "tools", "functions", "stream"],
+        &[],
+    );
+}
+
+/// Tools as the Chat Completions API (and Ollama) offer them: `tools[].function`, or the
+/// older `functions[]`.
+pub(crate) fn tool_definitions(json: &Value) -> Vec<ToolDefinition> {
+    let tools = json["tools"].as_array().into_iter().flatten().map(|t| {
+        if t["function"].is_object() {
+            &t["function"]
+        } else {
+            t
+        }
+    });
+    let functions = json["functions"].as_array().into_iter().flatten();
+    tools
+        .chain(functions)
+        .map(|f| ToolDefinition {
+            name: f["name"]
+                .as_str()
+                .or_else(|| f["type"].as_str())
+                .unwrap_or_default()
+                .to_owned(),
+            description: f["description"].as_str().map(str::to_owned),
+            parameters: f["parameters"].clone(),
+        })
+        .collect()
+}
+
+/// A message's `content`: a string, or an array of typed parts.
+pub(crate) fn content_parts(content: &Value) -> Vec<Part> {
+    match content {
+        Value::Null => Vec::new(),
+        Value::String(text) => vec![Part::Text {
+            content: text.clone(),
+        }],
+        Value::Array(parts) => parts
+            .iter()
+            .map(|p| match (p["type"].as_str(), p["text"].as_str()) {
+                (Some("text" | "input_text" | "output_text") | None, Some(text)) => Part::Text {
+                    content: text.to_owned(),
+                },
+                (kind, _) => Part::Other {
+                    kind: kind.unwrap_or("unknown").to_owned(),
+                    value: p.clone(),
+                },
+            })
+            .collect(),
+        other => vec![Part::Other {
+            kind: "unknown".to_owned(),
+            value: other.clone(),
+        }],
+    }
+}
+
+fn tool_calls(calls: &Value) -> Vec<Part> {
+    calls
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|call| Part::ToolCall {
+            id: call["id"].as_str().map(str::to_owned),
+            name: call["function"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            arguments: match &call["function"]["arguments"] {
+                Value::String(text) => arguments(text),
+                other => other.clone(),
+            },
+        })
+        .collect()
+}
+
+/// A whole `chat.completion`.
+pub(crate) fn response(json: &Value, c: &mut Conversation) -> bool {
+    let Some(choices) = json["choices"].as_array() else {
+        return false;
+    };
+    first_str(&mut c.response_id, &json["id"]);
+    first_str(&mut c.response_model, &json["model"]);
+    let mut messages = Vec::new();
+    for choice in choices {
+        let m = &choice["message"];
+        let mut parts = Vec::new();
+        for key in ["reasoning_content", "reasoning"] {
+            if let Some(text) = m[key].as_str() {
+                parts.push(Part::Reasoning {
+                    content: text.to_owned(),
+                });
+            }
+        }
+        parts.extend(content_parts(&m["content"]));
+        if let Some(refusal) = m["refusal"].as_str() {
+            parts.push(Part::Other {
+                kind: "refusal".to_owned(),
+                value: Value::String(refusal.to_owned()),
+            });
+        }
+        parts.extend(tool_calls(&m["tool_calls"]));
+        messages.push(Message {
+            role: m["role"].as_str().unwrap_or("assistant").to_owned(),
+            parts: normalise(parts),
+            finish_reason: choice["finish_reason"].as_str().map(str::to_owned),
+        });
+    }
+    c.push_output(messages);
+    usage(&json["usage"], c);
+    true
+}
+
+/// `chat.completion.chunk`s. The end (`[DONE]`) is checked by the caller.
+pub(crate) fn stream(chunks: &[Chunk], c: &mut Conversation) -> bool {
+    let mut drafts: BTreeMap<u64, Draft> = BTreeMap::new();
+    let mut tools: HashMap<(u64, u64), usize> = HashMap::new();
+    for chunk in chunks {
+        let d = &chunk.data;
+        first_str(&mut c.response_id, &d["id"]);
+        first_str(&mut c.response_model, &d["model"]);
+        usage(&d["usage"], c);
+        for choice in d["choices"].as_array().into_iter().flatten() {
+            let index = choice["index"].as_u64().unwrap_or(0);
+            let draft = drafts.entry(index).or_insert_with(Draft::assistant);
+            let delta = &choice["delta"];
+            for key in ["reasoning_content", "reasoning"] {
+                if let Some(text) = delta[key].as_str() {
+                    draft.reasoning(text);
+                }
+            }
+            if let Some(text) = delta["content"].as_str() {
+                draft.text(text);
+            }
+            if let Some(refusal) = delta["refusal"].as_str() {
+                draft.parts.push(DraftPart::Whole(Part::Other {
+                    kind: "refusal".to_owned(),
+                    value: Value::String(refusal.to_owned()),
+                }));
+            }
+            for call in delta["tool_calls"].as_array().into_iter().flatten() {
+                tool_call_delta(draft, &mut tools, index, call);
+            }
+            if let Some(reason) = choice["finish_reason"].as_str() {
+                draft.finish_reason = Some(reason.to_owned());
+            }
+        }
+    }
+    c.push_output(drafts.into_values().map(Draft::finish).collect());
+    true
+}
+
+fn tool_call_delta(
+    draft: &mut Draft,
+    tools: &mut HashMap<(u64, u64), usize>,
+    choice: u64,
+    call: &Value,
+) {
+    let key = (choice, call["index"].as_u64().unwrap_or(0));
+    let position = *tools.entry(key).or_insert_with(|| {
+        draft.parts.push(DraftPart::ToolCall {
+            id: None,
+            name: String::new(),
+            arguments: String::new(),
+            input: None,
+        });
+        draft.parts.len() - 1
+    });
+    let Some(DraftPart::ToolCall {
+        id,
+        name,
+        arguments,
+        ..
+    }) = draft.parts.get_mut(position)
+    else {
+        return;
+    };
+    first_str(id, &call["id"]);
+    if let Some(n) = call["function"]["name"]
+        .as_str()
+        .filter(|_| name.is_empty())
+    {
+        n.clone_into(name);
+    }
+    if let Some(piece) = call["function"]["arguments"].as_str() {
+        arguments.push_str(piece);
+    }
+}
+
+/// `usage`: `prompt_tokens`, `completion_tokens`, `prompt_tokens_details.cached_tokens`,
+/// `completion_tokens_details.reasoning_tokens`.
+fn usage(u: &Value, c: &mut Conversation) {
+    if !u.is_object() {
+        return;
+    }
+    set_count(&mut c.usage.input_tokens, &u["prompt_tokens"]);
+    set_count(&mut c.usage.output_tokens, &u["completion_tokens"]);
+    set_count(
+        &mut c.usage.cache_read_input_tokens,
+        &u["prompt_tokens_details"]["cached_tokens"],
+    );
+    set_count(
+        &mut c.usage.reasoning_tokens,
+        &u["completion_tokens_details"]["reasoning_tokens"],
+    );
+}

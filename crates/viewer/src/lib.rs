@@ -1,0 +1,100 @@
+//! `phonehome view`: a terminal viewer over capture files.
+//!
+//! ```text
+//! folder ─ picker (first and last line of each capture)
+//! capture ─ index thread (one pass, byte offsets; follows the file while it grows)
+//!         ─ flow list (filters over the index) ─ detail (records re-read by offset, decoded)
+//! ```
+//!
+//! Nothing but the index is kept in memory: a 1 GB capture shows its first screen as soon as
+//! its first lines are read, and bodies are read only for the flow being looked at.
+#![forbid(unsafe_code)]
+
+mod app;
+mod detail;
+mod index;
+mod json;
+mod picker;
+mod ui;
+
+use std::io::Write as _;
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use ratatui::crossterm::event::{self, Event, KeyEventKind};
+
+pub use app::{App, Kind, Options};
+pub use index::{Index, IndexData, Row, RowKind};
+pub use ui::draw;
+
+/// How long the loop waits for a key before looking for new rows.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Checks that `path` is a folder, or a file whose first line is a capture header (an empty
+/// file passes: a capture just created may not have its header yet).
+///
+/// # Errors
+/// What is wrong, naming the file and line 1.
+pub fn check(path: &Path) -> std::io::Result<()> {
+    if path.is_dir() {
+        return Ok(());
+    }
+    let entry = picker::entry(path);
+    match (&entry.problem, entry.size) {
+        (Some(problem), size) if size > 0 => Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{}: {problem}; not a phonehome capture", path.display()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Runs the viewer on `path` (a capture or a folder of captures) until the user quits. The
+/// terminal is restored however the viewer ends, panics included.
+///
+/// # Errors
+/// The path cannot be read, or the terminal cannot be set up.
+pub fn run(path: &Path, options: Options) -> std::io::Result<()> {
+    let mut app = App::open(path, options).map_err(|e| {
+        std::io::Error::new(e.kind(), format!("cannot open {}: {e}", path.display()))
+    })?;
+    let mut terminal = ratatui::try_init()?;
+    let result = event_loop(&mut terminal, &mut app);
+    ratatui::try_restore()?;
+    result
+}
+
+fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> std::io::Result<()> {
+    let mut dirty = true;
+    while !app.quit {
+        if dirty {
+            terminal.draw(|frame| draw(frame, app))?;
+            dirty = false;
+        }
+        if let Some(bytes) = app.copy.take() {
+            osc52(&bytes)?;
+        }
+        if event::poll(TICK)? {
+            match event::read()? {
+                Event::Key(key) if key.kind != KeyEventKind::Release => {
+                    app.key(key);
+                    dirty = true;
+                }
+                Event::Resize(..) => dirty = true,
+                _ => {}
+            }
+        }
+        dirty |= app.refresh();
+    }
+    Ok(())
+}
+
+/// Puts `bytes` on the clipboard of the terminal (or of tmux, or of the terminal at the other
+/// end of an SSH session) with the OSC 52 escape sequence.
+fn osc52(bytes: &[u8]) -> std::io::Result<()> {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut out = std::io::stdout().lock();
+    write!(out, "\x1b]52;c;{encoded}\x07")?;
+    out.flush()
+}

@@ -1,0 +1,492 @@
+//! Drawing: the capture picker, the flow list, the detail pane, the help overlay.
+
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Block, Borders, Clear, Paragraph, Row as TableRow, Table, TableState, Tabs,
+};
+use ratatui::Frame;
+
+use crate::app::{App, DetailState, FlowsState, PickerState, Screen};
+use crate::index::{Row, RowKind};
+
+const KEYS_PICKER: &str = "↑↓ move · Enter open · r reload · ? keys · q quit";
+const KEYS_FLOWS: &str =
+    "↑↓ move · Enter open · f/1-6 filter · h host · / search · Esc clear · m meta · ? keys · q quit";
+const KEYS_DETAIL: &str =
+    "Tab switch · ↑↓ move · z/Z fold · c copy payload · v select · y copy · n/p flow · q back";
+
+/// Draws the whole viewer.
+pub fn draw(frame: &mut Frame, app: &mut App) {
+    let [top, main, bottom] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    app.page = usize::from(main.height.saturating_sub(2));
+    match app.screen {
+        Screen::Picker => {
+            if let Some(picker) = &app.picker {
+                top_bar(
+                    frame,
+                    top,
+                    format!("phonehome view · {}", picker.dir.display()),
+                );
+                draw_picker(frame, main, picker);
+            }
+            bottom_bar(frame, bottom, app.message.as_deref(), KEYS_PICKER, None);
+        }
+        Screen::Flows => {
+            let include_meta = app.options.include_meta;
+            let session = app.options.session.clone();
+            let message = app.message.clone();
+            if let Some(flows) = &mut app.flows {
+                top_bar(
+                    frame,
+                    top,
+                    flows_title(flows, include_meta, session.as_deref()),
+                );
+                let search = flows.searching.then(|| flows.search.clone());
+                if let Some(detail) = &mut flows.detail {
+                    draw_detail(frame, main, detail);
+                    bottom_bar(frame, bottom, message.as_deref(), KEYS_DETAIL, None);
+                } else {
+                    draw_flows(frame, main, flows);
+                    bottom_bar(frame, bottom, message.as_deref(), KEYS_FLOWS, search);
+                }
+            }
+        }
+    }
+    if app.help {
+        draw_help(frame);
+    }
+}
+
+fn top_bar(frame: &mut Frame, area: Rect, text: String) {
+    frame.render_widget(
+        Paragraph::new(text).style(Style::new().add_modifier(Modifier::REVERSED)),
+        area,
+    );
+}
+
+fn bottom_bar(
+    frame: &mut Frame,
+    area: Rect,
+    message: Option<&str>,
+    keys: &str,
+    search: Option<String>,
+) {
+    let line = if let Some(search) = search {
+        Line::from(vec![
+            Span::styled("search: ", Style::new().fg(Color::Yellow)),
+            Span::raw(search),
+            Span::styled("▏", Style::new().fg(Color::Yellow)),
+        ])
+    } else if let Some(message) = message {
+        Line::styled(message.to_owned(), Style::new().fg(Color::Green))
+    } else {
+        Line::styled(keys.to_owned(), Style::new().add_modifier(Modifier::DIM))
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn flows_title(flows: &FlowsState, include_meta: bool, session: Option<&str>) -> String {
+    let data = flows.index.lock();
+    let name = flows
+        .index
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut parts = vec![format!("phonehome view · {name}")];
+    parts.push(format!("{}/{} rows", flows.visible.len(), data.len()));
+    let mut filters = vec![flows.kind.name().to_owned()];
+    if let Some(host) = &flows.host {
+        filters.push(format!("host {host}"));
+    }
+    if !flows.search.is_empty() {
+        let scope = match &flows.body_search {
+            Some(search) if search.result().is_none() => " (searching bodies…)",
+            Some(_) => " in bodies too",
+            None => "",
+        };
+        filters.push(format!("\"{}\"{scope}", flows.search));
+    }
+    if let Some(session) = session {
+        filters.push(format!("session {session}"));
+    }
+    if include_meta {
+        filters.push("with meta".into());
+    }
+    parts.push(filters.join(", "));
+    let state = if let Some(failure) = &data.failure {
+        format!("error: {failure}")
+    } else if data.end.is_some() {
+        "ended".to_owned()
+    } else if data.done {
+        "static".to_owned()
+    } else {
+        "following".to_owned()
+    };
+    parts.push(state);
+    if !data.bad_lines.is_empty() {
+        let (line, why) = &data.bad_lines[0];
+        parts.push(format!(
+            "{} unreadable line(s); line {line}: {why}",
+            data.bad_lines.len()
+        ));
+    }
+    // The command last: it can be long.
+    if let Some(header) = &data.header {
+        parts.push(header.command.join(" "));
+    }
+    parts.join(" · ")
+}
+
+fn draw_picker(frame: &mut Frame, area: Rect, picker: &PickerState) {
+    if picker.entries.is_empty() {
+        frame.render_widget(
+            Paragraph::new(format!(
+                "No captures in {}. Record one with `phonehome run -- COMMAND`.",
+                picker.dir.display()
+            ))
+            .block(Block::new().borders(Borders::ALL).title(" captures ")),
+            area,
+        );
+        return;
+    }
+    let rows = picker.entries.iter().map(|e| {
+        let started = e
+            .header
+            .as_ref()
+            .map(|h| h.ts.replace('T', " ").chars().take(19).collect::<String>())
+            .unwrap_or_default();
+        let (requests, errors, blocked) = match &e.end {
+            Some(end) => (
+                end.counts.requests.to_string(),
+                end.counts.errors.to_string(),
+                end.counts.blocked.to_string(),
+            ),
+            None if e.problem.is_none() => ("running".into(), String::new(), String::new()),
+            None => (String::new(), String::new(), String::new()),
+        };
+        let command = match &e.problem {
+            Some(problem) => format!("({problem})"),
+            None => e.command(),
+        };
+        TableRow::new(vec![
+            started,
+            command,
+            requests,
+            errors,
+            blocked,
+            human(e.size),
+            e.name(),
+        ])
+    });
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(19),
+            Constraint::Fill(2),
+            Constraint::Length(8),
+            Constraint::Length(6),
+            Constraint::Length(7),
+            Constraint::Length(7),
+            Constraint::Fill(1),
+        ],
+    )
+    .header(
+        TableRow::new(vec![
+            "started (UTC)",
+            "command",
+            "requests",
+            "errors",
+            "blocked",
+            "size",
+            "file",
+        ])
+        .style(Style::new().add_modifier(Modifier::BOLD)),
+    )
+    .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
+    .block(
+        Block::new()
+            .borders(Borders::ALL)
+            .title(" captures, newest first "),
+    );
+    let mut state = TableState::new().with_selected(Some(picker.selected));
+    frame.render_stateful_widget(table, area, &mut state);
+}
+
+fn draw_flows(frame: &mut Frame, area: Rect, flows: &mut FlowsState) {
+    let height = usize::from(area.height.saturating_sub(3)).max(1);
+    if flows.selected < flows.scroll {
+        flows.scroll = flows.selected;
+    } else if flows.selected >= flows.scroll + height {
+        flows.scroll = flows.selected + 1 - height;
+    }
+    let data = flows.index.lock();
+    let window = flows
+        .visible
+        .iter()
+        .skip(flows.scroll)
+        .take(height)
+        .filter_map(|&i| data.get(i))
+        .map(|r| r.to_row());
+    let rows: Vec<TableRow> = window.map(|row| flow_row(&row)).collect();
+    let empty = rows.is_empty();
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(12),
+            Constraint::Length(7),
+            Constraint::Fill(1),
+            Constraint::Length(7),
+            Constraint::Length(11),
+            Constraint::Length(6),
+            Constraint::Length(16),
+            Constraint::Length(16),
+        ],
+    )
+    .header(
+        TableRow::new(vec![
+            "time",
+            "method",
+            "host and path",
+            "status",
+            "up/down",
+            "ms",
+            "purpose",
+            "model",
+        ])
+        .style(Style::new().add_modifier(Modifier::BOLD)),
+    )
+    .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
+    .block(Block::new().borders(Borders::ALL).title(" flows "));
+    let mut state =
+        TableState::new().with_selected((!empty).then(|| flows.selected - flows.scroll));
+    frame.render_stateful_widget(table, area, &mut state);
+    if empty {
+        let why = if data.done || data.end.is_some() {
+            "no rows match the filters (Esc clears them)"
+        } else {
+            "waiting for flows…"
+        };
+        let inner = Rect {
+            x: area.x + 2,
+            y: area.y + 2,
+            width: area.width.saturating_sub(4),
+            height: 1,
+        };
+        frame.render_widget(
+            Paragraph::new(why).style(Style::new().add_modifier(Modifier::DIM)),
+            inner,
+        );
+    }
+}
+
+fn flow_row(row: &Row) -> TableRow<'static> {
+    let (status, style) = match row.kind {
+        RowKind::Blocked => ("blocked".to_owned(), Style::new().fg(Color::Yellow)),
+        RowKind::Failure => (
+            row.error.as_deref().unwrap_or("error").to_owned(),
+            Style::new().fg(Color::Red),
+        ),
+        RowKind::Flow => match (row.status, &row.error) {
+            (Some(status), _) if status >= 400 => (status.to_string(), Style::new().fg(Color::Red)),
+            (Some(status), None) => (status.to_string(), Style::new()),
+            (Some(status), Some(_)) => (status.to_string(), Style::new().fg(Color::Red)),
+            (None, Some(phase)) => (phase.to_string(), Style::new().fg(Color::Red)),
+            (None, None) => ("…".to_owned(), Style::new().add_modifier(Modifier::DIM)),
+        },
+    };
+    let place = if matches!(row.port, 80 | 443) {
+        format!("{}{}", row.host, row.path)
+    } else {
+        format!("{}:{}{}", row.host, row.port, row.path)
+    };
+    let sizes = match (row.kind, row.response_size) {
+        (RowKind::Flow, Some(down)) => format!("{}/{}", human(row.request_size), human(down)),
+        (RowKind::Flow, None) => format!("{}/", human(row.request_size)),
+        _ => String::new(),
+    };
+    let model = row.model.as_deref().unwrap_or_default().to_owned();
+    let purpose = match (row.purpose, row.meta) {
+        (Some(purpose), true) => format!("{purpose} (meta)"),
+        (Some(purpose), false) => purpose.to_owned(),
+        (None, _) => String::new(),
+    };
+    TableRow::new(vec![
+        row.time.to_string(),
+        row.method.to_string(),
+        place,
+        status,
+        sizes,
+        row.duration_ms.map(|d| d.to_string()).unwrap_or_default(),
+        purpose,
+        model,
+    ])
+    .style(style)
+}
+
+fn draw_detail(frame: &mut Frame, area: Rect, d: &mut DetailState) {
+    let [tabs_area, body] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+    let names: Vec<&str> = d.detail.tabs.iter().map(|t| t.name).collect();
+    frame.render_widget(
+        Tabs::new(names)
+            .select(d.tab)
+            .highlight_style(Style::new().add_modifier(Modifier::REVERSED | Modifier::BOLD)),
+        tabs_area,
+    );
+    let Some(tab) = d.detail.tabs.get(d.tab) else {
+        return;
+    };
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .title(format!(" {} ", d.detail.title))
+        .title_bottom(format!(
+            " line {}/{} · {} bytes ",
+            (d.cursor + 1).min(tab.lines.len()),
+            tab.lines.len(),
+            tab.payload.len()
+        ));
+    let inner = block.inner(body);
+    frame.render_widget(block, body);
+    let width = usize::from(inner.width).max(1);
+    let height = usize::from(inner.height).max(1);
+    // Keep the cursor on screen; wrapped lines can take several rows, so count them.
+    if d.cursor < d.scroll {
+        d.scroll = d.cursor;
+    }
+    while d.scroll < d.cursor
+        && tab.lines[d.scroll..=d.cursor]
+            .iter()
+            .map(|l| wrapped_height(l, width))
+            .sum::<usize>()
+            > height
+    {
+        d.scroll += 1;
+    }
+    let (from, to) = match d.mark {
+        Some(mark) => (mark.min(d.cursor), mark.max(d.cursor)),
+        None => (d.cursor, d.cursor),
+    };
+    let mut shown: Vec<Line> = Vec::with_capacity(height);
+    for (i, line) in tab.lines.iter().enumerate().skip(d.scroll) {
+        if shown.len() >= height {
+            break;
+        }
+        let selected = (from..=to).contains(&i);
+        for mut piece in wrap(line, width) {
+            if selected {
+                piece = piece.patch_style(Style::new().add_modifier(Modifier::REVERSED));
+            }
+            shown.push(piece);
+        }
+    }
+    shown.truncate(height);
+    frame.render_widget(Paragraph::new(shown), inner);
+}
+
+fn wrapped_height(line: &Line, width: usize) -> usize {
+    line.width().div_ceil(width).max(1)
+}
+
+/// Splits a line into pieces of at most `width` characters, keeping styles.
+fn wrap(line: &Line<'static>, width: usize) -> Vec<Line<'static>> {
+    if line.width() <= width {
+        return vec![line.clone()];
+    }
+    let mut out = Vec::new();
+    let mut current: Vec<Span<'static>> = Vec::new();
+    let mut used = 0;
+    for span in &line.spans {
+        let mut text = span.content.as_ref();
+        while !text.is_empty() {
+            let room = width - used;
+            let cut = text.char_indices().nth(room).map_or(text.len(), |(i, _)| i);
+            let (head, tail) = text.split_at(cut);
+            current.push(Span::styled(head.to_owned(), span.style));
+            used += head.chars().count();
+            text = tail;
+            if used >= width {
+                out.push(Line::from(std::mem::take(&mut current)).style(line.style));
+                used = 0;
+            }
+        }
+    }
+    if !current.is_empty() {
+        out.push(Line::from(current).style(line.style));
+    }
+    out
+}
+
+fn draw_help(frame: &mut Frame) {
+    let text = "\
+Capture picker
+  ↑/↓ j/k   move            Enter   open the capture
+  r         reload          q/Esc   quit
+
+Flow list
+  ↑/↓ j/k   move            PgUp/PgDn g/G   page, first, last
+  Enter     open the flow   f       next filter
+  1 all · 2 requests · 3 responses · 4 errors · 5 blocked · 6 LLM
+  h         only this host (again: all hosts)
+  /         search method, host, path, status, model, purpose;
+            Enter also searches headers and bodies
+  m         show or hide meta calls (titles, summaries)
+  t         keep the newest row selected as flows arrive
+  Esc       clear the filters (again: back or quit)
+  q         back to the picker, or quit
+
+Flow detail
+  Tab/←/→   request · response · LLM · records
+  ↑/↓ PgUp/PgDn g/G   move the cursor
+  z / Z     fold / unfold JSON one level
+  c         copy the whole payload of the tab (OSC 52)
+  v         start or end a line selection; y copies it (or the line)
+  n / p     next / previous flow
+  q/Esc     back to the list
+
+Anywhere: ? this help · Ctrl-C quit";
+    let area = frame.area();
+    let width = 76.min(area.width);
+    let height = 30.min(area.height);
+    let popup = Rect {
+        x: area.x + (area.width - width) / 2,
+        y: area.y + (area.height - height) / 2,
+        width,
+        height,
+    };
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(text).block(
+            Block::new()
+                .borders(Borders::ALL)
+                .title(" keys (any key closes) "),
+        ),
+        popup,
+    );
+}
+
+/// Bytes as a short human size: 512, 1.5K, 12M.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["K", "M", "G", "T"];
+    if bytes < 1024 {
+        return bytes.to_string();
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if value < 10.0 {
+        format!("{value:.1}{}", UNITS[unit])
+    } else {
+        format!("{value:.0}{}", UNITS[unit])
+    }
+}

@@ -1,0 +1,254 @@
+//! `phonehome view` in a real terminal: tmux runs the binary, keys are sent with send-keys,
+//! the screen is read with capture-pane, and OSC 52 copies land in tmux's paste buffer.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::support::{read_capture, Cert, Scratch, TestPki, Upstream, BIN};
+
+/// A tmux server of its own (its own socket), killed on drop.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// Starts a 120×30 session running `command` in a shell; the shell prints the exit code
+    /// and the terminal mode after it, then waits.
+    fn start(scratch: &Scratch, command: &str) -> Tmux {
+        let socket = format!(
+            "phonehome-test-{}-{}",
+            std::process::id(),
+            scratch
+                .dir
+                .path()
+                .file_name()
+                .expect("name")
+                .to_string_lossy()
+        );
+        let tmux = Tmux { socket };
+        // set-clipboard on: tmux keeps what a program sends with OSC 52 as a paste buffer.
+        tmux.run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            "120",
+            "-y",
+            "30",
+        ]);
+        tmux.run(&["set-option", "-g", "set-clipboard", "on"]);
+        let script =
+            format!("{command}; echo \"EXITED:$?\"; stty -a | grep -o -- '-\\?icanon'; sleep 600");
+        tmux.run(&["respawn-pane", "-k", "sh", "-c", &script]);
+        tmux
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .env_remove("TMUX")
+            .output()
+            .expect("tmux runs");
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "0"];
+        args.extend_from_slice(keys);
+        self.run(&args);
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "0"])
+    }
+
+    /// Waits for the screen to contain `text`; the screen is in the panic message otherwise.
+    fn wait_for(&self, text: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the screen never showed {text:?}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn display(&self, format: &str) -> String {
+        self.run(&["display-message", "-p", "-t", "0", format])
+            .trim()
+            .to_owned()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/viewer/tests/data/session.jsonl")
+}
+
+#[test]
+fn filter_open_copy_and_quit_restores_the_terminal() {
+    let scratch = Scratch::new();
+    let tmux = Tmux::start(
+        &scratch,
+        &format!("{BIN} view --static {}", fixture().display()),
+    );
+    tmux.wait_for("host and path");
+    assert_eq!(
+        tmux.display("#{alternate_on}"),
+        "1",
+        "the viewer uses the alternate screen"
+    );
+
+    // Errors only: the 404, the DNS failure, the 400 and the cut stream; not the 200s.
+    tmux.keys(&["4"]);
+    let screen = tmux.wait_for("4/9 rows · errors");
+    assert!(
+        screen.contains("registry.test/@opencode-ai%2fplugin"),
+        "{screen}"
+    );
+    assert!(!screen.contains("models.dev"), "{screen}");
+
+    // Open the 404 on its response and copy the body.
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("HTTP/1.1 404 Not Found");
+    tmux.keys(&["c"]);
+    tmux.wait_for("copied the response payload (21 bytes)");
+    let start = Instant::now();
+    let copied = loop {
+        let buffers = tmux.run(&["list-buffers", "-F", "#{buffer_name}"]);
+        if !buffers.trim().is_empty() {
+            break tmux.run(&["show-buffer"]);
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "no OSC 52 copy");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(copied, r#"{"error":"Not found"}"#);
+
+    // Back to the list, then quit: the shell gets a normal terminal back.
+    tmux.keys(&["q"]);
+    tmux.wait_for("host and path");
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("icanon");
+    assert!(screen.contains("EXITED:0"), "{screen}");
+    assert!(
+        screen.lines().any(|l| l.trim() == "icanon"),
+        "canonical mode is back on (raw mode off): {screen}"
+    );
+    assert_eq!(
+        tmux.display("#{alternate_on}"),
+        "0",
+        "alternate screen left"
+    );
+    assert_eq!(tmux.display("#{cursor_flag}"), "1", "cursor visible");
+}
+
+#[test]
+fn a_live_run_shows_flows_as_they_happen() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let scratch = Scratch::new();
+    let pki = TestPki::new(scratch.dir.path());
+    let upstream = runtime.block_on(Upstream::start(Some(
+        pki.server_config(Cert::Valid, &[b"http/1.1"]),
+    )));
+    let out = scratch.path("live.jsonl");
+    let go = scratch.path("go");
+    let base = format!("https://localhost:{}", upstream.port());
+    // The agent: one request, then a wait for the test's go-ahead, then a second request.
+    let script = format!(
+        "curl -sS {base}/hello >/dev/null; while [ ! -e {go} ]; do sleep 0.05; done; curl -sS {base}/gzip >/dev/null",
+        go = go.display()
+    );
+    let mut run = scratch.run_prefix(&out, Some(&pki.ca_pem));
+    run.args(["--", "sh", "-c", &script]);
+    let _in_runtime = runtime.enter();
+    let mut child = run.spawn().expect("phonehome run starts");
+
+    // The first flow is in the capture before the viewer starts.
+    let start = Instant::now();
+    while !std::fs::read_to_string(&out).is_ok_and(|t| t.contains(r#""type":"response""#)) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no first response"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let tmux = Tmux::start(&scratch, &format!("{BIN} view {}", out.display()));
+    let screen = tmux.wait_for("/hello");
+    assert!(screen.contains("following"), "{screen}");
+    assert!(!screen.contains("/gzip"), "{screen}");
+
+    // The second request happens while the viewer is open, and shows up in it.
+    std::fs::write(&go, "").expect("go");
+    tmux.wait_for("/gzip");
+    let status = runtime.block_on(child.wait()).expect("run ends");
+    assert!(status.success());
+    let screen = tmux.wait_for("ended");
+    assert!(screen.contains("2/2 rows"), "{screen}");
+    assert_eq!(read_capture(&out).last().expect("end")["type"], "end");
+    tmux.keys(&["q"]);
+    tmux.wait_for("EXITED:0");
+}
+
+#[test]
+fn view_without_a_terminal_or_capture_says_why() {
+    let scratch = Scratch::new();
+    let out = Command::new(BIN)
+        .args(["view", "--static"])
+        .arg(fixture())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("needs a terminal"), "{stderr}");
+
+    let text = scratch.path("notes.txt");
+    std::fs::write(&text, "hello\n").expect("write");
+    let out = Command::new(BIN)
+        .arg("view")
+        .arg(&text)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "{}: line 1 is not a capture header; not a phonehome capture",
+            text.display()
+        )),
+        "{stderr}"
+    );
+
+    let missing = scratch.path("missing.jsonl");
+    let out = Command::new(BIN)
+        .arg("view")
+        .arg(&missing)
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}: no such capture or folder", missing.display())),
+        "{stderr}"
+    );
+}
