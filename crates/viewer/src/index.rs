@@ -31,6 +31,10 @@ pub enum RowKind {
     Blocked,
     /// A connection that failed before any request (DNS, connect, TLS).
     Failure,
+    /// A connection that carried no HTTP: relayed TCP, or TLS passed through.
+    Conn,
+    /// A DNS query phonehome answered (`run --isolate`).
+    Dns,
 }
 
 /// One line of the flow list, as the view shows it (built for the rows on screen).
@@ -125,7 +129,7 @@ impl<'a> RowRef<'a> {
     pub fn failed(self) -> bool {
         match self.row.kind {
             RowKind::Flow => self.row.error != NONE32 || self.row.status >= 400,
-            RowKind::Blocked => false,
+            RowKind::Blocked | RowKind::Conn | RowKind::Dns => false,
             RowKind::Failure => true,
         }
     }
@@ -270,6 +274,8 @@ pub struct IndexData {
     pending: HashMap<u64, usize>,
     /// Errors read before their flow's request (a request is written when its body ends).
     early_errors: HashMap<u64, (String, u64)>,
+    /// Connections with a blocked or failure row: their `conn` record adds none.
+    shown_conns: HashSet<u64>,
     /// Bumped on every change, so the view knows when to filter again.
     pub generation: u64,
     /// Bytes read so far.
@@ -329,6 +335,8 @@ impl Index {
             stop: stop.clone(),
             follow,
             catalog: Catalog::builtin(),
+            purposes: HashMap::new(),
+            isolate: false,
         };
         let thread = std::thread::Builder::new()
             .name("phonehome-index".into())
@@ -385,6 +393,17 @@ struct Light<'a> {
     rule: Option<Cow<'a, str>>,
     #[serde(borrow)]
     target: Option<LightTarget<'a>>,
+    conn: Option<u64>,
+    #[serde(borrow)]
+    transport: Option<Cow<'a, str>>,
+    bytes_up: Option<u64>,
+    bytes_down: Option<u64>,
+    #[serde(borrow)]
+    query: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    qtype: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    answers: Option<Vec<Cow<'a, str>>>,
 }
 
 #[derive(Deserialize)]
@@ -402,6 +421,10 @@ struct LightTarget<'a> {
 /// A row as the reader makes it, before its strings are interned.
 struct NewRow {
     kind: RowKind,
+    /// The connection of a blocked, failed or relayed connection's row.
+    conn: Option<u64>,
+    response_size: u64,
+    duration_ms: u32,
     flow: u64,
     time: u32,
     method: String,
@@ -444,10 +467,14 @@ struct Reader {
     stop: Arc<AtomicBool>,
     follow: bool,
     catalog: Catalog,
+    /// The catalog's purpose of each host and port seen.
+    purposes: HashMap<(String, u16), Option<Purpose>>,
+    /// The capture is of `run --isolate`: connections need not come through CONNECT.
+    isolate: bool,
 }
 
 impl Reader {
-    fn run(self) {
+    fn run(mut self) {
         let file = match File::open(&self.path) {
             Ok(file) => file,
             Err(e) => {
@@ -463,7 +490,6 @@ impl Reader {
         let mut line_no = 0u64;
         let mut batch = Vec::new();
         let mut flushed = Instant::now();
-        let mut purposes: HashMap<(String, u16), Option<Purpose>> = HashMap::new();
         let mut ended = false;
         loop {
             if self.stop.load(Ordering::Relaxed) {
@@ -493,7 +519,7 @@ impl Reader {
             line_no += 1;
             let at = offset;
             offset += line.len() as u64;
-            if let Some(change) = self.index_line(&line, at, line_no, &mut purposes) {
+            if let Some(change) = self.index_line(&line, at, line_no) {
                 ended |= matches!(change, Change::End(_));
                 batch.push(change);
             }
@@ -528,27 +554,16 @@ impl Reader {
     }
 
     /// The catalog's purpose of a host, looked up once per host and port.
-    fn purpose(
-        &self,
-        purposes: &mut HashMap<(String, u16), Option<Purpose>>,
-        host: &str,
-        port: u16,
-    ) -> Option<Purpose> {
-        if let Some(purpose) = purposes.get(&(host.to_owned(), port)) {
+    fn purpose(&mut self, host: &str, port: u16) -> Option<Purpose> {
+        if let Some(purpose) = self.purposes.get(&(host.to_owned(), port)) {
             return *purpose;
         }
         let purpose = self.catalog.lookup(host, port).map(|e| e.purpose);
-        purposes.insert((host.to_owned(), port), purpose);
+        self.purposes.insert((host.to_owned(), port), purpose);
         purpose
     }
 
-    fn index_line(
-        &self,
-        line: &[u8],
-        at: u64,
-        line_no: u64,
-        purposes: &mut HashMap<(String, u16), Option<Purpose>>,
-    ) -> Option<Change> {
+    fn index_line(&mut self, line: &[u8], at: u64, line_no: u64) -> Option<Change> {
         let text = match std::str::from_utf8(line) {
             Ok(text) => text.trim_end(),
             Err(e) => return Some(Change::Bad(line_no, format!("not UTF-8: {e}"))),
@@ -562,6 +577,9 @@ impl Reader {
         };
         let other = |kind: RowKind, host: &str, port: u16, method: &str, path: String| NewRow {
             kind,
+            conn: light.conn,
+            response_size: NONE,
+            duration_ms: NONE32,
             flow: 0,
             time: time_of(&light.ts),
             method: method.to_owned(),
@@ -579,7 +597,10 @@ impl Reader {
         };
         match light.kind.as_ref() {
             "capture" | "end" => match Record::from_line(text) {
-                Ok(Record::Capture(c)) => Some(Change::Header(c)),
+                Ok(Record::Capture(c)) => {
+                    self.isolate = c.mode == phonehome_record::Mode::Isolate;
+                    Some(Change::Header(c))
+                }
                 Ok(Record::End(e)) => Some(Change::End(e)),
                 Ok(_) => None,
                 Err(e) => Some(Change::Bad(line_no, format!("not a record: {e}"))),
@@ -591,7 +612,7 @@ impl Reader {
                 let mut row = other(RowKind::Flow, host, port, method, path.to_owned());
                 row.flow = light.flow?;
                 row.request_size = light.body.map_or(0, |b| b.size);
-                row.purpose = self.purpose(purposes, host, port);
+                row.purpose = self.purpose(host, port);
                 let bare_path = path.split('?').next().unwrap_or_default();
                 if row.purpose.is_none() {
                     let headers: Vec<(String, String)> = light
@@ -639,7 +660,7 @@ impl Reader {
                             "-",
                             format!("  {message}"),
                         );
-                        row.purpose = self.purpose(purposes, &target.host, target.port);
+                        row.purpose = self.purpose(&target.host, target.port);
                         row.error = Some(phase);
                         Some(Change::Row(row))
                     }
@@ -647,9 +668,14 @@ impl Reader {
             }
             "blocked" => {
                 let target = light.target.as_ref()?;
-                let (method, path) = match (&light.method, &light.url) {
-                    (Some(method), Some(url)) => (method.as_ref(), split_url(url).2),
-                    _ => ("CONNECT", ""),
+                // What was refused: a request, a connection (CONNECT, or any TCP connection
+                // in isolation), a DNS lookup or UDP datagrams (isolation, no connection).
+                let (method, path) = match (&light.method, &light.url, light.conn) {
+                    (Some(method), Some(url), _) => (method.as_ref(), split_url(url).2),
+                    (_, _, Some(_)) if self.isolate => ("TCP", ""),
+                    (_, _, Some(_)) => ("CONNECT", ""),
+                    _ if target.port == 53 => ("DNS", ""),
+                    _ => ("UDP", ""),
                 };
                 let rule = light.rule.as_deref().unwrap_or("policy");
                 let mut row = other(
@@ -659,7 +685,50 @@ impl Reader {
                     method,
                     format!("{path}  [{rule}]"),
                 );
-                row.purpose = self.purpose(purposes, &target.host, target.port);
+                row.purpose = self.purpose(&target.host, target.port);
+                Some(Change::Row(row))
+            }
+            // Connections with flows show as their flows; these carried none.
+            "conn" => {
+                let transport = light.transport.as_deref().unwrap_or_default();
+                let method = match transport {
+                    "tcp" => "TCP",
+                    "tls-passthrough" => "TLS",
+                    _ => return None,
+                };
+                let target = light.target.as_ref()?;
+                let mut row = other(
+                    RowKind::Conn,
+                    &target.host,
+                    target.port,
+                    method,
+                    format!("  {transport}"),
+                );
+                row.purpose = self.purpose(&target.host, target.port);
+                row.request_size = light.bytes_up.unwrap_or_default();
+                row.response_size = light.bytes_down.unwrap_or_default();
+                row.duration_ms = light
+                    .duration_ms
+                    .map_or(NONE32, |d| u32::try_from(d).unwrap_or(NONE32 - 1));
+                Some(Change::Row(row))
+            }
+            "dns" => {
+                let query = light.query.as_deref().unwrap_or_default();
+                let qtype = light.qtype.as_deref().unwrap_or_default();
+                let answers = light.answers.as_deref().unwrap_or_default();
+                let answer = if answers.is_empty() {
+                    "no answer".to_owned()
+                } else {
+                    answers.join(", ")
+                };
+                let mut row = other(
+                    RowKind::Dns,
+                    query,
+                    53,
+                    "DNS",
+                    format!("  {qtype} → {answer}"),
+                );
+                row.purpose = self.purpose(query, 443);
                 Some(Change::Row(row))
             }
             _ => None,
@@ -674,6 +743,15 @@ fn apply(data: &mut IndexData, changes: impl Iterator<Item = Change>) {
             Change::End(end) => data.end = Some(end),
             Change::Bad(line, why) => data.bad_lines.push((line, why)),
             Change::Row(row) => {
+                // A blocked or failed connection already has its row.
+                if let (RowKind::Blocked | RowKind::Failure, Some(conn)) = (row.kind, row.conn) {
+                    data.shown_conns.insert(conn);
+                }
+                if let (RowKind::Conn, Some(conn)) = (row.kind, row.conn) {
+                    if data.shown_conns.remove(&conn) {
+                        continue;
+                    }
+                }
                 let path_start = data.paths.len();
                 data.paths.push_str(&row.path);
                 let strings = &mut data.strings;
@@ -685,7 +763,7 @@ fn apply(data: &mut IndexData, changes: impl Iterator<Item = Change>) {
                     port: row.port,
                     status: 0,
                     time: row.time,
-                    duration_ms: NONE32,
+                    duration_ms: row.duration_ms,
                     method: strings.id(&row.method),
                     host: strings.id(&row.host),
                     error: strings.opt_id(row.error.as_deref()),
@@ -697,7 +775,7 @@ fn apply(data: &mut IndexData, changes: impl Iterator<Item = Change>) {
                     ),
                     flow: row.flow,
                     request_size: row.request_size,
-                    response_size: NONE,
+                    response_size: row.response_size,
                     at: row.at,
                     response_at: NONE,
                     error_at: NONE,

@@ -290,6 +290,8 @@ fn draw_flows(frame: &mut Frame, area: Rect, flows: &mut FlowsState) {
 fn flow_row(row: &Row) -> TableRow<'static> {
     let (status, style) = match row.kind {
         RowKind::Blocked => ("blocked".to_owned(), Style::new().fg(Color::Yellow)),
+        RowKind::Conn => ("relay".to_owned(), Style::new().fg(Color::Cyan)),
+        RowKind::Dns => ("dns".to_owned(), Style::new().fg(Color::Blue)),
         RowKind::Failure => (
             row.error.as_deref().unwrap_or("error").to_owned(),
             Style::new().fg(Color::Red),
@@ -302,13 +304,15 @@ fn flow_row(row: &Row) -> TableRow<'static> {
             (None, None) => ("…".to_owned(), Style::new().add_modifier(Modifier::DIM)),
         },
     };
-    let place = if matches!(row.port, 80 | 443) {
+    let place = if matches!(row.port, 80 | 443) || row.kind == RowKind::Dns {
         format!("{}{}", row.host, row.path)
     } else {
         format!("{}:{}{}", row.host, row.port, row.path)
     };
     let sizes = match (row.kind, row.response_size) {
-        (RowKind::Flow, Some(down)) => format!("{}/{}", human(row.request_size), human(down)),
+        (RowKind::Flow | RowKind::Conn, Some(down)) => {
+            format!("{}/{}", human(row.request_size), human(down))
+        }
         (RowKind::Flow, None) => format!("{}/", human(row.request_size)),
         _ => String::new(),
     };

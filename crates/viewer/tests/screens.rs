@@ -214,3 +214,21 @@ fn search_reaches_bodies_after_enter() {
     assert_eq!(count(&app), 1);
     insta::assert_snapshot!(screen(&mut app));
 }
+
+#[test]
+fn isolate_capture_shows_dns_relays_and_passthrough_once() {
+    let mut app = open(
+        &data().join("isolate.jsonl"),
+        Options {
+            static_view: true,
+            ..Options::default()
+        },
+    );
+    // Two DNS answers, the TCP relay, the UDP block, the blocked connection (not again as a
+    // relay), and the TLS passthrough.
+    assert_eq!(app.flows.as_ref().expect("flows").visible.len(), 6);
+    insta::assert_snapshot!(screen(&mut app));
+    press(&mut app, "G\n");
+    let records = screen(&mut app);
+    assert!(records.contains("tls-passthrough"), "{records}");
+}
