@@ -11,7 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 
 /// How long a dropped stream may take to send its FIN.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
-/// How often a waiting read looks again whether the connection closed. The userspace stack
+/// How often a waiting read (or a close) looks again whether the connection closed. The userspace stack
 /// (ipstack 1.0) does not wake a waiting reader when the client's FIN closes the connection,
 /// only when data arrives; without a second look the end of a connection would be noticed
 /// only when phonehome drains.
@@ -50,7 +50,19 @@ impl Drop for TcpStream {
         };
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(async move {
-                let _ = tokio::time::timeout(CLOSE_WAIT, inner.shutdown()).await;
+                // ipstack sends the FIN only when shutdown is polled while the connection is
+                // established with nothing in flight, and never polls again by itself (a
+                // stream dropped before the client's last handshake ACK, or with data not yet
+                // acknowledged, would never be closed): ask again every CLOSE_POLL.
+                let deadline = tokio::time::Instant::now() + CLOSE_WAIT;
+                while tokio::time::Instant::now() < deadline {
+                    if tokio::time::timeout(CLOSE_POLL, inner.shutdown())
+                        .await
+                        .is_ok()
+                    {
+                        break;
+                    }
+                }
             });
         }
     }
