@@ -1,5 +1,6 @@
 //! The viewer's state and what each key does. Drawing is in `ui`; the terminal loop in `lib`.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -105,8 +106,8 @@ pub struct FlowsState {
     pub from_picker: bool,
     /// The search run over whole records (bodies too) once it is confirmed with Enter.
     pub body_search: Option<BodySearch>,
-    /// Whether the filters use the body search's result yet.
-    body_search_applied: bool,
+    /// What it found: the offsets of the records that contain the search.
+    pub body_matches: Option<HashSet<u64>>,
 }
 
 /// The whole viewer.
@@ -173,7 +174,7 @@ impl App {
             detail: None,
             from_picker,
             body_search: None,
-            body_search_applied: false,
+            body_matches: None,
         });
         self.screen = Screen::Flows;
         self.refresh();
@@ -183,15 +184,16 @@ impl App {
     /// the rows in. For tests and benchmarks; the terminal loop never waits.
     pub fn settle(&mut self, limit: std::time::Duration) {
         let start = std::time::Instant::now();
-        while let Some(flows) = &self.flows {
+        loop {
+            self.refresh();
+            let Some(flows) = &self.flows else {
+                break;
+            };
             let done = {
                 let data = flows.index.lock();
                 data.done || data.end.is_some()
             };
-            let searched = flows
-                .body_search
-                .as_ref()
-                .is_none_or(|s| s.result().is_some());
+            let searched = flows.body_search.is_none() || flows.body_matches.is_some();
             if (done && searched) || start.elapsed() >= limit {
                 break;
             }
@@ -206,11 +208,13 @@ impl App {
         let Some(flows) = &mut self.flows else {
             return false;
         };
-        let in_bodies = flows.body_search.as_ref().and_then(BodySearch::result);
-        if in_bodies.is_some() && !flows.body_search_applied {
-            flows.body_search_applied = true;
-            flows.seen = None;
+        if flows.body_matches.is_none() {
+            if let Some(found) = flows.body_search.as_ref().and_then(BodySearch::take_result) {
+                flows.body_matches = Some(found);
+                flows.seen = None;
+            }
         }
+        let in_bodies = flows.body_matches.as_ref();
         let data = flows.index.lock();
         if flows.seen == Some(data.generation) {
             return false;
@@ -231,7 +235,7 @@ impl App {
                     && flows.host.as_deref().is_none_or(|h| row.host() == h)
                     && (needle.is_empty()
                         || row.contains(&needle)
-                        || in_bodies.as_ref().is_some_and(|o| row.recorded_at(o)))
+                        || in_bodies.is_some_and(|o| row.recorded_at(o)))
             })
             .map(|(i, _)| i)
             .collect();
@@ -319,7 +323,7 @@ impl App {
         match key.code {
             KeyCode::Enter => {
                 flows.searching = false;
-                flows.body_search_applied = false;
+                flows.body_matches = None;
                 flows.body_search = (!flows.search.is_empty())
                     .then(|| BodySearch::start(&flows.index.path, &flows.search));
             }
@@ -327,14 +331,17 @@ impl App {
                 flows.searching = false;
                 flows.search.clear();
                 flows.body_search = None;
+                flows.body_matches = None;
             }
             KeyCode::Backspace => {
                 flows.search.pop();
                 flows.body_search = None;
+                flows.body_matches = None;
             }
             KeyCode::Char(c) => {
                 flows.search.push(c);
                 flows.body_search = None;
+                flows.body_matches = None;
             }
             _ => return,
         }
@@ -366,6 +373,7 @@ impl App {
                 // Esc clears the filters first.
                 flows.search.clear();
                 flows.body_search = None;
+                flows.body_matches = None;
                 flows.host = None;
                 flows.kind = Kind::All;
                 refilter = true;

@@ -864,12 +864,10 @@ impl BodySearch {
         }
     }
 
-    /// The byte offsets of the lines that contain the needle, once the search is done.
-    pub fn result(&self) -> Option<HashSet<u64>> {
-        self.result
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// The byte offsets of the lines that contain the needle, once the search is done (the
+    /// first call after that takes them).
+    pub fn take_result(&self) -> Option<HashSet<u64>> {
+        self.result.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 }
 

@@ -107,10 +107,10 @@ fn flows_title(flows: &FlowsState, include_meta: bool, session: Option<&str>) ->
         filters.push(format!("host {host}"));
     }
     if !flows.search.is_empty() {
-        let scope = match &flows.body_search {
-            Some(search) if search.result().is_none() => " (searching bodies…)",
-            Some(_) => " in bodies too",
-            None => "",
+        let scope = match (&flows.body_search, &flows.body_matches) {
+            (Some(_), None) => " (searching bodies…)",
+            (Some(_), Some(_)) => " in bodies too",
+            (None, _) => "",
         };
         filters.push(format!("\"{}\"{scope}", flows.search));
     }
