@@ -165,6 +165,24 @@ impl ConnState {
     }
 
     /// Records a connection-level `error`.
+    /// The policy's decision on `target` by its host alone, recorded when it denies: the rule
+    /// when the denial is enforced (a dry run records it and lets the connection go on).
+    fn host_denied(&self, target: &Target) -> Option<String> {
+        let Verdict::Deny { rule, enforced } = self.ctx.enforcer.as_ref()?.host(target) else {
+            return None;
+        };
+        enforce::record(
+            &self.recorder,
+            Some(self.id),
+            None,
+            target,
+            None,
+            &rule,
+            enforced,
+        );
+        enforced.then_some(rule)
+    }
+
     fn error(&self, target: &Target, phase: Phase, message: String) {
         self.recorder.record(Record::Error(ErrorRecord {
             ts: phonehome_record::now(),
@@ -276,22 +294,9 @@ pub(crate) async fn serve_direct(
 ) {
     let (conn, counters) = ConnState::open(&ctx, client);
     conn.set_target(&target, Transport::Tcp);
-    if let Some(Verdict::Deny { rule, enforced }) =
-        conn.ctx.enforcer.as_ref().map(|e| e.host(&target))
-    {
-        enforce::record(
-            &conn.recorder,
-            Some(conn.id),
-            None,
-            &target,
-            None,
-            &rule,
-            enforced,
-        );
-        if enforced {
-            // Closing is all a client that asked for no proxy can be told.
-            return;
-        }
+    if conn.host_denied(&target).is_some() {
+        // Closing is all a client that asked for no proxy can be told.
+        return;
     }
     let dialed = match conn.ctx.dialer.connect_to(&target, dial).await {
         Ok(dialed) => dialed,
@@ -414,21 +419,8 @@ async fn connect(req: Request<Incoming>, conn: Arc<ConnState>) -> Response<RespB
     };
     conn.set_target(&target, Transport::Tcp);
     // Host rules decide here, before any DNS lookup or TLS byte.
-    if let Some(Verdict::Deny { rule, enforced }) =
-        conn.ctx.enforcer.as_ref().map(|e| e.host(&target))
-    {
-        enforce::record(
-            &conn.recorder,
-            Some(conn.id),
-            None,
-            &target,
-            None,
-            &rule,
-            enforced,
-        );
-        if enforced {
-            return engine::blocked_text(&target, &rule);
-        }
+    if let Some(rule) = conn.host_denied(&target) {
+        return engine::blocked_text(&target, &rule);
     }
     let dialed = match conn.ctx.dialer.connect(&target).await {
         Ok(dialed) => dialed,
