@@ -33,7 +33,7 @@ pub use leaks::{CredentialUse, Leak, PromptLeak};
 pub use llm::{recognise as recognise_llm_call, LlmCall};
 pub use report::{build as build_report, Report};
 pub use signature::signature;
-pub use source::{open, Event, Events, Exchange, ResponsePart, SourceError};
+pub use source::{open, url_parts, Event, Events, Exchange, ResponsePart, SourceError, UrlParts};
 
 /// Renders a report as Markdown.
 pub fn render_markdown(report: &Report) -> String {

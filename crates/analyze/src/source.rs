@@ -355,6 +355,28 @@ pub(crate) fn parse_ts(ts: &str) -> DateTime<Utc> {
 
 /// Splits an absolute URL into host, port, path and query.
 pub(crate) fn split_url(url: &str) -> (String, u16, String, Option<String>) {
+    let parts = url_parts(url);
+    let (path, query) = match parts.path_and_query.split_once('?') {
+        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
+        None => (parts.path_and_query.to_owned(), None),
+    };
+    (parts.host.to_ascii_lowercase(), parts.port, path, query)
+}
+
+/// The parts of an absolute URL, borrowed from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UrlParts<'a> {
+    /// As written: without brackets (IPv6) or user info, not lowercased.
+    pub host: &'a str,
+    /// The URL's port, else the scheme's (443 for https, 80 otherwise).
+    pub port: u16,
+    /// The path and query, without the fragment; `/` when the URL has none.
+    pub path_and_query: &'a str,
+}
+
+/// Splits an absolute URL (`scheme://[user@]host[:port]/path?query#fragment`) without
+/// copying it.
+pub fn url_parts(url: &str) -> UrlParts<'_> {
     let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
     let (authority, path_query) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
@@ -369,21 +391,21 @@ pub(crate) fn split_url(url: &str) -> (String, u16, String, Option<String>) {
     let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
         let (host, after) = bracketed.split_once(']').unwrap_or((bracketed, ""));
         let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
-        (host.to_owned(), port.unwrap_or(default_port))
+        (host, port.unwrap_or(default_port))
     } else {
         match authority.rsplit_once(':') {
-            Some((host, port)) if port.parse::<u16>().is_ok() => {
-                (host.to_owned(), port.parse().unwrap_or(default_port))
-            }
-            _ => (authority.to_owned(), default_port),
+            Some((host, port)) => match port.parse::<u16>() {
+                Ok(port) => (host, port),
+                Err(_) => (authority, default_port),
+            },
+            None => (authority, default_port),
         }
     };
-    let path_query = path_query.split('#').next().unwrap_or("/");
-    let (path, query) = match path_query.split_once('?') {
-        Some((p, q)) => (p.to_owned(), Some(q.to_owned())),
-        None => (path_query.to_owned(), None),
-    };
-    (host.to_ascii_lowercase(), port, path, query)
+    UrlParts {
+        host,
+        port,
+        path_and_query: path_query.split('#').next().unwrap_or("/"),
+    }
 }
 
 fn exchange_from_request(r: phonehome_record::Request) -> Exchange {
@@ -453,5 +475,20 @@ mod tests {
             split_url("http://h.test"),
             ("h.test".into(), 80, "/".into(), None)
         );
+    }
+
+    #[test]
+    fn url_parts_borrow_host_port_and_path_with_query() {
+        let parts = |url| {
+            let p = url_parts(url);
+            (p.host, p.port, p.path_and_query)
+        };
+        assert_eq!(
+            parts("https://api.test/v1/x?y=1"),
+            ("api.test", 443, "/v1/x?y=1")
+        );
+        assert_eq!(parts("http://[::1]:8080"), ("::1", 8080, "/"));
+        assert_eq!(parts("http://h:81/p"), ("h", 81, "/p"));
+        assert_eq!(parts("https://u@API.test/#f"), ("API.test", 443, "/"));
     }
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use phonehome_analyze::{llm, Exchange};
+use phonehome_analyze::{llm, url_parts, Exchange, UrlParts};
 use phonehome_catalog::{recognise_package, Catalog, Purpose};
 use phonehome_record::{Capture, End, Record};
 use serde::Deserialize;
@@ -608,7 +608,11 @@ impl Reader {
             "request" => {
                 let url = light.url.as_deref().unwrap_or_default();
                 let method = light.method.as_deref().unwrap_or_default();
-                let (host, port, path) = split_url(url);
+                let UrlParts {
+                    host,
+                    port,
+                    path_and_query: path,
+                } = url_parts(url);
                 let mut row = other(RowKind::Flow, host, port, method, path.to_owned());
                 row.flow = light.flow?;
                 row.request_size = light.body.map_or(0, |b| b.size);
@@ -671,7 +675,9 @@ impl Reader {
                 // What was refused: a request, a connection (CONNECT, or any TCP connection
                 // in isolation), a DNS lookup or UDP datagrams (isolation, no connection).
                 let (method, path) = match (&light.method, &light.url, light.conn) {
-                    (Some(method), Some(url), _) => (method.as_ref(), split_url(url).2),
+                    (Some(method), Some(url), _) => {
+                        (method.as_ref(), url_parts(url).path_and_query)
+                    }
                     (_, _, Some(_)) if self.isolate => ("TCP", ""),
                     (_, _, Some(_)) => ("CONNECT", ""),
                     _ if target.port == 53 => ("DNS", ""),
@@ -905,53 +911,4 @@ fn lines_containing(path: &Path, lower: &[u8], stop: &AtomicBool) -> HashSet<u64
         }
     }
     found
-}
-
-/// Host, port and path-with-query of an absolute URL.
-pub fn split_url(url: &str) -> (&str, u16, &str) {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, "/"),
-    };
-    let default_port = if scheme.eq_ignore_ascii_case("https") || scheme == "wss" {
-        443
-    } else {
-        80
-    };
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        match v6.split_once(']') {
-            Some((host, rest)) => (
-                host,
-                rest.strip_prefix(':')
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(default_port),
-            ),
-            None => (authority, default_port),
-        }
-    } else {
-        match authority.rsplit_once(':') {
-            Some((host, port)) => match port.parse() {
-                Ok(port) => (host, port),
-                Err(_) => (authority, default_port),
-            },
-            None => (authority, default_port),
-        }
-    };
-    (host, port, path)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_split_into_host_port_and_path() {
-        assert_eq!(
-            split_url("https://api.test/v1/x?y=1"),
-            ("api.test", 443, "/v1/x?y=1")
-        );
-        assert_eq!(split_url("http://[::1]:8080"), ("::1", 8080, "/"));
-        assert_eq!(split_url("http://h:81/p"), ("h", 81, "/p"));
-    }
 }
