@@ -204,7 +204,7 @@ impl App {
 
     /// Takes in what the index read since the last call. Returns whether anything changed.
     pub fn refresh(&mut self) -> bool {
-        let options = self.options.clone();
+        let options = &self.options;
         let Some(flows) = &mut self.flows else {
             return false;
         };

@@ -39,11 +39,16 @@ impl Detail {
         let offsets = [Some(row.at), row.response_at, row.error_at];
         let mut records = Vec::new();
         let mut problems = Vec::new();
-        for at in offsets.into_iter().flatten() {
-            match read_record(path, at) {
-                Ok(record) => records.push(record),
-                Err(why) => problems.push(why),
+        match File::open(path) {
+            Ok(mut file) => {
+                for at in offsets.into_iter().flatten() {
+                    match read_record(&mut file, at) {
+                        Ok(record) => records.push(record),
+                        Err(why) => problems.push(format!("{}{why}", path.display())),
+                    }
+                }
             }
+            Err(e) => problems.push(format!("cannot read {}: {e}", path.display())),
         }
         let mut request = None;
         let mut response = None;
@@ -92,16 +97,13 @@ impl Detail {
     }
 }
 
-fn read_record(path: &Path, at: u64) -> Result<Record, String> {
-    let mut file = File::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    file.seek(SeekFrom::Start(at))
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+/// The record on the line at byte `at`; the error follows the file's name.
+fn read_record(file: &mut File, at: u64) -> Result<Record, String> {
     let mut line = String::new();
-    BufReader::new(file)
-        .read_line(&mut line)
-        .map_err(|e| format!("cannot read {} at byte {at}: {e}", path.display()))?;
-    Record::from_line(line.trim_end())
-        .map_err(|e| format!("{} at byte {at}: not a record: {e}", path.display()))
+    file.seek(SeekFrom::Start(at))
+        .and_then(|_| BufReader::new(&mut *file).read_line(&mut line))
+        .map_err(|e| format!(": cannot read at byte {at}: {e}"))?;
+    Record::from_line(line.trim_end()).map_err(|e| format!(" at byte {at}: not a record: {e}"))
 }
 
 fn heading(text: impl Into<String>) -> Line<'static> {
@@ -138,7 +140,7 @@ fn request_tab(x: &Exchange, fold_depth: usize) -> Tab {
         )));
     }
     lines.push(Line::default());
-    let content_type = header(&x.request_headers, "content-type");
+    let content_type = x.request_header("content-type");
     let payload = body_lines(
         x.request_body.as_ref(),
         content_type,
@@ -168,7 +170,7 @@ fn response_tab(x: &Exchange, fold_depth: usize) -> Tab {
             )));
             header_lines(&r.headers, &mut lines);
             lines.push(Line::default());
-            let content_type = header(&r.headers, "content-type");
+            let content_type = x.response_header("content-type");
             payload = body_lines(r.body.as_ref(), content_type, fold_depth, &mut lines);
         }
         None => lines.push(heading("no response")),
@@ -182,13 +184,6 @@ fn response_tab(x: &Exchange, fold_depth: usize) -> Tab {
         lines,
         payload,
     }
-}
-
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
 }
 
 /// Appends the lines of a body and returns its bytes (what a copy gives).

@@ -111,26 +111,7 @@ fn last_user_text(json: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use phonehome_record::Body;
-
-    fn post(url: &str, body: &str) -> Exchange {
-        crate::source::exchange(
-            1,
-            chrono::DateTime::default(),
-            "POST".into(),
-            url.into(),
-            "HTTP/1.1".into(),
-            Vec::new(),
-            Some(Body {
-                size: body.len() as u64,
-                encoding: BodyEncoding::Utf8,
-                data: body.into(),
-                truncated: false,
-                decoded_from: None,
-                dropped_bytes: 0,
-            }),
-        )
-    }
+    use crate::llm::tests::post;
 
     #[test]
     fn openai_chat() {
