@@ -170,17 +170,16 @@ pub fn policy(command: &crate::cli::PolicyCommand) -> Result<u8> {
             let parsed: http::Uri = url
                 .parse()
                 .with_context(|| format!("{url:?} is not a URL"))?;
-            let host = parsed
-                .host()
+            let default_port = if parsed.scheme_str() == Some("http") {
+                80
+            } else {
+                443
+            };
+            let (host, port) = parsed
+                .authority()
+                .map(|a| phonehome_record::split_authority(a.as_str(), default_port))
+                .filter(|(host, _)| !host.is_empty())
                 .with_context(|| format!("{url:?} has no host"))?;
-            let host = host.trim_start_matches('[').trim_end_matches(']');
-            let port = parsed
-                .port_u16()
-                .unwrap_or(if parsed.scheme_str() == Some("http") {
-                    80
-                } else {
-                    443
-                });
             let purpose = catalog.lookup(host, port).map_or_else(
                 || "not in the catalog".to_owned(),
                 |e| format!("{} ({})", e.purpose, e.owner),

@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-use crate::report::{is_loopback, Report};
+use phonehome_record::is_loopback;
+
+use crate::report::Report;
 
 /// An allowlist derived from a report.
 #[derive(Debug, Clone, Serialize)]

@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use phonehome_record::{BodyEncoding, Markers, Redactor};
 use serde::Serialize;
 
-use crate::report::is_loopback;
 use crate::source::Exchange;
+use phonehome_record::is_loopback;
 
 /// Names too common to report when they appear in traffic.
 const COMMON_NAMES: &[&str] = &[

@@ -3,6 +3,7 @@
 //! to be looked for elsewhere). Memory grows with the number of hosts and request signatures,
 //! not with the size of the capture.
 
+use phonehome_record::is_loopback;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
 use std::path::Path;
@@ -927,16 +928,6 @@ fn close_burst(acc: &mut SignatureAcc, sig: &str) -> Option<Storm> {
         window_s: (burst.last - burst.first).num_milliseconds() as f64 / 1000.0,
         statuses: burst.statuses,
     })
-}
-
-pub(crate) fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host.ends_with(".localhost")
-        || host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 fn concern(

@@ -382,25 +382,12 @@ pub fn url_parts(url: &str) -> UrlParts<'_> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
     let default_port = if scheme.eq_ignore_ascii_case("https") {
         443
     } else {
         80
     };
-    let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
-        let (host, after) = bracketed.split_once(']').unwrap_or((bracketed, ""));
-        let port = after.strip_prefix(':').and_then(|p| p.parse().ok());
-        (host, port.unwrap_or(default_port))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((host, port)) => match port.parse::<u16>() {
-                Ok(port) => (host, port),
-                Err(_) => (authority, default_port),
-            },
-            None => (authority, default_port),
-        }
-    };
+    let (host, port) = phonehome_record::split_authority(authority, default_port);
     UrlParts {
         host,
         port,

@@ -77,8 +77,7 @@ pub const MTU: u16 = 16_384;
 /// Bytes the userspace stack sends before waiting for the client's acknowledgement. ipstack's
 /// default, 16 KiB, stalled some 1 GiB downloads for good; 256 KiB completed every one tried.
 pub const MAX_UNACKED: u32 = 256 * 1024;
-/// The name that phonehome's DNS answers with the gateway when host loopback is enabled.
-pub const HOST_LOOPBACK_NAME: &str = "host.phonehome.internal";
+pub use phonehome_record::HOST_LOOPBACK_NAME;
 
 /// Whether `ip` is the gateway, v4 or v6.
 pub fn is_gateway(ip: IpAddr) -> bool {

@@ -27,17 +27,6 @@ use serde::Deserialize;
 
 /// The presets, for messages.
 pub const PRESETS: [&str; 3] = ["observe", "llm-only", "offline"];
-/// Host globs that mean this machine. `host.phonehome.internal` is the host's loopback as
-/// `run --isolate --isolate-host-loopback` names it inside the namespace.
-const LOOPBACK: [&str; 6] = [
-    "localhost",
-    "*.localhost",
-    "127.*",
-    "::1",
-    "[::1]",
-    "host.phonehome.internal",
-];
-
 /// Allow or deny.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -187,7 +176,9 @@ impl Policy {
     pub fn preset(name: &str) -> Option<Policy> {
         let loopback = format!(
             "[[rule]]\naction = \"allow\"\nhosts = [{}]\n",
-            LOOPBACK.map(|h| format!("{h:?}")).join(", ")
+            phonehome_record::LOOPBACK_HOSTS
+                .map(|h| format!("{h:?}"))
+                .join(", ")
         );
         let text = match name {
             "observe" => "default = \"allow\"\n".to_owned(),

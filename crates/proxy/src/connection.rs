@@ -398,18 +398,7 @@ async fn proxy_request(
 }
 
 fn uri_target(uri: &http::Uri, default_port: u16) -> Option<Target> {
-    let authority = uri.authority()?;
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    if host.is_empty() {
-        return None;
-    }
-    Some(Target {
-        host: host.to_owned(),
-        port: authority.port_u16().unwrap_or(default_port),
-    })
+    Target::from_authority(uri.authority()?.as_str(), default_port)
 }
 
 /// CONNECT: reach the target first, so a failure is a 502 naming the phase; then tunnel.

@@ -90,16 +90,11 @@ impl UpstreamProxy {
             .as_str()
             .rsplit_once('@')
             .map(|(userinfo, _)| userinfo.to_owned());
-        let host = authority
-            .host()
-            .trim_start_matches('[')
-            .trim_end_matches(']');
-        if host.is_empty() {
-            return Err(bad("no host"));
-        }
+        let Target { host, port } =
+            Target::from_authority(authority.as_str(), 80).ok_or_else(|| bad("no host"))?;
         Ok(Self {
-            host: host.to_owned(),
-            port: authority.port_u16().unwrap_or(80),
+            host,
+            port,
             credentials,
             no_proxy: Vec::new(),
         })

@@ -11,6 +11,7 @@ mod body;
 mod reader;
 mod record;
 mod redact;
+mod target;
 mod writer;
 
 pub use body::{encode_body, BodyInput};
@@ -18,9 +19,10 @@ pub use reader::{CaptureReader, ReadError, ReadErrorKind, ReadItem};
 pub use record::{
     Blocked, Body, BodyEncoding, Capture, Conn, ConnUpstream, Counts, Direction, Dns, End,
     ErrorRecord, Headers, Marker, Markers, Mode, Phase, Record, Request, Response, SecretMarker,
-    Target, TlsInfo, Transport, Ws,
+    TlsInfo, Transport, Ws,
 };
 pub use redact::{fingerprint, fingerprint_hex, Redactor};
+pub use target::{is_loopback, split_authority, Target, HOST_LOOPBACK_NAME, LOOPBACK_HOSTS};
 pub use writer::CaptureWriter;
 
 /// The format identifier written in the first (`capture`) record of every capture.

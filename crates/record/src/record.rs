@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Target;
+
 /// One line of a capture file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -144,23 +146,6 @@ pub struct SecretMarker {
     pub name: String,
     /// As in `[REDACTED:<fingerprint>]`: the first 8 hex digits of the value's SHA-256.
     pub fingerprint: String,
-}
-
-/// A host and port, as the client asked for them.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Target {
-    pub host: String,
-    pub port: u16,
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
 }
 
 /// What travelled over a connection.
