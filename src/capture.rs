@@ -79,6 +79,7 @@ impl Session {
             "upstream_proxy": upstream_proxy.as_ref().map(UpstreamProxy::display),
             "connect_timeout_ms": args.connect_timeout * 1000,
             "dry_run": args.dry_run,
+            "sinkhole": args.sinkhole,
         });
         if let (Some(options), Some(extra)) =
             (options.as_object_mut(), spec.extra_options.as_object())
@@ -118,6 +119,9 @@ impl Session {
             extra_ca: args.extra_ca.clone(),
             upstream_proxy,
             connect_timeout: Duration::from_secs(args.connect_timeout),
+            sinkhole: phonehome_proxy::SinkholeMode::parse(&args.sinkhole)
+                .context("--sinkhole takes denied, unreachable, all or off")?,
+            sinkhole_wait: Duration::from_secs(args.sinkhole_wait),
             enforcer: policy.can_deny().then(|| {
                 Arc::new(phonehome_proxy::Enforcer {
                     policy,
@@ -203,7 +207,7 @@ fn upstream_proxy(args: &CaptureArgs, from_env: bool) -> Result<Option<UpstreamP
 pub fn print_summary(summary: &CaptureSummary, path: &std::path::Path) {
     let counts = &summary.counts;
     let mut out = format!(
-        "phonehome: {} request{}, {} connection{}, {} error{}, {} blocked\n",
+        "phonehome: {} request{}, {} connection{}, {} error{}, {} blocked{}\n",
         counts.requests,
         plural(counts.requests),
         counts.conns,
@@ -211,6 +215,15 @@ pub fn print_summary(summary: &CaptureSummary, path: &std::path::Path) {
         counts.errors,
         plural(counts.errors),
         counts.blocked,
+        if counts.sinkholed > 0 {
+            format!(
+                " ({} request{} answered by the sinkhole)",
+                counts.sinkholed,
+                plural(counts.sinkholed)
+            )
+        } else {
+            String::new()
+        },
     );
     let width = summary.hosts.keys().map(String::len).max().unwrap_or(0);
     for (host, stats) in &summary.hosts {

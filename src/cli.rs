@@ -91,6 +91,17 @@ pub struct CaptureArgs {
     #[arg(long)]
     pub fail_on_blocked: bool,
 
+    /// Connections phonehome answers itself instead of refusing them at CONNECT, recording
+    /// what they would have sent: denied (by the policy; answered 403), unreachable (DNS,
+    /// connect or timeout failures; answered 502), all, or off
+    #[arg(long, value_name = "WHICH", default_value = "denied",
+          value_parser = clap::builder::PossibleValuesParser::new(phonehome_proxy::SinkholeMode::NAMES))]
+    pub sinkhole: String,
+
+    /// Seconds a sinkholed connection waits for the client's first bytes
+    #[arg(long, value_name = "SECONDS", default_value_t = phonehome_proxy::DEFAULT_SINKHOLE_WAIT.as_secs())]
+    pub sinkhole_wait: u64,
+
     /// Seconds allowed for DNS, TCP connect and the upstream TLS handshake
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub connect_timeout: u64,

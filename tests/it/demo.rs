@@ -54,10 +54,15 @@ async fn demo_captures_a_scripted_agent() {
             "completions",
             "embeddings",
             "embeddings",
-            "embeddings"
+            "embeddings",
+            "events"
         ]
     );
-    let statuses: Vec<_> = requests
+    assert_eq!(
+        requests[5]["sinkhole"], "unreachable",
+        "the demo runs with --sinkhole all: the telemetry that cannot be sent is still seen"
+    );
+    let statuses: Vec<_> = requests[..5]
         .iter()
         .map(|r| response_of(&records, &r["flow"])["status"].clone())
         .collect();
@@ -73,6 +78,7 @@ async fn demo_captures_a_scripted_agent() {
     let errors = of_type(&records, "error");
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0]["phase"], "dns");
+    assert_eq!(errors[0]["flow"], requests[5]["flow"]);
     assert_eq!(
         errors[0]["target"]["host"],
         "telemetry.phonehome-demo.invalid"

@@ -105,6 +105,7 @@ impl Synth {
             headers,
             raw_header_names: Vec::new(),
             body,
+            sinkhole: None,
         }));
         self.counts.requests += 1;
         if status == 0 {

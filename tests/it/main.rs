@@ -16,6 +16,7 @@ mod opencode;
 mod policy;
 mod relay;
 mod report;
+mod sinkhole;
 mod sse;
 mod support;
 mod upstream_proxy;

@@ -9,7 +9,7 @@ const EXTERNAL: [&str; 3] = [
 ];
 
 #[tokio::test]
-async fn offline_blocks_external_hosts_before_tls_and_keeps_loopback() {
+async fn offline_with_sinkhole_off_blocks_external_hosts_before_tls_and_keeps_loopback() {
     let scratch = Scratch::new();
     let pki = TestPki::new(scratch.dir.path());
     let llm = Upstream::start(Some(pki.server_config(Cert::Valid, &[b"http/1.1"]))).await;
@@ -20,7 +20,8 @@ async fn offline_blocks_external_hosts_before_tls_and_keeps_loopback() {
         .collect();
     script.push(format!("curl -sS https://localhost:{}/hello", llm.port()));
     let mut cmd = scratch.run_prefix(&out, Some(&pki.ca_pem));
-    cmd.args(["--policy", "offline", "--", "sh", "-c", &script.join("; ")]);
+    cmd.args(["--policy", "offline", "--sinkhole", "off", "--", "sh", "-c"])
+        .arg(script.join("; "));
     let ran = run(cmd).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     assert!(

@@ -80,7 +80,19 @@ pub(crate) fn record(
     rule: &str,
     enforced: bool,
 ) {
-    recorder.record(Record::Blocked(Blocked {
+    recorder.record(blocked(conn, flow, target, request, rule, enforced));
+}
+
+/// A `blocked` record.
+pub(crate) fn blocked(
+    conn: Option<u64>,
+    flow: Option<u64>,
+    target: &Target,
+    request: Option<(&str, &str)>,
+    rule: &str,
+    enforced: bool,
+) -> Record {
+    Record::Blocked(Blocked {
         ts: phonehome_record::now(),
         conn,
         flow,
@@ -89,5 +101,5 @@ pub(crate) fn record(
         url: request.map(|(_, u)| u.to_owned()),
         rule: rule.to_owned(),
         enforced,
-    }));
+    })
 }

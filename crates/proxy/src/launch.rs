@@ -13,7 +13,7 @@ use crate::ca::CertificateAuthority;
 /// Any I/O error writing the file.
 pub fn write_ca_bundle(ca: &CertificateAuthority, path: &Path) -> std::io::Result<()> {
     let mut text = String::new();
-    for der in crate::upstream::system_roots_der() {
+    for der in crate::trust::system_roots_der() {
         text.push_str(&pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec())));
     }
     text.push_str(ca.cert_pem());

@@ -11,18 +11,29 @@
 #![forbid(unsafe_code)]
 
 mod ca;
+mod client;
 mod clienthello;
 mod connection;
+mod context;
+mod dialer;
 mod enforce;
 mod engine;
 mod fingerprint;
+mod flow;
 mod headtap;
+mod intercept;
 mod launch;
+mod link;
 mod observe;
 mod recorder;
+mod relay;
+mod responses;
+mod sinkhole;
 mod sniff;
 mod tee;
-mod upstream;
+mod trust;
+mod tunnel;
+mod upstream_proxy;
 mod websocket;
 
 use std::net::SocketAddr;
@@ -32,6 +43,7 @@ use std::time::Duration;
 
 pub use ca::{CaDescription, CaError, CertificateAuthority, LEAF_REUSE, LEAF_VALIDITY};
 pub use clienthello::{parse_client_hello, ClientHello, HelloError};
+pub use dialer::{DialError, DEFAULT_CONNECT_TIMEOUT};
 pub use enforce::Enforcer;
 pub use fingerprint::{fingerprints, Fingerprints};
 pub use launch::{child_env, write_ca_bundle};
@@ -39,9 +51,9 @@ pub use recorder::{
     BlockedSummary, CaptureSummary, Failure, HostSummary, Recorder, RecorderOptions, RecorderTask,
     DEFAULT_BUDGET, DEFAULT_MAX_BODY,
 };
-pub use upstream::{
-    load_roots, read_pem_certs, DialError, TrustError, UpstreamProxy, DEFAULT_CONNECT_TIMEOUT,
-};
+pub use sinkhole::SinkholeMode;
+pub use trust::{load_roots, read_pem_certs, TrustError};
+pub use upstream_proxy::UpstreamProxy;
 
 /// Entry points for the fuzz targets in `fuzz/`; not part of the API.
 #[doc(hidden)]
@@ -59,7 +71,7 @@ pub mod fuzzing {
     }
 }
 
-use connection::Context;
+use context::Context;
 use tokio::net::TcpListener;
 
 /// How the proxy is set up.
@@ -76,7 +88,15 @@ pub struct ProxyConfig {
     pub connect_timeout: Duration,
     /// The policy to enforce; `None` allows everything.
     pub enforcer: Option<Arc<Enforcer>>,
+    /// Which connections phonehome answers itself instead of refusing them.
+    pub sinkhole: SinkholeMode,
+    /// How long a sinkholed tunnel waits for the client's first bytes (and any tunnel for the
+    /// rest of first bytes it has started) before it is closed and the wait recorded.
+    pub sinkhole_wait: Duration,
 }
+
+/// Default of [`ProxyConfig::sinkhole_wait`].
+pub const DEFAULT_SINKHOLE_WAIT: Duration = Duration::from_secs(30);
 
 /// Failures starting the proxy.
 #[derive(Debug, thiserror::Error)]
@@ -107,12 +127,6 @@ pub struct Proxy {
     accept: tokio::task::JoinHandle<()>,
 }
 
-impl std::fmt::Debug for Context {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").finish_non_exhaustive()
-    }
-}
-
 impl Proxy {
     /// Binds the listener and starts accepting; events go to `recorder`.
     ///
@@ -132,8 +146,9 @@ impl Proxy {
             addr: config.listen,
             source,
         })?;
-        let dialer = upstream::Dialer::new(config.connect_timeout, config.upstream_proxy, roots);
-        let ctx = Arc::new(Context::new(recorder, dialer, config.ca, config.enforcer));
+        let dialer =
+            dialer::Dialer::new(config.connect_timeout, config.upstream_proxy.clone(), roots);
+        let ctx = Arc::new(Context::new(recorder, dialer, &config));
         let accept = tokio::spawn(accept_loop(listener, ctx.clone()));
         Ok(Proxy { addr, ctx, accept })
     }
@@ -189,8 +204,7 @@ impl ProxyHandle {
         client: SocketAddr,
     ) {
         let ctx = self.ctx.clone();
-        self.ctx
-            .spawn(connection::serve_client(ctx, stream, client));
+        self.ctx.spawn(client::serve_client(ctx, stream, client));
     }
 
     /// Serves a connection whose destination is known without any proxy protocol (from an
@@ -210,12 +224,12 @@ impl ProxyHandle {
     ) {
         let ctx = self.ctx.clone();
         self.ctx
-            .spawn(connection::serve_direct(ctx, stream, client, target, dial));
+            .spawn(client::serve_direct(ctx, stream, client, target, dial));
     }
 
     /// Records a connection refused by `rule` before any dial (a `conn` and a `blocked`).
     pub fn refuse(&self, client: SocketAddr, target: &phonehome_record::Target, rule: &str) {
-        connection::refuse(&self.ctx, client, target, rule);
+        client::refuse(&self.ctx, client, target, rule);
     }
 
     /// Whether the policy denies `target` by its host alone: the rule and whether the denial
@@ -244,7 +258,7 @@ async fn accept_loop(listener: TcpListener, ctx: Arc<Context>) {
         match listener.accept().await {
             Ok((stream, client)) => {
                 let _ = stream.set_nodelay(true);
-                ctx.spawn(connection::serve_client(ctx.clone(), stream, client));
+                ctx.spawn(client::serve_client(ctx.clone(), stream, client));
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.

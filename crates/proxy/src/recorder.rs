@@ -355,7 +355,12 @@ fn count(record: &Record, summary: &mut CaptureSummary) {
     let counts = &mut summary.counts;
     match record {
         Record::Conn(_) => counts.conns += 1,
-        Record::Request(_) => counts.requests += 1,
+        Record::Request(r) => {
+            counts.requests += 1;
+            if r.sinkhole.is_some() {
+                counts.sinkholed += 1;
+            }
+        }
         Record::Response(_) => counts.responses += 1,
         Record::Blocked(b) => {
             counts.blocked += 1;

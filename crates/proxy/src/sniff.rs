@@ -58,25 +58,36 @@ fn undecided(bytes: &[u8]) -> bool {
 }
 
 /// Reads the first bytes a client sends, until they can be classified; `None` when it sends
-/// nothing within `wait` (a protocol where the server speaks first), an empty buffer when it
-/// closed before sending anything.
+/// nothing within `wait` (an idle client), an empty buffer when it closed before sending
+/// anything.
 pub(crate) async fn read_first<IO: AsyncRead + Unpin>(
     io: &mut IO,
     wait: Duration,
 ) -> io::Result<Option<Vec<u8>>> {
     let mut buf = Vec::with_capacity(4096);
+    let idle = !read_until_classified(io, &mut buf, wait).await?;
+    Ok((!(idle && buf.is_empty())).then_some(buf))
+}
+
+/// Reads more of a client's first bytes into `buf` until they can be classified or the client
+/// closes (true), or until `wait` passes without a new byte (false).
+pub(crate) async fn read_until_classified<IO: AsyncRead + Unpin>(
+    io: &mut IO,
+    buf: &mut Vec<u8>,
+    wait: Duration,
+) -> io::Result<bool> {
     let mut chunk = [0u8; 4096];
-    loop {
-        let n = match tokio::time::timeout(wait, io.read(&mut chunk)).await {
-            Err(_) if buf.is_empty() => return Ok(None),
-            Err(_) => return Ok(Some(buf)),
-            Ok(result) => result?,
+    while buf.is_empty() || undecided(buf) {
+        let Ok(n) = tokio::time::timeout(wait, io.read(&mut chunk)).await else {
+            return Ok(false);
         };
-        buf.extend_from_slice(&chunk[..n]);
-        if n == 0 || !undecided(&buf) {
-            return Ok(Some(buf));
+        let n = n?;
+        if n == 0 {
+            return Ok(true);
         }
+        buf.extend_from_slice(&chunk[..n]);
     }
+    Ok(true)
 }
 
 pin_project_lite::pin_project! {

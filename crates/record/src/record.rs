@@ -247,6 +247,24 @@ pub struct Conn {
     pub opened: String,
     /// Milliseconds from `opened` to close.
     pub duration_ms: u64,
+    /// Set when phonehome answered this connection itself instead of forwarding it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sinkhole: Option<Sinkhole>,
+    /// On a sinkholed connection whose bytes were neither TLS nor HTTP: how many bytes the
+    /// client sent first (they were not forwarded; the connection was closed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_bytes: Option<u64>,
+}
+
+/// Why phonehome answered a connection or request itself (the sinkhole) instead of
+/// forwarding it: nothing was dialled and no name was resolved for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Sinkhole {
+    /// The policy denies it: answered 403.
+    Denied,
+    /// Its upstream could not be reached (DNS, connect, timeout): answered 502.
+    Unreachable,
 }
 
 /// How body bytes are stored in `data`.
@@ -301,6 +319,9 @@ pub struct Request {
     pub raw_header_names: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<Body>,
+    /// Set when the request was never forwarded: phonehome read it and answered it itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sinkhole: Option<Sinkhole>,
 }
 
 /// The `response` record.
@@ -445,6 +466,9 @@ pub struct Counts {
     pub errors: u64,
     pub blocked: u64,
     pub ws: u64,
+    /// Requests phonehome answered itself (the sinkhole), a subset of `requests`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub sinkholed: u64,
 }
 
 /// The `end` record, always the last line of a capture that ended cleanly.

@@ -1,17 +1,13 @@
 //! The upstream dialer: resolve, connect (directly or through an upstream proxy's CONNECT),
-//! and verify TLS as a client would.
-//!
-//! TLS to upstreams is verified against the system roots plus any `--extra-ca` certificates.
-//! A certificate the client would reject is rejected here too; phonehome never hides it.
+//! and verify TLS as a client would, against the roots of [`crate::trust`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use phonehome_record::{Phase, Target};
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, RootCertStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -19,6 +15,7 @@ use tokio_rustls::client::TlsStream;
 
 use crate::fingerprint::Fingerprints;
 use crate::observe::{Observed, Observer};
+use crate::upstream_proxy::UpstreamProxy;
 
 /// Default time allowed for DNS plus TCP connect.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -37,101 +34,6 @@ impl DialError {
             phase,
             message: message.into(),
         }
-    }
-}
-
-/// Failures building the upstream TLS trust.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum TrustError {
-    #[error("cannot read extra CA file {path}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{path} holds no PEM certificate")]
-    Empty { path: PathBuf },
-    #[error("certificate in {path} is not usable as a trust anchor: {message}")]
-    Anchor { path: PathBuf, message: String },
-    #[error("invalid upstream proxy {url:?}: {why}")]
-    Proxy { url: String, why: &'static str },
-}
-
-/// An HTTP proxy that carries every outbound connection through CONNECT.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpstreamProxy {
-    pub host: String,
-    pub port: u16,
-    /// `user:password` for `Proxy-Authorization: Basic`, when the URL carried it.
-    credentials: Option<String>,
-    /// Hosts reached directly (`NO_PROXY` entries).
-    no_proxy: Vec<String>,
-}
-
-impl UpstreamProxy {
-    /// Parses `http://[user:password@]host[:port]` (port 80 by default; `https://` proxies are
-    /// not supported).
-    ///
-    /// # Errors
-    /// [`TrustError::Proxy`] naming what is wrong with the URL.
-    pub fn parse(url: &str) -> Result<Self, TrustError> {
-        let bad = |why| TrustError::Proxy {
-            url: url.to_owned(),
-            why,
-        };
-        let uri: http::Uri = url.parse().map_err(|_| bad("not a URL"))?;
-        match uri.scheme_str() {
-            Some("http") | None => {}
-            Some(_) => return Err(bad("only http:// upstream proxies are supported")),
-        }
-        let authority = uri.authority().ok_or_else(|| bad("no host"))?;
-        let credentials = authority
-            .as_str()
-            .rsplit_once('@')
-            .map(|(userinfo, _)| userinfo.to_owned());
-        let Target { host, port } =
-            Target::from_authority(authority.as_str(), 80).ok_or_else(|| bad("no host"))?;
-        Ok(Self {
-            host,
-            port,
-            credentials,
-            no_proxy: Vec::new(),
-        })
-    }
-
-    /// Reaches the hosts of a `NO_PROXY` list directly: comma-separated names (each also
-    /// matching its subdomains; a leading `.` or `*.` is allowed), IP addresses, or `*` for all.
-    pub fn with_no_proxy(mut self, list: &str) -> Self {
-        self.no_proxy = list
-            .split(',')
-            .map(|e| e.trim().trim_start_matches("*.").trim_start_matches('.'))
-            .map(|e| e.trim_start_matches('[').split(']').next().unwrap_or(e))
-            .filter(|e| !e.is_empty())
-            .map(str::to_ascii_lowercase)
-            .collect();
-        self
-    }
-
-    /// Whether `host` is reached directly rather than through this proxy.
-    pub fn bypasses(&self, host: &str) -> bool {
-        let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.no_proxy.iter().any(|entry| {
-            entry == "*"
-                || host == *entry
-                || host
-                    .strip_suffix(entry.as_str())
-                    .is_some_and(|rest| rest.ends_with('.'))
-        })
-    }
-
-    /// `host:port` for display and records.
-    pub fn display(&self) -> String {
-        Target {
-            host: self.host.clone(),
-            port: self.port,
-        }
-        .to_string()
     }
 }
 
@@ -449,92 +351,4 @@ async fn connect_via(proxy: &UpstreamProxy, target: &Target) -> Result<Dialed, D
 fn base64_encode(text: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(text)
-}
-
-/// The system's trusted roots plus the certificates in `extra` (PEM files).
-///
-/// # Errors
-/// [`TrustError`] naming the extra file that cannot be read or used.
-pub fn load_roots(extra: &[PathBuf]) -> Result<RootCertStore, TrustError> {
-    let mut roots = RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    for cert in native.certs {
-        // A system root this TLS stack cannot use is skipped, as a browser would.
-        let _ = roots.add(cert);
-    }
-    for path in extra {
-        for cert in read_pem_certs(path)? {
-            roots.add(cert).map_err(|e| TrustError::Anchor {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-        }
-    }
-    Ok(roots)
-}
-
-/// The system roots as DER, for writing a CA bundle for clients.
-pub fn system_roots_der() -> Vec<CertificateDer<'static>> {
-    rustls_native_certs::load_native_certs().certs
-}
-
-/// Reads every certificate of a PEM file.
-///
-/// # Errors
-/// [`TrustError::Read`] or [`TrustError::Empty`].
-pub fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TrustError> {
-    let text = std::fs::read(path).map_err(|source| TrustError::Read {
-        path: path.to_owned(),
-        source,
-    })?;
-    let certs: Vec<_> = pem::parse_many(&text)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|p| p.tag() == "CERTIFICATE")
-        .map(|p| CertificateDer::from(p.into_contents()))
-        .collect();
-    if certs.is_empty() {
-        return Err(TrustError::Empty {
-            path: path.to_owned(),
-        });
-    }
-    Ok(certs)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_upstream_proxy_urls() {
-        let p = UpstreamProxy::parse("http://u:p@corp-proxy.test:3128").expect("parses");
-        assert_eq!(p.host, "corp-proxy.test");
-        assert_eq!(p.port, 3128);
-        assert_eq!(p.credentials.as_deref(), Some("u:p"));
-        assert_eq!(
-            UpstreamProxy::parse("http://[::1]").expect("parses").port,
-            80
-        );
-        assert!(UpstreamProxy::parse("https://x.test:1").is_err());
-        assert!(UpstreamProxy::parse("::").is_err());
-    }
-
-    #[test]
-    fn no_proxy_matching() {
-        let p = UpstreamProxy::parse("http://p.test:1")
-            .expect("parses")
-            .with_no_proxy("localhost, .corp.test,*.internal,127.0.0.1,[::1]");
-        assert!(p.bypasses("localhost"));
-        assert!(p.bypasses("a.corp.test"));
-        assert!(p.bypasses("corp.test"));
-        assert!(p.bypasses("x.y.internal"));
-        assert!(p.bypasses("127.0.0.1"));
-        assert!(p.bypasses("::1"));
-        assert!(!p.bypasses("notcorp.test"));
-        assert!(!p.bypasses("api.example.test"));
-        assert!(UpstreamProxy::parse("http://p.test:1")
-            .expect("parses")
-            .with_no_proxy("*")
-            .bypasses("x"));
-    }
 }

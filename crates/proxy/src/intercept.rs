@@ -1,0 +1,245 @@
+//! TLS interception: the client's ClientHello (SNI, ALPN, JA3/JA4) becomes the `conn`'s TLS
+//! info; phonehome handshakes with the upstream offering the client's ALPN and verifying as a
+//! client would (or, on a sinkholed tunnel, dials nothing), then completes the client's
+//! handshake with a leaf from the local CA and serves HTTP on it.
+
+use std::sync::Arc;
+
+use phonehome_record::{Phase, Target, TlsInfo, Transport};
+use tokio::io::AsyncWriteExt;
+
+use crate::clienthello::{read_client_hello, version_name, ClientHello};
+use crate::connection::ConnState;
+use crate::context::BoxIo;
+use crate::dialer::Dialed;
+use crate::engine::{self, Route};
+use crate::link::{Origin, UpstreamLink};
+use crate::relay::relay;
+use crate::responses::{error_chain, HANDSHAKE_FAILURE_ALERT};
+use crate::sinkhole::{Sink, Upstream};
+use crate::sniff::Prefixed;
+
+/// The name to verify the upstream against and to issue the client's leaf for: the SNI when it
+/// is a DNS name (RFC 6066 §3), else the CONNECT host. Some clients send an IP address or
+/// `host:port` as SNI; the record keeps what they sent.
+fn tls_server_name(sni: Option<&str>, target: &Target) -> String {
+    match sni {
+        Some(sni) if is_dns_name(sni) => sni.to_owned(),
+        _ => target.host.clone(),
+    }
+}
+
+fn is_dns_name(name: &str) -> bool {
+    matches!(
+        rustls::pki_types::ServerName::try_from(name),
+        Ok(rustls::pki_types::ServerName::DnsName(_))
+    )
+}
+
+/// The ALPN protocols phonehome can speak, in the client's order.
+fn speakable(offered: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    offered
+        .iter()
+        .filter(|p| p.as_slice() == b"h2" || p.as_slice() == b"http/1.1")
+        .cloned()
+        .collect()
+}
+
+/// TLS: read the ClientHello; with an upstream, handshake with it offering the client's ALPN,
+/// then complete the client's handshake with a leaf from the local CA offering only what the
+/// upstream agreed to; on a sinkholed tunnel, offer the client what phonehome speaks.
+pub(crate) async fn intercept_tls(
+    mut client: BoxIo,
+    mut buf: Vec<u8>,
+    upstream: Upstream,
+    target: Target,
+    conn: Arc<ConnState>,
+) {
+    conn.info().transport = Transport::TlsIntercept;
+    let hello = match read_client_hello(&mut client, &mut buf).await {
+        Ok(hello) => hello,
+        Err(e) => return conn.error(&target, Phase::TlsClient, e.to_string()),
+    };
+    let mut tls = tls_info(&hello);
+    let alpn = speakable(&hello.alpn);
+    let server_name = tls_server_name(hello.sni.as_deref(), &target);
+    if !hello.alpn.is_empty() && alpn.is_empty() {
+        // A protocol phonehome does not speak: relayed untouched, or closed by the sinkhole.
+        {
+            let mut info = conn.info();
+            info.transport = Transport::TlsPassthrough;
+            info.tls = Some(tls);
+        }
+        return match upstream {
+            Upstream::Dialed(dialed) => {
+                relay(Box::new(Prefixed::new(buf, client)), dialed.stream).await;
+            }
+            Upstream::Sink(_) => conn.error(
+                &target,
+                Phase::TlsClient,
+                "sinkhole: the client offers no ALPN protocol phonehome speaks".to_owned(),
+            ),
+        };
+    }
+    let route = match upstream {
+        Upstream::Dialed(dialed) => {
+            match upstream_link(&conn, dialed, &server_name, alpn, &target).await {
+                Ok(link) => link,
+                Err(tls_failed) => {
+                    conn.info().tls = Some(tls);
+                    if tls_failed {
+                        let _ = client.write_all(&HANDSHAKE_FAILURE_ALERT).await;
+                        let _ = client.shutdown().await;
+                    }
+                    return;
+                }
+            }
+        }
+        Upstream::Sink(answer) => {
+            let origin = Origin {
+                scheme: "https",
+                target: target.clone(),
+            };
+            (Route::Sink(Arc::new(Sink { origin, answer })), alpn)
+        }
+    };
+    let (route, offer) = route;
+    let accepted = accept_client(&conn, &server_name, &offer, buf, client, &hello.sni).await;
+    let client_tls = match accepted {
+        Ok(client_tls) => client_tls,
+        Err(message) => {
+            conn.info().tls = Some(tls);
+            return conn.error(&target, Phase::TlsClient, message);
+        }
+    };
+    let session = client_tls.get_ref().1;
+    tls.alpn = session
+        .alpn_protocol()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
+    tls.version = session
+        .protocol_version()
+        .map(|v| version_name(u16::from(v)));
+    let h2 = session.alpn_protocol() == Some(b"h2");
+    conn.info().tls = Some(tls);
+    engine::serve(Box::new(client_tls), h2, route, conn).await;
+}
+
+/// The `conn` record's TLS info from the client's ClientHello: SNI, ALPN, versions, JA3, JA4
+/// and the lists they are made of.
+fn tls_info(hello: &ClientHello) -> TlsInfo {
+    let prints = crate::fingerprint::fingerprints(hello);
+    TlsInfo {
+        sni: hello.sni.clone(),
+        alpn_offered: hello
+            .alpn
+            .iter()
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect(),
+        versions_offered: hello.versions.iter().map(|v| version_name(*v)).collect(),
+        ja3: Some(prints.ja3),
+        ja3_text: Some(prints.ja3_text),
+        ja4: Some(prints.ja4),
+        ja4_r: Some(prints.ja4_r),
+        cipher_suites: hello.cipher_suites.clone(),
+        extensions: hello.extensions.clone(),
+        supported_groups: hello.supported_groups.clone(),
+        signature_algorithms: hello.signature_algorithms.clone(),
+        ..TlsInfo::default()
+    }
+}
+
+/// The TLS handshake with the upstream, offering `alpn`, and the link over it: the route and
+/// the ALPN to offer the client (what the upstream agreed to). On failure the error is
+/// recorded; `Err(true)` when the upstream's TLS failed (the client is told with an alert).
+async fn upstream_link(
+    conn: &ConnState,
+    dialed: Dialed,
+    server_name: &str,
+    alpn: Vec<Vec<u8>>,
+    target: &Target,
+) -> Result<(Route, Vec<Vec<u8>>), bool> {
+    let (upstream, prints) = match conn.ctx.dialer.tls(dialed.stream, server_name, &alpn).await {
+        Ok(dialed) => dialed,
+        Err(e) => {
+            conn.error(target, e.phase, e.message);
+            return Err(true);
+        }
+    };
+    let session = upstream.get_ref().1;
+    let agreed = session.alpn_protocol().map(<[u8]>::to_vec);
+    if let Some(info) = conn.info().upstream.as_mut() {
+        if let Some(prints) = prints {
+            info.ja3 = Some(prints.ja3);
+            info.ja4 = Some(prints.ja4);
+        }
+        info.alpn = agreed
+            .as_deref()
+            .map(|p| String::from_utf8_lossy(p).into_owned());
+        info.version = session
+            .protocol_version()
+            .map(|v| version_name(u16::from(v)));
+    }
+    let h2 = agreed.as_deref() == Some(b"h2");
+    let origin = Origin {
+        scheme: "https",
+        target: target.clone(),
+    };
+    let dialer = conn.ctx.dialer.clone();
+    let name = Some(server_name.to_owned());
+    match UpstreamLink::open(dialer, origin, name, alpn, Box::new(upstream), h2).await {
+        Ok(link) => Ok((Route::Link(Arc::new(link)), Vec::from_iter(agreed))),
+        Err(e) => {
+            conn.error(target, e.phase, e.message);
+            Err(false)
+        }
+    }
+}
+
+/// Completes the client's TLS handshake with a leaf for `server_name` from the local CA,
+/// offering `alpn`. The error text names why it failed.
+async fn accept_client(
+    conn: &ConnState,
+    server_name: &str,
+    alpn: &[Vec<u8>],
+    buf: Vec<u8>,
+    client: BoxIo,
+    sni: &Option<String>,
+) -> Result<tokio_rustls::server::TlsStream<Prefixed<BoxIo>>, String> {
+    let config = conn
+        .ctx
+        .server_config(server_name, alpn)
+        .map_err(|message| format!("cannot issue a certificate: {message}"))?;
+    tokio_rustls::TlsAcceptor::from(config)
+        .accept(Prefixed::new(buf, client))
+        .await
+        .map_err(|e| {
+            let why = match sni {
+                Some(sni) if !is_dns_name(sni) => format!(
+                    "the client's SNI {sni:?} is not a host name (RFC 6066 §3), so the TLS \
+                     handshake was refused: "
+                ),
+                _ => "the TLS handshake with the client failed: ".to_owned(),
+            };
+            why + &error_chain(&e)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unusable_sni_falls_back_to_the_connect_host() {
+        let target = Target {
+            host: "127.0.0.1".into(),
+            port: 8443,
+        };
+        assert_eq!(tls_server_name(Some("api.test"), &target), "api.test");
+        assert_eq!(
+            tls_server_name(Some("127.0.0.1:8443"), &target),
+            "127.0.0.1"
+        );
+        assert_eq!(tls_server_name(Some("10.0.0.1"), &target), "127.0.0.1");
+        assert_eq!(tls_server_name(None, &target), "127.0.0.1");
+    }
+}

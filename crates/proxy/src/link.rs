@@ -1,0 +1,243 @@
+//! An upstream link: the HTTP/1.1 or HTTP/2 client connection to one origin that an
+//! intercepted connection's requests are forwarded over, redialled when the upstream closes it
+//! between requests, and the conversions a request needs between the two versions.
+
+use std::sync::Arc;
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, Uri, Version};
+use hyper::body::Incoming;
+use hyper::client::conn::{http1 as client_http1, http2 as client_http2};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use phonehome_record::{Phase, Target};
+
+use crate::context::BoxIo;
+use crate::dialer::{DialError, Dialer};
+use crate::responses::error_chain;
+use crate::tee::TeeBody;
+
+/// The body of a forwarded request: the client's, teed into the recorder.
+pub(crate) type ReqBody = TeeBody<Incoming>;
+
+/// Where requests on a link go.
+#[derive(Debug, Clone)]
+pub(crate) struct Origin {
+    /// "http" or "https".
+    pub scheme: &'static str,
+    pub target: Target,
+}
+
+enum Sender {
+    H1(client_http1::SendRequest<ReqBody>),
+    H2(client_http2::SendRequest<ReqBody>),
+}
+
+/// A connection to one origin, redialled when the upstream closes it between requests.
+pub(crate) struct UpstreamLink {
+    dialer: Arc<Dialer>,
+    origin: Origin,
+    /// The TLS server name, for an `https` origin.
+    tls_name: Option<String>,
+    /// ALPN protocols offered on a redial.
+    alpn: Vec<Vec<u8>>,
+    sender: tokio::sync::Mutex<Option<Sender>>,
+    /// Told the peer address of every connection the link dials itself.
+    on_dial: Option<Box<dyn Fn(std::net::SocketAddr) + Send + Sync>>,
+}
+
+impl UpstreamLink {
+    /// A link that dials on its first request (absolute-form proxy requests).
+    pub(crate) fn lazy(
+        dialer: Arc<Dialer>,
+        origin: Origin,
+        on_dial: impl Fn(std::net::SocketAddr) + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            dialer,
+            origin,
+            tls_name: None,
+            alpn: Vec::new(),
+            sender: tokio::sync::Mutex::new(None),
+            on_dial: Some(Box::new(on_dial)),
+        }
+    }
+
+    /// A link over an upstream connection that is already open.
+    pub(crate) async fn open(
+        dialer: Arc<Dialer>,
+        origin: Origin,
+        tls_name: Option<String>,
+        alpn: Vec<Vec<u8>>,
+        io: BoxIo,
+        h2: bool,
+    ) -> Result<Self, DialError> {
+        let sender = handshake(io, h2).await?;
+        Ok(Self {
+            dialer,
+            origin,
+            tls_name,
+            alpn,
+            sender: tokio::sync::Mutex::new(Some(sender)),
+            on_dial: None,
+        })
+    }
+
+    pub(crate) fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    pub(crate) async fn send(
+        &self,
+        req: Request<ReqBody>,
+    ) -> Result<Response<Incoming>, DialError> {
+        let upstream_error = |e: hyper::Error| DialError {
+            phase: Phase::UpstreamHttp,
+            message: format!(
+                "{} failed the exchange: {}",
+                self.origin.target,
+                error_chain(&e)
+            ),
+        };
+        match self.ready_sender().await? {
+            Sender::H1(mut sender) => {
+                let result = sender.send_request(as_http1(req)).await;
+                *self.sender.lock().await = Some(Sender::H1(sender));
+                result.map_err(upstream_error)
+            }
+            Sender::H2(mut sender) => sender
+                .send_request(as_http2(req, &self.origin))
+                .await
+                .map_err(upstream_error),
+        }
+    }
+
+    /// A sender ready for a request: the open one, or a new connection.
+    async fn ready_sender(&self) -> Result<Sender, DialError> {
+        let mut slot = self.sender.lock().await;
+        let open = match slot.take() {
+            Some(Sender::H1(mut sender)) => {
+                sender.ready().await.is_ok().then_some(Sender::H1(sender))
+            }
+            Some(Sender::H2(mut sender)) => {
+                sender.ready().await.is_ok().then_some(Sender::H2(sender))
+            }
+            None => None,
+        };
+        if let Some(sender) = open {
+            if let Sender::H2(h2) = &sender {
+                *slot = Some(Sender::H2(h2.clone()));
+            }
+            return Ok(sender);
+        }
+        let sender = self.dial().await?;
+        if let Sender::H2(h2) = &sender {
+            *slot = Some(Sender::H2(h2.clone()));
+        }
+        Ok(sender)
+    }
+
+    async fn dial(&self) -> Result<Sender, DialError> {
+        let dialed = self.dialer.connect(&self.origin.target).await?;
+        if let Some(on_dial) = &self.on_dial {
+            on_dial(dialed.peer);
+        }
+        match &self.tls_name {
+            None => handshake(Box::new(dialed.stream), false).await,
+            Some(name) => {
+                let (tls, _) = self.dialer.tls(dialed.stream, name, &self.alpn).await?;
+                let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                handshake(Box::new(tls), h2).await
+            }
+        }
+    }
+}
+
+async fn handshake(io: BoxIo, h2: bool) -> Result<Sender, DialError> {
+    let io = TokioIo::new(io);
+    let failed = |e: hyper::Error| DialError {
+        phase: Phase::UpstreamHttp,
+        message: format!(
+            "HTTP handshake with the upstream failed: {}",
+            error_chain(&e)
+        ),
+    };
+    if h2 {
+        let (sender, conn) = client_http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .handshake(io)
+            .await
+            .map_err(failed)?;
+        tokio::spawn(conn);
+        return Ok(Sender::H2(sender));
+    }
+    let (sender, conn) = client_http1::Builder::new()
+        .preserve_header_case(true)
+        .handshake(io)
+        .await
+        .map_err(failed)?;
+    tokio::spawn(conn.with_upgrades());
+    Ok(Sender::H1(sender))
+}
+
+/// Headers that belong to one HTTP/1 hop and are forbidden in HTTP/2 (RFC 9113 §8.2.2).
+const CONNECTION_HEADERS: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn as_http1<B>(mut req: Request<B>) -> Request<B> {
+    if req.version() == Version::HTTP_2 || req.version() == Version::HTTP_3 {
+        *req.version_mut() = Version::HTTP_11;
+        if !req.headers().contains_key(header::HOST) {
+            if let Some(authority) = req.uri().authority() {
+                if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+                    req.headers_mut().insert(header::HOST, host);
+                }
+            }
+        }
+    }
+    let origin_form = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .parse::<Uri>()
+        .unwrap_or_else(|_| Uri::from_static("/"));
+    *req.uri_mut() = origin_form;
+    req
+}
+
+fn as_http2<B>(mut req: Request<B>, origin: &Origin) -> Request<B> {
+    if req.uri().authority().is_none() {
+        let authority = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map_or_else(|| origin.target.to_string(), str::to_owned);
+        let path = req.uri().path_and_query().map_or("/", |p| p.as_str());
+        if let Ok(uri) = format!("{}://{authority}{path}", origin.scheme).parse() {
+            *req.uri_mut() = uri;
+        }
+    }
+    *req.version_mut() = Version::HTTP_2;
+    for name in CONNECTION_HEADERS {
+        req.headers_mut().remove(*name);
+    }
+    req.headers_mut().remove(header::HOST);
+    req
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn h1_requests_use_origin_form() {
+        let req = Request::get("http://api.test/a?b")
+            .body(())
+            .expect("request");
+        assert_eq!(as_http1(req).uri(), "/a?b");
+    }
+}
