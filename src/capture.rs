@@ -30,6 +30,8 @@ pub struct SessionSpec<'a> {
     /// The environment the child gets (`run`); its credential-looking variables become secret
     /// markers. Empty for `proxy`.
     pub child_env: Vec<(String, String)>,
+    /// The token clients must present (`proxy --require-auth`).
+    pub credential: Option<String>,
 }
 
 /// A running capture.
@@ -122,6 +124,7 @@ impl Session {
             sinkhole: phonehome_proxy::SinkholeMode::parse(&args.sinkhole)
                 .context("--sinkhole takes denied, unreachable, all or off")?,
             sinkhole_wait: Duration::from_secs(args.sinkhole_wait),
+            credential: spec.credential.clone(),
             enforcer: policy.can_deny().then(|| {
                 Arc::new(phonehome_proxy::Enforcer {
                     policy,

@@ -178,6 +178,11 @@ pub struct ProxyArgs {
     /// Address to listen on (loopback unless you mean otherwise)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
+
+    /// Serve only clients that present a random credential, printed in the environment
+    /// lines (HTTP_PROXY=http://phonehome:TOKEN@…); others get 407 and a `blocked` record
+    #[arg(long)]
+    pub require_auth: bool,
 }
 
 #[derive(Debug, Args)]

@@ -17,14 +17,20 @@ pub async fn proxy(args: ProxyArgs) -> Result<u8> {
             args.listen
         );
     }
+    let credential = args.require_auth.then(new_credential).transpose()?;
+    let credential = credential.as_deref();
     let session = Session::start(SessionSpec {
         args: &args.capture,
         mode: Mode::Proxy,
         command: Vec::new(),
         listen: args.listen,
         upstream_from_env: false,
-        extra_options: serde_json::json!({ "listen": args.listen.to_string() }),
+        extra_options: serde_json::json!({
+            "listen": args.listen.to_string(),
+            "require_auth": args.require_auth,
+        }),
         child_env: Vec::new(),
+        credential: credential.map(str::to_owned),
     })
     .await?;
     // Watch for the stop signals before telling anyone where the proxy is.
@@ -36,7 +42,7 @@ pub async fn proxy(args: ProxyArgs) -> Result<u8> {
         "# phonehome proxy listening on {addr}\n# capture: {}\n# set in the client's environment:\n",
         session.path.display()
     );
-    for (name, value) in phonehome_proxy::child_env(addr, &session.ca, &bundle, &[]) {
+    for (name, value) in phonehome_proxy::child_env(addr, credential, &session.ca, &bundle, &[]) {
         out.push_str(&format!("export {name}='{value}'\n"));
     }
     let mut stdout = std::io::stdout();
@@ -56,4 +62,12 @@ pub async fn proxy(args: ProxyArgs) -> Result<u8> {
         return Ok(crate::run::BLOCKED);
     }
     Ok(0)
+}
+
+/// A random credential for `--require-auth`: 128 bits from the operating system, as hex.
+fn new_credential() -> Result<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| anyhow::anyhow!("cannot draw a random credential: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }

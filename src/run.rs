@@ -42,6 +42,7 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
         upstream_from_env,
         extra_options,
         child_env: std::env::vars().collect(),
+        credential: None,
     })
     .await?;
     let bundle = session.write_bundle()?;
@@ -50,7 +51,7 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
         // Inside the namespace phonehome's proxy port is on the gateway.
         proxy_addr.set_ip(phonehome_isolate::GATEWAY_V4.into());
     }
-    let env = phonehome_proxy::child_env(proxy_addr, &session.ca, &bundle, &args.bypass);
+    let env = phonehome_proxy::child_env(proxy_addr, None, &session.ca, &bundle, &args.bypass);
     let drain = Duration::from_secs(args.drain);
     // Watch the signals before the child exists, so none can end phonehome and orphan it.
     let signals = Signals::watch()?;

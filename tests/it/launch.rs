@@ -139,6 +139,7 @@ async fn proxy_prints_the_environment_a_client_needs() {
     let proxy = StandaloneProxy {
         child,
         addr: addr.to_owned(),
+        proxy_url: format!("http://{addr}"),
     };
     proxy.stop().await;
     assert_eq!(read_capture(&out).last().expect("records")["type"], "end");

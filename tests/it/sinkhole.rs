@@ -283,3 +283,41 @@ async fn garbage_and_silence_on_a_sinkholed_tunnel_are_recorded() {
         "{errors:#?}"
     );
 }
+
+#[tokio::test]
+async fn proxy_require_auth_refuses_a_client_without_the_credential() {
+    let scratch = Scratch::new();
+    let server = Upstream::start(None).await;
+    let out = scratch.path("auth.jsonl");
+    let proxy = StandaloneProxy::start(&scratch, &out, &["--require-auth"]).await;
+    assert!(
+        proxy.proxy_url.starts_with("http://phonehome:") && proxy.proxy_url.contains('@'),
+        "{}",
+        proxy.proxy_url
+    );
+    let url = format!("http://127.0.0.1:{}/hello", server.port());
+    let curl = |proxy: String| {
+        let mut cmd = tokio::process::Command::new("curl");
+        cmd.args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-x"])
+            .arg(proxy)
+            .arg(&url);
+        cmd
+    };
+    let without = run(curl(format!("http://{}", proxy.addr))).await;
+    assert_eq!(without.stdout, "407");
+    let with = run(curl(proxy.proxy_url.clone())).await;
+    assert_eq!(with.stdout, "200");
+    proxy.stop().await;
+    let records = read_capture(&out);
+    let blocked = of_type(&records, "blocked");
+    assert_eq!(blocked.len(), 1, "{records:#?}");
+    assert_eq!(
+        blocked[0]["rule"],
+        "proxy authentication required (--require-auth)"
+    );
+    assert_eq!(
+        of_type(&records, "request").len(),
+        1,
+        "only the client with the credential"
+    );
+}

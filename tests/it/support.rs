@@ -450,6 +450,8 @@ pub async fn connect_proxy(forward: bool) -> (SocketAddr, Arc<std::sync::Mutex<V
 pub struct StandaloneProxy {
     pub child: tokio::process::Child,
     pub addr: String,
+    /// The `HTTP_PROXY` it told clients to use.
+    pub proxy_url: String,
 }
 
 impl StandaloneProxy {
@@ -472,9 +474,20 @@ impl StandaloneProxy {
             .strip_prefix("# phonehome proxy listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
             .to_owned();
+        let mut proxy_url = String::new();
+        while proxy_url.is_empty() {
+            let line = lines.next_line().await.expect("read").expect("env lines");
+            if let Some(url) = line.strip_prefix("export HTTP_PROXY=") {
+                proxy_url = url.trim_matches('\'').to_owned();
+            }
+        }
         // Keep reading stdout so the proxy never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        Self { child, addr }
+        Self {
+            child,
+            addr,
+            proxy_url,
+        }
     }
 
     /// Stops it with SIGINT and waits; returns its standard error.

@@ -19,7 +19,7 @@ use crate::enforce;
 use crate::engine;
 use crate::link::{Origin, UpstreamLink};
 use crate::observe::Observed;
-use crate::responses::{bad_gateway, blocked_text, text_response, RespBody};
+use crate::responses::{bad_gateway, blocked_text, proxy_auth_required, text_response, RespBody};
 use crate::sinkhole::{SinkAnswer, Upstream};
 use crate::tunnel::tunnel;
 
@@ -100,6 +100,9 @@ async fn proxy_request(
     links: Arc<tokio::sync::Mutex<Option<Arc<UpstreamLink>>>>,
     heads: crate::headtap::Heads,
 ) -> Response<RespBody> {
+    if let Some(refused) = unauthorized(&req, &conn) {
+        return refused;
+    }
     if req.method() == Method::CONNECT {
         return connect(req, conn).await;
     }
@@ -138,6 +141,33 @@ async fn proxy_request(
         }
     };
     engine::forward(req, &link, &conn, Some(&heads)).await
+}
+
+/// The rule recorded for a client refused for want of the proxy's credential.
+const AUTH_RULE: &str = "proxy authentication required (--require-auth)";
+
+/// 407 for a client without the credential the proxy requires (recorded as `blocked`).
+fn unauthorized(req: &Request<Incoming>, conn: &ConnState) -> Option<Response<RespBody>> {
+    let expected = conn.ctx.proxy_authorization.as_deref()?;
+    let sent = req.headers().get(http::header::PROXY_AUTHORIZATION);
+    if sent.is_some_and(|v| v.as_bytes() == expected.as_bytes()) {
+        return None;
+    }
+    let target = uri_target(req.uri(), 443).unwrap_or(Target {
+        host: String::new(),
+        port: 0,
+    });
+    conn.set_target(&target, Transport::Tcp);
+    enforce::record(
+        &conn.recorder,
+        Some(conn.id),
+        None,
+        &target,
+        None,
+        AUTH_RULE,
+        true,
+    );
+    Some(proxy_auth_required())
 }
 
 fn uri_target(uri: &http::Uri, default_port: u16) -> Option<Target> {

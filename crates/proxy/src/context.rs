@@ -37,6 +37,8 @@ pub(crate) struct Context {
     pub enforcer: Option<Arc<Enforcer>>,
     /// Which connections phonehome answers itself.
     pub sinkhole: SinkholeMode,
+    /// The `Proxy-Authorization` value every proxy client must send, when one is required.
+    pub proxy_authorization: Option<String>,
     /// How long a sinkholed tunnel, or a client that has started its first bytes, waits for
     /// the client's next bytes.
     pub sinkhole_wait: Duration,
@@ -59,6 +61,14 @@ impl Context {
             shutdown: CancellationToken::new(),
             enforcer: config.enforcer.clone(),
             sinkhole: config.sinkhole,
+            proxy_authorization: config.credential.as_deref().map(|token| {
+                use base64::Engine as _;
+                let pair = format!("{}:{token}", crate::PROXY_USER);
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                )
+            }),
             sinkhole_wait: config.sinkhole_wait,
             server_configs: Mutex::new(HashMap::new()),
         }

@@ -22,18 +22,27 @@ pub fn write_ca_bundle(ca: &CertificateAuthority, path: &Path) -> std::io::Resul
     std::fs::rename(&tmp, path)
 }
 
+/// The user name in the proxy URL of a proxy that requires a credential.
+pub const PROXY_USER: &str = "phonehome";
+
 /// The variables to set in a child's environment so that it sends its traffic through the
 /// proxy at `proxy` and trusts the local CA.
 ///
 /// `bundle` is the file written by [`write_ca_bundle`]; `bypass` lists hosts that go direct
-/// (`NO_PROXY`). Loopback is captured unless listed there.
+/// (`NO_PROXY`). Loopback is captured unless listed there. `credential` is the proxy's
+/// token when it requires one (`proxy --require-auth`): the URL then carries
+/// `phonehome:TOKEN@`.
 pub fn child_env(
     proxy: SocketAddr,
+    credential: Option<&str>,
     ca: &CertificateAuthority,
     bundle: &Path,
     bypass: &[String],
 ) -> Vec<(String, String)> {
-    let proxy_url = format!("http://{proxy}");
+    let proxy_url = match credential {
+        Some(token) => format!("http://{PROXY_USER}:{token}@{proxy}"),
+        None => format!("http://{proxy}"),
+    };
     let ca_cert = ca.cert_path().display().to_string();
     let bundle = bundle.display().to_string();
     let no_proxy = bypass.join(",");

@@ -46,7 +46,7 @@ pub use clienthello::{parse_client_hello, ClientHello, HelloError};
 pub use dialer::{DialError, DEFAULT_CONNECT_TIMEOUT};
 pub use enforce::Enforcer;
 pub use fingerprint::{fingerprints, Fingerprints};
-pub use launch::{child_env, write_ca_bundle};
+pub use launch::{child_env, write_ca_bundle, PROXY_USER};
 pub use recorder::{
     BlockedSummary, CaptureSummary, Failure, HostSummary, Recorder, RecorderOptions, RecorderTask,
     DEFAULT_BUDGET, DEFAULT_MAX_BODY,
@@ -90,6 +90,9 @@ pub struct ProxyConfig {
     pub enforcer: Option<Arc<Enforcer>>,
     /// Which connections phonehome answers itself instead of refusing them.
     pub sinkhole: SinkholeMode,
+    /// A token every client must present (`Proxy-Authorization: Basic` of
+    /// `phonehome:TOKEN`); others get 407 and a `blocked` record.
+    pub credential: Option<String>,
     /// How long a sinkholed tunnel waits for the client's first bytes (and any tunnel for the
     /// rest of first bytes it has started) before it is closed and the wait recorded.
     pub sinkhole_wait: Duration,

@@ -102,3 +102,16 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     }
     text
 }
+
+/// The 407 for a proxy client without the credential the proxy requires (RFC 9110 §15.5.8).
+pub(crate) fn proxy_auth_required() -> Response<RespBody> {
+    let mut response = text_response(
+        StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+        "phonehome: this proxy requires its credential (see the HTTP_PROXY it printed)\n",
+    );
+    response.headers_mut().insert(
+        header::PROXY_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"phonehome\""),
+    );
+    response
+}
