@@ -20,9 +20,81 @@ pub struct AgentSeen {
     pub requests: u64,
 }
 
+/// The catalog's agents and how to recognise them; read by many threads at once.
+pub(crate) struct Patterns {
+    agents: Vec<phonehome_catalog::Agent>,
+    /// Each agent's user-agent patterns, lowercase.
+    user_agents: Vec<Vec<String>>,
+}
+
+impl Patterns {
+    pub(crate) fn new(catalog: &Catalog) -> Self {
+        let agents = catalog.agents().to_vec();
+        let user_agents = agents
+            .iter()
+            .map(|a| {
+                a.user_agents
+                    .iter()
+                    .map(|p| p.to_ascii_lowercase())
+                    .collect()
+            })
+            .collect();
+        Self {
+            agents,
+            user_agents,
+        }
+    }
+
+    /// The agents an exchange names, by user-agent or by their own headers.
+    pub(crate) fn scan(&self, x: &Exchange) -> Vec<AgentHit> {
+        let user_agent = x
+            .request_header("user-agent")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let mut hits = Vec::new();
+        for (agent, (entry, patterns)) in self.agents.iter().zip(&self.user_agents).enumerate() {
+            let by_ua = patterns
+                .iter()
+                .find_map(|p| user_agent.find(p.as_str()).map(|i| (i, p.len())));
+            let by_header = entry.headers.iter().any(|h| {
+                x.request_headers
+                    .iter()
+                    .any(|(n, _)| n.eq_ignore_ascii_case(h))
+            });
+            if by_ua.is_none() && !by_header {
+                continue;
+            }
+            hits.push(AgentHit {
+                agent,
+                by_header,
+                by_ua: by_ua.is_some(),
+                version: by_ua.map(|(at, len)| version_after(&user_agent[at + len..])),
+            });
+        }
+        hits
+    }
+}
+
+/// The version that follows an agent's name in a user-agent string (`/1.2.3`).
+fn version_after(rest: &str) -> String {
+    rest.chars()
+        .take_while(|c| !c.is_whitespace() && *c != ')' && *c != ';')
+        .collect()
+}
+
+/// One agent named by one exchange.
+pub(crate) struct AgentHit {
+    /// Index into the catalog's agents.
+    agent: usize,
+    by_header: bool,
+    by_ua: bool,
+    /// What followed the user-agent pattern, when it matched.
+    version: Option<String>,
+}
+
+/// The agents seen so far.
 #[derive(Default)]
 pub(crate) struct Detector {
-    agents: Vec<phonehome_catalog::Agent>,
     seen: BTreeMap<String, Seen>,
 }
 
@@ -36,22 +108,15 @@ struct Seen {
 }
 
 impl Detector {
-    pub(crate) fn new(catalog: &Catalog) -> Self {
-        Self {
-            agents: catalog.agents().to_vec(),
-            seen: BTreeMap::new(),
-        }
-    }
-
     /// The capture's command: its program's base name (and, through wrappers such as `npx`
     /// or `node`, the next arguments' base names).
-    pub(crate) fn command(&mut self, argv: &[String]) {
+    pub(crate) fn command(&mut self, patterns: &Patterns, argv: &[String]) {
         let names: Vec<&str> = argv
             .iter()
             .take(3)
             .map(|a| a.rsplit('/').next().unwrap_or(a))
             .collect();
-        for agent in &self.agents {
+        for agent in &patterns.agents {
             if names.iter().any(|n| agent.commands.iter().any(|c| c == n)) {
                 self.seen.entry(agent.name.clone()).or_default().command = true;
                 break;
@@ -59,48 +124,30 @@ impl Detector {
         }
     }
 
-    pub(crate) fn exchange(&mut self, x: &Exchange) {
-        let user_agent = x
-            .request_header("user-agent")
-            .unwrap_or_default()
-            .to_ascii_lowercase();
-        for agent in &self.agents {
-            let by_ua = agent.user_agents.iter().find_map(|p| {
-                user_agent
-                    .find(&p.to_ascii_lowercase())
-                    .map(|i| (i, p.len()))
-            });
-            let by_header = agent.headers.iter().any(|h| {
-                x.request_headers
-                    .iter()
-                    .any(|(n, _)| n.eq_ignore_ascii_case(h))
-            });
-            if by_ua.is_none() && !by_header {
-                continue;
+    /// Counts what [`Patterns::scan`] found in one exchange.
+    pub(crate) fn add(&mut self, patterns: &Patterns, hits: Vec<AgentHit>) {
+        for hit in hits {
+            let name = &patterns.agents[hit.agent].name;
+            if !self.seen.contains_key(name) {
+                self.seen.insert(name.clone(), Seen::default());
             }
-            let seen = self.seen.entry(agent.name.clone()).or_default();
+            let seen = self.seen.get_mut(name).expect("inserted above");
             seen.requests += 1;
-            seen.header |= by_header;
-            if let Some((at, len)) = by_ua {
-                seen.user_agent = true;
-                let version: String = user_agent[at + len..]
-                    .chars()
-                    .take_while(|c| !c.is_whitespace() && *c != ')' && *c != ';')
-                    .collect();
-                if !version.is_empty() {
-                    *seen.versions.entry(version).or_default() += 1;
-                }
+            seen.header |= hit.by_header;
+            seen.user_agent |= hit.by_ua;
+            if let Some(version) = hit.version.filter(|v| !v.is_empty()) {
+                *seen.versions.entry(version).or_default() += 1;
             }
         }
     }
 
     /// Agents seen, the one named by the command first, then by requests.
-    pub(crate) fn finish(self) -> Vec<AgentSeen> {
+    pub(crate) fn finish(self, patterns: &Patterns) -> Vec<AgentSeen> {
         let mut out: Vec<(bool, AgentSeen)> = self
             .seen
             .into_iter()
             .map(|(name, seen)| {
-                let display = self
+                let display = patterns
                     .agents
                     .iter()
                     .find(|a| a.name == name)

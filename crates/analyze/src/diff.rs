@@ -11,7 +11,7 @@ use phonehome_record::{BodyEncoding, Redactor};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::source::{self, Event, Exchange, SourceError};
+use crate::source::{Event, Exchange, SourceError};
 
 /// Distinct values kept per header before it is marked as varying without keeping more.
 const MAX_VALUES: usize = 8;
@@ -54,7 +54,7 @@ struct SignatureProfile {
 
 fn profile(path: &Path) -> Result<Profile, SourceError> {
     let mut p = Profile::default();
-    for event in source::open(path)? {
+    for event in crate::input::open(path)? {
         match event? {
             Event::Exchange(x) => p.exchange(&x),
             Event::Conn(c) => {

@@ -43,7 +43,7 @@ pub fn export<W: Write>(
                 phase,
                 message,
             } => failures.push(json!({
-                "ts": crate::report::ts_string(ts),
+                "ts": phonehome_record::timestamp(ts),
                 "target": target, "phase": phase, "message": message,
             })),
             Event::Exchange(x) => {
@@ -153,7 +153,7 @@ fn entry(x: &Exchange) -> Value {
         ),
     };
     let mut entry = json!({
-        "startedDateTime": crate::report::ts_string(x.ts),
+        "startedDateTime": phonehome_record::timestamp(x.ts),
         "time": time, "request": request, "response": response, "cache": {},
         "timings": {"blocked": -1, "dns": -1, "connect": -1, "ssl": -1, "send": 0, "wait": wait, "receive": receive},
         "_phonehome_flow": x.flow,

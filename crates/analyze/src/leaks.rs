@@ -75,17 +75,18 @@ struct Needle {
     secret: bool,
 }
 
+/// What to look for: the capture's markers as they may appear in a request. Read by many
+/// threads at once.
 #[derive(Default)]
-pub(crate) struct LeakFinder {
+pub(crate) struct Needles {
     needles: Vec<Needle>,
-    found: BTreeMap<(String, usize, String), u64>,
-    /// Fingerprint → (header, host → count).
-    credentials: BTreeMap<String, (String, BTreeMap<String, u64>)>,
+    /// Fingerprint → the secret's name.
     secret_names: BTreeMap<String, String>,
 }
 
-impl LeakFinder {
-    pub(crate) fn set_markers(&mut self, markers: &Markers) {
+impl Needles {
+    pub(crate) fn new(markers: &Markers) -> Self {
+        let mut needles = Needles::default();
         for marker in &markers.values {
             let whole_word = matches!(marker.kind.as_str(), "user" | "hostname");
             if whole_word
@@ -96,7 +97,7 @@ impl LeakFinder {
             if marker.value.len() < 2 || marker.value == "/" {
                 continue;
             }
-            self.needles.push(Needle {
+            needles.needles.push(Needle {
                 kind: marker.kind.clone(),
                 shown: marker.value.clone(),
                 variants: variants(&marker.value),
@@ -106,9 +107,10 @@ impl LeakFinder {
         }
         for secret in &markers.secrets {
             let redacted = format!("[REDACTED:{}]", secret.fingerprint);
-            self.secret_names
+            needles
+                .secret_names
                 .insert(secret.fingerprint.clone(), secret.name.clone());
-            self.needles.push(Needle {
+            needles.needles.push(Needle {
                 kind: secret.kind.clone(),
                 shown: secret.name.clone(),
                 variants: vec![
@@ -119,31 +121,27 @@ impl LeakFinder {
                 secret: true,
             });
         }
+        needles
     }
 
-    pub(crate) fn exchange(&mut self, x: &Exchange) {
+    /// Where the markers and credentials appear in one exchange's request.
+    pub(crate) fn scan(&self, x: &Exchange) -> LeakHits {
+        let mut hits = LeakHits::default();
         for (i, needle) in self.needles.iter().enumerate() {
-            let mut places = Vec::new();
             if contains_any(&x.url, needle) {
-                places.push("url".to_owned());
+                hits.places.push((i, "url".to_owned()));
             }
             for (name, value) in &x.request_headers {
                 let in_use = needle.secret && Redactor::credential(name, value).is_some();
                 if !in_use && contains_any(value, needle) {
-                    places.push(format!("header {name}"));
+                    hits.places.push((i, format!("header {name}")));
                 }
             }
-            if let Some(body) = x
-                .request_body
-                .as_ref()
-                .filter(|b| b.encoding == BodyEncoding::Utf8)
-            {
+            let body = x.request_body.as_ref();
+            if let Some(body) = body.filter(|b| b.encoding == BodyEncoding::Utf8) {
                 if contains_any(&body.data, needle) {
-                    places.push("body".to_owned());
+                    hits.places.push((i, "body".to_owned()));
                 }
-            }
-            for place in places {
-                *self.found.entry((x.host.clone(), i, place)).or_default() += 1;
             }
         }
         for (name, value) in &x.request_headers {
@@ -157,20 +155,60 @@ impl LeakFinder {
                     || phonehome_record::fingerprint_hex(credential),
                     str::to_owned,
                 );
+            hits.credentials
+                .push((fingerprint, name.to_ascii_lowercase()));
+        }
+        hits
+    }
+}
+
+/// What [`Needles::scan`] found in one request.
+#[derive(Default)]
+pub(crate) struct LeakHits {
+    /// (needle, place), in the order found.
+    places: Vec<(usize, String)>,
+    /// (fingerprint, header name lowercase) of each credential header.
+    credentials: Vec<(String, String)>,
+}
+
+/// Markers and credentials found so far, per host.
+#[derive(Default)]
+pub(crate) struct LeakFinder {
+    found: BTreeMap<(String, usize, String), u64>,
+    /// Fingerprint → (header, host → count).
+    credentials: BTreeMap<String, (String, BTreeMap<String, u64>)>,
+}
+
+impl LeakFinder {
+    /// Counts what [`Needles::scan`] found in a request to `host`.
+    pub(crate) fn add(&mut self, host: &str, hits: LeakHits) {
+        for (i, place) in hits.places {
+            *self.found.entry((host.to_owned(), i, place)).or_default() += 1;
+        }
+        for (fingerprint, header) in hits.credentials {
             let entry = self
                 .credentials
                 .entry(fingerprint)
-                .or_insert_with(|| (name.to_ascii_lowercase(), BTreeMap::new()));
-            *entry.1.entry(x.host.clone()).or_default() += 1;
+                .or_insert_with(|| (header, BTreeMap::new()));
+            match entry.1.get_mut(host) {
+                Some(n) => *n += 1,
+                None => {
+                    entry.1.insert(host.to_owned(), 1);
+                }
+            }
         }
     }
 
-    pub(crate) fn finish(self, provider: Option<&str>) -> (Vec<Leak>, Vec<CredentialUse>) {
+    pub(crate) fn finish(
+        self,
+        needles: &Needles,
+        provider: Option<&str>,
+    ) -> (Vec<Leak>, Vec<CredentialUse>) {
         let leaks = self
             .found
             .into_iter()
             .map(|((host, i, place), requests)| {
-                let needle = &self.needles[i];
+                let needle = &needles.needles[i];
                 Leak {
                     expected: provider == Some(host.as_str()) || is_loopback(&host),
                     host,
@@ -197,7 +235,7 @@ impl LeakFinder {
                     .cloned()
                     .collect();
                 CredentialUse {
-                    source: self.secret_names.get(&fingerprint).cloned(),
+                    source: needles.secret_names.get(&fingerprint).cloned(),
                     fingerprint,
                     header,
                     issuer,

@@ -10,12 +10,12 @@
 //! ```
 #![forbid(unsafe_code)]
 
-mod advice;
 mod agent;
 mod allowlist;
 mod diff;
 mod har;
 mod html;
+mod input;
 mod leaks;
 pub mod llm;
 mod markdown;
@@ -29,11 +29,12 @@ pub use diff::{
     diff, render_markdown as render_diff_markdown, Change, Diff, HostDiff, SignatureDiff,
 };
 pub use har::{export as export_har, ExportError};
+pub use input::{open, Events};
 pub use leaks::{CredentialUse, Leak, PromptLeak};
 pub use llm::{recognise as recognise_llm_call, LlmCall};
 pub use report::{build as build_report, Report};
 pub use signature::signature;
-pub use source::{open, url_parts, Event, Events, Exchange, ResponsePart, SourceError, UrlParts};
+pub use source::{url_parts, Event, Exchange, ResponsePart, SourceError, UrlParts};
 
 /// Renders a report as Markdown.
 pub fn render_markdown(report: &Report) -> String {

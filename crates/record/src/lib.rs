@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod body;
+mod head;
 mod reader;
 mod record;
 mod redact;
@@ -15,6 +16,7 @@ mod target;
 mod writer;
 
 pub use body::{encode_body, BodyInput};
+pub use head::{RecordHead, RecordKind};
 pub use reader::{CaptureReader, ReadError, ReadErrorKind, ReadItem};
 pub use record::{
     Blocked, Body, BodyEncoding, Capture, Conn, ConnUpstream, Counts, Direction, Dns, End,
@@ -28,14 +30,18 @@ pub use writer::CaptureWriter;
 /// The format identifier written in the first (`capture`) record of every capture.
 pub const FORMAT: &str = "phonehome/1";
 
-/// The current time as the capture format writes it: RFC 3339, UTC, millisecond precision.
+/// A time as the capture format writes it: RFC 3339, UTC, millisecond precision. Takes a
+/// `std::time::SystemTime` or a `chrono::DateTime<Utc>`.
 ///
 /// ```
 /// let ts = phonehome_record::timestamp(std::time::SystemTime::UNIX_EPOCH);
 /// assert_eq!(ts, "1970-01-01T00:00:00.000Z");
+/// let at = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(1_500).expect("in range");
+/// assert_eq!(phonehome_record::timestamp(at), "1970-01-01T00:00:01.500Z");
 /// ```
-pub fn timestamp(at: std::time::SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(at).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+pub fn timestamp(at: impl Into<chrono::DateTime<chrono::Utc>>) -> String {
+    at.into()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// [`timestamp`] of now.

@@ -35,7 +35,7 @@ use phonehome_record::BodyEncoding;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::source::{self, Event, Exchange, ResponsePart, SourceError};
+use crate::source::{Event, Exchange, ResponsePart, SourceError};
 
 /// One decoded LLM call: the request and what came back.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -201,7 +201,7 @@ pub fn decode(exchange: &Exchange) -> Option<Conversation> {
 /// [`SourceError`] when the input cannot be read or a line is not a record (with its line).
 pub fn conversations(path: &Path, include_meta: bool) -> Result<Vec<Conversation>, SourceError> {
     let mut out = Vec::new();
-    for event in source::open(path)? {
+    for event in crate::input::open(path)? {
         if let Event::Exchange(exchange) = event? {
             if let Some(c) = decode(&exchange) {
                 if include_meta || !c.meta {
@@ -332,7 +332,7 @@ impl Conversation {
         };
         Self {
             flow: x.flow,
-            ts: crate::report::ts_string(x.ts),
+            ts: phonehome_record::timestamp(x.ts),
             provider: api.provider(),
             operation,
             api: api.name(),

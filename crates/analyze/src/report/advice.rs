@@ -1,12 +1,34 @@
 //! The report's judgements, derived from its tables: key findings ("respected" / "be aware
 //! of"), the verdict table, and hardening advice from the catalog's switches.
 
-use phonehome_catalog::{Catalog, Purpose};
+use std::collections::BTreeSet;
 
-use crate::report::{other_hosts, purposes_contacted, Advice, Findings, Report, Verdict};
+use phonehome_catalog::{Catalog, Purpose};
+use phonehome_record::is_loopback;
+
+use super::model::{Advice, DomainRow, Findings, Report, Verdict};
+
+/// Fills in the report's hardening advice, findings and verdict, from its tables.
+pub(super) fn judge(report: &mut Report, catalog: &Catalog) {
+    report.hardening = hardening(report, catalog);
+    report.findings = findings(report);
+    report.verdict = verdict(report);
+}
+
+/// The hosts of a report that are neither the configured provider nor loopback.
+fn other_hosts(report: &Report) -> impl Iterator<Item = &DomainRow> {
+    report.domains.iter().filter(move |d| {
+        Some(d.domain.as_str()) != report.provider.as_deref() && !is_loopback(&d.domain)
+    })
+}
+
+/// Distinct purposes of the hosts contacted besides the provider and loopback.
+fn purposes_contacted(report: &Report) -> BTreeSet<Purpose> {
+    other_hosts(report).filter_map(|d| d.purpose).collect()
+}
 
 /// For every non-essential endpoint contacted, the catalog's switch for each detected agent.
-pub(crate) fn hardening(report: &Report, catalog: &Catalog) -> Vec<Advice> {
+fn hardening(report: &Report, catalog: &Catalog) -> Vec<Advice> {
     let agents: Vec<&str> = report
         .setup
         .agents
@@ -53,7 +75,7 @@ fn plural(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-pub(crate) fn findings(report: &Report) -> Findings {
+fn findings(report: &Report) -> Findings {
     let mut f = Findings::default();
     let leaks: Vec<_> = report.leaks.iter().filter(|l| !l.expected).collect();
     let reused: Vec<_> = report
@@ -216,7 +238,7 @@ pub(crate) fn findings(report: &Report) -> Findings {
     f
 }
 
-pub(crate) fn verdict(report: &Report) -> Vec<Verdict> {
+fn verdict(report: &Report) -> Vec<Verdict> {
     let leaks: Vec<_> = report
         .leaks
         .iter()

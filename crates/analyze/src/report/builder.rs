@@ -1,0 +1,588 @@
+//! The report builder: counts events and exchange digests in capture order into per-host,
+//! per-signature and per-call tables, then turns the tables into a [`Report`]. Memory grows
+//! with the number of hosts, signatures and LLM models, not with the size of the capture.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use phonehome_catalog::{Catalog, Ecosystem, PackageKind, Purpose};
+use phonehome_record::{is_loopback, timestamp, Blocked, Capture, Conn, End, Phase, Target};
+
+use super::calls::LlmAcc;
+use super::digest::{Call, Digest, Scanners};
+use super::model::{
+    BlockedRow, DomainRow, DownloadRow, FailureRow, FetchRow, FingerprintRow, PackageRow, Report,
+    Setup, SignatureRow, Storm, Summary, TimelineEvent,
+};
+use super::timeline::{self, Activity, Burst};
+use crate::agent::{self, Patterns};
+use crate::leaks::{Leak, LeakFinder, PromptLeak, PromptSearch};
+use crate::source::Event;
+
+/// Rows of the signature table kept in the report (the count of all is in the summary).
+const TOP_SIGNATURES: usize = 30;
+const TIMELINE_EVENTS: usize = 40;
+const MAX_LISTED: usize = 500;
+
+#[derive(Default)]
+struct HostAcc {
+    port: u16,
+    requests: u64,
+    failures: u64,
+    bytes_up: u64,
+    bytes_down: u64,
+    first_seen: Option<DateTime<Utc>>,
+    registry: bool,
+    activity: Activity,
+}
+
+#[derive(Default)]
+struct SignatureAcc {
+    requests: u64,
+    failures: u64,
+    statuses: BTreeMap<u16, u64>,
+    burst: Option<Burst>,
+    /// Hash of the request body of the last failed request, to count retries.
+    last_failed_body: Option<u64>,
+}
+
+impl SignatureAcc {
+    /// Counts a request; whether it repeated the body of the last failed one (a retry).
+    fn add(&mut self, failed: bool, status: Option<u16>, body_hash: Option<u64>) -> bool {
+        self.requests += 1;
+        self.failures += u64::from(failed);
+        *self.statuses.entry(status.unwrap_or(0)).or_default() += 1;
+        let body = body_hash.or(Some(0));
+        let retry = self.last_failed_body.is_some() && self.last_failed_body == body;
+        self.last_failed_body = if failed { body } else { None };
+        retry
+    }
+}
+
+/// Whether a failure happened before any request could be sent.
+fn is_connection_failure(phase: Phase) -> bool {
+    matches!(
+        phase,
+        Phase::Dns | Phase::Connect | Phase::Timeout | Phase::TlsUpstream | Phase::TlsClient
+    )
+}
+
+pub(super) struct Builder<'c> {
+    catalog: &'c Catalog,
+    /// Catalog purpose per (host, port): glob matching once per host, not per request.
+    purposes: HashMap<(String, u16), Option<Purpose>>,
+    pub(super) input: String,
+    pub(super) input_format: &'static str,
+    header: Option<Capture>,
+    end: Option<End>,
+    hosts: HashMap<String, HostAcc>,
+    signatures: HashMap<String, SignatureAcc>,
+    storms: Vec<Storm>,
+    packages: BTreeMap<(Ecosystem, PackageKind, String, String), u64>,
+    downloads: Vec<DownloadRow>,
+    model_catalog: Vec<FetchRow>,
+    llm: BTreeMap<(String, &'static str, String), LlmAcc>,
+    failures: BTreeMap<(String, Phase, String), u64>,
+    blocked: BTreeMap<(String, String, bool), u64>,
+    fingerprints: BTreeMap<(String, String, String), u64>,
+    agents: agent::Detector,
+    leaks: LeakFinder,
+    pub(super) prompts: PromptSearch,
+    pub(super) prompt_leaks: Vec<PromptLeak>,
+    summary: Summary,
+    start: Option<DateTime<Utc>>,
+    last: Option<DateTime<Utc>>,
+    first_events: Vec<(DateTime<Utc>, TimelineEvent)>,
+    pub(super) warnings: Vec<String>,
+}
+
+impl<'c> Builder<'c> {
+    pub(super) fn new(catalog: &'c Catalog) -> Self {
+        Self {
+            catalog,
+            purposes: HashMap::new(),
+            input: String::new(),
+            input_format: "capture",
+            header: None,
+            end: None,
+            hosts: HashMap::new(),
+            signatures: HashMap::new(),
+            storms: Vec::new(),
+            packages: BTreeMap::new(),
+            downloads: Vec::new(),
+            model_catalog: Vec::new(),
+            llm: BTreeMap::new(),
+            failures: BTreeMap::new(),
+            blocked: BTreeMap::new(),
+            fingerprints: BTreeMap::new(),
+            agents: agent::Detector::default(),
+            leaks: LeakFinder::default(),
+            prompts: PromptSearch::default(),
+            prompt_leaks: Vec::new(),
+            summary: Summary::default(),
+            start: None,
+            last: None,
+            first_events: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    fn see_time(&mut self, t: DateTime<Utc>) {
+        if t.timestamp() == 0 {
+            return;
+        }
+        self.start = Some(self.start.map_or(t, |s| s.min(t)));
+        self.last = Some(self.last.map_or(t, |l| l.max(t)));
+    }
+
+    /// Counts an event other than an exchange (exchanges come as [`Digest`]s).
+    pub(super) fn event(&mut self, patterns: &Patterns, event: Event) {
+        match event {
+            Event::Header(capture) => self.header(patterns, capture),
+            Event::Exchange(_) => {}
+            Event::Failure {
+                ts,
+                target,
+                phase,
+                message,
+            } => self.failure(ts, target, phase, message),
+            Event::Blocked(b) => self.blocked(b),
+            Event::End(end) => self.end = Some(end),
+            Event::Conn(conn) => self.conn(conn),
+            Event::Ws(_) => {}
+        }
+    }
+
+    fn header(&mut self, patterns: &Patterns, capture: Capture) {
+        self.agents.command(patterns, &capture.command);
+        self.header = Some(capture);
+    }
+
+    fn failure(&mut self, ts: DateTime<Utc>, target: Target, phase: Phase, message: String) {
+        self.see_time(ts);
+        let host = self.hosts.entry(target.host.clone()).or_default();
+        host.port = target.port;
+        host.failures += 1;
+        host.first_seen.get_or_insert(ts);
+        if is_connection_failure(phase) {
+            self.summary.failed_connection_attempts += 1;
+        }
+        *self
+            .failures
+            .entry((target.to_string(), phase, message))
+            .or_default() += 1;
+    }
+
+    fn blocked(&mut self, b: Blocked) {
+        self.summary.blocked += 1;
+        *self
+            .blocked
+            .entry((b.target.to_string(), b.rule, b.enforced))
+            .or_default() += 1;
+    }
+
+    fn conn(&mut self, conn: Conn) {
+        let Some(tls) = conn.tls else {
+            return;
+        };
+        if let (Some(ja4), Some(ja3)) = (tls.ja4, tls.ja3) {
+            *self
+                .fingerprints
+                .entry((conn.target.host, ja4, ja3))
+                .or_default() += 1;
+        }
+    }
+
+    /// Counts one exchange.
+    pub(super) fn exchange(&mut self, patterns: &Patterns, mut x: Digest) {
+        self.see_time(x.ts);
+        self.count_totals(&x);
+        self.first_event(&x);
+        self.agents.add(patterns, std::mem::take(&mut x.agents));
+        self.leaks.add(&x.host, std::mem::take(&mut x.leaks));
+        self.count_host(&x);
+        let purpose = self.purpose(&x);
+        self.list_fetch(&x, purpose);
+        let retry = self.count_signature(&x);
+        if let Some(call) = x.call.take() {
+            self.count_call(&x, call, retry);
+        }
+    }
+
+    fn count_totals(&mut self, x: &Digest) {
+        self.summary.requests += 1;
+        self.summary.failed_requests += u64::from(x.failed);
+        self.summary.bytes_up += x.up;
+        self.summary.bytes_down += x.down;
+        let Some((phase, message)) = &x.error else {
+            return;
+        };
+        if is_connection_failure(*phase) && !x.answered {
+            self.summary.failed_connection_attempts += 1;
+            let target = format!("{}:{}", x.host, x.port);
+            *self
+                .failures
+                .entry((target, *phase, message.clone()))
+                .or_default() += 1;
+        }
+    }
+
+    fn first_event(&mut self, x: &Digest) {
+        if self.first_events.len() >= TIMELINE_EVENTS {
+            return;
+        }
+        self.first_events.push((
+            x.ts,
+            TimelineEvent {
+                offset_ms: 0,
+                method: x.method.clone(),
+                host: x.host.clone(),
+                path: x.path.clone(),
+                status: x.status,
+            },
+        ));
+    }
+
+    fn count_host(&mut self, x: &Digest) {
+        if !self.hosts.contains_key(&x.host) {
+            self.hosts.insert(x.host.clone(), HostAcc::default());
+        }
+        let host = self.hosts.get_mut(&x.host).expect("inserted above");
+        host.port = x.port;
+        host.requests += 1;
+        host.failures += u64::from(x.failed);
+        host.bytes_up += x.up;
+        host.bytes_down += x.down;
+        host.first_seen.get_or_insert(x.ts);
+        host.activity.add(x.ts.timestamp_millis());
+        let Some(package) = &x.package else {
+            return;
+        };
+        host.registry = true;
+        let key = (
+            package.ecosystem,
+            package.kind,
+            package.label(),
+            x.host.clone(),
+        );
+        *self.packages.entry(key).or_default() += 1;
+    }
+
+    /// The purpose of an exchange's host: package-registry when it fetched a package, else
+    /// the catalog's (looked up once per host and port).
+    fn purpose(&mut self, x: &Digest) -> Option<Purpose> {
+        if x.package.is_some() {
+            return Some(Purpose::PackageRegistry);
+        }
+        let key = (x.host.clone(), x.port);
+        if let Some(purpose) = self.purposes.get(&key) {
+            return *purpose;
+        }
+        let purpose = self.catalog.lookup(&x.host, x.port).map(|e| e.purpose);
+        self.purposes.insert(key, purpose);
+        purpose
+    }
+
+    /// Lists binary downloads and model-catalog fetches.
+    fn list_fetch(&mut self, x: &Digest, purpose: Option<Purpose>) {
+        if purpose == Some(Purpose::BinaryDownload) && self.downloads.len() < MAX_LISTED {
+            let file = x.path.rsplit('/').next().unwrap_or_default();
+            if x.status.is_some_and(|s| (200..300).contains(&s)) && !file.is_empty() {
+                self.downloads.push(DownloadRow {
+                    host: x.host.clone(),
+                    file: file.to_owned(),
+                    status: x.status,
+                    bytes: x.down,
+                });
+            }
+        }
+        if purpose == Some(Purpose::ModelCatalog) && self.model_catalog.len() < MAX_LISTED {
+            self.model_catalog.push(FetchRow {
+                host: x.host.clone(),
+                url: x.url.clone(),
+                status: x.status,
+            });
+        }
+    }
+
+    /// Counts the exchange's signature and its burst; whether it retried a failed request.
+    fn count_signature(&mut self, x: &Digest) -> bool {
+        if !self.signatures.contains_key(&x.signature) {
+            self.signatures
+                .insert(x.signature.clone(), SignatureAcc::default());
+        }
+        let acc = self
+            .signatures
+            .get_mut(&x.signature)
+            .expect("inserted above");
+        let retry = acc.add(x.failed, x.status, x.body_hash);
+        let storm = timeline::burst(&mut acc.burst, &x.signature, x.ts, x.failed, x.status);
+        self.storms.extend(storm);
+        retry
+    }
+
+    fn count_call(&mut self, x: &Digest, call: Call, retry: bool) {
+        self.summary.llm_calls += 1;
+        let row = self
+            .llm
+            .entry((x.host.clone(), call.api, call.model))
+            .or_default();
+        row.calls += 1;
+        row.streaming += u64::from(call.streaming);
+        row.errors += u64::from(x.failed);
+        row.ok += u64::from(!x.failed);
+        row.retries += u64::from(retry);
+        if let Some(used) = call.usage {
+            row.add_use(used);
+        }
+        if let Some(prompt) = call.prompt {
+            self.prompts.add(&x.host, prompt);
+        }
+    }
+
+    /// The catalog's purpose for a host, or package-registry for one recognised by protocol.
+    fn purpose_of(&self, host: &str, port: u16, registry: bool) -> Option<Purpose> {
+        if registry {
+            return Some(Purpose::PackageRegistry);
+        }
+        self.catalog.lookup(host, port).map(|e| e.purpose)
+    }
+
+    /// The host that got the most successful LLM calls; else the llm-api host with the most
+    /// requests.
+    pub(super) fn provider(&self) -> Option<String> {
+        let mut ok_by_host: BTreeMap<&str, u64> = BTreeMap::new();
+        for ((host, _, _), acc) in &self.llm {
+            *ok_by_host.entry(host).or_default() += acc.ok * 1_000_000 + acc.calls;
+        }
+        if let Some((host, _)) = ok_by_host
+            .iter()
+            .max_by_key(|(h, n)| (**n, std::cmp::Reverse(**h)))
+        {
+            return Some((*host).to_owned());
+        }
+        self.hosts
+            .iter()
+            .filter(|(h, acc)| self.purpose_of(h, acc.port, false) == Some(Purpose::LlmApi))
+            .max_by_key(|(h, acc)| (acc.requests, std::cmp::Reverse(h.as_str())))
+            .map(|(h, _)| h.clone())
+    }
+
+    /// The report, judged by [`super::advice`].
+    pub(super) fn finish(mut self, scanners: Scanners<'_>, provider: Option<String>) -> Report {
+        self.close_bursts();
+        let agents = std::mem::take(&mut self.agents).finish(scanners.agents);
+        let leaks = std::mem::take(&mut self.leaks);
+        let (leaks, credentials) = leaks.finish(scanners.needles, provider.as_deref());
+        self.summary.unique_signatures = self.signatures.len() as u64;
+        self.summary.unique_domains = self.hosts.len() as u64;
+        let mut report = Report {
+            setup: self.setup(agents),
+            domains: self.domains(provider.as_deref(), &leaks),
+            timeline: timeline::timeline(
+                self.start,
+                self.last,
+                std::mem::take(&mut self.first_events),
+                self.hosts
+                    .iter()
+                    .map(|(h, acc)| (h.as_str(), &acc.activity)),
+            ),
+            summary: self.summary,
+            provider,
+            llm: self.llm.into_iter().map(|(k, acc)| acc.row(k)).collect(),
+            packages: package_rows(self.packages),
+            downloads: self.downloads,
+            model_catalog: self.model_catalog,
+            signatures: signature_rows(self.signatures),
+            retry_storms: self.storms,
+            leaks,
+            prompt_leaks: self.prompt_leaks,
+            credentials,
+            failures: failure_rows(self.failures),
+            blocked: blocked_rows(self.blocked),
+            fingerprints: fingerprint_rows(self.fingerprints),
+            findings: Default::default(),
+            verdict: Vec::new(),
+            hardening: Vec::new(),
+            warnings: self.warnings,
+        };
+        super::advice::judge(&mut report, self.catalog);
+        report
+    }
+
+    fn setup(&self, agents: Vec<agent::AgentSeen>) -> Setup {
+        let header = self.header.as_ref();
+        Setup {
+            input: self.input.clone(),
+            input_format: self.input_format,
+            agents,
+            command: header.map(|h| h.command.clone()).unwrap_or_default(),
+            mode: header.map_or_else(String::new, |h| {
+                serde_json::to_value(h.mode)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            }),
+            policy: header.map(|h| h.policy.clone()).unwrap_or_default(),
+            started: header
+                .map(|h| h.ts.clone())
+                .or_else(|| self.start.map(timestamp)),
+            ended: self.end.as_ref().map(|e| e.ts.clone()),
+            exit_code: self.end.as_ref().and_then(|e| e.exit_code),
+            tool_version: header.map(|h| h.tool_version.clone()).unwrap_or_default(),
+        }
+    }
+
+    /// Ends every signature's last burst, and orders the storms biggest first.
+    fn close_bursts(&mut self) {
+        for (sig, acc) in &mut self.signatures {
+            self.storms
+                .extend(timeline::close_burst(&mut acc.burst, sig));
+        }
+        self.storms.sort_by(|a, b| {
+            b.requests
+                .cmp(&a.requests)
+                .then(a.signature.cmp(&b.signature))
+        });
+    }
+
+    fn domains(&self, provider: Option<&str>, leaks: &[Leak]) -> Vec<DomainRow> {
+        let mut rows: Vec<DomainRow> = self
+            .hosts
+            .iter()
+            .map(|(host, acc)| self.domain(host, acc, provider, leaks))
+            .collect();
+        rows.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.domain.cmp(&b.domain)));
+        rows
+    }
+
+    fn domain(
+        &self,
+        host: &str,
+        acc: &HostAcc,
+        provider: Option<&str>,
+        leaks: &[Leak],
+    ) -> DomainRow {
+        let endpoint = self.catalog.lookup(host, acc.port);
+        let purpose = if acc.registry && endpoint.is_none() {
+            Some(Purpose::PackageRegistry)
+        } else {
+            endpoint.map(|e| e.purpose)
+        };
+        let leaked = leaks.iter().any(|l| l.host == host && !l.expected);
+        DomainRow {
+            domain: host.to_owned(),
+            purpose,
+            owner: endpoint.map(|e| e.owner.clone()),
+            requests: acc.requests,
+            failures: acc.failures,
+            bytes_up: acc.bytes_up,
+            bytes_down: acc.bytes_down,
+            first_seen: acc.first_seen.map(timestamp).unwrap_or_default(),
+            concern: concern(host, purpose, provider, acc, leaked),
+        }
+    }
+}
+
+fn signature_rows(signatures: HashMap<String, SignatureAcc>) -> Vec<SignatureRow> {
+    let mut rows: Vec<SignatureRow> = signatures
+        .into_iter()
+        .map(|(signature, acc)| SignatureRow {
+            signature,
+            requests: acc.requests,
+            failures: acc.failures,
+            statuses: acc.statuses,
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        b.requests
+            .cmp(&a.requests)
+            .then(a.signature.cmp(&b.signature))
+    });
+    rows.truncate(TOP_SIGNATURES);
+    rows
+}
+
+fn package_rows(
+    packages: BTreeMap<(Ecosystem, PackageKind, String, String), u64>,
+) -> Vec<PackageRow> {
+    packages
+        .into_iter()
+        .map(|((ecosystem, kind, package, host), requests)| PackageRow {
+            ecosystem,
+            kind,
+            package,
+            host,
+            requests,
+        })
+        .collect()
+}
+
+fn failure_rows(failures: BTreeMap<(String, Phase, String), u64>) -> Vec<FailureRow> {
+    failures
+        .into_iter()
+        .map(|((target, phase, message), count)| FailureRow {
+            target,
+            phase,
+            message,
+            count,
+        })
+        .collect()
+}
+
+fn blocked_rows(blocked: BTreeMap<(String, String, bool), u64>) -> Vec<BlockedRow> {
+    blocked
+        .into_iter()
+        .map(|((target, rule, enforced), count)| BlockedRow {
+            target,
+            rule,
+            enforced,
+            count,
+        })
+        .collect()
+}
+
+fn fingerprint_rows(fingerprints: BTreeMap<(String, String, String), u64>) -> Vec<FingerprintRow> {
+    fingerprints
+        .into_iter()
+        .map(|((host, ja4, ja3), connections)| FingerprintRow {
+            host,
+            ja4,
+            ja3,
+            connections,
+        })
+        .collect()
+}
+
+fn concern(
+    host: &str,
+    purpose: Option<Purpose>,
+    provider: Option<&str>,
+    acc: &HostAcc,
+    leaked: bool,
+) -> String {
+    let mut text = if provider == Some(host) {
+        "configured LLM provider".to_owned()
+    } else if is_loopback(host) {
+        "loopback".to_owned()
+    } else {
+        match purpose {
+            None => "unknown host".to_owned(),
+            Some(Purpose::LlmApi) => "LLM API other than the configured provider".to_owned(),
+            Some(Purpose::Telemetry | Purpose::ErrorReporting | Purpose::FeatureFlags) => {
+                "sends usage data".to_owned()
+            }
+            Some(Purpose::SessionShare) => "can publish sessions".to_owned(),
+            Some(Purpose::UpdateCheck | Purpose::BinaryDownload) => "downloads code".to_owned(),
+            Some(Purpose::PackageRegistry) => "installs packages at runtime".to_owned(),
+            Some(_) => "non-essential".to_owned(),
+        }
+    };
+    if leaked {
+        text.push_str("; received markers");
+    }
+    if acc.failures > 0 && acc.failures >= acc.requests.max(1) {
+        text.push_str("; every attempt failed");
+    }
+    text
+}
