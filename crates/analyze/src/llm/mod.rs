@@ -31,6 +31,7 @@ mod openai_responses;
 mod recognise;
 mod session;
 pub mod sse;
+pub mod text;
 
 pub use conversation::{Conversation, LlmError, Message, Part, ToolDefinition, Usage};
 pub use decode::{conversations, decode};
