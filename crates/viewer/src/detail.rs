@@ -6,7 +6,8 @@ use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::Path;
 
 use base64::Engine as _;
-use phonehome_analyze::llm::{self, Conversation, Message, Part};
+use phonehome_analyze::llm::text::{self, Layout};
+use phonehome_analyze::llm::{self, Conversation};
 use phonehome_analyze::Exchange;
 use phonehome_record::{Body, BodyEncoding, Record};
 use ratatui::style::{Color, Modifier, Style};
@@ -298,65 +299,10 @@ fn sse_lines(text: &str, truncated: bool, out: &mut Vec<Line<'static>>) {
 }
 
 fn conversation_tab(c: &Conversation) -> Tab {
-    let mut lines = Vec::new();
-    let mut facts = vec![c.api.to_owned(), c.model_label()];
-    if c.streaming {
-        facts.push("streamed".into());
-    }
-    if c.meta {
-        facts.push("side call".into());
-    }
-    if let Some(session) = &c.session {
-        facts.push(format!("session {session}"));
-    }
-    lines.push(heading(facts.join(" · ")));
-    lines.push(Line::raw(c.timing().join(" · ")));
-    if !c.parameters.is_empty() {
-        let params: Vec<String> = c
-            .parameters
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        lines.push(Line::raw(format!("parameters: {}", params.join(" "))));
-    }
-    if let Some(e) = &c.error {
-        let status = e.status.map(|s| format!("{s} ")).unwrap_or_default();
-        let kind = e
-            .kind
-            .as_deref()
-            .map(|k| format!("{k}: "))
-            .unwrap_or_default();
-        lines.push(note(&format!("error: {status}{kind}{}", e.message)));
-    }
-    for n in &c.notes {
-        lines.push(note(n));
-    }
-    if !c.system_instructions.is_empty() {
-        lines.push(Line::default());
-        lines.push(role_line("system"));
-        parts_lines(&c.system_instructions, &mut lines);
-    }
-    if !c.tool_definitions.is_empty() {
-        lines.push(Line::default());
-        lines.push(role_line(&format!("tools ({})", c.tool_definitions.len())));
-        for tool in &c.tool_definitions {
-            let description = tool
-                .description
-                .as_deref()
-                .and_then(|d| d.lines().next())
-                .unwrap_or_default();
-            lines.push(Line::from(vec![
-                Span::styled(tool.name.clone(), json::key_style()),
-                Span::raw(format!("  {description}")),
-            ]));
-        }
-    }
-    messages_lines(&c.input_messages, &mut lines);
-    if !c.output_messages.is_empty() {
-        lines.push(Line::default());
-        lines.push(heading("── answer ──"));
-        messages_lines(&c.output_messages, &mut lines);
-    }
+    let lines = text::lines(c, Layout::Detail)
+        .iter()
+        .map(styled_line)
+        .collect();
     let payload = serde_json::to_vec_pretty(c).unwrap_or_default();
     Tab {
         name: "LLM",
@@ -365,77 +311,30 @@ fn conversation_tab(c: &Conversation) -> Tab {
     }
 }
 
-fn role_line(role: &str) -> Line<'static> {
-    Line::from(Span::styled(
-        format!("── {role} ──"),
-        Style::new().fg(Color::Blue).add_modifier(Modifier::BOLD),
-    ))
-}
-
-fn messages_lines(messages: &[Message], lines: &mut Vec<Line<'static>>) {
-    for message in messages {
-        lines.push(Line::default());
-        let role = match &message.finish_reason {
-            Some(reason) => format!("{} (finish: {reason})", message.role),
-            None => message.role.clone(),
-        };
-        lines.push(role_line(&role));
-        parts_lines(&message.parts, lines);
-    }
-}
-
-fn parts_lines(parts: &[Part], lines: &mut Vec<Line<'static>>) {
-    for part in parts {
-        match part {
-            Part::Text { content } => {
-                lines.extend(content.lines().map(|l| Line::raw(l.to_owned())));
+/// A line of the conversation's text in the viewer's colours; JSON highlighted.
+fn styled_line(line: &text::Line<'_>) -> Line<'static> {
+    let mut spans = Vec::new();
+    for span in &line.spans {
+        match span {
+            text::Span::Text(style, text) => {
+                spans.push(Span::styled(text.to_string(), conversation_style(*style)));
             }
-            Part::Reasoning { content } => {
-                let style = Style::new().add_modifier(Modifier::ITALIC | Modifier::DIM);
-                lines.push(Line::styled("[reasoning]", style));
-                lines.extend(content.lines().map(|l| Line::styled(l.to_owned(), style)));
-            }
-            Part::ToolCall {
-                id,
-                name,
-                arguments,
-            } => {
-                let mut spans = vec![
-                    Span::styled("→ call ", Style::new().fg(Color::Magenta)),
-                    Span::styled(name.clone(), json::key_style()),
-                ];
-                if let Some(id) = id {
-                    spans.push(Span::styled(
-                        format!(" [{id}]"),
-                        Style::new().add_modifier(Modifier::DIM),
-                    ));
-                }
-                spans.push(Span::raw(" "));
-                spans.extend(json::compact_line(arguments).spans);
-                lines.push(Line::from(spans));
-            }
-            Part::ToolCallResponse { id, response } => {
-                let id = id.as_deref().map(|i| format!(" [{i}]")).unwrap_or_default();
-                lines.push(Line::styled(
-                    format!("← result{id}"),
-                    Style::new().fg(Color::Magenta),
-                ));
-                match response {
-                    Value::String(text) => {
-                        lines.extend(text.lines().map(|l| Line::raw(l.to_owned())));
-                    }
-                    other => lines.push(json::compact_line(other)),
-                }
-            }
-            Part::Other { kind, value } => {
-                let mut spans = vec![Span::styled(
-                    format!("[{kind}] "),
-                    Style::new().add_modifier(Modifier::DIM),
-                )];
-                spans.extend(json::compact_line(value).spans);
-                lines.push(Line::from(spans));
-            }
+            text::Span::Json(value) => spans.extend(json::compact_line(value).spans),
         }
+    }
+    Line::from(spans)
+}
+
+fn conversation_style(style: text::Style) -> Style {
+    match style {
+        text::Style::Plain => Style::new(),
+        text::Style::Heading => Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+        text::Style::Role => Style::new().fg(Color::Blue).add_modifier(Modifier::BOLD),
+        text::Style::Note => Style::new().fg(Color::Red),
+        text::Style::Reasoning => Style::new().add_modifier(Modifier::ITALIC | Modifier::DIM),
+        text::Style::Tool => Style::new().fg(Color::Magenta),
+        text::Style::Name => json::key_style(),
+        text::Style::Dim => Style::new().add_modifier(Modifier::DIM),
     }
 }
 

@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{
-    first_str, normalise, parameters, set_count, text_of, Chunk, Conversation, Draft, DraftPart,
-    Message, Part, ToolDefinition,
-};
+use super::conversation::{Conversation, Message, Part};
+use super::draft::{normalise, Draft, DraftPart};
+use super::fields::{first_str, parameters, set_count, text_of, tool_definition};
+use super::framing::Chunk;
 
 pub(crate) fn request(json: &Value, c: &mut Conversation) {
     c.request_model = json["model"].as_str().map(str::to_owned);
@@ -44,15 +44,7 @@ pub(crate) fn request(json: &Value, c: &mut Conversation) {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|t| ToolDefinition {
-            name: t["name"]
-                .as_str()
-                .or_else(|| t["type"].as_str())
-                .unwrap_or_default()
-                .to_owned(),
-            description: t["description"].as_str().map(str::to_owned),
-            parameters: t["input_schema"].clone(),
-        })
+        .map(|t| tool_definition(t, &["input_schema"]))
         .collect();
     c.parameters = parameters(
         json,

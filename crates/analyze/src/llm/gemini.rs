@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{
-    first_str, normalise, parameters, set_count, Chunk, Conversation, Draft, DraftPart, Message,
-    Part, ToolDefinition,
-};
+use super::conversation::{Conversation, Message, Part, ToolDefinition};
+use super::draft::{normalise, Draft, DraftPart};
+use super::fields::{first_str, parameters, set_count, tool_definition};
+use super::framing::Chunk;
 
 pub(crate) fn request(json: &Value, c: &mut Conversation) {
     let system = if json["systemInstruction"].is_null() {
@@ -42,16 +42,11 @@ pub(crate) fn request(json: &Value, c: &mut Conversation) {
         };
         match declarations.as_array() {
             Some(declarations) => {
-                c.tool_definitions
-                    .extend(declarations.iter().map(|f| ToolDefinition {
-                        name: f["name"].as_str().unwrap_or_default().to_owned(),
-                        description: f["description"].as_str().map(str::to_owned),
-                        parameters: if f["parameters"].is_null() {
-                            f["parametersJsonSchema"].clone()
-                        } else {
-                            f["parameters"].clone()
-                        },
-                    }));
+                c.tool_definitions.extend(
+                    declarations
+                        .iter()
+                        .map(|f| tool_definition(f, &["parameters", "parametersJsonSchema"])),
+                );
             }
             // A built-in tool: `{"googleSearch": {}}`, `{"codeExecution": {}}`.
             None => c

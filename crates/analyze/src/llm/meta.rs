@@ -15,7 +15,7 @@
 
 use crate::source::Exchange;
 
-use super::{Conversation, Part};
+use super::conversation::{Conversation, Part};
 
 /// The most output tokens a side call asks for, under rule 3.
 pub const SHORT_ANSWER: u64 = 1024;

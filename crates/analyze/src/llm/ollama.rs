@@ -8,11 +8,11 @@
 
 use serde_json::Value;
 
+use super::conversation::{Conversation, Message, Part};
+use super::draft::{normalise, Draft, DraftPart};
+use super::fields::{first_str, parameters, set_count, text_of};
+use super::framing::Chunk;
 use super::openai_chat::tool_definitions;
-use super::{
-    first_str, normalise, parameters, set_count, text_of, Chunk, Conversation, Draft, DraftPart,
-    Message, Part,
-};
 
 pub(crate) fn request(json: &Value, c: &mut Conversation) {
     c.request_model = json["model"].as_str().map(str::to_owned);

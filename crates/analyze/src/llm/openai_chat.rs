@@ -11,10 +11,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
-use super::{
-    arguments, first_str, normalise, parameters, set_count, Chunk, Conversation, Draft, DraftPart,
-    Message, Part, ToolDefinition,
-};
+use super::conversation::{Conversation, Message, Part, ToolDefinition};
+use super::draft::{normalise, Draft, DraftPart};
+use super::fields::{arguments, first_str, parameters, set_count, tool_definition};
+use super::framing::Chunk;
 
 pub(crate) fn request(json: &Value, c: &mut Conversation) {
     c.request_model = json["model"].as_str().map(str::to_owned);
@@ -62,15 +62,7 @@ pub(crate) fn tool_definitions(json: &Value) -> Vec<ToolDefinition> {
     let functions = json["functions"].as_array().into_iter().flatten();
     tools
         .chain(functions)
-        .map(|f| ToolDefinition {
-            name: f["name"]
-                .as_str()
-                .or_else(|| f["type"].as_str())
-                .unwrap_or_default()
-                .to_owned(),
-            description: f["description"].as_str().map(str::to_owned),
-            parameters: f["parameters"].clone(),
-        })
+        .map(|f| tool_definition(f, &["parameters"]))
         .collect()
 }
 

@@ -16,11 +16,13 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::openai_chat::content_parts;
-use super::{
-    arguments, first_str, normalise, parameters, set_count, text_of, Chunk, Conversation, Message,
-    Part, ToolDefinition,
+use super::conversation::{Conversation, LlmError, Message, Part};
+use super::draft::normalise;
+use super::fields::{
+    arguments, first_str, parameters, scalar, set_count, text_of, tool_definition,
 };
+use super::framing::Chunk;
+use super::openai_chat::content_parts;
 
 pub(crate) fn request(json: &Value, c: &mut Conversation) {
     c.request_model = json["model"].as_str().map(str::to_owned);
@@ -48,19 +50,7 @@ pub(crate) fn request(json: &Value, c: &mut Conversation) {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|t| ToolDefinition {
-            name: t["name"]
-                .as_str()
-                .or_else(|| t["type"].as_str())
-                .unwrap_or_default()
-                .to_owned(),
-            description: t["description"].as_str().map(str::to_owned),
-            parameters: if t["parameters"].is_null() {
-                t["format"].clone()
-            } else {
-                t["parameters"].clone()
-            },
-        })
+        .map(|t| tool_definition(t, &["parameters", "format"]))
         .collect();
     c.parameters = parameters(
         json,
@@ -231,9 +221,9 @@ pub(crate) fn stream(chunks: &[Chunk], c: &mut Conversation) -> bool {
     ids(last, c);
     usage(&last["usage"], c);
     if let Some(error) = last["error"].as_object() {
-        c.error.get_or_insert_with(|| super::LlmError {
+        c.error.get_or_insert_with(|| LlmError {
             status: None,
-            kind: error.get("code").and_then(super::scalar),
+            kind: error.get("code").and_then(scalar),
             message: error
                 .get("message")
                 .and_then(Value::as_str)

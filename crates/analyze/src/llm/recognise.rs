@@ -7,7 +7,6 @@
 use phonehome_record::BodyEncoding;
 use serde_json::Value;
 
-use super::Api;
 use crate::source::Exchange;
 
 /// An LLM call recognised in an exchange.
@@ -21,8 +20,51 @@ pub struct LlmCall {
     pub prompt: Option<String>,
 }
 
+/// The API shapes the decoders know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Api {
+    OpenAiChat,
+    OpenAiResponses,
+    Anthropic,
+    Gemini,
+    Ollama,
+}
+
+impl Api {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Api::OpenAiChat => "openai.chat",
+            Api::OpenAiResponses => "openai.responses",
+            Api::Anthropic => "anthropic.messages",
+            Api::Gemini => "gemini",
+            Api::Ollama => "ollama.chat",
+        }
+    }
+
+    /// `gen_ai.provider.name` of the API family.
+    pub(crate) fn provider(self) -> &'static str {
+        match self {
+            Api::OpenAiChat | Api::OpenAiResponses => "openai",
+            Api::Anthropic => "anthropic",
+            Api::Gemini => "gcp.gemini",
+            Api::Ollama => "ollama",
+        }
+    }
+
+    /// The event that ends a complete stream, for the note when it is missing.
+    pub(crate) fn final_event(self) -> &'static str {
+        match self {
+            Api::OpenAiChat => "data: [DONE]",
+            Api::OpenAiResponses => "response.completed",
+            Api::Anthropic => "message_stop",
+            Api::Gemini => "a finishReason",
+            Api::Ollama => "\"done\": true",
+        }
+    }
+}
+
 /// The API an exchange's method and path belong to: the detection [`recognise`] and
-/// [`super::decode`] share.
+/// [`super::decode()`] share.
 pub(crate) fn api_of(method: &str, path: &str) -> Option<Api> {
     if !method.eq_ignore_ascii_case("POST") {
         return None;

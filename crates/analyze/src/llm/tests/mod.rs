@@ -7,6 +7,7 @@ mod equivalence;
 use phonehome_record::{Body, BodyEncoding, Phase};
 
 use super::*;
+use crate::source::{Exchange, ResponsePart};
 
 fn text_body(data: &str) -> Body {
     Body {

@@ -1,0 +1,271 @@
+//! The decoding driver: from an exchange to a [`Conversation`]. Picks the API by path, reads
+//! the request body, frames the response (one JSON document or a stream of chunks), hands the
+//! JSON to the API's decoder, and turns API errors and failed flows into [`LlmError`]s.
+
+use std::path::Path;
+
+use phonehome_record::{Body, BodyEncoding};
+use serde_json::Value;
+
+use super::conversation::{Conversation, LlmError};
+use super::fields::scalar;
+use super::framing::{chunks, framing, Chunk, Framing};
+use super::recognise::{self, Api};
+use super::{anthropic, gemini, meta, ollama, openai_chat, openai_responses, session};
+use crate::source::{Event, Exchange, ResponsePart, SourceError};
+
+/// Decodes an exchange that is an LLM call; `None` when it is not one (recognised by method
+/// and path, as [`super::recognise()`] does).
+///
+/// Never fails: what cannot be decoded (a body that is not JSON, a stream cut short, an
+/// unknown shape) leaves its fields empty and says so in [`Conversation::notes`]. Works on a
+/// request alone too (no response yet): then only the request side is filled in.
+pub fn decode(exchange: &Exchange) -> Option<Conversation> {
+    let api = recognise::api_of(&exchange.method, &exchange.path)?;
+    let mut c = Conversation::new(exchange, api);
+    let json = decode_request(api, exchange, &mut c);
+    c.session = session::find(exchange, json.as_ref());
+    c.meta = meta::is_meta(exchange, &c);
+    if let Some(response) = &exchange.response {
+        decode_response(api, response, &mut c);
+    }
+    if let Some((phase, message)) = &exchange.error {
+        c.error.get_or_insert_with(|| LlmError {
+            status: None,
+            kind: Some(phase.as_str().to_owned()),
+            message: message.clone(),
+        });
+    }
+    Some(c)
+}
+
+/// The request side of `c`; gives back the request's JSON, where the session id may be.
+fn decode_request(api: Api, exchange: &Exchange, c: &mut Conversation) -> Option<Value> {
+    let json = body_json(exchange.request_body.as_ref(), "request").unwrap_or_else(|note| {
+        c.notes.push(note);
+        None
+    });
+    if let Some(json) = &json {
+        c.streaming = json["stream"].as_bool().unwrap_or(false);
+        match api {
+            Api::OpenAiChat => openai_chat::request(json, c),
+            Api::OpenAiResponses => openai_responses::request(json, c),
+            Api::Anthropic => anthropic::request(json, c),
+            Api::Gemini => gemini::request(json, c),
+            Api::Ollama => ollama::request(json, c),
+        }
+        if !json.is_object() {
+            c.notes
+                .push(format!("unknown {} request shape: shown raw", api.name()));
+        }
+    }
+    if api == Api::Gemini {
+        c.request_model = recognise::gemini_model(&exchange.path);
+        c.streaming = exchange.path.contains(":streamGenerateContent");
+    }
+    json
+}
+
+/// Every LLM call of a capture (or HAR file), decoded, in flow order; side calls
+/// ([`Conversation::meta`]) only with `include_meta`. Reads the input as a stream: memory
+/// grows with the conversations kept, not with the rest of the capture.
+///
+/// # Errors
+/// [`SourceError`] when the input cannot be read or a line is not a record (with its line).
+pub fn conversations(path: &Path, include_meta: bool) -> Result<Vec<Conversation>, SourceError> {
+    let mut out = Vec::new();
+    for event in crate::input::open(path)? {
+        if let Event::Exchange(exchange) = event? {
+            if let Some(c) = decode(&exchange) {
+                if include_meta || !c.meta {
+                    out.push(c);
+                }
+            }
+        }
+    }
+    out.sort_by_key(|c| c.flow);
+    Ok(out)
+}
+
+/// The JSON of a body: `Ok(None)` when there is none, `Err(note)` when it cannot be read.
+fn body_json(body: Option<&Body>, side: &str) -> Result<Option<Value>, String> {
+    let Some(body) = body else {
+        return Ok(None);
+    };
+    if body.encoding == BodyEncoding::Base64 {
+        return Err(format!(
+            "{side} body is binary (base64 in the capture): not decoded"
+        ));
+    }
+    match serde_json::from_str(&body.data) {
+        Ok(json) => Ok(Some(json)),
+        Err(e) if body.truncated || body.dropped_bytes > 0 => Err(format!(
+            "{side} body was truncated in the capture and is not whole JSON ({e})"
+        )),
+        Err(e) => Err(format!("{side} body is not JSON: {e}")),
+    }
+}
+
+/// The response side of `c`: the answer or the error, and the call's duration.
+fn decode_response(api: Api, r: &ResponsePart, c: &mut Conversation) {
+    c.duration_ms = Some(r.duration_ms);
+    let Some(body) = &r.body else {
+        http_error(r, c);
+        return;
+    };
+    if body.encoding == BodyEncoding::Base64 {
+        c.notes
+            .push("response body is binary (base64 in the capture): not decoded".to_owned());
+        http_error(r, c);
+        return;
+    }
+    c.notes.extend(incomplete(body));
+    let text = body.data.as_str();
+    match framing(api, r, text) {
+        Framing::Json => decode_json(api, r.status, text, c),
+        framing => decode_stream(api, framing, r, text, c),
+    }
+    http_error(r, c);
+}
+
+/// The note on a response body the capture does not hold whole.
+fn incomplete(body: &Body) -> Option<String> {
+    if !body.truncated && body.dropped_bytes == 0 {
+        return None;
+    }
+    let kept = body.data.len() as u64;
+    Some(if body.dropped_bytes == 0 && kept == body.size {
+        "response body ended early (the stream failed or was cut off): decoded what arrived"
+            .to_owned()
+    } else {
+        format!(
+            "response body is incomplete in the capture ({kept} of {} bytes kept): decoded what arrived",
+            body.size
+        )
+    })
+}
+
+/// A response body that is one JSON document: the answer, or the API's error.
+fn decode_json(api: Api, status: u16, text: &str, c: &mut Conversation) {
+    match serde_json::from_str::<Value>(text) {
+        Ok(json) => {
+            if let Some(error) = api_error(&json, status) {
+                c.error = Some(error);
+            } else if status < 400 && !decode_whole(api, &json, c) {
+                c.notes
+                    .push(format!("unknown {} response shape: shown raw", api.name()));
+            }
+        }
+        Err(e) => c.notes.push(format!("response body is not JSON: {e}")),
+    }
+}
+
+/// A streamed answer: its chunks put back together, with the time to first token.
+fn decode_stream(api: Api, framing: Framing, r: &ResponsePart, text: &str, c: &mut Conversation) {
+    let status = r.status;
+    c.streaming = true;
+    c.ttft_ms = r.first_byte_ms.or(Some(r.ttfb_ms));
+    let stream = chunks(framing, text, c);
+    for chunk in &stream.chunks {
+        if c.error.is_none() {
+            c.error = stream_error(chunk, status);
+        }
+    }
+    let chunks = &stream.chunks;
+    let finished = match api {
+        Api::OpenAiChat => openai_chat::stream(chunks, c) && stream.done,
+        Api::OpenAiResponses => openai_responses::stream(chunks, c),
+        Api::Anthropic => anthropic::stream(chunks, c),
+        Api::Gemini => gemini::stream(chunks, c),
+        Api::Ollama => ollama::stream(chunks, c),
+    } && stream.ended;
+    if !finished && c.error.is_none() {
+        c.notes.push(format!(
+            "stream ended before its final event ({}): decoded what arrived",
+            api.final_event()
+        ));
+    }
+}
+
+/// A whole (non-streamed) response body.
+fn decode_whole(api: Api, json: &Value, c: &mut Conversation) -> bool {
+    match api {
+        Api::OpenAiChat => openai_chat::response(json, c),
+        Api::OpenAiResponses => openai_responses::response(json, c),
+        Api::Anthropic => anthropic::response(json, c),
+        Api::Gemini => gemini::response(json, c),
+        Api::Ollama => ollama::response(json, c),
+    }
+}
+
+/// The error an API answered with, in any of the known shapes: OpenAI
+/// `{"error":{"type","code","message"}}`, Anthropic `{"type":"error","error":{"type",
+/// "message"}}`, Gemini `{"error":{"code","status","message"}}` (also inside a one-element
+/// array), Ollama `{"error":"…"}`, and the Responses stream's `{"type":"error","code",
+/// "message"}`.
+fn api_error(json: &Value, status: u16) -> Option<LlmError> {
+    if let Some(first) = json.as_array().and_then(|a| a.first()) {
+        return api_error(first, status);
+    }
+    let status = Some(status);
+    match &json["error"] {
+        Value::String(message) => {
+            return Some(LlmError {
+                status,
+                kind: None,
+                message: message.clone(),
+            })
+        }
+        Value::Object(e) => {
+            let kind = ["type", "status", "code"]
+                .iter()
+                .find_map(|k| scalar(e.get(*k)?));
+            let message = e
+                .get("message")
+                .and_then(Value::as_str)
+                .map_or_else(|| Value::Object(e.clone()).to_string(), str::to_owned);
+            return Some(LlmError {
+                status,
+                kind,
+                message,
+            });
+        }
+        _ => {}
+    }
+    if json["type"] == "error" {
+        return Some(LlmError {
+            status,
+            kind: scalar(&json["code"]),
+            message: json["message"]
+                .as_str()
+                .map_or_else(|| json.to_string(), str::to_owned),
+        });
+    }
+    None
+}
+
+/// An error event inside a stream (SSE `event: error`, or a chunk in an error shape).
+fn stream_error(chunk: &Chunk, status: u16) -> Option<LlmError> {
+    api_error(&chunk.data, status).or_else(|| {
+        (chunk.event == "error").then(|| LlmError {
+            status: Some(status),
+            kind: None,
+            message: chunk.data.to_string(),
+        })
+    })
+}
+
+/// A status of 400 or more with no error decoded from the body.
+fn http_error(r: &ResponsePart, c: &mut Conversation) {
+    if r.status >= 400 && c.error.is_none() {
+        c.error = Some(LlmError {
+            status: Some(r.status),
+            kind: None,
+            message: if r.reason.is_empty() {
+                format!("HTTP {}", r.status)
+            } else {
+                r.reason.clone()
+            },
+        });
+    }
+}
