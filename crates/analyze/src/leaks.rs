@@ -105,7 +105,7 @@ impl LeakFinder {
             });
         }
         for secret in &markers.secrets {
-            let redacted = format!("[REDACTED:{}]", secret.fingerprint);
+            let redacted = phonehome_record::redaction_token(&secret.fingerprint);
             self.secret_names
                 .insert(secret.fingerprint.clone(), secret.name.clone());
             self.needles.push(Needle {
@@ -150,13 +150,10 @@ impl LeakFinder {
             let Some(credential) = Redactor::credential(name, value) else {
                 continue;
             };
-            let fingerprint = credential
-                .strip_prefix("[REDACTED:")
-                .and_then(|c| c.strip_suffix(']'))
-                .map_or_else(
-                    || phonehome_record::fingerprint_hex(credential),
-                    str::to_owned,
-                );
+            let fingerprint = phonehome_record::parse_redaction_token(credential).map_or_else(
+                || phonehome_record::fingerprint_hex(credential),
+                str::to_owned,
+            );
             let entry = self
                 .credentials
                 .entry(fingerprint)
