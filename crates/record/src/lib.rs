@@ -10,6 +10,7 @@
 
 mod body;
 mod credential;
+mod head;
 mod markers;
 mod reader;
 mod record;
@@ -19,6 +20,7 @@ mod writer;
 
 pub use body::{encode_body, BodyInput};
 pub use credential::{is_credential_env_name, is_credential_header};
+pub use head::{RecordHead, RecordKind};
 pub use markers::{collect_markers, CollectedMarkers, Origin};
 pub use reader::{CaptureReader, ReadError, ReadErrorKind, ReadItem};
 pub use record::{

@@ -1,0 +1,313 @@
+//! The head of a record: its `type`, `ts` and ids, read from a line without reading the rest
+//! into memory. Indexes and streaming readers use it to decide what a line is before (or
+//! instead of) parsing the whole [`Record`](crate::Record).
+
+use std::borrow::Cow;
+
+use serde::Deserialize;
+
+/// The `type` of a record, as its tag is spelt in the capture format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RecordKind {
+    Capture,
+    Conn,
+    Request,
+    Response,
+    Error,
+    Blocked,
+    Ws,
+    Dns,
+    End,
+    /// A type this version does not know (a newer writer's); readers skip it.
+    #[serde(other)]
+    Other,
+}
+
+impl RecordKind {
+    /// The tag as the capture format writes it (`other` for an unknown one).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Capture => "capture",
+            RecordKind::Conn => "conn",
+            RecordKind::Request => "request",
+            RecordKind::Response => "response",
+            RecordKind::Error => "error",
+            RecordKind::Blocked => "blocked",
+            RecordKind::Ws => "ws",
+            RecordKind::Dns => "dns",
+            RecordKind::End => "end",
+            RecordKind::Other => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The typed head of one capture line: what every record has (`type`, `ts`) and the ids that
+/// join records (`flow`, `conn`), borrowed from the line. Every other field is skipped without
+/// being stored, so reading a head allocates nothing unless `ts` holds a JSON escape (the
+/// writer never puts one there).
+///
+/// ```
+/// use phonehome_record::{RecordHead, RecordKind};
+///
+/// let line = r#"{"type":"response","ts":"2026-01-01T00:00:00.000Z","flow":7,"status":200}"#;
+/// let head = RecordHead::from_line(line).expect("a record head");
+/// assert_eq!(head.kind, RecordKind::Response);
+/// assert_eq!(head.ts, "2026-01-01T00:00:00.000Z");
+/// assert_eq!((head.flow, head.conn), (Some(7), None));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[non_exhaustive]
+pub struct RecordHead<'a> {
+    /// The record's `type`.
+    #[serde(rename = "type")]
+    pub kind: RecordKind,
+    /// RFC 3339, UTC, millisecond precision; empty when the line has none.
+    #[serde(default, borrow)]
+    pub ts: Cow<'a, str>,
+    /// The flow (`request`, `response`, `ws`; `error` and `blocked` when they concern one).
+    #[serde(default)]
+    pub flow: Option<u64>,
+    /// The connection (`conn`, `request`; `error` and `blocked` when they concern one).
+    #[serde(default)]
+    pub conn: Option<u64>,
+}
+
+impl<'a> RecordHead<'a> {
+    /// Reads the head of one line (without its newline).
+    ///
+    /// # Errors
+    /// The JSON error when the line is not a JSON object with a string `type`.
+    pub fn from_line(line: &'a str) -> Result<RecordHead<'a>, serde_json::Error> {
+        serde_json::from_str(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        Blocked, Body, BodyEncoding, Capture, CaptureWriter, Conn, Counts, Direction, Dns, End,
+        ErrorRecord, Mode, Phase, Record, Request, Response, Target, Transport, Ws,
+    };
+
+    const TS: &str = "2026-01-01T00:00:00.000Z";
+
+    fn target() -> Target {
+        Target {
+            host: "api.test".into(),
+            port: 443,
+        }
+    }
+
+    fn body(data: &str) -> Option<Body> {
+        Some(Body {
+            size: data.len() as u64,
+            encoding: BodyEncoding::Utf8,
+            data: data.into(),
+            truncated: false,
+            decoded_from: None,
+            dropped_bytes: 0,
+        })
+    }
+
+    /// One record of every type, with the head each must give.
+    fn records() -> Vec<(Record, RecordKind, Option<u64>, Option<u64>)> {
+        use RecordKind as K;
+        vec![
+            (
+                Record::Capture(Capture {
+                    ts: TS.into(),
+                    format: crate::FORMAT.into(),
+                    id: "1".into(),
+                    tool_version: "0".into(),
+                    mode: Mode::Run,
+                    command: vec!["agent".into(), "--flow".into(), "9".into()],
+                    cwd: "/w".into(),
+                    policy: "observe".into(),
+                    options: serde_json::json!({"flow": 5, "conn": 6}),
+                    markers: Default::default(),
+                }),
+                K::Capture,
+                None,
+                None,
+            ),
+            (
+                Record::Conn(Conn {
+                    ts: TS.into(),
+                    conn: 3,
+                    client: "127.0.0.1:5000".into(),
+                    target: target(),
+                    transport: Transport::TlsIntercept,
+                    tls: None,
+                    upstream: None,
+                    bytes_up: 1,
+                    bytes_down: 2,
+                    opened: TS.into(),
+                    duration_ms: 4,
+                }),
+                K::Conn,
+                None,
+                Some(3),
+            ),
+            (
+                Record::Request(Request {
+                    ts: TS.into(),
+                    flow: 7,
+                    conn: 3,
+                    method: "POST".into(),
+                    url: "https://api.test/v1?flow=1".into(),
+                    version: "HTTP/1.1".into(),
+                    headers: vec![("x-flow".into(), "\"quoted\"\n\u{1}".into())],
+                    raw_header_names: vec!["X-Flow".into()],
+                    body: body(r#"{"flow":99,"conn":98,"ts":"x"}"#),
+                }),
+                K::Request,
+                Some(7),
+                Some(3),
+            ),
+            (
+                Record::Response(Response {
+                    ts: TS.into(),
+                    flow: 7,
+                    status: 200,
+                    reason: "OK".into(),
+                    version: "HTTP/1.1".into(),
+                    headers: Vec::new(),
+                    body: body("data: {\"type\":\"x\"}\n\n"),
+                    ttfb_ms: 1,
+                    first_byte_ms: Some(2),
+                    duration_ms: 3,
+                }),
+                K::Response,
+                Some(7),
+                None,
+            ),
+            (
+                Record::Error(ErrorRecord {
+                    ts: TS.into(),
+                    flow: None,
+                    conn: Some(4),
+                    target: target(),
+                    phase: Phase::Dns,
+                    message: "no such host".into(),
+                }),
+                K::Error,
+                None,
+                Some(4),
+            ),
+            (
+                Record::Blocked(Blocked {
+                    ts: TS.into(),
+                    conn: Some(5),
+                    flow: Some(8),
+                    target: target(),
+                    method: Some("GET".into()),
+                    url: Some("https://api.test/".into()),
+                    rule: "default".into(),
+                    enforced: true,
+                }),
+                K::Blocked,
+                Some(8),
+                Some(5),
+            ),
+            (
+                Record::Ws(Ws {
+                    ts: TS.into(),
+                    flow: 9,
+                    dir: Direction::Down,
+                    opcode: "text".into(),
+                    size: 2,
+                    encoding: BodyEncoding::Utf8,
+                    data: "hi".into(),
+                    truncated: false,
+                }),
+                K::Ws,
+                Some(9),
+                None,
+            ),
+            (
+                Record::Dns(Dns {
+                    ts: TS.into(),
+                    query: "api.test".into(),
+                    qtype: "A".into(),
+                    answers: vec!["192.0.2.1".into()],
+                }),
+                K::Dns,
+                None,
+                None,
+            ),
+            (
+                Record::End(End {
+                    ts: TS.into(),
+                    exit_code: Some(0),
+                    counts: Counts::default(),
+                    dropped_bytes: 0,
+                }),
+                K::End,
+                None,
+                None,
+            ),
+        ]
+    }
+
+    /// The lines the capture writer makes of `records`.
+    fn written(records: &[Record]) -> String {
+        let path = std::env::temp_dir().join(format!(
+            "phonehome-record-head-{}.jsonl",
+            std::process::id()
+        ));
+        let mut writer = CaptureWriter::create(&path).expect("create");
+        for record in records {
+            writer.write(record).expect("write");
+        }
+        writer.flush().expect("flush");
+        drop(writer);
+        let text = std::fs::read_to_string(&path).expect("read back");
+        std::fs::remove_file(&path).expect("remove");
+        text
+    }
+
+    #[test]
+    fn the_head_of_every_written_record_is_typed_and_borrowed() {
+        let cases = records();
+        let all: Vec<Record> = cases.iter().map(|(r, ..)| r.clone()).collect();
+        let text = written(&all);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), cases.len());
+        for (line, (_, kind, flow, conn)) in lines.iter().zip(&cases) {
+            let head = RecordHead::from_line(line).expect("a head");
+            assert_eq!(head.kind, *kind, "{line}");
+            assert_eq!((head.flow, head.conn), (*flow, *conn), "{line}");
+            assert_eq!(head.ts, TS);
+            assert!(matches!(head.ts, Cow::Borrowed(_)), "ts is borrowed");
+            let tag = format!(r#"{{"type":"{kind}","#);
+            assert!(line.starts_with(&tag), "{line}");
+        }
+    }
+
+    #[test]
+    fn an_escaped_ts_and_a_reordered_line_still_read() {
+        let line = r#"{"flow":2,"ts":"2026-01-01T00:00:00\u002e000Z","type":"ws"}"#;
+        let head = RecordHead::from_line(line).expect("a head");
+        assert_eq!(head.kind, RecordKind::Ws);
+        assert_eq!(head.ts, TS);
+        assert_eq!(head.flow, Some(2));
+    }
+
+    #[test]
+    fn an_unknown_type_is_other_and_a_non_record_is_an_error() {
+        let head = RecordHead::from_line(r#"{"type":"future","ts":"t"}"#).expect("a head");
+        assert_eq!(head.kind, RecordKind::Other);
+        assert!(RecordHead::from_line(r#"{"ts":"t"}"#).is_err(), "no type");
+        assert!(RecordHead::from_line("[1]").is_err());
+        assert!(RecordHead::from_line(r#"{"type":"request","flow":"#).is_err());
+    }
+}
