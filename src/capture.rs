@@ -2,7 +2,7 @@
 //! recorder and the proxy, started together and finished together.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use phonehome_proxy::{
     CaptureSummary, CertificateAuthority, Proxy, ProxyConfig, Recorder, RecorderOptions,
     RecorderTask, UpstreamProxy,
 };
-use phonehome_record::{Capture, CaptureWriter, Mode, Record, Redactor};
+use phonehome_record::{Capture, CaptureWriter, Mode, Origin, Record, Redactor};
 
 use crate::cli::CaptureArgs;
 use crate::paths;
@@ -90,7 +90,7 @@ impl Session {
         }
         let cwd = std::env::current_dir().unwrap_or_default();
         let env = spec.child_env.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-        let collected = crate::markers::collect(&cwd, env, &args.sensitive);
+        let collected = phonehome_record::collect_markers(&origin(&cwd), env, &args.sensitive);
         let header = Record::Capture(Capture {
             ts: phonehome_record::now(),
             format: phonehome_record::FORMAT.to_owned(),
@@ -170,6 +170,19 @@ impl Session {
             .await
             .context("the recorder stopped unexpectedly")?
             .with_context(|| format!("cannot write the capture file {}", path.display()))
+    }
+}
+
+/// This machine's facts for the markers: home, user and host names.
+fn origin(cwd: &Path) -> Origin<'_> {
+    let var = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+    Origin {
+        cwd,
+        home: var("HOME"),
+        user: var("USER").or_else(|| var("LOGNAME")),
+        hostname: nix::unistd::gethostname()
+            .ok()
+            .map(|h| h.to_string_lossy().into_owned()),
     }
 }
 

@@ -8,7 +8,6 @@ mod cli;
 mod demo;
 mod isolate_cmd;
 mod llm_cmd;
-mod markers;
 mod paths;
 mod proxy_cmd;
 mod run;

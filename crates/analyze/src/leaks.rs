@@ -106,7 +106,7 @@ impl Needles {
             });
         }
         for secret in &markers.secrets {
-            let redacted = format!("[REDACTED:{}]", secret.fingerprint);
+            let redacted = phonehome_record::redaction_token(&secret.fingerprint);
             needles
                 .secret_names
                 .insert(secret.fingerprint.clone(), secret.name.clone());
@@ -148,13 +148,10 @@ impl Needles {
             let Some(credential) = Redactor::credential(name, value) else {
                 continue;
             };
-            let fingerprint = credential
-                .strip_prefix("[REDACTED:")
-                .and_then(|c| c.strip_suffix(']'))
-                .map_or_else(
-                    || phonehome_record::fingerprint_hex(credential),
-                    str::to_owned,
-                );
+            let fingerprint = phonehome_record::parse_redaction_token(credential).map_or_else(
+                || phonehome_record::fingerprint_hex(credential),
+                str::to_owned,
+            );
             hits.credentials
                 .push((fingerprint, name.to_ascii_lowercase()));
         }

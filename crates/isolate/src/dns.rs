@@ -12,7 +12,7 @@ use simple_dns::rdata::{RData, A, AAAA};
 use simple_dns::{Packet, PacketFlag, ResourceRecord, CLASS, QTYPE, RCODE, TYPE};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
-use crate::stack::Sink;
+use crate::sink::Sink;
 
 /// Seconds a client may keep an answer. Short: the host's answers may change.
 const TTL: u32 = 30;

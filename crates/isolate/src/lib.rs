@@ -28,6 +28,7 @@ mod dns;
 mod handoff;
 mod namespace;
 mod privilege;
+mod sink;
 mod stack;
 mod stream;
 
@@ -49,10 +50,8 @@ pub mod fuzzing {
 
 pub use namespace::{enter, HelperSpec, NOT_STARTED, SETUP_FAILED};
 pub use privilege::{check, needs_user_namespace, PrivilegeError};
-pub use stack::{
-    Connection, Handoff, Netstack, Route, Sink, StackConfig, HOST_LOOPBACK_RULE, NAMESPACE_RULE,
-    UDP_RULE,
-};
+pub use sink::{Connection, Route, Sink};
+pub use stack::{Handoff, Netstack, StackConfig, HOST_LOOPBACK_RULE, NAMESPACE_RULE, UDP_RULE};
 pub use stream::TcpStream;
 
 /// The namespace's own IPv4 address, on the TUN device.

@@ -22,6 +22,7 @@ use tokio::task::JoinHandle;
 
 use crate::dns::Resolver;
 use crate::handoff;
+use crate::sink::{Connection, Route, Sink};
 
 /// Rule named in the `blocked` record of UDP that is not DNS.
 pub const UDP_RULE: &str = "isolate: only DNS (port 53) is relayed over UDP";
@@ -30,40 +31,6 @@ pub const HOST_LOOPBACK_RULE: &str =
     "isolate: the host's loopback is reachable only with --isolate-host-loopback";
 /// Rule named for addresses of the namespace's own networks.
 pub const NAMESPACE_RULE: &str = "isolate: no host at this address of the namespace's network";
-
-/// Where the stack's results go: records, the policy's word on a host, and TCP connections.
-pub trait Sink: Send + Sync + 'static {
-    /// Records one record (`dns`, `blocked`).
-    fn record(&self, record: Record);
-    /// `Some((rule, enforced))` when the policy denies `target` by its host alone.
-    fn deny(&self, target: &Target) -> Option<(String, bool)>;
-    /// Takes one TCP connection from inside the namespace.
-    fn connection(&self, connection: Connection);
-}
-
-/// How a TCP connection from the namespace is to be served.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
-    /// To phonehome's proxy port: speak the proxy protocol (CONNECT, absolute-form).
-    Proxy,
-    /// To `dial` on the host: the original destination, or the host's loopback for the gateway.
-    Direct { dial: SocketAddr },
-    /// Not served; recorded as `blocked` with this rule.
-    Refused { rule: &'static str },
-}
-
-/// A TCP connection from inside the namespace.
-pub struct Connection {
-    pub stream: crate::TcpStream,
-    /// The client's address inside the namespace.
-    pub client: SocketAddr,
-    /// The destination the client connected to.
-    pub destination: SocketAddr,
-    /// The destination as the client named it: the DNS name it was given this address for,
-    /// else the address (the host's loopback address for the gateway).
-    pub target: Target,
-    pub route: Route,
-}
 
 /// How the stack behaves.
 #[derive(Debug, Clone, Copy)]

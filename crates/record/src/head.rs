@@ -49,10 +49,11 @@ impl std::fmt::Display for RecordKind {
     }
 }
 
-/// The typed head of one capture line: what every record has (`type`, `ts`) and the ids that
-/// join records (`flow`, `conn`), borrowed from the line. Every other field is skipped without
-/// being stored, so reading a head allocates nothing unless `ts` holds a JSON escape (the
-/// writer never puts one there).
+/// The typed head of one capture line: what every record has (`type`, `ts`), the ids that
+/// join records (`flow`, `conn`), and the small fields a list of flows shows for the records
+/// read most (`method`, `url`, `status`, `duration_ms`, the body's `size`), borrowed from the
+/// line. Every other field (headers, body data) is skipped without being stored, so reading a
+/// head allocates nothing unless a string holds a JSON escape (the writer puts none in `ts`).
 ///
 /// ```
 /// use phonehome_record::{RecordHead, RecordKind};
@@ -78,6 +79,41 @@ pub struct RecordHead<'a> {
     /// The connection (`conn`, `request`; `error` and `blocked` when they concern one).
     #[serde(default)]
     pub conn: Option<u64>,
+    /// The request's method (`request`; `blocked` when it concerns a request).
+    #[serde(default, borrow, deserialize_with = "borrowed")]
+    pub method: Option<Cow<'a, str>>,
+    /// The request's absolute URL (`request`; `blocked` when it concerns a request).
+    #[serde(default, borrow, deserialize_with = "borrowed")]
+    pub url: Option<Cow<'a, str>>,
+    /// The response's status code (`response`).
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Milliseconds: request sent to response end (`response`), open to close (`conn`).
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+    /// The body's `size`, in bytes on the wire (`request`, `response`; absent when empty).
+    /// Its data is skipped unread.
+    #[serde(default, rename = "body", deserialize_with = "body_size")]
+    pub body_size: Option<u64>,
+}
+
+/// An optional string borrowed from the line when it has no escape (serde borrows a `Cow`
+/// field, but not one inside an `Option`).
+fn borrowed<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    value: D,
+) -> Result<Option<Cow<'a, str>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Borrowed<'a>>::deserialize(value)?.map(|b| b.0))
+}
+
+/// Reads a body object's `size` only.
+fn body_size<'de, D: serde::Deserializer<'de>>(body: D) -> Result<Option<u64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Size {
+        size: u64,
+    }
+    Ok(Option::<Size>::deserialize(body)?.map(|b| b.size))
 }
 
 impl<'a> RecordHead<'a> {
@@ -263,8 +299,11 @@ mod tests {
 
     /// The lines the capture writer makes of `records`.
     fn written(records: &[Record]) -> String {
+        // One file per call: tests run in parallel.
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!(
-            "phonehome-record-head-{}.jsonl",
+            "phonehome-record-head-{}-{call}.jsonl",
             std::process::id()
         ));
         let mut writer = CaptureWriter::create(&path).expect("create");
@@ -294,6 +333,32 @@ mod tests {
             let tag = format!(r#"{{"type":"{kind}","#);
             assert!(line.starts_with(&tag), "{line}");
         }
+    }
+
+    #[test]
+    fn the_listed_fields_of_requests_and_responses_are_read() {
+        let cases = records();
+        let all: Vec<Record> = cases.iter().map(|(r, ..)| r.clone()).collect();
+        let text = written(&all);
+        let heads: Vec<RecordHead<'_>> = text
+            .lines()
+            .map(|line| RecordHead::from_line(line).expect("a head"))
+            .collect();
+        let request = &heads[2];
+        assert_eq!(request.method.as_deref(), Some("POST"));
+        assert_eq!(request.url.as_deref(), Some("https://api.test/v1?flow=1"));
+        assert!(
+            matches!(request.url, Some(Cow::Borrowed(_))),
+            "url is borrowed"
+        );
+        assert_eq!(request.body_size, Some(30));
+        let response = &heads[3];
+        assert_eq!(response.status, Some(200));
+        assert_eq!(response.duration_ms, Some(3));
+        assert_eq!(response.body_size, Some(20));
+        assert_eq!((heads[1].duration_ms, heads[1].body_size), (Some(4), None));
+        assert_eq!(heads[5].method.as_deref(), Some("GET"), "blocked request");
+        assert_eq!(heads[8].status, None);
     }
 
     #[test]

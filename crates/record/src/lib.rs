@@ -1,5 +1,6 @@
 //! The phonehome capture model: the `phonehome/1` record types, the JSON Lines writer and reader,
-//! body encoding and decompression, and credential redaction.
+//! body encoding and decompression, credential redaction, and the markers a capture collects
+//! for the leak finder.
 //!
 //! This crate is the only interface between capturing and analysing: the proxy writes these
 //! records, every analysis reads them. It has no async and no network code.
@@ -8,7 +9,9 @@
 #![forbid(unsafe_code)]
 
 mod body;
+mod credential;
 mod head;
+mod markers;
 mod reader;
 mod record;
 mod redact;
@@ -16,14 +19,16 @@ mod target;
 mod writer;
 
 pub use body::{encode_body, BodyInput};
+pub use credential::{is_credential_env_name, is_credential_header};
 pub use head::{RecordHead, RecordKind};
+pub use markers::{collect_markers, CollectedMarkers, Origin};
 pub use reader::{CaptureReader, ReadError, ReadErrorKind, ReadItem};
 pub use record::{
     Blocked, Body, BodyEncoding, Capture, Conn, ConnUpstream, Counts, Direction, Dns, End,
     ErrorRecord, Headers, Marker, Markers, Mode, Phase, Record, Request, Response, SecretMarker,
     Sinkhole, TlsInfo, Transport, Ws,
 };
-pub use redact::{fingerprint, fingerprint_hex, Redactor};
+pub use redact::{fingerprint, fingerprint_hex, parse_redaction_token, redaction_token, Redactor};
 pub use target::{is_loopback, split_authority, Target, HOST_LOOPBACK_NAME, LOOPBACK_HOSTS};
 pub use writer::CaptureWriter;
 

@@ -1,4 +1,4 @@
-//! Credential redaction: headers, URL query parameters, text bodies.
+//! Credential redaction (headers, URL query parameters, text bodies) and the redaction token.
 //!
 //! A redacted value becomes `[REDACTED:xxxxxxxx]`, where `xxxxxxxx` is the first 8 hex digits of
 //! the SHA-256 of the value, so one credential can be followed across requests and captures
@@ -10,34 +10,14 @@ use std::sync::LazyLock;
 use regex::Regex;
 use sha2::{Digest, Sha256};
 
-/// Header names whose whole value is a credential (compared lowercase).
-const CREDENTIAL_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "x-api-key",
-    "api-key",
-    "x-goog-api-key",
-    "cookie",
-    "set-cookie",
-];
+use crate::credential::{is_credential_header, is_credential_param};
 
-/// Parts of a header or query parameter name that mark its value as a credential.
-const CREDENTIAL_NAME_PARTS: &[&str] = &["token", "secret", "password", "passwd"];
-
-/// Query parameter names whose value is a credential (compared lowercase).
-const CREDENTIAL_PARAMS: &[&str] = &[
-    "key",
-    "apikey",
-    "api_key",
-    "api-key",
-    "auth",
-    "authorization",
-    "sig",
-    "signature",
-    "x-amz-signature",
-    "x-amz-credential",
-    "client_secret",
-];
+/// What every redaction token starts with.
+const TOKEN_PREFIX: &str = "[REDACTED:";
+/// What every redaction token ends with.
+const TOKEN_SUFFIX: &str = "]";
+/// Hex digits in a fingerprint.
+const FINGERPRINT_LEN: usize = 8;
 
 /// Key shapes recognised anywhere in text: provider API keys, cloud keys, chat tokens, JWTs.
 static KEY_SHAPES: LazyLock<Regex> = LazyLock::new(|| {
@@ -79,13 +59,38 @@ static JSON_SECRET_MEMBERS: LazyLock<Regex> = LazyLock::new(|| {
 /// assert_eq!(a, phonehome_record::fingerprint("sk-test"));
 /// ```
 pub fn fingerprint(value: &str) -> String {
-    format!("[REDACTED:{}]", fingerprint_hex(value))
+    redaction_token(&fingerprint_hex(value))
+}
+
+/// The token that stands for a redacted value with this fingerprint: `[REDACTED:<fingerprint>]`.
+///
+/// ```
+/// assert_eq!(phonehome_record::redaction_token("0a1b2c3d"), "[REDACTED:0a1b2c3d]");
+/// ```
+pub fn redaction_token(fingerprint: &str) -> String {
+    format!("{TOKEN_PREFIX}{fingerprint}{TOKEN_SUFFIX}")
+}
+
+/// The fingerprint in `text` when `text` is a whole redaction token (`[REDACTED:` + 8 hex
+/// digits + `]`), as [`redaction_token`] builds it.
+///
+/// ```
+/// use phonehome_record::parse_redaction_token;
+/// assert_eq!(parse_redaction_token("[REDACTED:0a1b2c3d]"), Some("0a1b2c3d"));
+/// assert_eq!(parse_redaction_token("Bearer [REDACTED:0a1b2c3d]"), None);
+/// ```
+pub fn parse_redaction_token(text: &str) -> Option<&str> {
+    let fingerprint = text
+        .strip_prefix(TOKEN_PREFIX)?
+        .strip_suffix(TOKEN_SUFFIX)?;
+    (fingerprint.len() == FINGERPRINT_LEN && fingerprint.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then_some(fingerprint)
 }
 
 /// The 8 hex digits of a [`fingerprint`]: the first 4 bytes of the value's SHA-256.
 pub fn fingerprint_hex(value: &str) -> String {
     let digest = Sha256::digest(value.as_bytes());
-    hex::encode(&digest[..4])
+    hex::encode(&digest[..FINGERPRINT_LEN / 2])
 }
 
 /// Redacts credentials from headers, URLs and text.
@@ -135,7 +140,7 @@ impl Redactor {
     /// The credential carried by header `name`, without its auth scheme word; `None` for a
     /// header that carries no credential.
     pub fn credential<'v>(name: &str, value: &'v str) -> Option<&'v str> {
-        if !is_credential_name(&name.to_ascii_lowercase(), CREDENTIAL_HEADERS) {
+        if !is_credential_header(name) {
             return None;
         }
         Some(match split_scheme(value) {
@@ -154,8 +159,7 @@ impl Redactor {
         if self.disabled {
             return value.to_owned();
         }
-        let lower = name.to_ascii_lowercase();
-        if is_credential_name(&lower, CREDENTIAL_HEADERS) {
+        if is_credential_header(name) {
             return redact_keeping_scheme(value);
         }
         self.text(value).into_owned()
@@ -209,7 +213,7 @@ impl Redactor {
                 continue;
             }
             if let Cow::Owned(replaced) = pattern.replace_all(&out, |c: &regex::Captures<'_>| {
-                if c[0].contains("[REDACTED:") {
+                if c[0].contains(TOKEN_PREFIX) {
                     c[0].to_owned()
                 } else {
                     replace(c)
@@ -224,10 +228,6 @@ impl Redactor {
 
 /// Builds the redacted text of one regex match.
 type Replacement = fn(&regex::Captures<'_>) -> String;
-
-fn is_credential_name(lower: &str, exact: &[&str]) -> bool {
-    exact.contains(&lower) || CREDENTIAL_NAME_PARTS.iter().any(|p| lower.contains(p))
-}
 
 /// `Bearer abc` → `Some(("Bearer", "abc"))`: a leading word of letters, then the credential.
 fn split_scheme(value: &str) -> Option<(&str, &str)> {
@@ -250,7 +250,7 @@ fn redact_query(query: &str) -> String {
         .map(|pair| match pair.split_once('=') {
             Some((name, value)) if !value.is_empty() => {
                 let decoded = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
-                if is_credential_name(&decoded.to_ascii_lowercase(), CREDENTIAL_PARAMS) {
+                if is_credential_param(&decoded) {
                     let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
                     format!("{name}={}", fingerprint(&value))
                 } else {
@@ -361,6 +361,18 @@ mod tests {
             out,
             format!(r#"{{"echo":"Bearer {}"}}"#, fingerprint(credential))
         );
+    }
+
+    #[test]
+    fn redaction_tokens_round_trip() {
+        let token = fingerprint("sk-test");
+        assert_eq!(
+            parse_redaction_token(&token),
+            Some(fingerprint_hex("sk-test").as_str())
+        );
+        assert_eq!(parse_redaction_token("[REDACTED:]"), None);
+        assert_eq!(parse_redaction_token("[REDACTED:0a1b2c3]"), None);
+        assert_eq!(parse_redaction_token("[REDACTED:0a1b2c3g]"), None);
     }
 
     #[test]

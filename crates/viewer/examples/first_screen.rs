@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use phonehome_viewer::{draw, App, Options};
+use phonehome_viewer::{render, App, Options};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -47,7 +47,7 @@ fn main() {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    terminal.draw(|frame| draw(frame, &mut app)).expect("draw");
+    render(&mut terminal, &mut app).expect("draw");
     let first = start.elapsed();
     let screen = terminal.backend().to_string();
     app.settle(Duration::from_secs(3600));

@@ -1,4 +1,5 @@
-//! The viewer's state and what each key does. Drawing is in `ui`; the terminal loop in `lib`.
+//! The viewer's state and what each key does. Drawing is in `ui` and only reads the state; the
+//! terminal loop in `lib` hands what a draw found ([`Drawn`]) back to the state.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -7,63 +8,10 @@ use std::sync::Arc;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 use crate::detail::Detail;
-use crate::index::{BodySearch, Index, RowKind, RowRef};
+use crate::filter::{Filter, Kind, Options};
+use crate::index::{Index, RowKind};
 use crate::picker::{self, Entry};
-
-/// Command-line choices.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    /// Do not follow captures that are still being written.
-    pub static_view: bool,
-    /// Only flows of this agent session.
-    pub session: Option<String>,
-    /// Show side calls (title generation, summaries).
-    pub include_meta: bool,
-}
-
-/// Which rows the flow list shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    All,
-    Requests,
-    Responses,
-    Errors,
-    Blocked,
-    Llm,
-}
-
-impl Kind {
-    const ORDER: [Kind; 6] = [
-        Kind::All,
-        Kind::Requests,
-        Kind::Responses,
-        Kind::Errors,
-        Kind::Blocked,
-        Kind::Llm,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::All => "all",
-            Kind::Requests => "requests",
-            Kind::Responses => "responses",
-            Kind::Errors => "errors",
-            Kind::Blocked => "blocked",
-            Kind::Llm => "LLM",
-        }
-    }
-
-    fn keeps(self, row: &RowRef<'_>) -> bool {
-        match self {
-            Kind::All => true,
-            Kind::Requests => row.kind() == RowKind::Flow,
-            Kind::Responses => row.kind() == RowKind::Flow && row.has_response(),
-            Kind::Errors => row.failed(),
-            Kind::Blocked => row.kind() == RowKind::Blocked,
-            Kind::Llm => row.llm(),
-        }
-    }
-}
+use crate::search::BodySearch;
 
 pub enum Screen {
     Picker,
@@ -108,6 +56,18 @@ pub struct FlowsState {
     pub body_search: Option<BodySearch>,
     /// What it found: the offsets of the records that contain the search.
     pub body_matches: Option<HashSet<u64>>,
+}
+
+/// What a draw worked out from the screen's size, for the loop to store in the [`App`]
+/// ([`App::drawn`]): drawing reads the state and never changes it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drawn {
+    /// Rows of the list area (for page keys).
+    pub page: usize,
+    /// The first flow row shown, keeping the selected row on screen.
+    pub flows_scroll: Option<usize>,
+    /// The first detail line shown, keeping the cursor on screen.
+    pub detail_scroll: Option<usize>,
 }
 
 /// The whole viewer.
@@ -180,6 +140,20 @@ impl App {
         self.refresh();
     }
 
+    /// Takes in what the last draw worked out from the screen's size.
+    pub fn drawn(&mut self, drawn: Drawn) {
+        self.page = drawn.page;
+        let Some(flows) = &mut self.flows else {
+            return;
+        };
+        if let Some(scroll) = drawn.flows_scroll {
+            flows.scroll = scroll;
+        }
+        if let (Some(scroll), Some(detail)) = (drawn.detail_scroll, &mut flows.detail) {
+            detail.scroll = scroll;
+        }
+    }
+
     /// Waits until the open capture has been read to its end (or `limit` passed), then takes
     /// the rows in. For tests and benchmarks; the terminal loop never waits.
     pub fn settle(&mut self, limit: std::time::Duration) {
@@ -221,22 +195,18 @@ impl App {
         }
         let at_end = flows.selected + 1 >= flows.visible.len();
         let selected_row = flows.visible.get(flows.selected).copied();
-        let needle = flows.search.to_lowercase();
+        let filter = Filter {
+            kind: flows.kind,
+            include_meta: options.include_meta,
+            session: options.session.as_deref(),
+            host: flows.host.as_deref(),
+            needle: flows.search.to_lowercase(),
+            in_bodies,
+        };
         flows.visible = data
             .iter()
             .enumerate()
-            .filter(|(_, row)| {
-                flows.kind.keeps(row)
-                    && (options.include_meta || !row.meta())
-                    && options
-                        .session
-                        .as_deref()
-                        .is_none_or(|s| row.session() == Some(s))
-                    && flows.host.as_deref().is_none_or(|h| row.host() == h)
-                    && (needle.is_empty()
-                        || row.contains(&needle)
-                        || in_bodies.is_some_and(|o| row.recorded_at(o)))
-            })
+            .filter(|(_, row)| filter.keeps(*row))
             .map(|(i, _)| i)
             .collect();
         flows.seen = Some(data.generation);

@@ -12,19 +12,23 @@
 
 mod app;
 mod detail;
+mod filter;
 mod index;
 mod json;
 mod picker;
+mod search;
 mod ui;
 
-use std::io::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
-use base64::Engine as _;
+use crossterm::clipboard::CopyToClipboard;
+use ratatui::backend::Backend;
 use ratatui::crossterm::event::{self, Event, KeyEventKind};
+use ratatui::Terminal;
 
-pub use app::{App, Kind, Options};
+pub use app::{App, Drawn};
+pub use filter::{Kind, Options};
 pub use index::{Index, IndexData, Row, RowKind};
 pub use ui::draw;
 
@@ -65,15 +69,28 @@ pub fn run(path: &Path, options: Options) -> std::io::Result<()> {
     result
 }
 
+/// Draws `app` on `terminal` and hands what the draw found back to it.
+///
+/// # Errors
+/// The backend's, when the terminal cannot be drawn on.
+pub fn render<B: Backend>(terminal: &mut Terminal<B>, app: &mut App) -> Result<(), B::Error> {
+    let mut drawn = Drawn::default();
+    terminal.draw(|frame| drawn = draw(frame, app))?;
+    app.drawn(drawn);
+    Ok(())
+}
+
 fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> std::io::Result<()> {
     let mut dirty = true;
     while !app.quit {
         if dirty {
-            terminal.draw(|frame| draw(frame, app))?;
+            render(terminal, app)?;
             dirty = false;
         }
         if let Some(bytes) = app.copy.take() {
-            osc52(&bytes)?;
+            // OSC 52: the clipboard of the terminal, of tmux, or of the terminal at the other
+            // end of an SSH session.
+            crossterm::execute!(std::io::stdout(), CopyToClipboard::to_clipboard_from(bytes))?;
         }
         if event::poll(TICK)? {
             match event::read()? {
@@ -88,13 +105,4 @@ fn event_loop(terminal: &mut ratatui::DefaultTerminal, app: &mut App) -> std::io
         dirty |= app.refresh();
     }
     Ok(())
-}
-
-/// Puts `bytes` on the clipboard of the terminal (or of tmux, or of the terminal at the other
-/// end of an SSH session) with the OSC 52 escape sequence.
-fn osc52(bytes: &[u8]) -> std::io::Result<()> {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(bytes);
-    let mut out = std::io::stdout().lock();
-    write!(out, "\x1b]52;c;{encoded}\x07")?;
-    out.flush()
 }

@@ -8,7 +8,7 @@ use ratatui::widgets::{
 };
 use ratatui::Frame;
 
-use crate::app::{App, DetailState, FlowsState, PickerState, Screen};
+use crate::app::{App, DetailState, Drawn, FlowsState, PickerState, Screen};
 use crate::index::{Row, RowKind};
 
 const KEYS_PICKER: &str = "↑↓ move · Enter open · r reload · ? keys · q quit";
@@ -17,15 +17,18 @@ const KEYS_FLOWS: &str =
 const KEYS_DETAIL: &str =
     "Tab switch · ↑↓ move · z/Z fold · c copy payload · v select · y copy · n/p flow · q back";
 
-/// Draws the whole viewer.
-pub fn draw(frame: &mut Frame, app: &mut App) {
+/// Draws the whole viewer; returns what the state should learn of the screen.
+pub fn draw(frame: &mut Frame, app: &App) -> Drawn {
     let [top, main, bottom] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(1),
         Constraint::Length(1),
     ])
     .areas(frame.area());
-    app.page = usize::from(main.height.saturating_sub(2));
+    let mut drawn = Drawn {
+        page: usize::from(main.height.saturating_sub(2)),
+        ..Drawn::default()
+    };
     match app.screen {
         Screen::Picker => {
             if let Some(picker) = &app.picker {
@@ -39,22 +42,24 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
             bottom_bar(frame, bottom, app.message.as_deref(), KEYS_PICKER, None);
         }
         Screen::Flows => {
-            let include_meta = app.options.include_meta;
-            let session = app.options.session.clone();
-            let message = app.message.clone();
-            if let Some(flows) = &mut app.flows {
+            if let Some(flows) = &app.flows {
                 top_bar(
                     frame,
                     top,
-                    flows_title(flows, include_meta, session.as_deref()),
+                    flows_title(
+                        flows,
+                        app.options.include_meta,
+                        app.options.session.as_deref(),
+                    ),
                 );
-                let search = flows.searching.then(|| flows.search.clone());
-                if let Some(detail) = &mut flows.detail {
-                    draw_detail(frame, main, detail);
-                    bottom_bar(frame, bottom, message.as_deref(), KEYS_DETAIL, None);
+                let message = app.message.as_deref();
+                if let Some(detail) = &flows.detail {
+                    drawn.detail_scroll = Some(draw_detail(frame, main, detail));
+                    bottom_bar(frame, bottom, message, KEYS_DETAIL, None);
                 } else {
-                    draw_flows(frame, main, flows);
-                    bottom_bar(frame, bottom, message.as_deref(), KEYS_FLOWS, search);
+                    drawn.flows_scroll = Some(draw_flows(frame, main, flows));
+                    let search = flows.searching.then(|| flows.search.clone());
+                    bottom_bar(frame, bottom, message, KEYS_FLOWS, search);
                 }
             }
         }
@@ -62,6 +67,7 @@ pub fn draw(frame: &mut Frame, app: &mut App) {
     if app.help {
         draw_help(frame);
     }
+    drawn
 }
 
 fn top_bar(frame: &mut Frame, area: Rect, text: String) {
@@ -220,18 +226,27 @@ fn draw_picker(frame: &mut Frame, area: Rect, picker: &PickerState) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-fn draw_flows(frame: &mut Frame, area: Rect, flows: &mut FlowsState) {
-    let height = usize::from(area.height.saturating_sub(3)).max(1);
-    if flows.selected < flows.scroll {
-        flows.scroll = flows.selected;
-    } else if flows.selected >= flows.scroll + height {
-        flows.scroll = flows.selected + 1 - height;
+/// The first row to show so that `selected` is on a screen of `height` rows, moving from
+/// `scroll` as little as possible.
+fn list_scroll(scroll: usize, selected: usize, height: usize) -> usize {
+    if selected < scroll {
+        selected
+    } else if selected >= scroll + height {
+        selected + 1 - height
+    } else {
+        scroll
     }
+}
+
+/// Draws the flow list; returns the first row shown.
+fn draw_flows(frame: &mut Frame, area: Rect, flows: &FlowsState) -> usize {
+    let height = usize::from(area.height.saturating_sub(3)).max(1);
+    let scroll = list_scroll(flows.scroll, flows.selected, height);
     let data = flows.index.lock();
     let window = flows
         .visible
         .iter()
-        .skip(flows.scroll)
+        .skip(scroll)
         .take(height)
         .filter_map(|&i| data.get(i))
         .map(|r| r.to_row());
@@ -265,8 +280,7 @@ fn draw_flows(frame: &mut Frame, area: Rect, flows: &mut FlowsState) {
     )
     .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
     .block(Block::new().borders(Borders::ALL).title(" flows "));
-    let mut state =
-        TableState::new().with_selected((!empty).then(|| flows.selected - flows.scroll));
+    let mut state = TableState::new().with_selected((!empty).then(|| flows.selected - scroll));
     frame.render_stateful_widget(table, area, &mut state);
     if empty {
         let why = if data.done || data.end.is_some() {
@@ -285,6 +299,7 @@ fn draw_flows(frame: &mut Frame, area: Rect, flows: &mut FlowsState) {
             inner,
         );
     }
+    scroll
 }
 
 fn flow_row(row: &Row) -> TableRow<'static> {
@@ -335,7 +350,8 @@ fn flow_row(row: &Row) -> TableRow<'static> {
     .style(style)
 }
 
-fn draw_detail(frame: &mut Frame, area: Rect, d: &mut DetailState) {
+/// Draws the detail pane; returns the first line shown.
+fn draw_detail(frame: &mut Frame, area: Rect, d: &DetailState) -> usize {
     let [tabs_area, body] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
     let names: Vec<&str> = d.detail.tabs.iter().map(|t| t.name).collect();
@@ -346,7 +362,7 @@ fn draw_detail(frame: &mut Frame, area: Rect, d: &mut DetailState) {
         tabs_area,
     );
     let Some(tab) = d.detail.tabs.get(d.tab) else {
-        return;
+        return d.scroll;
     };
     let block = Block::new()
         .borders(Borders::ALL)
@@ -361,25 +377,13 @@ fn draw_detail(frame: &mut Frame, area: Rect, d: &mut DetailState) {
     frame.render_widget(block, body);
     let width = usize::from(inner.width).max(1);
     let height = usize::from(inner.height).max(1);
-    // Keep the cursor on screen; wrapped lines can take several rows, so count them.
-    if d.cursor < d.scroll {
-        d.scroll = d.cursor;
-    }
-    while d.scroll < d.cursor
-        && tab.lines[d.scroll..=d.cursor]
-            .iter()
-            .map(|l| wrapped_height(l, width))
-            .sum::<usize>()
-            > height
-    {
-        d.scroll += 1;
-    }
+    let scroll = detail_scroll(d, &tab.lines, width, height);
     let (from, to) = match d.mark {
         Some(mark) => (mark.min(d.cursor), mark.max(d.cursor)),
         None => (d.cursor, d.cursor),
     };
     let mut shown: Vec<Line> = Vec::with_capacity(height);
-    for (i, line) in tab.lines.iter().enumerate().skip(d.scroll) {
+    for (i, line) in tab.lines.iter().enumerate().skip(scroll) {
         if shown.len() >= height {
             break;
         }
@@ -393,6 +397,23 @@ fn draw_detail(frame: &mut Frame, area: Rect, d: &mut DetailState) {
     }
     shown.truncate(height);
     frame.render_widget(Paragraph::new(shown), inner);
+    scroll
+}
+
+/// The first line to show so that the cursor is on a screen of `height` rows of `width`;
+/// wrapped lines can take several rows, so they are counted.
+fn detail_scroll(d: &DetailState, lines: &[Line<'static>], width: usize, height: usize) -> usize {
+    let mut scroll = d.scroll.min(d.cursor);
+    while scroll < d.cursor
+        && lines[scroll..=d.cursor]
+            .iter()
+            .map(|l| wrapped_height(l, width))
+            .sum::<usize>()
+            > height
+    {
+        scroll += 1;
+    }
+    scroll
 }
 
 fn wrapped_height(line: &Line, width: usize) -> usize {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use phonehome_viewer::{draw, App, Options};
+use phonehome_viewer::{render, App, Options};
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::Terminal;
@@ -31,7 +31,7 @@ fn session() -> App {
 
 fn screen(app: &mut App) -> String {
     let mut terminal = Terminal::new(TestBackend::new(120, 30)).expect("terminal");
-    terminal.draw(|frame| draw(frame, app)).expect("draw");
+    render(&mut terminal, app).expect("draw");
     terminal.backend().to_string()
 }
 
