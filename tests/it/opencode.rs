@@ -236,6 +236,23 @@ async fn opencode_under_llm_only_answers_and_its_side_traffic_is_blocked() {
         run.refused
     );
     assert!(run.ran.stderr.contains("blocked:"), "{}", run.ran.stderr);
+    // Blocking does not blind: the sinkhole (on by default for denials) read every blocked
+    // HTTPS attempt, so each `blocked` carries the flow of the request it stopped.
+    let requests = of_type(&run.records, "request");
+    for b in of_type(&run.records, "blocked") {
+        let request = requests
+            .iter()
+            .find(|r| b.get("flow").is_some() && r["flow"] == b["flow"])
+            .unwrap_or_else(|| panic!("a blocked attempt without its request: {b}"));
+        assert_eq!(request["sinkhole"], "denied", "{request}");
+        assert!(
+            request["method"].is_string()
+                && request["url"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with("https://")),
+            "{request}"
+        );
+    }
 }
 
 /// Every host OpenCode tried, by any record that names one (connections, failures, blocks),
