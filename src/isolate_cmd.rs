@@ -113,6 +113,10 @@ impl Sink for ProxySink {
         self.proxy.denies_host(target)
     }
 
+    fn sinkholes_denials(&self) -> bool {
+        self.proxy.sinkhole().denied
+    }
+
     fn connection(&self, connection: Connection) {
         let Connection {
             stream,

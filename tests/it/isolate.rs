@@ -260,6 +260,35 @@ print(r[-4:] == bytes([10, 0, 2, 2]))
     assert!(ran.stderr.contains("1 blocked"), "{}", ran.stderr);
 }
 
+/// Under isolation the sinkhole reads what a denied program sends even when it ignores the
+/// proxy variables: the denied name resolves to a sinkhole address (RFC 2544's 198.18.0.0/15),
+/// and the connection to it is intercepted and answered 403. Nothing leaves.
+#[tokio::test]
+async fn isolate_a_denied_program_that_ignores_the_proxy_is_sinkholed() {
+    let scratch = Scratch::new();
+    let script = "env -u SSL_CERT_FILE -u CURL_CA_BUNDLE curl -sS --noproxy '*' \
+                  -d payload=abc -o /dev/null -w '%{http_code}' https://blocked.example/secret-path";
+    let (ran, records, refused) = isolated(&scratch, &["--policy", "offline"], script).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert_eq!(ran.stdout, "403");
+    let queries = dns_records(&records, "blocked.example");
+    assert!(
+        queries
+            .iter()
+            .any(|d| d["qtype"] == "A" && d["answers"] == serde_json::json!(["198.18.0.1"])),
+        "{queries:#?}"
+    );
+    let requests = of_type(&records, "request");
+    assert_eq!(requests.len(), 1, "{records:#?}");
+    assert_eq!(requests[0]["url"], "https://blocked.example/secret-path");
+    assert_eq!(requests[0]["body"]["data"], "payload=abc");
+    assert_eq!(requests[0]["sinkhole"], "denied");
+    let blocked = of_type(&records, "blocked");
+    assert_eq!(blocked.len(), 1, "{blocked:#?}");
+    assert_eq!(blocked[0]["flow"], requests[0]["flow"]);
+    assert!(refused.is_empty(), "nothing was dialled: {refused:?}");
+}
+
 /// Malformed DNS messages, over UDP and TCP, get no answer and break nothing.
 #[tokio::test]
 async fn isolate_malformed_dns_is_ignored_and_dns_goes_on() {

@@ -20,6 +20,8 @@ const TTL: u32 = 30;
 /// Answers queries and remembers which name each address was given for.
 pub(crate) struct Resolver {
     names: Mutex<HashMap<IpAddr, String>>,
+    /// Sinkhole addresses given so far, per denied name.
+    sinkholed: Mutex<HashMap<String, IpAddr>>,
     host_loopback: bool,
     sink: Arc<dyn Sink>,
 }
@@ -28,6 +30,7 @@ impl Resolver {
     pub(crate) fn new(host_loopback: bool, sink: Arc<dyn Sink>) -> Self {
         Self {
             names: Mutex::new(HashMap::new()),
+            sinkholed: Mutex::new(HashMap::new()),
             host_loopback,
             sink,
         }
@@ -81,6 +84,10 @@ impl Resolver {
             port: 53,
         };
         if let Some((rule, enforced)) = self.sink.deny(&target) {
+            if enforced && self.sink.sinkholes_denials() {
+                // The connection that follows is denied, and read, by the sinkhole.
+                return Lookup::Addresses(family.filter(vec![self.sinkhole_address(name)]));
+            }
             self.sink.record(Record::Blocked(Blocked {
                 ts: phonehome_record::now(),
                 conn: None,
@@ -107,6 +114,18 @@ impl Resolver {
             }
             Err(_) => Lookup::NoName,
         }
+    }
+
+    /// The sinkhole address of a denied name: the same for every query of the name, a new one
+    /// of [`crate::SINKHOLE_V4`]'s /15 for each new name (the range wraps after 131,070).
+    fn sinkhole_address(&self, name: &str) -> IpAddr {
+        let mut sinkholed = self.sinkholed.lock().unwrap_or_else(|e| e.into_inner());
+        let next = u32::try_from(sinkholed.len() % 131_070).expect("below 2^17") + 1;
+        *sinkholed.entry(name.to_owned()).or_insert_with(|| {
+            IpAddr::V4(std::net::Ipv4Addr::from(
+                u32::from(crate::SINKHOLE_V4) + next,
+            ))
+        })
     }
 
     /// Serves DNS over TCP (RFC 1035 §4.2.2: each message with a two-byte length) until the

@@ -64,6 +64,10 @@ pub const PREFIX_V4: u8 = 24;
 pub const NAMESPACE_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x7068, 0, 0, 0, 0, 0, 0x100);
 /// The gateway's IPv6 address.
 pub const GATEWAY_V6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0x7068, 0, 0, 0, 0, 0, 2);
+/// Where a name the policy denies resolves to when denials are sinkholed: addresses from the
+/// benchmarking range 198.18.0.0/15 (RFC 2544 §C.2.2), which no real host uses, one per name,
+/// so that the connection that follows reaches phonehome under that name and is sinkholed.
+pub const SINKHOLE_V4: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 0);
 /// The prefix length of the namespace's IPv6 network.
 pub const PREFIX_V6: u8 = 64;
 /// The TUN device's name inside the namespace.

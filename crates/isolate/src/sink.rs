@@ -12,6 +12,11 @@ pub trait Sink: Send + Sync + 'static {
     fn record(&self, record: Record);
     /// `Some((rule, enforced))` when the policy denies `target` by its host alone.
     fn deny(&self, target: &Target) -> Option<(String, bool)>;
+    /// Whether connections the policy denies are served by the sinkhole, so that a denied
+    /// name is answered (with a [`crate::SINKHOLE_V4`] address) rather than refused.
+    fn sinkholes_denials(&self) -> bool {
+        false
+    }
     /// Takes one TCP connection from inside the namespace.
     fn connection(&self, connection: Connection);
 }

@@ -250,6 +250,11 @@ impl ProxyHandle {
         self.ctx.dialer.alias(host, ip);
     }
 
+    /// Which connections this proxy answers itself.
+    pub fn sinkhole(&self) -> SinkholeMode {
+        self.ctx.sinkhole
+    }
+
     /// The recorder this proxy writes to.
     pub fn recorder(&self) -> &Recorder {
         &self.ctx.recorder
