@@ -188,18 +188,20 @@ CONF
 }
 
 # ---- proxies ----------------------------------------------------------------
-# start_phonehome DIR PORT UPSTREAM_CA — phonehome proxy on 127.0.0.1:PORT,
-# CA in DIR/ca, capture to DIR/capture.jsonl, trusting UPSTREAM_CA upstream.
+# start_phonehome DIR PORT UPSTREAM_CA [ARGS...] — phonehome proxy on 127.0.0.1:PORT,
+# CA in DIR/ca, capture to DIR/capture.jsonl, trusting UPSTREAM_CA upstream; ARGS are
+# passed on (a policy, --no-attribution).
 # Sets PH_PID and PH_CA (path of the CA cert clients must trust).
 PH_PID=""
 PH_CA=""
 start_phonehome() {
     local d="$1" port="$2" upstream_ca="$3" p
+    shift 3
     mkdir -p "$d/ca"
     p="$("$PHONEHOME" ca --ca-dir "$d/ca" path 2>"$d/ca.log" | tail -n 1)" || true
     if [ -n "$p" ] && [ -f "$p" ]; then PH_CA="$p"; else PH_CA="$d/ca/ca.pem"; fi
     "$PHONEHOME" proxy --listen "127.0.0.1:$port" --out "$d/capture.jsonl" \
-        --ca-dir "$d/ca" --extra-ca "$upstream_ca" >"$d/phonehome.log" 2>&1 &
+        --ca-dir "$d/ca" --extra-ca "$upstream_ca" "$@" >"$d/phonehome.log" 2>&1 &
     PH_PID=$!
     BG_PIDS+=("$PH_PID")
     if ! wait_port "$port" "$PH_PID" 30; then
@@ -237,13 +239,13 @@ start_mitmdump() {
 # ---- hey --------------------------------------------------------------------
 # parse_hey FILE — prints "rps p50_ms p99_ms ok_count total_count" from hey's summary.
 parse_hey() {
-    awk '
+    awk -v want="[${EXPECT_STATUS:-200}]" '
         /Requests\/sec:/ { rps = $2 }
         /^ *50% in / { p50 = $3 * 1000 }
         /^ *99% in / { p99 = $3 * 1000 }
         /Status code distribution:/ { sec = "status"; next }
         /Error distribution:/ { sec = "error"; next }
-        sec == "status" && /^ *\[[0-9]+\]/ { total += $2; if ($1 == "[200]") ok += $2 }
+        sec == "status" && /^ *\[[0-9]+\]/ { total += $2; if ($1 == want) ok += $2 }
         sec == "error" && /^ *\[[0-9]+\]/ { c = $1; gsub(/[\[\]]/, "", c); total += c }
         END {
             printf "%s %s %s %d %d\n", (rps == "" ? "n/a" : sprintf("%.0f", rps)),
