@@ -214,6 +214,8 @@ impl Drop for ConnState {
             bytes_down: self.counters.down.load(Ordering::Relaxed),
             opened: phonehome_record::timestamp(self.opened),
             duration_ms: u64::try_from(self.opened_at.elapsed().as_millis()).unwrap_or(u64::MAX),
+            process: None,
+            ancestry: Vec::new(),
         }));
     }
 }

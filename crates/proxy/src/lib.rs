@@ -10,6 +10,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod attribution;
 mod ca;
 mod clienthello;
 mod connection;
@@ -30,6 +31,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use attribution::{Attribution, Attributor, Lineage};
 pub use ca::{CaDescription, CaError, CertificateAuthority, LEAF_REUSE, LEAF_VALIDITY};
 pub use clienthello::{parse_client_hello, ClientHello, HelloError};
 pub use enforce::Enforcer;

@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod body;
+mod process;
 mod reader;
 mod record;
 mod redact;
@@ -15,6 +16,7 @@ mod target;
 mod writer;
 
 pub use body::{encode_body, BodyInput};
+pub use process::{Ancestor, ConnProcess, ProcessInfo};
 pub use reader::{CaptureReader, ReadError, ReadErrorKind, ReadItem};
 pub use record::{
     Blocked, Body, BodyEncoding, Capture, Conn, ConnUpstream, Counts, Direction, Dns, End,
