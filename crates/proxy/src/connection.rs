@@ -163,6 +163,8 @@ impl Drop for ConnState {
             duration_ms: u64::try_from(self.opened_at.elapsed().as_millis()).unwrap_or(u64::MAX),
             sinkhole: info.sinkhole,
             first_bytes: info.first_bytes,
+            process: None,
+            ancestry: Vec::new(),
         }));
     }
 }

@@ -10,6 +10,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod attribution;
 mod ca;
 mod client;
 mod clienthello;
@@ -41,6 +42,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use attribution::{Attribution, Attributor, Lineage};
 pub use ca::{CaDescription, CaError, CertificateAuthority, LEAF_REUSE, LEAF_VALIDITY};
 pub use clienthello::{parse_client_hello, ClientHello, HelloError};
 pub use dialer::{DialError, DEFAULT_CONNECT_TIMEOUT};

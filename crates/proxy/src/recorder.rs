@@ -341,9 +341,10 @@ fn redact_record(mut record: Record, redactor: &Redactor) -> Record {
         }
         Record::Error(e) => e.message = redactor.text(&e.message).into_owned(),
         Record::Blocked(b) => b.url = b.url.as_deref().map(|u| redactor.url(u)),
-        Record::Capture(c) => {
-            for arg in &mut c.command {
-                *arg = redactor.text(arg).into_owned();
+        Record::Capture(c) => c.command = redactor.argv(&c.command),
+        Record::Conn(c) => {
+            if let Some(phonehome_record::ConnProcess::Known(process)) = &mut c.process {
+                process.argv = redactor.argv(&process.argv);
             }
         }
         _ => {}
@@ -403,3 +404,6 @@ fn count(record: &Record, summary: &mut CaptureSummary) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+mod tests;

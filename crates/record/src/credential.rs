@@ -1,5 +1,5 @@
-//! Which names mark a value as a credential: header names, URL query parameter names and
-//! environment variable names. The one place these lists live; the redactor (headers,
+//! Which names mark a value as a credential: header names, URL query parameter names,
+//! environment variable names and command-line flags. The one place these lists live; the redactor (headers,
 //! parameters) and the marker collection (environment variables) both ask here.
 
 /// Header names whose whole value is a credential (compared lowercase).
@@ -66,6 +66,20 @@ pub fn is_credential_env_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     !lower.ends_with("_sock")
         && (has_part(&lower, CREDENTIAL_NAME_PARTS) || has_part(&lower, ENV_ONLY_NAME_PARTS))
+}
+
+/// Further parts that mark a command-line flag's value as a credential: `--api-key VALUE`.
+const FLAG_ONLY_NAME_PARTS: &[&str] = &["api-key", "api_key", "apikey"];
+
+/// Whether command-line flag `name` (`--api-key`, `--client-secret`, any case) takes a
+/// credential as its value. Flags that take no secret do not: `--no-password`,
+/// `--password-file`.
+pub(crate) fn is_credential_flag(name: &str) -> bool {
+    let lower = name.trim_start_matches('-').to_ascii_lowercase();
+    let takes_no_secret =
+        lower.starts_with("no-") || lower.ends_with("-file") || lower.ends_with("_file");
+    !takes_no_secret
+        && (has_part(&lower, CREDENTIAL_NAME_PARTS) || has_part(&lower, FLAG_ONLY_NAME_PARTS))
 }
 
 fn has_part(lower: &str, parts: &[&str]) -> bool {

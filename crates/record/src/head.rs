@@ -190,6 +190,8 @@ mod tests {
                     duration_ms: 4,
                     sinkhole: None,
                     first_bytes: None,
+                    process: None,
+                    ancestry: Vec::new(),
                 }),
                 K::Conn,
                 None,

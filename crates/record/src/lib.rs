@@ -12,6 +12,7 @@ mod body;
 mod credential;
 mod head;
 mod markers;
+mod process;
 mod reader;
 mod record;
 mod redact;
@@ -22,6 +23,7 @@ pub use body::{encode_body, BodyInput};
 pub use credential::{is_credential_env_name, is_credential_header};
 pub use head::{RecordHead, RecordKind};
 pub use markers::{collect_markers, CollectedMarkers, Origin};
+pub use process::{Ancestor, ConnProcess, ProcessInfo};
 pub use reader::{CaptureReader, ReadError, ReadErrorKind, ReadItem};
 pub use record::{
     Blocked, Body, BodyEncoding, Capture, Conn, ConnUpstream, Counts, Direction, Dns, End,

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::Target;
+use crate::{Ancestor, ConnProcess, Target};
 
 /// One line of a capture file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -254,6 +254,15 @@ pub struct Conn {
     /// client sent first (they were not forwarded; the connection was closed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_bytes: Option<u64>,
+    /// The process that owned the client socket when the connection was accepted, or why it is
+    /// not known. Absent when attribution was not attempted (captures written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<ConnProcess>,
+    /// The owner's parent, its parent, … up to the command phonehome started (inclusive), or up
+    /// to PID 1 when there is no such command (`proxy`) or the owner is not in its tree. Empty
+    /// (absent) when the owner is unknown or is the command itself.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ancestry: Vec<Ancestor>,
 }
 
 /// Why phonehome answered a connection or request itself (the sinkhole) instead of

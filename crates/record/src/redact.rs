@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use sha2::{Digest, Sha256};
 
-use crate::credential::{is_credential_header, is_credential_param};
+use crate::credential::{is_credential_flag, is_credential_header, is_credential_param};
 
 /// What every redaction token starts with.
 const TOKEN_PREFIX: &str = "[REDACTED:";
@@ -165,6 +165,43 @@ impl Redactor {
         self.text(value).into_owned()
     }
 
+    /// The value to record for a command line (`capture.command`, `conn.process.argv`): each
+    /// argument redacted as [`text`](Self::text), and the value of a flag whose name marks a
+    /// credential redacted whole, in both spellings (`--api-key VALUE`, `--api-key=VALUE`).
+    /// Flags named `--no-…` or `…-file` take no secret and are left alone.
+    ///
+    /// ```
+    /// let r = phonehome_record::Redactor::new();
+    /// let argv = ["tool", "--token", "opaque1234", "--name=x"].map(String::from);
+    /// let out = r.argv(&argv);
+    /// assert_eq!(out[2], phonehome_record::fingerprint("opaque1234"));
+    /// assert_eq!(out[3], "--name=x");
+    /// ```
+    pub fn argv(&self, argv: &[String]) -> Vec<String> {
+        if self.disabled {
+            return argv.to_vec();
+        }
+        let mut out = Vec::with_capacity(argv.len());
+        let mut value_is_secret = false;
+        for arg in argv {
+            if std::mem::take(&mut value_is_secret) && !arg.starts_with('-') {
+                out.push(fingerprint_once(arg));
+                continue;
+            }
+            match credential_flag(arg) {
+                Some(CredentialFlag::Joined { name, value }) => {
+                    out.push(format!("{name}={}", fingerprint_once(value)));
+                }
+                Some(CredentialFlag::ValueNext) => {
+                    value_is_secret = true;
+                    out.push(arg.clone());
+                }
+                None => out.push(self.text(arg).into_owned()),
+            }
+        }
+        out
+    }
+
     /// `url` with credential query parameter values and key shapes redacted.
     pub fn url(&self, url: &str) -> String {
         if self.disabled {
@@ -223,6 +260,42 @@ impl Redactor {
             }
         }
         out
+    }
+}
+
+/// [`fingerprint`] of a value that is not one already, so that redacting twice changes nothing.
+fn fingerprint_once(value: &str) -> String {
+    if value.starts_with("[REDACTED:") {
+        value.to_owned()
+    } else {
+        fingerprint(value)
+    }
+}
+
+/// A command-line flag whose value is a credential.
+enum CredentialFlag<'a> {
+    /// `--token=VALUE`: the flag with its `=`-joined value.
+    Joined { name: &'a str, value: &'a str },
+    /// `--token`: the value is the next argument.
+    ValueNext,
+}
+
+/// Whether `arg` is a flag (`-x`, `--name`, `--name=value`) whose name marks a credential.
+fn credential_flag(arg: &str) -> Option<CredentialFlag<'_>> {
+    if !arg.starts_with('-') {
+        return None;
+    }
+    let (name, value) = match arg.split_once('=') {
+        Some((name, value)) => (name, Some(value)),
+        None => (arg, None),
+    };
+    if !is_credential_flag(name) {
+        return None;
+    }
+    match value {
+        Some("") => None,
+        Some(value) => Some(CredentialFlag::Joined { name, value }),
+        None => Some(CredentialFlag::ValueNext),
     }
 }
 
@@ -373,6 +446,47 @@ mod tests {
         assert_eq!(parse_redaction_token("[REDACTED:]"), None);
         assert_eq!(parse_redaction_token("[REDACTED:0a1b2c3]"), None);
         assert_eq!(parse_redaction_token("[REDACTED:0a1b2c3g]"), None);
+    }
+
+    #[test]
+    fn argv_redacts_credential_flags_and_key_shapes() {
+        let r = Redactor::new().with_secrets(["known-secret-value".to_owned()]);
+        let key = format!("sk-ant-{}", "a".repeat(30));
+        let argv = [
+            "agent",
+            "--api-key",
+            "plainvalue",
+            "--client-secret=s3cr3tvalue",
+            "--no-password",
+            "db",
+            "--password-file",
+            "/run/pw",
+            &key,
+            "x=known-secret-value",
+            "--token",
+            "--verbose",
+        ]
+        .map(String::from);
+        let out = r.argv(&argv);
+        assert_eq!(
+            out,
+            [
+                "agent".to_owned(),
+                "--api-key".into(),
+                fingerprint("plainvalue"),
+                format!("--client-secret={}", fingerprint("s3cr3tvalue")),
+                "--no-password".into(),
+                "db".into(),
+                "--password-file".into(),
+                "/run/pw".into(),
+                fingerprint(&key),
+                format!("x={}", fingerprint("known-secret-value")),
+                "--token".into(),
+                "--verbose".into(),
+            ]
+        );
+        assert_eq!(r.argv(&out), out, "redacting twice changes nothing");
+        assert_eq!(Redactor::disabled().argv(&argv), argv.to_vec());
     }
 
     #[test]

@@ -1,0 +1,313 @@
+//! The search for a socket's owner, and the chain of its parents.
+//!
+//! A socket belongs to the process whose `/proc/<pid>/fd` holds a link to `socket:[inode]`.
+//! Reading every process's descriptors is the cost of a lookup, so the likeliest processes
+//! come first: the last owners found (an agent that opens connection after connection), then
+//! the command's descendants, newest (highest pid) first, where a short-lived client such as
+//! `curl` is; every other process last. A socket held by several processes (inherited across
+//! a `fork`) is attributed to the first one found.
+
+use std::collections::{HashSet, VecDeque};
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+
+use phonehome_record::{Ancestor, ConnProcess, ProcessInfo};
+use procfs::process::Process;
+
+use super::facts::{self, Facts, ProcStat};
+use super::owner::{Attribution, Lineage};
+use super::table::{self, Entry};
+
+/// Last owners remembered, searched first.
+const RECENT_OWNERS: usize = 8;
+/// Processes of the command's tree listed at most (a fork bomb must not stall accepts).
+const TREE_LIMIT: usize = 4096;
+/// Parents followed at most (a chain read while processes are re-parented could loop).
+const CHAIN_LIMIT: usize = 128;
+
+#[derive(Debug)]
+pub(super) struct Searcher {
+    command: Option<u32>,
+    /// Whether to search the last owners and the command's tree first, and cache.
+    shortcuts: bool,
+    own_pid: u32,
+    own_uid: Option<u32>,
+    facts: Facts,
+    recent: Mutex<VecDeque<u32>>,
+}
+
+/// What a search over processes' descriptors found.
+#[derive(Debug, Default)]
+struct Search {
+    owner: Option<u32>,
+    /// Processes whose descriptors could not be read (another user's).
+    denied: usize,
+    /// Pids already searched.
+    seen: HashSet<u32>,
+}
+
+impl Searcher {
+    pub(super) fn new(command: Option<u32>, shortcuts: bool) -> Self {
+        Searcher {
+            command,
+            shortcuts,
+            own_pid: std::process::id(),
+            own_uid: Process::myself().and_then(|p| p.uid()).ok(),
+            facts: Facts::new(shortcuts),
+            recent: Mutex::new(VecDeque::with_capacity(RECENT_OWNERS)),
+        }
+    }
+
+    pub(super) fn lookup(
+        &self,
+        client: SocketAddr,
+        server: SocketAddr,
+        namespace: Option<u32>,
+    ) -> Attribution {
+        let (inode, uid) = match table::find(client, server, namespace) {
+            Ok(Entry::Open { inode, uid }) => (inode, uid),
+            Ok(Entry::Closed) => return Attribution::unknown(
+                "the client socket is closed: its process closed it or exited before the lookup",
+                Lineage::Unknown,
+            ),
+            Ok(Entry::Missing) => {
+                return Attribution::unknown(missing(namespace), Lineage::Unknown)
+            }
+            Err(e) => {
+                return Attribution::unknown(
+                    format!("cannot read the TCP table: {e}"),
+                    Lineage::Unknown,
+                )
+            }
+        };
+        let search = self.owner(inode);
+        match search.owner {
+            Some(pid) => self.describe(pid),
+            None => self.not_found(uid, search.denied),
+        }
+    }
+
+    /// Searches the likeliest processes first for the one holding `socket:[inode]`.
+    fn owner(&self, inode: u64) -> Search {
+        let link = PathBuf::from(format!("socket:[{inode}]"));
+        let mut search = Search::default();
+        if self.shortcuts {
+            let recent: Vec<u32> = self
+                .recent
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .copied()
+                .collect();
+            if self.search(recent, &link, &mut search) {
+                return search;
+            }
+            if let Some(command) = self.command {
+                if self.search(tree(command), &link, &mut search) {
+                    return search;
+                }
+            }
+        }
+        self.search(all_processes(self.shortcuts), &link, &mut search);
+        search
+    }
+
+    /// Looks through `pids`' descriptors (skipping those searched already); true when found.
+    fn search(&self, pids: Vec<u32>, link: &Path, search: &mut Search) -> bool {
+        for pid in pids {
+            if !search.seen.insert(pid) {
+                continue;
+            }
+            match holds(pid, link) {
+                Ok(true) => {
+                    search.owner = Some(pid);
+                    self.remember(pid);
+                    return true;
+                }
+                Ok(false) => {}
+                Err(e) if e.kind() == io::ErrorKind::PermissionDenied => search.denied += 1,
+                // Gone since it was listed.
+                Err(_) => {}
+            }
+        }
+        false
+    }
+
+    fn remember(&self, pid: u32) {
+        if !self.shortcuts {
+            return;
+        }
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        recent.retain(|&p| p != pid);
+        recent.push_front(pid);
+        recent.truncate(RECENT_OWNERS);
+    }
+
+    /// Why no owner was found for an open socket made by `uid`.
+    fn not_found(&self, uid: u32, denied: usize) -> Attribution {
+        let may_read_all = self.own_uid == Some(0);
+        if denied > 0 && !may_read_all && self.own_uid != Some(uid) {
+            let lineage = match self.command {
+                Some(_) => Lineage::Outsider,
+                None => Lineage::Unknown,
+            };
+            return Attribution::unknown(
+                format!("the client socket belongs to uid {uid}, whose processes phonehome may not read"),
+                lineage,
+            );
+        }
+        let mut reason =
+            "no process holds the client socket: its owner closed it or exited during the lookup"
+                .to_owned();
+        if denied > 0 {
+            reason.push_str(&format!(" ({denied} processes could not be read)"));
+        }
+        Attribution::unknown(reason, Lineage::Unknown)
+    }
+
+    /// The owner's facts and its chain of parents.
+    fn describe(&self, pid: u32) -> Attribution {
+        let gone = || {
+            Attribution::unknown(
+                format!("the owner (pid {pid}) exited during the lookup"),
+                Lineage::Unknown,
+            )
+        };
+        let Ok(stat) = facts::stat(pid) else {
+            return gone();
+        };
+        let Ok(exe) = facts::exe(pid) else {
+            return gone();
+        };
+        let Ok(argv) = self.facts.argv(&stat, &exe) else {
+            return gone();
+        };
+        let (ancestry, lineage) = self.ancestry(&stat);
+        Attribution {
+            process: ConnProcess::Known(ProcessInfo {
+                pid,
+                ppid: stat.ppid,
+                exe,
+                argv,
+                start: self.facts.start(&stat),
+            }),
+            ancestry,
+            lineage,
+        }
+    }
+
+    /// The owner's parents up to the command (inclusive), or to PID 1.
+    fn ancestry(&self, owner: &ProcStat) -> (Vec<Ancestor>, Lineage) {
+        let outside = match self.command {
+            Some(_) => Lineage::Outsider,
+            None => Lineage::Unknown,
+        };
+        if Some(owner.pid) == self.command {
+            return (Vec::new(), Lineage::Command);
+        }
+        let mut chain = Vec::new();
+        let mut next = owner.ppid;
+        while next != 0 && chain.len() < CHAIN_LIMIT {
+            let Ok(stat) = facts::stat(next) else {
+                // A parent exited while the chain was read.
+                return (chain, Lineage::Unknown);
+            };
+            chain.push(ancestor(&stat));
+            if Some(next) == self.command || (self.command.is_some() && next == self.own_pid) {
+                return (chain, Lineage::Command);
+            }
+            if next == 1 {
+                break;
+            }
+            next = stat.ppid;
+        }
+        (chain, outside)
+    }
+}
+
+/// A parent's step in the chain: its executable, or its name when that cannot be read.
+fn ancestor(stat: &ProcStat) -> Ancestor {
+    match facts::exe(stat.pid) {
+        Ok(exe) => Ancestor {
+            pid: stat.pid,
+            exe: Some(exe),
+            comm: None,
+        },
+        Err(_) => Ancestor {
+            pid: stat.pid,
+            exe: None,
+            comm: Some(stat.comm.clone()),
+        },
+    }
+}
+
+/// The reason for a socket that is not in the table.
+fn missing(namespace: Option<u32>) -> String {
+    let table = match namespace {
+        Some(_) => "the isolated namespace's TCP table",
+        None => "the TCP table",
+    };
+    format!(
+        "no such socket in {table}: the client is on another machine or in another network \
+         namespace, or its socket is gone already"
+    )
+}
+
+/// Whether `pid`'s descriptors include `link` (`socket:[inode]`).
+///
+/// # Errors
+/// The descriptors cannot be listed: the process is gone, or belongs to another user.
+fn holds(pid: u32, link: &Path) -> io::Result<bool> {
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
+        let Ok(entry) = entry else { continue };
+        if std::fs::read_link(entry.path()).is_ok_and(|target| target == link) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The command and its descendants, newest (highest pid) first. Children are listed per
+/// thread (`/proc/<pid>/task/<tid>/children`): a child belongs to the thread that forked it.
+fn tree(command: u32) -> Vec<u32> {
+    let mut pids = vec![command];
+    let mut i = 0;
+    while i < pids.len() && pids.len() < TREE_LIMIT {
+        pids.extend(children(pids[i]));
+        i += 1;
+    }
+    pids.truncate(TREE_LIMIT);
+    pids.sort_unstable_by(|a, b| b.cmp(a));
+    pids
+}
+
+fn children(pid: u32) -> Vec<u32> {
+    let Ok(process) = Process::new(i32::try_from(pid).unwrap_or(i32::MAX)) else {
+        return Vec::new();
+    };
+    let Ok(tasks) = process.tasks() else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| task.children().ok())
+        .flatten()
+        .collect()
+}
+
+/// Every process, newest (highest pid) first; in `/proc` order when `newest_first` is false.
+fn all_processes(newest_first: bool) -> Vec<u32> {
+    let Ok(processes) = procfs::process::all_processes() else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = processes
+        .flatten()
+        .filter_map(|p| u32::try_from(p.pid()).ok())
+        .collect();
+    if newest_first {
+        pids.sort_unstable_by(|a, b| b.cmp(a));
+    }
+    pids
+}
