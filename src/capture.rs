@@ -82,6 +82,7 @@ impl Session {
             "connect_timeout_ms": args.connect_timeout * 1000,
             "dry_run": args.dry_run,
             "sinkhole": args.sinkhole,
+            "attribution": !args.no_attribution,
         });
         if let (Some(options), Some(extra)) =
             (options.as_object_mut(), spec.extra_options.as_object())
@@ -125,6 +126,7 @@ impl Session {
                 .context("--sinkhole takes denied, unreachable, all or off")?,
             sinkhole_wait: Duration::from_secs(args.sinkhole_wait),
             credential: spec.credential.clone(),
+            attribution: !args.no_attribution,
             enforcer: policy.can_deny().then(|| {
                 Arc::new(phonehome_proxy::Enforcer {
                     policy,

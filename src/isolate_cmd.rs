@@ -121,14 +121,17 @@ impl Sink for ProxySink {
         let Connection {
             stream,
             client,
+            destination,
             target,
             route,
-            ..
         } = connection;
         match route {
-            Route::Proxy => self.proxy.serve_proxy_client(stream, client),
-            Route::Direct { dial } => self.proxy.serve_direct(stream, client, target, dial),
-            Route::Refused { rule } => self.proxy.refuse(client, &target, rule),
+            Route::Proxy => self.proxy.serve_proxy_client(stream, client, destination),
+            Route::Direct { dial } => {
+                self.proxy
+                    .serve_direct(stream, client, target, dial, destination);
+            }
+            Route::Refused { rule } => self.proxy.refuse(client, destination, &target, rule),
         }
     }
 }

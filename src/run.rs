@@ -75,7 +75,14 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
             .spawn()
     };
     let child = match child {
-        Ok(child) => child,
+        Ok(child) => {
+            if !args.capture.no_attribution {
+                // From now on the proxy serves only the command's process tree.
+                let attributor = phonehome_proxy::Attributor::new(child.id());
+                session.proxy.handle().attribute_with(attributor);
+            }
+            child
+        }
         Err(e) => {
             let path = session.path.clone();
             session.finish(None, drain).await?;

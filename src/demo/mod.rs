@@ -39,6 +39,7 @@ pub async fn demo(args: DemoArgs) -> Result<u8> {
             dry_run: false,
             fail_on_blocked: false,
             sinkhole: "all".to_owned(),
+            no_attribution: false,
             sinkhole_wait: phonehome_proxy::DEFAULT_SINKHOLE_WAIT.as_secs(),
             connect_timeout: 10,
         },

@@ -25,8 +25,13 @@ use crate::tunnel::tunnel;
 
 /// Serves one accepted client connection that speaks the proxy protocol until it and its
 /// tunnel end.
-pub(crate) async fn serve_client(ctx: Arc<Context>, stream: impl Io, client: SocketAddr) {
-    let (conn, counters) = ConnState::open(&ctx, client);
+pub(crate) async fn serve_client(
+    ctx: Arc<Context>,
+    stream: impl Io,
+    client: SocketAddr,
+    server: SocketAddr,
+) {
+    let (conn, counters) = ConnState::open(&ctx, client, server);
     // Absolute-form requests' heads as sent; the tap stops at a CONNECT.
     let heads = crate::headtap::Heads::default();
     let counted = Observed::new(stream, Counting(counters));
@@ -59,8 +64,9 @@ pub(crate) async fn serve_direct(
     client: SocketAddr,
     target: Target,
     dial: SocketAddr,
+    server: SocketAddr,
 ) {
-    let (conn, counters) = ConnState::open(&ctx, client);
+    let (conn, counters) = ConnState::open(&ctx, client, server);
     conn.set_target(&target, Transport::Tcp);
     let upstream = match reach(&conn, &target, Some(dial)).await {
         Reached::Upstream(upstream) => upstream,
@@ -79,8 +85,14 @@ pub(crate) async fn serve_direct(
 
 /// Records a connection that is refused before any dial, by a rule outside the policy (an
 /// isolated namespace's own rules), as a `conn` with a `blocked` record.
-pub(crate) fn refuse(ctx: &Arc<Context>, client: SocketAddr, target: &Target, rule: &str) {
-    let (conn, _) = ConnState::open(ctx, client);
+pub(crate) fn refuse(
+    ctx: &Arc<Context>,
+    client: SocketAddr,
+    server: SocketAddr,
+    target: &Target,
+    rule: &str,
+) {
+    let (conn, _) = ConnState::open(ctx, client, server);
     conn.set_target(target, Transport::Tcp);
     enforce::record(
         &conn.recorder,
@@ -102,6 +114,9 @@ async fn proxy_request(
 ) -> Response<RespBody> {
     if let Some(refused) = unauthorized(&req, &conn) {
         return refused;
+    }
+    if conn.outsider {
+        return outsider(&req, &conn);
     }
     if req.method() == Method::CONNECT {
         return connect(req, conn).await;
@@ -168,6 +183,30 @@ fn unauthorized(req: &Request<Incoming>, conn: &ConnState) -> Option<Response<Re
         true,
     );
     Some(proxy_auth_required())
+}
+
+/// The rule recorded for a client outside the command's process tree.
+const OUTSIDER_RULE: &str =
+    "not a process of the command phonehome runs (run serves only its command's process tree)";
+
+/// 407 for a local program outside the command's tree that found `run`'s port (recorded as
+/// `blocked`; the `conn` record names the program). Nothing is forwarded.
+fn outsider(req: &Request<Incoming>, conn: &ConnState) -> Response<RespBody> {
+    let target = uri_target(req.uri(), 443).unwrap_or(Target {
+        host: String::new(),
+        port: 0,
+    });
+    conn.set_target(&target, Transport::Tcp);
+    enforce::record(
+        &conn.recorder,
+        Some(conn.id),
+        None,
+        &target,
+        None,
+        OUTSIDER_RULE,
+        true,
+    );
+    proxy_auth_required()
 }
 
 fn uri_target(uri: &http::Uri, default_port: u16) -> Option<Target> {

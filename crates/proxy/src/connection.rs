@@ -12,6 +12,7 @@ use phonehome_record::{
     Conn, ConnUpstream, ErrorRecord, Phase, Record, Sinkhole, Target, TlsInfo, Transport,
 };
 
+use crate::attribution::{Attribution, Lineage};
 use crate::context::Context;
 use crate::dialer::DialError;
 use crate::enforce::{self, Verdict};
@@ -48,6 +49,10 @@ pub(crate) struct ConnState {
     opened_at: Instant,
     counters: Arc<Counters>,
     info: Mutex<ConnInfo>,
+    /// Whether the client socket belongs to a process outside the command's tree (`run`).
+    pub outsider: bool,
+    /// Who owned the client socket at accept, for the `conn` record.
+    attribution: Mutex<Option<Attribution>>,
     /// A sinkholed connection's `blocked` or `error`, kept back so that it can carry the flow
     /// of the first request; written as it is when no request comes.
     deferred: Mutex<Option<Record>>,
@@ -144,6 +149,11 @@ impl Drop for ConnState {
         if let Some(record) = self.take_deferred() {
             self.recorder.record(record);
         }
+        let attribution = self
+            .attribution
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         let info = self.info.get_mut().unwrap_or_else(|e| e.into_inner());
         let Some(target) = info.target.take() else {
             // Nothing was asked of this connection (a port probe, a request to the proxy itself).
@@ -163,8 +173,8 @@ impl Drop for ConnState {
             duration_ms: u64::try_from(self.opened_at.elapsed().as_millis()).unwrap_or(u64::MAX),
             sinkhole: info.sinkhole,
             first_bytes: info.first_bytes,
-            process: None,
-            ancestry: Vec::new(),
+            process: attribution.as_ref().map(|a| a.process.clone()),
+            ancestry: attribution.map(|a| a.ancestry).unwrap_or_default(),
         }));
     }
 }
@@ -185,7 +195,14 @@ impl Observer for Counting {
 
 impl ConnState {
     /// A new client connection, not yet counted or named.
-    pub(crate) fn open(ctx: &Arc<Context>, client: SocketAddr) -> (Arc<ConnState>, Arc<Counters>) {
+    /// A new client connection from `client` to `server` (phonehome's address, or under
+    /// `--isolate` the destination inside the namespace), its owner looked up now.
+    pub(crate) fn open(
+        ctx: &Arc<Context>,
+        client: SocketAddr,
+        server: SocketAddr,
+    ) -> (Arc<ConnState>, Arc<Counters>) {
+        let attribution = ctx.attribute(client, server);
         let counters = Arc::new(Counters::default());
         let conn = Arc::new(ConnState {
             id: ctx.recorder.next_conn(),
@@ -203,6 +220,10 @@ impl ConnState {
                 sinkhole: None,
                 first_bytes: None,
             }),
+            outsider: attribution
+                .as_ref()
+                .is_some_and(|a| a.lineage == Lineage::Outsider),
+            attribution: Mutex::new(attribution),
             deferred: Mutex::new(None),
         });
         (conn, counters)

@@ -3,6 +3,7 @@
 //! shutdown.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::attribution::{Attribution, Attributor};
 use crate::ca::CertificateAuthority;
 use crate::dialer::Dialer;
 use crate::enforce::Enforcer;
@@ -39,6 +41,8 @@ pub(crate) struct Context {
     pub sinkhole: SinkholeMode,
     /// The `Proxy-Authorization` value every proxy client must send, when one is required.
     pub proxy_authorization: Option<String>,
+    /// Who owns each client socket; `None` with `--no-attribution`, or until it is set up.
+    attributor: Mutex<Option<Arc<Attributor>>>,
     /// How long a sinkholed tunnel, or a client that has started its first bytes, waits for
     /// the client's next bytes.
     pub sinkhole_wait: Duration,
@@ -71,7 +75,25 @@ impl Context {
             }),
             sinkhole_wait: config.sinkhole_wait,
             server_configs: Mutex::new(HashMap::new()),
+            attributor: Mutex::new(None),
         }
+    }
+
+    /// Attributes client sockets with `attributor` from now on.
+    pub(crate) fn set_attributor(&self, attributor: Attributor) {
+        *self.attributor.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(attributor));
+    }
+
+    /// The owner of the client socket `client`, connected to `server`: `None` when attribution
+    /// is off. Blocking (a netlink request and reads in `/proc`, microseconds): called once
+    /// per connection, at accept, while the client waits for phonehome.
+    pub(crate) fn attribute(&self, client: SocketAddr, server: SocketAddr) -> Option<Attribution> {
+        let attributor = self
+            .attributor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        Some(attributor.lookup(client, server, None))
     }
 
     /// Runs `task` until it ends or the proxy shuts down, tracked for the drain.

@@ -92,6 +92,9 @@ pub struct ProxyConfig {
     pub enforcer: Option<Arc<Enforcer>>,
     /// Which connections phonehome answers itself instead of refusing them.
     pub sinkhole: SinkholeMode,
+    /// Look up which process owns each client socket (`conn.process`, `conn.ancestry`).
+    /// Until [`ProxyHandle::attribute_with`] names the command, every process is searched.
+    pub attribution: bool,
     /// A token every client must present (`Proxy-Authorization: Basic` of
     /// `phonehome:TOKEN`); others get 407 and a `blocked` record.
     pub credential: Option<String>,
@@ -154,7 +157,10 @@ impl Proxy {
         let dialer =
             dialer::Dialer::new(config.connect_timeout, config.upstream_proxy.clone(), roots);
         let ctx = Arc::new(Context::new(recorder, dialer, &config));
-        let accept = tokio::spawn(accept_loop(listener, ctx.clone()));
+        if config.attribution {
+            ctx.set_attributor(Attributor::new(None));
+        }
+        let accept = tokio::spawn(accept_loop(listener, addr, ctx.clone()));
         Ok(Proxy { addr, ctx, accept })
     }
 
@@ -203,13 +209,16 @@ impl std::fmt::Debug for ProxyHandle {
 impl ProxyHandle {
     /// Serves a client connection that speaks the proxy protocol (CONNECT, absolute-form)
     /// and reached phonehome other than through the listener (from an isolated namespace).
+    /// `server` is the address the client connected to (the gateway's proxy port).
     pub fn serve_proxy_client(
         &self,
         stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
         client: SocketAddr,
+        server: SocketAddr,
     ) {
         let ctx = self.ctx.clone();
-        self.ctx.spawn(client::serve_client(ctx, stream, client));
+        self.ctx
+            .spawn(client::serve_client(ctx, stream, client, server));
     }
 
     /// Serves a connection whose destination is known without any proxy protocol (from an
@@ -219,22 +228,38 @@ impl ProxyHandle {
     /// `target` is the destination as the client named it (the DNS name it looked up, else
     /// the address): it is what policies decide on and records show. `dial` is the address
     /// to connect to (through the upstream proxy, by `target`, when one is set and `dial` is
-    /// not loopback).
+    /// not loopback). `server` is the address the client connected to.
     pub fn serve_direct(
         &self,
         stream: impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
         client: SocketAddr,
         target: phonehome_record::Target,
         dial: SocketAddr,
+        server: SocketAddr,
     ) {
         let ctx = self.ctx.clone();
-        self.ctx
-            .spawn(client::serve_direct(ctx, stream, client, target, dial));
+        self.ctx.spawn(client::serve_direct(
+            ctx, stream, client, target, dial, server,
+        ));
     }
 
-    /// Records a connection refused by `rule` before any dial (a `conn` and a `blocked`).
-    pub fn refuse(&self, client: SocketAddr, target: &phonehome_record::Target, rule: &str) {
-        client::refuse(&self.ctx, client, target, rule);
+    /// Records a connection from `client` to `server` refused by `rule` before any dial (a
+    /// `conn` and a `blocked`).
+    pub fn refuse(
+        &self,
+        client: SocketAddr,
+        server: SocketAddr,
+        target: &phonehome_record::Target,
+        rule: &str,
+    ) {
+        client::refuse(&self.ctx, client, server, target, rule);
+    }
+
+    /// Attributes every client socket from now on with `attributor` (see [`Attributor`]):
+    /// for `run`, made once the command's pid is known; for `--isolate`, one that reads the
+    /// namespace's tables.
+    pub fn attribute_with(&self, attributor: Attributor) {
+        self.ctx.set_attributor(attributor);
     }
 
     /// Whether the policy denies `target` by its host alone: the rule and whether the denial
@@ -263,12 +288,12 @@ impl ProxyHandle {
     }
 }
 
-async fn accept_loop(listener: TcpListener, ctx: Arc<Context>) {
+async fn accept_loop(listener: TcpListener, addr: SocketAddr, ctx: Arc<Context>) {
     loop {
         match listener.accept().await {
             Ok((stream, client)) => {
                 let _ = stream.set_nodelay(true);
-                ctx.spawn(client::serve_client(ctx.clone(), stream, client));
+                ctx.spawn(client::serve_client(ctx.clone(), stream, client, addr));
             }
             Err(e) => {
                 // Out of file descriptors and the like: back off instead of spinning.
