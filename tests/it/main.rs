@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod capture;
+mod cli;
 mod crash;
 mod demo;
 mod diff;
