@@ -40,6 +40,10 @@ pub enum Command {
     Policy(PolicyCommand),
     /// Browse captures in the terminal: flows, payloads, LLM conversations (live while recording)
     View(ViewArgs),
+    /// Print the shell completion script for bash, zsh, fish, elvish or PowerShell
+    Completions(CompletionsArgs),
+    /// Print the man page (roff) of phonehome or of one of its commands
+    Man(ManArgs),
     /// The demo's scripted client (run by `phonehome demo` under `phonehome run`).
     #[command(hide = true)]
     DemoClient(DemoClientArgs),
@@ -345,6 +349,19 @@ pub struct LlmArgs {
     /// Only the calls of this agent session
     #[arg(long, value_name = "ID")]
     pub session: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A command (`run`, `report`, …) whose page to print instead of phonehome(1)
+    pub command: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

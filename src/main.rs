@@ -6,6 +6,7 @@ mod ca_cmd;
 mod capture;
 mod cli;
 mod demo;
+mod docs_cmd;
 mod isolate_cmd;
 mod llm_cmd;
 mod paths;
@@ -56,6 +57,8 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         Command::Diff(args) => return analysis_cmd::diff(args),
         Command::Llm(args) => return llm_cmd::llm(args),
         Command::View(args) => return view_cmd::view(args),
+        Command::Completions(args) => return docs_cmd::completions(args),
+        Command::Man(args) => return docs_cmd::man(args),
         // Before any runtime: entering a user namespace needs a single-threaded process.
         Command::IsolateHelper(args) => return Ok(isolate_cmd::helper(args)),
         _ => {}
@@ -78,6 +81,8 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
             | Command::Diff(_)
             | Command::Llm(_)
             | Command::View(_)
+            | Command::Completions(_)
+            | Command::Man(_)
             | Command::IsolateHelper(_) => unreachable!("handled above"),
         }
     })

@@ -4,6 +4,7 @@
 mod attribution;
 mod bad_input;
 mod capture;
+mod cli;
 mod crash;
 mod demo;
 mod diff;
