@@ -102,14 +102,14 @@ pub struct CaptureArgs {
           value_parser = clap::builder::PossibleValuesParser::new(phonehome_proxy::SinkholeMode::NAMES))]
     pub sinkhole: String,
 
+    /// Seconds a sinkholed connection waits for the client's first bytes
+    #[arg(long, value_name = "SECONDS", default_value_t = phonehome_proxy::DEFAULT_SINKHOLE_WAIT.as_secs())]
+    pub sinkhole_wait: u64,
+
     /// Do not look up which process owns each client connection (`conn.process`); `run`
     /// then serves any local client, not only its command's process tree
     #[arg(long)]
     pub no_attribution: bool,
-
-    /// Seconds a sinkholed connection waits for the client's first bytes
-    #[arg(long, value_name = "SECONDS", default_value_t = phonehome_proxy::DEFAULT_SINKHOLE_WAIT.as_secs())]
-    pub sinkhole_wait: u64,
 
     /// Seconds allowed for DNS, TCP connect and the upstream TLS handshake
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
