@@ -333,22 +333,52 @@ async fn connect_via(proxy: &UpstreamProxy, target: &Target) -> Result<Dialed, D
         let byte = dialed.stream.read_u8().await.map_err(io_error)?;
         response.push(byte);
     }
-    let status_line = String::from_utf8_lossy(&response);
-    let status_line = status_line.lines().next().unwrap_or_default();
-    let status = status_line.split_whitespace().nth(1).unwrap_or_default();
-    if status != "200" {
-        return Err(DialError::new(
-            Phase::Connect,
-            format!(
-                "upstream proxy {} refused CONNECT {target}: {status_line}",
-                proxy.display()
-            ),
-        ));
+    match connect_status(&response) {
+        Ok(200) => Ok(dialed),
+        Ok(_) | Err(_) => {
+            let head = String::from_utf8_lossy(&response);
+            let status_line = head.lines().next().unwrap_or_default();
+            Err(DialError::new(
+                Phase::Connect,
+                format!(
+                    "upstream proxy {} refused CONNECT {target}: {status_line}",
+                    proxy.display()
+                ),
+            ))
+        }
     }
-    Ok(dialed)
+}
+
+/// The status code of an upstream proxy's answer to CONNECT (RFC 9110 §9.3.6), parsed with
+/// httparse.
+fn connect_status(head: &[u8]) -> Result<u16, httparse::Error> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    response.parse(head)?;
+    Ok(response.code.unwrap_or(0))
 }
 
 fn base64_encode(text: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connect_answers() {
+        assert_eq!(
+            connect_status(b"HTTP/1.1 200 Connection established\r\n\r\n"),
+            Ok(200)
+        );
+        assert_eq!(
+            connect_status(
+                b"HTTP/1.0 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic\r\n\r\n"
+            ),
+            Ok(407)
+        );
+        assert!(connect_status(b"SSH-2.0-x\r\n\r\n").is_err());
+    }
 }
