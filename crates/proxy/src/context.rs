@@ -18,8 +18,7 @@ use crate::dialer::Dialer;
 use crate::enforce::Enforcer;
 use crate::recorder::Recorder;
 use crate::responses::error_chain;
-use crate::sinkhole::SinkholeMode;
-use crate::ProxyConfig;
+use crate::{ProxyConfig, SinkholeMode};
 
 /// Any byte stream the engine can serve or forward over.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}

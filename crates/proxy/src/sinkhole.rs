@@ -19,46 +19,6 @@ use crate::link::Origin;
 use crate::responses::{bad_gateway, blocked_json, RespBody};
 use crate::tee::FlowLog;
 
-/// Which connections phonehome answers itself rather than refusing them at CONNECT
-/// (`--sinkhole denied|unreachable|all|off`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SinkholeMode {
-    /// Connections the policy denies by host.
-    pub denied: bool,
-    /// Connections whose upstream cannot be reached (DNS, connect, timeout).
-    pub unreachable: bool,
-}
-
-impl Default for SinkholeMode {
-    /// `denied`: a policy denial never hides what would have been sent.
-    fn default() -> Self {
-        Self {
-            denied: true,
-            unreachable: false,
-        }
-    }
-}
-
-impl SinkholeMode {
-    /// The values `--sinkhole` takes.
-    pub const NAMES: [&'static str; 4] = ["denied", "unreachable", "all", "off"];
-
-    /// Parses one of [`SinkholeMode::NAMES`].
-    pub fn parse(name: &str) -> Option<Self> {
-        let (denied, unreachable) = match name {
-            "denied" => (true, false),
-            "unreachable" => (false, true),
-            "all" => (true, true),
-            "off" => (false, false),
-            _ => return None,
-        };
-        Some(Self {
-            denied,
-            unreachable,
-        })
-    }
-}
-
 /// Where a tunnel's bytes go once its protocol is known.
 pub(crate) enum Upstream {
     /// The upstream, connected.
@@ -188,33 +148,5 @@ fn decision(
             phase: e.phase,
             message: e.message.clone(),
         }),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn modes() {
-        assert_eq!(
-            SinkholeMode::parse("off"),
-            Some(SinkholeMode {
-                denied: false,
-                unreachable: false
-            })
-        );
-        assert_eq!(
-            SinkholeMode::parse("all"),
-            Some(SinkholeMode {
-                denied: true,
-                unreachable: true
-            })
-        );
-        assert_eq!(SinkholeMode::parse("denied"), Some(SinkholeMode::default()));
-        assert_eq!(SinkholeMode::parse("some"), None);
-        for name in SinkholeMode::NAMES {
-            assert!(SinkholeMode::parse(name).is_some());
-        }
     }
 }
