@@ -99,7 +99,9 @@ fn main() {
     let only = std::env::args().nth(2).unwrap_or_default();
     println!("processes on the machine at start: {}", process_count());
     println!();
-    println!("| clients | lookup | named | wall median µs | wall p90 µs | CPU median µs | CPU p90 µs |");
+    println!(
+        "| clients | lookup | named | wall median µs | wall p90 µs | CPU median µs | CPU p90 µs |"
+    );
     println!("|---|---|---:|---:|---:|---:|---:|");
     for client in [Client::Curl, Client::Agent, Client::AgentLowSockets] {
         for mode in [
@@ -175,7 +177,11 @@ fn start(client: Client, port: u16, n: usize) -> Child {
             c
         }
         Client::Agent | Client::AgentLowSockets => {
-            let layout = if client == Client::Agent { "top" } else { "low" };
+            let layout = if client == Client::Agent {
+                "top"
+            } else {
+                "low"
+            };
             let mut c = Command::new("python3");
             c.args(["-c", AGENT, &port.to_string(), &n.to_string(), layout]);
             c

@@ -23,8 +23,9 @@ mod table;
 
 pub use owner::{Attribution, Lineage};
 
-/// Looks up the owners of client sockets. One per capture; shared by every connection
-/// (`&self`, thread-safe), and cheap to call from many threads at once.
+/// Looks up the owners of client sockets. One per network namespace the clients come from
+/// (two under `--isolate`: the host's, for the listener, and the command's), shared by every
+/// connection: `&self`, thread-safe, callable from many threads at once.
 ///
 /// Searches, in this order, until a process holds the socket: the processes that owned the
 /// last client sockets (an agent opens many connections), then the command's descendants
@@ -50,11 +51,15 @@ impl Attributor {
     /// An attributor for connections from the network namespace of process `pid`
     /// (`--isolate`: the command, whose pid phonehome sees in its own PID namespace). `diag`
     /// is a `NETLINK_SOCK_DIAG` socket made inside that namespace (a netlink socket answers
-    /// for the namespace it was made in): with it a lookup costs microseconds; without it the
-    /// namespace's tables are read through `/proc/<pid>/net/tcp{,6}`, which costs
-    /// milliseconds on a machine with a large connection hash.
+    /// for the namespace it was made in): with it the socket is found in tens of microseconds;
+    /// without it the namespace's tables are read through `/proc/<pid>/net/tcp{,6}`, which
+    /// costs milliseconds on a machine with a large connection hash.
     #[cfg(target_os = "linux")]
-    pub fn in_namespace(command: Option<u32>, pid: u32, diag: Option<std::os::fd::OwnedFd>) -> Self {
+    pub fn in_namespace(
+        command: Option<u32>,
+        pid: u32,
+        diag: Option<std::os::fd::OwnedFd>,
+    ) -> Self {
         Attributor {
             inner: search::Searcher::new(command, table::Tables::of(pid, diag), true),
         }
@@ -94,9 +99,11 @@ impl Attributor {
     /// peer of the accepted socket), `server` the address it connected to (phonehome's local
     /// address; under `--isolate`, the destination inside the namespace).
     ///
-    /// Blocking: one netlink request and reads in `/proc` (tens to hundreds of microseconds,
-    /// see BENCHMARKS.md). Never fails: what was not found is
-    /// [`ConnProcess::Unknown`](phonehome_record::ConnProcess) with the reason.
+    /// Blocking: one netlink request and reads in `/proc`, 0.1 to 0.8 ms of CPU per lookup on
+    /// the project's machine (BENCHMARKS.md, "Process attribution"); from async code, call it
+    /// on `tokio::task::spawn_blocking` (about 60 µs more latency, no async worker held).
+    /// Never fails: what was not found is [`ConnProcess::Unknown`](phonehome_record::ConnProcess)
+    /// with the reason.
     pub fn lookup(&self, client: SocketAddr, server: SocketAddr) -> Attribution {
         #[cfg(target_os = "linux")]
         return self.inner.lookup(client, server);

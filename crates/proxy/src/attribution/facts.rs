@@ -118,7 +118,11 @@ impl Facts {
             comm: stat.comm.clone(),
             exe: exe.to_owned(),
         };
-        if let Some(argv) = cache.lock().unwrap_or_else(PoisonError::into_inner).get(&key) {
+        if let Some(argv) = cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
             return Ok(argv.clone());
         }
         let argv = process.cmdline()?;

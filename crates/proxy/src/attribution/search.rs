@@ -17,8 +17,8 @@ use procfs::process::Process;
 use rustix::fs::{Dir, Mode, OFlags};
 
 use super::facts::{self, Facts, ProcStat};
-use super::table::{Entry, Tables};
 use super::owner::{Attribution, Lineage};
+use super::table::{Entry, Tables};
 
 /// Last owners remembered, searched first.
 const RECENT_OWNERS: usize = 8;
@@ -65,12 +65,10 @@ impl Searcher {
     pub(super) fn lookup(&self, client: SocketAddr, server: SocketAddr) -> Attribution {
         let (inode, uid) = match self.tables.find(client, server) {
             Ok(Entry::Open { inode, uid }) => (inode, uid),
-            Ok(Entry::Closed) => {
-                return Attribution::unknown(
-                    "the client socket is closed: its process closed it or exited before the lookup",
-                    Lineage::Unknown,
-                )
-            }
+            Ok(Entry::Closed) => return Attribution::unknown(
+                "the client socket is closed: its process closed it or exited before the lookup",
+                Lineage::Unknown,
+            ),
             Ok(Entry::Missing) => {
                 return Attribution::unknown(missing(self.tables.is_own()), Lineage::Unknown)
             }
@@ -97,7 +95,13 @@ impl Searcher {
         let link = format!("socket:[{inode}]");
         let mut search = Search::default();
         if self.shortcuts {
-            let recent: Vec<u32> = self.recent.lock().unwrap_or_else(PoisonError::into_inner).iter().copied().collect();
+            let recent: Vec<u32> = self
+                .recent
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .copied()
+                .collect();
             if self.search(recent, link.as_bytes(), &mut search) {
                 return search;
             }
@@ -345,7 +349,12 @@ fn all_processes(newest_first: bool) -> Vec<u32> {
     };
     let mut pids: Vec<u32> = entries
         .flatten()
-        .filter_map(|entry| std::str::from_utf8(entry.file_name().to_bytes()).ok()?.parse().ok())
+        .filter_map(|entry| {
+            std::str::from_utf8(entry.file_name().to_bytes())
+                .ok()?
+                .parse()
+                .ok()
+        })
         .collect();
     if newest_first {
         pids.sort_unstable_by(|a, b| b.cmp(a));

@@ -287,8 +287,8 @@ mod tests {
     #[test]
     fn netlink_and_proc_agree() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let client = std::net::TcpStream::connect(listener.local_addr().expect("bound"))
-            .expect("connect");
+        let client =
+            std::net::TcpStream::connect(listener.local_addr().expect("bound")).expect("connect");
         let (from, to) = (
             client.local_addr().expect("local"),
             client.peer_addr().expect("peer"),
@@ -297,9 +297,15 @@ mod tests {
         assert!(!tables.reads_proc(), "sock_diag is available here");
         let by_netlink = tables.find(from, to).expect("netlink answers");
         assert!(matches!(by_netlink, Entry::Open { .. }), "{by_netlink:?}");
-        assert_eq!(find_in_proc(from, to, None).expect("/proc answers"), by_netlink);
+        assert_eq!(
+            find_in_proc(from, to, None).expect("/proc answers"),
+            by_netlink
+        );
         let nowhere: SocketAddr = "192.0.2.1:1".parse().expect("address");
         assert_eq!(tables.find(nowhere, to).expect("answers"), Entry::Missing);
-        assert_eq!(find_in_proc(nowhere, to, None).expect("answers"), Entry::Missing);
+        assert_eq!(
+            find_in_proc(nowhere, to, None).expect("answers"),
+            Entry::Missing
+        );
     }
 }

@@ -104,24 +104,42 @@ fn python_client_is_named_with_argv_and_ancestry() {
     let process = known(&found);
     assert_eq!(process.pid, client.pid());
     assert_eq!(process.ppid, std::process::id());
-    assert!(file_name(&process.exe).starts_with("python3"), "{process:?}");
+    assert!(
+        file_name(&process.exe).starts_with("python3"),
+        "{process:?}"
+    );
     let port = listener.local_addr().expect("bound").port().to_string();
     assert_eq!(
         process.argv[1..],
-        ["-c", CONNECT_AND_WAIT, "127.0.0.1", port.as_str(), secret.as_str()]
+        [
+            "-c",
+            CONNECT_AND_WAIT,
+            "127.0.0.1",
+            port.as_str(),
+            secret.as_str()
+        ]
     );
-    assert!(process.start.ends_with('Z') && process.start.len() == 24, "{process:?}");
+    assert!(
+        process.start.ends_with('Z') && process.start.len() == 24,
+        "{process:?}"
+    );
     assert_eq!(found.ancestry, [this_test()]);
     assert_eq!(found.lineage, Lineage::Command);
     // The record gets the argv as read; the recorder redacts it (see recorder::tests).
     let redacted = phonehome_record::Redactor::new().argv(&process.argv);
-    assert!(!redacted.iter().any(|a| a.contains(&secret)), "{redacted:?}");
+    assert!(
+        !redacted.iter().any(|a| a.contains(&secret)),
+        "{redacted:?}"
+    );
 }
 
 #[test]
 fn curl_is_named() {
     let listener = loopback();
-    let url = format!("http://{}/attribution", listener.local_addr().expect("bound"));
+    let url = format!(
+        "http://{}/attribution",
+        listener.local_addr().expect("bound")
+    );
     let client = spawn("curl", &["-s", "--max-time", "20", &url]);
     let attributor = Attributor::new(Some(std::process::id()));
     let (mut stream, peer) = accept(&listener);
@@ -129,7 +147,10 @@ fn curl_is_named() {
     let process = known(&found);
     assert_eq!(process.pid, client.pid());
     assert_eq!(file_name(&process.exe), "curl");
-    assert_eq!(process.argv, ["curl", "-s", "--max-time", "20", url.as_str()]);
+    assert_eq!(
+        process.argv,
+        ["curl", "-s", "--max-time", "20", url.as_str()]
+    );
     assert_eq!(found.lineage, Lineage::Command);
     let _ = stream.write_all(b"HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n");
 }
@@ -158,10 +179,16 @@ fn ancestry_climbs_through_a_shell_to_the_command() {
 fn a_client_that_already_exited_is_unknown_with_a_reason() {
     let listener = loopback();
     let addr = listener.local_addr().expect("bound");
-    let script = "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2]))).close()";
+    let script =
+        "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2]))).close()";
     let mut client = spawn(
         "python3",
-        &["-c", script, &addr.ip().to_string(), &addr.port().to_string()],
+        &[
+            "-c",
+            script,
+            &addr.ip().to_string(),
+            &addr.port().to_string(),
+        ],
     );
     client.0.wait().expect("the client exits");
     let attributor = Attributor::new(Some(std::process::id()));
@@ -190,7 +217,10 @@ fn an_ipv6_socket_reaching_an_ipv4_listener() {
     let listener = loopback();
     let port = listener.local_addr().expect("bound").port().to_string();
     // An IPv4-mapped destination: the client's socket is in tcp6, the accepted one in tcp.
-    let client = spawn("python3", &["-c", CONNECT_AND_WAIT, "::ffff:127.0.0.1", &port]);
+    let client = spawn(
+        "python3",
+        &["-c", CONNECT_AND_WAIT, "::ffff:127.0.0.1", &port],
+    );
     let found = accept_and_look_up(&listener, &Attributor::new(Some(std::process::id())));
     assert_eq!(known(&found).pid, client.pid());
 }
@@ -212,7 +242,10 @@ fn a_namespace_is_read_through_a_process_in_it() {
     .expect("a sock_diag socket");
     let through_netlink =
         Attributor::in_namespace(Some(std::process::id()), client.pid(), Some(diag));
-    assert_eq!(known(&through_netlink.lookup(peer, server)).pid, client.pid());
+    assert_eq!(
+        known(&through_netlink.lookup(peer, server)).pid,
+        client.pid()
+    );
 }
 
 #[test]
@@ -256,7 +289,10 @@ fn a_socket_that_is_not_in_the_table() {
     let ConnProcess::Unknown { unknown } = &found.process else {
         panic!("{found:?}");
     };
-    assert!(unknown.starts_with("no such socket in the TCP table"), "{unknown}");
+    assert!(
+        unknown.starts_with("no such socket in the TCP table"),
+        "{unknown}"
+    );
 }
 
 #[test]

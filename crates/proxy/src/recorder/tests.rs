@@ -1,3 +1,5 @@
+//! The recorder's redaction of records, here of a `conn` record's process command line.
+
 use phonehome_record::{
     fingerprint, Ancestor, ConnProcess, ProcessInfo, Record, Redactor, Target, Transport,
 };
@@ -11,7 +13,12 @@ fn a_conn_records_its_process_argv_redacted() {
         pid: 7,
         ppid: 1,
         exe: "/usr/bin/agent".into(),
-        argv: vec!["agent".into(), "--token".into(), "opaque-value".into(), key.clone()],
+        argv: vec![
+            "agent".into(),
+            "--token".into(),
+            "opaque-value".into(),
+            key.clone(),
+        ],
         start: "2026-11-21T08:18:06.040Z".into(),
     };
     let conn = phonehome_record::Conn {
@@ -39,7 +46,12 @@ fn a_conn_records_its_process_argv_redacted() {
     let Record::Conn(redacted) = redact_record(Record::Conn(conn), &Redactor::new()) else {
         panic!("a conn stays a conn");
     };
-    let argv = &redacted.process.as_ref().and_then(ConnProcess::known).expect("known").argv;
+    let argv = &redacted
+        .process
+        .as_ref()
+        .and_then(ConnProcess::known)
+        .expect("known")
+        .argv;
     assert_eq!(
         argv,
         &[
