@@ -9,6 +9,7 @@ mod demo;
 mod docs_cmd;
 mod isolate_cmd;
 mod llm_cmd;
+mod orphans;
 mod paths;
 mod proxy_cmd;
 mod run;

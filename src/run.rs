@@ -77,9 +77,7 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
     let child = match child {
         Ok(child) => {
             if !args.capture.no_attribution {
-                // From now on the proxy serves only the command's process tree.
-                let attributor = phonehome_proxy::Attributor::new(child.id());
-                session.proxy.handle().attribute_with(attributor);
+                attribute(&session, &child, isolate);
             }
             child
         }
@@ -93,7 +91,14 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
             return Ok(NOT_STARTED);
         }
     };
+    let orphans = match child.id() {
+        Some(pid) if !args.capture.no_attribution => Some(crate::orphans::adopt(pid)?),
+        _ => None,
+    };
     let status = signals.wait_forwarding(child).await?;
+    if let Some(reaper) = orphans {
+        reaper.abort();
+    }
     let code = exit_code(status);
     let path = session.path.clone();
     let summary = session.finish(Some(code), drain).await?;
@@ -109,6 +114,17 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
         return Ok(BLOCKED);
     }
     Ok(u8::try_from(code).unwrap_or(1))
+}
+
+/// From now on the proxy names the owner of every client socket and serves only the command's
+/// process tree. Under `--isolate` the command's sockets are in its own network namespace,
+/// read through its pid (the isolation helper became the command).
+fn attribute(session: &Session, child: &tokio::process::Child, isolate: bool) {
+    let attributor = match child.id() {
+        Some(pid) if isolate => phonehome_proxy::Attributor::in_namespace(Some(pid), pid, None),
+        pid => phonehome_proxy::Attributor::new(pid),
+    };
+    session.proxy.handle().attribute_with(attributor);
 }
 
 /// The child's exit code; a child killed by signal N gives 128+N, as shells report it.

@@ -119,3 +119,32 @@ async fn a_program_outside_the_commands_tree_gets_407() {
         "nothing was forwarded"
     );
 }
+
+#[tokio::test]
+async fn an_orphan_of_the_command_is_still_the_commands() {
+    let scratch = Scratch::new();
+    let server = Upstream::start(None).await;
+    let status = scratch.path("status.txt");
+    // The inner sh exits at once: its background job is orphaned, re-parented to phonehome
+    // (the tree's subreaper) rather than to init, and still served.
+    let script = format!(
+        "sh -c '(sleep 0.3; curl -sS -o /dev/null -w %{{http_code}} http://127.0.0.1:{}/hello > {}) &'; sleep 2",
+        server.port(),
+        status.display()
+    );
+    let out = scratch.path("orphan.jsonl");
+    let mut cmd = scratch.run_prefix(&out, None);
+    cmd.args(["--", "sh", "-c", &script]);
+    let ran = run(cmd).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert_eq!(std::fs::read_to_string(&status).expect("status"), "200");
+    let records = read_capture(&out);
+    assert!(of_type(&records, "blocked").is_empty(), "{records:#?}");
+    let conn = of_type(&records, "conn")[0];
+    assert!(
+        conn["process"]["exe"]
+            .as_str()
+            .is_some_and(|e| e.ends_with("curl")),
+        "{conn}"
+    );
+}

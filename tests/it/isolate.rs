@@ -289,6 +289,35 @@ async fn isolate_a_denied_program_that_ignores_the_proxy_is_sinkholed() {
     assert!(refused.is_empty(), "nothing was dialled: {refused:?}");
 }
 
+/// Attribution under isolation: connections through the proxy variables and around them both
+/// name the process, read from the namespace's own socket tables.
+#[tokio::test]
+async fn isolate_connections_name_their_process() {
+    let scratch = Scratch::new();
+    let server = Upstream::start(None).await;
+    let script = format!(
+        "curl -sS -o /dev/null http://{HOST}:{port}/hello; \
+         curl -sS -o /dev/null --noproxy '*' http://{HOST}:{port}/hello",
+        port = server.port()
+    );
+    let (ran, records, _) = isolated(&scratch, &["--isolate-host-loopback"], &script).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let conns = of_type(&records, "conn");
+    assert_eq!(conns.len(), 2, "{conns:#?}");
+    for conn in conns {
+        assert!(
+            conn["process"]["exe"]
+                .as_str()
+                .is_some_and(|e| e.ends_with("curl")),
+            "{conn}"
+        );
+        assert!(
+            !conn["ancestry"].as_array().expect("ancestry").is_empty(),
+            "{conn}"
+        );
+    }
+}
+
 /// Malformed DNS messages, over UDP and TCP, get no answer and break nothing.
 #[tokio::test]
 async fn isolate_malformed_dns_is_ignored_and_dns_goes_on() {

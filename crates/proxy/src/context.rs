@@ -92,7 +92,7 @@ impl Context {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()?;
-        Some(attributor.lookup(client, server, None))
+        Some(attributor.lookup(client, server))
     }
 
     /// Runs `task` until it ends or the proxy shuts down, tracked for the drain.

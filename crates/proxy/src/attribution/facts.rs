@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
-use procfs::process::{Process, Stat};
-use procfs::{Current as _, FromRead as _, ProcResult};
+use procfs::process::Process;
+use procfs::{Current as _, ProcResult};
 
 /// Command lines kept at most; the cache is emptied when it is full.
 const CACHE_LIMIT: usize = 4096;
@@ -27,31 +27,35 @@ pub(super) struct ProcStat {
     pub comm: String,
 }
 
-/// Reads `/proc/<pid>/stat`.
+/// Opens `/proc/<pid>`. The handle stays on that process: reads through it fail once it has
+/// exited, even if its pid is reused.
 ///
 /// # Errors
-/// The process is gone (or is not readable).
-pub(super) fn stat(pid: u32) -> ProcResult<ProcStat> {
-    let stat = Stat::from_file(format!("/proc/{pid}/stat"))?;
+/// No such process.
+pub(super) fn open(pid: u32) -> ProcResult<Process> {
+    Process::new(i32::try_from(pid).unwrap_or(i32::MAX))
+}
+
+/// Reads the process's `stat`.
+///
+/// # Errors
+/// The process is gone.
+pub(super) fn stat(process: &Process) -> ProcResult<ProcStat> {
+    let stat = process.stat()?;
     Ok(ProcStat {
-        pid,
+        pid: u32::try_from(stat.pid).unwrap_or(0),
         ppid: u32::try_from(stat.ppid).unwrap_or(0),
         start: stat.starttime,
         comm: stat.comm,
     })
 }
 
-/// The target of `/proc/<pid>/exe`.
+/// The target of the process's `exe` link.
 ///
 /// # Errors
 /// The process is gone, or belongs to another user (permission denied).
-pub(super) fn exe(pid: u32) -> ProcResult<String> {
-    let exe = process(pid)?.exe()?;
-    Ok(exe.to_string_lossy().into_owned())
-}
-
-fn process(pid: u32) -> ProcResult<Process> {
-    Process::new(i32::try_from(pid).unwrap_or(i32::MAX))
+pub(super) fn exe(process: &Process) -> ProcResult<String> {
+    Ok(process.exe()?.to_string_lossy().into_owned())
 }
 
 /// Which program a process runs: what a cached command line is valid for.
@@ -99,9 +103,14 @@ impl Facts {
     ///
     /// # Errors
     /// The process is gone (or is not readable).
-    pub(super) fn argv(&self, stat: &ProcStat, exe: &str) -> ProcResult<Vec<String>> {
+    pub(super) fn argv(
+        &self,
+        process: &Process,
+        stat: &ProcStat,
+        exe: &str,
+    ) -> ProcResult<Vec<String>> {
         let Some(cache) = &self.argv else {
-            return process(stat.pid)?.cmdline();
+            return process.cmdline();
         };
         let key = Key {
             pid: stat.pid,
@@ -116,7 +125,7 @@ impl Facts {
         {
             return Ok(argv.clone());
         }
-        let argv = process(stat.pid)?.cmdline()?;
+        let argv = process.cmdline()?;
         let mut cache = cache.lock().unwrap_or_else(PoisonError::into_inner);
         if cache.len() >= CACHE_LIMIT {
             cache.clear();

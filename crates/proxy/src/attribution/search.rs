@@ -10,15 +10,15 @@
 use std::collections::{HashSet, VecDeque};
 use std::io;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 
 use phonehome_record::{Ancestor, ConnProcess, ProcessInfo};
 use procfs::process::Process;
+use rustix::fs::{Dir, Mode, OFlags};
 
 use super::facts::{self, Facts, ProcStat};
 use super::owner::{Attribution, Lineage};
-use super::table::{self, Entry};
+use super::table::{Entry, Tables};
 
 /// Last owners remembered, searched first.
 const RECENT_OWNERS: usize = 8;
@@ -30,6 +30,7 @@ const CHAIN_LIMIT: usize = 128;
 #[derive(Debug)]
 pub(super) struct Searcher {
     command: Option<u32>,
+    tables: Tables,
     /// Whether to search the last owners and the command's tree first, and cache.
     shortcuts: bool,
     own_pid: u32,
@@ -49,9 +50,10 @@ struct Search {
 }
 
 impl Searcher {
-    pub(super) fn new(command: Option<u32>, shortcuts: bool) -> Self {
+    pub(super) fn new(command: Option<u32>, tables: Tables, shortcuts: bool) -> Self {
         Searcher {
             command,
+            tables,
             shortcuts,
             own_pid: std::process::id(),
             own_uid: Process::myself().and_then(|p| p.uid()).ok(),
@@ -60,20 +62,15 @@ impl Searcher {
         }
     }
 
-    pub(super) fn lookup(
-        &self,
-        client: SocketAddr,
-        server: SocketAddr,
-        namespace: Option<u32>,
-    ) -> Attribution {
-        let (inode, uid) = match table::find(client, server, namespace) {
+    pub(super) fn lookup(&self, client: SocketAddr, server: SocketAddr) -> Attribution {
+        let (inode, uid) = match self.tables.find(client, server) {
             Ok(Entry::Open { inode, uid }) => (inode, uid),
             Ok(Entry::Closed) => return Attribution::unknown(
                 "the client socket is closed: its process closed it or exited before the lookup",
                 Lineage::Unknown,
             ),
             Ok(Entry::Missing) => {
-                return Attribution::unknown(missing(namespace), Lineage::Unknown)
+                return Attribution::unknown(missing(self.tables.is_own()), Lineage::Unknown)
             }
             Err(e) => {
                 return Attribution::unknown(
@@ -89,9 +86,13 @@ impl Searcher {
         }
     }
 
+    pub(super) fn reads_proc_tables(&self) -> bool {
+        self.tables.reads_proc()
+    }
+
     /// Searches the likeliest processes first for the one holding `socket:[inode]`.
     fn owner(&self, inode: u64) -> Search {
-        let link = PathBuf::from(format!("socket:[{inode}]"));
+        let link = format!("socket:[{inode}]");
         let mut search = Search::default();
         if self.shortcuts {
             let recent: Vec<u32> = self
@@ -101,21 +102,21 @@ impl Searcher {
                 .iter()
                 .copied()
                 .collect();
-            if self.search(recent, &link, &mut search) {
+            if self.search(recent, link.as_bytes(), &mut search) {
                 return search;
             }
             if let Some(command) = self.command {
-                if self.search(tree(command), &link, &mut search) {
+                if self.search(tree(command), link.as_bytes(), &mut search) {
                     return search;
                 }
             }
         }
-        self.search(all_processes(self.shortcuts), &link, &mut search);
+        self.search(all_processes(self.shortcuts), link.as_bytes(), &mut search);
         search
     }
 
     /// Looks through `pids`' descriptors (skipping those searched already); true when found.
-    fn search(&self, pids: Vec<u32>, link: &Path, search: &mut Search) -> bool {
+    fn search(&self, pids: Vec<u32>, link: &[u8], search: &mut Search) -> bool {
         for pid in pids {
             if !search.seen.insert(pid) {
                 continue;
@@ -129,10 +130,20 @@ impl Searcher {
                 Ok(false) => {}
                 Err(e) if e.kind() == io::ErrorKind::PermissionDenied => search.denied += 1,
                 // Gone since it was listed.
-                Err(_) => {}
+                Err(_) => self.forget(pid),
             }
         }
         false
+    }
+
+    /// Drops a process that exited from the last owners.
+    fn forget(&self, pid: u32) {
+        if self.shortcuts {
+            self.recent
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .retain(|&p| p != pid);
+        }
     }
 
     fn remember(&self, pid: u32) {
@@ -169,20 +180,11 @@ impl Searcher {
 
     /// The owner's facts and its chain of parents.
     fn describe(&self, pid: u32) -> Attribution {
-        let gone = || {
-            Attribution::unknown(
+        let Some((stat, exe, argv)) = self.read_owner(pid) else {
+            return Attribution::unknown(
                 format!("the owner (pid {pid}) exited during the lookup"),
                 Lineage::Unknown,
-            )
-        };
-        let Ok(stat) = facts::stat(pid) else {
-            return gone();
-        };
-        let Ok(exe) = facts::exe(pid) else {
-            return gone();
-        };
-        let Ok(argv) = self.facts.argv(&stat, &exe) else {
-            return gone();
+            );
         };
         let (ancestry, lineage) = self.ancestry(&stat);
         Attribution {
@@ -198,6 +200,15 @@ impl Searcher {
         }
     }
 
+    /// The owner's `stat`, executable and command line; `None` when it exited meanwhile.
+    fn read_owner(&self, pid: u32) -> Option<(ProcStat, String, Vec<String>)> {
+        let process = facts::open(pid).ok()?;
+        let stat = facts::stat(&process).ok()?;
+        let exe = facts::exe(&process).ok()?;
+        let argv = self.facts.argv(&process, &stat, &exe).ok()?;
+        Some((stat, exe, argv))
+    }
+
     /// The owner's parents up to the command (inclusive), or to PID 1.
     fn ancestry(&self, owner: &ProcStat) -> (Vec<Ancestor>, Lineage) {
         let outside = match self.command {
@@ -210,44 +221,49 @@ impl Searcher {
         let mut chain = Vec::new();
         let mut next = owner.ppid;
         while next != 0 && chain.len() < CHAIN_LIMIT {
-            let Ok(stat) = facts::stat(next) else {
+            let Some((step, ppid)) = ancestor(next) else {
                 // A parent exited while the chain was read.
                 return (chain, Lineage::Unknown);
             };
-            chain.push(ancestor(&stat));
+            chain.push(step);
             if Some(next) == self.command || (self.command.is_some() && next == self.own_pid) {
                 return (chain, Lineage::Command);
             }
             if next == 1 {
                 break;
             }
-            next = stat.ppid;
+            next = ppid;
         }
         (chain, outside)
     }
 }
 
-/// A parent's step in the chain: its executable, or its name when that cannot be read.
-fn ancestor(stat: &ProcStat) -> Ancestor {
-    match facts::exe(stat.pid) {
+/// A parent's step in the chain (its executable, or its name when that cannot be read) and
+/// its own parent; `None` when it is gone.
+fn ancestor(pid: u32) -> Option<(Ancestor, u32)> {
+    let process = facts::open(pid).ok()?;
+    let stat = facts::stat(&process).ok()?;
+    let step = match facts::exe(&process) {
         Ok(exe) => Ancestor {
-            pid: stat.pid,
+            pid,
             exe: Some(exe),
             comm: None,
         },
         Err(_) => Ancestor {
-            pid: stat.pid,
+            pid,
             exe: None,
-            comm: Some(stat.comm.clone()),
+            comm: Some(stat.comm),
         },
-    }
+    };
+    Some((step, stat.ppid))
 }
 
 /// The reason for a socket that is not in the table.
-fn missing(namespace: Option<u32>) -> String {
-    let table = match namespace {
-        Some(_) => "the isolated namespace's TCP table",
-        None => "the TCP table",
+fn missing(own_namespace: bool) -> String {
+    let table = if own_namespace {
+        "the TCP table"
+    } else {
+        "the isolated namespace's TCP table"
     };
     format!(
         "no such socket in {table}: the client is on another machine or in another network \
@@ -257,13 +273,34 @@ fn missing(namespace: Option<u32>) -> String {
 
 /// Whether `pid`'s descriptors include `link` (`socket:[inode]`).
 ///
+/// Each link is read relative to the open `fd` folder, which saves a path walk through `/proc`
+/// per descriptor, and the highest descriptors first: a process's long-lived files (libraries'
+/// files, pipes, an event loop) take the low numbers early, and a new socket the lowest free
+/// number above them, so in a process with many files the socket is usually near the top.
+///
 /// # Errors
 /// The descriptors cannot be listed: the process is gone, or belongs to another user.
-fn holds(pid: u32, link: &Path) -> io::Result<bool> {
-    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))? {
+fn holds(pid: u32, link: &[u8]) -> io::Result<bool> {
+    let mut folder = Dir::new(rustix::fs::open(
+        format!("/proc/{pid}/fd"),
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)?;
+    let mut names = Vec::new();
+    while let Some(entry) = folder.read() {
         let Ok(entry) = entry else { continue };
-        if std::fs::read_link(entry.path()).is_ok_and(|target| target == link) {
-            return Ok(true);
+        if !entry.file_name().to_bytes().starts_with(b".") {
+            names.push(entry.file_name().to_owned());
+        }
+    }
+    let mut buf = Vec::with_capacity(64);
+    // The folder lists descriptors in increasing order.
+    for name in names.iter().rev() {
+        match rustix::fs::readlinkat(folder.fd()?, name.as_c_str(), buf) {
+            Ok(target) if target.as_bytes() == link => return Ok(true),
+            Ok(target) => buf = target.into_bytes(),
+            // Closed since it was listed.
+            Err(_) => buf = Vec::with_capacity(64),
         }
     }
     Ok(false)
@@ -298,13 +335,26 @@ fn children(pid: u32) -> Vec<u32> {
 }
 
 /// Every process, newest (highest pid) first; in `/proc` order when `newest_first` is false.
+/// Only the folder is listed (`procfs::process::all_processes` would open every process).
 fn all_processes(newest_first: bool) -> Vec<u32> {
-    let Ok(processes) = procfs::process::all_processes() else {
+    let Ok(folder) = rustix::fs::open(
+        "/proc",
+        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
         return Vec::new();
     };
-    let mut pids: Vec<u32> = processes
+    let Ok(entries) = Dir::new(folder) else {
+        return Vec::new();
+    };
+    let mut pids: Vec<u32> = entries
         .flatten()
-        .filter_map(|p| u32::try_from(p.pid()).ok())
+        .filter_map(|entry| {
+            std::str::from_utf8(entry.file_name().to_bytes())
+                .ok()?
+                .parse()
+                .ok()
+        })
         .collect();
     if newest_first {
         pids.sort_unstable_by(|a, b| b.cmp(a));

@@ -67,7 +67,7 @@ fn accept(listener: &TcpListener) -> (TcpStream, SocketAddr) {
 fn accept_and_look_up(listener: &TcpListener, attributor: &Attributor) -> Attribution {
     let (stream, client) = accept(listener);
     let server = stream.local_addr().expect("local address");
-    attributor.lookup(client, server, None)
+    attributor.lookup(client, server)
 }
 
 fn known(attribution: &Attribution) -> &ProcessInfo {
@@ -143,7 +143,7 @@ fn curl_is_named() {
     let client = spawn("curl", &["-s", "--max-time", "20", &url]);
     let attributor = Attributor::new(Some(std::process::id()));
     let (mut stream, peer) = accept(&listener);
-    let found = attributor.lookup(peer, stream.local_addr().expect("local"), None);
+    let found = attributor.lookup(peer, stream.local_addr().expect("local"));
     let process = known(&found);
     assert_eq!(process.pid, client.pid());
     assert_eq!(file_name(&process.exe), "curl");
@@ -229,11 +229,23 @@ fn an_ipv6_socket_reaching_an_ipv4_listener() {
 fn a_namespace_is_read_through_a_process_in_it() {
     let listener = loopback();
     let client = python(&listener, &[]);
-    let attributor = Attributor::new(Some(std::process::id()));
     let (stream, peer) = accept(&listener);
     let server = stream.local_addr().expect("local");
-    let found = attributor.lookup(peer, server, Some(client.pid()));
-    assert_eq!(known(&found).pid, client.pid());
+    let through_proc = Attributor::in_namespace(Some(std::process::id()), client.pid(), None);
+    assert_eq!(known(&through_proc.lookup(peer, server)).pid, client.pid());
+    // A netlink socket made in the namespace (here: this test's own) answers for it.
+    let diag = rustix::net::socket(
+        rustix::net::AddressFamily::NETLINK,
+        rustix::net::SocketType::RAW,
+        Some(rustix::net::netlink::SOCK_DIAG),
+    )
+    .expect("a sock_diag socket");
+    let through_netlink =
+        Attributor::in_namespace(Some(std::process::id()), client.pid(), Some(diag));
+    assert_eq!(
+        known(&through_netlink.lookup(peer, server)).pid,
+        client.pid()
+    );
 }
 
 #[test]
@@ -273,7 +285,7 @@ fn a_socket_that_is_not_in_the_table() {
     let attributor = Attributor::new(None);
     let nowhere: SocketAddr = "192.0.2.1:1".parse().expect("address");
     let server: SocketAddr = "127.0.0.1:9".parse().expect("address");
-    let found = attributor.lookup(nowhere, server, None);
+    let found = attributor.lookup(nowhere, server);
     let ConnProcess::Unknown { unknown } = &found.process else {
         panic!("{found:?}");
     };
@@ -289,15 +301,17 @@ fn every_search_order_finds_the_same_owner() {
     let first = python(&listener, &[]);
     let second = python(&listener, &[]);
     let shortcuts = Attributor::new(Some(std::process::id()));
-    let exhaustive = Attributor::without_shortcuts(Some(std::process::id()));
+    let exhaustive = Attributor::for_benchmark(Some(std::process::id()), false, false);
+    let from_proc = Attributor::for_benchmark(Some(std::process::id()), true, true);
     let clients = [first.pid(), second.pid()];
     for _ in 0..2 {
         let (stream, peer) = accept(&listener);
         let server = stream.local_addr().expect("local");
-        let a = shortcuts.lookup(peer, server, None);
+        let a = shortcuts.lookup(peer, server);
         // Asked twice: the second answer comes from the last owners and the cache.
-        assert_eq!(shortcuts.lookup(peer, server, None), a);
-        assert_eq!(exhaustive.lookup(peer, server, None), a);
+        assert_eq!(shortcuts.lookup(peer, server), a);
+        assert_eq!(exhaustive.lookup(peer, server), a);
+        assert_eq!(from_proc.lookup(peer, server), a);
         assert!(clients.contains(&known(&a).pid), "{a:?}");
     }
 }

@@ -1,3 +1,5 @@
+//! The recorder's redaction of records, here of a `conn` record's process command line.
+
 use phonehome_record::{
     fingerprint, Ancestor, ConnProcess, ProcessInfo, Record, Redactor, Target, Transport,
 };

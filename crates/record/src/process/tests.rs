@@ -1,3 +1,6 @@
+//! `process` and `ancestry` on the wire: round trips, old captures, the format document's
+//! examples.
+
 use crate::{Conn, Record, Target, Transport};
 
 use super::*;
@@ -93,4 +96,18 @@ fn absent_fields_are_skipped_and_old_lines_still_read() {
 fn a_process_object_without_its_fields_is_refused() {
     let half = r#"{"pid":1,"exe":"/bin/sh"}"#;
     assert!(serde_json::from_str::<ConnProcess>(half).is_err());
+}
+
+#[test]
+fn the_format_documents_examples_parse() {
+    let doc = include_str!("../../../../docs/capture-format.md");
+    let lines: Vec<&str> = doc
+        .lines()
+        .filter(|l| l.starts_with(r#"{"type":"#))
+        .collect();
+    assert!(lines.iter().any(|l| l.contains(r#""process":{"pid""#)));
+    for line in lines {
+        let record = Record::from_line(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert_eq!(serde_json::to_string(&record).expect("serializes"), line);
+    }
 }
