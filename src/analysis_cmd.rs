@@ -109,38 +109,7 @@ pub fn catalog(args: &CatalogArgs) -> Result<u8> {
         emit(None, &(serde_json::to_string_pretty(&endpoints)? + "\n"))?;
         return Ok(0);
     }
-    let mut out = String::from("| Domain | Purpose | Owner | When it fires | Opt-in | How to disable |\n|---|---|---|---|---|---|\n");
-    for e in endpoints {
-        let switches: Vec<String> = e
-            .disable
-            .iter()
-            .filter(|d| args.agent.as_ref().is_none_or(|a| &d.agent == a))
-            .map(|d| {
-                let how: Vec<String> = [
-                    d.env.as_ref().map(|v| format!("`{v}`")),
-                    d.config.as_ref().map(|c| format!("config `{c}`")),
-                ]
-                .into_iter()
-                .flatten()
-                .collect();
-                format!("{}: {}", d.agent, how.join(" or "))
-            })
-            .collect();
-        let cell = |t: &str| t.replace('|', "\\|").replace('\n', " ");
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
-            cell(&e.hosts.join(", ")),
-            e.purpose,
-            cell(&e.owner),
-            cell(&e.when),
-            if e.opt_in { "yes" } else { "no" },
-            cell(&if switches.is_empty() {
-                "—".to_owned()
-            } else {
-                switches.join("; ")
-            }),
-        ));
-    }
+    let out = phonehome_analyze::render_catalog_markdown(&endpoints, args.agent.as_deref());
     emit(None, &out)?;
     Ok(0)
 }

@@ -12,6 +12,7 @@
 
 mod agent;
 mod allowlist;
+mod catalog;
 mod diff;
 mod har;
 mod html;
@@ -25,6 +26,7 @@ mod source;
 
 pub use agent::AgentSeen;
 pub use allowlist::{allowlist, Allowlist, Denied};
+pub use catalog::render_catalog_markdown;
 pub use diff::{
     diff, render_markdown as render_diff_markdown, Change, Diff, HostDiff, SignatureDiff,
 };
