@@ -20,6 +20,8 @@ mod input;
 mod leaks;
 pub mod llm;
 mod markdown;
+mod pool;
+mod records;
 mod report;
 mod signature;
 mod source;
