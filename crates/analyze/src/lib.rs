@@ -33,10 +33,13 @@ pub use diff::{
     diff, render_markdown as render_diff_markdown, Change, Diff, HostDiff, SignatureDiff,
 };
 pub use har::{export as export_har, ExportError};
-pub use input::{open, Events};
+pub use input::{open, open_with_progress, Events};
 pub use leaks::{CredentialUse, Leak, PromptLeak};
 pub use llm::{recognise as recognise_llm_call, LlmCall};
-pub use report::{build as build_report, Report};
+pub use records::Progress;
+pub use report::{
+    build as build_report, build_with_progress as build_report_with_progress, Report,
+};
 pub use signature::signature;
 pub use source::{url_parts, Event, Exchange, ResponsePart, SourceError, UrlParts};
 

@@ -54,21 +54,15 @@ pub(crate) struct Records<R, T = Record> {
 }
 
 impl<R: Read, T: Prepare> Records<R, T> {
-    pub(crate) fn new(input: R) -> Self {
+    pub(crate) fn new(input: R, read: Progress) -> Self {
         Self {
-            chunks: Chunks::new(input),
+            chunks: Chunks::new(input, read),
             lines: 0,
             pool: InOrder::new(),
             parsed: VecDeque::new(),
             seen_header: false,
             done: false,
         }
-    }
-
-    /// A counter of the bytes read from the input (chunks are read ahead of the records
-    /// handed out, by a few MiB at most).
-    pub(crate) fn progress(&self) -> Arc<AtomicU64> {
-        self.chunks.progress()
     }
 
     /// Reads chunks until [`AHEAD`] are in flight or the input ends.
@@ -127,29 +121,39 @@ impl<R: Read, T: Prepare> Iterator for Records<R, T> {
     }
 }
 
+/// Bytes of an input read so far, for a progress display. Clones share one counter, so a
+/// display thread can watch what the reading threads do.
+#[derive(Debug, Clone, Default)]
+pub struct Progress(Arc<AtomicU64>);
+
+impl Progress {
+    /// Bytes read so far (reading runs ahead of the analysis by a few MiB at most).
+    pub fn bytes_read(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn add(&self, bytes: usize) {
+        self.0.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+}
+
 /// An input read in chunks of whole lines.
 pub(crate) struct Chunks<R> {
     input: R,
     /// The start of a line whose end has not been read yet.
     carry: Vec<u8>,
     eof: bool,
-    /// Bytes read from the input so far.
-    read: Arc<AtomicU64>,
+    read: Progress,
 }
 
 impl<R: Read> Chunks<R> {
-    pub(crate) fn new(input: R) -> Self {
+    pub(crate) fn new(input: R, read: Progress) -> Self {
         Self {
             input,
             carry: Vec::new(),
             eof: false,
-            read: Arc::default(),
+            read,
         }
-    }
-
-    /// A counter of the bytes read so far.
-    pub(crate) fn progress(&self) -> Arc<AtomicU64> {
-        Arc::clone(&self.read)
     }
 
     /// Whether the input has ended.
@@ -166,7 +170,7 @@ impl<R: Read> Chunks<R> {
             let before = buf.len();
             buf.reserve(CHUNK + 1);
             let n = (&mut self.input).take(CHUNK as u64).read_to_end(&mut buf)?;
-            self.read.fetch_add(n as u64, Ordering::Relaxed);
+            self.read.add(n);
             if n < CHUNK {
                 // `take` reads until its limit or the end of the input.
                 self.eof = true;

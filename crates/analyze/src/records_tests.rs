@@ -13,7 +13,9 @@ fn both(text: &[u8]) -> (Vec<String>, Vec<String>) {
         Ok((line, record)) => format!("{line} {record:?}"),
         Err(e) => format!("error {e} torn={}", e.is_torn_tail()),
     };
-    let parallel = Records::<_, Record>::new(text).map(show).collect();
+    let parallel = Records::<_, Record>::new(text, Progress::default())
+        .map(show)
+        .collect();
     let sequential = CaptureReader::new(text)
         .map(|item| item.map(|item| (item.line, item.record)))
         .map(show)

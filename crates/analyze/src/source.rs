@@ -5,13 +5,11 @@
 use std::collections::HashMap;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use phonehome_record::{Blocked, Body, Capture, Conn, End, Headers, Phase, Record, Target, Ws};
 
-use crate::records::{Prepare, Records};
+use crate::records::{Prepare, Progress, Records};
 
 /// One HTTP exchange: the request, and the response or the failure that ended it.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,21 +160,16 @@ pub struct CaptureEvents {
 }
 
 impl CaptureEvents {
-    pub(crate) fn new(path: &Path, reader: BufReader<std::fs::File>) -> Self {
+    pub(crate) fn new(path: &Path, reader: BufReader<std::fs::File>, read: Progress) -> Self {
         Self {
             path: path.to_owned(),
-            records: Records::new(reader),
+            records: Records::new(reader, read),
             pending: HashMap::new(),
             early_errors: HashMap::new(),
             queue: std::collections::VecDeque::new(),
             torn_tail: None,
             done: false,
         }
-    }
-
-    /// A counter of the bytes read from the capture so far, for a progress display.
-    pub fn progress(&self) -> Arc<AtomicU64> {
-        self.records.progress()
     }
 
     /// The line number of a torn last line that was skipped, once reading has ended.

@@ -26,6 +26,7 @@ use crate::agent::Patterns;
 use crate::input::{self, Events};
 use crate::leaks::Needles;
 use crate::pool::InOrder;
+use crate::records::Progress;
 use crate::source::{Event, SourceError};
 use builder::Builder;
 use digest::{digest, Scanners};
@@ -48,12 +49,24 @@ enum Fed {
 /// # Errors
 /// [`SourceError`] when the input cannot be read or is malformed (with its line number).
 pub fn build(path: &Path, catalog: &Catalog) -> Result<Report, SourceError> {
+    build_with_progress(path, catalog, &Progress::default())
+}
+
+/// [`build`], counting the bytes of a capture read into `read` as it goes.
+///
+/// # Errors
+/// As [`build`].
+pub fn build_with_progress(
+    path: &Path,
+    catalog: &Catalog,
+    read: &Progress,
+) -> Result<Report, SourceError> {
     let mut builder = Builder::new(catalog);
     builder.input = path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let mut events = input::open(path)?;
+    let mut events = input::open_with_progress(path, read)?;
     builder.input_format = if matches!(events, Events::Har(_)) {
         "har"
     } else {

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use crate::input;
 use crate::leaks::{prompt_leaks, PromptFinder, PromptLeak};
 use crate::pool::InOrder;
-use crate::records::Chunks;
+use crate::records::{Chunks, Progress};
 use crate::source::{split_url, Event, SourceError};
 
 /// Chunks searched ahead of the one being counted.
@@ -75,7 +75,7 @@ fn search_capture(
         source,
     };
     let file = std::fs::File::open(path).map_err(io)?;
-    let mut chunks = Chunks::new(BufReader::with_capacity(1 << 16, file));
+    let mut chunks = Chunks::new(BufReader::with_capacity(1 << 16, file), Progress::default());
     let mut pool = InOrder::new();
     let mut found = BTreeMap::new();
     let mut add = |hosts: Option<Vec<String>>| {
