@@ -1,9 +1,13 @@
 //! `report`, `catalog`, `allowlist` and `export`: the analysis commands, over a capture file.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use phonehome_analyze::Progress;
 use phonehome_catalog::Catalog;
 
 use crate::cli::{
@@ -37,9 +41,44 @@ fn emit(output: Option<&Path>, text: &str) -> Result<()> {
     }
 }
 
+/// Captures smaller than this are read too fast for a progress bar to help.
+const PROGRESS_FROM_BYTES: u64 = 32 << 20;
+
+/// Runs `work` on `path` with a progress bar on stderr, when stderr is a terminal and the
+/// file is big enough for the wait to show.
+fn with_progress<T>(path: &Path, work: impl FnOnce(&Progress) -> Result<T>) -> Result<T> {
+    let progress = Progress::default();
+    let total = std::fs::metadata(path).map_or(0, |m| m.len());
+    if !std::io::stderr().is_terminal() || total < PROGRESS_FROM_BYTES {
+        return work(&progress);
+    }
+    let bar = ProgressBar::new(total).with_style(
+        ProgressStyle::with_template("{spinner} reading {bytes}/{total_bytes} {wide_bar} {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let done = AtomicBool::new(false);
+    let result = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                bar.set_position(progress.bytes_read());
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let result = work(&progress);
+        done.store(true, Ordering::Relaxed);
+        result
+    });
+    bar.finish_and_clear();
+    result
+}
+
 /// Builds the report of `path`, printing input warnings (a torn last line) to stderr.
 pub fn build_report(path: &Path, catalog: &Catalog) -> Result<phonehome_analyze::Report> {
-    let report = phonehome_analyze::build_report(path, catalog)?;
+    let report = with_progress(path, |progress| {
+        Ok(phonehome_analyze::build_report_with_progress(
+            path, catalog, progress,
+        )?)
+    })?;
     for warning in &report.warnings {
         eprintln!("phonehome: warning: {}: {warning}", path.display());
     }
@@ -78,9 +117,11 @@ pub fn allowlist(args: &AllowlistArgs) -> Result<u8> {
 }
 
 pub fn export(args: &ExportArgs) -> Result<u8> {
-    let events = phonehome_analyze::open(&args.capture)?;
     let mut buffer = Vec::new();
-    phonehome_analyze::export_har(events, &mut buffer)?;
+    with_progress(&args.capture, |progress| {
+        let events = phonehome_analyze::open_with_progress(&args.capture, progress)?;
+        Ok(phonehome_analyze::export_har(events, &mut buffer)?)
+    })?;
     emit(args.output.as_deref(), &String::from_utf8_lossy(&buffer))?;
     Ok(0)
 }
@@ -109,38 +150,7 @@ pub fn catalog(args: &CatalogArgs) -> Result<u8> {
         emit(None, &(serde_json::to_string_pretty(&endpoints)? + "\n"))?;
         return Ok(0);
     }
-    let mut out = String::from("| Domain | Purpose | Owner | When it fires | Opt-in | How to disable |\n|---|---|---|---|---|---|\n");
-    for e in endpoints {
-        let switches: Vec<String> = e
-            .disable
-            .iter()
-            .filter(|d| args.agent.as_ref().is_none_or(|a| &d.agent == a))
-            .map(|d| {
-                let how: Vec<String> = [
-                    d.env.as_ref().map(|v| format!("`{v}`")),
-                    d.config.as_ref().map(|c| format!("config `{c}`")),
-                ]
-                .into_iter()
-                .flatten()
-                .collect();
-                format!("{}: {}", d.agent, how.join(" or "))
-            })
-            .collect();
-        let cell = |t: &str| t.replace('|', "\\|").replace('\n', " ");
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} |\n",
-            cell(&e.hosts.join(", ")),
-            e.purpose,
-            cell(&e.owner),
-            cell(&e.when),
-            if e.opt_in { "yes" } else { "no" },
-            cell(&if switches.is_empty() {
-                "—".to_owned()
-            } else {
-                switches.join("; ")
-            }),
-        ));
-    }
+    let out = phonehome_analyze::render_catalog_markdown(&endpoints, args.agent.as_deref());
     emit(None, &out)?;
     Ok(0)
 }

@@ -19,6 +19,11 @@ use std::process::ExitCode;
 
 use clap::Parser as _;
 
+/// The allocator. The analysis floor parses a capture on some threads and frees it on others,
+/// which the system allocator serves slowly (BENCHMARKS.md, "Analysis").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code when phonehome itself fails (not the command it ran), as `env` and `timeout` do.
 const OWN_FAILURE: u8 = 125;
 

@@ -228,6 +228,8 @@ async fn html_report_is_self_contained() {
         text.contains("<svg") && text.contains("<rect"),
         "the inline timeline"
     );
+    let title = text.find("<h1>").expect("a title");
+    assert!(title < text.find("<svg").expect("a chart"), "the title first");
     for reference in [
         "src=", "href=", "url(", "@import", "<script", "<link", "<iframe", "<img", "xmlns",
     ] {

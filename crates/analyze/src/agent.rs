@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use memchr::memmem::Finder;
 use phonehome_catalog::Catalog;
 use serde::Serialize;
 
@@ -23,8 +24,8 @@ pub struct AgentSeen {
 /// The catalog's agents and how to recognise them; read by many threads at once.
 pub(crate) struct Patterns {
     agents: Vec<phonehome_catalog::Agent>,
-    /// Each agent's user-agent patterns, lowercase.
-    user_agents: Vec<Vec<String>>,
+    /// Each agent's user-agent patterns, lowercase, each with its searcher built once.
+    user_agents: Vec<Vec<Finder<'static>>>,
 }
 
 impl Patterns {
@@ -35,7 +36,7 @@ impl Patterns {
             .map(|a| {
                 a.user_agents
                     .iter()
-                    .map(|p| p.to_ascii_lowercase())
+                    .map(|p| Finder::new(p.to_ascii_lowercase().as_bytes()).into_owned())
                     .collect()
             })
             .collect();
@@ -55,7 +56,7 @@ impl Patterns {
         for (agent, (entry, patterns)) in self.agents.iter().zip(&self.user_agents).enumerate() {
             let by_ua = patterns
                 .iter()
-                .find_map(|p| user_agent.find(p.as_str()).map(|i| (i, p.len())));
+                .find_map(|p| p.find(user_agent.as_bytes()).map(|i| (i, p.needle().len())));
             let by_header = entry.headers.iter().any(|h| {
                 x.request_headers
                     .iter()

@@ -394,6 +394,7 @@ fn signature_diff(sig: &str, a: &SignatureProfile, b: &SignatureProfile) -> Opti
 
 /// The diff as Markdown.
 pub fn render_markdown(d: &Diff) -> String {
+    use crate::markdown::cell;
     use std::fmt::Write as _;
     let mut w = String::new();
     let _ = writeln!(w, "# phonehome diff: A = {}, B = {}\n", d.a, d.b);
@@ -401,7 +402,6 @@ pub fn render_markdown(d: &Diff) -> String {
         let _ = writeln!(w, "No differences.");
         return w;
     }
-    let cell = |t: &str| t.replace('|', "\\|");
     let list = |w: &mut String, title: &str, items: &[String]| {
         if !items.is_empty() {
             let _ = writeln!(w, "## {title}\n");

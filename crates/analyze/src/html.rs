@@ -34,8 +34,16 @@ pub fn render(report: &Report) -> String {
          <title>phonehome report: {}</title><style>{STYLE}</style></head><body>\n",
         escape(&report.setup.input)
     );
+    // The title first, then the chart, then the rest of the report.
+    let (title, rest) = body
+        .split_once("</h1>\n")
+        .map_or(("", body.as_str()), |(title, rest)| (title, rest));
+    if !title.is_empty() {
+        out.push_str(title);
+        out.push_str("</h1>\n");
+    }
     out.push_str(&timeline_svg(report));
-    out.push_str(&body);
+    out.push_str(rest);
     out.push_str("</body></html>\n");
     out
 }

@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
+use crate::records::Progress;
 use crate::source::{CaptureEvents, Event, SourceError};
 
 /// Opens `path` as a capture or a HAR file, telling them apart by their first bytes.
@@ -11,6 +12,14 @@ use crate::source::{CaptureEvents, Event, SourceError};
 /// # Errors
 /// [`SourceError`] naming the file (and the line, for a capture).
 pub fn open(path: &Path) -> Result<Events, SourceError> {
+    open_with_progress(path, &Progress::default())
+}
+
+/// [`open`], counting the bytes of a capture read into `read` as it goes.
+///
+/// # Errors
+/// As [`open`].
+pub fn open_with_progress(path: &Path, read: &Progress) -> Result<Events, SourceError> {
     let io = |source| SourceError::Io {
         path: path.to_owned(),
         source,
@@ -22,7 +31,8 @@ pub fn open(path: &Path) -> Result<Events, SourceError> {
         .is_ok_and(|l| l.trim_start().starts_with('{') && l.contains(r#""type""#));
     let trimmed = start.iter().position(|b| !b.is_ascii_whitespace());
     if is_capture {
-        return Ok(Events::Capture(Box::new(CaptureEvents::new(path, reader))));
+        let events = CaptureEvents::new(path, reader, read.clone());
+        return Ok(Events::Capture(Box::new(events)));
     }
     if trimmed.is_some_and(|i| start[i] == b'{') {
         let mut text = String::new();

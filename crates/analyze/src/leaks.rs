@@ -2,7 +2,9 @@
 //! found in what left the machine, per host and place; credentials that reached more than one
 //! site; and the user's prompt sent to a host other than the configured LLM provider.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use memchr::memmem::Finder;
 
 use phonehome_record::{BodyEncoding, Markers, Redactor};
 use serde::Serialize;
@@ -68,7 +70,8 @@ pub struct CredentialUse {
 struct Needle {
     kind: String,
     shown: String,
-    variants: Vec<String>,
+    /// The value as it may appear, each with its searcher built once.
+    variants: Vec<Finder<'static>>,
     whole_word: bool,
     /// A secret: in a credential header it is being used, not leaked (reuse across sites is
     /// reported with the credentials).
@@ -100,7 +103,7 @@ impl Needles {
             needles.needles.push(Needle {
                 kind: marker.kind.clone(),
                 shown: marker.value.clone(),
-                variants: variants(&marker.value),
+                variants: finders(variants(&marker.value)),
                 whole_word,
                 secret: false,
             });
@@ -113,10 +116,10 @@ impl Needles {
             needles.needles.push(Needle {
                 kind: secret.kind.clone(),
                 shown: secret.name.clone(),
-                variants: vec![
+                variants: finders(vec![
                     redacted.clone(),
                     redacted.replace('[', "%5B").replace(']', "%5D"),
-                ],
+                ]),
                 whole_word: false,
                 secret: true,
             });
@@ -126,26 +129,32 @@ impl Needles {
 
     /// Where the markers and credentials appear in one exchange's request.
     pub(crate) fn scan(&self, x: &Exchange) -> LeakHits {
+        let credentials: Vec<Option<&str>> = x
+            .request_headers
+            .iter()
+            .map(|(name, value)| Redactor::credential(name, value))
+            .collect();
+        let body = x
+            .request_body
+            .as_ref()
+            .filter(|b| b.encoding == BodyEncoding::Utf8);
         let mut hits = LeakHits::default();
         for (i, needle) in self.needles.iter().enumerate() {
             if contains_any(&x.url, needle) {
                 hits.places.push((i, "url".to_owned()));
             }
-            for (name, value) in &x.request_headers {
-                let in_use = needle.secret && Redactor::credential(name, value).is_some();
+            for ((name, value), credential) in x.request_headers.iter().zip(&credentials) {
+                let in_use = needle.secret && credential.is_some();
                 if !in_use && contains_any(value, needle) {
                     hits.places.push((i, format!("header {name}")));
                 }
             }
-            let body = x.request_body.as_ref();
-            if let Some(body) = body.filter(|b| b.encoding == BodyEncoding::Utf8) {
-                if contains_any(&body.data, needle) {
-                    hits.places.push((i, "body".to_owned()));
-                }
+            if body.is_some_and(|b| contains_any(&b.data, needle)) {
+                hits.places.push((i, "body".to_owned()));
             }
         }
-        for (name, value) in &x.request_headers {
-            let Some(credential) = Redactor::credential(name, value) else {
+        for ((name, _), credential) in x.request_headers.iter().zip(credentials) {
+            let Some(credential) = credential else {
                 continue;
             };
             let fingerprint = phonehome_record::parse_redaction_token(credential).map_or_else(
@@ -157,6 +166,13 @@ impl Needles {
         }
         hits
     }
+}
+
+fn finders(variants: Vec<String>) -> Vec<Finder<'static>> {
+    variants
+        .iter()
+        .map(|v| Finder::new(v.as_bytes()).into_owned())
+        .collect()
 }
 
 /// What [`Needles::scan`] found in one request.
@@ -171,7 +187,8 @@ pub(crate) struct LeakHits {
 /// Markers and credentials found so far, per host.
 #[derive(Default)]
 pub(crate) struct LeakFinder {
-    found: BTreeMap<(String, usize, String), u64>,
+    /// Host → (needle, place) → requests.
+    found: HashMap<String, BTreeMap<(usize, String), u64>>,
     /// Fingerprint → (header, host → count).
     credentials: BTreeMap<String, (String, BTreeMap<String, u64>)>,
 }
@@ -179,8 +196,12 @@ pub(crate) struct LeakFinder {
 impl LeakFinder {
     /// Counts what [`Needles::scan`] found in a request to `host`.
     pub(crate) fn add(&mut self, host: &str, hits: LeakHits) {
+        if !hits.places.is_empty() && !self.found.contains_key(host) {
+            self.found.insert(host.to_owned(), BTreeMap::new());
+        }
         for (i, place) in hits.places {
-            *self.found.entry((host.to_owned(), i, place)).or_default() += 1;
+            let places = self.found.get_mut(host).expect("inserted above");
+            *places.entry((i, place)).or_default() += 1;
         }
         for (fingerprint, header) in hits.credentials {
             let entry = self
@@ -201,8 +222,16 @@ impl LeakFinder {
         needles: &Needles,
         provider: Option<&str>,
     ) -> (Vec<Leak>, Vec<CredentialUse>) {
-        let leaks = self
+        let found: BTreeMap<(String, usize, String), u64> = self
             .found
+            .into_iter()
+            .flat_map(|(host, places)| {
+                places
+                    .into_iter()
+                    .map(move |((i, place), n)| ((host.clone(), i, place), n))
+            })
+            .collect();
+        let leaks = found
             .into_iter()
             .map(|((host, i, place), requests)| {
                 let needle = &needles.needles[i];
@@ -280,11 +309,11 @@ fn variants(value: &str) -> Vec<String> {
 fn contains_any(haystack: &str, needle: &Needle) -> bool {
     needle.variants.iter().any(|v| {
         if !needle.whole_word {
-            return haystack.contains(v.as_str());
+            return v.find(haystack.as_bytes()).is_some();
         }
-        haystack.match_indices(v.as_str()).any(|(i, m)| {
+        v.find_iter(haystack.as_bytes()).any(|i| {
             let before = haystack[..i].chars().next_back();
-            let after = haystack[i + m.len()..].chars().next();
+            let after = haystack[i + v.needle().len()..].chars().next();
             !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
         })
     })
@@ -328,58 +357,63 @@ impl PromptSearch {
         let line_probes = probes
             .iter()
             .map(|p| {
-                serde_json::to_string(p)
-                    .unwrap_or_default()
-                    .trim_matches('"')
-                    .to_owned()
+                let escaped = serde_json::to_string(p).unwrap_or_default();
+                Finder::new(escaped.trim_matches('"').as_bytes()).into_owned()
             })
             .collect();
         Some(PromptFinder {
             line_probes,
-            provider: Some(provider.to_owned()),
-            probes,
-            found: std::cell::RefCell::new(BTreeMap::new()),
+            provider: provider.to_owned(),
+            probes: probes
+                .iter()
+                .map(|p| Finder::new(p.as_bytes()).into_owned())
+                .collect(),
         })
     }
 }
 
+/// The prompts sent to the provider, to look for in requests to other hosts. Read by many
+/// threads at once.
 pub(crate) struct PromptFinder {
     /// The probes as they appear in a capture's raw line (escaped once more).
-    line_probes: Vec<String>,
-    provider: Option<String>,
-    probes: Vec<String>,
-    found: std::cell::RefCell<BTreeMap<String, u64>>,
+    line_probes: Vec<Finder<'static>>,
+    provider: String,
+    probes: Vec<Finder<'static>>,
 }
 
 impl PromptFinder {
     /// Whether a raw capture line may hold a prompt (checked before parsing it).
-    pub(crate) fn line_may_match(&self, line: &str) -> bool {
-        self.line_probes.iter().any(|p| line.contains(p.as_str()))
+    pub(crate) fn line_may_match(&self, line: &[u8]) -> bool {
+        self.line_probes.iter().any(|p| p.find(line).is_some())
     }
 
-    pub(crate) fn feed(&self, x: &Exchange) {
-        if self.provider.as_deref() == Some(x.host.as_str()) || is_loopback(&x.host) {
-            return;
+    /// Whether a request to `host` with this body sent a prompt elsewhere than to the
+    /// provider.
+    pub(crate) fn sent_elsewhere(&self, host: &str, body: Option<(BodyEncoding, &str)>) -> bool {
+        if self.provider == host || is_loopback(host) {
+            return false;
         }
-        let Some(body) = x
-            .request_body
-            .as_ref()
-            .filter(|b| b.encoding == BodyEncoding::Utf8)
-        else {
-            return;
+        let Some((BodyEncoding::Utf8, data)) = body else {
+            return false;
         };
-        if self.probes.iter().any(|p| body.data.contains(p.as_str())) {
-            *self.found.borrow_mut().entry(x.host.clone()).or_default() += 1;
-        }
+        self.probes
+            .iter()
+            .any(|p| p.find(data.as_bytes()).is_some())
     }
 
-    pub(crate) fn finish(self) -> Vec<PromptLeak> {
-        self.found
-            .into_inner()
-            .into_iter()
-            .map(|(host, requests)| PromptLeak { host, requests })
-            .collect()
+    /// [`PromptFinder::sent_elsewhere`] for an exchange.
+    pub(crate) fn exchange(&self, x: &Exchange) -> bool {
+        let body = x.request_body.as_ref();
+        self.sent_elsewhere(&x.host, body.map(|b| (b.encoding, b.data.as_str())))
     }
+}
+
+/// The prompt leaks of the hosts found by a [`PromptFinder`], with their requests.
+pub(crate) fn prompt_leaks(found: BTreeMap<String, u64>) -> Vec<PromptLeak> {
+    found
+        .into_iter()
+        .map(|(host, requests)| PromptLeak { host, requests })
+        .collect()
 }
 
 #[cfg(test)]
@@ -400,7 +434,7 @@ mod tests {
         let needle = Needle {
             kind: "user".into(),
             shown: "ann".into(),
-            variants: vec!["ann".into()],
+            variants: finders(vec!["ann".into()]),
             whole_word: true,
             secret: false,
         };

@@ -12,6 +12,7 @@
 
 mod agent;
 mod allowlist;
+mod catalog;
 mod diff;
 mod har;
 mod html;
@@ -19,20 +20,26 @@ mod input;
 mod leaks;
 pub mod llm;
 mod markdown;
+mod pool;
+mod records;
 mod report;
 mod signature;
 mod source;
 
 pub use agent::AgentSeen;
 pub use allowlist::{allowlist, Allowlist, Denied};
+pub use catalog::render_catalog_markdown;
 pub use diff::{
     diff, render_markdown as render_diff_markdown, Change, Diff, HostDiff, SignatureDiff,
 };
 pub use har::{export as export_har, ExportError};
-pub use input::{open, Events};
+pub use input::{open, open_with_progress, Events};
 pub use leaks::{CredentialUse, Leak, PromptLeak};
 pub use llm::{recognise as recognise_llm_call, LlmCall};
-pub use report::{build as build_report, Report};
+pub use records::Progress;
+pub use report::{
+    build as build_report, build_with_progress as build_report_with_progress, Report,
+};
 pub use signature::signature;
 pub use source::{url_parts, Event, Exchange, ResponsePart, SourceError, UrlParts};
 

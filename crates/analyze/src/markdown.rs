@@ -4,8 +4,10 @@ use std::fmt::Write as _;
 
 use crate::report::Report;
 
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+/// Text as one Markdown table cell: `|` escaped, line breaks as spaces (a line break would end
+/// the table). The one cell escaper of the crate.
+pub(crate) fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
 fn bytes(n: u64) -> String {
@@ -30,10 +32,38 @@ fn statuses(map: &std::collections::BTreeMap<u16, u64>) -> String {
         .join(", ")
 }
 
+/// The report's sections, in order.
+const SECTIONS: [fn(&mut String, &Report); 17] = [
+    setup,
+    summary,
+    verdict,
+    findings,
+    domains,
+    llm_calls,
+    packages,
+    downloads,
+    model_catalog,
+    retry_storms,
+    leaks,
+    failures,
+    blocked,
+    fingerprints,
+    signatures,
+    hardening,
+    timeline,
+];
+
 /// Renders `report` as Markdown.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
-    let w = &mut out;
+    for section in SECTIONS {
+        section(&mut out, report);
+    }
+    out
+}
+
+/// The title, and what was captured and how.
+fn setup(w: &mut String, report: &Report) {
     let s = &report.setup;
     let _ = writeln!(w, "# phonehome report: {}\n", s.input);
     let _ = writeln!(w, "## Setup\n");
@@ -72,7 +102,10 @@ pub fn render(report: &Report) -> String {
     for warning in &report.warnings {
         let _ = writeln!(w, "\n> Warning: {warning}");
     }
+}
 
+/// The counts of everything.
+fn summary(w: &mut String, report: &Report) {
     let m = &report.summary;
     let _ = writeln!(w, "\n## Summary\n");
     let _ = writeln!(w, "| Requests | Unique request signatures | Unique domains | Failed connection attempts | Failed requests | Blocked | LLM calls | Sent | Received |");
@@ -90,7 +123,10 @@ pub fn render(report: &Report) -> String {
         bytes(m.bytes_up),
         bytes(m.bytes_down)
     );
+}
 
+/// The verdict table: the questions a reviewer asks, answered.
+fn verdict(w: &mut String, report: &Report) {
     let _ = writeln!(w, "\n## Verdict\n");
     let _ = writeln!(w, "| Question | Answer | Evidence |\n|---|---|---|");
     for v in &report.verdict {
@@ -102,7 +138,10 @@ pub fn render(report: &Report) -> String {
             cell(&v.evidence)
         );
     }
+}
 
+/// Key findings: what to be aware of, what was respected.
+fn findings(w: &mut String, report: &Report) {
     let _ = writeln!(w, "\n## Key findings\n");
     for item in &report.findings.be_aware_of {
         let _ = writeln!(w, "- Be aware of: {item}");
@@ -110,7 +149,10 @@ pub fn render(report: &Report) -> String {
     for item in &report.findings.respected {
         let _ = writeln!(w, "- Respected: {item}");
     }
+}
 
+/// Every host contacted, with purpose, owner, traffic and concern.
+fn domains(w: &mut String, report: &Report) {
     let _ = writeln!(w, "\n## Domains\n");
     let _ = writeln!(
         w,
@@ -132,74 +174,156 @@ pub fn render(report: &Report) -> String {
             cell(&d.concern)
         );
     }
+}
 
-    if !report.llm.is_empty() {
-        llm_calls(w, report);
+/// Packages fetched at run time.
+fn packages(w: &mut String, report: &Report) {
+    if report.packages.is_empty() {
+        return;
     }
-    if !report.packages.is_empty() {
-        let _ = writeln!(w, "\n## Runtime package fetches\n");
+    let _ = writeln!(w, "\n## Runtime package fetches\n");
+    let _ = writeln!(
+        w,
+        "| Ecosystem | Kind | Package | Host | Requests |\n|---|---|---|---|---:|"
+    );
+    for p in &report.packages {
+        let kind = match p.kind {
+            phonehome_catalog::PackageKind::Metadata => "metadata",
+            phonehome_catalog::PackageKind::Download => "download",
+        };
         let _ = writeln!(
             w,
-            "| Ecosystem | Kind | Package | Host | Requests |\n|---|---|---|---|---:|"
+            "| {} | {kind} | {} | {} | {} |",
+            p.ecosystem,
+            cell(&p.package),
+            cell(&p.host),
+            p.requests
         );
-        for p in &report.packages {
-            let kind = match p.kind {
-                phonehome_catalog::PackageKind::Metadata => "metadata",
-                phonehome_catalog::PackageKind::Download => "download",
-            };
-            let _ = writeln!(
-                w,
-                "| {} | {kind} | {} | {} | {} |",
-                p.ecosystem,
-                cell(&p.package),
-                cell(&p.host),
-                p.requests
-            );
-        }
     }
-    if !report.downloads.is_empty() {
-        let _ = writeln!(w, "\n## Binary downloads\n");
-        let _ = writeln!(w, "| File | Host | Size |\n|---|---|---:|");
-        for d in &report.downloads {
-            let _ = writeln!(
-                w,
-                "| {} | {} | {} |",
-                cell(&d.file),
-                cell(&d.host),
-                bytes(d.bytes)
-            );
-        }
+}
+
+/// Binaries downloaded.
+fn downloads(w: &mut String, report: &Report) {
+    if report.downloads.is_empty() {
+        return;
     }
-    if !report.model_catalog.is_empty() {
-        let _ = writeln!(w, "\n## Model-catalog fetches\n");
-        for f in &report.model_catalog {
-            let status = f
-                .status
-                .map_or_else(|| "no response".to_owned(), |s| s.to_string());
-            let _ = writeln!(w, "- {} → {status}", f.url);
-        }
-    }
-    if !report.retry_storms.is_empty() {
-        let _ = writeln!(w, "\n## Retry storms\n");
+    let _ = writeln!(w, "\n## Binary downloads\n");
+    let _ = writeln!(w, "| File | Host | Size |\n|---|---|---:|");
+    for d in &report.downloads {
         let _ = writeln!(
             w,
-            "| Signature | Requests | Failed | Window | Statuses |\n|---|---:|---:|---|---|"
+            "| {} | {} | {} |",
+            cell(&d.file),
+            cell(&d.host),
+            bytes(d.bytes)
         );
-        for s in &report.retry_storms {
-            let _ = writeln!(
-                w,
-                "| `{}` | {} | {} | {:.1} s ({} – {}) | {} |",
-                cell(&s.signature),
-                s.requests,
-                s.failures,
-                s.window_s,
-                s.first,
-                s.last,
-                statuses(&s.statuses)
-            );
-        }
     }
+}
 
+/// Model-catalog fetches.
+fn model_catalog(w: &mut String, report: &Report) {
+    if report.model_catalog.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "\n## Model-catalog fetches\n");
+    for f in &report.model_catalog {
+        let status = f
+            .status
+            .map_or_else(|| "no response".to_owned(), |s| s.to_string());
+        let _ = writeln!(w, "- {} → {status}", f.url);
+    }
+}
+
+/// Retry storms.
+fn retry_storms(w: &mut String, report: &Report) {
+    if report.retry_storms.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "\n## Retry storms\n");
+    let _ = writeln!(
+        w,
+        "| Signature | Requests | Failed | Window | Statuses |\n|---|---:|---:|---|---|"
+    );
+    for s in &report.retry_storms {
+        let _ = writeln!(
+            w,
+            "| `{}` | {} | {} | {:.1} s ({} – {}) | {} |",
+            cell(&s.signature),
+            s.requests,
+            s.failures,
+            s.window_s,
+            s.first,
+            s.last,
+            statuses(&s.statuses)
+        );
+    }
+}
+
+/// Failed attempts (connection-level and failed flows).
+fn failures(w: &mut String, report: &Report) {
+    if report.failures.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "\n## Failed attempts\n");
+    let _ = writeln!(
+        w,
+        "| Target | Phase | Message | Count |\n|---|---|---|---:|"
+    );
+    for f in &report.failures {
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} |",
+            cell(&f.target),
+            f.phase,
+            cell(&f.message),
+            f.count
+        );
+    }
+}
+
+/// Connections and requests denied by policy.
+fn blocked(w: &mut String, report: &Report) {
+    if report.blocked.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "\n## Blocked\n");
+    let _ = writeln!(
+        w,
+        "| Target | Rule | Attempts | Enforced |\n|---|---|---:|---|"
+    );
+    for b in &report.blocked {
+        let enforced = if b.enforced { "yes" } else { "no (dry run)" };
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {enforced} |",
+            cell(&b.target),
+            cell(&b.rule),
+            b.count
+        );
+    }
+}
+
+/// TLS client fingerprints per host.
+fn fingerprints(w: &mut String, report: &Report) {
+    if report.fingerprints.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "\n## TLS client fingerprints\n");
+    let _ = writeln!(w, "| Host | JA4 | JA3 | Connections |\n|---|---|---|---:|");
+    for f in &report.fingerprints {
+        let _ = writeln!(
+            w,
+            "| {} | `{}` | `{}` | {} |",
+            cell(&f.host),
+            f.ja4,
+            f.ja3,
+            f.connections
+        );
+    }
+}
+
+/// Markers, prompts and credentials found where they should not be.
+fn leaks(w: &mut String, report: &Report) {
     let _ = writeln!(w, "\n## Leaks\n");
     if report.leaks.is_empty()
         && report.prompt_leaks.is_empty()
@@ -254,57 +378,10 @@ pub fn render(report: &Report) -> String {
             c.elsewhere.join(", ")
         );
     }
+}
 
-    if !report.failures.is_empty() {
-        let _ = writeln!(w, "\n## Failed attempts\n");
-        let _ = writeln!(
-            w,
-            "| Target | Phase | Message | Count |\n|---|---|---|---:|"
-        );
-        for f in &report.failures {
-            let _ = writeln!(
-                w,
-                "| {} | {} | {} | {} |",
-                cell(&f.target),
-                f.phase,
-                cell(&f.message),
-                f.count
-            );
-        }
-    }
-    if !report.blocked.is_empty() {
-        let _ = writeln!(w, "\n## Blocked\n");
-        let _ = writeln!(
-            w,
-            "| Target | Rule | Attempts | Enforced |\n|---|---|---:|---|"
-        );
-        for b in &report.blocked {
-            let enforced = if b.enforced { "yes" } else { "no (dry run)" };
-            let _ = writeln!(
-                w,
-                "| {} | {} | {} | {enforced} |",
-                cell(&b.target),
-                cell(&b.rule),
-                b.count
-            );
-        }
-    }
-
-    if !report.fingerprints.is_empty() {
-        let _ = writeln!(w, "\n## TLS client fingerprints\n");
-        let _ = writeln!(w, "| Host | JA4 | JA3 | Connections |\n|---|---|---|---:|");
-        for f in &report.fingerprints {
-            let _ = writeln!(
-                w,
-                "| {} | `{}` | `{}` | {} |",
-                cell(&f.host),
-                f.ja4,
-                f.ja3,
-                f.connections
-            );
-        }
-    }
-
+/// The most frequent request signatures.
+fn signatures(w: &mut String, report: &Report) {
     let _ = writeln!(w, "\n## Request signatures\n");
     let _ = writeln!(
         w,
@@ -327,7 +404,10 @@ pub fn render(report: &Report) -> String {
             report.summary.unique_signatures as usize - report.signatures.len()
         );
     }
+}
 
+/// Switches to turn off what the agent need not contact.
+fn hardening(w: &mut String, report: &Report) {
     let _ = writeln!(w, "\n## Hardening\n");
     if report.hardening.is_empty() {
         let _ = writeln!(
@@ -375,7 +455,10 @@ pub fn render(report: &Report) -> String {
     for (what, docs) in documented {
         let _ = writeln!(w, "- {what}: {docs}");
     }
+}
 
+/// The first requests in order.
+fn timeline(w: &mut String, report: &Report) {
     let _ = writeln!(w, "\n## Timeline\n");
     if let (Some(start), end) = (&report.timeline.start, &report.timeline.end) {
         let _ = writeln!(w, "From {start} to {}.\n", end.as_deref().unwrap_or("?"));
@@ -402,11 +485,13 @@ pub fn render(report: &Report) -> String {
             report.summary.requests as usize - report.timeline.first.len()
         );
     }
-    out
 }
 
 /// LLM calls per host, API and model: counts, tokens, time to first token, errors by kind.
 fn llm_calls(w: &mut String, report: &Report) {
+    if report.llm.is_empty() {
+        return;
+    }
     let _ = writeln!(w, "\n## LLM calls\n");
     let _ = writeln!(w, "| Host | API | Model | Calls | Side calls | Streaming | Errors | Retries | Input tokens | Output tokens | Cache read | Cache write | TTFT median | TTFT max |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let ms = |v: Option<u64>| v.map_or_else(|| "—".to_owned(), |v| format!("{v} ms"));

@@ -3,13 +3,13 @@
 //! `phonehome export`), as one stream of [`Event`]s.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use phonehome_record::{
-    Blocked, Body, Capture, CaptureReader, Conn, End, Headers, Phase, Record, Target, Ws,
-};
+use phonehome_record::{Blocked, Body, Capture, Conn, End, Headers, Phase, Record, Target, Ws};
+
+use crate::records::{Prepare, Progress, Records};
 
 /// One HTTP exchange: the request, and the response or the failure that ended it.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,7 +150,7 @@ const MAX_PENDING: usize = 10_000;
 /// Streams a capture's records as events, joining each flow's request, response and errors.
 pub struct CaptureEvents {
     path: PathBuf,
-    records: CaptureReader<BufReader<std::fs::File>>,
+    records: Records<BufReader<std::fs::File>, Prepared>,
     pending: HashMap<u64, Exchange>,
     /// Errors of flows whose request has not been read yet.
     early_errors: HashMap<u64, (Phase, String)>,
@@ -160,10 +160,10 @@ pub struct CaptureEvents {
 }
 
 impl CaptureEvents {
-    pub(crate) fn new(path: &Path, reader: BufReader<std::fs::File>) -> Self {
+    pub(crate) fn new(path: &Path, reader: BufReader<std::fs::File>, read: Progress) -> Self {
         Self {
             path: path.to_owned(),
-            records: CaptureReader::new(reader),
+            records: Records::new(reader, read),
             pending: HashMap::new(),
             early_errors: HashMap::new(),
             queue: std::collections::VecDeque::new(),
@@ -177,20 +177,14 @@ impl CaptureEvents {
         self.torn_tail
     }
 
-    fn handle(&mut self, record: Record) {
+    fn handle(&mut self, prepared: Prepared) {
+        let record = match prepared {
+            Prepared::Request(exchange) => return self.request(exchange),
+            Prepared::Record(record) => record,
+        };
         match record {
             Record::Capture(c) => self.queue.push_back(Event::Header(c)),
-            Record::Request(r) => {
-                let mut exchange = exchange_from_request(r);
-                exchange.error = self.early_errors.remove(&exchange.flow);
-                if self.pending.len() >= MAX_PENDING {
-                    if let Some(oldest) = self.pending.keys().min().copied() {
-                        let stale = self.pending.remove(&oldest).expect("present");
-                        self.queue.push_back(Event::Exchange(stale));
-                    }
-                }
-                self.pending.insert(exchange.flow, exchange);
-            }
+            Record::Request(r) => self.request(exchange_from_request(r)),
             Record::Response(r) => {
                 if let Some(mut exchange) = self.pending.remove(&r.flow) {
                     exchange.response = Some(ResponsePart::from(r));
@@ -226,6 +220,17 @@ impl CaptureEvents {
         }
     }
 
+    fn request(&mut self, mut exchange: Exchange) {
+        exchange.error = self.early_errors.remove(&exchange.flow);
+        if self.pending.len() >= MAX_PENDING {
+            if let Some(oldest) = self.pending.keys().min().copied() {
+                let stale = self.pending.remove(&oldest).expect("present");
+                self.queue.push_back(Event::Exchange(stale));
+            }
+        }
+        self.pending.insert(exchange.flow, exchange);
+    }
+
     /// Flows that never got a response, in flow order.
     fn flush_pending(&mut self) {
         let mut rest: Vec<_> = self.pending.drain().map(|(_, e)| e).collect();
@@ -246,7 +251,7 @@ impl Iterator for CaptureEvents {
                 return None;
             }
             match self.records.next() {
-                Some(Ok(item)) => self.handle(item.record),
+                Some(Ok((_, prepared))) => self.handle(prepared),
                 Some(Err(e)) if e.is_torn_tail() => {
                     self.torn_tail = Some(e.line);
                     self.done = true;
@@ -268,32 +273,24 @@ impl Iterator for CaptureEvents {
     }
 }
 
-/// Reads the `request` records of a capture whose raw line passes `prefilter`, as exchanges
-/// without responses: a cheap second pass that parses only the lines that may matter.
-///
-/// # Errors
-/// An I/O error reading the file (it was read once already, so its records are valid).
-pub(crate) fn scan_requests(
-    path: &Path,
-    prefilter: impl Fn(&str) -> bool,
-    mut each: impl FnMut(&Exchange),
-) -> Result<(), SourceError> {
-    let io = |source| SourceError::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut reader = BufReader::with_capacity(1 << 16, std::fs::File::open(path).map_err(io)?);
-    let mut line = String::new();
-    loop {
-        line.clear();
-        if reader.read_line(&mut line).map_err(io)? == 0 {
-            return Ok(());
+/// A record as a worker hands it over: a request already made an exchange.
+enum Prepared {
+    Request(Exchange),
+    Record(Record),
+}
+
+impl Prepare for Prepared {
+    fn prepare(record: Record) -> Self {
+        match record {
+            Record::Request(r) => Prepared::Request(exchange_from_request(r)),
+            other => Prepared::Record(other),
         }
-        if !line.starts_with(r#"{"type":"request""#) || !prefilter(&line) {
-            continue;
-        }
-        if let Ok(Record::Request(request)) = Record::from_line(line.trim_end()) {
-            each(&exchange_from_request(request));
+    }
+
+    fn header(&self) -> Option<&Capture> {
+        match self {
+            Prepared::Record(Record::Capture(capture)) => Some(capture),
+            _ => None,
         }
     }
 }

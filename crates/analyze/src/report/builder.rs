@@ -69,8 +69,8 @@ fn is_connection_failure(phase: Phase) -> bool {
 
 pub(super) struct Builder<'c> {
     catalog: &'c Catalog,
-    /// Catalog purpose per (host, port): glob matching once per host, not per request.
-    purposes: HashMap<(String, u16), Option<Purpose>>,
+    /// Catalog purpose per host and port: glob matching once per host, not per request.
+    purposes: HashMap<String, Vec<(u16, Option<Purpose>)>>,
     pub(super) input: String,
     pub(super) input_format: &'static str,
     header: Option<Capture>,
@@ -274,12 +274,13 @@ impl<'c> Builder<'c> {
         if x.package.is_some() {
             return Some(Purpose::PackageRegistry);
         }
-        let key = (x.host.clone(), x.port);
-        if let Some(purpose) = self.purposes.get(&key) {
+        let known = self.purposes.get(&x.host).into_iter().flatten();
+        if let Some((_, purpose)) = known.into_iter().find(|(port, _)| *port == x.port) {
             return *purpose;
         }
         let purpose = self.catalog.lookup(&x.host, x.port).map(|e| e.purpose);
-        self.purposes.insert(key, purpose);
+        let ports = self.purposes.entry(x.host.clone()).or_default();
+        ports.push((x.port, purpose));
         purpose
     }
 
@@ -369,11 +370,11 @@ impl<'c> Builder<'c> {
     }
 
     /// The report, judged by [`super::advice`].
-    pub(super) fn finish(mut self, scanners: Scanners<'_>, provider: Option<String>) -> Report {
+    pub(super) fn finish(mut self, scanners: &Scanners, provider: Option<String>) -> Report {
         self.close_bursts();
-        let agents = std::mem::take(&mut self.agents).finish(scanners.agents);
+        let agents = std::mem::take(&mut self.agents).finish(&scanners.agents);
         let leaks = std::mem::take(&mut self.leaks);
-        let (leaks, credentials) = leaks.finish(scanners.needles, provider.as_deref());
+        let (leaks, credentials) = leaks.finish(&scanners.needles, provider.as_deref());
         self.summary.unique_signatures = self.signatures.len() as u64;
         self.summary.unique_domains = self.hosts.len() as u64;
         let mut report = Report {

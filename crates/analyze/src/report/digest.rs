@@ -4,6 +4,7 @@
 //! counts, in capture order.
 
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use phonehome_catalog::{recognise_package, PackageRef};
@@ -16,10 +17,10 @@ use crate::signature;
 use crate::source::Exchange;
 
 /// What the digest of an exchange reads: the catalog's agents and the capture's markers.
-#[derive(Clone, Copy)]
-pub(super) struct Scanners<'a> {
-    pub(super) agents: &'a Patterns,
-    pub(super) needles: &'a Needles,
+#[derive(Clone)]
+pub(super) struct Scanners {
+    pub(super) agents: Arc<Patterns>,
+    pub(super) needles: Arc<Needles>,
 }
 
 /// One exchange as the report counts it.
@@ -98,7 +99,7 @@ impl CallUse {
 }
 
 /// Digests one exchange.
-pub(super) fn digest(x: Exchange, scanners: Scanners<'_>) -> Digest {
+pub(super) fn digest(x: Exchange, scanners: &Scanners) -> Digest {
     let package = recognise_package(&x.method, &x.path, &x.request_headers);
     let call = llm::recognise(&x).map(|call| Call {
         api: call.api,

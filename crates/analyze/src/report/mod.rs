@@ -12,9 +12,11 @@ mod builder;
 mod calls;
 mod digest;
 mod model;
+mod prompts;
 mod timeline;
 
 use std::path::Path;
+use std::sync::Arc;
 
 use phonehome_catalog::Catalog;
 
@@ -23,27 +25,53 @@ pub use model::*;
 use crate::agent::Patterns;
 use crate::input::{self, Events};
 use crate::leaks::Needles;
-use crate::source::{self, Event, SourceError};
+use crate::pool::InOrder;
+use crate::records::Progress;
+use crate::source::{Event, SourceError};
 use builder::Builder;
 use digest::{digest, Scanners};
+
+/// Events digested on a worker at once.
+const BATCH_EVENTS: usize = 256;
+/// Body bytes digested on a worker at once, so that batches of big bodies stay small.
+const BATCH_BYTES: usize = 4 << 20;
+/// Batches digested ahead of the one being counted.
+const AHEAD: usize = 4;
+
+/// An event as the builder counts it: exchanges digested, the rest as they are.
+enum Fed {
+    Digest(digest::Digest),
+    Event(Event),
+}
 
 /// Builds a report from a capture or HAR file. `catalog` classifies hosts.
 ///
 /// # Errors
 /// [`SourceError`] when the input cannot be read or is malformed (with its line number).
 pub fn build(path: &Path, catalog: &Catalog) -> Result<Report, SourceError> {
+    build_with_progress(path, catalog, &Progress::default())
+}
+
+/// [`build`], counting the bytes of a capture read into `read` as it goes.
+///
+/// # Errors
+/// As [`build`].
+pub fn build_with_progress(
+    path: &Path,
+    catalog: &Catalog,
+    read: &Progress,
+) -> Result<Report, SourceError> {
     let mut builder = Builder::new(catalog);
     builder.input = path.file_name().map_or_else(
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
-    let mut events = input::open(path)?;
+    let mut events = input::open_with_progress(path, read)?;
     builder.input_format = if matches!(events, Events::Har(_)) {
         "har"
     } else {
         "capture"
     };
-    let patterns = Patterns::new(catalog);
     // The markers to look for come with the header, always the first event.
     let first = events.next().transpose()?;
     let needles = match &first {
@@ -51,15 +79,11 @@ pub fn build(path: &Path, catalog: &Catalog) -> Result<Report, SourceError> {
         _ => Needles::default(),
     };
     let scanners = Scanners {
-        agents: &patterns,
-        needles: &needles,
+        agents: Arc::new(Patterns::new(catalog)),
+        needles: Arc::new(needles),
     };
-    for event in first.into_iter().map(Ok).chain(&mut events) {
-        match event? {
-            Event::Exchange(x) => builder.exchange(&patterns, digest(x, scanners)),
-            other => builder.event(&patterns, other),
-        }
-    }
+    let rest = first.into_iter().map(Ok).chain(&mut events);
+    count(rest, &scanners, &mut builder)?;
     if let Events::Capture(capture) = &events {
         if let Some(line) = capture.torn_tail() {
             builder.warnings.push(format!(
@@ -69,7 +93,72 @@ pub fn build(path: &Path, catalog: &Catalog) -> Result<Report, SourceError> {
     }
     let provider = builder.provider();
     search_prompts(path, &mut builder, provider.as_deref())?;
-    Ok(builder.finish(scanners, provider))
+    Ok(builder.finish(&scanners, provider))
+}
+
+/// Counts `events` in order, digesting their exchanges in batches on worker threads.
+fn count(
+    events: impl Iterator<Item = Result<Event, SourceError>>,
+    scanners: &Scanners,
+    builder: &mut Builder<'_>,
+) -> Result<(), SourceError> {
+    let mut pool = InOrder::new();
+    let mut batch = Vec::with_capacity(BATCH_EVENTS);
+    let mut bytes = 0;
+    for event in events {
+        let event = event?;
+        bytes += body_bytes(&event);
+        batch.push(event);
+        if batch.len() < BATCH_EVENTS && bytes < BATCH_BYTES {
+            continue;
+        }
+        bytes = 0;
+        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_EVENTS));
+        submit(&mut pool, full, scanners);
+        while pool.pending() >= AHEAD {
+            feed(builder, &scanners.agents, pool.next());
+        }
+    }
+    submit(&mut pool, batch, scanners);
+    while pool.pending() > 0 {
+        feed(builder, &scanners.agents, pool.next());
+    }
+    Ok(())
+}
+
+fn submit(pool: &mut InOrder<Vec<Fed>>, batch: Vec<Event>, scanners: &Scanners) {
+    let scanners = scanners.clone();
+    pool.submit(move || {
+        batch
+            .into_iter()
+            .map(|event| match event {
+                Event::Exchange(x) => Fed::Digest(digest(x, &scanners)),
+                other => Fed::Event(other),
+            })
+            .collect()
+    });
+}
+
+fn feed(builder: &mut Builder<'_>, patterns: &Patterns, batch: Option<Vec<Fed>>) {
+    for fed in batch.into_iter().flatten() {
+        match fed {
+            Fed::Digest(x) => builder.exchange(patterns, x),
+            Fed::Event(event) => builder.event(patterns, event),
+        }
+    }
+}
+
+/// The body bytes an event holds.
+fn body_bytes(event: &Event) -> usize {
+    let Event::Exchange(x) = event else {
+        return 0;
+    };
+    let response = x.response.as_ref().and_then(|r| r.body.as_ref());
+    [x.request_body.as_ref(), response]
+        .into_iter()
+        .flatten()
+        .map(|b| b.data.len())
+        .sum()
 }
 
 /// Second pass: was the prompt sent to the provider also sent anywhere else?
@@ -78,18 +167,8 @@ fn search_prompts(
     builder: &mut Builder<'_>,
     provider: Option<&str>,
 ) -> Result<(), SourceError> {
-    let Some(search) = builder.prompts.search(provider) else {
-        return Ok(());
-    };
-    if builder.input_format == "capture" {
-        source::scan_requests(path, |line| search.line_may_match(line), |x| search.feed(x))?;
-    } else {
-        for event in input::open(path)? {
-            if let Event::Exchange(exchange) = event? {
-                search.feed(&exchange);
-            }
-        }
+    if let Some(finder) = builder.prompts.search(provider) {
+        builder.prompt_leaks = prompts::search(path, builder.input_format, finder)?;
     }
-    builder.prompt_leaks = search.finish();
     Ok(())
 }

@@ -1,0 +1,122 @@
+//! The second pass: the prompts sent to the provider, looked for in the request bodies sent
+//! to every other host. Only request lines that hold a prompt's text (a byte search over the
+//! raw line) are parsed, and only as far as their URL and body; chunks of lines are searched
+//! on worker threads.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::io::BufReader;
+use std::path::Path;
+use std::sync::Arc;
+
+use phonehome_record::{BodyEncoding, RecordHead, RecordKind};
+use serde::Deserialize;
+
+use crate::input;
+use crate::leaks::{prompt_leaks, PromptFinder, PromptLeak};
+use crate::pool::InOrder;
+use crate::records::{Chunks, Progress};
+use crate::source::{split_url, Event, SourceError};
+
+/// Chunks searched ahead of the one being counted.
+const AHEAD: usize = 4;
+
+/// What the search needs of a `request` record.
+#[derive(Deserialize)]
+struct RequestLine<'a> {
+    #[serde(borrow)]
+    url: Cow<'a, str>,
+    #[serde(borrow)]
+    body: Option<BodyLine<'a>>,
+}
+
+#[derive(Deserialize)]
+struct BodyLine<'a> {
+    encoding: BodyEncoding,
+    #[serde(borrow)]
+    data: Cow<'a, str>,
+}
+
+/// Requests per host that carried a prompt of `finder` elsewhere than to the provider.
+///
+/// # Errors
+/// An I/O error reading the file, or a malformed HAR file.
+pub(super) fn search(
+    path: &Path,
+    input_format: &str,
+    finder: PromptFinder,
+) -> Result<Vec<PromptLeak>, SourceError> {
+    let found = if input_format == "capture" {
+        search_capture(path, Arc::new(finder))?
+    } else {
+        search_events(path, &finder)?
+    };
+    Ok(prompt_leaks(found))
+}
+
+fn search_events(path: &Path, finder: &PromptFinder) -> Result<BTreeMap<String, u64>, SourceError> {
+    let mut found = BTreeMap::new();
+    for event in input::open(path)? {
+        if let Event::Exchange(x) = event? {
+            if finder.exchange(&x) {
+                *found.entry(x.host).or_default() += 1;
+            }
+        }
+    }
+    Ok(found)
+}
+
+fn search_capture(
+    path: &Path,
+    finder: Arc<PromptFinder>,
+) -> Result<BTreeMap<String, u64>, SourceError> {
+    let io = |source| SourceError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut chunks = Chunks::new(BufReader::with_capacity(1 << 16, file), Progress::default());
+    let mut pool = InOrder::new();
+    let mut found = BTreeMap::new();
+    let mut add = |hosts: Option<Vec<String>>| {
+        for host in hosts.into_iter().flatten() {
+            *found.entry(host).or_default() += 1;
+        }
+    };
+    while !chunks.ended() {
+        let Some(chunk) = chunks.next_chunk().map_err(io)? else {
+            continue;
+        };
+        let finder = Arc::clone(&finder);
+        pool.submit(move || search_chunk(&chunk, &finder));
+        while pool.pending() >= AHEAD {
+            add(pool.next());
+        }
+    }
+    while pool.pending() > 0 {
+        add(pool.next());
+    }
+    Ok(found)
+}
+
+/// The hosts of the requests in `chunk` that carried a prompt elsewhere.
+fn search_chunk(chunk: &[u8], finder: &PromptFinder) -> Vec<String> {
+    chunk
+        .split(|b| *b == b'\n')
+        .filter(|line| finder.line_may_match(line))
+        .filter_map(|line| std::str::from_utf8(line).ok())
+        .filter_map(|line| request_host(line, finder))
+        .collect()
+}
+
+/// The host of a request line that carried a prompt elsewhere.
+fn request_host(line: &str, finder: &PromptFinder) -> Option<String> {
+    let head = RecordHead::from_line(line).ok()?;
+    if head.kind != RecordKind::Request {
+        return None;
+    }
+    let request: RequestLine = serde_json::from_str(line).ok()?;
+    let (host, ..) = split_url(&request.url);
+    let body = request.body.as_ref().map(|b| (b.encoding, b.data.as_ref()));
+    finder.sent_elsewhere(&host, body).then_some(host)
+}
