@@ -1,6 +1,7 @@
 //! `report`, `catalog`, `allowlist` and `export`: the analysis commands, over a capture file.
 
 use std::io::Write as _;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
@@ -77,11 +78,31 @@ pub fn allowlist(args: &AllowlistArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// Writes the HAR as it is made: to standard output, or to a temporary file beside `--output`
+/// that takes its name once complete (a failed export leaves no partial file behind).
 pub fn export(args: &ExportArgs) -> Result<u8> {
     let events = phonehome_analyze::open(&args.capture)?;
-    let mut buffer = Vec::new();
-    phonehome_analyze::export_har(events, &mut buffer)?;
-    emit(args.output.as_deref(), &String::from_utf8_lossy(&buffer))?;
+    let Some(path) = &args.output else {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        phonehome_analyze::export_har(events, &mut out)?;
+        out.flush().context("cannot write to standard output")?;
+        return Ok(0);
+    };
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    let file = tempfile::Builder::new()
+        .prefix(".phonehome-export")
+        .permissions(std::fs::Permissions::from_mode(0o666))
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+    phonehome_analyze::export_har(events, &mut out)?;
+    out.into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|file| file.persist(path).map_err(|e| e.error))
+        .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(0)
 }
 
