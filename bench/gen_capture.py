@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Writes a synthetic phonehome/1 capture of N requests (and their responses) for benchmarks.
 
-Usage: gen_capture.py N OUT.jsonl
+Usage: gen_capture.py N OUT.jsonl [VARIANT]
+
+VARIANT 1 is the same session from another agent version that sends no telemetry: the
+second capture `bench/report` diffs against the first.
 
 The traffic mixes what agents send: streamed LLM calls with a prompt and a bearer credential,
 bursts of failing retries, model-catalog fetches, package tarballs from a (made-up) mirror,
@@ -14,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 
 n = int(sys.argv[1])
 out = open(sys.argv[2], "w", buffering=1 << 20)
+variant = int(sys.argv[3]) if len(sys.argv) > 3 else 0
 start = datetime(2026, 3, 2, 10, 0, 0, tzinfo=timezone.utc)
 
 
@@ -35,7 +39,8 @@ prompt = json.dumps({"model": "gpt-4.1", "stream": True, "messages": [
     {"role": "user", "content": "refactor the scheduler and keep the tests green"}]})
 sse = "data: {\"choices\":[{\"delta\":{\"content\":\"ok\"}}]}\n\n" * 8 + "data: [DONE]\n\n"
 auth = ["authorization", "Bearer [REDACTED:5eb63bbe]"]
-ua = ["user-agent", "opencode/1.18.33 ai-sdk/provider-utils/3.0.9 runtime/bun/1.3.14"]
+version = "1.18.34" if variant else "1.18.33"
+ua = ["user-agent", f"opencode/{version} ai-sdk/provider-utils/3.0.9 runtime/bun/1.3.14"]
 kinds = [
     ("POST", "https://api.openai.com/v1/chat/completions", prompt, 200, sse),
     ("POST", "https://api.openai.com/v1/chat/completions", prompt, 429, '{"error":{"type":"rate_limit"}}'),
@@ -45,6 +50,8 @@ kinds = [
     ("GET", "https://api.github.com/repos/acme/app/issues/{i}", None, 200, '{"id":{i}}'),
     ("POST", "https://opencode.ai/api/sessions/ses_01JCX{i}AB/messages", '{"text":"hello"}', 200, "{}"),
 ]
+if variant:
+    kinds[4] = ("GET", "https://models.dev/api.json", None, 304, None)
 for i in range(n):
     method, url, body, status, resp = kinds[i % len(kinds)]
     url = url.replace("{i}", str(i)).replace("{v}", str(i % 50))

@@ -1,6 +1,7 @@
 //! `report`, `catalog`, `allowlist` and `export`: the analysis commands, over a capture file.
 
 use std::io::{IsTerminal as _, Write as _};
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -116,13 +117,33 @@ pub fn allowlist(args: &AllowlistArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// Writes the HAR as it is made: to standard output, or to a temporary file beside `--output`
+/// that takes its name once complete (a failed export leaves no partial file behind).
 pub fn export(args: &ExportArgs) -> Result<u8> {
-    let mut buffer = Vec::new();
     with_progress(&args.capture, |progress| {
         let events = phonehome_analyze::open_with_progress(&args.capture, progress)?;
-        Ok(phonehome_analyze::export_har(events, &mut buffer)?)
+        let Some(path) = &args.output else {
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            phonehome_analyze::export_har(events, &mut out)?;
+            return out.flush().context("cannot write to standard output");
+        };
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let file = tempfile::Builder::new()
+            .prefix(".phonehome-export")
+            .permissions(std::fs::Permissions::from_mode(0o666))
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
+        phonehome_analyze::export_har(events, &mut out)?;
+        out.into_inner()
+            .map_err(|e| e.into_error())
+            .and_then(|file| file.persist(path).map_err(|e| e.error))
+            .map(drop)
+            .with_context(|| format!("cannot write {}", path.display()))
     })?;
-    emit(args.output.as_deref(), &String::from_utf8_lossy(&buffer))?;
     Ok(0)
 }
 

@@ -5,19 +5,37 @@
 //! starting with `_`): the capture and end records, flow ids, stored bodies exactly, failed
 //! flows and connection-level failures. Import reads them back, so a capture exported and
 //! imported gives the same report; HAR files from other tools are read from the standard fields.
+//!
+//! Export streams: each entry is written as its exchange is read, straight from the exchange
+//! (typed wire structs borrowing its strings). What goes after the entries (`log._phonehome`:
+//! connections, blocks, connection-level failures) is kept in anonymous temporary files until
+//! then, so memory does not grow with the capture.
+//!
+//! ```text
+//! {"log":{"version":"1.2","creator":{…},"pages":[],"entries":[{entry},{entry},…],
+//!  "_phonehome":{"capture":{…},"end":{…},"failures":[…],"conns":[…],"blocked":[…]}}}
+//! ```
 
-use std::io::Write;
+mod entry;
+
+use std::fs::File;
+use std::io::{self, BufReader, BufWriter, Seek, SeekFrom, Write};
 
 use base64::Engine as _;
 use phonehome_record::{Body, BodyEncoding, Capture, End, Mode, Phase, Target};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::source::{self, Event, Exchange, ResponsePart};
 
+use entry::Entry;
+
 /// Writes `events` (from [`crate::open`]) as a HAR 1.2 document to `out`, entry by entry.
+/// `out` is written in many small pieces: give it a buffered writer.
 ///
 /// # Errors
-/// An I/O error writing, or the first error reading the input.
+/// An I/O error writing (or keeping the trailing records in a temporary file), or the first
+/// error reading the input.
 pub fn export<W: Write>(
     events: impl Iterator<Item = Result<Event, source::SourceError>>,
     mut out: W,
@@ -28,42 +46,21 @@ pub fn export<W: Write>(
         env!("CARGO_PKG_VERSION")
     )?;
     let mut first = true;
-    let mut header = Value::Null;
-    let mut end = Value::Null;
-    let mut failures = Vec::new();
-    let mut conns = Vec::new();
-    let mut blocked = Vec::new();
+    let mut trailer = Trailer::default();
     for event in events {
         match event? {
-            Event::Header(capture) => header = serde_json::to_value(&capture).unwrap_or_default(),
-            Event::End(e) => end = serde_json::to_value(&e).unwrap_or_default(),
-            Event::Failure {
-                ts,
-                target,
-                phase,
-                message,
-            } => failures.push(json!({
-                "ts": phonehome_record::timestamp(ts),
-                "target": target, "phase": phase, "message": message,
-            })),
             Event::Exchange(x) => {
                 if !first {
                     out.write_all(b",")?;
                 }
                 first = false;
-                serde_json::to_writer(&mut out, &entry(&x)).map_err(std::io::Error::other)?;
+                serde_json::to_writer(&mut out, &Entry::of(&x))?;
             }
-            Event::Conn(conn) => conns.push(serde_json::to_value(&conn).unwrap_or_default()),
-            Event::Blocked(b) => blocked.push(serde_json::to_value(&b).unwrap_or_default()),
-            Event::Ws(_) => {}
+            other => trailer.add(other)?,
         }
     }
-    write!(out, "],\"_phonehome\":")?;
-    serde_json::to_writer(
-        &mut out,
-        &json!({"capture": header, "end": end, "failures": failures, "conns": conns, "blocked": blocked}),
-    )
-    .map_err(std::io::Error::other)?;
+    out.write_all(b"],\"_phonehome\":")?;
+    trailer.write_to(&mut out)?;
     out.write_all(b"}}\n")?;
     Ok(())
 }
@@ -78,91 +75,101 @@ pub enum ExportError {
     Source(#[from] source::SourceError),
 }
 
-fn headers_json(headers: &[(String, String)]) -> Value {
-    Value::Array(
-        headers
-            .iter()
-            .map(|(n, v)| json!({"name": n, "value": v}))
-            .collect(),
-    )
+impl From<serde_json::Error> for ExportError {
+    fn from(e: serde_json::Error) -> Self {
+        ExportError::Io(e.into())
+    }
 }
 
-fn mime(headers: &[(String, String)]) -> String {
-    source::header(headers, "content-type")
-        .unwrap_or("")
-        .to_owned()
+/// `log._phonehome`: the records HAR has no place for, gathered while the entries stream.
+#[derive(Default)]
+struct Trailer {
+    capture: Value,
+    end: Value,
+    failures: SpilledArray,
+    conns: SpilledArray,
+    blocked: SpilledArray,
 }
 
-fn entry(x: &Exchange) -> Value {
-    let query: Vec<Value> = x
-        .query
-        .as_deref()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (n, v) = p.split_once('=').unwrap_or((p, ""));
-            json!({"name": n, "value": v})
-        })
-        .collect();
-    let mut request = json!({
-        "method": x.method, "url": x.url, "httpVersion": x.version,
-        "cookies": [], "headers": headers_json(&x.request_headers), "queryString": query,
-        "headersSize": -1,
-        "bodySize": x.request_body.as_ref().map_or(0, |b| b.size as i64),
-    });
-    if !x.raw_header_names.is_empty() {
-        request["_phonehome_raw_header_names"] = json!(x.raw_header_names);
-    }
-    if let Some(body) = &x.request_body {
-        request["postData"] = json!({
-            "mimeType": mime(&x.request_headers), "text": body.data, "_phonehome_body": body,
-        });
-    }
-    let (response, time, wait, receive) = match &x.response {
-        Some(r) => {
-            let mut content = json!({
-                "size": r.body.as_ref().map_or(0, |b| b.size), "mimeType": mime(&r.headers),
-            });
-            if let Some(body) = &r.body {
-                content["text"] = json!(body.data);
-                if body.encoding == BodyEncoding::Base64 {
-                    content["encoding"] = json!("base64");
-                }
-                content["_phonehome_body"] = serde_json::to_value(body).unwrap_or_default();
-            }
-            (
-                json!({
-                    "status": r.status, "statusText": r.reason, "httpVersion": r.version,
-                    "cookies": [], "headers": headers_json(&r.headers), "content": content,
-                    "redirectURL": source::header(&r.headers, "location").unwrap_or(""),
-                    "headersSize": -1, "bodySize": r.body.as_ref().map_or(0, |b| b.size as i64),
-                }),
-                r.duration_ms,
-                r.ttfb_ms,
-                r.duration_ms.saturating_sub(r.ttfb_ms),
-            )
+impl Trailer {
+    fn add(&mut self, event: Event) -> io::Result<()> {
+        match event {
+            Event::Header(capture) => self.capture = serde_json::to_value(&capture)?,
+            Event::End(end) => self.end = serde_json::to_value(&end)?,
+            Event::Failure {
+                ts,
+                target,
+                phase,
+                message,
+            } => self.failures.push(&Failure {
+                ts: phonehome_record::timestamp(ts),
+                target: &target,
+                phase,
+                message: &message,
+            })?,
+            Event::Conn(conn) => self.conns.push(&conn)?,
+            Event::Blocked(b) => self.blocked.push(&b)?,
+            Event::Exchange(_) | Event::Ws(_) => {}
         }
-        None => (
-            json!({"status": 0, "statusText": "", "httpVersion": "", "cookies": [], "headers": [],
-                   "content": {"size": 0, "mimeType": ""}, "redirectURL": "",
-                   "headersSize": -1, "bodySize": -1}),
-            0,
-            0,
-            0,
-        ),
-    };
-    let mut entry = json!({
-        "startedDateTime": phonehome_record::timestamp(x.ts),
-        "time": time, "request": request, "response": response, "cache": {},
-        "timings": {"blocked": -1, "dns": -1, "connect": -1, "ssl": -1, "send": 0, "wait": wait, "receive": receive},
-        "_phonehome_flow": x.flow,
-    });
-    if let Some((phase, message)) = &x.error {
-        entry["_phonehome_error"] = json!({"phase": phase, "message": message});
-        entry["_error"] = json!(message);
+        Ok(())
     }
-    entry
+
+    /// `{"capture":…,"end":…,"failures":[…],"conns":[…],"blocked":[…]}`
+    fn write_to(self, out: &mut impl Write) -> io::Result<()> {
+        out.write_all(b"{\"capture\":")?;
+        serde_json::to_writer(&mut *out, &self.capture)?;
+        out.write_all(b",\"end\":")?;
+        serde_json::to_writer(&mut *out, &self.end)?;
+        out.write_all(b",\"failures\":")?;
+        self.failures.write_to(out)?;
+        out.write_all(b",\"conns\":")?;
+        self.conns.write_to(out)?;
+        out.write_all(b",\"blocked\":")?;
+        self.blocked.write_to(out)?;
+        out.write_all(b"}")
+    }
+}
+
+/// A JSON array written to an anonymous temporary file as it grows (created with the first
+/// element), then copied out whole.
+#[derive(Default)]
+struct SpilledArray {
+    file: Option<BufWriter<File>>,
+}
+
+impl SpilledArray {
+    fn push(&mut self, element: &impl Serialize) -> io::Result<()> {
+        let file = match &mut self.file {
+            Some(file) => {
+                file.write_all(b",")?;
+                file
+            }
+            None => self
+                .file
+                .insert(BufWriter::with_capacity(1 << 16, tempfile::tempfile()?)),
+        };
+        serde_json::to_writer(file, element)?;
+        Ok(())
+    }
+
+    fn write_to(self, out: &mut impl Write) -> io::Result<()> {
+        out.write_all(b"[")?;
+        if let Some(file) = self.file {
+            let mut file = file.into_inner().map_err(|e| e.into_error())?;
+            file.seek(SeekFrom::Start(0))?;
+            io::copy(&mut BufReader::with_capacity(1 << 16, file), out)?;
+        }
+        out.write_all(b"]")
+    }
+}
+
+/// A connection-level failure in `log._phonehome.failures`.
+#[derive(Serialize)]
+struct Failure<'a> {
+    ts: String,
+    target: &'a Target,
+    phase: Phase,
+    message: &'a str,
 }
 
 /// Reads a HAR document into events.

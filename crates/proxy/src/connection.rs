@@ -173,7 +173,7 @@ impl Drop for ConnState {
             duration_ms: u64::try_from(self.opened_at.elapsed().as_millis()).unwrap_or(u64::MAX),
             sinkhole: info.sinkhole,
             first_bytes: info.first_bytes,
-            process: attribution.as_ref().map(|a| a.process.clone()),
+            process: attribution.as_ref().map(|a| Box::new(a.process.clone())),
             ancestry: attribution.map(|a| a.ancestry).unwrap_or_default(),
         }));
     }

@@ -343,7 +343,7 @@ fn redact_record(mut record: Record, redactor: &Redactor) -> Record {
         Record::Blocked(b) => b.url = b.url.as_deref().map(|u| redactor.url(u)),
         Record::Capture(c) => c.command = redactor.argv(&c.command),
         Record::Conn(c) => {
-            if let Some(phonehome_record::ConnProcess::Known(process)) = &mut c.process {
+            if let Some(phonehome_record::ConnProcess::Known(process)) = c.process.as_deref_mut() {
                 process.argv = redactor.argv(&process.argv);
             }
         }

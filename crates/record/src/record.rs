@@ -257,7 +257,7 @@ pub struct Conn {
     /// The process that owned the client socket when the connection was accepted, or why it is
     /// not known. Absent when attribution was not attempted (captures written before it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub process: Option<ConnProcess>,
+    pub process: Option<Box<ConnProcess>>,
     /// The owner's parent, its parent, … up to the command phonehome started (inclusive), or up
     /// to PID 1 when there is no such command (`proxy`) or the owner is not in its tree. Empty
     /// (absent) when the owner is unknown or is the command itself.

@@ -2,8 +2,6 @@
 //! the request body, frames the response (one JSON document or a stream of chunks), hands the
 //! JSON to the API's decoder, and turns API errors and failed flows into [`LlmError`]s.
 
-use std::path::Path;
-
 use phonehome_record::{Body, BodyEncoding};
 use serde_json::Value;
 
@@ -12,7 +10,7 @@ use super::fields::scalar;
 use super::framing::{chunks, framing, Chunk, Framing};
 use super::recognise::{self, Api};
 use super::{anthropic, gemini, meta, ollama, openai_chat, openai_responses, session};
-use crate::source::{Event, Exchange, ResponsePart, SourceError};
+use crate::source::{Exchange, ResponsePart};
 
 /// Decodes an exchange that is an LLM call; `None` when it is not one (recognised by method
 /// and path, as [`super::recognise()`] does).
@@ -64,27 +62,6 @@ fn decode_request(api: Api, exchange: &Exchange, c: &mut Conversation) -> Option
         c.streaming = exchange.path.contains(":streamGenerateContent");
     }
     json
-}
-
-/// Every LLM call of a capture (or HAR file), decoded, in flow order; side calls
-/// ([`Conversation::meta`]) only with `include_meta`. Reads the input as a stream: memory
-/// grows with the conversations kept, not with the rest of the capture.
-///
-/// # Errors
-/// [`SourceError`] when the input cannot be read or a line is not a record (with its line).
-pub fn conversations(path: &Path, include_meta: bool) -> Result<Vec<Conversation>, SourceError> {
-    let mut out = Vec::new();
-    for event in crate::input::open(path)? {
-        if let Event::Exchange(exchange) = event? {
-            if let Some(c) = decode(&exchange) {
-                if include_meta || !c.meta {
-                    out.push(c);
-                }
-            }
-        }
-    }
-    out.sort_by_key(|c| c.flow);
-    Ok(out)
 }
 
 /// The JSON of a body: `Ok(None)` when there is none, `Err(note)` when it cannot be read.

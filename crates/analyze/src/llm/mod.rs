@@ -18,12 +18,15 @@
 //! ```
 
 mod anthropic;
+mod calls;
 mod conversation;
 mod decode;
 mod draft;
 mod fields;
+mod flow_order;
 mod framing;
 mod gemini;
+mod listing;
 mod meta;
 mod ollama;
 mod openai_chat;
@@ -33,11 +36,13 @@ mod session;
 pub mod sse;
 pub mod text;
 
+pub use calls::Calls;
 pub use conversation::{Conversation, LlmError, Message, Part, ToolDefinition, Usage};
-pub use decode::{conversations, decode};
+pub use decode::decode;
+pub use listing::Listing;
 pub use meta::{is_meta, SHORT_ANSWER};
 pub use recognise::{recognise, LlmCall};
-pub use session::{session_id, sessions};
+pub use session::session_id;
 
 /// Whether a request with this method and path (without the query) is one of the LLM APIs
 /// [`decode`] knows, by its path alone: a cheap test before reading the body.

@@ -11,11 +11,8 @@
 //!   JSON string with `session_id` (as documented by coder/aibridge pull request 241, which
 //!   reads all three).
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 
-use super::conversation::Conversation;
 use crate::source::Exchange;
 
 /// Request headers that carry a session id, in the order they are tried.
@@ -68,22 +65,6 @@ fn from_metadata(json: &Value) -> Option<String> {
     }
     let (_, session) = user_id.rsplit_once("_session_")?;
     (!session.is_empty()).then(|| session.to_owned())
-}
-
-/// Conversations grouped by the agent's session id, in order of each session's first flow;
-/// calls that carry no session id form one group (`None`: the capture itself).
-pub fn sessions(conversations: &[Conversation]) -> Vec<(Option<&str>, Vec<&Conversation>)> {
-    let mut groups: Vec<(Option<&str>, Vec<&Conversation>)> = Vec::new();
-    let mut index: HashMap<Option<&str>, usize> = HashMap::new();
-    for c in conversations {
-        let key = c.session.as_deref();
-        let i = *index.entry(key).or_insert_with(|| {
-            groups.push((key, Vec::new()));
-            groups.len() - 1
-        });
-        groups[i].1.push(c);
-    }
-    groups
 }
 
 #[cfg(test)]

@@ -128,25 +128,6 @@ pub fn session_heading(session: Option<&str>, calls: usize) -> String {
     }
 }
 
-/// The listing of many conversations: grouped by session in order of each session's first
-/// flow, a blank line before each call and after each group; `No LLM call.` when there is none.
-pub fn listing_of(conversations: &[Conversation]) -> String {
-    if conversations.is_empty() {
-        return "No LLM call.\n".to_owned();
-    }
-    let mut out = String::new();
-    for (session, calls) in super::session::sessions(conversations) {
-        out.push_str(&session_heading(session, calls.len()));
-        out.push('\n');
-        for c in calls {
-            out.push('\n');
-            out.push_str(&listing_text(c));
-        }
-        out.push('\n');
-    }
-    out
-}
-
 /// API, model, and whether streamed or a side call.
 fn facts(c: &Conversation) -> Vec<String> {
     let mut facts = vec![c.api.to_owned(), c.model_label()];

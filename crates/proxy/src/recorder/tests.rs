@@ -38,7 +38,7 @@ fn a_conn_records_its_process_argv_redacted() {
         duration_ms: 0,
         sinkhole: None,
         first_bytes: None,
-        process: Some(ConnProcess::Known(process)),
+        process: Some(Box::new(ConnProcess::Known(process))),
         ancestry: vec![Ancestor {
             pid: 1,
             exe: None,
@@ -50,7 +50,7 @@ fn a_conn_records_its_process_argv_redacted() {
     };
     let argv = &redacted
         .process
-        .as_ref()
+        .as_deref()
         .and_then(ConnProcess::known)
         .expect("known")
         .argv;

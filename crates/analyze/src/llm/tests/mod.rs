@@ -758,13 +758,24 @@ fn sessions_group_by_id_then_capture() {
     b.session = None;
     let mut c = a.clone();
     c.flow = 9;
-    let all = [a, b, c];
-    let groups = sessions(&all);
-    let shape: Vec<(Option<&str>, Vec<u64>)> = groups
-        .iter()
-        .map(|(k, v)| (*k, v.iter().map(|c| c.flow).collect()))
+    let mut listing = Listing::new().expect("temporary file");
+    for c in [a, b, c] {
+        listing.push(&c).expect("push");
+    }
+    let mut out = Vec::new();
+    listing.write_to(&mut out).expect("write");
+    let text = String::from_utf8(out).expect("utf-8");
+    let flows: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("--- flow "))
+        .map(|l| l.split(' ').next().unwrap_or(l))
         .collect();
-    assert_eq!(shape, [(Some("s1"), vec![7, 9]), (None, vec![8])]);
+    let headings: Vec<&str> = text.lines().filter(|l| l.starts_with("===")).collect();
+    assert_eq!(
+        headings,
+        ["=== session s1: 2 calls", "=== no session id: 1 call"]
+    );
+    assert_eq!(flows, ["7", "9", "8"]);
 }
 
 #[test]

@@ -140,19 +140,26 @@ fn listing_abbreviates_long_parts_and_keeps_the_last_inputs() {
 
 #[test]
 fn sessions_group_the_listing() {
+    let listed = |calls: &[Conversation]| {
+        let mut listing = crate::llm::Listing::new().expect("temporary file");
+        for c in calls {
+            listing.push(c).expect("push");
+        }
+        let mut out = Vec::new();
+        listing.write_to(&mut out).expect("write");
+        String::from_utf8(out).expect("utf-8")
+    };
     let mut a = conversation();
     a.session = Some("s1".into());
     let mut b = a.clone();
     b.flow = 8;
     b.session = None;
-    let text = listing_of(&[a, b]);
-    assert!(
-        text.starts_with("=== session s1: 1 call\n\n--- flow 7 "),
-        "{text}"
+    let text = listed(&[a.clone(), b.clone()]);
+    let expected = format!(
+        "=== session s1: 1 call\n\n{}\n=== no session id: 1 call\n\n{}\n",
+        listing_text(&a),
+        listing_text(&b)
     );
-    assert!(
-        text.contains("\n\n=== no session id: 1 call\n\n--- flow 8 "),
-        "{text}"
-    );
-    assert_eq!(listing_of(&[]), "No LLM call.\n");
+    assert_eq!(text, expected);
+    assert_eq!(listed(&[]), "No LLM call.\n");
 }
