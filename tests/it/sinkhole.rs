@@ -321,3 +321,63 @@ async fn proxy_require_auth_refuses_a_client_without_the_credential() {
         "only the client with the credential"
     );
 }
+
+/// The content verdict is computed over what the sinkhole read, and says **unknown** for what
+/// nobody read.
+#[tokio::test]
+async fn the_verdict_is_unknown_for_unseen_attempts_and_sees_sinkholed_leaks() {
+    let scratch = Scratch::new();
+    let report = |out: std::path::PathBuf| {
+        let mut cmd = scratch.phonehome();
+        cmd.args(["report", "--format", "json"]).arg(out);
+        cmd
+    };
+
+    let out = scratch.path("unseen.jsonl");
+    let mut cmd = scratch.run_prefix(&out, None);
+    cmd.args(["--", "curl", "-sS", "https://nothing.invalid/t"]);
+    run(cmd).await;
+    let json: serde_json::Value =
+        serde_json::from_str(&run(report(out)).await.stdout).expect("report");
+    let content = &json["verdict"][0];
+    assert_eq!(content["answer"], "unknown", "{content}");
+    assert!(
+        content["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains("nothing.invalid") && e.contains("--sinkhole unreachable")),
+        "{content}"
+    );
+
+    let out = scratch.path("leak.jsonl");
+    let cwd = scratch.dir.path().display().to_string();
+    let mut cmd = scratch.run_prefix(&out, None);
+    cmd.current_dir(scratch.dir.path())
+        .args([
+            "--policy",
+            "offline",
+            "--",
+            "curl",
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-d",
+        ])
+        .arg(format!("workspace={cwd}"))
+        .arg("https://blocked.example/upload");
+    let ran = run(cmd).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let json: serde_json::Value =
+        serde_json::from_str(&run(report(out)).await.stdout).expect("report");
+    assert_eq!(json["summary"]["sinkholed"], 1);
+    let content = &json["verdict"][0];
+    assert_eq!(content["answer"], "yes", "{content}");
+    assert!(
+        json["leaks"]
+            .as_array()
+            .expect("leaks")
+            .iter()
+            .any(|l| l["kind"] == "cwd" && l["host"] == "blocked.example"),
+        "{:#}",
+        json["leaks"]
+    );
+}

@@ -318,6 +318,7 @@ fn import_entry(e: &Value, index: usize) -> Result<Exchange, String> {
         request_headers,
         request_body,
     );
+    exchange.sinkhole = serde_json::from_value(request["_phonehome_sinkhole"].clone()).ok();
     let response = &e["response"];
     let status = response["status"].as_u64().unwrap_or(0);
     if status > 0 {

@@ -33,7 +33,7 @@ fn statuses(map: &std::collections::BTreeMap<u16, u64>) -> String {
 }
 
 /// The report's sections, in order.
-const SECTIONS: [fn(&mut String, &Report); 17] = [
+const SECTIONS: [fn(&mut String, &Report); 19] = [
     setup,
     summary,
     verdict,
@@ -45,8 +45,10 @@ const SECTIONS: [fn(&mut String, &Report); 17] = [
     model_catalog,
     retry_storms,
     leaks,
+    unseen,
     failures,
     blocked,
+    processes,
     fingerprints,
     signatures,
     hardening,
@@ -108,17 +110,18 @@ fn setup(w: &mut String, report: &Report) {
 fn summary(w: &mut String, report: &Report) {
     let m = &report.summary;
     let _ = writeln!(w, "\n## Summary\n");
-    let _ = writeln!(w, "| Requests | Unique request signatures | Unique domains | Failed connection attempts | Failed requests | Blocked | LLM calls | Sent | Received |");
-    let _ = writeln!(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let _ = writeln!(w, "| Requests | Unique request signatures | Unique domains | Failed connection attempts | Failed requests | Blocked | Sinkholed | LLM calls | Sent | Received |");
+    let _ = writeln!(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let _ = writeln!(
         w,
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
         m.requests,
         m.unique_signatures,
         m.unique_domains,
         m.failed_connection_attempts,
         m.failed_requests,
         m.blocked,
+        m.sinkholed,
         m.llm_calls,
         bytes(m.bytes_up),
         bytes(m.bytes_down)
@@ -299,6 +302,55 @@ fn blocked(w: &mut String, report: &Report) {
             cell(&b.target),
             cell(&b.rule),
             b.count
+        );
+    }
+}
+
+/// Attempts whose request phonehome never saw, and how to see them.
+fn unseen(w: &mut String, report: &Report) {
+    if report.unseen.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "\n## Unseen attempts\n");
+    let _ = writeln!(
+        w,
+        "Their requests were not read, so the verdict cannot speak for them.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| Host | Attempts | Why | To see them |\n|---|---:|---|---|"
+    );
+    for u in &report.unseen {
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} | {} |",
+            cell(&u.host),
+            u.attempts,
+            u.why,
+            u.reveal.map_or("—".to_owned(), |flag| format!("`{flag}`"))
+        );
+    }
+}
+
+/// The executables behind the connections, with the hosts each reached.
+fn processes(w: &mut String, report: &Report) {
+    if report.processes.is_empty() {
+        return;
+    }
+    let _ = writeln!(w, "\n## Processes\n");
+    let _ = writeln!(w, "| Executable | Connections | Hosts |\n|---|---:|---|");
+    for p in &report.processes {
+        let hosts: Vec<String> = p
+            .hosts
+            .iter()
+            .map(|h| format!("{} ×{}", h.host, h.connections))
+            .collect();
+        let _ = writeln!(
+            w,
+            "| {} | {} | {} |",
+            cell(&p.exe),
+            p.connections,
+            cell(&hosts.join(", "))
         );
     }
 }

@@ -31,6 +31,8 @@ pub struct Exchange {
     pub response: Option<ResponsePart>,
     /// What ended the flow when it failed.
     pub error: Option<(Phase, String)>,
+    /// Set when phonehome's sinkhole read and answered the request instead of forwarding it.
+    pub sinkhole: Option<phonehome_record::Sinkhole>,
 }
 
 /// The response side of an [`Exchange`].
@@ -64,8 +66,9 @@ impl From<phonehome_record::Response> for ResponsePart {
 
 impl Exchange {
     /// Whether the exchange failed: no response, or a status of 400 or more.
+    /// A sinkholed request did not fail: phonehome answered it as it was asked to.
     pub fn failed(&self) -> bool {
-        self.response.as_ref().is_none_or(|r| r.status >= 400)
+        self.sinkhole.is_none() && self.response.as_ref().is_none_or(|r| r.status >= 400)
     }
 
     /// The first value of request header `name` (any case).
@@ -360,6 +363,7 @@ fn exchange_from_request(r: phonehome_record::Request) -> Exchange {
         request_body: r.body,
         response: None,
         error: None,
+        sinkhole: r.sinkhole,
     }
 }
 
@@ -389,6 +393,7 @@ pub(crate) fn exchange(
         request_body,
         response: None,
         error: None,
+        sinkhole: None,
     }
 }
 

@@ -44,6 +44,12 @@ struct Request<'a> {
     raw_header_names: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     post_data: Option<PostData<'a>>,
+    /// Answered by phonehome's sinkhole (`request.sinkhole`).
+    #[serde(
+        rename = "_phonehome_sinkhole",
+        skip_serializing_if = "Option::is_none"
+    )]
+    sinkhole: Option<phonehome_record::Sinkhole>,
 }
 
 #[derive(Serialize)]
@@ -192,6 +198,7 @@ impl<'a> Request<'a> {
                 text: &body.data,
                 body,
             }),
+            sinkhole: x.sinkhole,
         }
     }
 }

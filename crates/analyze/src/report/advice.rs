@@ -238,6 +238,35 @@ fn findings(report: &Report) -> Findings {
     f
 }
 
+/// The content verdict when no leak was found but some attempts ended before their request
+/// was seen: **unknown** for those hosts, with the flag that would have shown them. Never
+/// "no" about bytes phonehome did not read.
+fn unseen_content(report: &Report) -> Option<(&'static str, String)> {
+    let attempts: u64 = report.unseen.iter().map(|u| u.attempts).sum();
+    if attempts == 0 {
+        return None;
+    }
+    let mut hosts: Vec<&str> = report.unseen.iter().map(|u| u.host.as_str()).collect();
+    hosts.dedup();
+    let mut reveal: Vec<&str> = report.unseen.iter().filter_map(|u| u.reveal).collect();
+    reveal.sort_unstable();
+    reveal.dedup();
+    let how = if reveal.is_empty() {
+        "phonehome cannot read them (not HTTP, or TLS it does not decrypt)".to_owned()
+    } else {
+        format!("rerun with {} to read them", reveal.join(" and "))
+    };
+    Some((
+        "unknown",
+        format!(
+            "{attempts} {} to {} ended before {} request was seen; {how}",
+            if attempts == 1 { "attempt" } else { "attempts" },
+            hosts.join(", "),
+            if attempts == 1 { "its" } else { "their" },
+        ),
+    ))
+}
+
 fn verdict(report: &Report) -> Vec<Verdict> {
     let leaks: Vec<_> = report
         .leaks
@@ -247,10 +276,10 @@ fn verdict(report: &Report) -> Vec<Verdict> {
         })
         .collect();
     let content = if leaks.is_empty() && report.prompt_leaks.is_empty() {
-        (
+        unseen_content(report).unwrap_or((
             "no",
             "no marker or prompt found beyond the provider".to_owned(),
-        )
+        ))
     } else {
         let mut hosts: Vec<&str> = leaks.iter().map(|l| l.host.as_str()).collect();
         hosts.extend(report.prompt_leaks.iter().map(|l| l.host.as_str()));

@@ -14,6 +14,7 @@ use super::model::{
     BlockedRow, DomainRow, DownloadRow, FailureRow, FetchRow, FingerprintRow, PackageRow, Report,
     Setup, SignatureRow, Storm, Summary, TimelineEvent,
 };
+use super::sight::Sight;
 use super::timeline::{self, Activity, Burst};
 use crate::agent::{self, Patterns};
 use crate::leaks::{Leak, LeakFinder, PromptLeak, PromptSearch};
@@ -93,6 +94,7 @@ pub(super) struct Builder<'c> {
     start: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
     first_events: Vec<(DateTime<Utc>, TimelineEvent)>,
+    sight: Sight,
     pub(super) warnings: Vec<String>,
 }
 
@@ -123,6 +125,7 @@ impl<'c> Builder<'c> {
             start: None,
             last: None,
             first_events: Vec::new(),
+            sight: Sight::default(),
             warnings: Vec::new(),
         }
     }
@@ -154,12 +157,14 @@ impl<'c> Builder<'c> {
     }
 
     fn header(&mut self, patterns: &Patterns, capture: Capture) {
+        self.sight.header(&capture);
         self.agents.command(patterns, &capture.command);
         self.header = Some(capture);
     }
 
     fn failure(&mut self, ts: DateTime<Utc>, target: Target, phase: Phase, message: String) {
         self.see_time(ts);
+        self.sight.failure(&target, phase);
         let host = self.hosts.entry(target.host.clone()).or_default();
         host.port = target.port;
         host.failures += 1;
@@ -174,6 +179,7 @@ impl<'c> Builder<'c> {
     }
 
     fn blocked(&mut self, b: Blocked) {
+        self.sight.blocked(&b);
         self.summary.blocked += 1;
         *self
             .blocked
@@ -182,6 +188,7 @@ impl<'c> Builder<'c> {
     }
 
     fn conn(&mut self, conn: Conn) {
+        self.sight.conn(&conn);
         let Some(tls) = conn.tls else {
             return;
         };
@@ -211,6 +218,7 @@ impl<'c> Builder<'c> {
 
     fn count_totals(&mut self, x: &Digest) {
         self.summary.requests += 1;
+        self.summary.sinkholed += u64::from(x.sinkholed);
         self.summary.failed_requests += u64::from(x.failed);
         self.summary.bytes_up += x.up;
         self.summary.bytes_down += x.down;
@@ -377,6 +385,7 @@ impl<'c> Builder<'c> {
         let (leaks, credentials) = leaks.finish(&scanners.needles, provider.as_deref());
         self.summary.unique_signatures = self.signatures.len() as u64;
         self.summary.unique_domains = self.hosts.len() as u64;
+        let (unseen, processes) = std::mem::take(&mut self.sight).finish();
         let mut report = Report {
             setup: self.setup(agents),
             domains: self.domains(provider.as_deref(), &leaks),
@@ -402,6 +411,8 @@ impl<'c> Builder<'c> {
             failures: failure_rows(self.failures),
             blocked: blocked_rows(self.blocked),
             fingerprints: fingerprint_rows(self.fingerprints),
+            unseen,
+            processes,
             findings: Default::default(),
             verdict: Vec::new(),
             hardening: Vec::new(),

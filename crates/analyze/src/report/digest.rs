@@ -34,6 +34,8 @@ pub(super) struct Digest {
     /// The response's status; `None` when there was no response.
     pub(super) status: Option<u16>,
     pub(super) failed: bool,
+    /// Answered by phonehome's sinkhole: read, never forwarded.
+    pub(super) sinkholed: bool,
     /// Request and response body bytes.
     pub(super) up: u64,
     pub(super) down: u64,
@@ -120,6 +122,7 @@ pub(super) fn digest(x: Exchange, scanners: &Scanners) -> Digest {
         agents: scanners.agents.scan(&x),
         leaks: scanners.needles.scan(&x),
         failed: x.failed(),
+        sinkholed: x.sinkhole.is_some(),
         up: x.request_body.as_ref().map_or(0, |b| b.size),
         down,
         status,

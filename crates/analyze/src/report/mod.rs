@@ -13,6 +13,7 @@ mod calls;
 mod digest;
 mod model;
 mod prompts;
+mod sight;
 mod timeline;
 
 use std::path::Path;

@@ -32,6 +32,10 @@ pub struct Report {
     pub blocked: Vec<BlockedRow>,
     /// The TLS fingerprints clients presented, per host.
     pub fingerprints: Vec<FingerprintRow>,
+    /// Attempts that ended before their request was seen, per host and reason.
+    pub unseen: Vec<UnseenRow>,
+    /// The executables that owned the client sockets, with the hosts they connected to.
+    pub processes: Vec<ProcessRow>,
     pub findings: Findings,
     pub verdict: Vec<Verdict>,
     pub hardening: Vec<Advice>,
@@ -65,6 +69,8 @@ pub struct Summary {
     pub failed_connection_attempts: u64,
     pub failed_requests: u64,
     pub blocked: u64,
+    /// Requests the sinkhole read and answered instead of forwarding them.
+    pub sinkholed: u64,
     pub llm_calls: u64,
     /// Request body bytes.
     pub bytes_up: u64,
@@ -235,4 +241,29 @@ pub struct HostActivity {
     pub origin_ms: i64,
     pub bucket_ms: i64,
     pub counts: Vec<u32>,
+}
+
+/// Attempts to a host whose request phonehome never saw, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct UnseenRow {
+    pub host: String,
+    pub attempts: u64,
+    pub why: &'static str,
+    /// The option that would have shown the requests (`--sinkhole unreachable`), if any.
+    pub reveal: Option<&'static str>,
+}
+
+/// One executable and the connections it opened.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessRow {
+    /// The executable's path (`conn.process.exe`).
+    pub exe: String,
+    pub connections: u64,
+    pub hosts: Vec<ProcessHost>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProcessHost {
+    pub host: String,
+    pub connections: u64,
 }
