@@ -1,5 +1,6 @@
 //! Drawing: the capture picker, the flow list, the detail pane, the help overlay.
 
+use phonehome_record::Sinkhole;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -10,7 +11,6 @@ use ratatui::Frame;
 
 use crate::app::{App, DetailState, Drawn, FlowsState, PickerState, Screen};
 use crate::index::{Row, RowKind};
-use phonehome_record::Sinkhole;
 
 const KEYS_PICKER: &str = "↑↓ move · Enter open · r reload · ? keys · q quit";
 const KEYS_FLOWS: &str =
@@ -331,6 +331,9 @@ impl Columns {
 
 /// What the status column says of a row, in its colour.
 fn status(row: &Row) -> (String, Style) {
+    if let (RowKind::Flow, Some(sinkhole)) = (row.kind, row.sinkhole) {
+        return sinkholed(sinkhole);
+    }
     match row.kind {
         RowKind::Blocked => ("blocked".to_owned(), Style::new().fg(Color::Yellow)),
         RowKind::Conn => ("relay".to_owned(), Style::new().fg(Color::Cyan)),
@@ -340,7 +343,6 @@ fn status(row: &Row) -> (String, Style) {
             Style::new().fg(Color::Red),
         ),
         RowKind::Flow => match (row.status, &row.error) {
-            _ if row.sinkhole.is_some() => sinkholed(row.sinkhole),
             (Some(status), _) if status >= 400 => (status.to_string(), Style::new().fg(Color::Red)),
             (Some(status), None) => (status.to_string(), Style::new()),
             (Some(status), Some(_)) => (status.to_string(), Style::new().fg(Color::Red)),
@@ -351,10 +353,10 @@ fn status(row: &Row) -> (String, Style) {
 }
 
 /// A request phonehome answered itself: with what, in the colour of a block or a failure.
-fn sinkholed(sinkhole: Option<Sinkhole>) -> (String, Style) {
+fn sinkholed(sinkhole: Sinkhole) -> (String, Style) {
     match sinkhole {
-        Some(Sinkhole::Unreachable) => ("sinkholed 502".to_owned(), Style::new().fg(Color::Red)),
-        _ => ("sinkholed 403".to_owned(), Style::new().fg(Color::Yellow)),
+        Sinkhole::Unreachable => ("sinkholed 502".to_owned(), Style::new().fg(Color::Red)),
+        Sinkhole::Denied => ("sinkholed 403".to_owned(), Style::new().fg(Color::Yellow)),
     }
 }
 
