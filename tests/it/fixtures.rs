@@ -157,7 +157,7 @@ impl Synth {
             duration_ms: 0,
             sinkhole: None,
             first_bytes: None,
-            process: Some(process),
+            process: Some(Box::new(process)),
             ancestry: Vec::new(),
         }));
         self.counts.conns += 1;

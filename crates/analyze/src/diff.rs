@@ -484,9 +484,15 @@ fn processes_markdown(w: &mut String, d: &Diff) {
         "## Processes\n\nConnections by executable (the process that owned each client socket) and host.\n\n| executable | A | B |\n|---|---|---|"
     );
     for p in &d.processes {
-        let a = processes::cell(p.a.as_ref());
-        let b = processes::cell(p.b.as_ref());
-        let _ = writeln!(w, "| `{}` | {} | {} |", p.exe, a, b);
+        let a = processes::hosts_text(p.a.as_ref());
+        let b = processes::hosts_text(p.b.as_ref());
+        let exe = crate::markdown::cell(&p.exe);
+        let _ = writeln!(
+            w,
+            "| `{exe}` | {} | {} |",
+            crate::markdown::cell(&a),
+            crate::markdown::cell(&b)
+        );
     }
     let _ = writeln!(w);
     let names = |exes: &[String]| {

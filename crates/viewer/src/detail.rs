@@ -153,7 +153,7 @@ fn header_lines(headers: &[(String, String)], out: &mut Vec<Line<'static>>) {
 fn process_lines(conn: &Conn) -> Vec<Line<'static>> {
     let label = |name: &str| Span::styled(format!("{name:<9}"), json::key_style());
     let dim = Style::new().add_modifier(Modifier::DIM);
-    let info = match &conn.process {
+    let info = match conn.process.as_deref() {
         Some(ConnProcess::Known(info)) => info,
         Some(ConnProcess::Unknown { unknown }) => {
             return vec![
@@ -166,7 +166,7 @@ fn process_lines(conn: &Conn) -> Vec<Line<'static>> {
         }
         None => return Vec::new(),
     };
-    let name = info.exe.rsplit('/').next().unwrap_or(&info.exe);
+    let name = info.name();
     let mut lines = vec![
         Line::from(vec![
             label("process"),

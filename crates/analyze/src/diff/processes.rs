@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use phonehome_record::{Conn, ConnProcess};
+use phonehome_record::{Conn, ConnProcess, ProcessInfo};
 use serde::Serialize;
 
 /// The name connections whose owner was not found are counted under.
@@ -20,7 +20,7 @@ impl Processes {
     /// Counts `conn` under its process's executable; a connection whose record names no
     /// process (attribution off, or a capture from before it) is not counted.
     pub(crate) fn conn(&mut self, conn: &Conn) {
-        let Some(process) = &conn.process else {
+        let Some(process) = conn.process.as_deref() else {
             return;
         };
         let side = self.by_exe.entry(executable(process)).or_default();
@@ -36,11 +36,10 @@ impl Processes {
 
 /// The executable's file name (`curl` for `/usr/bin/curl`), or [`UNKNOWN`].
 fn executable(process: &ConnProcess) -> String {
-    let Some(info) = process.known() else {
-        return UNKNOWN.to_owned();
-    };
-    let exe = info.exe.strip_suffix(" (deleted)").unwrap_or(&info.exe);
-    exe.rsplit('/').next().unwrap_or(exe).to_owned()
+    process
+        .known()
+        .map_or(UNKNOWN, ProcessInfo::name)
+        .to_owned()
 }
 
 /// One executable's connections in one input.
@@ -115,8 +114,8 @@ fn only(
         .collect()
 }
 
-/// One side of an executable as a table cell: `host (count), …`, or `—`.
-pub(crate) fn cell(side: Option<&ProcessSide>) -> String {
+/// One side of an executable as text: `host (count), …`, or `—`.
+pub(crate) fn hosts_text(side: Option<&ProcessSide>) -> String {
     let Some(side) = side else {
         return "—".to_owned();
     };

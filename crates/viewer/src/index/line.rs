@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use phonehome_analyze::{llm, url_parts, Exchange, UrlParts};
 use phonehome_catalog::{recognise_package, Catalog, Purpose};
 use phonehome_record::{
-    Blocked, Conn, ConnProcess, Dns, ErrorRecord, Mode, Record, RecordHead, RecordKind, Request,
-    Transport,
+    Blocked, Conn, ConnProcess, Dns, ErrorRecord, Mode, ProcessInfo, Record, RecordHead,
+    RecordKind, Request, Transport,
 };
 
 use super::data::{Change, NewRow};
@@ -213,7 +213,7 @@ impl LineIndexer {
     fn conn(&mut self, line: &Line<'_>, conn: &Conn) -> Change {
         Change::Conn {
             conn: conn.conn,
-            process: conn.process.as_ref().map(process_name),
+            process: conn.process.as_deref().map(process_name),
             at: line.at,
             row: self.conn_row(line, conn),
         }
@@ -261,12 +261,8 @@ fn response(line: &Line<'_>, head: &RecordHead<'_>) -> Option<Change> {
 
 /// The executable's file name of a connection's process, as the flow list shows it: `curl`
 /// for `/usr/bin/curl`, `?` when the owner is not known.
-pub(crate) fn process_name(process: &ConnProcess) -> String {
-    let Some(info) = process.known() else {
-        return "?".to_owned();
-    };
-    let exe = info.exe.strip_suffix(" (deleted)").unwrap_or(&info.exe);
-    exe.rsplit('/').next().unwrap_or(exe).to_owned()
+fn process_name(process: &ConnProcess) -> String {
+    process.known().map_or("?", ProcessInfo::name).to_owned()
 }
 
 /// Marks `row` as an LLM call when its request decodes as one.

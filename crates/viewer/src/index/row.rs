@@ -78,7 +78,7 @@ pub(crate) struct ConnSeen {
     pub(crate) at: u64,
 }
 
-/// A row as kept for every flow of the capture: about 110 bytes plus its path, with repeated
+/// A row as kept for every flow of the capture: 104 bytes plus its path, with repeated
 /// strings (hosts, methods, models, sessions, phases) interned. [`NONE`], [`NONE32`] and
 /// [`NO_STRING`] stand for no value; a `status` of 0 for no response yet.
 #[derive(Debug, Clone)]

@@ -20,7 +20,7 @@ fn conn(host: &str, process: Option<ConnProcess>) -> Conn {
         duration_ms: 0,
         sinkhole: None,
         first_bytes: None,
-        process,
+        process: process.map(Box::new),
         ancestry: vec![Ancestor {
             pid: 1,
             exe: None,
@@ -88,9 +88,12 @@ fn executables_of_one_side_and_changed_hosts_are_listed() {
     let names: Vec<&str> = c.executables.iter().map(|e| e.exe.as_str()).collect();
     assert_eq!(names, ["curl", "node", "python3"]);
     let node = &c.executables[1];
-    assert_eq!(cell(node.a.as_ref()), "api.test (1)");
-    assert_eq!(cell(node.b.as_ref()), "api.test (1), telemetry.test (1)");
-    assert_eq!(cell(c.executables[0].b.as_ref()), "—");
+    assert_eq!(hosts_text(node.a.as_ref()), "api.test (1)");
+    assert_eq!(
+        hosts_text(node.b.as_ref()),
+        "api.test (1), telemetry.test (1)"
+    );
+    assert_eq!(hosts_text(c.executables[0].b.as_ref()), "—");
     assert!(c.unattributed.is_empty());
 }
 
