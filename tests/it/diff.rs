@@ -1,5 +1,7 @@
-//! `phonehome diff` of two real clients against the same local server.
+//! `phonehome diff` of two real clients against the same local server, and of synthetic
+//! captures whose connections name their processes.
 
+use crate::fixtures::{h, Synth};
 use crate::support::{run, Cert, Scratch, TestPki, Upstream};
 
 #[tokio::test]
@@ -72,6 +74,87 @@ async fn curl_and_python_differ_and_a_capture_equals_itself() {
 
     let mut cmd = scratch.phonehome();
     cmd.arg("diff").arg(&curl_out).arg(&curl_out);
+    let ran = run(cmd).await;
+    assert!(ran.stdout.ends_with("No differences.\n"), "{}", ran.stdout);
+}
+
+/// Two synthetic runs of the same script: B's `node` was replaced by `python3`, and one of its
+/// connections has an owner phonehome could not find.
+fn runs(scratch: &Scratch) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (a, b) = (scratch.path("a.jsonl"), scratch.path("b.jsonl"));
+    let markers = phonehome_record::Markers::default();
+    for (path, second, third) in [
+        (&a, Some("/usr/bin/node"), Some("/usr/bin/node")),
+        (&b, Some("/usr/bin/python3.12"), None),
+    ] {
+        let mut s = Synth::create(path, &["sh", "-c", "fetch"], markers.clone());
+        for (i, (host, exe)) in [
+            ("api.test", Some("/usr/bin/curl")),
+            ("api.test", second),
+            ("telemetry.test", third),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let at = i as i64 * 100;
+            let url = format!("https://{host}/v1");
+            s.exchange(at, "GET", &url, h(&[]), None, 200, Vec::new(), None);
+            s.conn(at + 50, host, exe);
+        }
+        s.finish(1_000);
+    }
+    (a, b)
+}
+
+#[tokio::test]
+async fn processes_are_compared_by_executable_and_host() {
+    let scratch = Scratch::new();
+    let (a, b) = runs(&scratch);
+    let mut cmd = scratch.phonehome();
+    cmd.args(["diff", "--format", "json"]).arg(&a).arg(&b);
+    let ran = run(cmd).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let diff: serde_json::Value = serde_json::from_str(&ran.stdout).expect("JSON diff");
+    assert_eq!(diff["processes_only_in_a"], serde_json::json!(["node"]));
+    assert_eq!(
+        diff["processes_only_in_b"],
+        serde_json::json!(["?", "python3.12"])
+    );
+    assert_eq!(diff["unattributed"], serde_json::json!([]));
+    let node = &diff["processes"][2];
+    assert_eq!(node["exe"], "node");
+    assert_eq!(
+        node["a"],
+        serde_json::json!({"connections": 2, "hosts": {"api.test": 1, "telemetry.test": 1}})
+    );
+    assert_eq!(node["b"], serde_json::Value::Null);
+
+    let mut cmd = scratch.phonehome();
+    cmd.arg("diff").arg(&a).arg(&b);
+    let ran = run(cmd).await;
+    let section = ran
+        .stdout
+        .split("## Processes\n\n")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("a Processes section");
+    insta::assert_snapshot!(section, @r"
+    Connections by executable (the process that owned each client socket) and host.
+
+    | executable | A | B |
+    |---|---|---|
+    | `?` | — | telemetry.test (1) |
+    | `curl` | api.test (1) | api.test (1) |
+    | `node` | api.test (1), telemetry.test (1) | — |
+    | `python3.12` | — | api.test (1) |
+
+    Only in A: `node`
+
+    Only in B: `?`, `python3.12`
+    ");
+
+    let mut cmd = scratch.phonehome();
+    cmd.arg("diff").arg(&a).arg(&a);
     let ran = run(cmd).await;
     assert!(ran.stdout.ends_with("No differences.\n"), "{}", ran.stdout);
 }

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
 use phonehome_record::{
-    Body, BodyEncoding, Capture, CaptureWriter, Counts, End, Marker, Markers, Mode, Record,
-    Request, Response, SecretMarker,
+    Body, BodyEncoding, Capture, CaptureWriter, Conn, ConnProcess, Counts, End, Marker, Markers,
+    Mode, ProcessInfo, Record, Request, Response, SecretMarker, Target, Transport,
 };
 
 pub const START: &str = "2026-03-02T10:00:00.000Z";
@@ -124,6 +124,43 @@ impl Synth {
             first_byte_ms: None,
             duration_ms: 40,
         }));
+    }
+
+    /// The `conn` record of the last exchange's connection (its id is the flow's), naming
+    /// `exe` as its process (`None`: the owner was not found), written when it closes.
+    pub fn conn(&mut self, at_ms: i64, host: &str, exe: Option<&str>) {
+        let at = self.start + Duration::milliseconds(at_ms);
+        let process = match exe {
+            Some(exe) => ConnProcess::Known(ProcessInfo {
+                pid: 4000 + self.flow as u32,
+                ppid: 4000,
+                exe: exe.to_owned(),
+                argv: vec![exe.rsplit('/').next().unwrap_or(exe).to_owned()],
+                start: ts(self.start),
+            }),
+            None => ConnProcess::unknown("the socket was not in the TCP table"),
+        };
+        self.write(Record::Conn(Conn {
+            ts: ts(at),
+            conn: self.flow,
+            client: "127.0.0.1:40000".to_owned(),
+            target: Target {
+                host: host.to_owned(),
+                port: 443,
+            },
+            transport: Transport::TlsIntercept,
+            tls: None,
+            upstream: None,
+            bytes_up: 0,
+            bytes_down: 0,
+            opened: ts(at),
+            duration_ms: 0,
+            sinkhole: None,
+            first_bytes: None,
+            process: Some(Box::new(process)),
+            ancestry: Vec::new(),
+        }));
+        self.counts.conns += 1;
     }
 
     fn write(&mut self, record: Record) {

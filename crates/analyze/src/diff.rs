@@ -2,7 +2,10 @@
 //! signature: what is present in one only, header names and values (and whether each value is
 //! constant or varies within its capture), header order, auth scheme and credential
 //! fingerprints, the JSON shape of request bodies (keys and types, not values), HTTP version,
-//! ALPN, TLS version, JA3 and JA4, request counts, retries, gaps and connection reuse.
+//! ALPN, TLS version, JA3 and JA4, request counts, retries, gaps and connection reuse; and per
+//! executable (the `process` of each connection), the hosts it connected to ([`processes`]).
+
+mod processes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -12,6 +15,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::source::{Event, Exchange, SourceError};
+pub use processes::{ProcessDiff, ProcessSide};
 
 /// Distinct values kept per header before it is marked as varying without keeping more.
 const MAX_VALUES: usize = 8;
@@ -21,6 +25,7 @@ const MAX_VALUES: usize = 8;
 struct Profile {
     hosts: BTreeMap<String, HostProfile>,
     signatures: BTreeMap<String, SignatureProfile>,
+    processes: processes::Processes,
 }
 
 #[derive(Debug, Default)]
@@ -58,6 +63,7 @@ fn profile(path: &Path) -> Result<Profile, SourceError> {
         match event? {
             Event::Exchange(x) => p.exchange(&x),
             Event::Conn(c) => {
+                p.processes.conn(&c);
                 let host = p.hosts.entry(c.target.host).or_default();
                 host.connections += 1;
                 if let Some(tls) = c.tls {
@@ -170,6 +176,16 @@ pub struct Diff {
     pub signatures_only_in_b: Vec<String>,
     pub hosts: Vec<HostDiff>,
     pub signatures: Vec<SignatureDiff>,
+    /// Executables (the `process` of each connection) with connections in A only.
+    pub processes_only_in_a: Vec<String>,
+    pub processes_only_in_b: Vec<String>,
+    /// Every executable of either input with its connections by host on each side, when the
+    /// inputs differ in processes (empty when they agree).
+    pub processes: Vec<ProcessDiff>,
+    /// The inputs (`A`, `B`) whose connections name no process (recorded without
+    /// attribution, before it, or a HAR file) while the other's do; the only-in lists are
+    /// then left empty.
+    pub unattributed: Vec<String>,
 }
 
 impl Diff {
@@ -181,6 +197,7 @@ impl Diff {
             && self.signatures_only_in_b.is_empty()
             && self.hosts.is_empty()
             && self.signatures.is_empty()
+            && self.processes.is_empty()
     }
 }
 
@@ -272,6 +289,11 @@ pub fn diff(a: &Path, b: &Path) -> Result<Diff, SourceError> {
         };
         out.signatures.extend(signature_diff(sig, sa, sb));
     }
+    let processes = processes::compare(&pa.processes, &pb.processes);
+    out.processes_only_in_a = processes.only_in_a;
+    out.processes_only_in_b = processes.only_in_b;
+    out.processes = processes.executables;
+    out.unattributed = processes.unattributed;
     Ok(out)
 }
 
@@ -423,6 +445,7 @@ pub fn render_markdown(d: &Diff) -> String {
         "Request signatures only in B",
         &d.signatures_only_in_b,
     );
+    processes_markdown(&mut w, d);
     for h in &d.hosts {
         let _ = writeln!(w, "## Host {}\n\n| | A | B |\n|---|---|---|", h.host);
         for c in &h.changes {
@@ -449,30 +472,48 @@ pub fn render_markdown(d: &Diff) -> String {
     w
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_shapes() {
-        let mut out = BTreeSet::new();
-        shape(
-            "",
-            &serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "x"}], "stream": true}),
-            0,
-            &mut out,
+/// The Processes section: each executable's connections by host on either side, and those
+/// of one side only.
+fn processes_markdown(w: &mut String, d: &Diff) {
+    use std::fmt::Write as _;
+    if d.processes.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        w,
+        "## Processes\n\nConnections by executable (the process that owned each client socket) and host.\n\n| executable | A | B |\n|---|---|---|"
+    );
+    for p in &d.processes {
+        let a = processes::hosts_text(p.a.as_ref());
+        let b = processes::hosts_text(p.b.as_ref());
+        let exe = crate::markdown::cell(&p.exe);
+        let _ = writeln!(
+            w,
+            "| `{exe}` | {} | {} |",
+            crate::markdown::cell(&a),
+            crate::markdown::cell(&b)
         );
-        let lines: Vec<&str> = out.iter().map(String::as_str).collect();
-        assert_eq!(
-            lines,
-            [
-                "messages: array",
-                "messages[].content: string",
-                "messages[].role: string",
-                "messages[]: object",
-                "model: string",
-                "stream: bool"
-            ]
+    }
+    let _ = writeln!(w);
+    let names = |exes: &[String]| {
+        exes.iter()
+            .map(|e| format!("`{e}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !d.processes_only_in_a.is_empty() {
+        let _ = writeln!(w, "Only in A: {}\n", names(&d.processes_only_in_a));
+    }
+    if !d.processes_only_in_b.is_empty() {
+        let _ = writeln!(w, "Only in B: {}\n", names(&d.processes_only_in_b));
+    }
+    for side in &d.unattributed {
+        let _ = writeln!(
+            w,
+            "{side} names no process: it was recorded without attribution (or before it), or is a HAR file.\n"
         );
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -30,7 +30,8 @@ pub use agent::AgentSeen;
 pub use allowlist::{allowlist, Allowlist, Denied};
 pub use catalog::render_catalog_markdown;
 pub use diff::{
-    diff, render_markdown as render_diff_markdown, Change, Diff, HostDiff, SignatureDiff,
+    diff, render_markdown as render_diff_markdown, Change, Diff, HostDiff, ProcessDiff,
+    ProcessSide, SignatureDiff,
 };
 pub use har::{export as export_har, ExportError};
 pub use input::{open, open_with_progress, Events};

@@ -95,6 +95,10 @@ pub struct RecordHead<'a> {
     /// Its data is skipped unread.
     #[serde(default, rename = "body", deserialize_with = "body_size")]
     pub body_size: Option<u64>,
+    /// Why phonehome answered the request or connection itself instead of forwarding it
+    /// (`request`, `conn`): `denied` or `unreachable`, as spelt in the line.
+    #[serde(default, borrow, deserialize_with = "borrowed")]
+    pub sinkhole: Option<Cow<'a, str>>,
 }
 
 /// An optional string borrowed from the line when it has no escape (serde borrows a `Cow`
@@ -360,7 +364,16 @@ mod tests {
         assert_eq!(response.body_size, Some(20));
         assert_eq!((heads[1].duration_ms, heads[1].body_size), (Some(4), None));
         assert_eq!(heads[5].method.as_deref(), Some("GET"), "blocked request");
+        assert_eq!(request.sinkhole, None);
         assert_eq!(heads[8].status, None);
+    }
+
+    #[test]
+    fn a_sinkholed_request_says_so() {
+        let line = r#"{"type":"request","ts":"t","flow":1,"conn":1,"body":{"size":3,"data":"\"sinkhole\":"},"sinkhole":"denied"}"#;
+        let head = RecordHead::from_line(line).expect("a head");
+        assert_eq!(head.sinkhole.as_deref(), Some("denied"));
+        assert_eq!(head.body_size, Some(3));
     }
 
     #[test]

@@ -65,6 +65,27 @@ pub struct ProcessInfo {
     pub start: String,
 }
 
+impl ProcessInfo {
+    /// The executable's file name, as lists show a process: `curl` for `/usr/bin/curl`,
+    /// without the ` (deleted)` the kernel appends to a replaced file.
+    ///
+    /// ```
+    /// use phonehome_record::ProcessInfo;
+    /// let info = ProcessInfo {
+    ///     pid: 2,
+    ///     ppid: 1,
+    ///     exe: "/usr/lib/node (deleted)".into(),
+    ///     argv: vec!["node".into()],
+    ///     start: "2026-01-01T00:00:00.000Z".into(),
+    /// };
+    /// assert_eq!(info.name(), "node");
+    /// ```
+    pub fn name(&self) -> &str {
+        let exe = self.exe.strip_suffix(" (deleted)").unwrap_or(&self.exe);
+        exe.rsplit('/').next().unwrap_or(exe)
+    }
+}
+
 /// One step of a `conn` record's `ancestry`: a parent of the socket's owner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ancestor {

@@ -40,6 +40,8 @@ pub struct FlowsState {
     pub kind: Kind,
     /// Only rows of this host (`h` on a row).
     pub host: Option<Arc<str>>,
+    /// Only rows of this process's connections (`p` on a row): the executable's file name.
+    pub process: Option<Arc<str>>,
     pub search: String,
     /// Typing a search (after `/`).
     pub searching: bool,
@@ -124,6 +126,7 @@ impl App {
             index,
             kind: Kind::All,
             host: None,
+            process: None,
             search: String::new(),
             searching: false,
             visible: Vec::new(),
@@ -200,6 +203,7 @@ impl App {
             include_meta: options.include_meta,
             session: options.session.as_deref(),
             host: flows.host.as_deref(),
+            process: flows.process.as_deref(),
             needle: flows.search.to_lowercase(),
             in_bodies,
         };
@@ -329,8 +333,10 @@ impl App {
         let mut refilter = false;
         match key.code {
             KeyCode::Char('q') | KeyCode::Esc => {
-                let filtered =
-                    !flows.search.is_empty() || flows.host.is_some() || flows.kind != Kind::All;
+                let filtered = !flows.search.is_empty()
+                    || flows.host.is_some()
+                    || flows.process.is_some()
+                    || flows.kind != Kind::All;
                 if key.code == KeyCode::Char('q') || !filtered {
                     if flows.from_picker {
                         self.flows = None;
@@ -345,6 +351,7 @@ impl App {
                 flows.body_search = None;
                 flows.body_matches = None;
                 flows.host = None;
+                flows.process = None;
                 flows.kind = Kind::All;
                 refilter = true;
             }
@@ -388,6 +395,19 @@ impl App {
                         .get(flows.selected)
                         .and_then(|&i| data.get(i))
                         .map(|r| Arc::from(r.host()));
+                }
+                refilter = true;
+            }
+            KeyCode::Char('p') => {
+                if flows.process.is_some() {
+                    flows.process = None;
+                } else {
+                    let data = flows.index.lock();
+                    let row = flows.visible.get(flows.selected).and_then(|&i| data.get(i));
+                    flows.process = row.and_then(|r| r.process()).map(Arc::from);
+                    if flows.process.is_none() && row.is_some() {
+                        self.message = Some("no process known for this row (yet)".into());
+                    }
                 }
                 refilter = true;
             }

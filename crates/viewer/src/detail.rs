@@ -1,5 +1,6 @@
 //! The detail pane of one row: its records read again by byte offset, shown as tabs
-//! (request, response, LLM conversation, raw records).
+//! (request, response, LLM conversation, raw records), with the process that owned the
+//! connection when its `conn` record names one.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
@@ -9,7 +10,7 @@ use base64::Engine as _;
 use phonehome_analyze::llm::text::{self, Layout};
 use phonehome_analyze::llm::{self, Conversation};
 use phonehome_analyze::Exchange;
-use phonehome_record::{Body, BodyEncoding, Record};
+use phonehome_record::{Body, BodyEncoding, Conn, ConnProcess, Record, Sinkhole};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use serde_json::Value;
@@ -31,13 +32,17 @@ pub struct Detail {
     records: Vec<Record>,
     exchange: Option<Exchange>,
     conversation: Option<Conversation>,
+    /// Set when phonehome answered the request itself.
+    sinkhole: Option<Sinkhole>,
+    /// The connection's `conn` record, when it names a process.
+    conn: Option<Conn>,
     pub tabs: Vec<Tab>,
 }
 
 impl Detail {
     /// Reads the records behind `row` from `path`.
     pub fn load(path: &Path, row: &Row, fold_depth: usize) -> Detail {
-        let offsets = [Some(row.at), row.response_at, row.error_at];
+        let offsets = [Some(row.at), row.response_at, row.error_at, row.conn_at];
         let mut records = Vec::new();
         let mut problems = Vec::new();
         match File::open(path) {
@@ -54,9 +59,11 @@ impl Detail {
         let mut request = None;
         let mut response = None;
         let mut error = None;
+        let mut conn = None;
         for record in &records {
             match record {
                 Record::Request(r) => request = Some(r.clone()),
+                Record::Conn(c) if c.process.is_some() => conn = Some(c.clone()),
                 Record::Response(r) => response = Some(r.clone()),
                 Record::Error(e) if row.flow.is_some() => {
                     error = Some((e.phase, e.message.clone()));
@@ -64,6 +71,7 @@ impl Detail {
                 _ => {}
             }
         }
+        let sinkhole = request.as_ref().and_then(|r| r.sinkhole);
         let exchange = request.map(|r| Exchange::from_records(r, response, error));
         let conversation = exchange.as_ref().and_then(llm::decode);
         let title = format!("{} {}:{}{}", row.method, row.host, row.port, row.path);
@@ -72,6 +80,8 @@ impl Detail {
             records,
             exchange,
             conversation,
+            sinkhole,
+            conn,
             tabs: Vec::new(),
         };
         detail.build(fold_depth);
@@ -85,15 +95,22 @@ impl Detail {
 
     /// (Re)builds the tabs with containers below `fold_depth` folded.
     pub fn build(&mut self, fold_depth: usize) {
+        // Who sent it: under the request line, or above the records of a row without one.
+        let process = self.conn.as_ref().map(process_lines).unwrap_or_default();
         let mut tabs = Vec::new();
+        let mut raw_process = Vec::new();
         if let Some(x) = &self.exchange {
-            tabs.push(request_tab(x, fold_depth));
-            tabs.push(response_tab(x, fold_depth));
+            tabs.push(request_tab(x, self.sinkhole, process, fold_depth));
+            tabs.push(response_tab(x, self.sinkhole, fold_depth));
+        } else {
+            raw_process = process;
         }
         if let Some(c) = &self.conversation {
             tabs.push(conversation_tab(c));
         }
-        tabs.push(raw_tab(&self.records, fold_depth));
+        let mut raw = raw_tab(&self.records, fold_depth);
+        raw.lines.splice(0..0, raw_process);
+        tabs.push(raw);
         self.tabs = tabs;
     }
 }
@@ -131,8 +148,80 @@ fn header_lines(headers: &[(String, String)], out: &mut Vec<Line<'static>>) {
     }
 }
 
-fn request_tab(x: &Exchange, fold_depth: usize) -> Tab {
+/// The process that owned the connection: name, pid, parent, start, executable, command line
+/// and the chain of its parents up to the command phonehome started.
+fn process_lines(conn: &Conn) -> Vec<Line<'static>> {
+    let label = |name: &str| Span::styled(format!("{name:<9}"), json::key_style());
+    let dim = Style::new().add_modifier(Modifier::DIM);
+    let info = match conn.process.as_deref() {
+        Some(ConnProcess::Known(info)) => info,
+        Some(ConnProcess::Unknown { unknown }) => {
+            return vec![
+                Line::from(vec![
+                    label("process"),
+                    Span::raw(format!("not known: {unknown}")),
+                ]),
+                Line::default(),
+            ];
+        }
+        None => return Vec::new(),
+    };
+    let name = info.name();
+    let mut lines = vec![
+        Line::from(vec![
+            label("process"),
+            Span::styled(name.to_owned(), Style::new().add_modifier(Modifier::BOLD)),
+            Span::styled(
+                format!(
+                    " · pid {} · ppid {} · started {}",
+                    info.pid, info.ppid, info.start
+                ),
+                dim,
+            ),
+        ]),
+        Line::from(vec![label("exe"), Span::raw(info.exe.clone())]),
+        Line::from(vec![label("argv"), Span::raw(info.argv.join(" "))]),
+    ];
+    if !conn.ancestry.is_empty() {
+        let chain: Vec<String> = conn
+            .ancestry
+            .iter()
+            .map(|a| {
+                let name = a.exe.as_deref().or(a.comm.as_deref()).unwrap_or("?");
+                format!("{} {}", name.rsplit('/').next().unwrap_or(name), a.pid)
+            })
+            .collect();
+        lines.push(Line::from(vec![
+            label("parents"),
+            Span::raw(chain.join(" ← ")),
+        ]));
+    }
+    lines.push(Line::default());
+    lines
+}
+
+/// What phonehome answered instead of forwarding: the status and why.
+fn sinkhole_text(sinkhole: Sinkhole) -> &'static str {
+    match sinkhole {
+        Sinkhole::Denied => "sinkholed: phonehome answered 403 itself (the policy denies it); nothing was forwarded",
+        Sinkhole::Unreachable => "sinkholed: phonehome answered 502 itself (the upstream could not be reached); nothing was forwarded",
+    }
+}
+
+fn request_tab(
+    x: &Exchange,
+    sinkhole: Option<Sinkhole>,
+    process: Vec<Line<'static>>,
+    fold_depth: usize,
+) -> Tab {
     let mut lines = vec![heading(format!("{} {} {}", x.method, x.url, x.version))];
+    if let Some(sinkhole) = sinkhole {
+        lines.push(Line::styled(
+            sinkhole_text(sinkhole),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
+    lines.extend(process);
     header_lines(&x.request_headers, &mut lines);
     if !x.raw_header_names.is_empty() {
         lines.push(Line::from(Span::styled(
@@ -155,7 +244,7 @@ fn request_tab(x: &Exchange, fold_depth: usize) -> Tab {
     }
 }
 
-fn response_tab(x: &Exchange, fold_depth: usize) -> Tab {
+fn response_tab(x: &Exchange, sinkhole: Option<Sinkhole>, fold_depth: usize) -> Tab {
     let mut lines = Vec::new();
     let mut payload = Vec::new();
     match &x.response {
@@ -174,7 +263,10 @@ fn response_tab(x: &Exchange, fold_depth: usize) -> Tab {
             let content_type = x.response_header("content-type");
             payload = body_lines(r.body.as_ref(), content_type, fold_depth, &mut lines);
         }
-        None => lines.push(heading("no response")),
+        None => match sinkhole {
+            Some(sinkhole) => lines.push(heading(sinkhole_text(sinkhole))),
+            None => lines.push(heading("no response")),
+        },
     }
     if let Some((phase, message)) = &x.error {
         lines.push(Line::default());

@@ -3,6 +3,8 @@
 
 use std::collections::HashSet;
 
+use phonehome_record::Sinkhole;
+
 use crate::index::{RowKind, RowRef};
 
 /// Command-line choices.
@@ -55,7 +57,9 @@ impl Kind {
             Kind::Requests => row.kind() == RowKind::Flow,
             Kind::Responses => row.kind() == RowKind::Flow && row.has_response(),
             Kind::Errors => row.failed(),
-            Kind::Blocked => row.kind() == RowKind::Blocked,
+            Kind::Blocked => {
+                row.kind() == RowKind::Blocked || row.sinkhole() == Some(Sinkhole::Denied)
+            }
             Kind::Llm => row.llm(),
         }
     }
@@ -69,6 +73,8 @@ pub(crate) struct Filter<'a> {
     pub(crate) session: Option<&'a str>,
     /// Only rows of this host.
     pub(crate) host: Option<&'a str>,
+    /// Only rows of connections of this process (the executable's file name).
+    pub(crate) process: Option<&'a str>,
     /// The search, lowercase; empty for none.
     pub(crate) needle: String,
     /// The offsets of the records whose text contains the search (headers and bodies), once
@@ -82,6 +88,7 @@ impl Filter<'_> {
             && (self.include_meta || !row.meta())
             && self.session.is_none_or(|s| row.session() == Some(s))
             && self.host.is_none_or(|h| row.host() == h)
+            && self.process.is_none_or(|p| row.process() == Some(p))
             && (self.needle.is_empty()
                 || row.contains(&self.needle)
                 || self.in_bodies.is_some_and(|o| row.recorded_at(o)))

@@ -1,5 +1,6 @@
 //! Drawing: the capture picker, the flow list, the detail pane, the help overlay.
 
+use phonehome_record::Sinkhole;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -111,6 +112,9 @@ fn flows_title(flows: &FlowsState, include_meta: bool, session: Option<&str>) ->
     let mut filters = vec![flows.kind.name().to_owned()];
     if let Some(host) = &flows.host {
         filters.push(format!("host {host}"));
+    }
+    if let Some(process) = &flows.process {
+        filters.push(format!("process {process}"));
     }
     if !flows.search.is_empty() {
         let scope = match (&flows.body_search, &flows.body_matches) {
@@ -243,6 +247,10 @@ fn draw_flows(frame: &mut Frame, area: Rect, flows: &FlowsState) -> usize {
     let height = usize::from(area.height.saturating_sub(3)).max(1);
     let scroll = list_scroll(flows.scroll, flows.selected, height);
     let data = flows.index.lock();
+    let columns = Columns {
+        process: data.has_processes(),
+        sinkholed: data.sinkholed,
+    };
     let window = flows
         .visible
         .iter()
@@ -250,36 +258,12 @@ fn draw_flows(frame: &mut Frame, area: Rect, flows: &FlowsState) -> usize {
         .take(height)
         .filter_map(|&i| data.get(i))
         .map(|r| r.to_row());
-    let rows: Vec<TableRow> = window.map(|row| flow_row(&row)).collect();
+    let rows: Vec<TableRow> = window.map(|row| flow_row(&row, columns)).collect();
     let empty = rows.is_empty();
-    let table = Table::new(
-        rows,
-        [
-            Constraint::Length(12),
-            Constraint::Length(7),
-            Constraint::Fill(1),
-            Constraint::Length(7),
-            Constraint::Length(11),
-            Constraint::Length(6),
-            Constraint::Length(16),
-            Constraint::Length(16),
-        ],
-    )
-    .header(
-        TableRow::new(vec![
-            "time",
-            "method",
-            "host and path",
-            "status",
-            "up/down",
-            "ms",
-            "purpose",
-            "model",
-        ])
-        .style(Style::new().add_modifier(Modifier::BOLD)),
-    )
-    .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
-    .block(Block::new().borders(Borders::ALL).title(" flows "));
+    let table = Table::new(rows, columns.widths())
+        .header(TableRow::new(columns.names()).style(Style::new().add_modifier(Modifier::BOLD)))
+        .row_highlight_style(Style::new().add_modifier(Modifier::REVERSED))
+        .block(Block::new().borders(Borders::ALL).title(" flows "));
     let mut state = TableState::new().with_selected((!empty).then(|| flows.selected - scroll));
     frame.render_stateful_widget(table, area, &mut state);
     if empty {
@@ -302,8 +286,55 @@ fn draw_flows(frame: &mut Frame, area: Rect, flows: &FlowsState) -> usize {
     scroll
 }
 
-fn flow_row(row: &Row) -> TableRow<'static> {
-    let (status, style) = match row.kind {
+/// The flow list's columns: the process column when the capture names processes, a wider
+/// status when a request was sinkholed.
+#[derive(Debug, Clone, Copy)]
+struct Columns {
+    process: bool,
+    sinkholed: bool,
+}
+
+impl Columns {
+    fn names(self) -> Vec<&'static str> {
+        let mut names = vec!["time", "method"];
+        if self.process {
+            names.push("process");
+        }
+        names.extend([
+            "host and path",
+            "status",
+            "up/down",
+            "ms",
+            "purpose",
+            "model",
+        ]);
+        names
+    }
+
+    fn widths(self) -> Vec<Constraint> {
+        let mut widths = vec![Constraint::Length(12), Constraint::Length(7)];
+        if self.process {
+            widths.push(Constraint::Length(10));
+        }
+        let status = if self.sinkholed { 13 } else { 7 };
+        widths.extend([
+            Constraint::Fill(1),
+            Constraint::Length(status),
+            Constraint::Length(11),
+            Constraint::Length(6),
+            Constraint::Length(16),
+            Constraint::Length(16),
+        ]);
+        widths
+    }
+}
+
+/// What the status column says of a row, in its colour.
+fn status(row: &Row) -> (String, Style) {
+    if let (RowKind::Flow, Some(sinkhole)) = (row.kind, row.sinkhole) {
+        return sinkholed(sinkhole);
+    }
+    match row.kind {
         RowKind::Blocked => ("blocked".to_owned(), Style::new().fg(Color::Yellow)),
         RowKind::Conn => ("relay".to_owned(), Style::new().fg(Color::Cyan)),
         RowKind::Dns => ("dns".to_owned(), Style::new().fg(Color::Blue)),
@@ -318,7 +349,19 @@ fn flow_row(row: &Row) -> TableRow<'static> {
             (None, Some(phase)) => (phase.to_string(), Style::new().fg(Color::Red)),
             (None, None) => ("…".to_owned(), Style::new().add_modifier(Modifier::DIM)),
         },
-    };
+    }
+}
+
+/// A request phonehome answered itself: with what, in the colour of a block or a failure.
+fn sinkholed(sinkhole: Sinkhole) -> (String, Style) {
+    match sinkhole {
+        Sinkhole::Unreachable => ("sinkholed 502".to_owned(), Style::new().fg(Color::Red)),
+        Sinkhole::Denied => ("sinkholed 403".to_owned(), Style::new().fg(Color::Yellow)),
+    }
+}
+
+fn flow_row(row: &Row, columns: Columns) -> TableRow<'static> {
+    let (status, style) = status(row);
     let place = if matches!(row.port, 80 | 443) || row.kind == RowKind::Dns {
         format!("{}{}", row.host, row.path)
     } else {
@@ -337,17 +380,19 @@ fn flow_row(row: &Row) -> TableRow<'static> {
         (Some(purpose), false) => purpose.to_owned(),
         (None, _) => String::new(),
     };
-    TableRow::new(vec![
-        row.time.to_string(),
-        row.method.to_string(),
+    let mut cells = vec![row.time.to_string(), row.method.to_string()];
+    if columns.process {
+        cells.push(row.process.as_deref().unwrap_or_default().to_owned());
+    }
+    cells.extend([
         place,
         status,
         sizes,
         row.duration_ms.map(|d| d.to_string()).unwrap_or_default(),
         purpose,
         model,
-    ])
-    .style(style)
+    ]);
+    TableRow::new(cells).style(style)
 }
 
 /// Draws the detail pane; returns the first line shown.
@@ -460,7 +505,8 @@ Flow list
   Enter     open the flow   f       next filter
   1 all · 2 requests · 3 responses · 4 errors · 5 blocked · 6 LLM
   h         only this host (again: all hosts)
-  /         search method, host, path, status, model, purpose;
+  p         only this process (again: all processes)
+  /         search method, host, path, status, model, purpose, process;
             Enter also searches headers and bodies
   m         show or hide meta calls (titles, summaries)
   t         keep the newest row selected as flows arrive

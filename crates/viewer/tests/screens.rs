@@ -232,3 +232,108 @@ fn isolate_capture_shows_dns_relays_and_passthrough_once() {
     let records = screen(&mut app);
     assert!(records.contains("tls-passthrough"), "{records}");
 }
+
+fn processes() -> App {
+    open(
+        &data().join("processes.jsonl"),
+        Options {
+            static_view: true,
+            ..Options::default()
+        },
+    )
+}
+
+#[test]
+fn processes_and_sinkholed_requests() {
+    let mut app = processes();
+    // One row per request: a sinkholed request takes the row of its `blocked` record.
+    assert_eq!(app.flows.as_ref().expect("flows").visible.len(), 5);
+    insta::assert_snapshot!("processes_flow_list", screen(&mut app));
+    // The sinkholed request opens on its response tab; its request tab names the process.
+    press(&mut app, "j\n");
+    let response = screen(&mut app);
+    assert!(
+        response.contains("sinkholed: phonehome answered 403 itself"),
+        "{response}"
+    );
+    press(&mut app, "\t\t");
+    insta::assert_snapshot!("processes_detail_request", screen(&mut app));
+    // The records behind the row: the request, the decision, the connection.
+    let flows = app.flows.as_ref().expect("flows");
+    let detail = &flows.detail.as_ref().expect("detail").detail;
+    let records = String::from_utf8_lossy(&detail.tabs[2].payload).into_owned();
+    let types: Vec<&str> = records
+        .lines()
+        .map(|l| l.split('"').nth(3).expect("a type"))
+        .collect();
+    assert_eq!(types, ["request", "blocked", "conn"], "{records}");
+}
+
+#[test]
+fn process_filter_search_and_sinkholes_in_the_kind_filters() {
+    let mut app = processes();
+    let count = |app: &App| app.flows.as_ref().expect("flows").visible.len();
+    // The last flow's connection has not closed: no process yet, so `p` keeps one curl row.
+    press(&mut app, "p");
+    assert_eq!(count(&app), 1, "process curl");
+    assert!(screen(&mut app).contains("all, process curl"));
+    press(&mut app, "\x1b");
+    assert_eq!(count(&app), 5);
+    press(&mut app, "5");
+    assert_eq!(count(&app), 1, "blocked: the denied sinkholed request");
+    press(&mut app, "4");
+    assert_eq!(count(&app), 1, "errors: the unreachable sinkholed request");
+    press(&mut app, "1/python");
+    assert_eq!(count(&app), 1, "search by process");
+    press(&mut app, "\x1bgjjjp");
+    assert_eq!(count(&app), 1, "the unknown process is `?`");
+    let text = screen(&mut app);
+    assert!(text.contains("process ?"), "{text}");
+}
+
+#[test]
+fn a_process_fills_in_when_its_conn_record_arrives() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("live.jsonl");
+    let fixture = std::fs::read_to_string(data().join("processes.jsonl")).expect("fixture");
+    let lines: Vec<&str> = fixture.lines().collect();
+    // The header and flow 1's request and response; its `conn` record comes later.
+    std::fs::write(&path, format!("{}\n", lines[..3].join("\n"))).expect("write");
+    // Followed, not settled: the capture has no `end` record yet.
+    let mut app = App::open(&path, Options::default()).expect("open");
+    let process = |app: &mut App| {
+        let limit = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            app.refresh();
+            let flows = app.flows.as_ref().expect("flows");
+            let data = flows.index.lock();
+            let process = data.get(0).and_then(|r| r.process().map(str::to_owned));
+            if process.is_some() || std::time::Instant::now() >= limit {
+                return process;
+            }
+            drop(data);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let wait_for_row = std::time::Instant::now() + Duration::from_secs(10);
+    while app.flows.as_ref().expect("flows").visible.is_empty()
+        && std::time::Instant::now() < wait_for_row
+    {
+        app.refresh();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(app.flows.as_ref().expect("flows").visible.len(), 1);
+    let first = {
+        let flows = app.flows.as_ref().expect("flows");
+        let data = flows.index.lock();
+        data.get(0).and_then(|r| r.process().map(str::to_owned))
+    };
+    assert_eq!(first, None, "no conn record yet");
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .expect("append");
+    std::io::Write::write_all(&mut file, format!("{}\n", lines[3]).as_bytes()).expect("write");
+    assert_eq!(process(&mut app).as_deref(), Some("curl"));
+    assert!(screen(&mut app).contains("GET     curl"));
+}

@@ -1,13 +1,13 @@
 //! What the reader has learnt so far ([`IndexData`]): the stored rows with their strings and
-//! paths, the capture's header and end, and the lines that were not records; and how each
-//! [`Change`] the reader makes of a line is applied to it.
+//! paths, the process of each connection, the capture's header and end, and the lines that were
+//! not records; and how each [`Change`] the reader makes of a line is applied to it.
 
 use std::collections::{HashMap, HashSet};
 
 use phonehome_catalog::Purpose;
 use phonehome_record::{Capture, End};
 
-use super::row::{purpose_number, RowKind, RowRef, Stored, NONE, NONE32};
+use super::row::{purpose_number, ConnSeen, RowKind, RowRef, Stored, NONE, NONE32};
 use super::strings::{Strings, NO_STRING};
 
 /// What the reader has learnt so far.
@@ -25,6 +25,14 @@ pub struct IndexData {
     early_errors: HashMap<u64, (String, u64)>,
     /// Connections with a blocked or failure row: their `conn` record adds none.
     shown_conns: HashSet<u64>,
+    /// The process of each connection whose `conn` record named one. A `conn` record is
+    /// written when its connection closes, after its requests: rows look their process up here.
+    conns: HashMap<u64, ConnSeen>,
+    /// Rows of `blocked` records that name a flow, by flow: a sinkholed request's record
+    /// follows its `blocked` record and takes its row.
+    blocked_flows: HashMap<u64, usize>,
+    /// Whether a request was answered by the sinkhole (the status column then widens).
+    pub sinkholed: bool,
     /// Bumped on every change, so the view knows when to filter again.
     pub generation: u64,
     /// Bytes read so far.
@@ -41,10 +49,13 @@ pub struct IndexData {
 /// A row as the reader makes it, before its strings are interned.
 pub(crate) struct NewRow {
     pub(crate) kind: RowKind,
-    /// The connection of a blocked, failed or relayed connection's row.
+    /// The connection the row's record names.
     pub(crate) conn: Option<u64>,
+    /// See [`super::row::sinkhole_number`].
+    pub(crate) sinkhole: u8,
     pub(crate) response_size: u64,
     pub(crate) duration_ms: u32,
+    /// The flow of a request's row, or of a blocked request's ([`NONE`] for none).
     pub(crate) flow: u64,
     /// Milliseconds since midnight UTC.
     pub(crate) time: u32,
@@ -80,6 +91,14 @@ pub(crate) enum Change {
         phase: String,
         at: u64,
     },
+    /// A `conn` record: the process it names (the executable's file name, `?` when not known),
+    /// and the row of a connection that carried no HTTP.
+    Conn {
+        conn: u64,
+        process: Option<String>,
+        at: u64,
+        row: Option<NewRow>,
+    },
     /// A line that is not a record: its number and why.
     Bad(u64, String),
 }
@@ -108,8 +127,19 @@ impl IndexData {
         RowRef {
             strings: &self.strings,
             paths: &self.paths,
+            conns: &self.conns,
             row,
         }
+    }
+
+    /// Whether the capture names processes: a `conn` record named one, or the header says
+    /// attribution was on (so that the column is there before the first connection closes).
+    pub fn has_processes(&self) -> bool {
+        let attributed = self
+            .header
+            .as_ref()
+            .is_some_and(|h| h.options.get("attribution") == Some(&serde_json::Value::Bool(true)));
+        attributed || !self.conns.is_empty()
     }
 
     /// Applies the reader's changes, in the order of their lines.
@@ -128,6 +158,20 @@ impl IndexData {
                     at,
                 } => self.add_response(flow, status, size, duration_ms, at),
                 Change::Error { flow, phase, at } => self.add_error(flow, phase, at),
+                Change::Conn {
+                    conn,
+                    process,
+                    at,
+                    row,
+                } => {
+                    if let Some(process) = process {
+                        let process = self.strings.id(&process);
+                        self.conns.insert(conn, ConnSeen { process, at });
+                    }
+                    if let Some(row) = row {
+                        self.add_row(row);
+                    }
+                }
             }
         }
     }
@@ -142,14 +186,57 @@ impl IndexData {
                 return;
             }
         }
-        let mut stored = self.store(&row);
-        if row.kind == RowKind::Flow {
-            if let Some((phase, at)) = self.early_errors.remove(&row.flow) {
-                stored.error = self.strings.id(&phase);
-                stored.error_at = at;
+        match row.kind {
+            RowKind::Flow => self.add_flow(&row),
+            RowKind::Blocked => self.add_blocked(&row),
+            _ => {
+                let stored = self.store(&row);
+                self.rows.push(stored);
             }
-            self.pending.insert(row.flow, self.rows.len());
         }
+    }
+
+    /// A request's row; a sinkholed request takes the row of its `blocked` record.
+    fn add_flow(&mut self, row: &NewRow) {
+        let mut stored = self.store(row);
+        self.sinkholed |= stored.sinkhole != 0;
+        if let Some((phase, at)) = self.early_errors.remove(&row.flow) {
+            stored.error = self.strings.id(&phase);
+            stored.error_at = at;
+        }
+        let blocked = self.blocked_flows.remove(&row.flow);
+        let blocked = blocked.filter(|_| stored.sinkhole != 0);
+        let Some((i, old)) = blocked.and_then(|i| Some((i, self.rows.get(i)?.clone()))) else {
+            self.pending.insert(row.flow, self.rows.len());
+            self.rows.push(stored);
+            return;
+        };
+        // The row keeps its place and time; the decision stays among its records.
+        stored.time = old.time;
+        if stored.error_at == NONE {
+            stored.error_at = old.at;
+        }
+        self.rows[i] = stored;
+        self.pending.insert(row.flow, i);
+    }
+
+    /// A blocked connection's or request's row; a sinkholed request already read takes the
+    /// record instead.
+    fn add_blocked(&mut self, row: &NewRow) {
+        if row.flow != NONE {
+            let pending = self
+                .pending
+                .get(&row.flow)
+                .and_then(|i| self.rows.get_mut(*i));
+            if let Some(flow_row) = pending.filter(|r| r.sinkhole != 0) {
+                if flow_row.error_at == NONE {
+                    flow_row.error_at = row.at;
+                }
+                return;
+            }
+            self.blocked_flows.insert(row.flow, self.rows.len());
+        }
+        let stored = self.store(row);
         self.rows.push(stored);
     }
 
@@ -163,6 +250,7 @@ impl IndexData {
             llm: row.llm,
             meta: row.meta,
             purpose: purpose_number(row.purpose),
+            sinkhole: row.sinkhole,
             port: row.port,
             status: 0,
             time: row.time,
@@ -177,6 +265,7 @@ impl IndexData {
                 u32::try_from(row.path.len()).unwrap_or(0),
             ),
             flow: row.flow,
+            conn: row.conn.unwrap_or(NONE),
             request_size: row.request_size,
             response_size: row.response_size,
             at: row.at,

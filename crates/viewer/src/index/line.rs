@@ -8,11 +8,12 @@ use std::collections::HashMap;
 use phonehome_analyze::{llm, url_parts, Exchange, UrlParts};
 use phonehome_catalog::{recognise_package, Catalog, Purpose};
 use phonehome_record::{
-    Blocked, Conn, Dns, ErrorRecord, Mode, Record, RecordHead, RecordKind, Request, Transport,
+    Blocked, Conn, ConnProcess, Dns, ErrorRecord, Mode, ProcessInfo, Record, RecordHead,
+    RecordKind, Request, Transport,
 };
 
 use super::data::{Change, NewRow};
-use super::row::{time_of, RowKind, NONE, NONE32};
+use super::row::{sinkhole_number, time_of, RowKind, NONE, NONE32};
 
 /// Turns lines into changes; remembers what later lines depend on.
 pub(crate) struct LineIndexer {
@@ -40,9 +41,10 @@ impl Line<'_> {
         NewRow {
             kind,
             conn: self.conn,
+            sinkhole: 0,
             response_size: NONE,
             duration_ms: NONE32,
-            flow: 0,
+            flow: NONE,
             time: self.time,
             method: method.to_owned(),
             host: host.to_owned(),
@@ -120,7 +122,7 @@ impl LineIndexer {
             Record::End(end) => Some(Change::End(end)),
             Record::Error(error) => Some(self.error(line, error)),
             Record::Blocked(blocked) => Some(self.blocked(line, &blocked)),
-            Record::Conn(conn) => self.conn(line, &conn),
+            Record::Conn(conn) => Some(self.conn(line, &conn)),
             Record::Dns(dns) => Some(self.dns(line, &dns)),
             _ => None,
         }
@@ -150,6 +152,7 @@ impl LineIndexer {
         let mut row = line.row(RowKind::Flow, host, port, method, path.to_owned());
         row.flow = head.flow?;
         row.request_size = head.body_size.unwrap_or(0);
+        row.sinkhole = sinkhole_number(head.sinkhole.as_deref());
         row.purpose = self.purpose(host, port);
         let bare_path = path.split('?').next().unwrap_or_default();
         let uncatalogued = row.purpose.is_none();
@@ -201,11 +204,22 @@ impl LineIndexer {
         let path = format!("{path}  [{}]", blocked.rule);
         let mut row = line.row(RowKind::Blocked, &target.host, target.port, method, path);
         row.purpose = self.purpose(&target.host, target.port);
+        row.flow = blocked.flow.unwrap_or(NONE);
         Change::Row(row)
     }
 
-    /// Connections with flows show as their flows; only those that carried none have a row.
-    fn conn(&mut self, line: &Line<'_>, conn: &Conn) -> Option<Change> {
+    /// The process a connection names, for the rows of its flows; connections with flows
+    /// show as their flows, only those that carried none have a row.
+    fn conn(&mut self, line: &Line<'_>, conn: &Conn) -> Change {
+        Change::Conn {
+            conn: conn.conn,
+            process: conn.process.as_deref().map(process_name),
+            at: line.at,
+            row: self.conn_row(line, conn),
+        }
+    }
+
+    fn conn_row(&mut self, line: &Line<'_>, conn: &Conn) -> Option<NewRow> {
         let (method, transport) = match conn.transport {
             Transport::Tcp => ("TCP", "tcp"),
             Transport::TlsPassthrough => ("TLS", "tls-passthrough"),
@@ -218,7 +232,7 @@ impl LineIndexer {
         row.request_size = conn.bytes_up;
         row.response_size = conn.bytes_down;
         row.duration_ms = u32::try_from(conn.duration_ms).unwrap_or(NONE32 - 1);
-        Some(Change::Row(row))
+        Some(row)
     }
 
     fn dns(&mut self, line: &Line<'_>, dns: &Dns) -> Change {
@@ -243,6 +257,12 @@ fn response(line: &Line<'_>, head: &RecordHead<'_>) -> Option<Change> {
         duration_ms: head.duration_ms.unwrap_or_default(),
         at: line.at,
     })
+}
+
+/// The executable's file name of a connection's process, as the flow list shows it: `curl`
+/// for `/usr/bin/curl`, `?` when the owner is not known.
+fn process_name(process: &ConnProcess) -> String {
+    process.known().map_or("?", ProcessInfo::name).to_owned()
 }
 
 /// Marks `row` as an LLM call when its request decodes as one.

@@ -18,3 +18,6 @@ mod strings;
 pub use data::IndexData;
 pub use reader::Index;
 pub use row::{Row, RowKind, RowRef};
+
+#[cfg(test)]
+mod tests;

@@ -1,11 +1,13 @@
 //! The row model: what a row of the flow list stands for ([`RowKind`]), the row as the view
 //! shows it ([`Row`]), the compact form every row is kept in ([`Stored`]), and the borrowed
-//! view of a stored row that filters read ([`RowRef`]).
+//! view of a stored row that filters read ([`RowRef`]), with the process of its connection
+//! once the connection's `conn` record has been read ([`ConnSeen`]).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use phonehome_catalog::Purpose;
+use phonehome_record::Sinkhole;
 
 use super::strings::{Strings, NO_STRING};
 
@@ -54,14 +56,29 @@ pub struct Row {
     /// A side call (title generation, summaries).
     pub meta: bool,
     pub session: Option<Arc<str>>,
+    /// Set when phonehome answered the request itself instead of forwarding it.
+    pub sinkhole: Option<Sinkhole>,
+    /// The executable's file name of the process that owned the connection (`?` when it is
+    /// not known), once the connection's `conn` record has been read.
+    pub process: Option<Arc<str>>,
     /// Byte offsets of the records behind the row: the first (`request`, `blocked` or
-    /// `error`), the response, the flow's first error.
+    /// `error`), the response, the flow's first error (or the `blocked` record of a sinkholed
+    /// request), and the connection's `conn` record when it names a process.
     pub at: u64,
     pub response_at: Option<u64>,
     pub error_at: Option<u64>,
+    pub conn_at: Option<u64>,
 }
 
-/// A row as kept for every flow of the capture: about 100 bytes plus its path, with repeated
+/// What the index keeps of a `conn` record that names its process: the executable's file name
+/// (interned) and where the record is, for the detail pane.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnSeen {
+    pub(crate) process: u32,
+    pub(crate) at: u64,
+}
+
+/// A row as kept for every flow of the capture: 104 bytes plus its path, with repeated
 /// strings (hosts, methods, models, sessions, phases) interned. [`NONE`], [`NONE32`] and
 /// [`NO_STRING`] stand for no value; a `status` of 0 for no response yet.
 #[derive(Debug, Clone)]
@@ -71,6 +88,8 @@ pub(crate) struct Stored {
     pub(crate) meta: bool,
     /// See [`purpose_number`].
     pub(crate) purpose: u8,
+    /// See [`sinkhole_number`].
+    pub(crate) sinkhole: u8,
     pub(crate) port: u16,
     pub(crate) status: u16,
     /// Milliseconds since midnight UTC.
@@ -84,6 +103,8 @@ pub(crate) struct Stored {
     /// The path's span (start, length) in the path arena.
     pub(crate) path: (u32, u32),
     pub(crate) flow: u64,
+    /// The connection the row's records name ([`NONE`] when they name none).
+    pub(crate) conn: u64,
     pub(crate) request_size: u64,
     pub(crate) response_size: u64,
     pub(crate) at: u64,
@@ -96,6 +117,7 @@ pub(crate) struct Stored {
 pub struct RowRef<'a> {
     pub(crate) strings: &'a Strings,
     pub(crate) paths: &'a str,
+    pub(crate) conns: &'a HashMap<u64, ConnSeen>,
     pub(crate) row: &'a Stored,
 }
 
@@ -133,6 +155,20 @@ impl<'a> RowRef<'a> {
         self.strings.opt(self.row.session)
     }
 
+    /// The executable's file name of the connection's process (`?` when it is not known);
+    /// `None` until the `conn` record is read, or when it names no process.
+    pub fn process(self) -> Option<&'a str> {
+        self.conn_seen().map(|seen| self.strings.get(seen.process))
+    }
+
+    fn conn_seen(self) -> Option<&'a ConnSeen> {
+        self.conns.get(&self.row.conn)
+    }
+
+    pub fn sinkhole(self) -> Option<Sinkhole> {
+        sinkhole_of(self.row.sinkhole)
+    }
+
     fn path(self) -> &'a str {
         let (start, len) = (self.row.path.0 as usize, self.row.path.1 as usize);
         self.paths.get(start..start + len).unwrap_or_default()
@@ -161,6 +197,7 @@ impl<'a> RowRef<'a> {
             strings.opt(self.row.error).unwrap_or_default(),
             purpose_name(self.row.purpose).unwrap_or_default(),
             status.as_str(),
+            self.process().unwrap_or_default(),
         ]
         .iter()
         .any(|field| field.to_lowercase().contains(needle))
@@ -189,9 +226,15 @@ impl<'a> RowRef<'a> {
             llm: r.llm,
             meta: r.meta,
             session: strings.opt_arc(r.session),
+            sinkhole: self.sinkhole(),
+            process: self.conn_seen().map(|seen| strings.arc(seen.process)),
             at: r.at,
             response_at: some(r.response_at),
             error_at: some(r.error_at),
+            conn_at: self
+                .conn_seen()
+                .map(|seen| seen.at)
+                .filter(|at| *at != r.at),
         }
     }
 }
@@ -235,6 +278,24 @@ pub(crate) fn purpose_number(purpose: Option<Purpose>) -> u8 {
         .unwrap_or(0)
 }
 
+/// Sinkhole answers by number in stored rows: 0 is none.
+pub(crate) fn sinkhole_number(sinkhole: Option<&str>) -> u8 {
+    match sinkhole {
+        Some("denied") => 1,
+        Some("unreachable") => 2,
+        _ => 0,
+    }
+}
+
+/// The answer [`sinkhole_number`] stored.
+fn sinkhole_of(n: u8) -> Option<Sinkhole> {
+    match n {
+        1 => Some(Sinkhole::Denied),
+        2 => Some(Sinkhole::Unreachable),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,5 +317,19 @@ mod tests {
             );
         }
         assert_eq!(purpose_name(purpose_number(None)), None);
+    }
+
+    #[test]
+    fn sinkholes_read_back() {
+        assert_eq!(
+            sinkhole_of(sinkhole_number(Some("denied"))),
+            Some(Sinkhole::Denied)
+        );
+        assert_eq!(
+            sinkhole_of(sinkhole_number(Some("unreachable"))),
+            Some(Sinkhole::Unreachable)
+        );
+        assert_eq!(sinkhole_of(sinkhole_number(Some("later"))), None);
+        assert_eq!(sinkhole_of(sinkhole_number(None)), None);
     }
 }
