@@ -229,7 +229,10 @@ async fn html_report_is_self_contained() {
         "the inline timeline"
     );
     let title = text.find("<h1>").expect("a title");
-    assert!(title < text.find("<svg").expect("a chart"), "the title first");
+    assert!(
+        title < text.find("<svg").expect("a chart"),
+        "the title first"
+    );
     for reference in [
         "src=", "href=", "url(", "@import", "<script", "<link", "<iframe", "<img", "xmlns",
     ] {

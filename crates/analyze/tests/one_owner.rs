@@ -47,7 +47,10 @@ fn each_fact_has_one_definition() {
             1,
             "{what} must be defined once, in {owner}: {places:#?}"
         );
-        assert!(places[0].starts_with(owner), "{what} lives in {owner}: {places:?}");
+        assert!(
+            places[0].starts_with(owner),
+            "{what} lives in {owner}: {places:?}"
+        );
     }
 }
 
