@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use clap::Parser as _;
 
 /// The allocator. The analysis floor parses a capture on some threads and frees it on others,
-/// which the system allocator serves slowly (BENCHMARKS.md, "Analysis").
+/// which the system allocator serves slowly (BENCHMARKS.md, "The analysis floor on both cores").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -1,28 +1,31 @@
 //! Worker threads that run jobs in parallel and hand their results back in the order the
 //! jobs were submitted: the analysis floor parses and digests a capture on every core while
 //! what counts stays in capture order.
+//!
+//! One set of workers, one per core, serves every [`InOrder`] queue of the process (parsing
+//! and digesting share it), started on first use. Jobs never wait for one another, so
+//! sharing cannot deadlock.
 
 use std::collections::VecDeque;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 
 type Job = Box<dyn FnOnce() + Send>;
 type Outcome<R> = thread::Result<R>;
 
-/// A pool of worker threads whose results come back in submission order.
-///
-/// The workers end when the pool is dropped (after the job each is running, if any).
+/// Jobs whose results come back in submission order.
 pub(crate) struct InOrder<R> {
-    jobs: Sender<Job>,
+    jobs: &'static Sender<Job>,
     results: VecDeque<Receiver<Outcome<R>>>,
 }
 
-impl<R: Send + 'static> InOrder<R> {
-    /// A pool of one worker per core (at least two, so that the thread that submits and
-    /// consumes never waits on a single worker).
-    pub(crate) fn new() -> Self {
+/// The queue of the process's workers, started on first use: one per core, at least two (so
+/// that the thread that submits and consumes never waits on a single worker).
+fn workers() -> &'static Sender<Job> {
+    static WORKERS: OnceLock<Sender<Job>> = OnceLock::new();
+    WORKERS.get_or_init(|| {
         let workers = thread::available_parallelism().map_or(2, |n| n.get().max(2));
         let (jobs, queue) = mpsc::channel::<Job>();
         let queue = Arc::new(Mutex::new(queue));
@@ -30,8 +33,14 @@ impl<R: Send + 'static> InOrder<R> {
             let queue = Arc::clone(&queue);
             thread::spawn(move || work(&queue));
         }
+        jobs
+    })
+}
+
+impl<R: Send + 'static> InOrder<R> {
+    pub(crate) fn new() -> Self {
         Self {
-            jobs,
+            jobs: workers(),
             results: VecDeque::new(),
         }
     }
@@ -42,7 +51,7 @@ impl<R: Send + 'static> InOrder<R> {
         let (done, result) = mpsc::sync_channel(1);
         self.results.push_back(result);
         let job: Job = Box::new(move || send(&done, panic::catch_unwind(AssertUnwindSafe(job))));
-        // The workers hold the queue until the pool is dropped, so sending cannot fail.
+        // The workers live as long as the process, so sending cannot fail.
         let _ = self.jobs.send(job);
     }
 
@@ -70,7 +79,7 @@ fn send<R>(done: &SyncSender<Outcome<R>>, outcome: Outcome<R>) {
     let _ = done.send(outcome);
 }
 
-/// A worker: runs queued jobs until the pool is gone.
+/// A worker: runs queued jobs.
 fn work(queue: &Mutex<Receiver<Job>>) {
     loop {
         let job = {
