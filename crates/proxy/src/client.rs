@@ -116,7 +116,8 @@ async fn proxy_request(
         return refused;
     }
     if conn.outsider {
-        return outsider(&req, &conn);
+        // A local program outside the command's tree that found `run`'s port.
+        return refuse_client(&req, &conn, OUTSIDER_RULE);
     }
     if req.method() == Method::CONNECT {
         return connect(req, conn).await;
@@ -168,30 +169,16 @@ fn unauthorized(req: &Request<Incoming>, conn: &ConnState) -> Option<Response<Re
     if sent.is_some_and(|v| v.as_bytes() == expected.as_bytes()) {
         return None;
     }
-    let target = uri_target(req.uri(), 443).unwrap_or(Target {
-        host: String::new(),
-        port: 0,
-    });
-    conn.set_target(&target, Transport::Tcp);
-    enforce::record(
-        &conn.recorder,
-        Some(conn.id),
-        None,
-        &target,
-        None,
-        AUTH_RULE,
-        true,
-    );
-    Some(proxy_auth_required())
+    Some(refuse_client(req, conn, AUTH_RULE))
 }
 
 /// The rule recorded for a client outside the command's process tree.
 const OUTSIDER_RULE: &str =
     "not a process of the command phonehome runs (run serves only its command's process tree)";
 
-/// 407 for a local program outside the command's tree that found `run`'s port (recorded as
-/// `blocked`; the `conn` record names the program). Nothing is forwarded.
-fn outsider(req: &Request<Incoming>, conn: &ConnState) -> Response<RespBody> {
+/// 407 for a client phonehome does not serve, recorded as `blocked` by `rule` (the `conn`
+/// record names the client's process). Nothing is forwarded.
+fn refuse_client(req: &Request<Incoming>, conn: &ConnState, rule: &str) -> Response<RespBody> {
     let target = uri_target(req.uri(), 443).unwrap_or(Target {
         host: String::new(),
         port: 0,
@@ -203,7 +190,7 @@ fn outsider(req: &Request<Incoming>, conn: &ConnState) -> Response<RespBody> {
         None,
         &target,
         None,
-        OUTSIDER_RULE,
+        rule,
         true,
     );
     proxy_auth_required()
