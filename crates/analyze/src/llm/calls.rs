@@ -35,6 +35,7 @@ pub struct Calls<I> {
 }
 
 impl<I> Calls<I> {
+    /// The calls of `events`, read as they are asked for.
     pub fn new(events: I) -> Self {
         Self {
             events,
