@@ -93,6 +93,11 @@ pub(crate) fn refuse(
     rule: &str,
 ) {
     let (conn, _) = ConnState::open(ctx, client, server);
+    record_refusal(&conn, target, rule);
+}
+
+/// A connection refused by `rule` before any request: its target and an enforced `blocked`.
+fn record_refusal(conn: &ConnState, target: &Target, rule: &str) {
     conn.set_target(target, Transport::Tcp);
     enforce::record(
         &conn.recorder,
@@ -183,16 +188,7 @@ fn refuse_client(req: &Request<Incoming>, conn: &ConnState, rule: &str) -> Respo
         host: String::new(),
         port: 0,
     });
-    conn.set_target(&target, Transport::Tcp);
-    enforce::record(
-        &conn.recorder,
-        Some(conn.id),
-        None,
-        &target,
-        None,
-        rule,
-        true,
-    );
+    record_refusal(conn, &target, rule);
     proxy_auth_required()
 }
 

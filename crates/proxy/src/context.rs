@@ -14,7 +14,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::attribution::{Attribution, Attributor};
 use crate::ca::CertificateAuthority;
-use crate::dialer::Dialer;
+use crate::dialer::{basic_authorization, Dialer};
 use crate::enforce::Enforcer;
 use crate::recorder::Recorder;
 use crate::responses::error_chain;
@@ -64,14 +64,10 @@ impl Context {
             shutdown: CancellationToken::new(),
             enforcer: config.enforcer.clone(),
             sinkhole: config.sinkhole,
-            proxy_authorization: config.credential.as_deref().map(|token| {
-                use base64::Engine as _;
-                let pair = format!("{}:{token}", crate::PROXY_USER);
-                format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(pair)
-                )
-            }),
+            proxy_authorization: config
+                .credential
+                .as_deref()
+                .map(|token| basic_authorization(&format!("{}:{token}", crate::PROXY_USER))),
             sinkhole_wait: config.sinkhole_wait,
             server_configs: Mutex::new(HashMap::new()),
             attributor: Mutex::new(None),

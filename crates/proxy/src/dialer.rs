@@ -300,10 +300,9 @@ async fn connect_via(proxy: &UpstreamProxy, target: &Target) -> Result<Dialed, D
     })?;
     let mut head = format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n");
     if let Some(credentials) = &proxy.credentials {
-        use base64_encode as b64;
         head.push_str(&format!(
-            "Proxy-Authorization: Basic {}\r\n",
-            b64(credentials)
+            "Proxy-Authorization: {}\r\n",
+            basic_authorization(credentials)
         ));
     }
     head.push_str("\r\n");
@@ -358,9 +357,11 @@ fn connect_status(head: &[u8]) -> Result<u16, httparse::Error> {
     Ok(response.code.unwrap_or(0))
 }
 
-fn base64_encode(text: &str) -> String {
+/// The `Basic` credentials of `user:password` (RFC 7617), as `Proxy-Authorization` carries them.
+pub(crate) fn basic_authorization(user_password: &str) -> String {
     use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD.encode(text)
+    let encoded = base64::engine::general_purpose::STANDARD.encode(user_password);
+    format!("Basic {encoded}")
 }
 
 #[cfg(test)]

@@ -49,6 +49,14 @@ impl SinkAnswer {
             SinkAnswer::Unreachable(_) => phonehome_record::Sinkhole::Unreachable,
         }
     }
+
+    /// What phonehome answers a request to `target` with: 403 for a denial, 502 for a failure.
+    fn response(&self, target: &phonehome_record::Target) -> Response<RespBody> {
+        match self {
+            SinkAnswer::Denied { rule } => blocked_json(rule),
+            SinkAnswer::Unreachable(e) => bad_gateway(target, e),
+        }
+    }
 }
 
 /// Reads, records and answers one request on a sinkholed connection.
@@ -80,10 +88,7 @@ pub(crate) async fn answer_recorded(
     let _ = tee_request(body, &parts.headers, conn, log.clone(), record)
         .collect()
         .await;
-    match answer {
-        SinkAnswer::Denied { rule } => blocked_json(rule),
-        SinkAnswer::Unreachable(e) => bad_gateway(&log.target, e),
-    }
+    answer.response(&log.target)
 }
 
 /// Answers `req` with `--sinkhole off`: the denial is recorded with the flow, the body is
@@ -101,10 +106,7 @@ pub(crate) async fn refuse(
     let _ = http_body_util::Limited::new(req.into_body(), MAX_DISCARDED_BODY)
         .collect()
         .await;
-    match answer {
-        SinkAnswer::Denied { rule } => blocked_json(rule),
-        SinkAnswer::Unreachable(e) => bad_gateway(&log.target, e),
-    }
+    answer.response(&log.target)
 }
 
 /// Most bytes of a refused request's body read (and discarded) before answering.
