@@ -49,6 +49,7 @@ pub use dialer::{DialError, DEFAULT_CONNECT_TIMEOUT};
 pub use enforce::Enforcer;
 pub use fingerprint::{fingerprints, Fingerprints};
 pub use launch::{child_env, write_ca_bundle, PROXY_USER};
+pub use phonehome_record::SinkholeMode;
 pub use recorder::{
     BlockedSummary, CaptureSummary, Failure, HostSummary, Recorder, RecorderOptions, RecorderTask,
     DEFAULT_BUDGET, DEFAULT_MAX_BODY,
@@ -104,46 +105,6 @@ pub struct ProxyConfig {
 
 /// Default of [`ProxyConfig::sinkhole_wait`].
 pub const DEFAULT_SINKHOLE_WAIT: Duration = Duration::from_secs(30);
-
-/// Which connections phonehome answers itself rather than refusing them at CONNECT
-/// (`--sinkhole denied|unreachable|all|off`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SinkholeMode {
-    /// Connections the policy denies by host.
-    pub denied: bool,
-    /// Connections whose upstream cannot be reached (DNS, connect, timeout).
-    pub unreachable: bool,
-}
-
-impl Default for SinkholeMode {
-    /// `denied`: a policy denial never hides what would have been sent.
-    fn default() -> Self {
-        Self {
-            denied: true,
-            unreachable: false,
-        }
-    }
-}
-
-impl SinkholeMode {
-    /// The values `--sinkhole` takes.
-    pub const NAMES: [&'static str; 4] = ["denied", "unreachable", "all", "off"];
-
-    /// Parses one of [`SinkholeMode::NAMES`].
-    pub fn parse(name: &str) -> Option<Self> {
-        let (denied, unreachable) = match name {
-            "denied" => (true, false),
-            "unreachable" => (false, true),
-            "all" => (true, true),
-            "off" => (false, false),
-            _ => return None,
-        };
-        Some(Self {
-            denied,
-            unreachable,
-        })
-    }
-}
 
 /// Failures starting the proxy.
 #[derive(Debug, thiserror::Error)]
@@ -339,34 +300,6 @@ async fn accept_loop(listener: TcpListener, addr: SocketAddr, ctx: Arc<Context>)
                 tracing::warn!("accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::SinkholeMode;
-
-    #[test]
-    fn modes() {
-        assert_eq!(
-            SinkholeMode::parse("off"),
-            Some(SinkholeMode {
-                denied: false,
-                unreachable: false
-            })
-        );
-        assert_eq!(
-            SinkholeMode::parse("all"),
-            Some(SinkholeMode {
-                denied: true,
-                unreachable: true
-            })
-        );
-        assert_eq!(SinkholeMode::parse("denied"), Some(SinkholeMode::default()));
-        assert_eq!(SinkholeMode::parse("some"), None);
-        for name in SinkholeMode::NAMES {
-            assert!(SinkholeMode::parse(name).is_some());
         }
     }
 }

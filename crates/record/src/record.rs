@@ -148,6 +148,46 @@ pub struct SecretMarker {
     pub fingerprint: String,
 }
 
+/// Which connections phonehome answers itself rather than refusing them at CONNECT
+/// (`--sinkhole denied|unreachable|all|off`; the capture's `options.sinkhole`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SinkholeMode {
+    /// Connections the policy denies by host.
+    pub denied: bool,
+    /// Connections whose upstream cannot be reached (DNS, connect, timeout).
+    pub unreachable: bool,
+}
+
+impl Default for SinkholeMode {
+    /// `denied`: a policy denial never hides what would have been sent.
+    fn default() -> Self {
+        Self {
+            denied: true,
+            unreachable: false,
+        }
+    }
+}
+
+impl SinkholeMode {
+    /// The values `--sinkhole` takes.
+    pub const NAMES: [&'static str; 4] = ["denied", "unreachable", "all", "off"];
+
+    /// Parses one of [`SinkholeMode::NAMES`].
+    pub fn parse(name: &str) -> Option<Self> {
+        let (denied, unreachable) = match name {
+            "denied" => (true, false),
+            "unreachable" => (false, true),
+            "all" => (true, true),
+            "off" => (false, false),
+            _ => return None,
+        };
+        Some(Self {
+            denied,
+            unreachable,
+        })
+    }
+}
+
 /// What travelled over a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -536,5 +576,33 @@ mod tests {
             port: 8080,
         };
         assert_eq!(t.to_string(), "[::1]:8080");
+    }
+}
+
+#[cfg(test)]
+mod sinkhole_mode_tests {
+    use super::SinkholeMode;
+
+    #[test]
+    fn modes() {
+        assert_eq!(
+            SinkholeMode::parse("off"),
+            Some(SinkholeMode {
+                denied: false,
+                unreachable: false
+            })
+        );
+        assert_eq!(
+            SinkholeMode::parse("all"),
+            Some(SinkholeMode {
+                denied: true,
+                unreachable: true
+            })
+        );
+        assert_eq!(SinkholeMode::parse("denied"), Some(SinkholeMode::default()));
+        assert_eq!(SinkholeMode::parse("some"), None);
+        for name in SinkholeMode::NAMES {
+            assert!(SinkholeMode::parse(name).is_some());
+        }
     }
 }

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use phonehome_record::{Blocked, Capture, Conn, ConnProcess, Phase, Target, Transport};
+use phonehome_record::{
+    Blocked, Capture, Conn, ConnProcess, Phase, SinkholeMode, Target, Transport,
+};
 
 use super::model::{ProcessHost, ProcessRow, UnseenRow};
 
@@ -59,13 +61,13 @@ impl Why {
 impl Sight {
     /// Reads which connections the capture's sinkhole served (none in captures made before it).
     pub(super) fn header(&mut self, capture: &Capture) {
-        let mode = capture.options.get("sinkhole").and_then(|v| v.as_str());
-        (self.sinkhole_denied, self.sinkhole_unreachable) = match mode {
-            Some("denied") => (true, false),
-            Some("unreachable") => (false, true),
-            Some("all") => (true, true),
-            _ => (false, false),
-        };
+        let mode = capture
+            .options
+            .get("sinkhole")
+            .and_then(|v| v.as_str())
+            .and_then(SinkholeMode::parse);
+        (self.sinkhole_denied, self.sinkhole_unreachable) =
+            mode.map_or((false, false), |m| (m.denied, m.unreachable));
     }
 
     /// A connection-level failure (no flow).
