@@ -63,7 +63,7 @@ async fn run_opencode_with(policy: &str, extra: &[&str]) -> OpenCodeRun {
     let scratch = Scratch::new();
     let pki = TestPki::new(scratch.dir.path());
     let (cert, key) = pki.write_server_pem(scratch.dir.path());
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/opencode/fake_openai.py");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/agents/fake_llm.py");
     let mut server = tokio::process::Command::new("python3")
         .arg(&script)
         .args(["--reply", REPLY, "--tls-cert"])
