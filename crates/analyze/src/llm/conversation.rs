@@ -40,8 +40,12 @@ pub struct Conversation {
     /// Milliseconds from the request to the end of the response.
     pub duration_ms: Option<u64>,
     pub error: Option<LlmError>,
-    /// A side call (title generation, summaries) rather than a turn of the conversation.
+    /// A side call (title generation, summaries, routing) rather than a turn of the
+    /// conversation.
     pub meta: bool,
+    /// Why the call was judged a side call ([`super::MetaReason`] in words); side calls only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub meta_reason: Option<String>,
     /// The agent's session id, when it sends one.
     pub session: Option<String>,
     /// What could not be decoded, in words: the raw bodies stay in the capture.
@@ -195,6 +199,7 @@ impl Conversation {
             duration_ms: None,
             error: None,
             meta: false,
+            meta_reason: None,
             session: None,
             notes: Vec::new(),
         }

@@ -23,7 +23,8 @@ pub fn decode(exchange: &Exchange) -> Option<Conversation> {
     let mut c = Conversation::new(exchange, api);
     let json = decode_request(api, exchange, &mut c);
     c.session = session::find(exchange, json.as_ref());
-    c.meta = meta::is_meta(exchange, &c);
+    c.meta_reason = meta::meta_reason(exchange, &c).map(|reason| reason.to_string());
+    c.meta = c.meta_reason.is_some();
     if let Some(response) = &exchange.response {
         decode_response(api, response, &mut c);
     }

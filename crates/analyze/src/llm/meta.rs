@@ -1,7 +1,7 @@
-//! Telling side calls (title generation, summaries, compaction) from the turns of the
-//! conversation, so that readers can hide them.
+//! Telling side calls (title generation, summaries, compaction, routing) from the turns of the
+//! conversation, so that readers can hide them, and saying why ([`MetaReason`]).
 //!
-//! A call is meta when any of these holds:
+//! A call is meta when any of these holds, checked in this order:
 //! 1. Codex marks it as a `compact` or `memory_consolidation` sub-agent call with the
 //!    `x-openai-subagent` header (openai/codex, `codex-rs/codex-api/src/requests/headers.rs`).
 //! 2. Its system instructions ask for a title or a summary of the conversation, as OpenCode's
@@ -9,16 +9,30 @@
 //!    `packages/opencode/src/agent/prompt/title.txt`) — or, when it offers no tools, one of its
 //!    user messages does ("Generate a title for this conversation:").
 //! 3. It asks a small model (a name with the word `mini`, `nano`, `haiku`, `lite`, `small` or
-//!    `tiny`) for a short answer (at most [`SHORT_ANSWER`] output tokens) and offers no tools.
+//!    `tiny`) for an answer shaped by a JSON schema of a small object (at most
+//!    [`SMALL_SCHEMA`] properties) and offers no tools: a helper that fills in a record for the
+//!    agent rather than talking to the user. Claude Code's session title (a haiku model,
+//!    `output_config.format` `{title}`, `tools: []`) and Gemini CLI's routing classifier (a
+//!    `flash-lite` model, `responseJsonSchema` `{complexity_reasoning, complexity_score}`) are
+//!    both of this shape, whatever their prompts say.
+//! 4. It asks a small model for a short answer (at most [`SHORT_ANSWER`] output tokens) and
+//!    offers no tools.
 //!
 //! Only the request is looked at, so a call is classified before its response arrives.
+
+use std::fmt;
+
+use serde_json::{Map, Value};
 
 use crate::source::Exchange;
 
 use super::conversation::{Conversation, Part};
 
-/// The most output tokens a side call asks for, under rule 3.
+/// The most output tokens a side call asks for, under rule 4.
 pub const SHORT_ANSWER: u64 = 1024;
+
+/// The most properties of the object a structured side call asks for, under rule 3.
+pub const SMALL_SCHEMA: usize = 4;
 
 /// Phrases (lower case) of prompts that ask for a title or a summary.
 const SIDE_PROMPTS: [&str; 10] = [
@@ -37,31 +51,90 @@ const SIDE_PROMPTS: [&str; 10] = [
 /// Words of a model name that mark a small model.
 const SMALL_MODEL_WORDS: [&str; 6] = ["mini", "nano", "haiku", "lite", "small", "tiny"];
 
-/// Whether `c` (decoded from `exchange`'s request) is a side call; see the module docs.
-pub fn is_meta(exchange: &Exchange, c: &Conversation) -> bool {
-    if matches!(
-        exchange.request_header("x-openai-subagent"),
-        Some("compact" | "memory_consolidation")
-    ) {
-        return true;
-    }
-    if asks_for_side_output(&c.system_instructions) {
-        return true;
-    }
-    let no_tools = c.tool_definitions.is_empty();
-    if no_tools
-        && c.input_messages
-            .iter()
-            .any(|m| m.role == "user" && asks_for_side_output(&m.parts))
-    {
-        return true;
-    }
-    let small = c.request_model.as_deref().is_some_and(small_model);
-    small && no_tools && max_output(c).is_some_and(|n| n <= SHORT_ANSWER)
+/// Why a call was judged a side call (`meta_reason` in `phonehome llm --json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MetaReason {
+    /// Codex's `x-openai-subagent` header names a side task.
+    CodexSubagent(String),
+    /// The system prompt asks for a title or summary; the phrase found.
+    SystemAsksForSideOutput(&'static str),
+    /// A user message asks for a title or summary, and no tools are offered; the phrase found.
+    UserAsksForSideOutput(&'static str),
+    /// A small model, no tools, an answer shaped by a JSON schema with these properties.
+    StructuredHelper { model: String, fields: Vec<String> },
+    /// A small model, no tools, at most this many output tokens.
+    ShortAnswer { model: String, max_output: u64 },
 }
 
-fn asks_for_side_output(parts: &[Part]) -> bool {
-    parts.iter().any(|p| match p {
+impl fmt::Display for MetaReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::CodexSubagent(kind) => write!(f, "codex sub-agent call (x-openai-subagent: {kind})"),
+            Self::SystemAsksForSideOutput(phrase) => {
+                write!(f, "system prompt asks for a title or summary (\"{phrase}\")")
+            }
+            Self::UserAsksForSideOutput(phrase) => write!(
+                f,
+                "a user message asks for a title or summary (\"{phrase}\") and no tools are offered"
+            ),
+            Self::StructuredHelper { model, fields } => write!(
+                f,
+                "small model {model}, no tools, answer shaped by a JSON schema {{{}}}",
+                fields.join(", ")
+            ),
+            Self::ShortAnswer { model, max_output } => write!(
+                f,
+                "small model {model}, no tools, at most {max_output} output tokens"
+            ),
+        }
+    }
+}
+
+/// Whether `c` (decoded from `exchange`'s request) is a side call; see the module docs.
+pub fn is_meta(exchange: &Exchange, c: &Conversation) -> bool {
+    meta_reason(exchange, c).is_some()
+}
+
+/// Why `c` (decoded from `exchange`'s request) is a side call, or `None` when it is a turn of
+/// the conversation; see the module docs for the rules.
+pub fn meta_reason(exchange: &Exchange, c: &Conversation) -> Option<MetaReason> {
+    if let Some(kind @ ("compact" | "memory_consolidation")) =
+        exchange.request_header("x-openai-subagent")
+    {
+        return Some(MetaReason::CodexSubagent(kind.to_owned()));
+    }
+    if let Some(phrase) = side_phrase(&c.system_instructions) {
+        return Some(MetaReason::SystemAsksForSideOutput(phrase));
+    }
+    if !c.tool_definitions.is_empty() {
+        return None;
+    }
+    let asked_by_user = c
+        .input_messages
+        .iter()
+        .filter(|m| m.role == "user")
+        .find_map(|m| side_phrase(&m.parts));
+    if let Some(phrase) = asked_by_user {
+        return Some(MetaReason::UserAsksForSideOutput(phrase));
+    }
+    let model = c.request_model.as_deref().filter(|m| small_model(m))?;
+    if let Some(fields) = answer_schema(&c.parameters).and_then(small_object_fields) {
+        return Some(MetaReason::StructuredHelper {
+            model: model.to_owned(),
+            fields,
+        });
+    }
+    let max_output = max_output(c).filter(|n| *n <= SHORT_ANSWER)?;
+    Some(MetaReason::ShortAnswer {
+        model: model.to_owned(),
+        max_output,
+    })
+}
+
+/// The side-output phrase the opening of one of `parts` holds.
+fn side_phrase(parts: &[Part]) -> Option<&'static str> {
+    parts.iter().find_map(|p| match p {
         Part::Text { content } => {
             // The opening of a prompt says what it is for; long prompts are not searched whole.
             let head: String = content
@@ -69,9 +142,9 @@ fn asks_for_side_output(parts: &[Part]) -> bool {
                 .take(2_000)
                 .collect::<String>()
                 .to_lowercase();
-            SIDE_PROMPTS.iter().any(|phrase| head.contains(phrase))
+            SIDE_PROMPTS.into_iter().find(|phrase| head.contains(phrase))
         }
-        _ => false,
+        _ => None,
     })
 }
 
@@ -80,6 +153,43 @@ fn small_model(model: &str) -> bool {
         .to_ascii_lowercase()
         .split(['-', '_', '/', ':', '.', '@'])
         .any(|word| SMALL_MODEL_WORDS.contains(&word))
+}
+
+/// The JSON schema the request constrains its answer to, under any API's name for it: OpenAI
+/// Chat Completions `response_format` and Responses `text.format` (`type: json_schema`),
+/// Anthropic `output_format` and `output_config.format`, Gemini `responseJsonSchema` and
+/// `responseSchema` (from `generationConfig`, flattened into the parameters).
+fn answer_schema(parameters: &Map<String, Value>) -> Option<&Value> {
+    parameters
+        .get("response_format")
+        .and_then(|f| json_schema(f, "json_schema").map(|s| &s["schema"]))
+        .or_else(|| parameters.get("text").and_then(|t| json_schema(&t["format"], "schema")))
+        .or_else(|| parameters.get("output_format").and_then(|f| json_schema(f, "schema")))
+        .or_else(|| {
+            let config = parameters.get("output_config")?;
+            json_schema(&config["format"], "schema")
+        })
+        .or_else(|| parameters.get("responseJsonSchema"))
+        .or_else(|| parameters.get("responseSchema"))
+        .filter(|schema| schema.is_object())
+}
+
+/// `format[key]` when `format` is a `json_schema` output format.
+fn json_schema<'a>(format: &'a Value, key: &str) -> Option<&'a Value> {
+    (format["type"] == "json_schema").then(|| &format[key])
+}
+
+/// The property names of a schema for an object of at most [`SMALL_SCHEMA`] properties (JSON
+/// Schema or Gemini's upper-case `OBJECT`); `None` for any other schema.
+fn small_object_fields(schema: &Value) -> Option<Vec<String>> {
+    let object = schema["type"]
+        .as_str()
+        .is_some_and(|t| t.eq_ignore_ascii_case("object"));
+    let properties = schema["properties"].as_object()?;
+    if !object || properties.is_empty() || properties.len() > SMALL_SCHEMA {
+        return None;
+    }
+    Some(properties.keys().cloned().collect())
 }
 
 /// The output token limit the request set, under any API's name for it.
@@ -102,6 +212,10 @@ mod tests {
 
     fn meta(url: &str, body: &str) -> bool {
         decode(&post(url, body)).expect("llm").meta
+    }
+
+    fn reason(url: &str, body: &str) -> Option<String> {
+        decode(&post(url, body)).expect("llm").meta_reason
     }
 
     const CHAT: &str = "https://h.test/v1/chat/completions";
@@ -171,5 +285,84 @@ mod tests {
             CHAT,
             r#"{"model":"gpt-4.1-nano","max_completion_tokens":64,"messages":[]}"#
         ));
+    }
+
+    /// Claude Code 2.1.332's session title (as `generate_session_title` sends it, prompt cut):
+    /// a haiku model, `tools: []`, a `{title}` schema in `output_config`, and a large
+    /// `max_tokens`, so only the structure gives it away.
+    const CLAUDE_TITLE: &str = r#"{"model":"claude-haiku-5-5","max_tokens":128000,"stream":true,"tools":[],
+        "system":[{"type":"text","text":"You are a Claude agent, built on Anthropic's Claude Agent SDK."},{"type":"text","text":"You are naming a coding session so the user can pick it out of a long list."}],
+        "messages":[{"role":"user","content":[{"type":"text","text":"<session>\nFix the flaky test\n</session>"}]}],
+        "output_config":{"effort":"medium","format":{"type":"json_schema","schema":{"type":"object","properties":{"title":{"type":"string"}},"required":["title"],"additionalProperties":false}}}}"#;
+
+    /// Gemini CLI 0.61.0's routing classifier (prompt cut): a flash-lite model, no tools, a
+    /// `responseJsonSchema` in Gemini's upper-case dialect, no output limit.
+    const GEMINI_ROUTER: &str = r#"{"contents":[{"role":"user","parts":[{"text":"Say hello"}]}],
+        "systemInstruction":{"role":"user","parts":[{"text":"You are a specialized Task Routing AI."}]},
+        "generationConfig":{"temperature":1,"responseMimeType":"application/json","responseJsonSchema":{"type":"OBJECT","properties":{"complexity_reasoning":{"type":"STRING"},"complexity_score":{"type":"INTEGER"}},"required":["complexity_reasoning","complexity_score"]}}}"#;
+
+    const GEMINI_LITE: &str =
+        "https://g.test/v1beta/models/gemini-3.5-flash-lite:generateContent";
+
+    #[test]
+    fn claude_code_title_and_gemini_router_are_meta_by_structure() {
+        let claude = reason("https://a.test/v1/messages?beta=true", CLAUDE_TITLE);
+        assert_eq!(
+            claude.as_deref(),
+            Some("small model claude-haiku-5-5, no tools, answer shaped by a JSON schema {title}")
+        );
+        let router = reason(GEMINI_LITE, GEMINI_ROUTER);
+        assert_eq!(
+            router.as_deref(),
+            Some(
+                "small model gemini-3.5-flash-lite, no tools, answer shaped by a JSON schema \
+                 {complexity_reasoning, complexity_score}"
+            )
+        );
+    }
+
+    #[test]
+    fn structured_output_is_a_turn_with_tools_a_big_model_or_a_big_schema() {
+        let with_tools = CLAUDE_TITLE.replace(
+            r#""tools":[]"#,
+            r#""tools":[{"name":"Bash","input_schema":{}}]"#,
+        );
+        let big_model = CLAUDE_TITLE.replace("claude-haiku-5-5", "claude-opus-5-5");
+        let big_schema = CLAUDE_TITLE.replace(
+            r#""properties":{"title":{"type":"string"}}"#,
+            r#""properties":{"a":{},"b":{},"c":{},"d":{},"e":{}}"#,
+        );
+        for body in [with_tools, big_model, big_schema] {
+            assert!(!meta("https://a.test/v1/messages", &body), "{body}");
+        }
+        let router = GEMINI_LITE.replace("flash-lite", "pro");
+        assert!(!meta(&router, GEMINI_ROUTER));
+        // The same shape in the OpenAI APIs.
+        assert!(meta(
+            CHAT,
+            r#"{"model":"gpt-5-mini","messages":[],"response_format":{"type":"json_schema","json_schema":{"name":"t","schema":{"type":"object","properties":{"title":{"type":"string"}}}}}}"#
+        ));
+        assert!(meta(
+            "https://h.test/v1/responses",
+            r#"{"model":"gpt-5-nano","input":"x","text":{"format":{"type":"json_schema","name":"t","schema":{"type":"object","properties":{"title":{"type":"string"}}}}}}"#
+        ));
+    }
+
+    #[test]
+    fn every_rule_gives_its_reason() {
+        let title = r#"{"model":"gpt-4.1","messages":[{"role":"system","content":"You are a title generator."}]}"#;
+        assert_eq!(
+            reason(CHAT, title).as_deref(),
+            Some("system prompt asks for a title or summary (\"title generator\")")
+        );
+        let short = r#"{"model":"gpt-4.1-nano","max_completion_tokens":64,"messages":[]}"#;
+        assert_eq!(
+            reason(CHAT, short).as_deref(),
+            Some("small model gpt-4.1-nano, no tools, at most 64 output tokens")
+        );
+        assert_eq!(
+            reason(CHAT, r#"{"model":"gpt-4.1","messages":[]}"#),
+            None
+        );
     }
 }

@@ -40,7 +40,7 @@ pub use calls::Calls;
 pub use conversation::{Conversation, LlmError, Message, Part, ToolDefinition, Usage};
 pub use decode::decode;
 pub use listing::Listing;
-pub use meta::{is_meta, SHORT_ANSWER};
+pub use meta::{is_meta, meta_reason, MetaReason, SHORT_ANSWER, SMALL_SCHEMA};
 pub use recognise::{recognise, LlmCall};
 pub use session::session_id;
 
