@@ -76,11 +76,18 @@ impl Patterns {
     }
 }
 
-/// The version that follows an agent's name in a user-agent string (`/1.2.3`).
+/// The version that follows an agent's name in a user-agent string: of the `/`-separated
+/// parts up to a space, `)` or `;`, the first that starts with a digit (`1.2.3` in
+/// `1.2.3/model`, in Gemini CLI's `tui/1.2.3/model`, in OpenCode's `latest/1.2.3/cli`), else the
+/// whole word.
 fn version_after(rest: &str) -> String {
-    rest.chars()
+    let word: String = rest
+        .chars()
         .take_while(|c| !c.is_whitespace() && *c != ')' && *c != ';')
-        .collect()
+        .collect();
+    word.split('/')
+        .find(|part| part.starts_with(|c: char| c.is_ascii_digit()))
+        .map_or_else(|| word.clone(), str::to_owned)
 }
 
 /// One agent named by one exchange.
@@ -181,5 +188,20 @@ impl Detector {
             .collect();
         out.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.requests.cmp(&a.1.requests)));
         out.into_iter().map(|(_, a)| a).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::version_after;
+
+    #[test]
+    fn version_is_the_first_numeric_part() {
+        // Gemini CLI 0.61.0: "GeminiCLI-tui/0.61.0/gemini-3.1-pro-preview (linux; x64; …)".
+        assert_eq!(version_after("tui/0.61.0/gemini-3.1-pro-preview (linux"), "0.61.0");
+        assert_eq!(version_after("0.61.0/gemini-2.5-pro (linux; x64)"), "0.61.0");
+        assert_eq!(version_after("latest/1.18.33/cli"), "1.18.33");
+        assert_eq!(version_after("2.1.332 (external, sdk-cli)"), "2.1.332");
+        assert_eq!(version_after("dev"), "dev");
     }
 }
