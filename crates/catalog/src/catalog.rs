@@ -158,6 +158,58 @@ pub struct Endpoint {
     pub notes: Option<String>,
     #[serde(default)]
     pub disable: Vec<Disable>,
+    /// Requests agents were seen to send here, by agent version, with the switches checked
+    /// against them.
+    #[serde(default)]
+    pub observed: Vec<Observed>,
+}
+
+/// Requests one agent version was seen to send to an endpoint under
+/// `phonehome run --sinkhole all` (which reads every attempt whole without forwarding it), and
+/// which of the endpoint's switches were seen to stop them. The integration tests run the
+/// agent again with each switch and check both lists (tests/it/agents).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Observed {
+    pub agent: String,
+    /// The agent version they were seen with (`2.1.332`).
+    pub version: String,
+    /// What these requests are for; narrower than the endpoint's purpose where one host
+    /// carries several (telemetry on an LLM API host).
+    pub purpose: Purpose,
+    /// `METHOD /path`, query left out; `*` stands for a varying part of the path.
+    pub requests: Vec<String>,
+    /// Switches of this endpoint for this agent (a [`Disable`]'s `env` or `config`, as written
+    /// there) seen to stop every one of these requests.
+    #[serde(default)]
+    pub stopped_by: Vec<String>,
+    /// Switches of this endpoint for this agent seen not to stop them.
+    #[serde(default)]
+    pub not_stopped_by: Vec<String>,
+}
+
+impl Observed {
+    /// Whether `method` and `path` (query left out) are one of these requests.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        self.requests.iter().any(|r| {
+            let Some((m, pattern)) = r.split_once(' ') else {
+                return false;
+            };
+            m.eq_ignore_ascii_case(method) && path_matches(pattern, path)
+        })
+    }
+}
+
+/// `*` in `pattern` matches any run of characters other than `/`.
+fn path_matches(pattern: &str, path: &str) -> bool {
+    let (pattern, path) = (pattern.split('/'), path.split('/'));
+    pattern.clone().count() == path.clone().count()
+        && pattern.zip(path).all(|(p, s)| match p.split_once('*') {
+            None => p == s,
+            Some((head, tail)) => {
+                s.len() >= head.len() + tail.len() && s.starts_with(head) && s.ends_with(tail)
+            }
+        })
 }
 
 #[derive(Debug, Deserialize)]
@@ -386,6 +438,45 @@ ports = [11434]
 purpose = "llm-api"
 owner = "Ollama"
 "#;
+
+    #[test]
+    fn observed_switches_are_switches_of_their_endpoint() {
+        let catalog = Catalog::builtin();
+        for e in catalog.endpoints() {
+            for o in &e.observed {
+                assert!(catalog.agent(&o.agent).is_some(), "{}: {}", e.hosts[0], o.agent);
+                assert!(!o.requests.is_empty() && !o.version.is_empty());
+                for switch in o.stopped_by.iter().chain(&o.not_stopped_by) {
+                    assert!(
+                        e.disable.iter().any(|d| d.agent == o.agent
+                            && (d.env.as_ref() == Some(switch)
+                                || d.config.as_ref() == Some(switch))),
+                        "{}: {switch:?} is not a switch of {} there",
+                        e.hosts[0],
+                        o.agent
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn observed_requests_match_by_method_and_path() {
+        let o = Observed {
+            agent: "a".into(),
+            version: "1".into(),
+            purpose: Purpose::FeatureFlags,
+            requests: vec!["POST /api/eval/*".into(), "GET /v1/x-*.json".into()],
+            stopped_by: Vec::new(),
+            not_stopped_by: Vec::new(),
+        };
+        assert!(o.matches("POST", "/api/eval/sdk-zAZ"));
+        assert!(o.matches("get", "/v1/x-1.json"));
+        assert!(!o.matches("GET", "/api/eval/sdk-zAZ"));
+        assert!(!o.matches("POST", "/api/eval/sdk/more"));
+        assert!(!o.matches("POST", "/api/evaluate/x"));
+        assert!(!o.matches("GET", "/v1/x-1.txt"));
+    }
 
     #[test]
     fn builtin_catalog_parses() {

@@ -9,5 +9,7 @@
 mod catalog;
 mod registry;
 
-pub use catalog::{describe_toml_error, Agent, Catalog, CatalogError, Disable, Endpoint, Purpose};
+pub use catalog::{
+    describe_toml_error, Agent, Catalog, CatalogError, Disable, Endpoint, Observed, Purpose,
+};
 pub use registry::{recognise_package, Ecosystem, PackageKind, PackageRef};
