@@ -198,8 +198,14 @@ mod tests {
     #[test]
     fn version_is_the_first_numeric_part() {
         // Gemini CLI 0.61.0: "GeminiCLI-tui/0.61.0/gemini-3.1-pro-preview (linux; x64; …)".
-        assert_eq!(version_after("tui/0.61.0/gemini-3.1-pro-preview (linux"), "0.61.0");
-        assert_eq!(version_after("0.61.0/gemini-2.5-pro (linux; x64)"), "0.61.0");
+        assert_eq!(
+            version_after("tui/0.61.0/gemini-3.1-pro-preview (linux"),
+            "0.61.0"
+        );
+        assert_eq!(
+            version_after("0.61.0/gemini-2.5-pro (linux; x64)"),
+            "0.61.0"
+        );
         assert_eq!(version_after("latest/1.18.33/cli"), "1.18.33");
         assert_eq!(version_after("2.1.332 (external, sdk-cli)"), "2.1.332");
         assert_eq!(version_after("dev"), "dev");

@@ -444,7 +444,12 @@ owner = "Ollama"
         let catalog = Catalog::builtin();
         for e in catalog.endpoints() {
             for o in &e.observed {
-                assert!(catalog.agent(&o.agent).is_some(), "{}: {}", e.hosts[0], o.agent);
+                assert!(
+                    catalog.agent(&o.agent).is_some(),
+                    "{}: {}",
+                    e.hosts[0],
+                    o.agent
+                );
                 assert!(!o.requests.is_empty() && !o.version.is_empty());
                 for switch in o.stopped_by.iter().chain(&o.not_stopped_by) {
                     assert!(

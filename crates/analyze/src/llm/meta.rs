@@ -70,9 +70,14 @@ pub enum MetaReason {
 impl fmt::Display for MetaReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::CodexSubagent(kind) => write!(f, "codex sub-agent call (x-openai-subagent: {kind})"),
+            Self::CodexSubagent(kind) => {
+                write!(f, "codex sub-agent call (x-openai-subagent: {kind})")
+            }
             Self::SystemAsksForSideOutput(phrase) => {
-                write!(f, "system prompt asks for a title or summary (\"{phrase}\")")
+                write!(
+                    f,
+                    "system prompt asks for a title or summary (\"{phrase}\")"
+                )
             }
             Self::UserAsksForSideOutput(phrase) => write!(
                 f,
@@ -142,7 +147,9 @@ fn side_phrase(parts: &[Part]) -> Option<&'static str> {
                 .take(2_000)
                 .collect::<String>()
                 .to_lowercase();
-            SIDE_PROMPTS.into_iter().find(|phrase| head.contains(phrase))
+            SIDE_PROMPTS
+                .into_iter()
+                .find(|phrase| head.contains(phrase))
         }
         _ => None,
     })
@@ -163,8 +170,16 @@ fn answer_schema(parameters: &Map<String, Value>) -> Option<&Value> {
     parameters
         .get("response_format")
         .and_then(|f| json_schema(f, "json_schema").map(|s| &s["schema"]))
-        .or_else(|| parameters.get("text").and_then(|t| json_schema(&t["format"], "schema")))
-        .or_else(|| parameters.get("output_format").and_then(|f| json_schema(f, "schema")))
+        .or_else(|| {
+            parameters
+                .get("text")
+                .and_then(|t| json_schema(&t["format"], "schema"))
+        })
+        .or_else(|| {
+            parameters
+                .get("output_format")
+                .and_then(|f| json_schema(f, "schema"))
+        })
         .or_else(|| {
             let config = parameters.get("output_config")?;
             json_schema(&config["format"], "schema")
@@ -301,8 +316,7 @@ mod tests {
         "systemInstruction":{"role":"user","parts":[{"text":"You are a specialized Task Routing AI."}]},
         "generationConfig":{"temperature":1,"responseMimeType":"application/json","responseJsonSchema":{"type":"OBJECT","properties":{"complexity_reasoning":{"type":"STRING"},"complexity_score":{"type":"INTEGER"}},"required":["complexity_reasoning","complexity_score"]}}}"#;
 
-    const GEMINI_LITE: &str =
-        "https://g.test/v1beta/models/gemini-3.5-flash-lite:generateContent";
+    const GEMINI_LITE: &str = "https://g.test/v1beta/models/gemini-3.5-flash-lite:generateContent";
 
     #[test]
     fn claude_code_title_and_gemini_router_are_meta_by_structure() {
@@ -360,9 +374,6 @@ mod tests {
             reason(CHAT, short).as_deref(),
             Some("small model gpt-4.1-nano, no tools, at most 64 output tokens")
         );
-        assert_eq!(
-            reason(CHAT, r#"{"model":"gpt-4.1","messages":[]}"#),
-            None
-        );
+        assert_eq!(reason(CHAT, r#"{"model":"gpt-4.1","messages":[]}"#), None);
     }
 }

@@ -5,7 +5,10 @@
 //!   `x-session-affinity`, the same value) to other providers (sst/opencode,
 //!   `packages/opencode/src/session/llm/request.ts`).
 //! - Codex CLI: `session_id`, the conversation id (openai/codex,
-//!   `codex-rs/codex-api/src/requests/headers.rs`).
+//!   `codex-rs/codex-api/src/requests/headers.rs`); `session-id` in 0.171.0 (seen, with
+//!   `thread-id` and the same id in the body's `client_metadata`).
+//! - Gemini CLI (0.61.0, API key): none; `x-gemini-api-privileged-user-id` names the
+//!   installation, not a session.
 //! - Claude Code: `X-Claude-Code-Session-Id` from v2.1.86; before that only in the body's
 //!   `metadata.user_id`, either `user_<hash>_account_<id>_session_<uuid>` or, from v2.1.78, a
 //!   JSON string with `session_id` (as documented by coder/aibridge pull request 241, which
@@ -16,10 +19,11 @@ use serde_json::Value;
 use crate::source::Exchange;
 
 /// Request headers that carry a session id, in the order they are tried.
-const HEADERS: [&str; 5] = [
+const HEADERS: [&str; 6] = [
     "x-opencode-session",
     "x-claude-code-session-id",
     "session_id",
+    "session-id",
     "x-session-id",
     "x-session-affinity",
 ];

@@ -1,0 +1,104 @@
+//! Claude Code (`@anthropic-ai/claude-code`, a Bun binary) through `ANTHROPIC_BASE_URL` and
+//! `ANTHROPIC_API_KEY`, headless (`claude -p`). Its session title is asked for the way the
+//! Agent SDK asks for it: a `generate_session_title` control request on stream-json input.
+
+use super::{check_observed, executable, pinned, run_agent, AgentRun, Launch, Place, PROMPT};
+
+const KEY: &str = "sk-ant-api03-phonehome-claude-0000000000000000000000";
+const PACKAGE: &str = "@anthropic-ai/claude-code";
+
+fn env(place: &Place, switch: Option<&str>) -> Vec<(String, String)> {
+    let mut env = vec![
+        (
+            "ANTHROPIC_BASE_URL".to_owned(),
+            format!("https://localhost:{}", place.port),
+        ),
+        ("ANTHROPIC_API_KEY".to_owned(), KEY.to_owned()),
+        (
+            "CLAUDE_CONFIG_DIR".to_owned(),
+            place.home().join(".claude").display().to_string(),
+        ),
+    ];
+    if let Some((name, value)) = switch.and_then(|s| s.split_once('=')) {
+        env.push((name.to_owned(), value.to_owned()));
+    }
+    env
+}
+
+/// `claude -p PROMPT`, with `switch` (`NAME=value`) set.
+async fn run_plain(switch: Option<String>) -> AgentRun {
+    run_agent(|place| Launch {
+        exe: executable("claude"),
+        args: vec!["-p".into(), PROMPT.into()],
+        env: env(place, switch.as_deref()),
+        stdin: None,
+    })
+    .await
+}
+
+/// The SDK's way: a title request, then the prompt, as stream-json on standard input.
+async fn run_with_title() -> AgentRun {
+    let title = serde_json::json!({"type": "control_request", "request_id": "title-1",
+        "request": {"subtype": "generate_session_title", "description": "Fix the flaky scheduler test"}});
+    let turn = serde_json::json!({"type": "user",
+        "message": {"role": "user", "content": PROMPT}});
+    run_agent(|place| Launch {
+        exe: executable("claude"),
+        args: [
+            "-p",
+            "--input-format",
+            "stream-json",
+            "--output-format",
+            "stream-json",
+            "--verbose",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        env: env(place, None),
+        stdin: Some(format!("{title}\n{turn}\n")),
+    })
+    .await
+}
+
+#[tokio::test]
+async fn claude_code_answers_through_phonehome_and_its_title_call_is_a_side_call() {
+    let run = run_with_title().await;
+    run.assert_common("claude-code", PACKAGE, KEY, true);
+    let calls = run.calls();
+    let title = calls
+        .iter()
+        .find(|c| c["meta"] == true)
+        .unwrap_or_else(|| panic!("the title call: {calls:#?}"));
+    let reason = title["meta_reason"].as_str().expect("meta_reason");
+    assert!(
+        reason.contains("no tools") && reason.contains("JSON schema {title}"),
+        "{reason}"
+    );
+    assert!(
+        title["request_model"]
+            .as_str()
+            .is_some_and(|m| m.contains("haiku")),
+        "{title:#}"
+    );
+    let turns = run.phonehome(&["llm", "--json"]);
+    assert_eq!(
+        turns.lines().count(),
+        calls.len() - 1,
+        "the title call is hidden by default"
+    );
+    assert!(
+        run.ran.stdout.contains(r#""title":"PHONEHOME-FAKE-REPLY""#),
+        "{}",
+        run.ran.stdout
+    );
+}
+
+#[tokio::test]
+async fn claude_code_telemetry_is_as_the_catalog_says_and_its_switches_work() {
+    let default = run_plain(None).await;
+    default.assert_common("claude-code", PACKAGE, KEY, true);
+    check_observed("claude-code", &pinned(PACKAGE), &default, |s| {
+        run_plain(Some(s))
+    })
+    .await;
+}

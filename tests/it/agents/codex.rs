@@ -1,0 +1,60 @@
+//! Codex CLI (`@openai/codex`, a static Rust binary with its own TLS stack behind a node
+//! launcher) through a `[model_providers.*]` entry with `wire_api = "responses"` in
+//! `$CODEX_HOME/config.toml`, headless (`codex exec`).
+
+use super::{check_observed, executable, pinned, run_agent, AgentRun, Launch, PROMPT};
+
+const KEY: &str = "sk-phonehome-codex-000000000000000000000000";
+const PACKAGE: &str = "@openai/codex";
+
+/// `codex exec PROMPT` with `switch` (a config.toml snippet) added to its configuration.
+async fn run_codex(switch: Option<String>) -> AgentRun {
+    run_agent(|place| {
+        let home = place.home().join(".codex");
+        std::fs::create_dir_all(&home).expect("CODEX_HOME");
+        let provider = format!(
+            "model = \"fake-model\"\nmodel_provider = \"fake\"\n\n\
+             [model_providers.fake]\nname = \"Fake local\"\n\
+             base_url = \"https://localhost:{}/v1\"\nenv_key = \"FAKE_API_KEY\"\n\
+             wire_api = \"responses\"\n",
+            place.port
+        );
+        // A top-level key must come before the first table.
+        let config = match switch {
+            Some(s) if !s.starts_with('[') => format!("{s}\n{provider}"),
+            Some(s) => format!("{provider}\n{s}\n"),
+            None => provider,
+        };
+        std::fs::write(home.join("config.toml"), config).expect("config.toml");
+        Launch {
+            exe: executable("codex"),
+            args: ["exec", "--skip-git-repo-check", PROMPT]
+                .map(str::to_owned)
+                .to_vec(),
+            env: vec![
+                ("CODEX_HOME".into(), home.display().to_string()),
+                ("FAKE_API_KEY".into(), KEY.into()),
+            ],
+            stdin: None,
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn codex_answers_through_phonehome_and_its_telemetry_is_as_the_catalog_says() {
+    let default = run_codex(None).await;
+    default.assert_common("codex", PACKAGE, KEY, true);
+    let calls = default.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c["api"] == "openai.responses" && c["streaming"] == true),
+        "{calls:#?}"
+    );
+    check_observed("codex", &pinned(PACKAGE), &default, run_codex_with).await;
+}
+
+async fn run_codex_with(switch: String) -> AgentRun {
+    run_codex(Some(switch)).await
+}
