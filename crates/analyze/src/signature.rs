@@ -32,6 +32,15 @@ pub fn signature(method: &str, host: &str, path: &str, query: Option<&str>) -> S
     out
 }
 
+/// A signature's method, host and templated path (query keys left out): the inverse of
+/// [`signature`]'s layout. `None` for text that is not a signature.
+pub(crate) fn parts(signature: &str) -> Option<(&str, &str, &str)> {
+    let (method, rest) = signature.split_once(' ')?;
+    let rest = rest.split('?').next().unwrap_or(rest);
+    let slash = rest.find('/')?;
+    Some((method, &rest[..slash], &rest[slash..]))
+}
+
 fn template(segment: &str) -> std::borrow::Cow<'_, str> {
     if segment.is_empty() {
         return segment.into();

@@ -97,6 +97,16 @@ async fn claude_code_answers_through_phonehome_and_its_title_call_is_a_side_call
 async fn claude_code_telemetry_is_as_the_catalog_says_and_its_switches_work() {
     let default = run_plain(None).await;
     default.assert_common("claude-code", PACKAGE, KEY, true);
+    // api.anthropic.com is its LLM API host, never advised off; the switches for the
+    // telemetry it also receives there are.
+    let report = default.report();
+    let advice = report["hardening"].as_array().expect("hardening");
+    assert!(
+        advice.iter().any(|a| a["env"] == "DISABLE_TELEMETRY=1"
+            && a["purpose"] == "telemetry"
+            && a["hosts"][0] == "api.anthropic.com"),
+        "{advice:#?}"
+    );
     check_observed("claude-code", &pinned(PACKAGE), &default, |s| {
         run_plain(Some(s))
     })

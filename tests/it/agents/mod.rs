@@ -355,11 +355,23 @@ impl AgentRun {
                 .find(|d| &d["domain"] == host)
                 .map(|d| d["purpose"].clone())
         };
+        let observed = observed(agent, &pinned(package));
         for advice in report["hardening"].as_array().expect("hardening") {
+            let purpose = &advice["purpose"];
+            assert!(purpose != "llm-api" && purpose != "local", "{advice:#}");
+            let switch = advice["env"].as_str().or(advice["config"].as_str());
             for host in advice["hosts"].as_array().expect("hosts") {
-                let purpose = purpose_of(host).unwrap_or_default();
+                let domain = purpose_of(host).unwrap_or_default();
+                if domain != "llm-api" && domain != "local" {
+                    continue;
+                }
+                // On a host the agent needs, only a switch seen to stop the non-essential
+                // requests there, never the host.
                 assert!(
-                    purpose != "llm-api" && purpose != "local",
+                    observed.iter().any(|(h, o)| h == host
+                        && o["stopped_by"]
+                            .as_array()
+                            .is_some_and(|l| l.iter().any(|s| s.as_str() == switch))),
                     "an essential host advised off: {advice:#}"
                 );
             }

@@ -1,9 +1,10 @@
 //! The report's judgements, derived from its tables: key findings ("respected" / "be aware
-//! of"), the verdict table, and hardening advice from the catalog's switches.
+//! of"), the verdict table, and hardening advice from the catalog's switches (for a host the
+//! agent needs, only the switches seen to stop its non-essential requests there).
 
 use std::collections::BTreeSet;
 
-use phonehome_catalog::{Catalog, Purpose};
+use phonehome_catalog::{Catalog, Disable, Endpoint, Purpose};
 use phonehome_record::is_loopback;
 
 use super::model::{Advice, DomainRow, Findings, Report, Verdict};
@@ -37,11 +38,12 @@ fn hardening(report: &Report, catalog: &Catalog) -> Vec<Advice> {
         .collect();
     let mut out: Vec<Advice> = Vec::new();
     for row in other_hosts(report) {
-        let Some(purpose) = row.purpose.filter(|p| !p.is_essential()) else {
-            continue;
-        };
         let port = 443;
         let Some(endpoint) = catalog.lookup(&row.domain, port) else {
+            continue;
+        };
+        let Some(purpose) = row.purpose.filter(|p| !p.is_essential()) else {
+            essential_host_advice(report, catalog, &agents, row, endpoint, &mut out);
             continue;
         };
         for switch in endpoint
@@ -49,26 +51,74 @@ fn hardening(report: &Report, catalog: &Catalog) -> Vec<Advice> {
             .iter()
             .filter(|d| agents.contains(&d.agent.as_str()))
         {
-            if let Some(existing) = out.iter_mut().find(|a| {
-                a.agent == switch.agent && a.env == switch.env && a.config == switch.config
-            }) {
-                if !existing.hosts.contains(&row.domain) {
-                    existing.hosts.push(row.domain.clone());
-                }
-                continue;
-            }
-            out.push(Advice {
-                agent: switch.agent.clone(),
-                purpose,
-                hosts: vec![row.domain.clone()],
-                env: switch.env.clone(),
-                config: switch.config.clone(),
-                config_file: catalog.agent(&switch.agent).and_then(|a| a.config.clone()),
-                docs: switch.docs.clone(),
-            });
+            add_advice(&mut out, catalog, switch, purpose, &row.domain);
         }
     }
     out
+}
+
+/// On a host the agent needs (its LLM API), the switches the catalog saw stop the
+/// non-essential requests it also sends there (`observed`), for those the capture shows: the
+/// host stays, the telemetry goes.
+fn essential_host_advice(
+    report: &Report,
+    catalog: &Catalog,
+    agents: &[&str],
+    row: &DomainRow,
+    endpoint: &Endpoint,
+    out: &mut Vec<Advice>,
+) {
+    let seen: Vec<(&str, &str)> = report
+        .signatures
+        .iter()
+        .filter_map(|s| crate::signature::parts(&s.signature))
+        .filter(|(_, host, _)| *host == row.domain)
+        .map(|(method, _, path)| (method, path))
+        .collect();
+    for observed in endpoint.observed.iter().filter(|o| {
+        agents.contains(&o.agent.as_str())
+            && !o.purpose.is_essential()
+            && seen.iter().any(|(method, path)| o.matches(method, path))
+    }) {
+        let switches = endpoint.disable.iter().filter(|d| {
+            d.agent == observed.agent
+                && observed
+                    .stopped_by
+                    .iter()
+                    .any(|s| d.env.as_ref() == Some(s) || d.config.as_ref() == Some(s))
+        });
+        for switch in switches {
+            add_advice(out, catalog, switch, observed.purpose, &row.domain);
+        }
+    }
+}
+
+/// Adds `switch` for `host`, or `host` to the advice that already gives that switch.
+fn add_advice(
+    out: &mut Vec<Advice>,
+    catalog: &Catalog,
+    switch: &Disable,
+    purpose: Purpose,
+    host: &str,
+) {
+    if let Some(existing) = out
+        .iter_mut()
+        .find(|a| a.agent == switch.agent && a.env == switch.env && a.config == switch.config)
+    {
+        if !existing.hosts.iter().any(|h| h == host) {
+            existing.hosts.push(host.to_owned());
+        }
+        return;
+    }
+    out.push(Advice {
+        agent: switch.agent.clone(),
+        purpose,
+        hosts: vec![host.to_owned()],
+        env: switch.env.clone(),
+        config: switch.config.clone(),
+        config_file: catalog.agent(&switch.agent).and_then(|a| a.config.clone()),
+        docs: switch.docs.clone(),
+    });
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
