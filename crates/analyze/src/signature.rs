@@ -102,6 +102,26 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn parts_undo_the_layout() {
+        let s = signature(
+            "post",
+            "api.test",
+            "/api/event_logging/v2/batch",
+            Some("b=1&a=2"),
+        );
+        assert_eq!(
+            parts(&s),
+            Some(("POST", "api.test", "/api/event_logging/v2/batch"))
+        );
+        assert_eq!(parts("GET api.test/"), Some(("GET", "api.test", "/")));
+        assert_eq!(
+            parts("GET api.test/a/b?x&y"),
+            Some(("GET", "api.test", "/a/b"))
+        );
+        assert_eq!(parts("not a signature"), None);
+    }
+
+    #[test]
     fn templates_variable_segments() {
         let sig = signature(
             "post",

@@ -57,7 +57,7 @@ pub fn pinned(package: &str) -> String {
 /// working directory, and the LLM server's port.
 pub struct Place {
     pub scratch: Scratch,
-    pub port: String,
+    pub port: u16,
 }
 
 impl Place {
@@ -89,7 +89,7 @@ pub struct AgentRun {
 }
 
 /// The fake LLM server over HTTPS, with a certificate of `pki`'s CA.
-async fn start_server(dir: &Path, pki: &TestPki) -> (tokio::process::Child, String) {
+async fn start_server(dir: &Path, pki: &TestPki) -> (tokio::process::Child, u16) {
     let (cert, key) = pki.write_server_pem(dir);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/agents/fake_llm.py");
     let mut server = tokio::process::Command::new("python3")
@@ -108,7 +108,9 @@ async fn start_server(dir: &Path, pki: &TestPki) -> (tokio::process::Child, Stri
         .next_line()
         .await
         .expect("read")
-        .expect("the fake LLM server prints its port");
+        .expect("the fake LLM server prints its port")
+        .parse()
+        .expect("a port number");
     (server, port)
 }
 
@@ -285,7 +287,7 @@ impl AgentRun {
             of_type(&self.records, "conn").iter().any(|c| {
                 c["transport"] == "tls-intercept"
                     && c["tls"]["sni"] == "localhost"
-                    && c["target"]["port"].to_string() == self.place.port
+                    && c["target"]["port"] == self.place.port
             }),
             "the agent's TLS to the LLM server was intercepted: {}",
             self.context()
