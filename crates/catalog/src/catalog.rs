@@ -160,6 +160,28 @@ pub struct Endpoint {
     pub disable: Vec<Disable>,
 }
 
+impl Endpoint {
+    /// The environment setting that switches this endpoint off for `agent` (for any agent
+    /// when `None`, or when `agent` has none): the first `disable` entry with an `env`.
+    pub fn switch(&self, agent: Option<&str>) -> Option<&Disable> {
+        let with_env = || self.disable.iter().filter(|d| d.env.is_some());
+        agent
+            .and_then(|a| with_env().find(|d| d.agent == a))
+            .or_else(|| with_env().next())
+    }
+
+    /// The one-line remedy for a denial of `host`, for people and for the model reading the
+    /// denial: "allowed by adding `host` to the policy, or switch it off with ENV=1 (agent)".
+    pub fn remedy(endpoint: Option<&Endpoint>, host: &str, agent: Option<&str>) -> String {
+        let add = format!("allowed by adding `{host}` to the policy");
+        let Some(switch) = endpoint.and_then(|e| e.switch(agent)) else {
+            return add;
+        };
+        let env = switch.env.as_deref().unwrap_or_default();
+        format!("{add}, or switch it off with {env} ({})", switch.agent)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CatalogFile {
