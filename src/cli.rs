@@ -396,9 +396,11 @@ pub enum PolicyCommand {
         /// A policy file, or a preset name
         file: String,
     },
-    /// Which rule decides a request to URL, or what the policy would do to a capture's
-    /// attempts (--capture). With --capture the exit code is 0 when every successful LLM
-    /// call of the capture would be allowed, 3 when the policy would break one, 1 on error
+    /// Which rule decides a request to URL, or what the policy does to a capture (--capture)
+    ///
+    /// With --capture, every attempt of the capture (each request, and each connection that
+    /// carried none) is decided by the policy. Exit code: 0 when every successful LLM call of
+    /// the capture would be allowed, 3 when the policy would deny one, 1 on error.
     Test {
         /// A policy file (phonehome's, or any format `phonehome allowlist` writes), or a
         /// preset name

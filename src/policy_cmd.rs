@@ -17,7 +17,7 @@ const WOULD_BREAK: u8 = 3;
 pub fn policy(command: &PolicyCommand) -> Result<u8> {
     match command {
         PolicyCommand::Check { file } => {
-            let policy = load(file, None)?;
+            let policy = Policy::load(file)?;
             println!(
                 "{file}: ok: {} rule{}, default {}",
                 policy.rules(),

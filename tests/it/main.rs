@@ -8,6 +8,7 @@ mod cli;
 mod crash;
 mod demo;
 mod diff;
+mod enforcers;
 mod errors;
 mod fixtures;
 mod fuzz_inputs;

@@ -74,12 +74,12 @@ fn detect(text: &str) -> Format {
     if text.contains(&format!("{FIREWALL_ARRAY}=(")) {
         return Format::Firewall;
     }
+    // A host list is not TOML (a bare name is a key without a value); an empty file is
+    // phonehome's policy, as `run --policy` reads it.
     match toml::from_str::<toml::Table>(text) {
         Ok(table) if table.contains_key("permissions") => Format::Codex,
-        Ok(table) if table.contains_key("default") || table.contains_key("rule") => {
-            Format::Policy
-        }
-        _ => Format::Hosts,
+        Ok(_) => Format::Policy,
+        Err(_) => Format::Hosts,
     }
 }
 
@@ -239,3 +239,7 @@ fn firewall(text: &str) -> Result<Vec<String>, ReadBackError> {
         .filter(|l| !l.is_empty())
         .collect())
 }
+
+#[cfg(test)]
+#[path = "read_tests.rs"]
+mod tests;
