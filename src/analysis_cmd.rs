@@ -12,8 +12,7 @@ use phonehome_analyze::Progress;
 use phonehome_catalog::Catalog;
 
 use crate::cli::{
-    AllowlistArgs, CatalogArgs, CatalogFileArg, ExportArgs, ReportArgs,
-    ReportFormat,
+    AllowlistArgs, CatalogArgs, CatalogFileArg, ExportArgs, ReportArgs, ReportFormat,
 };
 
 /// The built-in catalog, with `--catalog FILE` entries in front.

@@ -124,7 +124,11 @@ fn test_capture(policy: &Policy, capture: &Path, catalog: &Catalog, json: bool) 
         render(&replay, capture)
     };
     crate::analysis_cmd::emit(None, &text)?;
-    Ok(if replay.llm_broken > 0 { WOULD_BREAK } else { 0 })
+    Ok(if replay.llm_broken > 0 {
+        WOULD_BREAK
+    } else {
+        0
+    })
 }
 
 fn plural(n: u64, word: &str) -> String {
@@ -176,10 +180,7 @@ fn render(replay: &Replay, capture: &Path) -> String {
         out.push_str("the policy allows every one.\n");
         return out;
     }
-    out.push_str(&format!(
-        "the policy would break {}:\n",
-        replay.llm_broken
-    ));
+    out.push_str(&format!("the policy would break {}:\n", replay.llm_broken));
     for h in replay.hosts.iter().filter(|h| h.llm_broken > 0) {
         out.push_str(&format!(
             "  {}:{}: {} denied by {}\n",

@@ -49,13 +49,35 @@ fn enforcer_capture(path: &Path) {
         );
     }
     let get = |s: &mut Synth, at: i64, url: &str| {
-        s.exchange(at, "GET", url, h(&[("user-agent", "opencode/1.18.33")]), None, 200, json(), text("{}"));
+        s.exchange(
+            at,
+            "GET",
+            url,
+            h(&[("user-agent", "opencode/1.18.33")]),
+            None,
+            200,
+            json(),
+            text("{}"),
+        );
     };
     get(&mut s, 5_000, "https://models.dev/api.json");
-    get(&mut s, 5_100, &format!("https://{REGISTRY_HOST}/zod/-/zod-4.1.0.tgz"));
+    get(
+        &mut s,
+        5_100,
+        &format!("https://{REGISTRY_HOST}/zod/-/zod-4.1.0.tgz"),
+    );
     get(&mut s, 5_200, "https://unknown.enforcer.test/x");
     get(&mut s, 5_300, "http://127.0.0.1:11434/api/tags");
-    s.exchange(5_400, "POST", "https://us.i.posthog.com/batch", json(), text("{}"), 200, json(), text("{}"));
+    s.exchange(
+        5_400,
+        "POST",
+        "https://us.i.posthog.com/batch",
+        json(),
+        text("{}"),
+        200,
+        json(),
+        text("{}"),
+    );
     s.finish(6_000);
 }
 
@@ -146,12 +168,18 @@ async fn check_parses(format: &str, file: &Path, output: &str) {
                     .is_some_and(|r| r.contains("OPENCODE_DISABLE_MODELS_FETCH=1")),
                 "{reason}"
             );
-            assert!(json["filesystem"].is_object(), "srt needs a filesystem object");
+            assert!(
+                json["filesystem"].is_object(),
+                "srt needs a filesystem object"
+            );
         }
         "claude-code" => {
             let json: Value = serde_json::from_str(output).expect("JSON");
             assert_eq!(json["sandbox"]["enabled"], true);
-            assert_eq!(strings(&json["sandbox"]["network"]["allowedDomains"]), allowed);
+            assert_eq!(
+                strings(&json["sandbox"]["network"]["allowedDomains"]),
+                allowed
+            );
         }
         "codex" => {
             let table: toml::Table = toml::from_str(output).expect("TOML");
@@ -183,7 +211,14 @@ async fn check_parses(format: &str, file: &Path, output: &str) {
 async fn policy_test(scratch: &Scratch, policy: &str, capture: &Path) -> (Option<i32>, Value) {
     let ran = phonehome(
         scratch,
-        &["policy", "test", policy, "--capture", capture.to_str().expect("utf-8"), "--json"],
+        &[
+            "policy",
+            "test",
+            policy,
+            "--capture",
+            capture.to_str().expect("utf-8"),
+            "--json",
+        ],
     )
     .await;
     let json = serde_json::from_str(&ran.stdout)
@@ -212,7 +247,11 @@ async fn a_capture_replayed_against_its_own_allowlist_keeps_every_llm_call_and_d
         assert_eq!(report["llm_successful"], 3, "{format}: {report}");
         assert_eq!(report["llm_broken"], 0, "{format}: {report}");
         let llm = host(&report, LLM_HOST);
-        assert_eq!((llm["allowed"].as_u64(), llm["denied"].as_u64()), (Some(4), Some(0)), "{format}");
+        assert_eq!(
+            (llm["allowed"].as_u64(), llm["denied"].as_u64()),
+            (Some(4), Some(0)),
+            "{format}"
+        );
         assert_eq!(host(&report, REGISTRY_HOST)["denied"], 0, "{format}");
         for name in NOT_NEEDED.iter().chain(&["127.0.0.1"]) {
             let h = host(&report, name);
@@ -237,7 +276,13 @@ async fn offline_denies_every_attempt_but_loopback_and_says_which_llm_calls_brea
     assert_eq!(report["llm_broken"], 3, "{report}");
     let ran = phonehome(
         &scratch,
-        &["policy", "test", "offline", "--capture", capture.to_str().expect("utf-8")],
+        &[
+            "policy",
+            "test",
+            "offline",
+            "--capture",
+            capture.to_str().expect("utf-8"),
+        ],
     )
     .await;
     assert_eq!(ran.code, Some(3));
@@ -255,7 +300,14 @@ async fn a_denial_names_the_rule_the_purpose_and_the_switch() {
     let scratch = Scratch::new();
     let out = scratch.path("denied.jsonl");
     let mut cmd = scratch.run_prefix(&out, None);
-    cmd.args(["--policy", "offline", "--", "curl", "-sS", "https://models.dev/api.json"]);
+    cmd.args([
+        "--policy",
+        "offline",
+        "--",
+        "curl",
+        "-sS",
+        "https://models.dev/api.json",
+    ]);
     let ran = run(cmd).await;
     let error: Value = serde_json::from_str(&ran.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", ran.stdout, ran.stderr));
@@ -274,8 +326,17 @@ async fn a_denial_names_the_rule_the_purpose_and_the_switch() {
     );
     // Without the sinkhole the CONNECT itself is refused, with the same explanation.
     let mut cmd = scratch.run_prefix(&scratch.path("off.jsonl"), None);
-    cmd.args(["--policy", "offline", "--sinkhole", "off", "--", "curl", "-sS", "-v"])
-        .arg("https://models.dev/api.json");
+    cmd.args([
+        "--policy",
+        "offline",
+        "--sinkhole",
+        "off",
+        "--",
+        "curl",
+        "-sS",
+        "-v",
+    ])
+    .arg("https://models.dev/api.json");
     let ran = run(cmd).await;
     assert!(
         ran.stderr.contains(
@@ -300,7 +361,15 @@ fn srt() -> PathBuf {
 /// Why bubblewrap cannot make a sandbox on this machine (no user namespaces, say), if so.
 fn sandbox_unavailable() -> Option<String> {
     let probe = std::process::Command::new("bwrap")
-        .args(["--ro-bind", "/", "/", "--dev", "/dev", "--unshare-net", "true"])
+        .args([
+            "--ro-bind",
+            "/",
+            "/",
+            "--dev",
+            "/dev",
+            "--unshare-net",
+            "true",
+        ])
         .output();
     match probe {
         Err(e) => Some(format!("bwrap cannot run: {e}")),
@@ -349,9 +418,12 @@ async fn srt_lets_the_needed_host_through_and_refuses_the_others() {
     let ran = run(cmd).await;
     assert_eq!(ran.code, Some(0), "{}\n{}", ran.stdout, ran.stderr);
     let out = ran.stdout.to_ascii_lowercase();
-    let (allowed, rest) = out
-        .split_once("hello-through-srt")
-        .unwrap_or_else(|| panic!("the allowed request did not reach the server: {}", ran.stdout));
+    let (allowed, rest) = out.split_once("hello-through-srt").unwrap_or_else(|| {
+        panic!(
+            "the allowed request did not reach the server: {}",
+            ran.stdout
+        )
+    });
     assert!(allowed.starts_with("http/1.1 200"), "{}", ran.stdout);
     assert!(
         allowed.contains(&format!("[\"host\",\"{LLM_HOST}\"]")),

@@ -257,9 +257,8 @@ async fn allowlist_keeps_only_what_the_llm_calls_needed() {
     // The registry the run fetched its packages from is needed (recognised by protocol), and
     // allowed for registry requests only.
     assert!(
-        ran.stdout.contains(
-            "hosts = [\"npm-mirror.corp.test\"]\npurposes = [\"package-registry\"]"
-        ),
+        ran.stdout
+            .contains("hosts = [\"npm-mirror.corp.test\"]\npurposes = [\"package-registry\"]"),
         "{}",
         ran.stdout
     );

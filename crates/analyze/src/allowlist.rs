@@ -119,7 +119,11 @@ fn needed(d: &DomainRow, report: &Report) -> Option<Allowed> {
     }
     let why = match purpose {
         Purpose::PackageRegistry => {
-            let packages = report.packages.iter().filter(|p| p.host == d.domain).count();
+            let packages = report
+                .packages
+                .iter()
+                .filter(|p| p.host == d.domain)
+                .count();
             format!("package registry (recognised by protocol): {packages} packages fetched")
         }
         _ => format!(
@@ -158,7 +162,8 @@ fn denied_why(d: &DomainRow, llm_calls: bool) -> String {
 impl Denied {
     /// `N requests: why; switch it off with ENV` on one line, for comments.
     pub fn comment(&self) -> String {
-        let mut line = format!("{} requests: {}", self.requests, self.why);
+        let s = if self.requests == 1 { "" } else { "s" };
+        let mut line = format!("{} request{s}: {}", self.requests, self.why);
         if let Some(switch) = &self.switch {
             line.push_str(&format!("; switch it off with {switch}"));
         }

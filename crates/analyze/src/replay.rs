@@ -99,7 +99,9 @@ pub fn replay(path: &Path, policy: &Policy, catalog: &Catalog) -> Result<Replay,
         let attempt = match parsed {
             Parsed::Attempt(attempt) => attempt,
             Parsed::Torn => {
-                state.warnings.push(format!("line {line}: a torn last line, skipped"));
+                state
+                    .warnings
+                    .push(format!("line {line}: a torn last line, skipped"));
                 continue;
             }
             Parsed::Bad(message) => {
@@ -148,10 +150,20 @@ fn parsed_lines<R: Read>(input: R) -> impl Iterator<Item = std::io::Result<(usiz
     })
 }
 
-/// One host and port's tally, and its host-level decision once made.
+/// One host and port's tally, and its action at CONNECT once decided (`Some(None)`: decided
+/// per request).
 struct Row {
     verdict: HostVerdict,
-    decision: Option<HostDecision>,
+    decision: Option<Option<Action>>,
+}
+
+/// Notes the first rule that allowed, or denied, an attempt on this host.
+fn note_rule(verdict: &mut HostVerdict, action: Action, rule: String) {
+    let by = match action {
+        Action::Allow => &mut verdict.allowed_by,
+        Action::Deny => &mut verdict.denied_by,
+    };
+    by.get_or_insert(rule);
 }
 
 /// An LLM call waiting for its response: its row and whether the policy allows it.
@@ -201,8 +213,14 @@ impl<'a> State<'a> {
                     let purpose = &mut self.rows[row].verdict.purpose;
                     purpose.get_or_insert_with(|| "package-registry".to_owned());
                 }
-                let decision = self.decide_request(row, &request);
-                let allowed = self.count(row, decision);
+                let allowed = match self.host_decision(row) {
+                    // Decided at CONNECT: the rule is already on the row.
+                    Some(action) => self.count_again(row, action),
+                    None => {
+                        let decision = self.decide_request(&request);
+                        self.count(row, decision)
+                    }
+                };
                 if request.llm {
                     self.pending.insert(request.flow, Pending { row, allowed });
                 }
@@ -216,8 +234,16 @@ impl<'a> State<'a> {
                     return;
                 }
                 let row = self.row(&host, port);
-                let decision = self.decide_host(row);
-                self.count(row, decision);
+                match self.host_decision(row) {
+                    Some(action) => self.count_again(row, action),
+                    None => self.count(
+                        row,
+                        Decision {
+                            action: Action::Allow,
+                            rule: "decided per request (no request on the connection)".to_owned(),
+                        },
+                    ),
+                };
             }
             Attempt::Header { .. } | Attempt::Other => {}
         }
@@ -268,34 +294,28 @@ impl<'a> State<'a> {
         row
     }
 
-    /// The host-level decision of a row (a connection that carried no request): a policy
-    /// that decides per request lets the connection through.
-    fn decide_host(&mut self, row: usize) -> Decision {
-        match self.host_decision(row) {
-            HostDecision::Decided(decision) => decision,
-            HostDecision::PerRequest => Decision {
-                action: Action::Allow,
-                rule: "decided per request (no request on the connection)".to_owned(),
-            },
+    /// The action of `row`'s host at CONNECT, decided once (its rule noted on the row);
+    /// `None` when the policy decides that host per request.
+    fn host_decision(&mut self, row: usize) -> Option<Action> {
+        if let Some(decided) = self.rows[row].decision {
+            return decided;
         }
-    }
-
-    fn host_decision(&mut self, row: usize) -> HostDecision {
-        if let Some(decision) = &self.rows[row].decision {
-            return decision.clone();
-        }
-        let verdict = &self.rows[row].verdict;
-        let decision = self
+        let verdict = &mut self.rows[row].verdict;
+        let decided = match self
             .policy
-            .decide_host(&verdict.host, verdict.port, self.catalog);
-        self.rows[row].decision = Some(decision.clone());
-        decision
+            .decide_host(&verdict.host, verdict.port, self.catalog)
+        {
+            HostDecision::Decided(decision) => {
+                note_rule(verdict, decision.action, decision.rule);
+                Some(decision.action)
+            }
+            HostDecision::PerRequest => None,
+        };
+        self.rows[row].decision = Some(decided);
+        decided
     }
 
-    fn decide_request(&mut self, row: usize, request: &attempt::Request) -> Decision {
-        if let HostDecision::Decided(decision) = self.host_decision(row) {
-            return decision;
-        }
+    fn decide_request(&self, request: &attempt::Request) -> Decision {
         self.policy.decide_request(
             &RequestInfo {
                 host: &request.host,
@@ -310,16 +330,18 @@ impl<'a> State<'a> {
 
     /// Counts a decision on a row; whether it allows.
     fn count(&mut self, row: usize, decision: Decision) -> bool {
+        note_rule(&mut self.rows[row].verdict, decision.action, decision.rule);
+        self.count_again(row, decision.action)
+    }
+
+    /// Counts an action whose rule is already noted on the row; whether it allows.
+    fn count_again(&mut self, row: usize, action: Action) -> bool {
         let verdict = &mut self.rows[row].verdict;
-        let allowed = decision.action == Action::Allow;
-        let (count, by) = if allowed {
-            (&mut verdict.allowed, &mut verdict.allowed_by)
-        } else {
-            (&mut verdict.denied, &mut verdict.denied_by)
-        };
-        *count += 1;
-        by.get_or_insert(decision.rule);
-        allowed
+        match action {
+            Action::Allow => verdict.allowed += 1,
+            Action::Deny => verdict.denied += 1,
+        }
+        action == Action::Allow
     }
 
     fn finish(self) -> Replay {

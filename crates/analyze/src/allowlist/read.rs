@@ -103,7 +103,14 @@ impl Lists {
     fn json(&mut self, value: &Value) -> Result<(), ReadBackError> {
         let host = |v: &Value| v.get("host").and_then(Value::as_str).map(str::to_owned);
         let list = |key: &str| -> Option<Vec<String>> {
-            Some(value.get(key)?.as_array()?.iter().filter_map(host).collect())
+            Some(
+                value
+                    .get(key)?
+                    .as_array()?
+                    .iter()
+                    .filter_map(host)
+                    .collect(),
+            )
         };
         self.allow = list("allow").ok_or_else(|| {
             ReadBackError::Shape("no \"allow\" list of {\"host\": …} objects".to_owned())
@@ -135,15 +142,15 @@ impl Lists {
             .and_then(|n| n.get("domains"))
             .and_then(toml::Value::as_table)
             .ok_or_else(|| {
-                ReadBackError::Shape(format!(
-                    "no [permissions.{profile}.network.domains] table"
-                ))
+                ReadBackError::Shape(format!("no [permissions.{profile}.network.domains] table"))
             })?;
         for (domain, action) in domains {
             match action.as_str() {
                 Some("allow") => self.allow.push(domain.clone()),
                 Some("deny") => self.deny.push(domain.clone()),
-                _ => self.notes.push(format!("{domain}: neither \"allow\" nor \"deny\"")),
+                _ => self
+                    .notes
+                    .push(format!("{domain}: neither \"allow\" nor \"deny\"")),
             }
         }
         Ok(())

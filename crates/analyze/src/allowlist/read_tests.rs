@@ -41,9 +41,21 @@ fn deny_entries_come_first_and_what_cannot_be_kept_is_noted() {
     assert_eq!(read.notes.len(), 2, "{:?}", read.notes);
     let codex = "[permissions.phonehome.network.domains]\n\"**.a.test\" = \"allow\"\n\"*.b.test\" = \"deny\"\n";
     let read = read_back(codex, Some(Format::Codex)).expect("codex");
-    assert!(read.policy.contains("hosts = [\"*.b.test\"]"), "{}", read.policy);
-    assert!(read.policy.contains("hosts = [\"*.a.test\"]"), "{}", read.policy);
-    assert!(read.notes[0].contains("one label in Codex"), "{:?}", read.notes);
+    assert!(
+        read.policy.contains("hosts = [\"*.b.test\"]"),
+        "{}",
+        read.policy
+    );
+    assert!(
+        read.policy.contains("hosts = [\"*.a.test\"]"),
+        "{}",
+        read.policy
+    );
+    assert!(
+        read.notes[0].contains("one label in Codex"),
+        "{:?}",
+        read.notes
+    );
 }
 
 #[test]

@@ -13,10 +13,15 @@ use crate::source::url_parts;
 #[derive(Debug)]
 pub(super) enum Attempt {
     /// The capture header, with its format.
-    Header { format: String },
+    Header {
+        format: String,
+    },
     /// A request (or a per-request denial recorded without a request record).
     Request(Request),
-    Response { flow: u64, status: u16 },
+    Response {
+        flow: u64,
+        status: u16,
+    },
     /// A connection, a connection-level denial or failure.
     Connection {
         conn: Option<u64>,
@@ -82,14 +87,20 @@ struct Target<'a> {
 /// parsing stops at the first bad line.
 pub(super) fn parse_chunk(chunk: &[u8], first_line: usize) -> Vec<(usize, Parsed)> {
     let mut out = Vec::new();
-    for (i, raw) in chunk.split_inclusive(|b| *b == b'\n').enumerate() {
+    let finders = Finders::new();
+    let mut start = 0;
+    let ends = memchr::memchr_iter(b'\n', chunk).map(|i| i + 1);
+    let ends = ends.chain((!chunk.ends_with(b"\n")).then_some(chunk.len()));
+    for (i, end) in ends.enumerate() {
+        let raw = &chunk[start..end];
+        start = end;
         let torn = !raw.ends_with(b"\n");
         let text = raw.strip_suffix(b"\n").unwrap_or(raw);
-        if text.iter().all(u8::is_ascii_whitespace) {
+        if text.trim_ascii_start().is_empty() {
             continue;
         }
-        let parsed = match serde_json::from_slice::<Line<'_>>(text) {
-            Ok(line) => Parsed::Attempt(attempt(line)),
+        let parsed = match parse_line(text, &finders) {
+            Ok(attempt) => Parsed::Attempt(attempt),
             Err(_) if torn => Parsed::Torn,
             Err(e) => Parsed::Bad(format!("not a capture record: {e}")),
         };
@@ -100,6 +111,51 @@ pub(super) fn parse_chunk(chunk: &[u8], first_line: usize) -> Vec<(usize, Parsed
         }
     }
     out
+}
+
+/// The keys a line is cut at, searched for once per chunk's worth of lines.
+struct Finders {
+    headers: memchr::memmem::Finder<'static>,
+    body: memchr::memmem::Finder<'static>,
+}
+
+impl Finders {
+    fn new() -> Self {
+        Self {
+            headers: memchr::memmem::Finder::new(br#","headers":"#),
+            body: memchr::memmem::Finder::new(br#","body":"#),
+        }
+    }
+}
+
+/// One line's attempt. Bodies are most of a capture's bytes and no decision needs them: as
+/// phonehome writes records, a request's `body` comes after its method, URL and headers, and a
+/// response's `headers` and `body` after its flow and status, so the line is first parsed only
+/// up to there (a key with an unescaped quote cannot occur inside a JSON string). A line
+/// written in another order, whose prefix lacks what is needed, is parsed whole.
+fn parse_line(text: &[u8], finders: &Finders) -> Result<Attempt, serde_json::Error> {
+    let response = text.starts_with(br#"{"type":"response""#);
+    let cut = if response {
+        &finders.headers
+    } else {
+        &finders.body
+    };
+    if let Some(at) = cut.find(text) {
+        let mut prefix = Vec::with_capacity(at + 1);
+        prefix.extend_from_slice(&text[..at]);
+        prefix.push(b'}');
+        if let Ok(line) = serde_json::from_slice::<Line<'_>>(&prefix) {
+            let complete = if response {
+                line.status.is_some() && line.flow.is_some()
+            } else {
+                line.kind != "request" || (line.url.is_some() && line.flow.is_some())
+            };
+            if complete {
+                return Ok(attempt(line));
+            }
+        }
+    }
+    serde_json::from_slice::<Line<'_>>(text).map(attempt)
 }
 
 /// The first line must be a `phonehome/1` capture header.
@@ -177,3 +233,7 @@ fn request(line: &Line<'_>) -> Option<Request> {
         registry,
     })
 }
+
+#[cfg(test)]
+#[path = "attempt_tests.rs"]
+mod tests;
