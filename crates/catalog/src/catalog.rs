@@ -472,4 +472,21 @@ owner = "Ollama"
         let e = Purpose::parse("spying").expect_err("unknown");
         assert!(e.contains("valid purposes: llm-api"), "{e}");
     }
+
+    #[test]
+    fn remedy_names_the_host_and_the_agent_s_switch() {
+        let catalog = Catalog::builtin();
+        let models = catalog.lookup("models.dev", 443);
+        assert_eq!(
+            Endpoint::remedy(models, "models.dev", Some("opencode")),
+            "allowed by adding `models.dev` to the policy, or switch it off with \
+             OPENCODE_DISABLE_MODELS_FETCH=1 (opencode)"
+        );
+        assert_eq!(
+            Endpoint::remedy(None, "x.test", None),
+            "allowed by adding `x.test` to the policy"
+        );
+        let switch = models.and_then(|e| e.switch(Some("no-such-agent")));
+        assert!(switch.is_some(), "falls back to any agent's switch");
+    }
 }

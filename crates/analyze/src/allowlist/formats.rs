@@ -252,6 +252,8 @@ fn codex(list: &Allowlist) -> String {
          # Merge into ~/.codex/config.toml, and add a [permissions.{p}.filesystem] table for\n\
          # your workspace (see https://developers.openai.com/codex/permissions).\n\
          # It governs the commands Codex runs, not Codex's own calls to its model API.\n\
+         # Codex cannot say which paths or ports; phonehome's own policy can limit paths and\n\
+         # methods (its package-registry rule allows registry requests only).\n\
          default_permissions = \"{p}\"\n\n\
          [permissions.{p}.network]\n\
          enabled = true\n\
