@@ -12,12 +12,11 @@ use phonehome_analyze::Progress;
 use phonehome_catalog::Catalog;
 
 use crate::cli::{
-    AllowlistArgs, AllowlistFormat, CatalogArgs, CatalogFileArg, ExportArgs, ReportArgs,
-    ReportFormat,
+    AllowlistArgs, CatalogArgs, CatalogFileArg, ExportArgs, ReportArgs, ReportFormat,
 };
 
 /// The built-in catalog, with `--catalog FILE` entries in front.
-fn load_catalog(arg: &CatalogFileArg) -> Result<Catalog> {
+pub fn load_catalog(arg: &CatalogFileArg) -> Result<Catalog> {
     let builtin = Catalog::builtin();
     let Some(path) = &arg.catalog else {
         return Ok(builtin);
@@ -28,7 +27,7 @@ fn load_catalog(arg: &CatalogFileArg) -> Result<Catalog> {
 }
 
 /// Writes `text` to `output`, or to standard output.
-fn emit(output: Option<&Path>, text: &str) -> Result<()> {
+pub fn emit(output: Option<&Path>, text: &str) -> Result<()> {
     match output {
         Some(path) => {
             std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
@@ -101,18 +100,14 @@ pub fn report(args: &ReportArgs) -> Result<u8> {
 pub fn allowlist(args: &AllowlistArgs) -> Result<u8> {
     let catalog = load_catalog(&args.catalog)?;
     let report = build_report(&args.capture, &catalog)?;
-    let allowlist = phonehome_analyze::allowlist(&report);
-    if allowlist.allow.is_empty() {
+    let allowlist = phonehome_analyze::allowlist(&report, &catalog);
+    if !allowlist.allow.iter().any(|a| a.purpose == "llm-api") {
         eprintln!(
-            "phonehome: warning: {} has no successful LLM call: the policy allows nothing",
+            "phonehome: warning: {} has no successful LLM call: the allowlist allows no LLM API",
             args.capture.display()
         );
     }
-    let text = match args.format {
-        AllowlistFormat::Policy => allowlist.to_policy(&report.setup.input),
-        AllowlistFormat::Hosts => allowlist.to_hosts(),
-        AllowlistFormat::Json => serde_json::to_string_pretty(&allowlist)? + "\n",
-    };
+    let text = allowlist.render(args.format.analyze());
     emit(args.output.as_deref(), &text)?;
     Ok(0)
 }
@@ -174,75 +169,6 @@ pub fn catalog(args: &CatalogArgs) -> Result<u8> {
     let out = phonehome_analyze::render_catalog_markdown(&endpoints, args.agent.as_deref());
     emit(None, &out)?;
     Ok(0)
-}
-
-pub fn policy(command: &crate::cli::PolicyCommand) -> Result<u8> {
-    use crate::cli::PolicyCommand;
-    use phonehome_policy::{HostDecision, Policy, RequestInfo};
-    match command {
-        PolicyCommand::Check { file } => {
-            let policy = Policy::load(file)?;
-            println!(
-                "{file}: ok: {} rule{}, default {}",
-                policy.rules(),
-                if policy.rules() == 1 { "" } else { "s" },
-                policy.default_action().as_str()
-            );
-            Ok(0)
-        }
-        PolicyCommand::Test {
-            file,
-            url,
-            method,
-            catalog,
-        } => {
-            let policy = Policy::load(file)?;
-            let catalog = load_catalog(catalog)?;
-            let parsed: http::Uri = url
-                .parse()
-                .with_context(|| format!("{url:?} is not a URL"))?;
-            let default_port = if parsed.scheme_str() == Some("http") {
-                80
-            } else {
-                443
-            };
-            let (host, port) = parsed
-                .authority()
-                .map(|a| phonehome_record::split_authority(a.as_str(), default_port))
-                .filter(|(host, _)| !host.is_empty())
-                .with_context(|| format!("{url:?} has no host"))?;
-            let purpose = catalog.lookup(host, port).map_or_else(
-                || "not in the catalog".to_owned(),
-                |e| format!("{} ({})", e.purpose, e.owner),
-            );
-            let at_connect = match policy.decide_host(host, port, &catalog) {
-                HostDecision::Decided(d) => format!("{} by {}", d.action.as_str(), d.rule),
-                HostDecision::PerRequest => {
-                    "decided per request (a rule has methods or paths)".to_owned()
-                }
-            };
-            let request = policy.decide_request(
-                &RequestInfo {
-                    host,
-                    port,
-                    method,
-                    path: parsed.path(),
-                    package_registry: phonehome_catalog::recognise_package(
-                        method,
-                        parsed.path(),
-                        &[],
-                    )
-                    .is_some(),
-                },
-                &catalog,
-            );
-            println!("{method} {url}");
-            println!("  host {host}:{port}: {purpose}");
-            println!("  at CONNECT: {at_connect}");
-            println!("  request: {} by {}", request.action.as_str(), request.rule);
-            Ok(0)
-        }
-    }
 }
 
 pub fn diff(args: &crate::cli::DiffArgs) -> Result<u8> {

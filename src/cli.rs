@@ -271,7 +271,32 @@ pub enum AllowlistFormat {
     Policy,
     /// One host per line
     Hosts,
+    /// The allowlist with each host's purpose and reason
     Json,
+    /// An Anthropic sandbox-runtime settings file (`srt --settings FILE`)
+    Srt,
+    /// The `sandbox` section of Claude Code's settings.json
+    ClaudeCode,
+    /// A Codex permission profile for config.toml (network domains)
+    Codex,
+    /// A devcontainer firewall fragment: domain list, ipset, iptables
+    Firewall,
+}
+
+impl AllowlistFormat {
+    /// The analysis crate's format.
+    pub fn analyze(self) -> phonehome_analyze::AllowlistFormat {
+        use phonehome_analyze::AllowlistFormat as F;
+        match self {
+            Self::Policy => F::Policy,
+            Self::Hosts => F::Hosts,
+            Self::Json => F::Json,
+            Self::Srt => F::Srt,
+            Self::ClaudeCode => F::ClaudeCode,
+            Self::Codex => F::Codex,
+            Self::Firewall => F::Firewall,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -371,12 +396,27 @@ pub enum PolicyCommand {
         /// A policy file, or a preset name
         file: String,
     },
-    /// Which rule decides a request to URL, and why
+    /// Which rule decides a request to URL, or what the policy does to a capture (--capture)
+    ///
+    /// With --capture, every attempt of the capture (each request, and each connection that
+    /// carried none) is decided by the policy. Exit code: 0 when every successful LLM call of
+    /// the capture would be allowed, 3 when the policy would deny one, 1 on error.
     Test {
-        /// A policy file, or a preset name
+        /// A policy file (phonehome's, or any format `phonehome allowlist` writes), or a
+        /// preset name
         file: String,
         /// The request's URL (https://host/path)
-        url: String,
+        #[arg(required_unless_present = "capture", conflicts_with = "capture")]
+        url: Option<String>,
+        /// Replay every attempt of this capture instead of one URL
+        #[arg(long, value_name = "CAPTURE")]
+        capture: Option<PathBuf>,
+        /// Read FILE as this format instead of detecting it from its content
+        #[arg(long, value_enum)]
+        format: Option<AllowlistFormat>,
+        /// With --capture: JSON instead of text
+        #[arg(long, requires = "capture")]
+        json: bool,
         /// The request's method
         #[arg(long, default_value = "GET")]
         method: String,

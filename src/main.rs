@@ -11,6 +11,7 @@ mod isolate_cmd;
 mod llm_cmd;
 mod orphans;
 mod paths;
+mod policy_cmd;
 mod proxy_cmd;
 mod run;
 mod view_cmd;
@@ -59,7 +60,7 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         Command::Catalog(args) => return analysis_cmd::catalog(args),
         Command::Allowlist(args) => return analysis_cmd::allowlist(args),
         Command::Export(args) => return analysis_cmd::export(args),
-        Command::Policy(command) => return analysis_cmd::policy(command),
+        Command::Policy(command) => return policy_cmd::policy(command),
         Command::Diff(args) => return analysis_cmd::diff(args),
         Command::Llm(args) => return llm_cmd::llm(args),
         Command::View(args) => return view_cmd::view(args),

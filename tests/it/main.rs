@@ -9,6 +9,7 @@ mod cli;
 mod crash;
 mod demo;
 mod diff;
+mod enforcers;
 mod errors;
 mod fixtures;
 mod fuzz_inputs;

@@ -254,12 +254,15 @@ async fn allowlist_keeps_only_what_the_llm_calls_needed() {
         "{}",
         ran.stdout
     );
-    for denied in [
-        "models.dev",
-        "npm-mirror.corp.test",
-        "github.com",
-        "objects.githubusercontent.com",
-    ] {
+    // The registry the run fetched its packages from is needed (recognised by protocol), and
+    // allowed for registry requests only.
+    assert!(
+        ran.stdout
+            .contains("hosts = [\"npm-mirror.corp.test\"]\npurposes = [\"package-registry\"]"),
+        "{}",
+        ran.stdout
+    );
+    for denied in ["models.dev", "github.com", "objects.githubusercontent.com"] {
         assert!(
             ran.stdout.contains(&format!("#   {denied} (")),
             "{denied} listed as denied: {}",
@@ -276,7 +279,7 @@ async fn allowlist_keeps_only_what_the_llm_calls_needed() {
         ],
     )
     .await;
-    assert_eq!(hosts.stdout, "api.openai.com\n");
+    assert_eq!(hosts.stdout, "api.openai.com\nnpm-mirror.corp.test\n");
 }
 
 #[tokio::test]

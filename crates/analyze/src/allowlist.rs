@@ -1,86 +1,194 @@
-//! The allowlist: the smallest set of hosts a run's successful LLM calls needed, as a policy
-//! that denies everything else, and what that policy would deny.
+//! The allowlist: the smallest set of hosts a successful run needed (its successful LLM calls,
+//! the sign-in hosts that answered, the package registries it really fetched from, recognised
+//! by protocol), what everything else it contacted is and why it is left out; rendered as a
+//! phonehome policy, a host list, or the settings of another enforcer ([`Format`]).
+
+mod formats;
+mod read;
 
 use serde::Serialize;
 
+use phonehome_catalog::{Catalog, Purpose};
 use phonehome_record::is_loopback;
 
-use crate::report::Report;
+use crate::report::{DomainRow, Report};
+
+pub use formats::Format;
+pub use read::{read_back, ReadBack, ReadBackError};
 
 /// An allowlist derived from a report.
 #[derive(Debug, Clone, Serialize)]
 pub struct Allowlist {
-    /// Hosts to allow.
-    pub allow: Vec<String>,
-    /// Hosts the run contacted that the policy would deny.
+    /// The capture it was derived from.
+    pub source: String,
+    /// Hosts to allow, sorted.
+    pub allow: Vec<Allowed>,
+    /// Hosts the run contacted that the allowlist leaves out.
     pub deny: Vec<Denied>,
 }
 
+/// A host the run needed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Allowed {
+    pub host: String,
+    /// `llm-api`, `auth` or `package-registry`.
+    pub purpose: String,
+    /// Requests the run made to it.
+    pub requests: u64,
+    /// Why it is needed, one line.
+    pub why: String,
+}
+
+/// A host the run contacted and did not need.
 #[derive(Debug, Clone, Serialize)]
 pub struct Denied {
     pub host: String,
+    /// The catalog's purpose; `None` for a host the catalog does not know.
     pub purpose: Option<String>,
+    /// Requests and failed connection attempts.
     pub requests: u64,
+    /// What it is and why it is left out, one line.
+    pub why: String,
+    /// The environment setting that switches it off, when the catalog knows one.
+    pub switch: Option<String>,
 }
 
-/// The hosts of successful LLM calls; everything else the run contacted is denied.
-pub fn allowlist(report: &Report) -> Allowlist {
-    let mut allow: Vec<String> = report
-        .llm
+/// The hosts of successful LLM calls, of sign-in hosts that answered and of package
+/// registries the run fetched from; everything else the run contacted is denied.
+pub fn allowlist(report: &Report, catalog: &Catalog) -> Allowlist {
+    let mut allow = llm_hosts(report);
+    let others: Vec<Allowed> = report
+        .domains
         .iter()
-        .filter(|l| l.calls > l.errors)
-        .map(|l| l.host.clone())
+        .filter(|d| !allow.iter().any(|a| a.host == d.domain))
+        .filter_map(|d| needed(d, report))
         .collect();
-    allow.sort();
-    allow.dedup();
+    allow.extend(others);
+    allow.sort_by(|a, b| a.host.cmp(&b.host));
+    let agent = report.setup.agents.first().map(|a| a.name.as_str());
     let deny = report
         .domains
         .iter()
-        .filter(|d| !allow.contains(&d.domain))
+        .filter(|d| !allow.iter().any(|a| a.host == d.domain))
         .map(|d| Denied {
             host: d.domain.clone(),
             purpose: d.purpose.map(|p| p.as_str().to_owned()),
             requests: d.requests + d.failures.saturating_sub(d.requests),
+            why: denied_why(d, report.llm.iter().any(|l| l.host == d.domain)),
+            switch: catalog
+                .lookup(&d.domain, 443)
+                .and_then(|e| e.switch(agent))
+                .and_then(|s| s.env.clone()),
         })
         .collect();
-    Allowlist { allow, deny }
+    Allowlist {
+        source: report.setup.input.clone(),
+        allow,
+        deny,
+    }
+}
+
+/// The hosts of successful LLM calls, with how many succeeded.
+fn llm_hosts(report: &Report) -> Vec<Allowed> {
+    let mut hosts: Vec<Allowed> = Vec::new();
+    for l in report.llm.iter().filter(|l| l.calls > l.errors) {
+        let ok = l.calls - l.errors;
+        match hosts.iter_mut().find(|a| a.host == l.host) {
+            Some(a) => a.requests += ok,
+            None => hosts.push(Allowed {
+                host: l.host.clone(),
+                purpose: Purpose::LlmApi.as_str().to_owned(),
+                requests: ok,
+                why: String::new(),
+            }),
+        }
+    }
+    for a in &mut hosts {
+        a.why = format!("{} successful LLM calls", a.requests);
+    }
+    hosts
+}
+
+/// A sign-in host or a package registry (recognised by protocol) that answered.
+fn needed(d: &DomainRow, report: &Report) -> Option<Allowed> {
+    let purpose = d
+        .purpose
+        .filter(|p| matches!(p, Purpose::Auth | Purpose::PackageRegistry))?;
+    if d.requests <= d.failures {
+        return None;
+    }
+    let why = match purpose {
+        Purpose::PackageRegistry => {
+            let packages = report
+                .packages
+                .iter()
+                .filter(|p| p.host == d.domain)
+                .count();
+            format!("package registry (recognised by protocol): {packages} packages fetched")
+        }
+        _ => format!(
+            "sign-in ({}): {} requests answered",
+            d.owner.as_deref().unwrap_or("unknown owner"),
+            d.requests - d.failures
+        ),
+    };
+    Some(Allowed {
+        host: d.domain.clone(),
+        purpose: purpose.as_str().to_owned(),
+        requests: d.requests,
+        why,
+    })
+}
+
+/// What a denied host is and why it is left out; `llm_calls`: whether LLM calls went there.
+fn denied_why(d: &DomainRow, llm_calls: bool) -> String {
+    if is_loopback(&d.domain) {
+        return "loopback: on this machine; allow it in the enforcer if a local server is needed"
+            .to_owned();
+    }
+    let what = match (d.purpose, d.owner.as_deref()) {
+        (Some(p), Some(o)) => format!("{p} ({o})"),
+        (Some(p), None) => p.to_string(),
+        (None, _) => "not in the catalog".to_owned(),
+    };
+    let reason = match d.purpose {
+        Some(Purpose::LlmApi) if llm_calls => "its LLM calls all failed",
+        Some(Purpose::Auth | Purpose::PackageRegistry) => "every request to it failed",
+        _ => "the successful run did not need it",
+    };
+    format!("{what}: {reason}")
+}
+
+impl Denied {
+    /// `N requests: why; switch it off with ENV` on one line, for comments.
+    pub fn comment(&self) -> String {
+        let s = if self.requests == 1 { "" } else { "s" };
+        let mut line = format!("{} request{s}: {}", self.requests, self.why);
+        if let Some(switch) = &self.switch {
+            line.push_str(&format!("; switch it off with {switch}"));
+        }
+        line
+    }
 }
 
 impl Allowlist {
+    /// Renders the allowlist in `format`.
+    pub fn render(&self, format: Format) -> String {
+        formats::render(self, format)
+    }
+
     /// The policy file (TOML, the format of `phonehome run --policy FILE`).
-    pub fn to_policy(&self, source: &str) -> String {
-        let mut out = format!(
-            "# phonehome policy from {source}: allow only the hosts its successful LLM calls needed.\n"
-        );
-        if !self.deny.is_empty() {
-            out.push_str("# It denies what else the run contacted:\n");
-            for d in &self.deny {
-                let loopback = if is_loopback(&d.host) {
-                    ", loopback"
-                } else {
-                    ""
-                };
-                out.push_str(&format!(
-                    "#   {} ({}{loopback}, {} requests)\n",
-                    d.host,
-                    d.purpose.as_deref().unwrap_or("unknown"),
-                    d.requests
-                ));
-            }
-        }
-        out.push_str("default = \"deny\"\n");
-        if !self.allow.is_empty() {
-            let hosts: Vec<String> = self.allow.iter().map(|h| format!("{h:?}")).collect();
-            out.push_str(&format!(
-                "\n[[rule]]\naction = \"allow\"\nhosts = [{}]\n",
-                hosts.join(", ")
-            ));
-        }
-        out
+    pub fn to_policy(&self) -> String {
+        formats::render(self, Format::Policy)
     }
 
     /// One allowed host per line.
     pub fn to_hosts(&self) -> String {
-        self.allow.iter().map(|h| format!("{h}\n")).collect()
+        formats::render(self, Format::Hosts)
+    }
+
+    /// The allowed hosts.
+    pub fn hosts(&self) -> impl Iterator<Item = &str> {
+        self.allow.iter().map(|a| a.host.as_str())
     }
 }

@@ -22,12 +22,16 @@ pub mod llm;
 mod markdown;
 mod pool;
 mod records;
+mod replay;
 mod report;
 mod signature;
 mod source;
 
 pub use agent::AgentSeen;
-pub use allowlist::{allowlist, Allowlist, Denied};
+pub use allowlist::{
+    allowlist, read_back, Allowed, Allowlist, Denied, Format as AllowlistFormat, ReadBack,
+    ReadBackError,
+};
 pub use catalog::render_catalog_markdown;
 pub use diff::{
     diff, render_markdown as render_diff_markdown, Change, Diff, HostDiff, ProcessDiff,
@@ -38,6 +42,7 @@ pub use input::{open, open_with_progress, Events};
 pub use leaks::{CredentialUse, Leak, PromptLeak};
 pub use llm::{recognise as recognise_llm_call, LlmCall};
 pub use records::Progress;
+pub use replay::{replay, HostVerdict, Replay, ReplayError};
 pub use report::{
     build as build_report, build_with_progress as build_report_with_progress, Report,
 };

@@ -212,6 +212,28 @@ fn path_matches(pattern: &str, path: &str) -> bool {
         })
 }
 
+impl Endpoint {
+    /// The environment setting that switches this endpoint off for `agent` (for any agent
+    /// when `None`, or when `agent` has none): the first `disable` entry with an `env`.
+    pub fn switch(&self, agent: Option<&str>) -> Option<&Disable> {
+        let with_env = || self.disable.iter().filter(|d| d.env.is_some());
+        agent
+            .and_then(|a| with_env().find(|d| d.agent == a))
+            .or_else(|| with_env().next())
+    }
+
+    /// The one-line remedy for a denial of `host`, for people and for the model reading the
+    /// denial: "allowed by adding `host` to the policy, or switch it off with ENV=1 (agent)".
+    pub fn remedy(endpoint: Option<&Endpoint>, host: &str, agent: Option<&str>) -> String {
+        let add = format!("allowed by adding `{host}` to the policy");
+        let Some(switch) = endpoint.and_then(|e| e.switch(agent)) else {
+            return add;
+        };
+        let env = switch.env.as_deref().unwrap_or_default();
+        format!("{add}, or switch it off with {env} ({})", switch.agent)
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CatalogFile {
@@ -545,5 +567,22 @@ owner = "Ollama"
         assert!(e.contains("version 2"), "{e}");
         let e = Purpose::parse("spying").expect_err("unknown");
         assert!(e.contains("valid purposes: llm-api"), "{e}");
+    }
+
+    #[test]
+    fn remedy_names_the_host_and_the_agent_s_switch() {
+        let catalog = Catalog::builtin();
+        let models = catalog.lookup("models.dev", 443);
+        assert_eq!(
+            Endpoint::remedy(models, "models.dev", Some("opencode")),
+            "allowed by adding `models.dev` to the policy, or switch it off with \
+             OPENCODE_DISABLE_MODELS_FETCH=1 (opencode)"
+        );
+        assert_eq!(
+            Endpoint::remedy(None, "x.test", None),
+            "allowed by adding `x.test` to the policy"
+        );
+        let switch = models.and_then(|e| e.switch(Some("no-such-agent")));
+        assert!(switch.is_some(), "falls back to any agent's switch");
     }
 }

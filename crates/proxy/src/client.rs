@@ -206,7 +206,10 @@ async fn connect(req: Request<Incoming>, conn: Arc<ConnState>) -> Response<RespB
     conn.set_target(&target, Transport::Tcp);
     let upstream = match reach(&conn, &target, None).await {
         Reached::Upstream(upstream) => upstream,
-        Reached::Refused(Refusal::Denied(rule)) => return blocked_text(&target, &rule),
+        Reached::Refused(Refusal::Denied(rule)) => {
+            let explanation = conn.ctx.enforcer.as_ref().map(|e| e.explain(&target));
+            return blocked_text(&target, &rule, explanation.as_ref());
+        }
         Reached::Refused(Refusal::Unreachable(e)) => return bad_gateway(&target, &e),
     };
     let ctx = conn.ctx.clone();

@@ -18,6 +18,15 @@ pub struct Enforcer {
     pub dry_run: bool,
 }
 
+/// What a denied host is, and the one-line remedy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Explanation {
+    /// `model-catalog (SST / Anomaly (OpenCode))`; `None` for a host the catalog does not know.
+    pub purpose: Option<String>,
+    /// `allowed by adding `models.dev` to the policy, or switch it off with …`.
+    pub remedy: String,
+}
+
 /// What the proxy does with a connection or request.
 pub(crate) enum Verdict {
     Pass,
@@ -59,6 +68,16 @@ impl Enforcer {
         match decision.action {
             Action::Deny => self.deny(decision.rule),
             Action::Allow => Verdict::Pass,
+        }
+    }
+
+    /// What a denied `target` is (its catalog purpose and owner) and how to let it through or
+    /// switch it off, for the answer the client (and the model reading its error) gets.
+    pub(crate) fn explain(&self, target: &Target) -> Explanation {
+        let endpoint = self.catalog.lookup(&target.host, target.port);
+        Explanation {
+            purpose: endpoint.map(|e| format!("{} ({})", e.purpose, e.owner)),
+            remedy: phonehome_catalog::Endpoint::remedy(endpoint, &target.host, None),
         }
     }
 

@@ -11,6 +11,7 @@ use hyper::body::Incoming;
 use phonehome_record::Target;
 
 use crate::dialer::DialError;
+use crate::enforce::Explanation;
 use crate::tee::TeeBody;
 
 /// The body of every response phonehome sends a client: the upstream's, teed, or its own.
@@ -39,19 +40,52 @@ pub(crate) fn bad_gateway(target: &Target, e: &DialError) -> Response<RespBody> 
     response
 }
 
-/// The 403 for a denied CONNECT or plain-HTTP request: a short text naming the rule.
-pub(crate) fn blocked_text(target: &Target, rule: &str) -> Response<RespBody> {
-    let text = format!("phonehome: {target} is blocked by policy: {rule}\n");
+/// The sentence after the rule in a denial: what the host is, that retrying will not help, and
+/// the remedy; empty without an explanation (no policy, which cannot deny).
+fn denial_note(target: &Target, explanation: Option<&Explanation>) -> String {
+    let Some(e) = explanation else {
+        return String::new();
+    };
+    let what = match &e.purpose {
+        Some(purpose) => format!("{} is {purpose}", target.host),
+        None => format!("{} is not in phonehome's catalog", target.host),
+    };
+    format!(". {what}. Retrying will not help: {}", e.remedy)
+}
+
+/// The 403 for a denied CONNECT or plain-HTTP request: a short text naming the rule, what the
+/// host is and the remedy.
+pub(crate) fn blocked_text(
+    target: &Target,
+    rule: &str,
+    explanation: Option<&Explanation>,
+) -> Response<RespBody> {
+    let note = denial_note(target, explanation);
+    let text = format!("phonehome: {target} is blocked by policy: {rule}{note}\n");
     let mut response = text_response(StatusCode::FORBIDDEN, &text);
-    insert_rule(&mut response, rule);
+    insert_rule(&mut response, rule, explanation);
     response
 }
 
 /// The 403 for a denied request inside an intercepted connection, in the JSON error shape
-/// LLM SDKs print: `{"error":{"type":"policy_blocked","message":"…"}}`.
-pub(crate) fn blocked_json(rule: &str) -> Response<RespBody> {
+/// LLM SDKs print: `{"error":{"type":"policy_blocked","message":"…"}}`, the message naming
+/// the rule, what the host is and the remedy; the same in `rule`, `host`, `purpose` and
+/// `remedy` for programs.
+pub(crate) fn blocked_json(
+    target: &Target,
+    rule: &str,
+    explanation: Option<&Explanation>,
+) -> Response<RespBody> {
+    let note = denial_note(target, explanation);
     let body = serde_json::json!({
-        "error": {"type": "policy_blocked", "message": format!("blocked by phonehome policy: {rule}")}
+        "error": {
+            "type": "policy_blocked",
+            "message": format!("blocked by phonehome policy: {rule}{note}"),
+            "rule": rule,
+            "host": target.host,
+            "purpose": explanation.and_then(|e| e.purpose.clone()),
+            "remedy": explanation.map(|e| e.remedy.clone()),
+        }
     });
     let mut response = Response::new(Either::Right(Full::new(Bytes::from(body.to_string()))));
     *response.status_mut() = StatusCode::FORBIDDEN;
@@ -59,13 +93,24 @@ pub(crate) fn blocked_json(rule: &str) -> Response<RespBody> {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    insert_rule(&mut response, rule);
+    insert_rule(&mut response, rule, explanation);
     response
 }
 
-/// `x-phonehome-blocked: <rule>`, with anything a header cannot carry replaced.
-fn insert_rule(response: &mut Response<RespBody>, rule: &str) {
-    let printable: String = rule
+/// `x-phonehome-blocked: <rule>` and `x-phonehome-remedy: <remedy>` (for clients that print
+/// the headers of a refused CONNECT but not its body).
+fn insert_rule(response: &mut Response<RespBody>, rule: &str, explanation: Option<&Explanation>) {
+    if let Some(value) = header_value(rule) {
+        response.headers_mut().insert("x-phonehome-blocked", value);
+    }
+    if let Some(value) = explanation.and_then(|e| header_value(&e.remedy)) {
+        response.headers_mut().insert("x-phonehome-remedy", value);
+    }
+}
+
+/// `text` as a header value, with anything a header cannot carry replaced by `?`.
+fn header_value(text: &str) -> Option<HeaderValue> {
+    let printable: String = text
         .chars()
         .map(|c| {
             if c.is_ascii_graphic() || c == ' ' {
@@ -75,9 +120,7 @@ fn insert_rule(response: &mut Response<RespBody>, rule: &str) {
             }
         })
         .collect();
-    if let Ok(value) = HeaderValue::from_str(&printable) {
-        response.headers_mut().insert("x-phonehome-blocked", value);
-    }
+    HeaderValue::from_str(&printable).ok()
 }
 
 /// A plain response from phonehome itself.

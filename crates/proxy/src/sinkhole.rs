@@ -51,9 +51,12 @@ impl SinkAnswer {
     }
 
     /// What phonehome answers a request to `target` with: 403 for a denial, 502 for a failure.
-    fn response(&self, target: &phonehome_record::Target) -> Response<RespBody> {
+    fn response(&self, target: &phonehome_record::Target, conn: &ConnState) -> Response<RespBody> {
         match self {
-            SinkAnswer::Denied { rule } => blocked_json(rule),
+            SinkAnswer::Denied { rule } => {
+                let explanation = conn.ctx.enforcer.as_ref().map(|e| e.explain(target));
+                blocked_json(target, rule, explanation.as_ref())
+            }
             SinkAnswer::Unreachable(e) => bad_gateway(target, e),
         }
     }
@@ -88,7 +91,7 @@ pub(crate) async fn answer_recorded(
     let _ = tee_request(body, &parts.headers, conn, log.clone(), record)
         .collect()
         .await;
-    answer.response(&log.target)
+    answer.response(&log.target, conn)
 }
 
 /// Answers `req` with `--sinkhole off`: the denial is recorded with the flow, the body is
@@ -106,7 +109,7 @@ pub(crate) async fn refuse(
     let _ = http_body_util::Limited::new(req.into_body(), MAX_DISCARDED_BODY)
         .collect()
         .await;
-    answer.response(&log.target)
+    answer.response(&log.target, conn)
 }
 
 /// Most bytes of a refused request's body read (and discarded) before answering.
