@@ -130,7 +130,7 @@ async fn serve_http(
         Upstream::Dialed(dialed) => {
             let dialer = conn.ctx.dialer.clone();
             let stream = Box::new(dialed.stream);
-            match UpstreamLink::open(dialer, origin, None, Vec::new(), stream, h2).await {
+            match UpstreamLink::open(dialer, origin, None, Vec::new(), stream, h2, None).await {
                 Ok(link) => Route::Link(Arc::new(link)),
                 Err(e) => return conn.error(&target, e.phase, e.message),
             }
