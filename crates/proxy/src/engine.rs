@@ -56,7 +56,7 @@ pub(crate) async fn serve(client: BoxIo, h2: bool, route: Route, conn: Arc<ConnS
         let tapped = Observed::new(client, H2Parser::new(heads.clone()));
         let service = hyper::service::service_fn(move |req| {
             let (route, conn, heads) = (route.clone(), conn.clone(), heads.clone());
-            async move { Ok::<_, Infallible>(route.handle(req, &conn, &heads).await) }
+            async move { Ok::<_, Infallible>(Box::pin(route.handle(req, &conn, &heads)).await) }
         });
         // A client that goes away mid-exchange ends the connection; its flows record that.
         let _ = server_http2::Builder::new(TokioExecutor::new())
@@ -66,9 +66,11 @@ pub(crate) async fn serve(client: BoxIo, h2: bool, route: Route, conn: Arc<ConnS
         return;
     }
     let tapped = Observed::new(client, Parser::new(heads.clone()));
+    // The request's future is boxed: hyper keeps a slot the size of the service's future for
+    // the connection's whole life, and an idle keep-alive connection needs no room for it.
     let service = hyper::service::service_fn(move |req| {
         let (route, conn, heads) = (route.clone(), conn.clone(), heads.clone());
-        async move { Ok::<_, Infallible>(route.handle(req, &conn, &heads).await) }
+        async move { Ok::<_, Infallible>(Box::pin(route.handle(req, &conn, &heads)).await) }
     });
     let _ = server_http1::Builder::new()
         .preserve_header_case(true)
@@ -101,7 +103,7 @@ pub(crate) async fn forward(
     let (mut parts, body) = req.into_parts();
     parts.headers.remove("proxy-connection");
     parts.headers.remove(header::PROXY_AUTHORIZATION);
-    let body = tee_request(body, &parts.headers, conn, log.clone(), record);
+    let body = Box::new(tee_request(body, &parts.headers, conn, log.clone(), record));
     let sent = link.send(Request::from_parts(parts, body));
     let mut response = match within_idle_timeout(conn, sent).await {
         Ok(response) => response,

@@ -56,7 +56,9 @@ pub(crate) async fn intercept_tls(
     conn: Arc<ConnState>,
 ) {
     conn.info().transport = Transport::TlsIntercept;
-    let hello = match read_client_hello(&mut client, &mut buf).await {
+    // The phases before serving are boxed: a task's future is as big as its biggest state, and
+    // it is held as long as the connection (bench/rss, the crowd workload).
+    let hello = match Box::pin(read_client_hello(&mut client, &mut buf)).await {
         Ok(hello) => hello,
         Err(e) => return conn.error(&target, Phase::TlsClient, e.to_string()),
     };
@@ -83,7 +85,7 @@ pub(crate) async fn intercept_tls(
     }
     let route = match upstream {
         Upstream::Dialed(dialed) => {
-            match upstream_link(&conn, dialed, &server_name, alpn, &target).await {
+            match Box::pin(upstream_link(&conn, dialed, &server_name, alpn, &target)).await {
                 Ok(link) => link,
                 Err(tls_failed) => {
                     conn.info().tls = Some(tls);
@@ -104,7 +106,15 @@ pub(crate) async fn intercept_tls(
         }
     };
     let (route, offer) = route;
-    let accepted = accept_client(&conn, &server_name, &offer, buf, client, &hello.sni).await;
+    let accepted = Box::pin(accept_client(
+        &conn,
+        &server_name,
+        &offer,
+        buf,
+        client,
+        &hello.sni,
+    ))
+    .await;
     let client_tls = match accepted {
         Ok(client_tls) => client_tls,
         Err(message) => {

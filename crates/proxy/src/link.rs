@@ -16,8 +16,9 @@ use crate::dialer::{DialError, Dialer};
 use crate::responses::error_chain;
 use crate::tee::TeeBody;
 
-/// The body of a forwarded request: the client's, teed into the recorder.
-pub(crate) type ReqBody = TeeBody<Incoming>;
+/// The body of a forwarded request: the client's, teed into the recorder. Boxed: hyper's
+/// client keeps a channel of 32 request slots per connection, each as big as a request.
+pub(crate) type ReqBody = Box<TeeBody<Incoming>>;
 
 /// Where requests on a link go.
 #[derive(Debug, Clone)]

@@ -38,9 +38,13 @@ pub(crate) async fn tunnel(
     conn: Arc<ConnState>,
 ) {
     let wait = conn.ctx.sinkhole_wait;
+    // Boxed, as every phase before serving: a task's future is as big as its biggest state,
+    // and it is held as long as the connection.
     let first = match &upstream {
-        Upstream::Dialed(dialed) => first_speaker(&mut client, &dialed.stream, wait).await,
-        Upstream::Sink(_) => read_first(&mut client, wait)
+        Upstream::Dialed(dialed) => {
+            Box::pin(first_speaker(&mut client, &dialed.stream, wait)).await
+        }
+        Upstream::Sink(_) => Box::pin(read_first(&mut client, wait))
             .await
             .map(|first| first.map_or(First::Nobody, First::Client)),
     };
