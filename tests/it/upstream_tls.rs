@@ -456,3 +456,25 @@ async fn a_tls_1_0_only_upstream_is_named_so() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_400_for_a_missing_client_certificate_says_one_was_asked_for() {
+    let scratch = Scratch::new();
+    let pki = Pki::new(scratch.dir.path());
+    let client_ca = pki.client_ca.to_string_lossy().into_owned();
+    let server = Server::start(&pki.valid, &["--client-ca", &client_ca, "--optional"]).await;
+    let out = scratch.path("optional.jsonl");
+    let mut cmd = scratch.run_prefix(&out, Some(&pki.ca));
+    cmd.args(["-q", "--", "curl", "-sS", &server.url()]);
+    let ran = run(cmd).await;
+    assert!(
+        ran.stdout.contains("No required SSL certificate"),
+        "{}",
+        ran.stdout
+    );
+    let records = read_capture(&out);
+    let response = of_type(&records, "response")[0];
+    assert_eq!(response["status"], 400);
+    let conn = of_type(&records, "conn")[0];
+    assert_eq!(conn["upstream"]["client_cert"], "missing", "{conn:#}");
+}
