@@ -145,10 +145,11 @@ start_nginx() {
     cat > "$d/nginx.conf" <<CONF
 $user_line
 worker_processes 1;
+worker_rlimit_nofile ${NGX_CONNECTIONS:-4096};
 daemon off;
 pid $d/nginx.pid;
 error_log $d/logs/error.log warn;
-events { worker_connections 4096; }
+events { worker_connections ${NGX_CONNECTIONS:-4096}; }
 http {
     access_log off;
     sendfile on;

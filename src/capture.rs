@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use phonehome_proxy::{
-    CaptureSummary, CertificateAuthority, Proxy, ProxyConfig, Recorder, RecorderOptions,
-    RecorderTask, UpstreamProxy,
+    CaptureSummary, CertificateAuthority, ClientCert, Proxy, ProxyConfig, Recorder,
+    RecorderOptions, RecorderTask, UpstreamProxy,
 };
 use phonehome_record::{Capture, CaptureWriter, Mode, Origin, Record, Redactor};
 
@@ -53,6 +53,11 @@ impl Session {
         for file in &args.extra_ca {
             phonehome_proxy::read_pem_certs(file).context("--extra-ca")?;
         }
+        let client_certs = args
+            .client_cert
+            .iter()
+            .map(|spec| ClientCert::load(spec).context("--client-cert"))
+            .collect::<Result<Vec<_>>>()?;
         let upstream_proxy = upstream_proxy(args, spec.upstream_from_env)?;
         let policy = phonehome_policy::Policy::load(&args.policy).context("--policy")?;
         let path = match &args.out {
@@ -80,6 +85,8 @@ impl Session {
             "extra_ca": args.extra_ca,
             "upstream_proxy": upstream_proxy.as_ref().map(UpstreamProxy::display),
             "connect_timeout_ms": args.connect_timeout * 1000,
+            "client_cert": args.client_cert,
+            "idle_timeout_ms": args.idle_timeout.map(|s| s * 1000),
             "dry_run": args.dry_run,
             "sinkhole": args.sinkhole,
             "attribution": !args.no_attribution,
@@ -120,8 +127,10 @@ impl Session {
             listen: spec.listen,
             ca: ca.clone(),
             extra_ca: args.extra_ca.clone(),
+            client_certs,
             upstream_proxy,
             connect_timeout: Duration::from_secs(args.connect_timeout),
+            idle_timeout: args.idle_timeout.map(Duration::from_secs),
             sinkhole: phonehome_proxy::SinkholeMode::parse(&args.sinkhole)
                 .context("--sinkhole takes denied, unreachable, all or off")?,
             sinkhole_wait: Duration::from_secs(args.sinkhole_wait),

@@ -66,6 +66,11 @@ pub struct CaptureArgs {
     #[arg(long = "extra-ca", value_name = "FILE")]
     pub extra_ca: Vec<PathBuf>,
 
+    /// Present the TLS client certificate CERT (PEM; its key in KEY, or in CERT) to upstreams
+    /// whose host matches GLOB (`*.corp.example`); repeatable, the first match wins
+    #[arg(long = "client-cert", value_name = "GLOB=CERT[,KEY]")]
+    pub client_cert: Vec<String>,
+
     /// Send every outbound connection through this HTTP proxy (http://[user:pass@]host:port)
     #[arg(long, value_name = "URL")]
     pub upstream_proxy: Option<String>,
@@ -114,6 +119,12 @@ pub struct CaptureArgs {
     /// Seconds allowed for DNS, TCP connect and the upstream TLS handshake
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub connect_timeout: u64,
+
+    /// End an upstream response that sends no byte for this many seconds, recorded as a
+    /// `timeout` error with the bytes so far [default: off, since LLM answers can pause for
+    /// minutes]
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout: Option<u64>,
 }
 
 #[derive(Debug, Clone, Args)]

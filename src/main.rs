@@ -22,6 +22,7 @@ use clap::Parser as _;
 
 /// The allocator. The analysis floor parses a capture on some threads and frees it on others,
 /// which the system allocator serves slowly (BENCHMARKS.md, "The analysis floor on both cores").
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

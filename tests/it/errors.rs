@@ -7,8 +7,8 @@ async fn certificates_the_client_would_reject_are_rejected() {
     let scratch = Scratch::new();
     let pki = TestPki::new(scratch.dir.path());
     for (cert, why) in [
-        (Cert::SelfSigned, "UnknownIssuer"),
-        (Cert::WrongHost, "not valid for name"),
+        (Cert::SelfSigned, "not trusted (self-signed)"),
+        (Cert::WrongHost, "is for other names"),
         (Cert::Expired, "Expired"),
     ] {
         let upstream = Upstream::start(Some(pki.server_config(cert, &[b"http/1.1"]))).await;

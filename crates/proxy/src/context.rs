@@ -45,6 +45,8 @@ pub(crate) struct Context {
     /// How long a sinkholed tunnel, or a client that has started its first bytes, waits for
     /// the client's next bytes.
     pub sinkhole_wait: Duration,
+    /// How long an upstream response may send nothing (`--idle-timeout`); `None`: no limit.
+    pub idle_timeout: Option<Duration>,
     server_configs: Mutex<ServerConfigs>,
 }
 
@@ -69,6 +71,7 @@ impl Context {
                 .as_deref()
                 .map(|token| basic_authorization(&format!("{}:{token}", crate::PROXY_USER))),
             sinkhole_wait: config.sinkhole_wait,
+            idle_timeout: config.idle_timeout,
             server_configs: Mutex::new(HashMap::new()),
             attributor: Mutex::new(None),
         }

@@ -1,21 +1,18 @@
 //! The upstream dialer: resolve, connect (directly or through an upstream proxy's CONNECT),
-//! and verify TLS as a client would, against the roots of [`crate::trust`].
+//! and hand the connection to [`crate::upstream_tls`] for a TLS handshake verified as a client
+//! would verify it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use phonehome_record::{Phase, Target};
-use rustls::pki_types::ServerName;
-use rustls::{ClientConfig, RootCertStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 
-use crate::fingerprint::Fingerprints;
-use crate::observe::{Observed, Observer};
 use crate::upstream_proxy::UpstreamProxy;
+use crate::upstream_tls::{Handshaken, UpstreamTls};
 
 /// Default time allowed for DNS plus TCP connect.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -29,7 +26,7 @@ pub struct DialError {
 }
 
 impl DialError {
-    fn new(phase: Phase, message: impl Into<String>) -> Self {
+    pub(crate) fn new(phase: Phase, message: impl Into<String>) -> Self {
         Self {
             phase,
             message: message.into(),
@@ -41,9 +38,7 @@ impl DialError {
 pub(crate) struct Dialer {
     connect_timeout: Duration,
     proxy: Option<UpstreamProxy>,
-    roots: Arc<RootCertStore>,
-    /// Client configs per ALPN list, so TLS sessions are resumed across connections.
-    configs: Mutex<HashMap<Vec<Vec<u8>>, Arc<ClientConfig>>>,
+    tls: UpstreamTls,
     /// Host names dialled at a fixed address, without DNS or the upstream proxy.
     aliases: Mutex<HashMap<String, std::net::IpAddr>>,
 }
@@ -58,13 +53,12 @@ impl Dialer {
     pub(crate) fn new(
         connect_timeout: Duration,
         proxy: Option<UpstreamProxy>,
-        roots: Arc<RootCertStore>,
+        tls: UpstreamTls,
     ) -> Self {
         Self {
             connect_timeout,
             proxy,
-            roots,
-            configs: Mutex::new(HashMap::new()),
+            tls,
             aliases: Mutex::new(HashMap::new()),
         }
     }
@@ -139,105 +133,17 @@ impl Dialer {
         }
     }
 
-    /// Runs the TLS handshake with the upstream, offering `alpn`, verifying `server_name`.
-    /// The TLS stream, and the fingerprints of the ClientHello phonehome sent (they differ from
-    /// the client's: phonehome presents its own TLS stack upstream).
+    /// Runs the TLS handshake with the upstream over `stream`, offering `alpn`, verifying
+    /// `server_name` (see [`UpstreamTls::handshake`]).
     pub(crate) async fn tls(
         &self,
         stream: TcpStream,
         server_name: &str,
         alpn: &[Vec<u8>],
-    ) -> Result<
-        (
-            TlsStream<Observed<TcpStream, HelloTap>>,
-            Option<Fingerprints>,
-        ),
-        DialError,
-    > {
-        let name = server_name
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_owned();
-        let name = ServerName::try_from(name).map_err(|_| {
-            DialError::new(
-                Phase::TlsUpstream,
-                format!("{server_name:?} is not a valid TLS server name"),
-            )
-        })?;
-        let connector = tokio_rustls::TlsConnector::from(self.client_config(alpn));
-        let handshake = connector.connect(name, Observed::new(stream, HelloTap(Some(Vec::new()))));
-        match tokio::time::timeout(self.connect_timeout, handshake).await {
-            Ok(Ok(mut tls)) => {
-                let sent = tls.get_mut().0.observer_mut().take();
-                let prints = crate::clienthello::parse_client_hello(&sent)
-                    .ok()
-                    .map(|hello| crate::fingerprint::fingerprints(&hello));
-                Ok((tls, prints))
-            }
-            Ok(Err(e)) => Err(DialError::new(
-                Phase::TlsUpstream,
-                format!(
-                    "TLS handshake with {server_name} failed: {}",
-                    tls_reason(&e)
-                ),
-            )),
-            Err(_) => Err(DialError::new(
-                Phase::Timeout,
-                format!("TLS handshake with {server_name} timed out"),
-            )),
-        }
-    }
-
-    fn client_config(&self, alpn: &[Vec<u8>]) -> Arc<ClientConfig> {
-        let mut configs = self.configs.lock().unwrap_or_else(|e| e.into_inner());
-        configs
-            .entry(alpn.to_vec())
-            .or_insert_with(|| {
-                let mut config = ClientConfig::builder()
-                    .with_root_certificates(self.roots.clone())
-                    .with_no_client_auth();
-                config.alpn_protocols = alpn.to_vec();
-                Arc::new(config)
-            })
-            .clone()
-    }
-}
-
-/// Keeps the first bytes written to a stream, the ClientHello phonehome sends upstream,
-/// until they are taken.
-pub(crate) struct HelloTap(Option<Vec<u8>>);
-
-/// Enough for any ClientHello phonehome's TLS stack sends.
-const MAX_TAPPED: usize = 16 * 1024;
-
-impl HelloTap {
-    /// What was kept; nothing more is kept afterwards.
-    fn take(&mut self) -> Vec<u8> {
-        self.0.take().unwrap_or_default()
-    }
-}
-
-impl Observer for HelloTap {
-    fn wrote(&mut self, bufs: &[std::io::IoSlice<'_>], mut n: usize) {
-        let Some(sent) = &mut self.0 else {
-            return;
-        };
-        for buf in bufs {
-            let take = buf.len().min(n).min(MAX_TAPPED.saturating_sub(sent.len()));
-            sent.extend_from_slice(&buf[..take]);
-            n -= buf.len().min(n);
-            if n == 0 {
-                return;
-            }
-        }
-    }
-}
-
-/// The inner reason of a rustls handshake error, without the I/O wrapper's noise.
-fn tls_reason(e: &std::io::Error) -> String {
-    match e.get_ref() {
-        Some(inner) => inner.to_string(),
-        None => e.to_string(),
+    ) -> Result<Handshaken, DialError> {
+        self.tls
+            .handshake(stream, server_name, alpn, self.connect_timeout)
+            .await
     }
 }
 

@@ -11,9 +11,11 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1 as server_http1, http2 as server_http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use phonehome_record::Phase;
 
 use crate::connection::ConnState;
 use crate::context::BoxIo;
+use crate::dialer::DialError;
 use crate::enforce::{self, Verdict};
 use crate::flow::{request_record, tee_request, tee_response};
 use crate::headtap::{H2Parser, Heads, Parser};
@@ -54,7 +56,7 @@ pub(crate) async fn serve(client: BoxIo, h2: bool, route: Route, conn: Arc<ConnS
         let tapped = Observed::new(client, H2Parser::new(heads.clone()));
         let service = hyper::service::service_fn(move |req| {
             let (route, conn, heads) = (route.clone(), conn.clone(), heads.clone());
-            async move { Ok::<_, Infallible>(route.handle(req, &conn, &heads).await) }
+            async move { Ok::<_, Infallible>(Box::pin(route.handle(req, &conn, &heads)).await) }
         });
         // A client that goes away mid-exchange ends the connection; its flows record that.
         let _ = server_http2::Builder::new(TokioExecutor::new())
@@ -64,9 +66,11 @@ pub(crate) async fn serve(client: BoxIo, h2: bool, route: Route, conn: Arc<ConnS
         return;
     }
     let tapped = Observed::new(client, Parser::new(heads.clone()));
+    // The request's future is boxed: hyper keeps a slot the size of the service's future for
+    // the connection's whole life, and an idle keep-alive connection needs no room for it.
     let service = hyper::service::service_fn(move |req| {
         let (route, conn, heads) = (route.clone(), conn.clone(), heads.clone());
-        async move { Ok::<_, Infallible>(route.handle(req, &conn, &heads).await) }
+        async move { Ok::<_, Infallible>(Box::pin(route.handle(req, &conn, &heads)).await) }
     });
     let _ = server_http1::Builder::new()
         .preserve_header_case(true)
@@ -99,8 +103,9 @@ pub(crate) async fn forward(
     let (mut parts, body) = req.into_parts();
     parts.headers.remove("proxy-connection");
     parts.headers.remove(header::PROXY_AUTHORIZATION);
-    let body = tee_request(body, &parts.headers, conn, log.clone(), record);
-    let mut response = match link.send(Request::from_parts(parts, body)).await {
+    let body = Box::new(tee_request(body, &parts.headers, conn, log.clone(), record));
+    let sent = link.send(Request::from_parts(parts, body));
+    let mut response = match within_idle_timeout(conn, sent).await {
         Ok(response) => response,
         Err(e) => {
             log.error(e.phase, e.message.clone());
@@ -121,6 +126,25 @@ pub(crate) async fn forward(
         }
     }
     tee_response(response, conn, log, ttfb_ms)
+}
+
+/// The upstream's response head, or a `timeout` when `--idle-timeout` passes before it comes.
+async fn within_idle_timeout<T>(
+    conn: &ConnState,
+    sent: impl std::future::Future<Output = Result<T, DialError>>,
+) -> Result<T, DialError> {
+    let Some(limit) = conn.ctx.idle_timeout else {
+        return sent.await;
+    };
+    tokio::time::timeout(limit, sent).await.unwrap_or_else(|_| {
+        Err(DialError::new(
+            Phase::Timeout,
+            format!(
+                "the upstream sent no response head for {} s (--idle-timeout)",
+                limit.as_secs()
+            ),
+        ))
+    })
 }
 
 /// The policy's request rules on `record`: the rule when an enforced one denies it. A dry

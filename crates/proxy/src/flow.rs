@@ -12,6 +12,7 @@ use phonehome_record::{Phase, Target};
 
 use crate::connection::ConnState;
 use crate::headtap::{take_names, Heads};
+use crate::idle::IdleBody;
 use crate::link::Origin;
 use crate::responses::RespBody;
 use crate::tee::{FlowLog, Outcome, TeeBody};
@@ -97,7 +98,7 @@ pub(crate) fn tee_response(
     };
     let (parts, body) = response.into_parts();
     let body = TeeBody::new(
-        body,
+        IdleBody::new(body, conn.ctx.idle_timeout),
         conn.recorder.clone(),
         content_encoding(&parts.headers),
         move |captured, outcome| {
@@ -106,6 +107,13 @@ pub(crate) fn tee_response(
                 Outcome::Failed(message) => log.error(
                     Phase::UpstreamHttp,
                     format!("response body failed: {message}"),
+                ),
+                Outcome::TimedOut(message) => log.error(
+                    Phase::Timeout,
+                    format!(
+                        "{message}: the response was ended after {} bytes of its body",
+                        captured.size
+                    ),
                 ),
                 Outcome::Aborted => log.error(
                     Phase::ClientHttp,

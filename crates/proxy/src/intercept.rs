@@ -56,7 +56,9 @@ pub(crate) async fn intercept_tls(
     conn: Arc<ConnState>,
 ) {
     conn.info().transport = Transport::TlsIntercept;
-    let hello = match read_client_hello(&mut client, &mut buf).await {
+    // The phases before serving are boxed: a task's future is as big as its biggest state, and
+    // it is held as long as the connection (bench/rss, the crowd workload).
+    let hello = match Box::pin(read_client_hello(&mut client, &mut buf)).await {
         Ok(hello) => hello,
         Err(e) => return conn.error(&target, Phase::TlsClient, e.to_string()),
     };
@@ -83,7 +85,7 @@ pub(crate) async fn intercept_tls(
     }
     let route = match upstream {
         Upstream::Dialed(dialed) => {
-            match upstream_link(&conn, dialed, &server_name, alpn, &target).await {
+            match Box::pin(upstream_link(&conn, dialed, &server_name, alpn, &target)).await {
                 Ok(link) => link,
                 Err(tls_failed) => {
                     conn.info().tls = Some(tls);
@@ -104,7 +106,15 @@ pub(crate) async fn intercept_tls(
         }
     };
     let (route, offer) = route;
-    let accepted = accept_client(&conn, &server_name, &offer, buf, client, &hello.sni).await;
+    let accepted = Box::pin(accept_client(
+        &conn,
+        &server_name,
+        &offer,
+        buf,
+        client,
+        &hello.sni,
+    ))
+    .await;
     let client_tls = match accepted {
         Ok(client_tls) => client_tls,
         Err(message) => {
@@ -158,20 +168,22 @@ async fn upstream_link(
     alpn: Vec<Vec<u8>>,
     target: &Target,
 ) -> Result<(Route, Vec<Vec<u8>>), bool> {
-    let (upstream, prints) = match conn.ctx.dialer.tls(dialed.stream, server_name, &alpn).await {
-        Ok(dialed) => dialed,
+    let handshaken = match conn.ctx.dialer.tls(dialed.stream, server_name, &alpn).await {
+        Ok(handshaken) => handshaken,
         Err(e) => {
             conn.error(target, e.phase, e.message);
             return Err(true);
         }
     };
+    let upstream = handshaken.stream;
     let session = upstream.get_ref().1;
     let agreed = session.alpn_protocol().map(<[u8]>::to_vec);
     if let Some(info) = conn.info().upstream.as_mut() {
-        if let Some(prints) = prints {
+        if let Some(prints) = handshaken.prints {
             info.ja3 = Some(prints.ja3);
             info.ja4 = Some(prints.ja4);
         }
+        info.client_cert = handshaken.client_cert;
         info.alpn = agreed
             .as_deref()
             .map(|p| String::from_utf8_lossy(p).into_owned());
@@ -186,7 +198,9 @@ async fn upstream_link(
     };
     let dialer = conn.ctx.dialer.clone();
     let name = Some(server_name.to_owned());
-    match UpstreamLink::open(dialer, origin, name, alpn, Box::new(upstream), h2).await {
+    let io = Box::new(upstream);
+    let opened = UpstreamLink::open(dialer, origin, name, alpn, io, h2, handshaken.client_cert);
+    match opened.await {
         Ok(link) => Ok((Route::Link(Arc::new(link)), Vec::from_iter(agreed))),
         Err(e) => {
             conn.error(target, e.phase, e.message);

@@ -13,6 +13,7 @@
 mod attribution;
 mod ca;
 mod client;
+mod client_cert;
 mod clienthello;
 mod connection;
 mod context;
@@ -22,6 +23,7 @@ mod engine;
 mod fingerprint;
 mod flow;
 mod headtap;
+mod idle;
 mod intercept;
 mod launch;
 mod link;
@@ -32,9 +34,12 @@ mod responses;
 mod sinkhole;
 mod sniff;
 mod tee;
+mod tls_failure;
 mod trust;
 mod tunnel;
 mod upstream_proxy;
+mod upstream_tls;
+mod verify;
 mod websocket;
 
 use std::net::SocketAddr;
@@ -44,6 +49,7 @@ use std::time::Duration;
 
 pub use attribution::{Attribution, Attributor, Lineage};
 pub use ca::{CaDescription, CaError, CertificateAuthority, LEAF_REUSE, LEAF_VALIDITY};
+pub use client_cert::{ClientCert, ClientCertError};
 pub use clienthello::{parse_client_hello, ClientHello, HelloError};
 pub use dialer::{DialError, DEFAULT_CONNECT_TIMEOUT};
 pub use enforce::Enforcer;
@@ -54,7 +60,7 @@ pub use recorder::{
     BlockedSummary, CaptureSummary, Failure, HostSummary, Recorder, RecorderOptions, RecorderTask,
     DEFAULT_BUDGET, DEFAULT_MAX_BODY,
 };
-pub use trust::{load_roots, read_pem_certs, TrustError};
+pub use trust::{read_pem_certs, TrustError};
 pub use upstream_proxy::UpstreamProxy;
 
 /// Entry points for the fuzz targets in `fuzz/`; not part of the API.
@@ -82,12 +88,18 @@ pub struct ProxyConfig {
     /// Where to listen (loopback unless told otherwise).
     pub listen: SocketAddr,
     pub ca: Arc<CertificateAuthority>,
-    /// PEM files of CAs to trust for upstream TLS besides the system roots.
+    /// PEM files of CAs to trust for upstream TLS besides the system roots. A server may also
+    /// present one of these certificates as its own (as OpenSSL-based clients accept it).
     pub extra_ca: Vec<PathBuf>,
+    /// Client certificates presented to the upstreams whose host they match (`--client-cert`).
+    pub client_certs: Vec<ClientCert>,
     /// An HTTP proxy that carries every outbound connection.
     pub upstream_proxy: Option<UpstreamProxy>,
     /// Time allowed for DNS plus TCP connect, and for the upstream TLS handshake.
     pub connect_timeout: Duration,
+    /// Time an upstream may send nothing while phonehome waits for its response (head or
+    /// body bytes) before the response is ended and recorded as a `timeout`; `None`: no limit.
+    pub idle_timeout: Option<Duration>,
     /// The policy to enforce; `None` allows everything.
     pub enforcer: Option<Arc<Enforcer>>,
     /// Which connections phonehome answers itself instead of refusing them.
@@ -142,7 +154,7 @@ impl Proxy {
     /// [`ProxyError::Bind`] when the address cannot be bound, [`ProxyError::Trust`] when an
     /// extra CA file cannot be used.
     pub async fn start(config: ProxyConfig, recorder: Recorder) -> Result<Proxy, ProxyError> {
-        let roots = Arc::new(load_roots(&config.extra_ca)?);
+        let trust = trust::load_trust(&config.extra_ca)?;
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -154,8 +166,9 @@ impl Proxy {
             addr: config.listen,
             source,
         })?;
+        let tls = upstream_tls::UpstreamTls::new(&trust, config.client_certs.clone());
         let dialer =
-            dialer::Dialer::new(config.connect_timeout, config.upstream_proxy.clone(), roots);
+            dialer::Dialer::new(config.connect_timeout, config.upstream_proxy.clone(), tls);
         let ctx = Arc::new(Context::new(recorder, dialer, &config));
         if config.attribution {
             ctx.set_attributor(Attributor::new(None));

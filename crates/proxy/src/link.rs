@@ -9,15 +9,16 @@ use http::{Request, Response, Uri, Version};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1 as client_http1, http2 as client_http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use phonehome_record::{Phase, Target};
+use phonehome_record::{ClientCertUse, Phase, Target};
 
 use crate::context::BoxIo;
 use crate::dialer::{DialError, Dialer};
 use crate::responses::error_chain;
 use crate::tee::TeeBody;
 
-/// The body of a forwarded request: the client's, teed into the recorder.
-pub(crate) type ReqBody = TeeBody<Incoming>;
+/// The body of a forwarded request: the client's, teed into the recorder. Boxed: hyper's
+/// client keeps a channel of 32 request slots per connection, each as big as a request.
+pub(crate) type ReqBody = Box<TeeBody<Incoming>>;
 
 /// Where requests on a link go.
 #[derive(Debug, Clone)]
@@ -43,6 +44,8 @@ pub(crate) struct UpstreamLink {
     sender: tokio::sync::Mutex<Option<Sender>>,
     /// Told the peer address of every connection the link dials itself.
     on_dial: Option<Box<dyn Fn(std::net::SocketAddr) + Send + Sync>>,
+    /// Whether the upstream of the current connection asked for a client certificate.
+    client_cert: std::sync::Mutex<Option<ClientCertUse>>,
 }
 
 impl UpstreamLink {
@@ -59,10 +62,12 @@ impl UpstreamLink {
             alpn: Vec::new(),
             sender: tokio::sync::Mutex::new(None),
             on_dial: Some(Box::new(on_dial)),
+            client_cert: std::sync::Mutex::new(None),
         }
     }
 
-    /// A link over an upstream connection that is already open.
+    /// A link over an upstream connection that is already open; `client_cert` is what became
+    /// of its upstream's request for a client certificate.
     pub(crate) async fn open(
         dialer: Arc<Dialer>,
         origin: Origin,
@@ -70,6 +75,7 @@ impl UpstreamLink {
         alpn: Vec<Vec<u8>>,
         io: BoxIo,
         h2: bool,
+        client_cert: Option<ClientCertUse>,
     ) -> Result<Self, DialError> {
         let sender = handshake(io, h2).await?;
         Ok(Self {
@@ -79,6 +85,7 @@ impl UpstreamLink {
             alpn,
             sender: tokio::sync::Mutex::new(Some(sender)),
             on_dial: None,
+            client_cert: std::sync::Mutex::new(client_cert),
         })
     }
 
@@ -90,14 +97,7 @@ impl UpstreamLink {
         &self,
         req: Request<ReqBody>,
     ) -> Result<Response<Incoming>, DialError> {
-        let upstream_error = |e: hyper::Error| DialError {
-            phase: Phase::UpstreamHttp,
-            message: format!(
-                "{} failed the exchange: {}",
-                self.origin.target,
-                error_chain(&e)
-            ),
-        };
+        let upstream_error = |e: hyper::Error| self.exchange_failed(&e);
         match self.ready_sender().await? {
             Sender::H1(mut sender) => {
                 let result = sender.send_request(as_http1(req)).await;
@@ -109,6 +109,30 @@ impl UpstreamLink {
                 .await
                 .map_err(upstream_error),
         }
+    }
+
+    /// Why the exchange failed: the upstream's TLS (an alert after the handshake, such as
+    /// TLS 1.3's certificate_required), or its HTTP.
+    fn exchange_failed(&self, e: &hyper::Error) -> DialError {
+        use crate::tls_failure::{describe, missing_client_cert, rustls_error, Seen};
+        let target = &self.origin.target;
+        let client_cert = *self.client_cert.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(tls) = rustls_error(e) {
+            let seen = Seen {
+                server_version: None,
+                client_cert,
+            };
+            let why = describe(tls, seen, &target.host);
+            return DialError::new(
+                Phase::TlsUpstream,
+                format!("TLS with {target} failed: {why}"),
+            );
+        }
+        let mut message = format!("{target} failed the exchange: {}", error_chain(e));
+        if client_cert == Some(ClientCertUse::Missing) {
+            message = format!("{message}; {}", missing_client_cert(&target.host));
+        }
+        DialError::new(Phase::UpstreamHttp, message)
     }
 
     /// A sender ready for a request: the open one, or a new connection.
@@ -144,7 +168,10 @@ impl UpstreamLink {
         match &self.tls_name {
             None => handshake(Box::new(dialed.stream), false).await,
             Some(name) => {
-                let (tls, _) = self.dialer.tls(dialed.stream, name, &self.alpn).await?;
+                let handshaken = self.dialer.tls(dialed.stream, name, &self.alpn).await?;
+                *self.client_cert.lock().unwrap_or_else(|e| e.into_inner()) =
+                    handshaken.client_cert;
+                let tls = handshaken.stream;
                 let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
                 handshake(Box::new(tls), h2).await
             }

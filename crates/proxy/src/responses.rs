@@ -12,10 +12,11 @@ use phonehome_record::Target;
 
 use crate::dialer::DialError;
 use crate::enforce::Explanation;
+use crate::idle::IdleBody;
 use crate::tee::TeeBody;
 
 /// The body of every response phonehome sends a client: the upstream's, teed, or its own.
-pub(crate) type RespBody = Either<TeeBody<Incoming>, Full<Bytes>>;
+pub(crate) type RespBody = Either<TeeBody<IdleBody<Incoming>>, Full<Bytes>>;
 
 /// A TLS fatal alert record, `handshake_failure` (RFC 8446 §6.2), sent to a client whose
 /// upstream failed verification instead of a forged certificate.

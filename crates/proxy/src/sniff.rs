@@ -119,6 +119,11 @@ impl<IO: AsyncRead> AsyncRead for Prefixed<IO> {
             let n = this.prefix.len().min(buf.remaining());
             buf.put_slice(&this.prefix[..n]);
             this.prefix.advance(n);
+            if !this.prefix.has_remaining() {
+                // Free the first bytes' buffer (4 KiB) rather than hold it as long as the
+                // connection lives.
+                *this.prefix = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         this.io.poll_read(cx, buf)

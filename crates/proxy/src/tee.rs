@@ -10,6 +10,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use phonehome_record::{ErrorRecord, Phase, Record, Target};
 
+use crate::idle::BodyError;
 use crate::recorder::{CapturedBody, Pending, Recorder};
 
 /// How a body stream ended.
@@ -21,6 +22,8 @@ pub(crate) enum Outcome {
     Aborted,
     /// The stream failed.
     Failed(String),
+    /// The stream sent nothing for too long and was ended (`--idle-timeout`).
+    TimedOut(String),
 }
 
 type OnEnd = Box<dyn FnOnce(CapturedBody, Outcome) + Send + Sync>;
@@ -86,7 +89,7 @@ pin_project_lite::pin_project! {
 impl<B> TeeBody<B>
 where
     B: Body<Data = Bytes>,
-    B::Error: std::fmt::Display,
+    B::Error: BodyError,
 {
     pub(crate) fn new(
         inner: B,
@@ -112,7 +115,7 @@ where
 impl<B> Body for TeeBody<B>
 where
     B: Body<Data = Bytes>,
-    B::Error: std::fmt::Display,
+    B::Error: BodyError,
 {
     type Data = Bytes;
     type Error = B::Error;
@@ -133,6 +136,7 @@ where
                     this.capture.end(Outcome::Complete);
                 }
             }
+            Some(Err(e)) if e.is_timeout() => this.capture.end(Outcome::TimedOut(e.to_string())),
             Some(Err(e)) => this.capture.end(Outcome::Failed(e.to_string())),
             None => this.capture.end(Outcome::Complete),
         }

@@ -2,6 +2,7 @@
 //! client would reject is rejected upstream too; phonehome never hides it.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rustls::pki_types::CertificateDer;
 use rustls::RootCertStore;
@@ -24,26 +25,39 @@ pub enum TrustError {
     Proxy { url: String, why: &'static str },
 }
 
+/// What upstream TLS trusts: the system's roots plus the `--extra-ca` certificates, and those
+/// certificates themselves, which a server may present as its own (see [`crate::verify`]).
+pub(crate) struct Trust {
+    pub roots: Arc<RootCertStore>,
+    /// Every certificate of the `--extra-ca` files, as DER.
+    pub extra: Vec<CertificateDer<'static>>,
+}
+
 /// The system's trusted roots plus the certificates in `extra` (PEM files).
 ///
 /// # Errors
 /// [`TrustError`] naming the extra file that cannot be read or used.
-pub fn load_roots(extra: &[PathBuf]) -> Result<RootCertStore, TrustError> {
+pub(crate) fn load_trust(extra: &[PathBuf]) -> Result<Trust, TrustError> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
     for cert in native.certs {
         // A system root this TLS stack cannot use is skipped, as a browser would.
         let _ = roots.add(cert);
     }
+    let mut certs = Vec::new();
     for path in extra {
         for cert in read_pem_certs(path)? {
-            roots.add(cert).map_err(|e| TrustError::Anchor {
+            roots.add(cert.clone()).map_err(|e| TrustError::Anchor {
                 path: path.clone(),
                 message: e.to_string(),
             })?;
+            certs.push(cert);
         }
     }
-    Ok(roots)
+    Ok(Trust {
+        roots: Arc::new(roots),
+        extra: certs,
+    })
 }
 
 /// The system roots as DER, for writing a CA bundle for clients.

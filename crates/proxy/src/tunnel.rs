@@ -38,9 +38,13 @@ pub(crate) async fn tunnel(
     conn: Arc<ConnState>,
 ) {
     let wait = conn.ctx.sinkhole_wait;
+    // Boxed, as every phase before serving: a task's future is as big as its biggest state,
+    // and it is held as long as the connection.
     let first = match &upstream {
-        Upstream::Dialed(dialed) => first_speaker(&mut client, &dialed.stream, wait).await,
-        Upstream::Sink(_) => read_first(&mut client, wait)
+        Upstream::Dialed(dialed) => {
+            Box::pin(first_speaker(&mut client, &dialed.stream, wait)).await
+        }
+        Upstream::Sink(_) => Box::pin(read_first(&mut client, wait))
             .await
             .map(|first| first.map_or(First::Nobody, First::Client)),
     };
@@ -130,7 +134,7 @@ async fn serve_http(
         Upstream::Dialed(dialed) => {
             let dialer = conn.ctx.dialer.clone();
             let stream = Box::new(dialed.stream);
-            match UpstreamLink::open(dialer, origin, None, Vec::new(), stream, h2).await {
+            match UpstreamLink::open(dialer, origin, None, Vec::new(), stream, h2, None).await {
                 Ok(link) => Route::Link(Arc::new(link)),
                 Err(e) => return conn.error(&target, e.phase, e.message),
             }

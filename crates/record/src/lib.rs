@@ -26,9 +26,9 @@ pub use markers::{collect_markers, CollectedMarkers, Origin};
 pub use process::{Ancestor, ConnProcess, ProcessInfo};
 pub use reader::{CaptureReader, ReadError, ReadErrorKind, ReadItem};
 pub use record::{
-    Blocked, Body, BodyEncoding, Capture, Conn, ConnUpstream, Counts, Direction, Dns, End,
-    ErrorRecord, Headers, Marker, Markers, Mode, Phase, Record, Request, Response, SecretMarker,
-    Sinkhole, SinkholeMode, TlsInfo, Transport, Ws,
+    Blocked, Body, BodyEncoding, Capture, ClientCertUse, Conn, ConnUpstream, Counts, Direction,
+    Dns, End, ErrorRecord, Headers, Marker, Markers, Mode, Phase, Record, Request, Response,
+    SecretMarker, Sinkhole, SinkholeMode, TlsInfo, Transport, Ws,
 };
 pub use redact::{fingerprint, fingerprint_hex, parse_redaction_token, redaction_token, Redactor};
 pub use target::{is_loopback, split_authority, Target, HOST_LOOPBACK_NAME, LOOPBACK_HOSTS};

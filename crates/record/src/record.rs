@@ -264,6 +264,20 @@ pub struct ConnUpstream {
     /// JA4 of the ClientHello phonehome sent upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ja4: Option<String>,
+    /// Set when the upstream asked for a TLS client certificate (a CertificateRequest).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_cert: Option<ClientCertUse>,
+}
+
+/// What became of an upstream's request for a TLS client certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientCertUse {
+    /// A `--client-cert` matching the host was presented.
+    Presented,
+    /// No `--client-cert` matched the host: phonehome sent none, so the upstream may refuse
+    /// the handshake or answer with an error (often 400 or 403).
+    Missing,
 }
 
 /// The `conn` record: one client connection, written when it closes.
