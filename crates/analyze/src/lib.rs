@@ -89,6 +89,7 @@ pub mod fuzzing {
             truncated: selector & 0x80 != 0,
             decoded_from: None,
             dropped_bytes: 0,
+            redaction: None,
         };
         let mut exchange = crate::source::exchange(
             1,
