@@ -16,6 +16,7 @@ mod launch;
 mod llm;
 mod opencode;
 mod policy;
+mod reading;
 mod redaction;
 mod relay;
 mod report;

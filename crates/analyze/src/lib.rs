@@ -34,7 +34,7 @@ pub use diff::{
     ProcessSide, SignatureDiff,
 };
 pub use har::{export as export_har, ExportError};
-pub use input::{open, open_with_progress, Events};
+pub use input::{open, open_regular, open_with_progress, Events};
 pub use leaks::{CredentialUse, Leak, PromptLeak};
 pub use llm::{recognise as recognise_llm_call, LlmCall};
 pub use records::Progress;
@@ -42,7 +42,7 @@ pub use report::{
     build as build_report, build_with_progress as build_report_with_progress, Report,
 };
 pub use signature::signature;
-pub use source::{url_parts, Event, Exchange, ResponsePart, SourceError, UrlParts};
+pub use source::{url_parts, Event, Exchange, ResponsePart, SourceError, UrlParts, INCOMPLETE};
 
 /// Renders a report as Markdown.
 pub fn render_markdown(report: &Report) -> String {

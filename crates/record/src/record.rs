@@ -57,6 +57,40 @@ impl Record {
         parsed.or_else(|_| serde_json::from_str(line))
     }
 
+    /// The fields the analysis can do without that `line` (this record's text) lacks: they
+    /// were read as 0 or empty. Only a record holding such a default is searched, so this
+    /// costs nothing for a whole record.
+    ///
+    /// ```
+    /// let line = r#"{"type":"end","ts":"2026-01-01T00:00:00.000Z","counts":{"conns":0,"requests":0,"responses":0,"errors":0,"blocked":0,"ws":0}}"#;
+    /// let record = phonehome_record::Record::from_line(line).expect("a record");
+    /// assert_eq!(record.missing_fields(line), ["dropped_bytes"]);
+    /// ```
+    pub fn missing_fields(&self, line: &str) -> Vec<&'static str> {
+        let candidates: &[(&'static str, bool)] = match self {
+            Record::Conn(c) => &[
+                ("bytes_up", c.bytes_up == 0),
+                ("bytes_down", c.bytes_down == 0),
+                ("opened", c.opened.is_empty()),
+                ("duration_ms", c.duration_ms == 0),
+            ],
+            Record::Response(r) => &[
+                ("ttfb_ms", r.ttfb_ms == 0),
+                ("duration_ms", r.duration_ms == 0),
+            ],
+            Record::End(e) => &[
+                ("counts", e.counts == Counts::default()),
+                ("dropped_bytes", e.dropped_bytes == 0),
+            ],
+            _ => return Vec::new(),
+        };
+        candidates
+            .iter()
+            .filter(|(name, default)| *default && !line.contains(&format!("\"{name}\"")))
+            .map(|(name, _)| *name)
+            .collect()
+    }
+
     /// The record's `ts` field.
     pub fn ts(&self) -> &str {
         match self {
@@ -279,13 +313,18 @@ pub struct Conn {
     pub tls: Option<TlsInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<ConnUpstream>,
-    /// Bytes received from the client, on the wire (TLS records included).
+    /// Bytes received from the client, on the wire (TLS records included). Read as 0 when a
+    /// damaged capture lacks it (see [`Record::missing_fields`]).
+    #[serde(default)]
     pub bytes_up: u64,
-    /// Bytes sent to the client, on the wire.
+    /// Bytes sent to the client, on the wire. Read as 0 when missing.
+    #[serde(default)]
     pub bytes_down: u64,
-    /// When the client connected (same format as `ts`).
+    /// When the client connected (same format as `ts`). Read as empty when missing.
+    #[serde(default)]
     pub opened: String,
-    /// Milliseconds from `opened` to close.
+    /// Milliseconds from `opened` to close. Read as 0 when missing.
+    #[serde(default)]
     pub duration_ms: u64,
     /// Set when phonehome answered this connection itself instead of forwarding it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -402,13 +441,16 @@ pub struct Response {
     pub headers: Headers,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<Body>,
-    /// Milliseconds from the request's start to the response head.
+    /// Milliseconds from the request's start to the response head. Read as 0 when missing.
+    #[serde(default)]
     pub ttfb_ms: u64,
     /// Milliseconds from the request's start to the first byte of the response body; absent
     /// for an empty body. For a streamed LLM answer this is the time to first token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_byte_ms: Option<u64>,
-    /// Milliseconds from the request's start to the end of the response body.
+    /// Milliseconds from the request's start to the end of the response body. Read as 0 when
+    /// missing.
+    #[serde(default)]
     pub duration_ms: u64,
 }
 
@@ -548,8 +590,12 @@ pub struct End {
     /// The child's exit code (`run`); a child killed by signal N gives 128+N.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// Read as all zero when missing.
+    #[serde(default)]
     pub counts: Counts,
-    /// Body bytes forwarded but not stored because the recorder was behind.
+    /// Body bytes forwarded but not stored because the recorder was behind. Read as 0 when
+    /// missing.
+    #[serde(default)]
     pub dropped_bytes: u64,
 }
 
