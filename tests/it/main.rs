@@ -13,6 +13,7 @@ mod fixtures;
 mod fuzz_inputs;
 mod isolate;
 mod launch;
+mod lifetime;
 mod llm;
 mod opencode;
 mod policy;
