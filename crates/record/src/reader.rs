@@ -2,7 +2,7 @@
 
 use std::io::BufRead;
 
-use crate::record::Record;
+use crate::record::{Counts, Record};
 
 /// One record read from a capture, with its 1-based line number.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,6 +50,42 @@ pub enum ReadErrorKind {
     },
     #[error("the last line is incomplete and was skipped")]
     TornTail,
+}
+
+impl Record {
+    /// The fields the analysis can do without that `line` (this record's text) lacks: they
+    /// were read as 0 or empty. Only a record holding such a default is searched, so this
+    /// costs nothing for a whole record.
+    ///
+    /// ```
+    /// let line = r#"{"type":"end","ts":"2026-01-01T00:00:00.000Z","counts":{"conns":0,"requests":0,"responses":0,"errors":0,"blocked":0,"ws":0}}"#;
+    /// let record = phonehome_record::Record::from_line(line).expect("a record");
+    /// assert_eq!(record.missing_fields(line), ["dropped_bytes"]);
+    /// ```
+    pub fn missing_fields(&self, line: &str) -> Vec<&'static str> {
+        let candidates: &[(&'static str, bool)] = match self {
+            Record::Conn(c) => &[
+                ("bytes_up", c.bytes_up == 0),
+                ("bytes_down", c.bytes_down == 0),
+                ("opened", c.opened.is_empty()),
+                ("duration_ms", c.duration_ms == 0),
+            ],
+            Record::Response(r) => &[
+                ("ttfb_ms", r.ttfb_ms == 0),
+                ("duration_ms", r.duration_ms == 0),
+            ],
+            Record::End(e) => &[
+                ("counts", e.counts == Counts::default()),
+                ("dropped_bytes", e.dropped_bytes == 0),
+            ],
+            _ => return Vec::new(),
+        };
+        candidates
+            .iter()
+            .filter(|(name, default)| *default && !line.contains(&format!("\"{name}\"")))
+            .map(|(name, _)| *name)
+            .collect()
+    }
 }
 
 /// serde_json's message for one line, its place given as the column alone: "at line 1
