@@ -79,10 +79,15 @@ pub fn build_report(path: &Path, catalog: &Catalog) -> Result<phonehome_analyze:
             path, catalog, progress,
         )?)
     })?;
-    for warning in &report.warnings {
+    warn(path, &report.warnings);
+    Ok(report)
+}
+
+/// Prints what reading `path` had to pass over or guess, one line each, on stderr.
+pub fn warn(path: &Path, warnings: &[String]) {
+    for warning in warnings {
         eprintln!("phonehome: warning: {}: {warning}", path.display());
     }
-    Ok(report)
 }
 
 pub fn report(args: &ReportArgs) -> Result<u8> {
@@ -116,10 +121,11 @@ pub fn allowlist(args: &AllowlistArgs) -> Result<u8> {
 /// that takes its name once complete (a failed export leaves no partial file behind).
 pub fn export(args: &ExportArgs) -> Result<u8> {
     with_progress(&args.capture, |progress| {
-        let events = phonehome_analyze::open_with_progress(&args.capture, progress)?;
+        let mut events = phonehome_analyze::open_with_progress(&args.capture, progress)?;
         let Some(path) = &args.output else {
             let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-            phonehome_analyze::export_har(events, &mut out)?;
+            phonehome_analyze::export_har(&mut events, &mut out)?;
+            warn_input(&args.capture, &events);
             return out.flush().context("cannot write to standard output");
         };
         let dir = match path.parent() {
@@ -132,7 +138,8 @@ pub fn export(args: &ExportArgs) -> Result<u8> {
             .tempfile_in(dir)
             .with_context(|| format!("cannot write {}", path.display()))?;
         let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
-        phonehome_analyze::export_har(events, &mut out)?;
+        phonehome_analyze::export_har(&mut events, &mut out)?;
+        warn_input(&args.capture, &events);
         out.into_inner()
             .map_err(|e| e.into_error())
             .and_then(|file| file.persist(path).map_err(|e| e.error))
@@ -140,6 +147,13 @@ pub fn export(args: &ExportArgs) -> Result<u8> {
             .with_context(|| format!("cannot write {}", path.display()))
     })?;
     Ok(0)
+}
+
+/// [`warn`] of a capture's reading, once its events are all read.
+fn warn_input(path: &Path, events: &phonehome_analyze::Events) {
+    if let phonehome_analyze::Events::Capture(capture) = events {
+        warn(path, &capture.warnings());
+    }
 }
 
 pub fn catalog(args: &CatalogArgs) -> Result<u8> {

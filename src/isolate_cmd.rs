@@ -41,7 +41,8 @@ pub async fn spawn(
         .with_context(|| format!("cannot write {}", resolv.display()))?;
     let handoff = Handoff::bind(dir.path()).context("cannot listen for the isolation helper")?;
     let exe = std::env::current_exe().context("cannot find phonehome's own executable")?;
-    let mut helper = tokio::process::Command::new(exe)
+    let mut helper = tokio::process::Command::new(exe);
+    helper
         .arg("isolate-helper")
         .arg("--socket")
         .arg(handoff.path())
@@ -51,7 +52,9 @@ pub async fn spawn(
         .arg(bundle)
         .arg("--")
         .args(&args.command)
-        .envs(env)
+        .envs(env);
+    crate::lifetime::dies_with_phonehome(&mut helper);
+    let mut helper = helper
         .spawn()
         .context("cannot start the isolation helper")?;
     let proxy = session.proxy.handle();

@@ -46,12 +46,7 @@ pub fn llm(args: &LlmArgs) -> Result<u8> {
         }
     }
     if let Events::Capture(capture) = calls.events() {
-        if let Some(line) = capture.torn_tail() {
-            eprintln!(
-                "phonehome: warning: {}: line {line}: the last line is incomplete (the capture was cut off) and was skipped",
-                path.display()
-            );
-        }
+        crate::analysis_cmd::warn(path, &capture.warnings());
     }
     if let Some(session) = &args.session {
         if seen.matched == 0 {

@@ -1,5 +1,6 @@
 //! The `phonehome` binary: command-line wiring over the phonehome crates.
-#![forbid(unsafe_code)]
+// One relaxation: `lifetime` sets the child's parent-death signal in `pre_exec`.
+#![deny(unsafe_code)]
 
 mod analysis_cmd;
 mod ca_cmd;
@@ -8,6 +9,7 @@ mod cli;
 mod demo;
 mod docs_cmd;
 mod isolate_cmd;
+mod lifetime;
 mod llm_cmd;
 mod orphans;
 mod paths;

@@ -69,10 +69,10 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
             }
         }
     } else {
-        tokio::process::Command::new(program)
-            .args(&args.command[1..])
-            .envs(env)
-            .spawn()
+        let mut command = tokio::process::Command::new(program);
+        command.args(&args.command[1..]).envs(env);
+        crate::lifetime::dies_with_phonehome(&mut command);
+        command.spawn()
     };
     let child = match child {
         Ok(child) => {

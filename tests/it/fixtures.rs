@@ -33,6 +33,7 @@ pub fn text(data: &str) -> Option<Body> {
         truncated: false,
         decoded_from: None,
         dropped_bytes: 0,
+        redaction: None,
     })
 }
 
@@ -44,6 +45,7 @@ fn binary(size: u64) -> Option<Body> {
         truncated: true,
         decoded_from: None,
         dropped_bytes: 0,
+        redaction: None,
     })
 }
 

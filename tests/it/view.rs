@@ -252,3 +252,25 @@ fn view_without_a_terminal_or_capture_says_why() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_capture_without_its_end_says_so_in_the_title() {
+    let scratch = Scratch::new();
+    let text = std::fs::read_to_string(fixture()).expect("fixture");
+    let without_end: String = text
+        .lines()
+        .filter(|l| !l.contains(r#""type":"end""#))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let path = scratch.path("no-end.jsonl");
+    std::fs::write(&path, without_end).expect("write");
+    let tmux = Tmux::start(&scratch, &format!("{BIN} view --static {}", path.display()));
+    tmux.wait_for("incomplete: phonehome stopped before the end");
+    let other = Scratch::new();
+    let complete = Tmux::start(
+        &other,
+        &format!("{BIN} view --static {}", fixture().display()),
+    );
+    let screen = complete.wait_for("host and path");
+    assert!(!screen.contains("incomplete"), "{screen}");
+}

@@ -292,6 +292,7 @@ fn body_from(value: &Value, size: Option<i64>) -> Option<Body> {
         truncated: false,
         decoded_from: None,
         dropped_bytes: 0,
+        redaction: None,
     })
 }
 

@@ -24,11 +24,14 @@ pub fn open_with_progress(path: &Path, read: &Progress) -> Result<Events, Source
         path: path.to_owned(),
         source,
     };
-    let mut reader = BufReader::with_capacity(1 << 16, std::fs::File::open(path).map_err(io)?);
+    let file = open_regular(path).map_err(io)?;
+    let mut reader = BufReader::with_capacity(1 << 16, file);
     let start = reader.fill_buf().map_err(io)?;
     let first_line = start.split(|b| *b == b'\n').next().unwrap_or_default();
-    let is_capture = std::str::from_utf8(first_line)
-        .is_ok_and(|l| l.trim_start().starts_with('{') && l.contains(r#""type""#));
+    // Lossy, so that a capture with a bad byte on its first line is read as one and the
+    // reader names the line and the byte.
+    let first_line = String::from_utf8_lossy(first_line);
+    let is_capture = first_line.trim_start().starts_with('{') && first_line.contains(r#""type""#);
     let trimmed = start.iter().position(|b| !b.is_ascii_whitespace());
     if is_capture {
         let events = CaptureEvents::new(path, reader, read.clone());
@@ -46,6 +49,34 @@ pub fn open_with_progress(path: &Path, read: &Progress) -> Result<Events, Source
     Err(SourceError::Unknown {
         path: path.to_owned(),
     })
+}
+
+/// Opens `path` for reading only when it is a regular file (after symbolic links): a FIFO
+/// would block until a writer came, a device or a socket never ends.
+///
+/// # Errors
+/// The I/O error of `metadata` or `open`, or [`std::io::ErrorKind::InvalidInput`] naming
+/// what the path is instead.
+pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let kind = std::fs::metadata(path)?.file_type();
+    let what = if kind.is_file() {
+        return std::fs::File::open(path);
+    } else if kind.is_dir() {
+        "a directory"
+    } else if kind.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() || kind.is_block_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("{what}, not a capture file: copy it to a file first"),
+    ))
 }
 
 /// The events of an input.

@@ -38,7 +38,7 @@ pub use diff::{
     ProcessSide, SignatureDiff,
 };
 pub use har::{export as export_har, ExportError};
-pub use input::{open, open_with_progress, Events};
+pub use input::{open, open_regular, open_with_progress, Events};
 pub use leaks::{CredentialUse, Leak, PromptLeak};
 pub use llm::{recognise as recognise_llm_call, LlmCall};
 pub use records::Progress;
@@ -47,7 +47,7 @@ pub use report::{
     build as build_report, build_with_progress as build_report_with_progress, Report,
 };
 pub use signature::signature;
-pub use source::{url_parts, Event, Exchange, ResponsePart, SourceError, UrlParts};
+pub use source::{url_parts, Event, Exchange, ResponsePart, SourceError, UrlParts, INCOMPLETE};
 
 /// Renders a report as Markdown.
 pub fn render_markdown(report: &Report) -> String {
@@ -94,6 +94,7 @@ pub mod fuzzing {
             truncated: selector & 0x80 != 0,
             decoded_from: None,
             dropped_bytes: 0,
+            redaction: None,
         };
         let mut exchange = crate::source::exchange(
             1,

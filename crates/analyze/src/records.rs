@@ -39,8 +39,18 @@ impl Prepare for Record {
     }
 }
 
-/// What a worker made of one line.
-type Parsed<T> = (usize, Result<T, ReadErrorKind>);
+/// What a worker made of one line: the record, and the fields it lacks
+/// ([`Record::missing_fields`]).
+type Parsed<T> = (usize, Result<(T, Vec<&'static str>), ReadErrorKind>);
+
+/// Records that lacked fields the analysis can do without: the first one's line and fields,
+/// and how many records lacked some.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct MissingFields {
+    pub(crate) first_line: usize,
+    pub(crate) fields: Vec<&'static str>,
+    pub(crate) records: u64,
+}
 
 /// The records of a capture, parsed in parallel, in order, each prepared as a `T`.
 pub(crate) struct Records<R, T = Record> {
@@ -51,9 +61,15 @@ pub(crate) struct Records<R, T = Record> {
     parsed: VecDeque<Parsed<T>>,
     seen_header: bool,
     done: bool,
+    missing: Option<MissingFields>,
 }
 
 impl<R: Read, T: Prepare> Records<R, T> {
+    /// Records read so far that lacked fields the analysis can do without.
+    pub(crate) fn missing(&self) -> Option<&MissingFields> {
+        self.missing.as_ref()
+    }
+
     pub(crate) fn new(input: R, read: Progress) -> Self {
         Self {
             chunks: Chunks::new(input, read),
@@ -62,6 +78,7 @@ impl<R: Read, T: Prepare> Records<R, T> {
             parsed: VecDeque::new(),
             seen_header: false,
             done: false,
+            missing: None,
         }
     }
 
@@ -97,9 +114,17 @@ impl<R: Read, T: Prepare> Records<R, T> {
     fn checked(
         &mut self,
         line: usize,
-        parsed: Result<T, ReadErrorKind>,
+        parsed: Result<(T, Vec<&'static str>), ReadErrorKind>,
     ) -> Result<(usize, T), ReadError> {
-        let item = parsed.map_err(|kind| ReadError { line, kind })?;
+        let (item, missing) = parsed.map_err(|kind| ReadError { line, kind })?;
+        if !missing.is_empty() {
+            let first = self.missing.get_or_insert(MissingFields {
+                first_line: line,
+                fields: missing,
+                records: 0,
+            });
+            first.records += 1;
+        }
         if !self.seen_header {
             check_header(item.header()).map_err(|kind| ReadError { line, kind })?;
             self.seen_header = true;
@@ -218,10 +243,8 @@ fn parse_chunk<T: Prepare>(chunk: &[u8], first_line: usize) -> Vec<Parsed<T>> {
         let torn = !raw.ends_with(b"\n");
         let parsed = match std::str::from_utf8(raw) {
             Ok(text) => parse_line(text.trim_end_matches(['\n', '\r']), torn),
-            Err(e) => Some(Err(ReadErrorKind::Io(io::Error::new(
-                io::ErrorKind::InvalidData,
-                e,
-            )))),
+            Err(_) if torn => Some(Err(ReadErrorKind::TornTail)),
+            Err(e) => Some(Err(ReadErrorKind::Utf8(e))),
         };
         let Some(parsed) = parsed else {
             continue;
@@ -236,11 +259,18 @@ fn parse_chunk<T: Prepare>(chunk: &[u8], first_line: usize) -> Vec<Parsed<T>> {
 }
 
 /// One line's record; `None` for a blank line.
-fn parse_line<T: Prepare>(text: &str, torn: bool) -> Option<Result<T, ReadErrorKind>> {
+fn parse_line<T: Prepare>(
+    text: &str,
+    torn: bool,
+) -> Option<Result<(T, Vec<&'static str>), ReadErrorKind>> {
     if text.trim().is_empty() {
         return None;
     }
-    Some(Record::from_line(text).map(T::prepare).map_err(|e| {
+    let record = |record: Record| {
+        let missing = record.missing_fields(text);
+        (T::prepare(record), missing)
+    };
+    Some(Record::from_line(text).map(record).map_err(|e| {
         if torn {
             ReadErrorKind::TornTail
         } else {

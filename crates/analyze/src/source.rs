@@ -134,7 +134,7 @@ pub enum SourceError {
         source: std::io::Error,
     },
     /// A capture line that is not a record, or a first line that is not a capture header.
-    #[error("{path}: {source}")]
+    #[error("{path}")]
     Capture {
         path: PathBuf,
         #[source]
@@ -145,6 +145,10 @@ pub enum SourceError {
     #[error("{path}: neither a phonehome capture (JSON Lines starting with a `capture` record) nor a HAR file (a JSON object with `log.entries`)")]
     Unknown { path: PathBuf },
 }
+
+/// What a capture without its `end` record is: the records before are valid, but phonehome
+/// (or the machine) stopped before it could finish the file.
+pub const INCOMPLETE: &str = "incomplete: phonehome stopped before the end";
 
 /// Most flows waiting for their response before the oldest is given up on (emitted without
 /// one), so memory stays bounded whatever the capture holds.
@@ -159,6 +163,8 @@ pub struct CaptureEvents {
     early_errors: HashMap<u64, (Phase, String)>,
     queue: std::collections::VecDeque<Event>,
     torn_tail: Option<usize>,
+    /// The `end` record was read.
+    ended: bool,
     done: bool,
 }
 
@@ -171,6 +177,7 @@ impl CaptureEvents {
             early_errors: HashMap::new(),
             queue: std::collections::VecDeque::new(),
             torn_tail: None,
+            ended: false,
             done: false,
         }
     }
@@ -178,6 +185,33 @@ impl CaptureEvents {
     /// The line number of a torn last line that was skipped, once reading has ended.
     pub fn torn_tail(&self) -> Option<usize> {
         self.torn_tail
+    }
+
+    /// What the reader had to pass over or guess, once reading has ended: a torn last line,
+    /// records lacking fields the analysis can do without, a capture without its `end`. Each
+    /// names its line where it has one; the caller names the file.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if let Some(missing) = self.records.missing() {
+            let others = match missing.records {
+                1 => String::new(),
+                n => format!(" ({} more records lack fields)", n - 1),
+            };
+            warnings.push(format!(
+                "line {}: no {} in this record; read as not measured{others}",
+                missing.first_line,
+                missing.fields.join(", "),
+            ));
+        }
+        if let Some(line) = self.torn_tail {
+            warnings.push(format!(
+                "line {line}: the last line is incomplete (the capture was cut off) and was skipped"
+            ));
+        }
+        if !self.ended {
+            warnings.push(INCOMPLETE.to_owned());
+        }
+        warnings
     }
 
     fn handle(&mut self, prepared: Prepared) {
@@ -216,6 +250,7 @@ impl CaptureEvents {
             Record::Blocked(b) => self.queue.push_back(Event::Blocked(b)),
             Record::Ws(w) => self.queue.push_back(Event::Ws(w)),
             Record::End(end) => {
+                self.ended = true;
                 self.flush_pending();
                 self.queue.push_back(Event::End(end));
             }

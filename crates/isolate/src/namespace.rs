@@ -67,6 +67,16 @@ pub fn enter(spec: &HelperSpec) -> i32 {
             return SETUP_FAILED;
         }
     };
+    // phonehome started this helper with a parent-death signal; entering a user namespace
+    // changes the credentials, which may clear it. Set it again before waiting for the go,
+    // which fails if phonehome died meanwhile: the command never outlives phonehome.
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL) {
+        handoff::send_error(
+            &socket,
+            &format!("cannot tie the command to phonehome: {e}"),
+        );
+        return SETUP_FAILED;
+    }
     if let Err(e) = handoff::send_device(&socket, &device) {
         handoff::send_error(&socket, &format!("cannot pass the TUN device on: {e}"));
         return SETUP_FAILED;

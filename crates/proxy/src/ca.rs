@@ -235,7 +235,15 @@ fn create(dir: &Path, cert_path: &Path, key_path: &Path) -> Result<(), CaError> 
 
     write_private(key_path, key.serialize_pem().as_bytes()).map_err(io(key_path))?;
     std::fs::write(cert_path, cert.pem()).map_err(io(cert_path))?;
+    make_public(cert_path).map_err(io(cert_path))?;
     Ok(())
+}
+
+/// Sets `path` to mode 0644 (`rw-r--r--`) whatever the umask: a certificate others may read,
+/// which only its owner may change, since whoever can write it decides what clients trust.
+pub(crate) fn make_public(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
 }
 
 fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {

@@ -7,7 +7,8 @@ use crate::ca::CertificateAuthority;
 
 /// Writes `path`: the system's trusted roots followed by the local CA, PEM. Runtimes that read
 /// `SSL_CERT_FILE` and friends replace their default store with this file, so it must hold both.
-/// Written to a temporary file and renamed, so concurrent runs never see half a file.
+/// Written to a temporary file and renamed, so concurrent runs never see half a file. Mode
+/// 0644 whatever the umask: the child trusts what is in it, so no one else may write it.
 ///
 /// # Errors
 /// Any I/O error writing the file.
@@ -19,6 +20,7 @@ pub fn write_ca_bundle(ca: &CertificateAuthority, path: &Path) -> std::io::Resul
     text.push_str(ca.cert_pem());
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, text)?;
+    crate::ca::make_public(&tmp)?;
     std::fs::rename(&tmp, path)
 }
 

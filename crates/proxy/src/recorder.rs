@@ -336,12 +336,16 @@ fn redact_headers(headers: &mut Headers, redactor: &mut Redactor) {
 
 fn redact_record(mut record: Record, redactor: &Redactor) -> Record {
     match &mut record {
-        Record::Ws(ws) if ws.encoding == phonehome_record::BodyEncoding::Utf8 => {
-            ws.data = redactor.text(&ws.data).into_owned();
-        }
+        Record::Ws(ws) => phonehome_record::redact_ws(ws, redactor),
         Record::Error(e) => e.message = redactor.text(&e.message).into_owned(),
         Record::Blocked(b) => b.url = b.url.as_deref().map(|u| redactor.url(u)),
-        Record::Capture(c) => c.command = redactor.argv(&c.command),
+        Record::Capture(c) => {
+            c.command = redactor.argv(&c.command);
+            // A git remote can carry a token in its userinfo.
+            for marker in &mut c.markers.values {
+                marker.value = redactor.url(&marker.value);
+            }
+        }
         Record::Conn(c) => {
             if let Some(phonehome_record::ConnProcess::Known(process)) = c.process.as_deref_mut() {
                 process.argv = redactor.argv(&process.argv);
@@ -405,5 +409,7 @@ fn count(record: &Record, summary: &mut CaptureSummary) {
     }
 }
 
+#[cfg(test)]
+mod planted_tests;
 #[cfg(test)]
 mod tests;

@@ -101,6 +101,7 @@ impl Message {
             encoding,
             data,
             truncated: self.truncated,
+            redaction: None,
         }
     }
 }

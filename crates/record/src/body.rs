@@ -2,9 +2,8 @@
 
 use std::io::Read;
 
-use base64::Engine as _;
-
-use crate::record::{Body, BodyEncoding};
+use crate::payload;
+use crate::record::Body;
 use crate::redact::Redactor;
 
 /// Body bytes as the proxy captured them.
@@ -30,7 +29,9 @@ pub struct BodyInput<'a> {
 /// A body in one of the content codings `gzip`, `x-gzip`, `deflate`, `br` or `zstd` is stored
 /// decoded (at most `limit` bytes of it) with `decoded_from` naming the coding; a body that does
 /// not decode is stored as it came. UTF-8 content without NUL bytes is stored as text and
-/// redacted; anything else as base64 (RFC 4648).
+/// redacted; anything else as base64 (RFC 4648), with credential text inside it redacted.
+/// Text that is all base64 and whose decoded content carries a credential is stored decoded
+/// and redacted (`redaction`).
 pub fn encode_body(input: BodyInput<'_>, redactor: &Redactor) -> Option<Body> {
     if input.size == 0 && input.dropped_bytes == 0 {
         return None;
@@ -52,40 +53,16 @@ pub fn encode_body(input: BodyInput<'_>, redactor: &Redactor) -> Option<Body> {
         }
         None => input.bytes,
     };
-    let (encoding, data) = into_text(stored, truncated, redactor);
+    let stored = payload::store(stored, truncated, redactor);
     Some(Body {
         size: input.size,
-        encoding,
-        data,
+        encoding: stored.encoding,
+        data: stored.data,
         truncated,
         decoded_from,
         dropped_bytes: input.dropped_bytes,
+        redaction: stored.redaction,
     })
-}
-
-/// Text for UTF-8 without NUL bytes (a body cut inside a character keeps its whole
-/// characters), base64 for anything else.
-fn into_text(mut bytes: Vec<u8>, truncated: bool, redactor: &Redactor) -> (BodyEncoding, String) {
-    if !bytes.contains(&0) {
-        let valid = match std::str::from_utf8(&bytes) {
-            Ok(_) => Some(bytes.len()),
-            Err(e) if truncated && e.error_len().is_none() => Some(e.valid_up_to()),
-            Err(_) => None,
-        };
-        if let Some(valid) = valid {
-            bytes.truncate(valid);
-            let text = String::from_utf8(bytes).expect("checked to be UTF-8");
-            let redacted = match redactor.text(&text) {
-                std::borrow::Cow::Borrowed(_) => text,
-                std::borrow::Cow::Owned(redacted) => redacted,
-            };
-            return (BodyEncoding::Utf8, redacted);
-        }
-    }
-    (
-        BodyEncoding::Base64,
-        base64::engine::general_purpose::STANDARD.encode(&bytes),
-    )
 }
 
 /// Decodes `bytes` in `coding`, keeping at most `limit` bytes. Returns the bytes and whether the
@@ -121,6 +98,7 @@ fn decode(coding: &str, bytes: &[u8], limit: usize) -> Option<(Vec<u8>, bool)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::BodyEncoding;
     use std::io::Write;
 
     fn input<'a>(bytes: &[u8], coding: Option<&'a str>) -> BodyInput<'a> {

@@ -1,58 +1,134 @@
-//! Which names mark a value as a credential: header names, URL query parameter names,
-//! environment variable names and command-line flags. The one place these lists live; the redactor (headers,
-//! parameters) and the marker collection (environment variables) both ask here.
+//! Which names mark a value as a credential: header names, URL query parameters, form fields
+//! and JSON members (one rule for all four), environment variable names and command-line flags.
+//! The one place these lists live; the redactor (headers, parameters, form fields, JSON
+//! members, credential headers written out in text) and the marker collection (environment
+//! variables) both ask here.
 
-/// Header names whose whole value is a credential (compared lowercase).
-const CREDENTIAL_HEADERS: &[&str] = &[
+/// Words that mark a header, parameter, form field or JSON member name as a credential's:
+/// a name is split into words at every character that is not a letter or digit and at every
+/// lower-to-upper case change (`X-My-Service-Key`, `client_secret`, `accessToken`), and
+/// compared lowercase. `session` is not here: a session *identifier* (`X-Session-Id`,
+/// `session_id`, `x-opencode-session`) names a conversation, which `phonehome llm` groups calls
+/// by; a session *credential* is named with one of these words (`X-Session-Token`,
+/// `session_key`) or glued to `id` as cookies name it (see [`CREDENTIAL_WORD_ENDINGS`]).
+const CREDENTIAL_WORDS: &[&str] = &[
+    "key",
+    "apikey",
+    "auth",
     "authorization",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "passphrase",
+    "credential",
+    "credentials",
+    "signature",
+    "sig",
+    "cookie",
+];
+
+/// Endings that mark one word as a credential's even when glued to other letters:
+/// `accesstoken`, `clientsecret`, `xapikey`, `awscredentials`, and the session cookies
+/// `sessionid`, `JSESSIONID`, `PHPSESSID`. A word that only *contains* one (`tokens`, a
+/// count; `monkey`; `authority`) is not.
+const CREDENTIAL_WORD_ENDINGS: &[&str] = &[
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "credential",
+    "credentials",
+    "signature",
+    "apikey",
+    "accesskey",
+    "privatekey",
+    "sessionid",
+    "sessid",
+];
+
+/// Names made of credential words that carry no credential (compared lowercase): the
+/// WebSocket handshake nonce, a CORS flag, a retry id.
+const NOT_CREDENTIALS: &[&str] = &[
+    "sec-websocket-key",
+    "access-control-allow-credentials",
+    "idempotency-key",
+];
+
+/// Credential headers whose names are recognised also when written out in text (a curl
+/// command line in a prompt): `Authorization: Bearer …`, `x-api-key=…`.
+pub(crate) const CREDENTIAL_HEADERS_IN_TEXT: &[&str] = &[
     "proxy-authorization",
+    "authorization",
     "x-api-key",
     "api-key",
     "x-goog-api-key",
-    "cookie",
-    "set-cookie",
 ];
 
-/// Query parameter names whose value is a credential (compared lowercase).
-const CREDENTIAL_PARAMS: &[&str] = &[
-    "key",
-    "apikey",
-    "api_key",
-    "api-key",
-    "auth",
-    "authorization",
-    "sig",
-    "signature",
-    "x-amz-signature",
-    "x-amz-credential",
-    "client_secret",
-];
+/// Whether a header, URL query parameter (percent-decoded), form field or JSON member named
+/// `name` carries a credential: one of its words is a [`CREDENTIAL_WORDS`] word or ends in a
+/// [`CREDENTIAL_WORD_ENDINGS`] ending, and it is not one of the [`NOT_CREDENTIALS`].
+///
+/// ```
+/// use phonehome_record::is_credential_name;
+/// for name in ["X-My-Service-Key", "X-Auth", "client_secret", "accessToken", "sessionid"] {
+///     assert!(is_credential_name(name), "{name}");
+/// }
+/// for name in ["Sec-WebSocket-Key", "X-Session-Id", "x-ratelimit-remaining-tokens", "monkey"] {
+///     assert!(!is_credential_name(name), "{name}");
+/// }
+/// ```
+pub fn is_credential_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if NOT_CREDENTIALS.contains(&lower.as_str()) {
+        return false;
+    }
+    words(name).any(|word| {
+        let word = word.to_ascii_lowercase();
+        CREDENTIAL_WORDS.contains(&word.as_str())
+            || CREDENTIAL_WORD_ENDINGS.iter().any(|e| word.ends_with(e))
+    })
+}
 
-/// Parts of a name (lowercase) that mark its value as a credential, wherever the name is
-/// used: header, query parameter or environment variable.
-const CREDENTIAL_NAME_PARTS: &[&str] = &["token", "secret", "password", "passwd"];
+/// Every word and ending that can mark a credential's name: a name [`is_credential_name`]
+/// accepts contains one of them (any case). For a cheap first search in text.
+pub(crate) fn credential_name_pieces() -> impl Iterator<Item = &'static str> {
+    CREDENTIAL_WORDS
+        .iter()
+        .chain(CREDENTIAL_WORD_ENDINGS)
+        .copied()
+}
 
-/// Further parts that mark only an environment variable's value as a credential
-/// (`OPENAI_API_KEY`, `AWS_CREDENTIALS`, `GH_AUTH`). In header and parameter names they name
-/// things that are not credentials: `Sec-WebSocket-Key`, `WWW-Authenticate`,
-/// `Access-Control-Allow-Credentials`, `?monkey=`, `?authuser=`.
-const ENV_ONLY_NAME_PARTS: &[&str] = &["key", "credential", "auth"];
+/// The words of a name: split at every non-alphanumeric character and at lower-to-upper
+/// case changes (`accessToken` → `access`, `Token`).
+fn words(name: &str) -> impl Iterator<Item = &str> {
+    name.split(|c: char| !c.is_ascii_alphanumeric())
+        .flat_map(split_camel_case)
+        .filter(|w| !w.is_empty())
+}
 
-/// Whether header `name` (any case) carries a credential.
+fn split_camel_case(word: &str) -> Vec<&str> {
+    let bytes = word.as_bytes();
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..bytes.len() {
+        if bytes[i - 1].is_ascii_lowercase() && bytes[i].is_ascii_uppercase() {
+            out.push(&word[start..i]);
+            start = i;
+        }
+    }
+    out.push(&word[start..]);
+    out
+}
+
+/// Whether header `name` (any case) carries a credential: [`is_credential_name`].
 ///
 /// ```
 /// assert!(phonehome_record::is_credential_header("X-Session-Token"));
 /// assert!(!phonehome_record::is_credential_header("Sec-WebSocket-Key"));
 /// ```
 pub fn is_credential_header(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    CREDENTIAL_HEADERS.contains(&lower.as_str()) || has_part(&lower, CREDENTIAL_NAME_PARTS)
-}
-
-/// Whether URL query parameter `name` (any case, already percent-decoded) carries a credential.
-pub(crate) fn is_credential_param(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    CREDENTIAL_PARAMS.contains(&lower.as_str()) || has_part(&lower, CREDENTIAL_NAME_PARTS)
+    is_credential_name(name)
 }
 
 /// Whether environment variable `name` (any case) names a credential. A socket path
@@ -82,6 +158,14 @@ pub(crate) fn is_credential_flag(name: &str) -> bool {
         && (has_part(&lower, CREDENTIAL_NAME_PARTS) || has_part(&lower, FLAG_ONLY_NAME_PARTS))
 }
 
+/// Parts of a name (lowercase) that mark an environment variable's or a flag's value as a
+/// credential wherever they appear in the name.
+const CREDENTIAL_NAME_PARTS: &[&str] = &["token", "secret", "password", "passwd"];
+
+/// Further parts that mark only an environment variable's value as a credential
+/// (`OPENAI_API_KEY`, `AWS_CREDENTIALS`, `GH_AUTH`).
+const ENV_ONLY_NAME_PARTS: &[&str] = &["key", "credential", "auth"];
+
 fn has_part(lower: &str, parts: &[&str]) -> bool {
     parts.iter().any(|p| lower.contains(p))
 }
@@ -92,19 +176,88 @@ mod tests {
 
     #[test]
     fn headers() {
-        assert!(is_credential_header("Authorization"));
-        assert!(is_credential_header("x-refresh-token"));
-        assert!(!is_credential_header("WWW-Authenticate"));
-        assert!(!is_credential_header("Access-Control-Allow-Credentials"));
+        for name in [
+            "Authorization",
+            "Proxy-Authorization",
+            "x-api-key",
+            "X-Goog-Api-Key",
+            "Cookie",
+            "set-cookie",
+            "x-refresh-token",
+            "X-My-Service-Key",
+            "X-Auth",
+            "X-Access-Key",
+            "X-Session-Token",
+            "x-amz-security-token",
+            "X-Client-Secret",
+            "X-Signature",
+            "XApiKey",
+        ] {
+            assert!(is_credential_header(name), "{name}");
+        }
+        for name in [
+            "WWW-Authenticate",
+            "Proxy-Authenticate",
+            "Access-Control-Allow-Credentials",
+            "Access-Control-Allow-Headers",
+            "Sec-WebSocket-Key",
+            "Sec-WebSocket-Accept",
+            "Idempotency-Key",
+            "Keep-Alive",
+            "x-ratelimit-remaining-tokens",
+            "anthropic-ratelimit-tokens-remaining",
+            "X-Session-Id",
+            "session_id",
+            "x-opencode-session",
+            "X-Claude-Code-Session-Id",
+            "x-session-affinity",
+            "content-type",
+            "user-agent",
+        ] {
+            assert!(!is_credential_header(name), "{name}");
+        }
     }
 
     #[test]
-    fn params() {
-        assert!(is_credential_param("KEY"));
-        assert!(is_credential_param("client_secret"));
-        assert!(is_credential_param("id_token"));
-        assert!(!is_credential_param("monkey"));
-        assert!(!is_credential_param("authuser"));
+    fn params_form_fields_and_json_members() {
+        for name in [
+            "KEY",
+            "apikey",
+            "api_key",
+            "api-key",
+            "auth",
+            "sig",
+            "X-Amz-Signature",
+            "X-Amz-Credential",
+            "client_secret",
+            "id_token",
+            "accessToken",
+            "refresh_token",
+            "password",
+            "user.password",
+            "passwd",
+            "sessionid",
+            "JSESSIONID",
+            "PHPSESSID",
+            "session_key",
+        ] {
+            assert!(is_credential_name(name), "{name}");
+        }
+        for name in [
+            "monkey",
+            "authuser",
+            "author",
+            "max_tokens",
+            "input_tokens",
+            "session_id",
+            "sessionId",
+            "session",
+            "user_id",
+            "model",
+            "keyboard",
+        ] {
+            assert!(!is_credential_name(name), "{name}");
+        }
     }
 
     #[test]

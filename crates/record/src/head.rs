@@ -155,6 +155,7 @@ mod tests {
             truncated: false,
             decoded_from: None,
             dropped_bytes: 0,
+            redaction: None,
         })
     }
 
@@ -273,6 +274,7 @@ mod tests {
                     encoding: BodyEncoding::Utf8,
                     data: "hi".into(),
                     truncated: false,
+                    redaction: None,
                 }),
                 K::Ws,
                 Some(9),

@@ -12,6 +12,7 @@ mod body;
 mod credential;
 mod head;
 mod markers;
+mod payload;
 mod process;
 mod reader;
 mod record;
@@ -20,14 +21,16 @@ mod target;
 mod writer;
 
 pub use body::{encode_body, BodyInput};
-pub use credential::{is_credential_env_name, is_credential_header};
+pub use credential::{is_credential_env_name, is_credential_header, is_credential_name};
 pub use head::{RecordHead, RecordKind};
 pub use markers::{collect_markers, CollectedMarkers, Origin};
+pub use payload::redact_ws;
 pub use process::{Ancestor, ConnProcess, ProcessInfo};
 pub use reader::{CaptureReader, ReadError, ReadErrorKind, ReadItem};
 pub use record::{
     Blocked, Body, BodyEncoding, Capture, ClientCertUse, Conn, ConnUpstream, Counts, Direction,
-    Dns, End, ErrorRecord, Headers, Marker, Markers, Mode, Phase, Record, Request, Response,
+    Dns, End, ErrorRecord, Headers, Marker, Markers, Mode, Phase, Record, Redaction, Request,
+    Response,
     SecretMarker, Sinkhole, SinkholeMode, TlsInfo, Transport, Ws,
 };
 pub use redact::{fingerprint, fingerprint_hex, parse_redaction_token, redaction_token, Redactor};

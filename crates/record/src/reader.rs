@@ -2,13 +2,15 @@
 
 use std::io::BufRead;
 
-use crate::record::Record;
+use crate::record::{Counts, Record};
 
 /// One record read from a capture, with its 1-based line number.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReadItem {
     pub line: usize,
     pub record: Record,
+    /// Fields the line lacks that were read as 0 or empty ([`Record::missing_fields`]).
+    pub missing: Vec<&'static str>,
 }
 
 /// What was wrong with a capture file, and on which line.
@@ -32,9 +34,12 @@ impl ReadError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ReadErrorKind {
-    #[error("reading failed")]
+    #[error("reading failed: {0}")]
     Io(#[from] std::io::Error),
-    #[error("not a phonehome record: {0}")]
+    /// The line is not UTF-8; the error says at which byte of the line.
+    #[error("not UTF-8: {0}")]
+    Utf8(std::str::Utf8Error),
+    #[error("not a phonehome record: {}", json_reason(.0))]
     Json(serde_json::Error),
     #[error("the first record is not a `capture` record; this is not a phonehome capture")]
     NotACapture,
@@ -45,6 +50,53 @@ pub enum ReadErrorKind {
     },
     #[error("the last line is incomplete and was skipped")]
     TornTail,
+}
+
+impl Record {
+    /// The fields the analysis can do without that `line` (this record's text) lacks: they
+    /// were read as 0 or empty. Only a record holding such a default is searched, so this
+    /// costs nothing for a whole record.
+    ///
+    /// ```
+    /// let line = r#"{"type":"end","ts":"2026-01-01T00:00:00.000Z","counts":{"conns":0,"requests":0,"responses":0,"errors":0,"blocked":0,"ws":0}}"#;
+    /// let record = phonehome_record::Record::from_line(line).expect("a record");
+    /// assert_eq!(record.missing_fields(line), ["dropped_bytes"]);
+    /// ```
+    pub fn missing_fields(&self, line: &str) -> Vec<&'static str> {
+        let candidates: &[(&'static str, bool)] = match self {
+            Record::Conn(c) => &[
+                ("bytes_up", c.bytes_up == 0),
+                ("bytes_down", c.bytes_down == 0),
+                ("opened", c.opened.is_empty()),
+                ("duration_ms", c.duration_ms == 0),
+            ],
+            Record::Response(r) => &[
+                ("ttfb_ms", r.ttfb_ms == 0),
+                ("duration_ms", r.duration_ms == 0),
+            ],
+            Record::End(e) => &[
+                ("counts", e.counts == Counts::default()),
+                ("dropped_bytes", e.dropped_bytes == 0),
+            ],
+            _ => return Vec::new(),
+        };
+        candidates
+            .iter()
+            .filter(|(name, default)| *default && !line.contains(&format!("\"{name}\"")))
+            .map(|(name, _)| *name)
+            .collect()
+    }
+}
+
+/// serde_json's message for one line, its place given as the column alone: "at line 1
+/// column 15" would contradict the line number of the capture.
+fn json_reason(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let place = format!(" at line {} column {}", e.line(), e.column());
+    match text.strip_suffix(&place) {
+        Some(reason) => format!("{reason} (column {})", e.column()),
+        None => text,
+    }
 }
 
 /// Iterates over the records of a capture file.
@@ -64,7 +116,7 @@ pub enum ReadErrorKind {
 pub struct CaptureReader<R> {
     input: R,
     line: usize,
-    buf: String,
+    buf: Vec<u8>,
     done: bool,
     seen_header: bool,
 }
@@ -75,7 +127,7 @@ impl<R: BufRead> CaptureReader<R> {
         Self {
             input,
             line: 0,
-            buf: String::new(),
+            buf: Vec::new(),
             done: false,
             seen_header: false,
         }
@@ -84,17 +136,21 @@ impl<R: BufRead> CaptureReader<R> {
     fn next_item(&mut self) -> Option<Result<ReadItem, ReadErrorKind>> {
         loop {
             self.buf.clear();
-            match self.input.read_line(&mut self.buf) {
+            match self.input.read_until(b'\n', &mut self.buf) {
                 Ok(0) => return None,
                 Ok(_) => {}
                 Err(e) => return Some(Err(e.into())),
             }
             self.line += 1;
-            let text = self.buf.trim_end_matches(['\n', '\r']);
+            let torn = !self.buf.ends_with(b"\n");
+            let text = match std::str::from_utf8(&self.buf) {
+                Ok(text) => text.trim_end_matches(['\n', '\r']),
+                Err(_) if torn => return Some(Err(ReadErrorKind::TornTail)),
+                Err(e) => return Some(Err(ReadErrorKind::Utf8(e))),
+            };
             if text.trim().is_empty() {
                 continue;
             }
-            let torn = !self.buf.ends_with('\n');
             let record = match Record::from_line(text) {
                 Ok(record) => record,
                 Err(_) if torn => return Some(Err(ReadErrorKind::TornTail)),
@@ -108,6 +164,7 @@ impl<R: BufRead> CaptureReader<R> {
             }
             return Some(Ok(ReadItem {
                 line: self.line,
+                missing: record.missing_fields(text),
                 record,
             }));
         }
@@ -181,5 +238,36 @@ mod tests {
         let error = items[1].as_ref().expect_err("bad line");
         assert_eq!(error.line, 2);
         assert!(!error.is_torn_tail());
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_at_its_line_with_the_reason() {
+        for bad_line in [1, 3] {
+            let mut lines: Vec<Vec<u8>> = vec![HEADER.into(), HEADER.into(), HEADER.into()];
+            lines[bad_line - 1].splice(20..20, [0xff, 0xfe]);
+            let mut text = lines.join(&b'\n');
+            text.push(b'\n');
+            let error = CaptureReader::new(&text[..])
+                .find_map(Result::err)
+                .expect("an error");
+            assert_eq!(error.line, bad_line);
+            assert_eq!(
+                error.to_string(),
+                format!(
+                    "line {bad_line}: not UTF-8: invalid utf-8 sequence of 1 bytes from index 20"
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn fields_the_analysis_can_do_without_are_read_as_missing() {
+        let conn = r#"{"type":"conn","ts":"2026-01-01T00:00:00.000Z","conn":1,"client":"127.0.0.1:1","target":{"host":"a.test","port":443},"transport":"tcp","bytes_down":0}"#;
+        let text = format!("{HEADER}\n{conn}\n");
+        let items: Vec<_> = CaptureReader::new(text.as_bytes())
+            .collect::<Result<_, _>>()
+            .expect("read");
+        assert_eq!(items[0].missing, Vec::<&str>::new());
+        assert_eq!(items[1].missing, ["bytes_up", "opened", "duration_ms"]);
     }
 }

@@ -293,13 +293,18 @@ pub struct Conn {
     pub tls: Option<TlsInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<ConnUpstream>,
-    /// Bytes received from the client, on the wire (TLS records included).
+    /// Bytes received from the client, on the wire (TLS records included). Read as 0 when a
+    /// damaged capture lacks it (see [`Record::missing_fields`]).
+    #[serde(default)]
     pub bytes_up: u64,
-    /// Bytes sent to the client, on the wire.
+    /// Bytes sent to the client, on the wire. Read as 0 when missing.
+    #[serde(default)]
     pub bytes_down: u64,
-    /// When the client connected (same format as `ts`).
+    /// When the client connected (same format as `ts`). Read as empty when missing.
+    #[serde(default)]
     pub opened: String,
-    /// Milliseconds from `opened` to close.
+    /// Milliseconds from `opened` to close. Read as 0 when missing.
+    #[serde(default)]
     pub duration_ms: u64,
     /// Set when phonehome answered this connection itself instead of forwarding it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -340,6 +345,21 @@ pub enum BodyEncoding {
     Base64,
 }
 
+/// How redaction changed a payload (`body`, `ws`) beyond replacing credentials in its text
+/// where they stood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Redaction {
+    /// The payload was base64 text (RFC 4648, standard or URL-safe alphabet) whose decoded
+    /// content carried a credential: `data` holds that decoded content, redacted, not the
+    /// base64 text that travelled.
+    Base64Text,
+    /// The payload was binary with credential text inside: `data` holds its bytes with that
+    /// text replaced by redaction tokens, so it is no longer as long as the bytes that
+    /// travelled.
+    Binary,
+}
+
 /// A request or response body. Absent from the record when the body was empty.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Body {
@@ -355,6 +375,9 @@ pub struct Body {
     /// Body bytes forwarded but not stored because the recorder was behind.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub dropped_bytes: u64,
+    /// Set when `data` is not the body's bytes with credentials redacted in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redaction: Option<Redaction>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -398,13 +421,16 @@ pub struct Response {
     pub headers: Headers,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<Body>,
-    /// Milliseconds from the request's start to the response head.
+    /// Milliseconds from the request's start to the response head. Read as 0 when missing.
+    #[serde(default)]
     pub ttfb_ms: u64,
     /// Milliseconds from the request's start to the first byte of the response body; absent
     /// for an empty body. For a streamed LLM answer this is the time to first token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_byte_ms: Option<u64>,
-    /// Milliseconds from the request's start to the end of the response body.
+    /// Milliseconds from the request's start to the end of the response body. Read as 0 when
+    /// missing.
+    #[serde(default)]
     pub duration_ms: u64,
 }
 
@@ -509,6 +535,9 @@ pub struct Ws {
     pub encoding: BodyEncoding,
     pub data: String,
     pub truncated: bool,
+    /// Set when `data` is not the payload with credentials redacted in place.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redaction: Option<Redaction>,
 }
 
 /// The `dns` record (isolation mode).
@@ -541,82 +570,14 @@ pub struct End {
     /// The child's exit code (`run`); a child killed by signal N gives 128+N.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exit_code: Option<i32>,
+    /// Read as all zero when missing.
+    #[serde(default)]
     pub counts: Counts,
-    /// Body bytes forwarded but not stored because the recorder was behind.
+    /// Body bytes forwarded but not stored because the recorder was behind. Read as 0 when
+    /// missing.
+    #[serde(default)]
     pub dropped_bytes: u64,
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn type_tag_comes_first_and_names_are_snake_case() {
-        let record = Record::Error(ErrorRecord {
-            ts: "2026-01-01T00:00:00.000Z".into(),
-            flow: None,
-            conn: Some(3),
-            target: Target {
-                host: "x.invalid".into(),
-                port: 443,
-            },
-            phase: Phase::TlsUpstream,
-            message: "m".into(),
-        });
-        let line = serde_json::to_string(&record).expect("serializes");
-        assert!(line.starts_with(r#"{"type":"error","ts":"#), "{line}");
-        assert!(line.contains(r#""phase":"tls_upstream""#));
-        let back: Record = serde_json::from_str(&line).expect("parses");
-        assert_eq!(back, record);
-        assert_eq!(Record::from_line(&line).expect("parses"), record);
-        let without_tag = line.replacen(r#""type":"error","#, "", 1);
-        let reordered = format!(
-            r#"{},"type":"error"}}"#,
-            without_tag.strip_suffix('}').expect("an object")
-        );
-        assert_eq!(Record::from_line(&reordered).expect("parses"), record);
-    }
-
-    #[test]
-    fn transport_is_kebab_case() {
-        let json = serde_json::to_string(&Transport::TlsIntercept).expect("serializes");
-        assert_eq!(json, r#""tls-intercept""#);
-    }
-
-    #[test]
-    fn ipv6_target_displays_bracketed() {
-        let t = Target {
-            host: "::1".into(),
-            port: 8080,
-        };
-        assert_eq!(t.to_string(), "[::1]:8080");
-    }
-}
-
-#[cfg(test)]
-mod sinkhole_mode_tests {
-    use super::SinkholeMode;
-
-    #[test]
-    fn modes() {
-        assert_eq!(
-            SinkholeMode::parse("off"),
-            Some(SinkholeMode {
-                denied: false,
-                unreachable: false
-            })
-        );
-        assert_eq!(
-            SinkholeMode::parse("all"),
-            Some(SinkholeMode {
-                denied: true,
-                unreachable: true
-            })
-        );
-        assert_eq!(SinkholeMode::parse("denied"), Some(SinkholeMode::default()));
-        assert_eq!(SinkholeMode::parse("some"), None);
-        for name in SinkholeMode::NAMES {
-            assert!(SinkholeMode::parse(name).is_some());
-        }
-    }
-}
+mod tests;

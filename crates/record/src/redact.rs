@@ -7,10 +7,13 @@
 use std::borrow::Cow;
 use std::sync::LazyLock;
 
-use regex::Regex;
+use regex::{Regex, RegexSet};
 use sha2::{Digest, Sha256};
 
-use crate::credential::{is_credential_flag, is_credential_header, is_credential_param};
+use crate::credential::{
+    credential_name_pieces, is_credential_flag, is_credential_header, is_credential_name,
+    CREDENTIAL_HEADERS_IN_TEXT,
+};
 
 /// What every redaction token starts with.
 const TOKEN_PREFIX: &str = "[REDACTED:";
@@ -37,19 +40,59 @@ static KEY_SHAPES: LazyLock<Regex> = LazyLock::new(|| {
 /// A credential header written out in text (a curl command line, a prompt):
 /// `Authorization: Bearer …`, `x-api-key=…`.
 static HEADER_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r#"(?i)\b((?:proxy-)?authorization|x-api-key|api-key|x-goog-api-key)(\s*[:=]\s*)((?:bearer|basic|token)\s+)?([^\s'",;\[]{8,})"#,
-    )
+    let names = alternation(CREDENTIAL_HEADERS_IN_TEXT.iter().copied());
+    Regex::new(&format!(
+        r#"(?i)\b({names})(\s*[:=]\s*)((?:bearer|basic|token)\s+)?([^\s'",;\[]{{8,}})"#
+    ))
     .expect("static regex is valid")
 });
 
-/// JSON string members whose name says they hold a credential: `"password": "…"`.
-static JSON_SECRET_MEMBERS: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r#"(?i)("[A-Za-z0-9_\-]*(?:password|passwd|secret|api_?key|access_?token|refresh_?token|id_?token)"\s*:\s*")([^"\\]+)""#,
-    )
+/// JSON string members whose name may be a credential's (`"password": "…"`,
+/// `"client_secret": "…"`); [`is_credential_name`] decides. The name, then `:` with its
+/// spacing and the opening quote, then the value as written (escapes included).
+static JSON_MEMBER: LazyLock<Regex> = LazyLock::new(|| {
+    let pieces = alternation(credential_name_pieces());
+    Regex::new(&format!(
+        r#"(?i)("[^"\\]*(?:{pieces})[^"\\]*")(\s*:\s*")((?:[^"\\]|\\.)+)""#
+    ))
     .expect("static regex is valid")
 });
+
+/// `name=value` pairs whose name may be a credential's, at the start of text or a line, after
+/// white space, `?`, `&` or `;`, or after an escaped line break (`\n` in JSON text): form
+/// bodies (`client_secret=…&grant_type=…`), query strings and `.env` lines written in text
+/// (`API_KEY=…`). [`is_credential_name`] decides.
+static NAME_VALUE: LazyLock<Regex> = LazyLock::new(|| {
+    let pieces = alternation(credential_name_pieces());
+    let name = r"[A-Za-z0-9_.\-\[\]%]";
+    Regex::new(&format!(
+        r#"(?im)(^|[?&;\s]|\\[nrt])({name}*(?:{pieces}){name}*)=([^&\s"'<>#;\\]+)"#
+    ))
+    .expect("static regex is valid")
+});
+
+/// A password in the userinfo of a URL written in text: `https://user:PASS@host/`.
+static USERINFO_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(?i)\b([a-z][a-z0-9+.\-]*://[^\s/?#@:"'\\]+:)([^\s/?#@"'\\]+)@"#)
+        .expect("static regex is valid")
+});
+
+/// The text rules of [`Redactor::text`], in its order, searched for in one pass.
+static TEXT_RULES: LazyLock<RegexSet> = LazyLock::new(|| {
+    let rules = [
+        &*KEY_SHAPES,
+        &*HEADER_IN_TEXT,
+        &*JSON_MEMBER,
+        &*NAME_VALUE,
+        &*USERINFO_IN_TEXT,
+    ];
+    RegexSet::new(rules.iter().map(|r| r.as_str())).expect("the rules are valid regexes")
+});
+
+/// `a|b|c`, each escaped.
+fn alternation<'a>(words: impl Iterator<Item = &'a str>) -> String {
+    words.map(regex::escape).collect::<Vec<_>>().join("|")
+}
 
 /// The redaction fingerprint of a credential: `[REDACTED:` + first 8 hex digits of SHA-256 + `]`.
 ///
@@ -202,14 +245,23 @@ impl Redactor {
         out
     }
 
-    /// `url` with credential query parameter values and key shapes redacted.
+    /// `url` with the userinfo's password (or a userinfo without one, whole), credential query
+    /// parameter values and everything [`text`](Self::text) redacts redacted.
+    ///
+    /// ```
+    /// let r = phonehome_record::Redactor::new();
+    /// let url = r.url("http://me:hunter22@h.test/a?token=t0k3n&page=2");
+    /// let (pass, token) = (phonehome_record::fingerprint("hunter22"), phonehome_record::fingerprint("t0k3n"));
+    /// assert_eq!(url, format!("http://me:{pass}@h.test/a?token={token}&page=2"));
+    /// ```
     pub fn url(&self, url: &str) -> String {
         if self.disabled {
             return url.to_owned();
         }
+        let url = redact_userinfo(url);
         let (head, fragment) = match url.split_once('#') {
             Some((h, f)) => (h, Some(f)),
-            None => (url, None),
+            None => (url.as_ref(), None),
         };
         let mut out = match head.split_once('?') {
             Some((path, query)) => format!("{path}?{}", redact_query(query)),
@@ -222,8 +274,9 @@ impl Redactor {
         self.text(&out).into_owned()
     }
 
-    /// `text` with known secrets, key shapes, credential headers written out in text and
-    /// credential JSON members redacted.
+    /// `text` with known secrets, key shapes, credential headers written out in text,
+    /// credential JSON members, credential `name=value` pairs (form bodies, query strings,
+    /// `.env` lines) and passwords in URLs redacted.
     pub fn text<'a>(&self, text: &'a str) -> Cow<'a, str> {
         if self.disabled {
             return Cow::Borrowed(text);
@@ -234,19 +287,39 @@ impl Redactor {
                 out = Cow::Owned(out.replace(secret.as_str(), &fingerprint(secret)));
             }
         }
-        let rules: [(&Regex, Replacement); 3] = [
+        let rules: [(&Regex, Replacement); 5] = [
             (&KEY_SHAPES, |c| fingerprint(&c[0])),
             (&HEADER_IN_TEXT, |c| {
                 let scheme = c.get(3).map_or("", |m| m.as_str());
                 format!("{}{}{scheme}{}", &c[1], &c[2], fingerprint(&c[4]))
             }),
-            (&JSON_SECRET_MEMBERS, |c| {
-                format!("{}{}\"", &c[1], fingerprint(&c[2]))
+            (&JSON_MEMBER, |c| {
+                let name = c[1].trim_matches('"');
+                if !is_credential_name(name) {
+                    return c[0].to_owned();
+                }
+                format!("{}{}{}\"", &c[1], &c[2], fingerprint(&c[3]))
+            }),
+            (&NAME_VALUE, |c| {
+                let name = percent_encoding::percent_decode_str(&c[2]).decode_utf8_lossy();
+                if !is_credential_name(&name) {
+                    return c[0].to_owned();
+                }
+                let value = percent_encoding::percent_decode_str(&c[3]).decode_utf8_lossy();
+                format!("{}{}={}", &c[1], &c[2], fingerprint(&value))
+            }),
+            (&USERINFO_IN_TEXT, |c| {
+                let password = percent_encoding::percent_decode_str(&c[2]).decode_utf8_lossy();
+                format!("{}{}@", &c[1], fingerprint(&password))
             }),
         ];
-        for (pattern, replace) in rules {
-            // Most text matches nothing: the plain search is much cheaper than captures.
-            if !pattern.is_match(&out) {
+        // Most text matches nothing: one search for all rules at once is much cheaper than a
+        // search per rule, let alone captures. What a rule may match is decided on the text
+        // before any replacement: a replacement only inserts redaction tokens, which every rule
+        // leaves alone.
+        let may_match = TEXT_RULES.matches(&out);
+        for (i, (pattern, replace)) in rules.into_iter().enumerate() {
+            if !may_match.matched(i) {
                 continue;
             }
             if let Cow::Owned(replaced) = pattern.replace_all(&out, |c: &regex::Captures<'_>| {
@@ -261,6 +334,35 @@ impl Redactor {
         }
         out
     }
+}
+
+/// `scheme://user:PASS@host…` → `scheme://user:[REDACTED:…]@host…`; a userinfo without a
+/// password (`https://TOKEN@host/`, as git remotes carry tokens) is fingerprinted whole. The
+/// fingerprint is of the percent-decoded value.
+fn redact_userinfo(url: &str) -> Cow<'_, str> {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return Cow::Borrowed(url);
+    };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else {
+        return Cow::Borrowed(url);
+    };
+    let userinfo = &rest[..at];
+    if userinfo.is_empty() || userinfo.contains(TOKEN_PREFIX) {
+        return Cow::Borrowed(url);
+    }
+    let decoded = |v: &str| {
+        percent_encoding::percent_decode_str(v)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let redacted = match userinfo.split_once(':') {
+        Some((_, "")) => return Cow::Borrowed(url),
+        Some((user, password)) => format!("{user}:{}", fingerprint(&decoded(password))),
+        None => fingerprint(&decoded(userinfo)),
+    };
+    Cow::Owned(format!("{}{redacted}{}", &url[..scheme_end], &rest[at..]))
 }
 
 /// [`fingerprint`] of a value that is not one already, so that redacting twice changes nothing.
@@ -323,7 +425,7 @@ fn redact_query(query: &str) -> String {
         .map(|pair| match pair.split_once('=') {
             Some((name, value)) if !value.is_empty() => {
                 let decoded = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
-                if is_credential_param(&decoded) {
+                if is_credential_name(&decoded) {
                     let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
                     format!("{name}={}", fingerprint(&value))
                 } else {
@@ -337,182 +439,4 @@ fn redact_query(query: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn bearer_keeps_scheme() {
-        let r = Redactor::new();
-        let v = r.header("Authorization", "Bearer sk-abc");
-        assert_eq!(v, format!("Bearer {}", fingerprint("sk-abc")));
-    }
-
-    #[test]
-    fn api_key_header_is_redacted_whole() {
-        let r = Redactor::new();
-        assert_eq!(r.header("x-api-key", "secret1"), fingerprint("secret1"));
-        assert_eq!(r.header("X-Session-Token", "abc"), fingerprint("abc"));
-        assert_eq!(r.header("content-type", "text/plain"), "text/plain");
-    }
-
-    #[test]
-    fn query_key_is_redacted() {
-        let r = Redactor::new();
-        let url = r.url("https://h.test/v1/models?key=AIzaNOPE&alt=sse#frag");
-        assert_eq!(
-            url,
-            format!(
-                "https://h.test/v1/models?key={}&alt=sse#frag",
-                fingerprint("AIzaNOPE")
-            )
-        );
-        assert_eq!(
-            r.url("https://h.test/a?monkey=1"),
-            "https://h.test/a?monkey=1"
-        );
-    }
-
-    #[test]
-    fn key_shapes_in_text() {
-        let r = Redactor::new();
-        let key = "sk-ant-api03-AAAAAAAAAAAAAAAAAAAAAAAA";
-        let body = format!(r#"{{"note":"use {key} please"}}"#);
-        let out = r.text(&body);
-        assert!(!out.contains(key), "{out}");
-        assert!(out.contains(&fingerprint(key)));
-    }
-
-    #[test]
-    fn json_secret_members() {
-        let r = Redactor::new();
-        let out = r.text(r#"{"user":"a","password":"hunter22","max_tokens":5}"#);
-        assert_eq!(
-            out,
-            format!(
-                r#"{{"user":"a","password":"{}","max_tokens":5}}"#,
-                fingerprint("hunter22")
-            )
-        );
-    }
-
-    #[test]
-    fn literal_secrets() {
-        let r = Redactor::new().with_secrets(["my-own-secret-value".to_owned(), "short".into()]);
-        let out = r.text("x my-own-secret-value y short");
-        assert_eq!(
-            out,
-            format!("x {} y short", fingerprint("my-own-secret-value"))
-        );
-    }
-
-    #[test]
-    fn credential_headers_written_in_text() {
-        let r = Redactor::new();
-        let out = r
-            .text("curl -H 'Authorization: Bearer abcdefgh12345' -H \"x-api-key: zyxwvut98765\" x");
-        assert_eq!(
-            out,
-            format!(
-                "curl -H 'Authorization: Bearer {}' -H \"x-api-key: {}\" x",
-                fingerprint("abcdefgh12345"),
-                fingerprint("zyxwvut98765")
-            )
-        );
-    }
-
-    #[test]
-    fn learned_credentials_are_redacted_everywhere() {
-        let mut r = Redactor::new();
-        let value = "Bearer opaque-token-value-123";
-        let credential = Redactor::credential("Authorization", value).expect("credential");
-        assert_eq!(credential, "opaque-token-value-123");
-        assert_eq!(Redactor::credential("accept", "x"), None);
-        r.learn(credential);
-        let out = r.text(r#"{"echo":"Bearer opaque-token-value-123"}"#);
-        assert_eq!(
-            out,
-            format!(r#"{{"echo":"Bearer {}"}}"#, fingerprint(credential))
-        );
-    }
-
-    #[test]
-    fn redaction_tokens_round_trip() {
-        let token = fingerprint("sk-test");
-        assert_eq!(
-            parse_redaction_token(&token),
-            Some(fingerprint_hex("sk-test").as_str())
-        );
-        assert_eq!(parse_redaction_token("[REDACTED:]"), None);
-        assert_eq!(parse_redaction_token("[REDACTED:0a1b2c3]"), None);
-        assert_eq!(parse_redaction_token("[REDACTED:0a1b2c3g]"), None);
-    }
-
-    #[test]
-    fn argv_redacts_credential_flags_and_key_shapes() {
-        let r = Redactor::new().with_secrets(["known-secret-value".to_owned()]);
-        let key = format!("sk-ant-{}", "a".repeat(30));
-        let argv = [
-            "agent",
-            "--api-key",
-            "plainvalue",
-            "--client-secret=s3cr3tvalue",
-            "--no-password",
-            "db",
-            "--password-file",
-            "/run/pw",
-            &key,
-            "x=known-secret-value",
-            "--token",
-            "--verbose",
-        ]
-        .map(String::from);
-        let out = r.argv(&argv);
-        assert_eq!(
-            out,
-            [
-                "agent".to_owned(),
-                "--api-key".into(),
-                fingerprint("plainvalue"),
-                format!("--client-secret={}", fingerprint("s3cr3tvalue")),
-                "--no-password".into(),
-                "db".into(),
-                "--password-file".into(),
-                "/run/pw".into(),
-                fingerprint(&key),
-                format!("x={}", fingerprint("known-secret-value")),
-                "--token".into(),
-                "--verbose".into(),
-            ]
-        );
-        assert_eq!(r.argv(&out), out, "redacting twice changes nothing");
-        assert_eq!(Redactor::disabled().argv(&argv), argv.to_vec());
-    }
-
-    #[test]
-    fn disabled_changes_nothing() {
-        let r = Redactor::disabled();
-        assert_eq!(r.header("authorization", "Bearer x"), "Bearer x");
-    }
-
-    proptest! {
-        #[test]
-        fn planted_keys_never_survive(prefix in "([a-z ]{0,19}[ ,:\"])?", key in "[A-Za-z0-9]{20,40}", suffix in "([ ,:\"][a-z ]{0,19})?") {
-            let r = Redactor::new();
-            for planted in [format!("sk-{key}"), format!("sk-ant-{key}"), format!("ghp_{key}")] {
-                let text = format!("{prefix}{planted}{suffix}");
-                let out = r.text(&text);
-                prop_assert!(!out.contains(&planted));
-                prop_assert!(out.contains(&fingerprint(&planted)));
-            }
-        }
-
-        #[test]
-        fn redaction_is_idempotent(text in ".{0,80}") {
-            let r = Redactor::new();
-            let once = r.text(&text).into_owned();
-            let twice = r.text(&once).into_owned();
-            prop_assert_eq!(once, twice);
-        }
-    }
-}
+mod tests;

@@ -19,18 +19,28 @@ pub struct CaptureWriter {
 
 impl CaptureWriter {
     /// Creates (or truncates) the capture file at `path` with mode 0600, creating missing
-    /// parent directories with mode 0700.
+    /// parent directories with mode 0700. An existing `path` must be the user's own regular
+    /// file: a symbolic link is never followed (someone else's link in a shared folder would
+    /// point the capture, prompts and code, wherever they chose).
     ///
     /// # Errors
-    /// Any I/O error creating the directories or the file.
+    /// Any I/O error creating the directories or the file; [`io::ErrorKind::InvalidInput`]
+    /// when `path` is a symbolic link, not a regular file, or another user's file.
     pub fn create(path: &Path) -> io::Result<Self> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             create_private_dir(parent)?;
         }
+        check_existing(path)?;
         let mut options = OpenOptions::new();
         options.write(true).create(true).truncate(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        // Should a link appear between the check and the open, the open fails.
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(
+            &mut options,
+            rustix::fs::OFlags::NOFOLLOW.bits() as i32,
+        );
         let file = options.open(path)?;
         // `mode` applies only when the file is created; an existing file is narrowed too.
         #[cfg(unix)]
@@ -67,6 +77,28 @@ impl CaptureWriter {
 ///
 /// # Errors
 /// Any I/O error creating them.
+/// Refuses an existing `path` that is a symbolic link, not a regular file (a FIFO would block,
+/// a device would swallow the capture), or not the user's own.
+fn check_existing(path: &Path) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt as _;
+    let refuse = |why: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, why.to_owned()));
+    let metadata = match std::fs::symlink_metadata(path) {
+        Ok(metadata) => metadata,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if metadata.file_type().is_symlink() {
+        return refuse("it is a symbolic link; phonehome does not write a capture through one");
+    }
+    if !metadata.is_file() {
+        return refuse("it exists and is not a regular file");
+    }
+    if metadata.uid() != rustix::process::geteuid().as_raw() {
+        return refuse("it belongs to another user");
+    }
+    Ok(())
+}
+
 fn create_private_dir(dir: &Path) -> io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);

@@ -44,6 +44,8 @@ pub fn check(path: &Path) -> std::io::Result<()> {
     if path.is_dir() {
         return Ok(());
     }
+    phonehome_analyze::open_regular(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
     let entry = picker::entry(path);
     match (&entry.problem, entry.size) {
         (Some(problem), size) if size > 0 => Err(std::io::Error::new(

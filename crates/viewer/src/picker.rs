@@ -1,7 +1,6 @@
 //! The capture picker: the captures of a folder, newest first, each with its command, start
 //! time and counts (from its `end` record, or "running" while it has none).
 
-use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -65,7 +64,7 @@ pub fn entry(path: &Path) -> Entry {
         size: 0,
         problem: None,
     };
-    let mut file = match File::open(path) {
+    let mut file = match phonehome_analyze::open_regular(path) {
         Ok(file) => file,
         Err(e) => {
             entry.problem = Some(e.to_string());

@@ -136,7 +136,7 @@ fn flows_title(flows: &FlowsState, include_meta: bool, session: Option<&str>) ->
     } else if data.end.is_some() {
         "ended".to_owned()
     } else if data.done {
-        "static".to_owned()
+        phonehome_analyze::INCOMPLETE.to_owned()
     } else {
         "following".to_owned()
     };

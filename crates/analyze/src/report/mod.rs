@@ -86,11 +86,7 @@ pub fn build_with_progress(
     let rest = first.into_iter().map(Ok).chain(&mut events);
     count(rest, &scanners, &mut builder)?;
     if let Events::Capture(capture) = &events {
-        if let Some(line) = capture.torn_tail() {
-            builder.warnings.push(format!(
-                "line {line}: the last line is incomplete (the capture was cut off) and was skipped"
-            ));
-        }
+        builder.warnings.extend(capture.warnings());
     }
     let provider = builder.provider();
     search_prompts(path, &mut builder, provider.as_deref())?;

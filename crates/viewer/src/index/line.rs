@@ -82,7 +82,9 @@ impl LineIndexer {
     }
 
     /// The change line `line_no` (its newline included), starting at byte `at`, makes; `None`
-    /// for a line that adds nothing (a blank line, a WebSocket message, an unknown type).
+    /// for a line that adds nothing (a blank line, a WebSocket message). A line that is not a
+    /// record (an unknown type, JSON nested too deep, a WebSocket message that does not parse)
+    /// is a [`Change::Bad`], so that every line the view cannot use is counted.
     pub(crate) fn line(&mut self, line: &[u8], at: u64, line_no: u64) -> Option<Change> {
         let text = match std::str::from_utf8(line) {
             Ok(text) => text.trim_end(),
@@ -105,7 +107,7 @@ impl LineIndexer {
         match head.kind {
             RecordKind::Request => self.request(&line, &head),
             RecordKind::Response => response(&line, &head),
-            RecordKind::Ws | RecordKind::Other => None,
+            RecordKind::Ws | RecordKind::Other => line.record().err().map(|e| line.bad(&e)),
             _ => match line.record() {
                 Ok(record) => self.record_change(&line, record),
                 Err(e) => Some(line.bad(&e)),

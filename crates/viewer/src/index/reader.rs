@@ -2,7 +2,6 @@
 //! changes to the view in batches; unless the view is static, follows the file as it grows
 //! until its `end` record.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -93,7 +92,7 @@ struct Position {
 
 impl Reader {
     fn run(mut self) {
-        let file = match File::open(&self.path) {
+        let file = match phonehome_analyze::open_regular(&self.path) {
             Ok(file) => file,
             Err(e) => return self.fail(&e),
         };

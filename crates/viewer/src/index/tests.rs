@@ -80,3 +80,32 @@ fn an_unknown_owner_is_a_question_mark_and_no_process_is_none() {
     assert_eq!(data.get(0).expect("row").process(), None);
     assert!(!data.has_processes());
 }
+
+const HEADER: &str = r#"{"type":"capture","ts":"2026-01-01T00:00:00.000Z","format":"phonehome/1","id":"1","tool_version":"0","mode":"proxy","command":[],"cwd":"/","policy":"observe","options":{}}"#;
+
+#[test]
+fn every_line_that_cannot_be_used_is_counted() {
+    let deep = format!(
+        r#"{{"type":"conn","ts":"2026-01-01T00:00:00.000Z","x":{}{}}}"#,
+        "[".repeat(200),
+        "]".repeat(200)
+    );
+    let deep_ws = deep.replace(r#""type":"conn""#, r#""type":"ws""#);
+    let lines = [
+        HEADER,
+        r#"{"type":"bogus"}"#,
+        &deep,
+        &deep_ws,
+        r#"{"type":"ws","ts":"2026-01-01T00:00:00.000Z","flow":1}"#,
+        "[1,2]",
+        "not json",
+    ];
+    let data = index(&lines);
+    let bad: Vec<u64> = data.bad_lines.iter().map(|(line, _)| *line).collect();
+    assert_eq!(bad, [2, 3, 4, 5, 6, 7], "{:?}", data.bad_lines);
+    assert!(
+        data.bad_lines[0].1.contains("bogus"),
+        "{:?}",
+        data.bad_lines[0]
+    );
+}

@@ -17,6 +17,7 @@ fn text_body(data: &str) -> Body {
         truncated: false,
         decoded_from: None,
         dropped_bytes: 0,
+        redaction: None,
     }
 }
 

@@ -1,0 +1,238 @@
+//! The stored form of a payload (a body, a WebSocket message) with credentials redacted:
+//! text redacted where it stands, base64 text decoded when its content carries a credential,
+//! and credential text inside binary bytes replaced.
+
+use std::borrow::Cow;
+
+use base64::engine::{general_purpose, DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine as _;
+
+use crate::record::{BodyEncoding, Redaction, Ws};
+use crate::redact::Redactor;
+
+/// Bytes of base64 text below which a payload is not tried as base64: short words are valid
+/// base64 too.
+const MIN_BASE64_TEXT: usize = 16;
+/// Printable bytes in a row below which a run inside binary bytes is not searched.
+const MIN_TEXT_RUN: usize = 8;
+
+/// Decodes standard base64 with or without padding.
+const STANDARD_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+/// Decodes URL-safe base64 with or without padding.
+const URL_SAFE_ANY_PADDING: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// A payload as stored: `encoding` says how `data` holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Stored {
+    pub encoding: BodyEncoding,
+    pub data: String,
+    pub redaction: Option<Redaction>,
+}
+
+/// Stores `bytes`: UTF-8 without NUL bytes as text (a `truncated` payload cut inside a
+/// character keeps its whole characters), anything else as base64; credentials redacted.
+pub(crate) fn store(bytes: Vec<u8>, truncated: bool, redactor: &Redactor) -> Stored {
+    match into_text(bytes, truncated) {
+        Ok(text) => store_text(text, redactor),
+        Err(bytes) => store_binary(bytes, redactor),
+    }
+}
+
+/// `bytes` as text when they are UTF-8 without NUL bytes; the bytes back otherwise.
+fn into_text(mut bytes: Vec<u8>, truncated: bool) -> Result<String, Vec<u8>> {
+    if bytes.contains(&0) {
+        return Err(bytes);
+    }
+    let valid = match std::str::from_utf8(&bytes) {
+        Ok(_) => bytes.len(),
+        Err(e) if truncated && e.error_len().is_none() => e.valid_up_to(),
+        Err(_) => return Err(bytes),
+    };
+    bytes.truncate(valid);
+    Ok(String::from_utf8(bytes).expect("checked to be UTF-8"))
+}
+
+/// Text redacted where it stands; base64 text whose decoded content carries a credential is
+/// stored decoded and redacted instead ([`Redaction::Base64Text`]).
+pub(crate) fn store_text(text: String, redactor: &Redactor) -> Stored {
+    if let Some(stored) = redacted_base64_text(&text, redactor) {
+        return stored;
+    }
+    let data = match redactor.text(&text) {
+        Cow::Borrowed(_) => text,
+        Cow::Owned(redacted) => redacted,
+    };
+    Stored {
+        encoding: BodyEncoding::Utf8,
+        data,
+        redaction: None,
+    }
+}
+
+/// Binary bytes as base64, credential text inside them replaced ([`Redaction::Binary`]).
+pub(crate) fn store_binary(bytes: Vec<u8>, redactor: &Redactor) -> Stored {
+    let (bytes, redaction) = match redact_binary(&bytes, redactor) {
+        Some(redacted) => (redacted, Some(Redaction::Binary)),
+        None => (bytes, None),
+    };
+    Stored {
+        encoding: BodyEncoding::Base64,
+        data: general_purpose::STANDARD.encode(bytes),
+        redaction,
+    }
+}
+
+/// The decoded content of base64 `text`, redacted, when redaction changed it.
+fn redacted_base64_text(text: &str, redactor: &Redactor) -> Option<Stored> {
+    if !redactor.is_enabled() {
+        return None;
+    }
+    let decoded = decode_base64_text(text)?;
+    let stored = match into_text(decoded, false) {
+        Ok(text) => Stored {
+            encoding: BodyEncoding::Utf8,
+            data: match redactor.text(&text) {
+                Cow::Owned(redacted) => redacted,
+                Cow::Borrowed(_) => return None,
+            },
+            redaction: Some(Redaction::Base64Text),
+        },
+        Err(bytes) => Stored {
+            encoding: BodyEncoding::Base64,
+            data: general_purpose::STANDARD.encode(redact_binary(&bytes, redactor)?),
+            redaction: Some(Redaction::Base64Text),
+        },
+    };
+    Some(stored)
+}
+
+/// `text` decoded as base64 (standard or URL-safe alphabet, padding optional, white space
+/// between lines allowed), when all of it is base64 of at least [`MIN_BASE64_TEXT`] bytes.
+fn decode_base64_text(text: &str) -> Option<Vec<u8>> {
+    let trimmed = text.trim();
+    if trimmed.len() < MIN_BASE64_TEXT {
+        return None;
+    }
+    let is_base64 = |b: u8| b.is_ascii_alphanumeric() || b"+/-_=".contains(&b);
+    let bytes = trimmed.as_bytes();
+    if !bytes
+        .iter()
+        .all(|&b| is_base64(b) || b.is_ascii_whitespace())
+    {
+        return None;
+    }
+    let compact: Vec<u8> = bytes
+        .iter()
+        .copied()
+        .filter(|b| !b.is_ascii_whitespace())
+        .collect();
+    let url_safe = compact.iter().any(|b| b"-_".contains(b));
+    let engine = if url_safe {
+        &URL_SAFE_ANY_PADDING
+    } else {
+        &STANDARD_ANY_PADDING
+    };
+    engine.decode(compact).ok()
+}
+
+/// `bytes` with credential text inside replaced: every run of at least [`MIN_TEXT_RUN`]
+/// printable ASCII bytes is redacted as text. `None` when nothing changed.
+fn redact_binary(bytes: &[u8], redactor: &Redactor) -> Option<Vec<u8>> {
+    if !redactor.is_enabled() {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut copied = 0;
+    for (start, end) in text_runs(bytes) {
+        let run = std::str::from_utf8(&bytes[start..end]).expect("printable ASCII is UTF-8");
+        if let Cow::Owned(redacted) = redactor.text(run) {
+            out.extend_from_slice(&bytes[copied..start]);
+            out.extend_from_slice(redacted.as_bytes());
+            copied = end;
+        }
+    }
+    if copied == 0 {
+        return None;
+    }
+    out.extend_from_slice(&bytes[copied..]);
+    Some(out)
+}
+
+/// Start and end of every run of at least [`MIN_TEXT_RUN`] printable ASCII bytes (tab and
+/// line breaks included).
+fn text_runs(bytes: &[u8]) -> Vec<(usize, usize)> {
+    let printable = |b: &u8| (0x20..0x7f).contains(b) || b"\t\r\n".contains(b);
+    let mut runs = Vec::new();
+    let mut start = None;
+    for (i, b) in bytes.iter().enumerate() {
+        match (printable(b), start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                if i - s >= MIN_TEXT_RUN {
+                    runs.push((s, i));
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start.filter(|s| bytes.len() - s >= MIN_TEXT_RUN) {
+        runs.push((s, bytes.len()));
+    }
+    runs
+}
+
+/// Redacts a `ws` record's payload as a body's is redacted: text where it stands (base64
+/// text decoded when it carries a credential), and credential text inside binary messages.
+///
+/// ```
+/// use phonehome_record::{redact_ws, BodyEncoding, Direction, Redaction, Redactor, Ws};
+/// use base64::Engine as _;
+/// let key = format!("sk-ant-{}", "a".repeat(24));
+/// let mut frame = vec![0x80, 0x01];
+/// frame.extend_from_slice(key.as_bytes());
+/// let mut ws = Ws {
+///     ts: "2026-01-01T00:00:00.000Z".into(),
+///     flow: 1,
+///     dir: Direction::Up,
+///     opcode: "binary".into(),
+///     size: frame.len() as u64,
+///     encoding: BodyEncoding::Base64,
+///     data: base64::engine::general_purpose::STANDARD.encode(&frame),
+///     truncated: false,
+///     redaction: None,
+/// };
+/// redact_ws(&mut ws, &Redactor::new());
+/// assert_eq!(ws.redaction, Some(Redaction::Binary));
+/// let stored = base64::engine::general_purpose::STANDARD.decode(&ws.data).expect("base64");
+/// assert!(!String::from_utf8_lossy(&stored).contains(&key));
+/// ```
+pub fn redact_ws(ws: &mut Ws, redactor: &Redactor) {
+    if !redactor.is_enabled() {
+        return;
+    }
+    let data = std::mem::take(&mut ws.data);
+    let stored = match ws.encoding {
+        BodyEncoding::Utf8 => store_text(data, redactor),
+        BodyEncoding::Base64 => match general_purpose::STANDARD.decode(&data) {
+            Ok(bytes) => store_binary(bytes, redactor),
+            Err(_) => Stored {
+                encoding: BodyEncoding::Base64,
+                data,
+                redaction: None,
+            },
+        },
+    };
+    ws.encoding = stored.encoding;
+    ws.data = stored.data;
+    ws.redaction = stored.redaction;
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,114 @@
+//! Tests of payload redaction: base64 text, binary bytes with text inside, WebSocket messages.
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+
+use super::*;
+use crate::redact::fingerprint;
+
+fn key() -> String {
+    format!("sk-ant-api03-{}", "Q".repeat(30))
+}
+
+#[test]
+fn plain_text_is_redacted_in_place() {
+    let stored = store(
+        format!("x {} y", key()).into_bytes(),
+        false,
+        &Redactor::new(),
+    );
+    assert_eq!(stored.encoding, BodyEncoding::Utf8);
+    assert_eq!(stored.data, format!("x {} y", fingerprint(&key())));
+    assert_eq!(stored.redaction, None);
+}
+
+#[test]
+fn base64_text_carrying_a_key_is_stored_decoded_and_redacted() {
+    let json = format!(r#"{{"api_key":"opaque-value-1234","note":"{}"}}"#, key());
+    for encoded in [STANDARD.encode(&json), URL_SAFE_NO_PAD.encode(&json)] {
+        let stored = store(encoded.into_bytes(), false, &Redactor::new());
+        assert_eq!(stored.redaction, Some(Redaction::Base64Text));
+        assert_eq!(stored.encoding, BodyEncoding::Utf8);
+        assert_eq!(
+            stored.data,
+            format!(
+                r#"{{"api_key":"{}","note":"{}"}}"#,
+                fingerprint("opaque-value-1234"),
+                fingerprint(&key())
+            )
+        );
+    }
+}
+
+#[test]
+fn base64_text_with_line_breaks_and_a_known_secret() {
+    let secret = "my-own-known-secret".to_owned();
+    let encoded = STANDARD.encode(format!("the secret is {secret}, keep it"));
+    let wrapped = format!("{}\r\n{}\r\n", &encoded[..20], &encoded[20..]);
+    let stored = store(
+        wrapped.into_bytes(),
+        false,
+        &Redactor::new().with_secrets([secret.clone()]),
+    );
+    assert_eq!(stored.redaction, Some(Redaction::Base64Text));
+    assert!(!stored.data.contains(&secret), "{}", stored.data);
+}
+
+#[test]
+fn base64_text_without_a_credential_is_kept_as_it_came() {
+    let encoded = STANDARD.encode("nothing to see here, move along");
+    let stored = store(encoded.clone().into_bytes(), false, &Redactor::new());
+    assert_eq!(
+        stored,
+        Stored {
+            encoding: BodyEncoding::Utf8,
+            data: encoded,
+            redaction: None,
+        }
+    );
+}
+
+#[test]
+fn credential_text_inside_binary_is_replaced() {
+    let mut bytes = vec![0u8, 0xff, 0x12];
+    bytes.extend_from_slice(br#"{"password":"hunter2222"}"#);
+    bytes.extend_from_slice(&[0x00, 0x80]);
+    bytes.extend_from_slice(key().as_bytes());
+    bytes.push(0xfe);
+    let stored = store(bytes, false, &Redactor::new());
+    assert_eq!(stored.encoding, BodyEncoding::Base64);
+    assert_eq!(stored.redaction, Some(Redaction::Binary));
+    let back = STANDARD.decode(&stored.data).expect("base64");
+    let mut expected = vec![0u8, 0xff, 0x12];
+    expected
+        .extend_from_slice(format!(r#"{{"password":"{}"}}"#, fingerprint("hunter2222")).as_bytes());
+    expected.extend_from_slice(&[0x00, 0x80]);
+    expected.extend_from_slice(fingerprint(&key()).as_bytes());
+    expected.push(0xfe);
+    assert_eq!(back, expected);
+}
+
+#[test]
+fn binary_without_credentials_is_kept() {
+    let bytes = vec![0u8, 1, 2, 200, b'h', b'e', b'l', b'l', b'o'];
+    let stored = store(bytes.clone(), false, &Redactor::new());
+    assert_eq!(stored.redaction, None);
+    assert_eq!(STANDARD.decode(&stored.data).expect("base64"), bytes);
+}
+
+#[test]
+fn disabled_redactor_keeps_everything() {
+    let encoded = STANDARD.encode(key());
+    let stored = store(encoded.clone().into_bytes(), false, &Redactor::disabled());
+    assert_eq!(stored.data, encoded);
+    let mut bytes = vec![0u8];
+    bytes.extend_from_slice(key().as_bytes());
+    let stored = store(bytes.clone(), false, &Redactor::disabled());
+    assert_eq!(STANDARD.decode(&stored.data).expect("base64"), bytes);
+}
+
+#[test]
+fn text_runs_are_found_at_both_ends() {
+    let bytes = b"abcdefgh\x00xy\x01ijklmnop";
+    assert_eq!(text_runs(bytes), vec![(0, 8), (12, 20)]);
+}
