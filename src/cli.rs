@@ -114,6 +114,9 @@ pub struct CaptureArgs {
     /// Seconds allowed for DNS, TCP connect and the upstream TLS handshake
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub connect_timeout: u64,
+
+    #[command(flatten)]
+    pub otlp: crate::otlp_cmd::LiveOtlpArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -291,6 +294,8 @@ pub struct AllowlistArgs {
 pub enum ExportFormat {
     /// HAR 1.2
     Har,
+    /// OpenTelemetry traces, metrics and logs, sent to an OTLP collector
+    Otlp,
 }
 
 #[derive(Debug, Args)]
@@ -302,6 +307,9 @@ pub struct ExportArgs {
     /// Write to FILE instead of standard output
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub otlp: crate::otlp_cmd::OtlpExportArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

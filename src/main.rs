@@ -10,6 +10,7 @@ mod docs_cmd;
 mod isolate_cmd;
 mod llm_cmd;
 mod orphans;
+mod otlp_cmd;
 mod paths;
 mod proxy_cmd;
 mod run;

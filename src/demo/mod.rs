@@ -42,6 +42,7 @@ pub async fn demo(args: DemoArgs) -> Result<u8> {
             no_attribution: false,
             sinkhole_wait: phonehome_proxy::DEFAULT_SINKHOLE_WAIT.as_secs(),
             connect_timeout: 10,
+            otlp: Default::default(),
         },
         bypass: Vec::new(),
         drain: 3,

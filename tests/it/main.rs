@@ -15,6 +15,8 @@ mod isolate;
 mod launch;
 mod llm;
 mod opencode;
+mod otlp;
+mod otlp_receiver;
 mod policy;
 mod relay;
 mod report;

@@ -26,7 +26,7 @@ mod report;
 mod signature;
 mod source;
 
-pub use agent::AgentSeen;
+pub use agent::{AgentDetector, AgentSeen};
 pub use allowlist::{allowlist, Allowlist, Denied};
 pub use catalog::render_catalog_markdown;
 pub use diff::{
@@ -35,14 +35,14 @@ pub use diff::{
 };
 pub use har::{export as export_har, ExportError};
 pub use input::{open, open_with_progress, Events};
-pub use leaks::{CredentialUse, Leak, PromptLeak};
+pub use leaks::{CredentialUse, Leak, MarkerHit, Needles, PromptLeak};
 pub use llm::{recognise as recognise_llm_call, LlmCall};
 pub use records::Progress;
 pub use report::{
     build as build_report, build_with_progress as build_report_with_progress, Report,
 };
 pub use signature::signature;
-pub use source::{url_parts, Event, Exchange, ResponsePart, SourceError, UrlParts};
+pub use source::{url_parts, Event, Exchange, FlowJoin, ResponsePart, SourceError, UrlParts};
 
 /// Renders a report as Markdown.
 pub fn render_markdown(report: &Report) -> String {

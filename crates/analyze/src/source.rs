@@ -15,6 +15,8 @@ use crate::records::{Prepare, Progress, Records};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exchange {
     pub flow: u64,
+    /// The connection that carried it, when the input says (HAR files from other tools do not).
+    pub conn: Option<u64>,
     pub ts: DateTime<Utc>,
     pub method: String,
     pub url: String,
@@ -150,41 +152,23 @@ pub enum SourceError {
 /// one), so memory stays bounded whatever the capture holds.
 const MAX_PENDING: usize = 10_000;
 
-/// Streams a capture's records as events, joining each flow's request, response and errors.
-pub struct CaptureEvents {
-    path: PathBuf,
-    records: Records<BufReader<std::fs::File>, Prepared>,
+/// Joins a capture's records into [`Event`]s as they come, in the order they were written:
+/// each flow's request with its response and errors. Holds only the flows still waiting for
+/// their response (at most 10,000; then the oldest is handed on without one).
+///
+/// The file reader ([`crate::open`]) uses it; a consumer fed records live (the OTLP
+/// exporter beside the recorder) uses it directly.
+#[derive(Debug, Default)]
+pub struct FlowJoin {
     pending: HashMap<u64, Exchange>,
     /// Errors of flows whose request has not been read yet.
     early_errors: HashMap<u64, (Phase, String)>,
     queue: std::collections::VecDeque<Event>,
-    torn_tail: Option<usize>,
-    done: bool,
 }
 
-impl CaptureEvents {
-    pub(crate) fn new(path: &Path, reader: BufReader<std::fs::File>, read: Progress) -> Self {
-        Self {
-            path: path.to_owned(),
-            records: Records::new(reader, read),
-            pending: HashMap::new(),
-            early_errors: HashMap::new(),
-            queue: std::collections::VecDeque::new(),
-            torn_tail: None,
-            done: false,
-        }
-    }
-
-    /// The line number of a torn last line that was skipped, once reading has ended.
-    pub fn torn_tail(&self) -> Option<usize> {
-        self.torn_tail
-    }
-
-    fn handle(&mut self, prepared: Prepared) {
-        let record = match prepared {
-            Prepared::Request(exchange) => return self.request(exchange),
-            Prepared::Record(record) => record,
-        };
+impl FlowJoin {
+    /// Takes the next record.
+    pub fn push(&mut self, record: Record) {
         match record {
             Record::Capture(c) => self.queue.push_back(Event::Header(c)),
             Record::Request(r) => self.request(exchange_from_request(r)),
@@ -194,32 +178,49 @@ impl CaptureEvents {
                     self.queue.push_back(Event::Exchange(exchange));
                 }
             }
-            Record::Error(e) => match e.flow {
-                Some(flow) => match self.pending.get_mut(&flow) {
-                    Some(exchange) => {
-                        exchange.error.get_or_insert((e.phase, e.message));
-                    }
-                    None => {
-                        self.early_errors
-                            .entry(flow)
-                            .or_insert((e.phase, e.message));
-                    }
-                },
-                None => self.queue.push_back(Event::Failure {
-                    ts: parse_ts(&e.ts),
-                    target: e.target,
-                    phase: e.phase,
-                    message: e.message,
-                }),
-            },
+            Record::Error(e) => self.error(e),
             Record::Conn(c) => self.queue.push_back(Event::Conn(c)),
             Record::Blocked(b) => self.queue.push_back(Event::Blocked(b)),
             Record::Ws(w) => self.queue.push_back(Event::Ws(w)),
             Record::End(end) => {
-                self.flush_pending();
+                self.finish();
                 self.queue.push_back(Event::End(end));
             }
             _ => {}
+        }
+    }
+
+    /// The next event ready, in order.
+    pub fn pop(&mut self) -> Option<Event> {
+        self.queue.pop_front()
+    }
+
+    /// Hands on the flows that never got a response, in flow order (at the end of the input).
+    pub fn finish(&mut self) {
+        let mut rest: Vec<_> = self.pending.drain().map(|(_, e)| e).collect();
+        rest.sort_by_key(|e| e.flow);
+        self.queue.extend(rest.into_iter().map(Event::Exchange));
+    }
+
+    fn error(&mut self, e: phonehome_record::ErrorRecord) {
+        let Some(flow) = e.flow else {
+            self.queue.push_back(Event::Failure {
+                ts: parse_ts(&e.ts),
+                target: e.target,
+                phase: e.phase,
+                message: e.message,
+            });
+            return;
+        };
+        match self.pending.get_mut(&flow) {
+            Some(exchange) => {
+                exchange.error.get_or_insert((e.phase, e.message));
+            }
+            None => {
+                self.early_errors
+                    .entry(flow)
+                    .or_insert((e.phase, e.message));
+            }
         }
     }
 
@@ -233,12 +234,38 @@ impl CaptureEvents {
         }
         self.pending.insert(exchange.flow, exchange);
     }
+}
 
-    /// Flows that never got a response, in flow order.
-    fn flush_pending(&mut self) {
-        let mut rest: Vec<_> = self.pending.drain().map(|(_, e)| e).collect();
-        rest.sort_by_key(|e| e.flow);
-        self.queue.extend(rest.into_iter().map(Event::Exchange));
+/// Streams a capture's records as events, joining each flow's request, response and errors.
+pub struct CaptureEvents {
+    path: PathBuf,
+    records: Records<BufReader<std::fs::File>, Prepared>,
+    join: FlowJoin,
+    torn_tail: Option<usize>,
+    done: bool,
+}
+
+impl CaptureEvents {
+    pub(crate) fn new(path: &Path, reader: BufReader<std::fs::File>, read: Progress) -> Self {
+        Self {
+            path: path.to_owned(),
+            records: Records::new(reader, read),
+            join: FlowJoin::default(),
+            torn_tail: None,
+            done: false,
+        }
+    }
+
+    /// The line number of a torn last line that was skipped, once reading has ended.
+    pub fn torn_tail(&self) -> Option<usize> {
+        self.torn_tail
+    }
+
+    fn handle(&mut self, prepared: Prepared) {
+        match prepared {
+            Prepared::Request(exchange) => self.join.request(exchange),
+            Prepared::Record(record) => self.join.push(record),
+        }
     }
 }
 
@@ -247,7 +274,7 @@ impl Iterator for CaptureEvents {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(event) = self.queue.pop_front() {
+            if let Some(event) = self.join.pop() {
                 return Some(Ok(event));
             }
             if self.done {
@@ -258,7 +285,7 @@ impl Iterator for CaptureEvents {
                 Some(Err(e)) if e.is_torn_tail() => {
                     self.torn_tail = Some(e.line);
                     self.done = true;
-                    self.flush_pending();
+                    self.join.finish();
                 }
                 Some(Err(source)) => {
                     self.done = true;
@@ -269,7 +296,7 @@ impl Iterator for CaptureEvents {
                 }
                 None => {
                     self.done = true;
-                    self.flush_pending();
+                    self.join.finish();
                 }
             }
         }
@@ -350,6 +377,7 @@ fn exchange_from_request(r: phonehome_record::Request) -> Exchange {
     let (host, port, path, query) = split_url(&r.url);
     Exchange {
         flow: r.flow,
+        conn: Some(r.conn),
         ts: parse_ts(&r.ts),
         method: r.method,
         url: r.url,
@@ -380,6 +408,7 @@ pub(crate) fn exchange(
     let (host, port, path, query) = split_url(&url);
     Exchange {
         flow,
+        conn: None,
         ts,
         method,
         url,

@@ -27,8 +27,8 @@ pub use process::{Ancestor, ConnProcess, ProcessInfo};
 pub use reader::{CaptureReader, ReadError, ReadErrorKind, ReadItem};
 pub use record::{
     Blocked, Body, BodyEncoding, Capture, Conn, ConnUpstream, Counts, Direction, Dns, End,
-    ErrorRecord, Headers, Marker, Markers, Mode, Phase, Record, Request, Response, SecretMarker,
-    Sinkhole, SinkholeMode, TlsInfo, Transport, Ws,
+    ErrorRecord, Headers, Marker, Markers, Mode, OtlpDelivery, Phase, Record, Request, Response,
+    SecretMarker, Sinkhole, SinkholeMode, TlsInfo, Transport, Ws,
 };
 pub use redact::{fingerprint, fingerprint_hex, parse_redaction_token, redaction_token, Redactor};
 pub use target::{is_loopback, split_authority, Target, HOST_LOOPBACK_NAME, LOOPBACK_HOSTS};
