@@ -9,7 +9,7 @@ use std::time::Duration;
 use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::Value;
 
-use crate::fixtures::investigation;
+use crate::fixtures::{investigation, leaks};
 use crate::opencode::{run_opencode_wrapped, API_KEY};
 use crate::otlp_receiver::{attr, Receiver};
 use crate::support::{of_type, read_capture, run, Ran, Scratch, Upstream};
@@ -408,4 +408,52 @@ async fn export_to_a_collector_that_is_not_there_fails_clearly() {
     .await;
     assert_eq!(ran.code, Some(1), "{}", ran.stderr);
     assert!(ran.stderr.contains("collector:4318"), "{}", ran.stderr);
+}
+
+#[tokio::test]
+async fn leaks_are_error_log_records_and_mark_their_flow_and_run() {
+    let scratch = Scratch::new();
+    for (clean, expected) in [(false, true), (true, false)] {
+        let capture = scratch.path(if clean { "clean.jsonl" } else { "leaky.jsonl" });
+        leaks(&capture, clean);
+        let receiver = Receiver::http().await;
+        let url = receiver.url();
+        let path = capture.to_str().expect("utf-8");
+        let ran = phonehome(
+            &scratch,
+            &["export", path, "--format", "otlp", "--endpoint", &url],
+            &[],
+        )
+        .await;
+        assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+        let errors: Vec<_> = receiver
+            .log_records()
+            .into_iter()
+            .filter(|l| l.event_name == "phonehome.leak" && l.severity_text == "ERROR")
+            .collect();
+        let posthog = errors.iter().any(|l| {
+            attr(&l.attributes, "server.address").as_deref() == Some("us.i.posthog.com")
+                && attr(&l.attributes, "phonehome.leak.kind").as_deref() == Some("cwd")
+        });
+        assert_eq!(posthog, expected, "clean={clean}: {errors:?}");
+        let spans = receiver.spans();
+        let root = spans
+            .iter()
+            .find(|s| s.parent_span_id.is_empty())
+            .expect("the run's root span");
+        let count = attr(&root.attributes, "phonehome.leaks.unexpected").expect("count");
+        assert_eq!(count != "0", expected, "clean={clean}: {count}");
+        let flagged = spans.iter().any(|s| {
+            attr(&s.attributes, "server.address").as_deref() == Some("us.i.posthog.com")
+                && has(s, "phonehome.leak.unexpected")
+        });
+        assert_eq!(flagged, expected, "clean={clean}");
+        if expected {
+            let trace = &errors[0].trace_id;
+            assert_eq!(
+                trace, &root.trace_id,
+                "the log record names the run's trace"
+            );
+        }
+    }
 }

@@ -15,6 +15,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::SystemTime;
 
 use opentelemetry::trace::SpanId;
+use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::SpanData;
 use phonehome_analyze::llm::{self, Conversation};
 use phonehome_analyze::{AgentDetector, Event, Exchange, Needles};
@@ -84,8 +85,7 @@ impl Prelude {
     pub(crate) fn into_mapper(self, settings: &Settings, catalog: Catalog) -> Option<Mapper> {
         let capture = self.capture?;
         let resource = crate::resource::resource(settings, &capture, &self.detector.agents());
-        let mut mapper = Mapper::new(capture, resource.clone(), settings.content, catalog);
-        mapper.resource = resource;
+        let mut mapper = Mapper::new(capture, resource, settings.content, catalog);
         for event in self.events {
             mapper.event(event);
         }
@@ -111,6 +111,8 @@ pub(crate) struct Mapper {
     llm_hosts: HashSet<String>,
     failures: u64,
     blocked: u64,
+    /// Markers found where they were not expected, over the capture.
+    unexpected_leaks: u64,
     end: Option<End>,
     last: SystemTime,
     pub(crate) out: Output,
@@ -140,6 +142,7 @@ impl Mapper {
             llm_hosts: HashSet::new(),
             failures: 0,
             blocked: 0,
+            unexpected_leaks: 0,
             end: None,
             out: Output::default(),
         }
@@ -199,7 +202,14 @@ impl Mapper {
         if let Some((phase, _)) = &x.error {
             self.metrics.failed(&x.host, phase.as_str());
         }
-        self.leaks(x, span.span_context.span_id());
+        let mut span = span;
+        let unexpected = self.leaks(x, span.span_context.span_id());
+        if !unexpected.is_empty() {
+            span.attributes
+                .push(KeyValue::new("phonehome.leak.unexpected", true));
+            span.attributes
+                .push(KeyValue::new("phonehome.leak.kinds", unexpected.join(",")));
+        }
         self.last = self.last.max(span.end_time);
         match x.conn {
             Some(conn) => self.hold(conn, span),
@@ -217,12 +227,22 @@ impl Mapper {
         id
     }
 
-    fn leaks(&mut self, x: &Exchange, span: SpanId) {
+    /// Log records and metrics for the markers in `x`'s request; the kinds found where they
+    /// were not expected.
+    fn leaks(&mut self, x: &Exchange, span: SpanId) -> Vec<String> {
+        let mut unexpected = Vec::new();
         for hit in self.needles.hits(x) {
             let expected = is_loopback(&x.host) || self.llm_hosts.contains(&x.host);
             self.metrics.leak(&x.host, &hit.kind, expected);
             self.out.logs.push(logs::leak(x, &hit, expected, span));
+            if !expected {
+                self.unexpected_leaks += 1;
+                if !unexpected.contains(&hit.kind) {
+                    unexpected.push(hit.kind.clone());
+                }
+            }
         }
+        unexpected
     }
 
     fn hold(&mut self, conn: u64, span: SpanData) {
@@ -278,7 +298,11 @@ impl Mapper {
         }
         self.held_order.clear();
         self.held_count = 0;
-        let root = attempt::run_span(&self.ids, &self.capture, self.end.as_ref(), self.last);
+        let mut root = attempt::run_span(&self.ids, &self.capture, self.end.as_ref(), self.last);
+        root.attributes.push(KeyValue::new(
+            "phonehome.leaks.unexpected",
+            i64::try_from(self.unexpected_leaks).unwrap_or(i64::MAX),
+        ));
         self.out.spans.push(root);
     }
 
