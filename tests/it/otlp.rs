@@ -457,3 +457,53 @@ async fn leaks_are_error_log_records_and_mark_their_flow_and_run() {
         }
     }
 }
+
+#[tokio::test]
+async fn flags_override_the_environment() {
+    let scratch = Scratch::new();
+    let capture = scratch.path("leaks.jsonl");
+    leaks(&capture, true);
+    let path = capture.to_str().expect("utf-8");
+    let nowhere = format!("http://127.0.0.1:{}", closed_port());
+    for protocol in ["http/protobuf", "grpc"] {
+        let receiver = if protocol == "grpc" {
+            Receiver::grpc().await
+        } else {
+            Receiver::http().await
+        };
+        let url = receiver.url();
+        let env = [
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", nowhere.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-fleet=env,x-team=sec"),
+        ];
+        let args = [
+            "export",
+            path,
+            "--format",
+            "otlp",
+            "--endpoint",
+            &url,
+            "--protocol",
+            protocol,
+            "--header",
+            "x-fleet=flag",
+        ];
+        let ran = phonehome(&scratch, &args, &env).await;
+        assert_eq!(ran.code, Some(0), "{protocol}: {}", ran.stderr);
+        let got = receiver.got.lock().expect("lock");
+        assert!(!got.headers.is_empty(), "{protocol}: nothing arrived");
+        for headers in &got.headers {
+            let fleet: Vec<&str> = headers
+                .iter()
+                .filter(|(n, _)| n == "x-fleet")
+                .map(|(_, v)| v.as_str())
+                .collect();
+            assert_eq!(fleet, ["flag"], "{protocol}: {headers:?}");
+            assert!(
+                headers.iter().any(|(n, v)| n == "x-team" && v == "sec"),
+                "{protocol}: the environment's other headers stay: {headers:?}"
+            );
+        }
+    }
+}

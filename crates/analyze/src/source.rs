@@ -122,6 +122,8 @@ pub enum Event {
     Conn(Conn),
     Blocked(Blocked),
     Ws(Ws),
+    /// A DNS query phonehome answered (isolation mode).
+    Dns(phonehome_record::Dns),
     End(End),
 }
 
@@ -182,6 +184,7 @@ impl FlowJoin {
             Record::Conn(c) => self.queue.push_back(Event::Conn(c)),
             Record::Blocked(b) => self.queue.push_back(Event::Blocked(b)),
             Record::Ws(w) => self.queue.push_back(Event::Ws(w)),
+            Record::Dns(d) => self.queue.push_back(Event::Dns(d)),
             Record::End(end) => {
                 self.finish();
                 self.queue.push_back(Event::End(end));

@@ -1,13 +1,13 @@
 //! What is not an HTTP exchange, as spans: the run itself (the root), each client connection
 //! (a non-HTTP tunnel shows here only), each connection-level failure (DNS, connect, TLS) with
-//! its phase, and each policy denial with its rule.
+//! its phase, each policy denial with its rule, and each DNS answer of isolation mode.
 
 use std::time::SystemTime;
 
 use opentelemetry::trace::{SpanId, SpanKind};
 use opentelemetry::KeyValue;
 use opentelemetry_sdk::trace::SpanData;
-use phonehome_record::{Blocked, Capture, Conn, End, Phase, Target, Transport};
+use phonehome_record::{Blocked, Capture, Conn, Dns, End, Phase, Target, Transport};
 
 use crate::flow::{conn_attributes, flow_id};
 use crate::ids::{Ids, SpanKey};
@@ -126,6 +126,17 @@ pub(crate) fn blocked_span(ids: &Ids, n: u64, b: &Blocked, root: SpanId) -> Span
     s.opt("phonehome.flow", b.flow.map(flow_id));
     s.attr(KeyValue::new("error.type", "blocked"));
     s.error(format!("denied by {}", b.rule));
+    s.build(ids)
+}
+
+/// A DNS query phonehome answered in isolation mode, with its answers.
+pub(crate) fn dns_span(ids: &Ids, n: u64, d: &Dns, root: SpanId) -> SpanData {
+    let at = parse_time(&d.ts);
+    let name = format!("dns {} {}", d.qtype, d.query);
+    let mut s = SpanParts::new(SpanKey::Dns(n), root, SpanKind::Internal, name).times(at, at);
+    s.attr(KeyValue::new("dns.question.name", d.query.clone()));
+    s.attr(KeyValue::new("phonehome.dns.qtype", d.qtype.clone()));
+    s.attr(KeyValue::new("phonehome.dns.answers", d.answers.join(",")));
     s.build(ids)
 }
 

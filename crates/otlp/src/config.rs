@@ -94,8 +94,11 @@ pub struct Settings {
     pub traces_endpoint: String,
     pub metrics_endpoint: String,
     pub logs_endpoint: String,
-    /// Sent with every export request (HTTP headers or gRPC metadata).
+    /// Sent with every export request (HTTP headers or gRPC metadata):
+    /// `OTEL_EXPORTER_OTLP_HEADERS` and the flags.
     pub headers: BTreeMap<String, String>,
+    /// The flags' headers alone, which win over the environment's.
+    pub header_overrides: Vec<(String, String)>,
     /// `service.name`: `OTEL_SERVICE_NAME`, else `service.name` in `OTEL_RESOURCE_ATTRIBUTES`,
     /// else `phonehome`.
     pub service_name: String,
@@ -159,7 +162,7 @@ impl Settings {
             .unwrap_or_default()
             .into_iter()
             .collect();
-        headers.extend(flags.headers);
+        headers.extend(flags.headers.iter().cloned());
         let resource = env("OTEL_RESOURCE_ATTRIBUTES")
             .map(|r| parse_pairs(&r))
             .unwrap_or_default();
@@ -180,6 +183,7 @@ impl Settings {
             metrics_endpoint: endpoint(Signal::Metrics)?,
             logs_endpoint: endpoint(Signal::Logs)?,
             headers,
+            header_overrides: flags.headers,
             service_name,
             resource,
             content,

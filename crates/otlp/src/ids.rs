@@ -3,7 +3,7 @@
 //!
 //! trace id = the first 16 bytes of SHA-256(`phonehome/1 trace <capture id>`); span id = the
 //! first 8 bytes of SHA-256(`phonehome/1 <kind> <capture id> <n>`), where kind names what the
-//! span is (`run`, `flow`, `llm`, `conn`, `failure`, `blocked`) and n is its id (flow, conn)
+//! span is (`run`, `flow`, `llm`, `conn`, `failure`, `blocked`, `dns`) and n is its id (flow, conn)
 //! or its place in the capture. An all-zero id (invalid in OTLP) becomes 1.
 
 use opentelemetry::trace::{SpanId, TraceId};
@@ -20,6 +20,8 @@ pub(crate) enum SpanKey {
     Failure(u64),
     /// The n-th `blocked` record of the capture.
     Blocked(u64),
+    /// The n-th `dns` record of the capture.
+    Dns(u64),
 }
 
 /// The ids of one capture's trace.
@@ -55,6 +57,7 @@ impl Ids {
             SpanKey::Conn(n) => ("conn", n),
             SpanKey::Failure(n) => ("failure", n),
             SpanKey::Blocked(n) => ("blocked", n),
+            SpanKey::Dns(n) => ("dns", n),
         };
         let digest = Sha256::digest(format!("phonehome/1 {kind} {} {n}", self.capture));
         let mut bytes = [0u8; 8];

@@ -4,6 +4,7 @@
 //! run (root) ─┬─ conn span ─┬─ GenAI span ── HTTP CLIENT span   (a decoded LLM call)
 //!             │             └─ HTTP CLIENT span                  (any other flow)
 //!             ├─ failure span (DNS, connect, TLS: no request was sent)
+//!             ├─ dns span (a query answered in isolation mode)
 //!             └─ blocked span (under its conn when known)        + a WARN log record
 //! leak log records (ERROR / INFO) on the flow's span; metrics on the side
 //! ```
@@ -111,6 +112,7 @@ pub(crate) struct Mapper {
     llm_hosts: HashSet<String>,
     failures: u64,
     blocked: u64,
+    dns: u64,
     /// Markers found where they were not expected, over the capture.
     unexpected_leaks: u64,
     end: Option<End>,
@@ -142,6 +144,7 @@ impl Mapper {
             llm_hosts: HashSet::new(),
             failures: 0,
             blocked: 0,
+            dns: 0,
             unexpected_leaks: 0,
             end: None,
             out: Output::default(),
@@ -151,6 +154,12 @@ impl Mapper {
     pub(crate) fn event(&mut self, event: Event) {
         match event {
             Event::Header(_) | Event::Ws(_) => {}
+            Event::Dns(d) => {
+                self.dns += 1;
+                let span = attempt::dns_span(&self.ids, self.dns, &d, self.root);
+                self.last = self.last.max(span.end_time);
+                self.out.spans.push(span);
+            }
             Event::Exchange(x) => self.exchange(&x),
             Event::Conn(c) => self.conn(&c),
             Event::Failure {
@@ -318,3 +327,6 @@ impl Mapper {
         self.ids.trace()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -61,6 +61,7 @@ macro_rules! build_exporter {
                 .with_endpoint(endpoint.clone())
                 .with_timeout(timeout)
                 .with_metadata(metadata(settings))
+                .with_interceptor(Overrides::new(settings))
                 .with_retry_policy(retry($patience))
                 .build(),
             protocol => $builder
@@ -78,7 +79,10 @@ macro_rules! build_exporter {
                         .into_iter()
                         .collect::<HashMap<_, _>>(),
                 )
-                .with_http_client(http_client(timeout)?)
+                .with_http_client(OverridingClient {
+                    inner: http_client(timeout)?,
+                    overrides: Overrides::new(settings),
+                })
                 .with_retry_policy(retry($patience))
                 .build(),
         };
@@ -224,4 +228,60 @@ fn http_client(timeout: Duration) -> Result<reqwest::Client, ExportError> {
             endpoint: String::new(),
             message: e.to_string(),
         })
+}
+
+/// The flags' headers, set on every request after the SDK has added those of
+/// `OTEL_EXPORTER_OTLP_HEADERS` (which it reads itself), so that the flags win.
+#[derive(Debug, Clone)]
+struct Overrides(http::HeaderMap);
+
+impl Overrides {
+    fn new(settings: &Settings) -> Self {
+        let mut headers = http::HeaderMap::new();
+        for (name, value) in &settings.header_overrides {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes()),
+                http::HeaderValue::from_str(value),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+        Self(headers)
+    }
+
+    fn apply(&self, headers: &mut http::HeaderMap) {
+        for (name, value) in &self.0 {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
+}
+
+impl tonic::service::Interceptor for Overrides {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        let mut headers = std::mem::take(request.metadata_mut()).into_headers();
+        self.apply(&mut headers);
+        *request.metadata_mut() = MetadataMap::from_headers(headers);
+        Ok(request)
+    }
+}
+
+/// phonehome's HTTP client for the OTLP/HTTP exporters, with [`Overrides`].
+#[derive(Debug)]
+struct OverridingClient {
+    inner: reqwest::Client,
+    overrides: Overrides,
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for OverridingClient {
+    async fn send_bytes(
+        &self,
+        mut request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        self.overrides.apply(request.headers_mut());
+        self.inner.send_bytes(request).await
+    }
 }
