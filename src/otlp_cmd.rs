@@ -137,7 +137,7 @@ pub fn live(args: &LiveOtlpArgs) -> Result<Option<Arc<dyn RecordTap>>> {
 struct OtlpTap(Live);
 
 impl RecordTap for OtlpTap {
-    fn record(&self, record: &Record) {
+    fn record(&self, record: Record) {
         self.0.record(record);
     }
 

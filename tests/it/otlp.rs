@@ -507,3 +507,52 @@ async fn flags_override_the_environment() {
         }
     }
 }
+
+#[tokio::test]
+async fn run_with_a_collector_that_never_answers_still_ends_and_counts() {
+    // Accepts connections and never answers: the export times out, the run does not hang.
+    let hole = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = hole.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = hole.accept().await {
+            held.push(stream);
+        }
+    });
+    let upstream = Upstream::start(None).await;
+    let scratch = Scratch::new();
+    let out = scratch.path("hole.jsonl");
+    let script = format!(
+        "curl -s -o /dev/null http://127.0.0.1:{}/hello; sleep 2; exit 3",
+        upstream.port()
+    );
+    let otlp = format!("--otlp=http://{addr}");
+    let args = [
+        "run",
+        "--out",
+        out.to_str().expect("utf-8"),
+        &otlp,
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ];
+    let ran = phonehome(&scratch, &args, &[]).await;
+    assert_eq!(ran.code, Some(3), "{}", ran.stderr);
+    let records = read_capture(&out);
+    let end = records.last().expect("records");
+    assert_eq!(end["type"], "end", "the capture is complete");
+    assert_eq!(end["otlp"]["sent"], 0, "{end}");
+    assert!(
+        end["otlp"]["failed"].as_u64().is_some_and(|n| n > 0),
+        "{end}"
+    );
+    assert_eq!(
+        ran.stderr.matches("OTLP export is dropping").count(),
+        1,
+        "{}",
+        ran.stderr
+    );
+}

@@ -119,6 +119,8 @@ pub enum ConfigError {
     Protocol(String),
     #[error("{name}={value}: not an http:// or https:// URL")]
     Endpoint { name: String, value: String },
+    #[error("{0}: grpc over TLS is not built in; use http/protobuf for an https:// collector")]
+    GrpcTls(String),
 }
 
 impl Settings {
@@ -151,6 +153,9 @@ impl Settings {
                 },
             };
             check_url(&name, &url)?;
+            if protocol == Protocol::Grpc && url.starts_with("https://") {
+                return Err(ConfigError::GrpcTls(url));
+            }
             Ok(if whole || protocol == Protocol::Grpc {
                 url
             } else {

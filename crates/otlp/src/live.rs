@@ -23,7 +23,7 @@ const QUEUE: usize = 8192;
 /// How often what is mapped is sent, at the latest.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Longest wait at the end for the last batches.
-const FINISH_WAIT: Duration = Duration::from_secs(15);
+const FINISH_WAIT: Duration = Duration::from_secs(10);
 
 enum Message {
     Record(Box<Record>),
@@ -35,6 +35,8 @@ struct Counters {
     sent: AtomicU64,
     failed: AtomicU64,
     queue_dropped: AtomicU64,
+    /// Spans and log records handed to the exporter and not yet answered.
+    in_flight: AtomicU64,
     warned: AtomicBool,
 }
 
@@ -102,9 +104,9 @@ impl Live {
 
     /// Queues a record; never waits. A record that finds the queue full is dropped and
     /// counted.
-    pub fn record(&self, record: &Record) {
+    pub fn record(&self, record: Record) {
         match self.tx.try_reserve() {
-            Ok(permit) => permit.send(Message::Record(Box::new(record.clone()))),
+            Ok(permit) => permit.send(Message::Record(Box::new(record))),
             Err(_) => {
                 self.counters.queue_dropped.fetch_add(1, Ordering::Relaxed);
                 self.counters
@@ -113,20 +115,44 @@ impl Live {
         }
     }
 
-    /// Sends what is left, ending the trace with `end`, waiting at most 15 seconds; what
+    /// Sends what is left, ending the trace with `end`, waiting at most 10 seconds; what
     /// was delivered. Call from a thread outside the runtime (the recorder's writer thread).
     pub fn finish(&self, end: &End) -> OtlpDelivery {
         let Some(done) = self.done.lock().ok().and_then(|mut d| d.take()) else {
             return self.counters.delivery();
         };
-        if self
-            .tx
-            .blocking_send(Message::Finish(Box::new(end.clone())))
-            .is_ok()
-        {
-            let _ = done.recv_timeout(FINISH_WAIT);
+        let deadline = std::time::Instant::now() + FINISH_WAIT;
+        let mut message = Message::Finish(Box::new(end.clone()));
+        // Behind the records still queued; a queue that does not drain in time (a collector
+        // that accepts connections and never answers) ends the wait.
+        loop {
+            match self.tx.try_send(message) {
+                Ok(()) => break,
+                Err(mpsc::error::TrySendError::Full(back))
+                    if std::time::Instant::now() < deadline =>
+                {
+                    message = back;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(_) => return self.unfinished(),
+            }
         }
-        self.counters.delivery()
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match done.recv_timeout(left) {
+            Ok(()) => self.counters.delivery(),
+            Err(_) => self.unfinished(),
+        }
+    }
+
+    /// What was delivered when the last batches did not finish in time: the records still
+    /// queued and the spans being sent count as failed.
+    fn unfinished(&self) -> OtlpDelivery {
+        self.counters
+            .warn_once("the collector did not take the last batches in time");
+        let queued = (QUEUE - self.tx.capacity()) as u64;
+        let mut delivery = self.counters.delivery();
+        delivery.failed += queued + self.counters.in_flight.load(Ordering::Relaxed);
+        delivery
     }
 
     /// What was delivered so far.
@@ -207,15 +233,22 @@ impl Task {
         let Some(mapper) = &mut self.mapper else {
             return;
         };
+        if tick {
+            mapper.release_held();
+        }
         let spans = std::mem::take(&mut mapper.out.spans);
         let logs = std::mem::take(&mut mapper.out.logs);
         let trace = mapper.trace_id();
         let (n_spans, n_logs) = (spans.len() as u64, logs.len() as u64);
+        self.counters
+            .in_flight
+            .store(n_spans + n_logs, Ordering::Relaxed);
         self.count(self.sink.spans(spans).await, n_spans);
         self.count(self.sink.logs(logs, trace).await, n_logs);
     }
 
     fn count(&self, result: Result<(), ExportError>, n: u64) {
+        self.counters.in_flight.fetch_sub(n, Ordering::Relaxed);
         match result {
             Ok(()) => self.counters.sent.fetch_add(n, Ordering::Relaxed),
             Err(e) => {
@@ -235,7 +268,7 @@ impl Task {
             mapper.finish();
         }
         self.flush(false).await;
-        if let Some(metrics) = self.mapper.as_ref().and_then(|m| m.metrics.collect()) {
+        if let Some(metrics) = self.mapper.as_mut().and_then(|m| m.metrics.collect()) {
             let _ = self.sink.metrics(&metrics).await;
         }
         self.sink.shutdown();

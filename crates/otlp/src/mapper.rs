@@ -10,7 +10,8 @@
 //! ```
 //!
 //! A `conn` record is written when its connection closes, after its flows: flow spans wait for
-//! it (to carry its JA4 and process) up to [`MAX_HELD`] spans, then go without.
+//! it (to carry its JA4 and process) up to [`MAX_HELD`] spans (live: up to a second), then go
+//! without; they are children of the connection's span either way.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::SystemTime;
@@ -32,6 +33,8 @@ use crate::{attempt, flow, genai, logs};
 
 /// Most flow spans waiting for their connection's record.
 const MAX_HELD: usize = 10_000;
+/// Most hosts whose catalog purpose is remembered.
+const MAX_PURPOSES: usize = 4096;
 /// Most events read before the resource is decided without an agent version.
 const PRELUDE_EVENTS: usize = 256;
 
@@ -102,6 +105,8 @@ pub(crate) struct Mapper {
     pub(crate) resource: opentelemetry_sdk::Resource,
     content: bool,
     catalog: Catalog,
+    /// The catalog's answers so far, by host and port.
+    purposes: HashMap<(String, u16), Option<&'static str>>,
     needles: Needles,
     pub(crate) metrics: Metrics,
     /// Flow spans waiting for their conn record, by conn.
@@ -127,7 +132,13 @@ impl Mapper {
         content: bool,
         catalog: Catalog,
     ) -> Self {
-        let ids = Ids::new(&capture.id);
+        // A HAR file from another tool has no capture id: its first entry's time and the tool
+        // stand in, so its ids are stable too.
+        let ids = if capture.id.is_empty() {
+            Ids::new(&format!("har {} {}", capture.ts, capture.tool_version))
+        } else {
+            Ids::new(&capture.id)
+        };
         Self {
             root: ids.span(SpanKey::Run),
             needles: Needles::new(&capture.markers),
@@ -138,6 +149,7 @@ impl Mapper {
             resource,
             content,
             catalog,
+            purposes: HashMap::new(),
             held: HashMap::new(),
             held_order: VecDeque::new(),
             held_count: 0,
@@ -190,10 +202,7 @@ impl Mapper {
     }
 
     fn exchange(&mut self, x: &Exchange) {
-        let purpose = self
-            .catalog
-            .lookup(&x.host, x.port)
-            .map(|e| e.purpose.as_str());
+        let purpose = self.purpose(&x.host, x.port);
         let parent = x
             .conn
             .map_or(self.root, |c| self.ids.span(SpanKey::Conn(c)));
@@ -224,6 +233,18 @@ impl Mapper {
             Some(conn) => self.hold(conn, span),
             None => self.out.spans.push(span),
         }
+    }
+
+    /// The catalog's purpose of a host and port, looked up once per host.
+    fn purpose(&mut self, host: &str, port: u16) -> Option<&'static str> {
+        if let Some(purpose) = self.purposes.get(&(host.to_owned(), port)) {
+            return *purpose;
+        }
+        let purpose = self.catalog.lookup(host, port).map(|e| e.purpose.as_str());
+        if self.purposes.len() < MAX_PURPOSES {
+            self.purposes.insert((host.to_owned(), port), purpose);
+        }
+        purpose
     }
 
     /// The GenAI span of a call; gives back its id, the HTTP span's parent.
@@ -300,13 +321,21 @@ impl Mapper {
         self.last = self.last.max(at);
     }
 
+    /// Hands on the flow spans still waiting for their connection's record, without its
+    /// attributes (live export does so every second: a long-lived connection must not hold
+    /// its flows back until it closes).
+    pub(crate) fn release_held(&mut self) {
+        for conn in self.held_order.drain(..) {
+            if let Some(spans) = self.held.remove(&conn) {
+                self.out.spans.extend(spans);
+            }
+        }
+        self.held_count = 0;
+    }
+
     /// At the end of the input: the spans still waiting for their connection, and the root.
     pub(crate) fn finish(&mut self) {
-        for (_, spans) in self.held.drain() {
-            self.out.spans.extend(spans);
-        }
-        self.held_order.clear();
-        self.held_count = 0;
+        self.release_held();
         let mut root = attempt::run_span(&self.ids, &self.capture, self.end.as_ref(), self.last);
         root.attributes.push(KeyValue::new(
             "phonehome.leaks.unexpected",

@@ -4,6 +4,7 @@
 //! phonehome's counters `phonehome.requests` (by host, purpose and status class),
 //! `phonehome.blocked`, `phonehome.failed_attempts` and `phonehome.leaks`.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -62,6 +63,8 @@ pub(crate) struct Metrics {
     blocked: Counter<u64>,
     failed: Counter<u64>,
     leaks: Counter<u64>,
+    /// Requests not yet added to `requests`: host → (purpose, status class) → count.
+    pending_requests: HashMap<String, BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 impl Metrics {
@@ -113,6 +116,7 @@ impl Metrics {
                 .build(),
             _provider: provider,
             reader,
+            pending_requests: HashMap::new(),
         }
     }
 
@@ -154,16 +158,38 @@ impl Metrics {
         }
     }
 
-    /// One HTTP request: `status` is `2xx`…`5xx`, or `failed` when no response came.
-    pub(crate) fn request(&self, host: &str, purpose: Option<&str>, status: &'static str) {
-        self.requests.add(
-            1,
-            &[
-                KeyValue::new("server.address", host.to_owned()),
-                KeyValue::new("phonehome.purpose", purpose.unwrap_or("unknown").to_owned()),
-                KeyValue::new("phonehome.status_class", status),
-            ],
-        );
+    /// One HTTP request: `status` is `2xx`…`5xx`, or `failed` when no response came. Counted
+    /// here and added to the instrument when collected (one addition per host, purpose and
+    /// status class, not one per request).
+    pub(crate) fn request(
+        &mut self,
+        host: &str,
+        purpose: Option<&'static str>,
+        status: &'static str,
+    ) {
+        let key = (purpose.unwrap_or("unknown"), status);
+        match self.pending_requests.get_mut(host) {
+            Some(counts) => *counts.entry(key).or_default() += 1,
+            None => {
+                let counts = BTreeMap::from([(key, 1)]);
+                self.pending_requests.insert(host.to_owned(), counts);
+            }
+        }
+    }
+
+    fn add_pending_requests(&mut self) {
+        for (host, counts) in std::mem::take(&mut self.pending_requests) {
+            for ((purpose, status), n) in counts {
+                self.requests.add(
+                    n,
+                    &[
+                        KeyValue::new("server.address", host.clone()),
+                        KeyValue::new("phonehome.purpose", purpose),
+                        KeyValue::new("phonehome.status_class", status),
+                    ],
+                );
+            }
+        }
     }
 
     pub(crate) fn blocked(&self, host: &str, rule: &str) {
@@ -198,7 +224,8 @@ impl Metrics {
     }
 
     /// Everything recorded so far (cumulative).
-    pub(crate) fn collect(&self) -> Option<ResourceMetrics> {
+    pub(crate) fn collect(&mut self) -> Option<ResourceMetrics> {
+        self.add_pending_requests();
         let mut rm = ResourceMetrics::default();
         self.reader.collect(&mut rm).ok()?;
         Some(rm)

@@ -29,7 +29,7 @@ use crate::ExportError;
 pub(crate) enum Patience {
     /// From a file: a few retries, then the export fails.
     Retry,
-    /// Live: one attempt; a batch that fails is dropped and counted.
+    /// Live: one attempt of at most 3 seconds; a batch that fails is dropped and counted.
     Once,
 }
 
@@ -54,7 +54,10 @@ macro_rules! build_exporter {
     ($builder:expr, $settings:expr, $signal:expr, $patience:expr) => {{
         let settings: &Settings = $settings;
         let endpoint = settings.endpoint($signal).to_owned();
-        let timeout = Duration::from_secs(10);
+        let timeout = match $patience {
+            Patience::Retry => Duration::from_secs(10),
+            Patience::Once => Duration::from_secs(3),
+        };
         let built = match settings.protocol {
             Protocol::Grpc => $builder
                 .with_tonic()

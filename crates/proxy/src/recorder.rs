@@ -50,9 +50,10 @@ impl Default for RecorderOptions {
 
 /// Something fed every record as the writer thread writes it, redacted, in file order.
 pub trait RecordTap: Send + Sync + std::fmt::Debug {
-    /// One record, just written. Called on the writer thread: it must not wait (queue and
-    /// return; drop and count when the queue is full).
-    fn record(&self, record: &Record);
+    /// One record, just written (handed over: the writer is done with it). Called on the
+    /// writer thread: it must not wait (queue and return; drop and count when the queue is
+    /// full).
+    fn record(&self, record: Record);
 
     /// The capture is ending with `end` (written after this returns): deliver what is queued,
     /// waiting a bounded time, and say what was delivered (the `end` record's `otlp`).
@@ -133,7 +134,7 @@ impl Recorder {
         writer.write(&header)?;
         writer.flush()?;
         if let Some(tap) = &options.tap {
-            tap.record(&header);
+            tap.record(header);
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
@@ -280,7 +281,7 @@ fn write_loop(
             count(&record, &mut summary);
             writer.write(&record)?;
             if let Some(tap) = &shared.options.tap {
-                tap.record(&record);
+                tap.record(record);
             }
             next = rx.try_recv().ok();
         }

@@ -80,6 +80,12 @@ fn bad_endpoints_and_protocols_are_errors() {
     assert!(bad("ftp://x"));
     assert!(bad("http://"));
     assert!(!bad("https://otel.example.test"));
+    let grpc_tls = Overrides {
+        endpoint: Some("https://otel.example.test".into()),
+        protocol: Some(Protocol::Grpc),
+        ..Overrides::default()
+    };
+    assert!(Settings::resolve(env(&[]), grpc_tls).is_err());
     let e = env(&[("OTEL_EXPORTER_OTLP_PROTOCOL", "udp")]);
     assert!(Settings::resolve(e, Overrides::default()).is_err());
 }
