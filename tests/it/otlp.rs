@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::fixtures::{investigation, leaks};
 use crate::opencode::{run_opencode_wrapped, API_KEY};
 use crate::otlp_receiver::{attr, Receiver};
-use crate::support::{of_type, read_capture, run, Ran, Scratch, Upstream};
+use crate::support::{of_type, read_capture, run, Ran, Scratch, StandaloneProxy, Upstream};
 
 /// `phonehome ARGS` with no OTEL_* variable from the test's own environment, plus `env`.
 async fn phonehome(scratch: &Scratch, args: &[&str], env: &[(&str, &str)]) -> Ran {
@@ -114,6 +114,13 @@ async fn opencode_run_streams_spans_live_and_the_file_exports_the_same_ids() {
     assert_eq!(end["otlp"]["failed"], 0, "{end}");
     assert_eq!(end["otlp"]["queue_dropped"], 0, "{end}");
     assert!(run.ran.stderr.contains("OTLP: "), "{}", run.ran.stderr);
+    let receiver_port = i64::from(live.addr.port());
+    assert!(
+        of_type(&run.records, "conn")
+            .iter()
+            .all(|c| c["target"]["port"].as_i64() != Some(receiver_port)),
+        "phonehome's own export connection is not agent traffic"
+    );
 
     let capture = scratch.path("opencode.jsonl");
     std::fs::write(&capture, &run.capture).expect("capture");
@@ -554,5 +561,50 @@ async fn run_with_a_collector_that_never_answers_still_ends_and_counts() {
         1,
         "{}",
         ran.stderr
+    );
+}
+
+#[tokio::test]
+async fn proxy_exports_live_and_its_own_export_is_not_agent_traffic() {
+    let receiver = Receiver::http().await;
+    let upstream = Upstream::start(None).await;
+    let scratch = Scratch::new();
+    let out = scratch.path("proxy.jsonl");
+    let otlp = format!("--otlp={}", receiver.url());
+    let proxy = StandaloneProxy::start(&scratch, &out, &[&otlp]).await;
+    let url = format!("http://127.0.0.1:{}/hello", upstream.port());
+    let curl = tokio::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-x", &proxy.proxy_url, &url])
+        .status()
+        .await
+        .expect("curl runs");
+    assert!(curl.success());
+    let stderr = proxy.stop().await;
+    assert!(stderr.contains("OTLP: "), "{stderr}");
+    let records = read_capture(&out);
+    assert_eq!(
+        of_type(&records, "request").len(),
+        1,
+        "only the client's request"
+    );
+    let receiver_port = i64::from(receiver.addr.port());
+    assert!(
+        of_type(&records, "conn")
+            .iter()
+            .all(|c| c["target"]["port"].as_i64() != Some(receiver_port)),
+        "the export connection is not in the capture"
+    );
+    let end = records.last().expect("records");
+    assert!(end["otlp"]["sent"].as_u64().is_some_and(|n| n > 0), "{end}");
+    let spans = receiver.spans();
+    assert!(
+        spans
+            .iter()
+            .any(|s| attr(&s.attributes, "url.full").as_deref() == Some(url.as_str())),
+        "the flow's span arrived"
+    );
+    assert_eq!(
+        attr(&receiver.resource(), "phonehome.mode").as_deref(),
+        Some("proxy")
     );
 }
