@@ -91,7 +91,9 @@ pub fn export(args: &ExportArgs) -> Result<u8> {
         o.otlp_host_name,
     )?;
     let events = phonehome_analyze::open(&args.capture)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
+    // One worker sends a batch while this thread reads and maps the next.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()?;
     let catalog = phonehome_catalog::Catalog::builtin();
