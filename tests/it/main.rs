@@ -16,6 +16,7 @@ mod launch;
 mod llm;
 mod opencode;
 mod otlp;
+mod otlp_live;
 mod otlp_receiver;
 mod policy;
 mod relay;
