@@ -120,6 +120,9 @@ pub fn allowlist(args: &AllowlistArgs) -> Result<u8> {
 /// Writes the HAR as it is made: to standard output, or to a temporary file beside `--output`
 /// that takes its name once complete (a failed export leaves no partial file behind).
 pub fn export(args: &ExportArgs) -> Result<u8> {
+    if args.format == crate::cli::ExportFormat::Otlp {
+        return crate::otlp_cmd::export(args);
+    }
     with_progress(&args.capture, |progress| {
         let mut events = phonehome_analyze::open_with_progress(&args.capture, progress)?;
         let Some(path) = &args.output else {

@@ -118,6 +118,7 @@ impl Session {
             } else {
                 Redactor::new().with_secrets(collected.secrets)
             },
+            tap: crate::otlp_cmd::live(&args.otlp)?,
             ..RecorderOptions::default()
         };
         let (recorder, task) = Recorder::start(writer, header, recorder_options)
@@ -298,6 +299,13 @@ pub fn print_summary(summary: &CaptureSummary, path: &std::path::Path) {
         out.push_str(&format!(
             "  {} body bytes were forwarded but not recorded (recorder behind)\n",
             summary.dropped_bytes
+        ));
+    }
+    if let Some(otlp) = &summary.otlp {
+        out.push_str(&format!(
+            "  OTLP: {} spans and log records sent, {} dropped\n",
+            otlp.sent,
+            otlp.dropped()
         ));
     }
     out.push_str(&format!("  capture: {}\n", path.display()));

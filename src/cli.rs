@@ -125,6 +125,9 @@ pub struct CaptureArgs {
     /// minutes]
     #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
     pub idle_timeout: Option<u64>,
+
+    #[command(flatten)]
+    pub otlp: crate::otlp_cmd::LiveOtlpArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -327,6 +330,8 @@ pub struct AllowlistArgs {
 pub enum ExportFormat {
     /// HAR 1.2
     Har,
+    /// OpenTelemetry traces, metrics and logs, sent to an OTLP collector
+    Otlp,
 }
 
 #[derive(Debug, Args)]
@@ -338,6 +343,9 @@ pub struct ExportArgs {
     /// Write to FILE instead of standard output
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub otlp: crate::otlp_cmd::OtlpExportArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

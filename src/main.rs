@@ -12,6 +12,7 @@ mod isolate_cmd;
 mod lifetime;
 mod llm_cmd;
 mod orphans;
+mod otlp_cmd;
 mod paths;
 mod policy_cmd;
 mod proxy_cmd;

@@ -44,6 +44,7 @@ pub async fn demo(args: DemoArgs) -> Result<u8> {
             sinkhole_wait: phonehome_proxy::DEFAULT_SINKHOLE_WAIT.as_secs(),
             connect_timeout: 10,
             idle_timeout: None,
+            otlp: Default::default(),
         },
         bypass: Vec::new(),
         drain: 3,

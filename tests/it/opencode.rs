@@ -10,8 +10,8 @@ use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 use crate::support::{connect_proxy, of_type, read_capture, response_of, run, Scratch, TestPki};
 
-const REPLY: &str = "PHONEHOME-FAKE-REPLY";
-const API_KEY: &str = "sk-phonehome-test-000000000000000000000000";
+pub(crate) const REPLY: &str = "PHONEHOME-FAKE-REPLY";
+pub(crate) const API_KEY: &str = "sk-phonehome-test-000000000000000000000000";
 
 fn opencode() -> PathBuf {
     let path =
@@ -43,10 +43,10 @@ fn opencode_log(dir: &std::path::Path) -> String {
 }
 
 /// What one OpenCode run under phonehome produced.
-struct OpenCodeRun {
-    ran: crate::support::Ran,
-    records: Vec<serde_json::Value>,
-    capture: String,
+pub(crate) struct OpenCodeRun {
+    pub(crate) ran: crate::support::Ran,
+    pub(crate) records: Vec<serde_json::Value>,
+    pub(crate) capture: String,
     /// CONNECT targets the refusing upstream proxy was asked for.
     refused: Vec<String>,
     port: String,
@@ -59,6 +59,16 @@ async fn run_opencode(policy: &str) -> OpenCodeRun {
 }
 
 async fn run_opencode_with(policy: &str, extra: &[&str]) -> OpenCodeRun {
+    run_opencode_wrapped(policy, extra, &[]).await
+}
+
+/// [`run_opencode_with`], with OpenCode's command line after `wrap` (a program and its
+/// arguments, such as `sh -c SCRIPT sh`).
+pub(crate) async fn run_opencode_wrapped(
+    policy: &str,
+    extra: &[&str],
+    wrap: &[&str],
+) -> OpenCodeRun {
     let opencode = opencode();
     let scratch = Scratch::new();
     let pki = TestPki::new(scratch.dir.path());
@@ -121,6 +131,7 @@ async fn run_opencode_with(policy: &str, extra: &[&str]) -> OpenCodeRun {
         .arg(&out);
     cmd.args(["--policy", policy]).args(extra);
     cmd.arg("--")
+        .args(wrap)
         .arg(&opencode)
         .args(["run", "-m", "fake/fake-model", "Say hello"]);
     let ran = run(cmd).await;
@@ -141,7 +152,7 @@ async fn run_opencode_with(policy: &str, extra: &[&str]) -> OpenCodeRun {
 
 impl OpenCodeRun {
     /// Asserts that OpenCode answered and its chat completions were captured decrypted.
-    fn assert_answered(&self) {
+    pub(crate) fn assert_answered(&self) {
         let ran = &self.ran;
         assert_eq!(
             ran.code,

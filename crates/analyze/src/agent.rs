@@ -101,12 +101,12 @@ pub(crate) struct AgentHit {
 }
 
 /// The agents seen so far.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Detector {
     seen: BTreeMap<String, Seen>,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Seen {
     command: bool,
     user_agent: bool,
@@ -188,6 +188,41 @@ impl Detector {
             .collect();
         out.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.requests.cmp(&a.1.requests)));
         out.into_iter().map(|(_, a)| a).collect()
+    }
+}
+
+/// Which agent a capture shows, asked as it is read (the report asks once, at the end): the
+/// command, then each exchange.
+pub struct AgentDetector {
+    patterns: Patterns,
+    detector: Detector,
+}
+
+impl AgentDetector {
+    /// A detector for the catalog's agents.
+    pub fn new(catalog: &Catalog) -> Self {
+        Self {
+            patterns: Patterns::new(catalog),
+            detector: Detector::default(),
+        }
+    }
+
+    /// The capture's command (argv).
+    pub fn command(&mut self, argv: &[String]) {
+        self.detector.command(&self.patterns, argv);
+    }
+
+    /// One exchange: its user-agent and the agents' own headers.
+    pub fn exchange(&mut self, x: &Exchange) {
+        let hits = self.patterns.scan(x);
+        if !hits.is_empty() {
+            self.detector.add(&self.patterns, hits);
+        }
+    }
+
+    /// The agents seen so far, the one named by the command first, then by requests.
+    pub fn agents(&self) -> Vec<AgentSeen> {
+        self.detector.clone().finish(&self.patterns)
     }
 }
 

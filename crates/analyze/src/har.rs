@@ -109,7 +109,7 @@ impl Trailer {
             })?,
             Event::Conn(conn) => self.conns.push(&conn)?,
             Event::Blocked(b) => self.blocked.push(&b)?,
-            Event::Exchange(_) | Event::Ws(_) => {}
+            Event::Exchange(_) | Event::Ws(_) | Event::Dns(_) => {}
         }
         Ok(())
     }

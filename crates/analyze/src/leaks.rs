@@ -81,14 +81,15 @@ struct Needle {
 /// What to look for: the capture's markers as they may appear in a request. Read by many
 /// threads at once.
 #[derive(Default)]
-pub(crate) struct Needles {
+pub struct Needles {
     needles: Vec<Needle>,
     /// Fingerprint → the secret's name.
     secret_names: BTreeMap<String, String>,
 }
 
 impl Needles {
-    pub(crate) fn new(markers: &Markers) -> Self {
+    /// The needles of a capture's markers (its `capture` record).
+    pub fn new(markers: &Markers) -> Self {
         let mut needles = Needles::default();
         for marker in &markers.values {
             let whole_word = matches!(marker.kind.as_str(), "user" | "hostname");
@@ -166,6 +167,36 @@ impl Needles {
         }
         hits
     }
+}
+
+impl Needles {
+    /// The markers found in one exchange's request, one hit per marker and place (a
+    /// credential in its own credential header is in use, not leaked, and is not a hit).
+    pub fn hits(&self, x: &Exchange) -> Vec<MarkerHit> {
+        self.scan(x)
+            .places
+            .into_iter()
+            .map(|(i, place)| {
+                let needle = &self.needles[i];
+                MarkerHit {
+                    kind: needle.kind.clone(),
+                    marker: needle.shown.clone(),
+                    place,
+                }
+            })
+            .collect()
+    }
+}
+
+/// One marker found in one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MarkerHit {
+    /// `cwd`, `home`, `user`, `hostname`, `git_remote`, `env` or `sensitive`.
+    pub kind: String,
+    /// The marker as shown: a path, a name, or an environment variable's name.
+    pub marker: String,
+    /// `url`, `header <name>` or `body`.
+    pub place: String,
 }
 
 fn finders(variants: Vec<String>) -> Vec<Finder<'static>> {

@@ -27,7 +27,7 @@ mod report;
 mod signature;
 mod source;
 
-pub use agent::AgentSeen;
+pub use agent::{AgentDetector, AgentSeen};
 pub use allowlist::{
     allowlist, read_back, Allowed, Allowlist, Denied, Format as AllowlistFormat, ReadBack,
     ReadBackError,
@@ -39,7 +39,7 @@ pub use diff::{
 };
 pub use har::{export as export_har, ExportError};
 pub use input::{open, open_regular, open_with_progress, Events};
-pub use leaks::{CredentialUse, Leak, PromptLeak};
+pub use leaks::{CredentialUse, Leak, MarkerHit, Needles, PromptLeak};
 pub use llm::{recognise as recognise_llm_call, LlmCall};
 pub use records::Progress;
 pub use replay::{replay, HostVerdict, Replay, ReplayError};
@@ -47,7 +47,9 @@ pub use report::{
     build as build_report, build_with_progress as build_report_with_progress, Report,
 };
 pub use signature::signature;
-pub use source::{url_parts, Event, Exchange, ResponsePart, SourceError, UrlParts, INCOMPLETE};
+pub use source::{
+    url_parts, Event, Exchange, FlowJoin, ResponsePart, SourceError, UrlParts, INCOMPLETE,
+};
 
 /// Renders a report as Markdown.
 pub fn render_markdown(report: &Report) -> String {

@@ -15,6 +15,8 @@ use crate::records::{Prepare, Progress, Records};
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exchange {
     pub flow: u64,
+    /// The connection that carried it, when the input says (HAR files from other tools do not).
+    pub conn: Option<u64>,
     pub ts: DateTime<Utc>,
     pub method: String,
     pub url: String,
@@ -120,6 +122,8 @@ pub enum Event {
     Conn(Conn),
     Blocked(Blocked),
     Ws(Ws),
+    /// A DNS query phonehome answered (isolation mode).
+    Dns(phonehome_record::Dns),
     End(End),
 }
 
@@ -146,22 +150,104 @@ pub enum SourceError {
     Unknown { path: PathBuf },
 }
 
+/// Most flows waiting for their response before the oldest is given up on (emitted without
+/// one), so memory stays bounded whatever the capture holds.
+const MAX_PENDING: usize = 10_000;
+
 /// What a capture without its `end` record is: the records before are valid, but phonehome
 /// (or the machine) stopped before it could finish the file.
 pub const INCOMPLETE: &str = "incomplete: phonehome stopped before the end";
 
-/// Most flows waiting for their response before the oldest is given up on (emitted without
-/// one), so memory stays bounded whatever the capture holds.
-const MAX_PENDING: usize = 10_000;
+/// Joins a capture's records into [`Event`]s as they come, in the order they were written:
+/// each flow's request with its response and errors. Holds only the flows still waiting for
+/// their response (at most 10,000; then the oldest is handed on without one).
+///
+/// The file reader ([`crate::open`]) uses it; a consumer fed records live (the OTLP
+/// exporter beside the recorder) uses it directly.
+#[derive(Debug, Default)]
+pub struct FlowJoin {
+    pending: HashMap<u64, Exchange>,
+    /// Errors of flows whose request has not been read yet.
+    early_errors: HashMap<u64, (Phase, String)>,
+    queue: std::collections::VecDeque<Event>,
+}
+
+impl FlowJoin {
+    /// Takes the next record.
+    pub fn push(&mut self, record: Record) {
+        match record {
+            Record::Capture(c) => self.queue.push_back(Event::Header(c)),
+            Record::Request(r) => self.request(exchange_from_request(r)),
+            Record::Response(r) => {
+                if let Some(mut exchange) = self.pending.remove(&r.flow) {
+                    exchange.response = Some(ResponsePart::from(r));
+                    self.queue.push_back(Event::Exchange(exchange));
+                }
+            }
+            Record::Error(e) => self.error(e),
+            Record::Conn(c) => self.queue.push_back(Event::Conn(c)),
+            Record::Blocked(b) => self.queue.push_back(Event::Blocked(b)),
+            Record::Ws(w) => self.queue.push_back(Event::Ws(w)),
+            Record::Dns(d) => self.queue.push_back(Event::Dns(d)),
+            Record::End(end) => {
+                self.finish();
+                self.queue.push_back(Event::End(end));
+            }
+            _ => {}
+        }
+    }
+
+    /// The next event ready, in order.
+    pub fn pop(&mut self) -> Option<Event> {
+        self.queue.pop_front()
+    }
+
+    /// Hands on the flows that never got a response, in flow order (at the end of the input).
+    pub fn finish(&mut self) {
+        let mut rest: Vec<_> = self.pending.drain().map(|(_, e)| e).collect();
+        rest.sort_by_key(|e| e.flow);
+        self.queue.extend(rest.into_iter().map(Event::Exchange));
+    }
+
+    fn error(&mut self, e: phonehome_record::ErrorRecord) {
+        let Some(flow) = e.flow else {
+            self.queue.push_back(Event::Failure {
+                ts: parse_ts(&e.ts),
+                target: e.target,
+                phase: e.phase,
+                message: e.message,
+            });
+            return;
+        };
+        match self.pending.get_mut(&flow) {
+            Some(exchange) => {
+                exchange.error.get_or_insert((e.phase, e.message));
+            }
+            None => {
+                self.early_errors
+                    .entry(flow)
+                    .or_insert((e.phase, e.message));
+            }
+        }
+    }
+
+    fn request(&mut self, mut exchange: Exchange) {
+        exchange.error = self.early_errors.remove(&exchange.flow);
+        if self.pending.len() >= MAX_PENDING {
+            if let Some(oldest) = self.pending.keys().min().copied() {
+                let stale = self.pending.remove(&oldest).expect("present");
+                self.queue.push_back(Event::Exchange(stale));
+            }
+        }
+        self.pending.insert(exchange.flow, exchange);
+    }
+}
 
 /// Streams a capture's records as events, joining each flow's request, response and errors.
 pub struct CaptureEvents {
     path: PathBuf,
     records: Records<BufReader<std::fs::File>, Prepared>,
-    pending: HashMap<u64, Exchange>,
-    /// Errors of flows whose request has not been read yet.
-    early_errors: HashMap<u64, (Phase, String)>,
-    queue: std::collections::VecDeque<Event>,
+    join: FlowJoin,
     torn_tail: Option<usize>,
     /// The `end` record was read.
     ended: bool,
@@ -173,9 +259,7 @@ impl CaptureEvents {
         Self {
             path: path.to_owned(),
             records: Records::new(reader, read),
-            pending: HashMap::new(),
-            early_errors: HashMap::new(),
-            queue: std::collections::VecDeque::new(),
+            join: FlowJoin::default(),
             torn_tail: None,
             ended: false,
             done: false,
@@ -215,65 +299,13 @@ impl CaptureEvents {
     }
 
     fn handle(&mut self, prepared: Prepared) {
-        let record = match prepared {
-            Prepared::Request(exchange) => return self.request(exchange),
-            Prepared::Record(record) => record,
-        };
-        match record {
-            Record::Capture(c) => self.queue.push_back(Event::Header(c)),
-            Record::Request(r) => self.request(exchange_from_request(r)),
-            Record::Response(r) => {
-                if let Some(mut exchange) = self.pending.remove(&r.flow) {
-                    exchange.response = Some(ResponsePart::from(r));
-                    self.queue.push_back(Event::Exchange(exchange));
-                }
-            }
-            Record::Error(e) => match e.flow {
-                Some(flow) => match self.pending.get_mut(&flow) {
-                    Some(exchange) => {
-                        exchange.error.get_or_insert((e.phase, e.message));
-                    }
-                    None => {
-                        self.early_errors
-                            .entry(flow)
-                            .or_insert((e.phase, e.message));
-                    }
-                },
-                None => self.queue.push_back(Event::Failure {
-                    ts: parse_ts(&e.ts),
-                    target: e.target,
-                    phase: e.phase,
-                    message: e.message,
-                }),
-            },
-            Record::Conn(c) => self.queue.push_back(Event::Conn(c)),
-            Record::Blocked(b) => self.queue.push_back(Event::Blocked(b)),
-            Record::Ws(w) => self.queue.push_back(Event::Ws(w)),
-            Record::End(end) => {
-                self.ended = true;
-                self.flush_pending();
-                self.queue.push_back(Event::End(end));
-            }
-            _ => {}
-        }
-    }
-
-    fn request(&mut self, mut exchange: Exchange) {
-        exchange.error = self.early_errors.remove(&exchange.flow);
-        if self.pending.len() >= MAX_PENDING {
-            if let Some(oldest) = self.pending.keys().min().copied() {
-                let stale = self.pending.remove(&oldest).expect("present");
-                self.queue.push_back(Event::Exchange(stale));
+        match prepared {
+            Prepared::Request(exchange) => self.join.request(exchange),
+            Prepared::Record(record) => {
+                self.ended |= matches!(record, Record::End(_));
+                self.join.push(record)
             }
         }
-        self.pending.insert(exchange.flow, exchange);
-    }
-
-    /// Flows that never got a response, in flow order.
-    fn flush_pending(&mut self) {
-        let mut rest: Vec<_> = self.pending.drain().map(|(_, e)| e).collect();
-        rest.sort_by_key(|e| e.flow);
-        self.queue.extend(rest.into_iter().map(Event::Exchange));
     }
 }
 
@@ -282,7 +314,7 @@ impl Iterator for CaptureEvents {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(event) = self.queue.pop_front() {
+            if let Some(event) = self.join.pop() {
                 return Some(Ok(event));
             }
             if self.done {
@@ -293,7 +325,7 @@ impl Iterator for CaptureEvents {
                 Some(Err(e)) if e.is_torn_tail() => {
                     self.torn_tail = Some(e.line);
                     self.done = true;
-                    self.flush_pending();
+                    self.join.finish();
                 }
                 Some(Err(source)) => {
                     self.done = true;
@@ -304,7 +336,7 @@ impl Iterator for CaptureEvents {
                 }
                 None => {
                     self.done = true;
-                    self.flush_pending();
+                    self.join.finish();
                 }
             }
         }
@@ -385,6 +417,7 @@ fn exchange_from_request(r: phonehome_record::Request) -> Exchange {
     let (host, port, path, query) = split_url(&r.url);
     Exchange {
         flow: r.flow,
+        conn: Some(r.conn),
         ts: parse_ts(&r.ts),
         method: r.method,
         url: r.url,
@@ -415,6 +448,7 @@ pub(crate) fn exchange(
     let (host, port, path, query) = split_url(&url);
     Exchange {
         flow,
+        conn: None,
         ts,
         method,
         url,

@@ -57,8 +57,8 @@ pub use fingerprint::{fingerprints, Fingerprints};
 pub use launch::{child_env, write_ca_bundle, PROXY_USER};
 pub use phonehome_record::SinkholeMode;
 pub use recorder::{
-    BlockedSummary, CaptureSummary, Failure, HostSummary, Recorder, RecorderOptions, RecorderTask,
-    DEFAULT_BUDGET, DEFAULT_MAX_BODY,
+    BlockedSummary, CaptureSummary, Failure, HostSummary, RecordTap, Recorder, RecorderOptions,
+    RecorderTask, DEFAULT_BUDGET, DEFAULT_MAX_BODY,
 };
 pub use trust::{read_pem_certs, TrustError};
 pub use upstream_proxy::UpstreamProxy;

@@ -33,6 +33,8 @@ pub struct RecorderOptions {
     /// Body bytes held for the recorder at once before bytes are dropped.
     pub budget: usize,
     pub redactor: Redactor,
+    /// A consumer of the records as they are written (the live OTLP exporter).
+    pub tap: Option<Arc<dyn RecordTap>>,
 }
 
 impl Default for RecorderOptions {
@@ -41,8 +43,21 @@ impl Default for RecorderOptions {
             max_body: DEFAULT_MAX_BODY,
             budget: DEFAULT_BUDGET,
             redactor: Redactor::new(),
+            tap: None,
         }
     }
+}
+
+/// Something fed every record as the writer thread writes it, redacted, in file order.
+pub trait RecordTap: Send + Sync + std::fmt::Debug {
+    /// One record, just written (handed over: the writer is done with it). Called on the
+    /// writer thread: it must not wait (queue and return; drop and count when the queue is
+    /// full).
+    fn record(&self, record: Record);
+
+    /// The capture is ending with `end` (written after this returns): deliver what is queued,
+    /// waiting a bounded time, and say what was delivered (the `end` record's `otlp`).
+    fn finish(&self, end: &End) -> Option<phonehome_record::OtlpDelivery>;
 }
 
 /// Body bytes as the tee captured them, before decoding.
@@ -115,8 +130,12 @@ impl Recorder {
         header: Record,
         options: RecorderOptions,
     ) -> std::io::Result<(Recorder, RecorderTask)> {
-        writer.write(&redact_record(header, &options.redactor))?;
+        let header = redact_record(header, &options.redactor);
+        writer.write(&header)?;
         writer.flush()?;
+        if let Some(tap) = &options.tap {
+            tap.record(header);
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             next_conn: AtomicU64::new(1),
@@ -201,6 +220,8 @@ pub struct CaptureSummary {
     /// Distinct denials: (target, rule, enforced) with how often each happened.
     pub blocked: Vec<BlockedSummary>,
     pub dropped_bytes: u64,
+    /// What the live OTLP export delivered, when it was on.
+    pub otlp: Option<phonehome_record::OtlpDelivery>,
 }
 
 /// Per-host figures of a [`CaptureSummary`].
@@ -240,19 +261,28 @@ fn write_loop(
         while let Some(message) = next.take() {
             if let Message::Finish { exit_code } = message {
                 summary.dropped_bytes = shared.dropped.load(Ordering::Relaxed);
-                let end = Record::End(End {
+                let mut end = End {
                     ts: phonehome_record::now(),
                     exit_code,
                     counts: summary.counts.clone(),
                     dropped_bytes: summary.dropped_bytes,
-                });
-                writer.write(&end)?;
+                    otlp: None,
+                };
+                writer.flush()?;
+                if let Some(tap) = &shared.options.tap {
+                    end.otlp = tap.finish(&end);
+                }
+                summary.otlp = end.otlp;
+                writer.write(&Record::End(end))?;
                 writer.flush()?;
                 return Ok(summary);
             }
             let record = finalize(message, shared, &mut redactor, &mut summary);
             count(&record, &mut summary);
             writer.write(&record)?;
+            if let Some(tap) = &shared.options.tap {
+                tap.record(record);
+            }
             next = rx.try_recv().ok();
         }
         writer.flush()?;

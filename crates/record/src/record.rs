@@ -577,6 +577,29 @@ pub struct End {
     /// missing.
     #[serde(default)]
     pub dropped_bytes: u64,
+    /// What the live OTLP export (`--otlp`) delivered; absent when it was off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub otlp: Option<OtlpDelivery>,
+}
+
+/// What the live OTLP exporter delivered to its collector, in the `end` record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtlpDelivery {
+    /// Spans and log records the collector accepted.
+    pub sent: u64,
+    /// Spans and log records in batches the collector did not accept (down, slow, refused).
+    pub failed: u64,
+    /// Capture records the exporter never saw: its bounded queue was full. The capture file
+    /// has them all.
+    pub queue_dropped: u64,
+}
+
+impl OtlpDelivery {
+    /// Everything that did not reach the collector: failed items plus records dropped at the
+    /// queue.
+    pub fn dropped(&self) -> u64 {
+        self.failed + self.queue_dropped
+    }
 }
 
 #[cfg(test)]

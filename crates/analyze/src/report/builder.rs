@@ -152,7 +152,7 @@ impl<'c> Builder<'c> {
             Event::Blocked(b) => self.blocked(b),
             Event::End(end) => self.end = Some(end),
             Event::Conn(conn) => self.conn(conn),
-            Event::Ws(_) => {}
+            Event::Ws(_) | Event::Dns(_) => {}
         }
     }
 

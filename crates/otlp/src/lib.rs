@@ -1,0 +1,52 @@
+//! phonehome's OpenTelemetry export: a capture's records as OTLP traces, metrics and logs,
+//! from a file (`phonehome export --format otlp`) or live beside the recorder (`--otlp`).
+//!
+//! It follows the OpenTelemetry semantic conventions v1.38.0 (HTTP client spans, GenAI
+//! spans and metrics) and sends through the standard Rust SDK's exporters
+//! (`opentelemetry-otlp`: http/protobuf, http/json, grpc). Ids are derived from the capture
+//! id and the flow and connection ids ([`ids`](crate)), so the same capture exported twice
+//! gives the same trace and span ids.
+//!
+//! ```text
+//! events (phonehome_analyze::open, or FlowJoin over live records)
+//!   ─ Prelude (agent for the resource) ─ Mapper ─┬─ spans  (flow, attempt, genai)
+//!                                                ├─ logs   (leaks, denials)
+//!                                                └─ metrics
+//!   ─ Sink (SpanExporter / LogExporter / MetricExporter) ─ collector
+//! ```
+#![forbid(unsafe_code)]
+
+mod attempt;
+mod config;
+mod export;
+mod flow;
+mod genai;
+mod ids;
+mod live;
+mod logs;
+mod mapper;
+mod metrics;
+mod resource;
+mod sink;
+mod span;
+
+pub use config::{ConfigError, Overrides, Protocol, Settings, Signal};
+pub use export::{export_events, ExportStats};
+pub use live::Live;
+
+/// The semantic conventions the exported data follows.
+pub const SCHEMA_URL: &str = "https://opentelemetry.io/schemas/1.38.0";
+
+/// Why an export failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    #[error("cannot set up the OTLP exporter for {endpoint}: {message}")]
+    Build { endpoint: String, message: String },
+    #[error("the OTLP collector at {endpoint} did not take the data: {message}")]
+    Send { endpoint: String, message: String },
+    #[error("the input has no capture header")]
+    NoCapture,
+    #[error(transparent)]
+    Source(#[from] phonehome_analyze::SourceError),
+}
