@@ -52,6 +52,9 @@ async fn codex_answers_through_phonehome_and_its_telemetry_is_as_the_catalog_say
             .any(|c| c["api"] == "openai.responses" && c["streaming"] == true),
         "{calls:#?}"
     );
+    // Its plugin list came from chatgpt.com, no LLM call: not another LLM provider.
+    let concern = default.concern("chatgpt.com");
+    assert_eq!(concern, "package registry of Codex CLI (not LLM calls)");
     check_observed("codex", &pinned(PACKAGE), &default, run_codex_with).await;
 }
 

@@ -349,6 +349,7 @@ impl AgentRun {
             "{agents:#}"
         );
         assert_eq!(report["provider"], "localhost", "{:#}", report["domains"]);
+        assert_other_providers_got_llm_calls(&report);
         let purpose_of = |host: &Value| {
             report["domains"]
                 .as_array()
@@ -380,11 +381,37 @@ impl AgentRun {
         }
     }
 
+    /// The domain table's concern for `host`, which the run must have contacted.
+    pub fn concern(&self, host: &str) -> String {
+        let report = self.report();
+        let domains = report["domains"].as_array().expect("domains");
+        let row = domains
+            .iter()
+            .find(|d| d["domain"] == host)
+            .unwrap_or_else(|| panic!("{host} contacted: {domains:#?}"));
+        row["concern"].as_str().expect("concern").to_owned()
+    }
+
     /// Whether any request outside matches the catalog's `observed` entry on `host`.
     fn shows(&self, host: &str, observed: &Value) -> bool {
         self.outside_requests()
             .iter()
             .any(|(h, method, path)| h == host && matches(observed, method, path))
+    }
+}
+
+/// A host is called an LLM provider other than the configured one only when LLM calls went
+/// there: not for an LLM vendor's host that got only the agent's telemetry.
+fn assert_other_providers_got_llm_calls(report: &Value) {
+    let llm = report["llm"].as_array().expect("llm");
+    for d in report["domains"].as_array().expect("domains") {
+        let concern = d["concern"].as_str().expect("concern");
+        if concern.contains("other than the configured provider") {
+            assert!(
+                llm.iter().any(|row| row["host"] == d["domain"]),
+                "named an LLM provider without an LLM call there: {d:#}"
+            );
+        }
     }
 }
 

@@ -23,9 +23,19 @@ fn other_hosts(report: &Report) -> impl Iterator<Item = &DomainRow> {
     })
 }
 
+/// What a host was contacted for: what was sent there when the catalog knows it (telemetry
+/// on an LLM vendor's host), else the host's purpose.
+fn purposes_of(d: &DomainRow) -> Vec<Purpose> {
+    if d.sent.is_empty() {
+        d.purpose.into_iter().collect()
+    } else {
+        d.sent.clone()
+    }
+}
+
 /// Distinct purposes of the hosts contacted besides the provider and loopback.
 fn purposes_contacted(report: &Report) -> BTreeSet<Purpose> {
-    other_hosts(report).filter_map(|d| d.purpose).collect()
+    other_hosts(report).flat_map(purposes_of).collect()
 }
 
 /// For every non-essential endpoint contacted, the catalog's switch for each detected agent.
@@ -209,13 +219,11 @@ fn findings(report: &Report) -> Findings {
     }
     let non_essential: Vec<String> = others
         .iter()
-        .filter(|d| d.purpose.is_some_and(|p| !p.is_essential()))
-        .map(|d| {
-            format!(
-                "{} ({})",
-                d.domain,
-                d.purpose.map(Purpose::as_str).unwrap_or_default()
-            )
+        .map(|d| (d, purposes_of(d)))
+        .filter(|(_, p)| !p.is_empty() && p.iter().all(|p| !p.is_essential()))
+        .map(|(d, p)| {
+            let p: Vec<&str> = p.into_iter().map(Purpose::as_str).collect();
+            format!("{} ({})", d.domain, p.join(", "))
         })
         .collect();
     if !non_essential.is_empty() {

@@ -5,15 +5,17 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
-use phonehome_catalog::{Catalog, Ecosystem, PackageKind, Purpose};
-use phonehome_record::{is_loopback, timestamp, Blocked, Capture, Conn, End, Phase, Target};
+use phonehome_catalog::{Catalog, Ecosystem, Endpoint, PackageKind, Purpose};
+use phonehome_record::{timestamp, Blocked, Capture, Conn, End, Phase, Target};
 
 use super::calls::LlmAcc;
+use super::concern::{concern, Host};
 use super::digest::{Call, Digest, Scanners};
 use super::model::{
-    BlockedRow, DomainRow, DownloadRow, FailureRow, FetchRow, FingerprintRow, PackageRow, Report,
-    Setup, SignatureRow, Storm, Summary, TimelineEvent,
+    DomainRow, DownloadRow, FetchRow, Report, Setup, SignatureRow, Storm, Summary, TimelineEvent,
 };
+use super::observed::Observations;
+use super::rows::{blocked_rows, failure_rows, fingerprint_rows, package_rows};
 use super::sight::Sight;
 use super::timeline::{self, Activity, Burst};
 use crate::agent::{self, Patterns};
@@ -35,6 +37,8 @@ struct HostAcc {
     first_seen: Option<DateTime<Utc>>,
     registry: bool,
     activity: Activity,
+    /// Its requests that the catalog saw an agent send there (`observed`).
+    observed: Observations,
 }
 
 #[derive(Default)]
@@ -70,8 +74,8 @@ fn is_connection_failure(phase: Phase) -> bool {
 
 pub(super) struct Builder<'c> {
     catalog: &'c Catalog,
-    /// Catalog purpose per host and port: glob matching once per host, not per request.
-    purposes: HashMap<String, Vec<(u16, Option<Purpose>)>>,
+    /// Catalog endpoint per host and port: glob matching once per host, not per request.
+    endpoints: HashMap<String, Vec<(u16, Option<&'c Endpoint>)>>,
     pub(super) input: String,
     pub(super) input_format: &'static str,
     header: Option<Capture>,
@@ -102,7 +106,7 @@ impl<'c> Builder<'c> {
     pub(super) fn new(catalog: &'c Catalog) -> Self {
         Self {
             catalog,
-            purposes: HashMap::new(),
+            endpoints: HashMap::new(),
             input: String::new(),
             input_format: "capture",
             header: None,
@@ -208,7 +212,12 @@ impl<'c> Builder<'c> {
         self.agents.add(patterns, std::mem::take(&mut x.agents));
         self.leaks.add(&x.host, std::mem::take(&mut x.leaks));
         self.count_host(&x);
-        let purpose = self.purpose(&x);
+        let endpoint = self.endpoint(&x.host, x.port);
+        self.count_observed(&x, endpoint);
+        let purpose = match x.package {
+            Some(_) => Some(Purpose::PackageRegistry),
+            None => endpoint.map(|e| e.purpose),
+        };
         self.list_fetch(&x, purpose);
         let retry = self.count_signature(&x);
         if let Some(call) = x.call.take() {
@@ -276,20 +285,27 @@ impl<'c> Builder<'c> {
         *self.packages.entry(key).or_default() += 1;
     }
 
-    /// The purpose of an exchange's host: package-registry when it fetched a package, else
-    /// the catalog's (looked up once per host and port).
-    fn purpose(&mut self, x: &Digest) -> Option<Purpose> {
-        if x.package.is_some() {
-            return Some(Purpose::PackageRegistry);
+    /// The catalog's endpoint for a host and port, looked up once per host and port.
+    fn endpoint(&mut self, host: &str, port: u16) -> Option<&'c Endpoint> {
+        let known = self.endpoints.get(host).into_iter().flatten();
+        if let Some((_, endpoint)) = known.into_iter().find(|(p, _)| *p == port) {
+            return *endpoint;
         }
-        let known = self.purposes.get(&x.host).into_iter().flatten();
-        if let Some((_, purpose)) = known.into_iter().find(|(port, _)| *port == x.port) {
-            return *purpose;
+        let endpoint = self.catalog.lookup(host, port);
+        let ports = self.endpoints.entry(host.to_owned()).or_default();
+        ports.push((port, endpoint));
+        endpoint
+    }
+
+    /// Matches the exchange against the `observed` requests of its host's endpoint.
+    fn count_observed(&mut self, x: &Digest, endpoint: Option<&Endpoint>) {
+        let Some(endpoint) = endpoint.filter(|e| !e.observed.is_empty()) else {
+            return;
+        };
+        if let Some(host) = self.hosts.get_mut(&x.host) {
+            host.observed
+                .add(endpoint, &x.method, &x.path, x.call.is_some());
         }
-        let purpose = self.catalog.lookup(&x.host, x.port).map(|e| e.purpose);
-        let ports = self.purposes.entry(x.host.clone()).or_default();
-        ports.push((x.port, purpose));
-        purpose
     }
 
     /// Lists binary downloads and model-catalog fetches.
@@ -358,7 +374,8 @@ impl<'c> Builder<'c> {
     }
 
     /// The host that got the most successful LLM calls; else the llm-api host with the most
-    /// requests.
+    /// requests, leaving out those that got only requests the catalog saw an agent send there
+    /// besides LLM calls (telemetry on an LLM vendor's host).
     pub(super) fn provider(&self) -> Option<String> {
         let mut ok_by_host: BTreeMap<&str, u64> = BTreeMap::new();
         for ((host, _, _), acc) in &self.llm {
@@ -373,6 +390,7 @@ impl<'c> Builder<'c> {
         self.hosts
             .iter()
             .filter(|(h, acc)| self.purpose_of(h, acc.port, false) == Some(Purpose::LlmApi))
+            .filter(|(_, acc)| !acc.observed.all_observed(acc.requests))
             .max_by_key(|(h, acc)| (acc.requests, std::cmp::Reverse(h.as_str())))
             .map(|(h, _)| h.clone())
     }
@@ -386,9 +404,11 @@ impl<'c> Builder<'c> {
         self.summary.unique_signatures = self.signatures.len() as u64;
         self.summary.unique_domains = self.hosts.len() as u64;
         let (unseen, processes) = std::mem::take(&mut self.sight).finish();
+        let names: Vec<&str> = agents.iter().map(|a| a.name.as_str()).collect();
+        let domains = self.domains(provider.as_deref(), &leaks, &names);
         let mut report = Report {
             setup: self.setup(agents),
-            domains: self.domains(provider.as_deref(), &leaks),
+            domains,
             timeline: timeline::timeline(
                 self.start,
                 self.last,
@@ -458,11 +478,11 @@ impl<'c> Builder<'c> {
         });
     }
 
-    fn domains(&self, provider: Option<&str>, leaks: &[Leak]) -> Vec<DomainRow> {
+    fn domains(&self, provider: Option<&str>, leaks: &[Leak], agents: &[&str]) -> Vec<DomainRow> {
         let mut rows: Vec<DomainRow> = self
             .hosts
             .iter()
-            .map(|(host, acc)| self.domain(host, acc, provider, leaks))
+            .map(|(host, acc)| self.domain(host, acc, (provider, agents), leaks))
             .collect();
         rows.sort_by(|a, b| b.requests.cmp(&a.requests).then(a.domain.cmp(&b.domain)));
         rows
@@ -472,7 +492,7 @@ impl<'c> Builder<'c> {
         &self,
         host: &str,
         acc: &HostAcc,
-        provider: Option<&str>,
+        (provider, agents): (Option<&str>, &[&str]),
         leaks: &[Leak],
     ) -> DomainRow {
         let endpoint = self.catalog.lookup(host, acc.port);
@@ -482,7 +502,18 @@ impl<'c> Builder<'c> {
             endpoint.map(|e| e.purpose)
         };
         let leaked = leaks.iter().any(|l| l.host == host && !l.expected);
+        let sent = acc.observed.sent(acc.requests, agents);
+        let row = Host {
+            host,
+            purpose,
+            sent: sent.as_ref(),
+            requests: acc.requests,
+            failures: acc.failures,
+            leaked,
+        };
         DomainRow {
+            concern: concern(&row, provider, self.catalog),
+            sent: sent.map(|s| s.purposes).unwrap_or_default(),
             domain: host.to_owned(),
             purpose,
             owner: endpoint.map(|e| e.owner.clone()),
@@ -491,7 +522,6 @@ impl<'c> Builder<'c> {
             bytes_up: acc.bytes_up,
             bytes_down: acc.bytes_down,
             first_seen: acc.first_seen.map(timestamp).unwrap_or_default(),
-            concern: concern(host, purpose, provider, acc, leaked),
         }
     }
 }
@@ -513,88 +543,4 @@ fn signature_rows(signatures: HashMap<String, SignatureAcc>) -> Vec<SignatureRow
     });
     rows.truncate(TOP_SIGNATURES);
     rows
-}
-
-fn package_rows(
-    packages: BTreeMap<(Ecosystem, PackageKind, String, String), u64>,
-) -> Vec<PackageRow> {
-    packages
-        .into_iter()
-        .map(|((ecosystem, kind, package, host), requests)| PackageRow {
-            ecosystem,
-            kind,
-            package,
-            host,
-            requests,
-        })
-        .collect()
-}
-
-fn failure_rows(failures: BTreeMap<(String, Phase, String), u64>) -> Vec<FailureRow> {
-    failures
-        .into_iter()
-        .map(|((target, phase, message), count)| FailureRow {
-            target,
-            phase,
-            message,
-            count,
-        })
-        .collect()
-}
-
-fn blocked_rows(blocked: BTreeMap<(String, String, bool), u64>) -> Vec<BlockedRow> {
-    blocked
-        .into_iter()
-        .map(|((target, rule, enforced), count)| BlockedRow {
-            target,
-            rule,
-            enforced,
-            count,
-        })
-        .collect()
-}
-
-fn fingerprint_rows(fingerprints: BTreeMap<(String, String, String), u64>) -> Vec<FingerprintRow> {
-    fingerprints
-        .into_iter()
-        .map(|((host, ja4, ja3), connections)| FingerprintRow {
-            host,
-            ja4,
-            ja3,
-            connections,
-        })
-        .collect()
-}
-
-fn concern(
-    host: &str,
-    purpose: Option<Purpose>,
-    provider: Option<&str>,
-    acc: &HostAcc,
-    leaked: bool,
-) -> String {
-    let mut text = if provider == Some(host) {
-        "configured LLM provider".to_owned()
-    } else if is_loopback(host) {
-        "loopback".to_owned()
-    } else {
-        match purpose {
-            None => "unknown host".to_owned(),
-            Some(Purpose::LlmApi) => "LLM API other than the configured provider".to_owned(),
-            Some(Purpose::Telemetry | Purpose::ErrorReporting | Purpose::FeatureFlags) => {
-                "sends usage data".to_owned()
-            }
-            Some(Purpose::SessionShare) => "can publish sessions".to_owned(),
-            Some(Purpose::UpdateCheck | Purpose::BinaryDownload) => "downloads code".to_owned(),
-            Some(Purpose::PackageRegistry) => "installs packages at runtime".to_owned(),
-            Some(_) => "non-essential".to_owned(),
-        }
-    };
-    if leaked {
-        text.push_str("; received markers");
-    }
-    if acc.failures > 0 && acc.failures >= acc.requests.max(1) {
-        text.push_str("; every attempt failed");
-    }
-    text
 }

@@ -10,9 +10,12 @@
 mod advice;
 mod builder;
 mod calls;
+mod concern;
 mod digest;
 mod model;
+mod observed;
 mod prompts;
+mod rows;
 mod sight;
 mod timeline;
 

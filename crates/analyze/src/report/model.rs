@@ -90,6 +90,11 @@ pub struct DomainRow {
     pub bytes_down: u64,
     pub first_seen: String,
     pub concern: String,
+    /// What the requests here were for, when every one was a request the catalog saw the
+    /// agent send to this host besides LLM calls (`observed`: telemetry on an LLM vendor's
+    /// host); empty otherwise. Left out of the JSON when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sent: Vec<Purpose>,
 }
 
 #[derive(Debug, Clone, Serialize)]
