@@ -55,9 +55,48 @@ async fn codex_answers_through_phonehome_and_its_telemetry_is_as_the_catalog_say
     // Its plugin list came from chatgpt.com, no LLM call: not another LLM provider.
     let concern = default.concern("chatgpt.com");
     assert_eq!(concern, "package registry of Codex CLI (not LLM calls)");
+    assert_github_advice(&default);
     check_observed("codex", &pinned(PACKAGE), &default, run_codex_with).await;
 }
 
 async fn run_codex_with(switch: String) -> AgentRun {
     run_codex(Some(switch)).await
+}
+
+/// Its plugin sync reads api.github.com; the catalog saw `check_for_update_on_startup = false`
+/// not stop that and `[features] plugins = false` stop it: only the latter is advised there.
+fn assert_github_advice(run: &AgentRun) {
+    let on_github = |a: &&serde_json::Value| {
+        a["hosts"]
+            .as_array()
+            .is_some_and(|hosts| hosts.iter().any(|h| h == "api.github.com"))
+    };
+    assert!(
+        run.outside_requests()
+            .iter()
+            .any(|(host, method, path)| host == "api.github.com"
+                && method == "GET"
+                && path == "/repos/openai/plugins"),
+        "{}",
+        run.context()
+    );
+    let report = run.report();
+    let advice: Vec<_> = report["hardening"]
+        .as_array()
+        .expect("hardening")
+        .iter()
+        .filter(on_github)
+        .collect();
+    assert!(
+        advice
+            .iter()
+            .any(|a| a["config"] == "[features]\nplugins = false"),
+        "{advice:#?}"
+    );
+    assert!(
+        !advice
+            .iter()
+            .any(|a| a["config"] == "check_for_update_on_startup = false"),
+        "{advice:#?}"
+    );
 }

@@ -2,7 +2,7 @@
 //! the request body, frames the response (one JSON document or a stream of chunks), hands the
 //! JSON to the API's decoder, and turns API errors and failed flows into [`LlmError`]s.
 
-use phonehome_record::{Body, BodyEncoding};
+use phonehome_record::{Body, BodyEncoding, Phase};
 use serde_json::Value;
 
 use super::conversation::{Conversation, LlmError};
@@ -25,17 +25,31 @@ pub fn decode(exchange: &Exchange) -> Option<Conversation> {
     c.session = session::find(exchange, json.as_ref());
     c.meta_reason = meta::meta_reason(exchange, &c).map(|reason| reason.to_string());
     c.meta = c.meta_reason.is_some();
-    if let Some(response) = &exchange.response {
-        decode_response(api, response, &mut c);
-    }
+    let answered = exchange
+        .response
+        .as_ref()
+        .is_some_and(|response| decode_response(api, response, &mut c));
     if let Some((phase, message)) = &exchange.error {
-        c.error.get_or_insert_with(|| LlmError {
-            status: None,
-            kind: Some(phase.as_str().to_owned()),
-            message: message.clone(),
-        });
+        flow_error(*phase, message, answered, &mut c);
     }
     Some(c)
+}
+
+/// What ended the flow, as the call's error; but a client that stopped reading after the
+/// whole answer arrived (Codex drops the stream at `response.completed`, before the body's
+/// end) got its answer: that is a note, not an error.
+fn flow_error(phase: Phase, message: &str, answered: bool, c: &mut Conversation) {
+    if answered && phase == Phase::ClientHttp {
+        c.notes.push(format!(
+            "the whole answer arrived, then the client closed: {message}"
+        ));
+        return;
+    }
+    c.error.get_or_insert_with(|| LlmError {
+        status: None,
+        kind: Some(phase.as_str().to_owned()),
+        message: message.to_owned(),
+    });
 }
 
 /// The request side of `c`; gives back the request's JSON, where the session id may be.
@@ -84,26 +98,28 @@ fn body_json(body: Option<&Body>, side: &str) -> Result<Option<Value>, String> {
     }
 }
 
-/// The response side of `c`: the answer or the error, and the call's duration.
-fn decode_response(api: Api, r: &ResponsePart, c: &mut Conversation) {
+/// The response side of `c`: the answer or the error, and the call's duration. True when the
+/// whole answer is there: a streamed answer up to its final event, or a whole JSON answer.
+fn decode_response(api: Api, r: &ResponsePart, c: &mut Conversation) -> bool {
     c.duration_ms = Some(r.duration_ms);
     let Some(body) = &r.body else {
         http_error(r, c);
-        return;
+        return false;
     };
     if body.encoding == BodyEncoding::Base64 {
         c.notes
             .push("response body is binary (base64 in the capture): not decoded".to_owned());
         http_error(r, c);
-        return;
+        return false;
     }
     c.notes.extend(incomplete(body));
     let text = body.data.as_str();
-    match framing(api, r, text) {
+    let answered = match framing(api, r, text) {
         Framing::Json => decode_json(api, r.status, text, c),
         framing => decode_stream(api, framing, r, text, c),
-    }
+    };
     http_error(r, c);
+    answered && c.error.is_none()
 }
 
 /// The note on a response body the capture does not hold whole.
@@ -123,23 +139,38 @@ fn incomplete(body: &Body) -> Option<String> {
     })
 }
 
-/// A response body that is one JSON document: the answer, or the API's error.
-fn decode_json(api: Api, status: u16, text: &str, c: &mut Conversation) {
+/// A response body that is one JSON document: the answer, or the API's error. True when it
+/// was an answer in a known shape.
+fn decode_json(api: Api, status: u16, text: &str, c: &mut Conversation) -> bool {
     match serde_json::from_str::<Value>(text) {
         Ok(json) => {
             if let Some(error) = api_error(&json, status) {
                 c.error = Some(error);
-            } else if status < 400 && !decode_whole(api, &json, c) {
+                return false;
+            }
+            let known = status < 400 && decode_whole(api, &json, c);
+            if status < 400 && !known {
                 c.notes
                     .push(format!("unknown {} response shape: shown raw", api.name()));
             }
+            known
         }
-        Err(e) => c.notes.push(format!("response body is not JSON: {e}")),
+        Err(e) => {
+            c.notes.push(format!("response body is not JSON: {e}"));
+            false
+        }
     }
 }
 
-/// A streamed answer: its chunks put back together, with the time to first token.
-fn decode_stream(api: Api, framing: Framing, r: &ResponsePart, text: &str, c: &mut Conversation) {
+/// A streamed answer: its chunks put back together, with the time to first token. True when
+/// the stream reached its final event.
+fn decode_stream(
+    api: Api,
+    framing: Framing,
+    r: &ResponsePart,
+    text: &str,
+    c: &mut Conversation,
+) -> bool {
     let status = r.status;
     c.streaming = true;
     c.ttft_ms = r.first_byte_ms.or(Some(r.ttfb_ms));
@@ -163,6 +194,7 @@ fn decode_stream(api: Api, framing: Framing, r: &ResponsePart, text: &str, c: &m
             api.final_event()
         ));
     }
+    finished
 }
 
 /// A whole (non-streamed) response body.

@@ -56,15 +56,65 @@ fn hardening(report: &Report, catalog: &Catalog) -> Vec<Advice> {
             essential_host_advice(report, catalog, &agents, row, endpoint, &mut out);
             continue;
         };
-        for switch in endpoint
-            .disable
-            .iter()
-            .filter(|d| agents.contains(&d.agent.as_str()))
-        {
+        let seen = seen_on(report, &row.domain);
+        for switch in endpoint.disable.iter().filter(|d| {
+            agents.contains(&d.agent.as_str())
+                && !seen_not_to_stop(endpoint, d, version_of(report, &d.agent), &seen)
+        }) {
             add_advice(&mut out, catalog, switch, purpose, &row.domain);
         }
     }
     out
+}
+
+/// The requests (method, path) the report's signatures show to `host`.
+fn seen_on<'a>(report: &'a Report, host: &str) -> Vec<(&'a str, &'a str)> {
+    report
+        .signatures
+        .iter()
+        .filter_map(|s| crate::signature::parts(&s.signature))
+        .filter(|(_, h, _)| *h == host)
+        .map(|(method, _, path)| (method, path))
+        .collect()
+}
+
+/// The version of `agent` the report detected.
+fn version_of<'a>(report: &'a Report, agent: &str) -> Option<&'a str> {
+    report
+        .setup
+        .agents
+        .iter()
+        .find(|a| a.name == agent)
+        .and_then(|a| a.version.as_deref())
+}
+
+/// Whether `switch` is the switch named `name` (its env assignment or config snippet).
+fn is_switch(switch: &Disable, name: &str) -> bool {
+    switch.env.as_deref() == Some(name) || switch.config.as_deref() == Some(name)
+}
+
+/// Whether the catalog saw `switch` not stop every one of the requests `seen` on this
+/// endpoint, with the agent's `version`: then advising it would stop nothing seen.
+fn seen_not_to_stop(
+    endpoint: &Endpoint,
+    switch: &Disable,
+    version: Option<&str>,
+    seen: &[(&str, &str)],
+) -> bool {
+    let useless: Vec<_> = endpoint
+        .observed
+        .iter()
+        .filter(|o| {
+            o.agent == switch.agent
+                && Some(o.version.as_str()) == version
+                && o.not_stopped_by.iter().any(|s| is_switch(switch, s))
+        })
+        .collect();
+    !useless.is_empty()
+        && !seen.is_empty()
+        && seen
+            .iter()
+            .all(|(method, path)| useless.iter().any(|o| o.matches(method, path)))
 }
 
 /// On a host the agent needs (its LLM API), the switches the catalog saw stop the
@@ -78,24 +128,14 @@ fn essential_host_advice(
     endpoint: &Endpoint,
     out: &mut Vec<Advice>,
 ) {
-    let seen: Vec<(&str, &str)> = report
-        .signatures
-        .iter()
-        .filter_map(|s| crate::signature::parts(&s.signature))
-        .filter(|(_, host, _)| *host == row.domain)
-        .map(|(method, _, path)| (method, path))
-        .collect();
+    let seen = seen_on(report, &row.domain);
     for observed in endpoint.observed.iter().filter(|o| {
         agents.contains(&o.agent.as_str())
             && !o.purpose.is_essential()
             && seen.iter().any(|(method, path)| o.matches(method, path))
     }) {
         let switches = endpoint.disable.iter().filter(|d| {
-            d.agent == observed.agent
-                && observed
-                    .stopped_by
-                    .iter()
-                    .any(|s| d.env.as_ref() == Some(s) || d.config.as_ref() == Some(s))
+            d.agent == observed.agent && observed.stopped_by.iter().any(|s| is_switch(d, s))
         });
         for switch in switches {
             add_advice(out, catalog, switch, observed.purpose, &row.domain);
@@ -438,3 +478,7 @@ fn verdict(report: &Report) -> Vec<Verdict> {
         },
     ]
 }
+
+#[cfg(test)]
+#[path = "advice_tests.rs"]
+mod tests;

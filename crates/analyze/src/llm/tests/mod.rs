@@ -875,3 +875,5 @@ fn a_request_body_cut_by_max_body_says_so() {
     );
     assert_eq!(c.request_model, None);
 }
+
+mod client_closed;
