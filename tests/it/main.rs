@@ -1,6 +1,7 @@
 //! Integration tests: the real `phonehome` binary against real local servers and real clients
 //! (curl, python3, the OpenCode CLI), all on loopback.
 
+mod allocator;
 mod attribution;
 mod bad_input;
 mod capture;
