@@ -1,7 +1,10 @@
 //! The `phonehome` binary: command-line wiring over the phonehome crates.
-// One relaxation: `lifetime` sets the child's parent-death signal in `pre_exec`.
+// Two relaxations: `lifetime` sets the child's parent-death signal in `pre_exec`, and
+// `allocator` sets mimalloc's options (FFI, and a load-time constructor).
 #![deny(unsafe_code)]
 
+#[cfg(all(feature = "mimalloc", target_os = "linux"))]
+mod allocator;
 mod analysis_cmd;
 mod ca_cmd;
 mod capture;
@@ -34,6 +37,14 @@ const OWN_FAILURE: u8 = 125;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    // The commands that proxy live long: they give a crowd's memory back once it has gone.
+    #[cfg(all(feature = "mimalloc", target_os = "linux"))]
+    if matches!(
+        cli.command,
+        cli::Command::Run(_) | cli::Command::Demo(_) | cli::Command::Proxy(_)
+    ) {
+        allocator::purge_at_once();
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PHONEHOME_LOG")

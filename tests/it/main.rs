@@ -2,6 +2,7 @@
 //! (curl, python3, the OpenCode, Claude Code, Codex and Gemini CLIs), all on loopback.
 
 mod agents;
+mod allocator;
 mod attribution;
 mod bad_input;
 mod capture;

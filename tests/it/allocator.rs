@@ -1,0 +1,37 @@
+//! mimalloc's options that phonehome sets at load, read back from mimalloc's own verbose
+//! start-up listing (`MIMALLOC_VERBOSE=1`), and the environment overriding them.
+#![cfg(all(feature = "mimalloc", target_os = "linux"))]
+
+use std::process::Command;
+
+use crate::support::BIN;
+
+/// mimalloc's start-up listing (stderr) of `phonehome --version` with `env` added.
+fn mimalloc_options(env: &[(&str, &str)]) -> String {
+    let out = Command::new(BIN)
+        .arg("--version")
+        .env("MIMALLOC_VERBOSE", "1")
+        .envs(env.iter().copied())
+        .output()
+        .expect("phonehome runs");
+    assert!(out.status.success(), "phonehome --version failed: {out:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn arenas_commit_on_demand_by_default() {
+    let listing = mimalloc_options(&[]);
+    assert!(
+        listing.contains("option 'arena_eager_commit': 0"),
+        "arena_eager_commit is not 0:\n{listing}"
+    );
+}
+
+#[test]
+fn the_environment_sets_the_commit_mode_over_phonehome() {
+    let listing = mimalloc_options(&[("MIMALLOC_ARENA_EAGER_COMMIT", "1")]);
+    assert!(
+        listing.contains("option 'arena_eager_commit': 1"),
+        "MIMALLOC_ARENA_EAGER_COMMIT=1 was not kept:\n{listing}"
+    );
+}
