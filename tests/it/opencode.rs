@@ -4,13 +4,10 @@
 //! so nothing leaves the machine; OpenCode's other attempts become findings.
 
 use std::path::PathBuf;
-use std::process::Stdio;
-
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 use crate::support::{connect_proxy, of_type, read_capture, response_of, run, Scratch, TestPki};
 
-pub(crate) const REPLY: &str = "PHONEHOME-FAKE-REPLY";
+pub(crate) use crate::agents::REPLY;
 pub(crate) const API_KEY: &str = "sk-phonehome-test-000000000000000000000000";
 
 fn opencode() -> PathBuf {
@@ -72,25 +69,8 @@ pub(crate) async fn run_opencode_wrapped(
     let opencode = opencode();
     let scratch = Scratch::new();
     let pki = TestPki::new(scratch.dir.path());
-    let (cert, key) = pki.write_server_pem(scratch.dir.path());
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/agents/fake_llm.py");
-    let mut server = tokio::process::Command::new("python3")
-        .arg(&script)
-        .args(["--reply", REPLY, "--tls-cert"])
-        .arg(&cert)
-        .arg("--tls-key")
-        .arg(&key)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("python3 starts the fake server");
-    let port = BufReader::new(server.stdout.take().expect("stdout"))
-        .lines()
-        .next_line()
-        .await
-        .expect("read")
-        .expect("the fake server prints its port");
+    let (mut server, port) = crate::agents::start_server(scratch.dir.path(), &pki).await;
+    let port = port.to_string();
     let (firewall, refused) = connect_proxy(false).await;
 
     let work = scratch.path("work");

@@ -89,7 +89,7 @@ pub struct AgentRun {
 }
 
 /// The fake LLM server over HTTPS, with a certificate of `pki`'s CA.
-async fn start_server(dir: &Path, pki: &TestPki) -> (tokio::process::Child, u16) {
+pub(crate) async fn start_server(dir: &Path, pki: &TestPki) -> (tokio::process::Child, u16) {
     let (cert, key) = pki.write_server_pem(dir);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/agents/fake_llm.py");
     let mut server = tokio::process::Command::new("python3")
