@@ -4,56 +4,11 @@
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use clap::Args;
 use phonehome_otlp::{Live, Overrides, Protocol, Settings};
 use phonehome_proxy::RecordTap;
 use phonehome_record::{End, OtlpDelivery, Record};
 
-use crate::cli::ExportArgs;
-
-/// `export --format otlp` options; the standard `OTEL_EXPORTER_OTLP_*` variables apply when
-/// these are absent.
-#[derive(Debug, Clone, Args)]
-pub struct OtlpExportArgs {
-    /// OTLP collector base URL (`/v1/traces`, … are appended for HTTP) [default:
-    /// OTEL_EXPORTER_OTLP_ENDPOINT, else http://localhost:4318, 4317 for grpc]
-    #[arg(long, value_name = "URL")]
-    pub endpoint: Option<String>,
-    /// OTLP transport [default: OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf]
-    #[arg(long, value_name = "PROTOCOL", value_parser = clap::builder::PossibleValuesParser::new(Protocol::NAMES))]
-    pub protocol: Option<String>,
-    /// A header sent with every export request (K=V); repeatable; adds to
-    /// OTEL_EXPORTER_OTLP_HEADERS
-    #[arg(long = "header", value_name = "K=V")]
-    pub headers: Vec<String>,
-    /// Put LLM message content (redacted) on GenAI spans
-    #[arg(long)]
-    pub otlp_content: bool,
-    /// Put `host.name` on the resource
-    #[arg(long)]
-    pub otlp_host_name: bool,
-}
-
-/// `--otlp[=URL]` and friends on `run` and `proxy`.
-#[derive(Debug, Clone, Default, Args)]
-pub struct LiveOtlpArgs {
-    /// Also send the capture, as it is recorded, to an OTLP collector (spans, metrics, logs);
-    /// without URL the OTEL_EXPORTER_OTLP_* variables or http://localhost:4318 apply
-    #[arg(long, value_name = "URL", num_args = 0..=1, require_equals = true, default_missing_value = "")]
-    pub otlp: Option<String>,
-    /// OTLP transport for --otlp: http/protobuf, http/json or grpc
-    #[arg(long, value_name = "PROTOCOL", value_parser = clap::builder::PossibleValuesParser::new(Protocol::NAMES))]
-    pub otlp_protocol: Option<String>,
-    /// A header sent with every OTLP export request (K=V); repeatable
-    #[arg(long = "otlp-header", value_name = "K=V")]
-    pub otlp_headers: Vec<String>,
-    /// Put LLM message content (redacted) on GenAI spans
-    #[arg(long)]
-    pub otlp_content: bool,
-    /// Put `host.name` on the resource
-    #[arg(long)]
-    pub otlp_host_name: bool,
-}
+use crate::cli::{ExportArgs, LiveOtlpArgs};
 
 fn settings(
     endpoint: Option<&str>,

@@ -14,7 +14,7 @@ use phonehome_record::{Phase, Target, Transport};
 
 use crate::connection::{ConnState, Counting};
 use crate::context::{Context, Io};
-use crate::dialer::DialError;
+use crate::dial_error::DialError;
 use crate::enforce;
 use crate::engine;
 use crate::link::{Origin, UpstreamLink};

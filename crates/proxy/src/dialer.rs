@@ -11,28 +11,12 @@ use phonehome_record::{Phase, Target};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::dial_error::DialError;
 use crate::upstream_proxy::UpstreamProxy;
 use crate::upstream_tls::{Handshaken, UpstreamTls};
 
 /// Default time allowed for DNS plus TCP connect.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Why an upstream could not be reached, with the phase it failed in.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
-pub struct DialError {
-    pub phase: Phase,
-    pub message: String,
-}
-
-impl DialError {
-    pub(crate) fn new(phase: Phase, message: impl Into<String>) -> Self {
-        Self {
-            phase,
-            message: message.into(),
-        }
-    }
-}
 
 /// Opens connections to upstreams.
 pub(crate) struct Dialer {

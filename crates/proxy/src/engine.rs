@@ -15,7 +15,7 @@ use phonehome_record::Phase;
 
 use crate::connection::ConnState;
 use crate::context::BoxIo;
-use crate::dialer::DialError;
+use crate::dial_error::DialError;
 use crate::enforce::{self, Verdict};
 use crate::flow::{request_record, tee_request, tee_response};
 use crate::headtap::{H2Parser, Heads, Parser};

@@ -12,7 +12,8 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use phonehome_record::{ClientCertUse, Phase, Target};
 
 use crate::context::BoxIo;
-use crate::dialer::{DialError, Dialer};
+use crate::dial_error::DialError;
+use crate::dialer::Dialer;
 use crate::responses::error_chain;
 use crate::tee::TeeBody;
 

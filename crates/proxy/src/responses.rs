@@ -10,7 +10,7 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use phonehome_record::Target;
 
-use crate::dialer::DialError;
+use crate::dial_error::DialError;
 use crate::enforce::Explanation;
 use crate::idle::IdleBody;
 use crate::tee::TeeBody;

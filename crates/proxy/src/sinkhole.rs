@@ -12,7 +12,8 @@ use hyper::body::Incoming;
 use phonehome_record::{Blocked, ErrorRecord, Record};
 
 use crate::connection::ConnState;
-use crate::dialer::{DialError, Dialed};
+use crate::dial_error::DialError;
+use crate::dialer::Dialed;
 use crate::flow::{request_record, tee_request};
 use crate::headtap::Heads;
 use crate::link::Origin;

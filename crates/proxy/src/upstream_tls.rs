@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use crate::client_cert::{ClientAuth, ClientCert};
-use crate::dialer::DialError;
+use crate::dial_error::DialError;
 use crate::fingerprint::Fingerprints;
 use crate::observe::{Observed, Observer};
 use crate::tls_failure::{self, Seen};
