@@ -26,6 +26,7 @@ mod replay;
 mod report;
 mod signature;
 mod source;
+pub mod telemetry;
 
 pub use agent::{AgentDetector, AgentSeen};
 pub use allowlist::{
