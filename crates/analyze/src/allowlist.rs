@@ -6,6 +6,8 @@
 mod formats;
 mod read;
 
+use crate::markdown::counted;
+
 use serde::Serialize;
 
 use phonehome_catalog::{Catalog, Purpose};
@@ -104,7 +106,7 @@ fn llm_hosts(report: &Report) -> Vec<Allowed> {
         }
     }
     for a in &mut hosts {
-        a.why = format!("{} successful LLM calls", a.requests);
+        a.why = counted(a.requests, "successful LLM call", "successful LLM calls");
     }
     hosts
 }
@@ -124,12 +126,15 @@ fn needed(d: &DomainRow, report: &Report) -> Option<Allowed> {
                 .iter()
                 .filter(|p| p.host == d.domain)
                 .count();
-            format!("package registry (recognised by protocol): {packages} packages fetched")
+            format!(
+                "package registry (recognised by protocol): {} fetched",
+                counted(packages as u64, "package", "packages")
+            )
         }
         _ => format!(
-            "sign-in ({}): {} requests answered",
+            "sign-in ({}): {} answered",
             d.owner.as_deref().unwrap_or("unknown owner"),
-            d.requests - d.failures
+            counted(d.requests - d.failures, "request", "requests")
         ),
     };
     Some(Allowed {

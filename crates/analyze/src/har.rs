@@ -101,6 +101,7 @@ impl Trailer {
                 target,
                 phase,
                 message,
+                ..
             } => self.failures.push(&Failure {
                 ts: phonehome_record::timestamp(ts),
                 target: &target,
@@ -218,6 +219,7 @@ pub(crate) fn import(text: &str) -> Result<Vec<Event>, String> {
             };
             events.push(Event::Failure {
                 ts: source::parse_ts(f["ts"].as_str().unwrap_or_default()),
+                conn: None,
                 target,
                 phase,
                 message: f["message"].as_str().unwrap_or_default().to_owned(),

@@ -10,6 +10,12 @@ pub(crate) fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\n', '\r'], " ")
 }
 
+/// `n` and the noun that agrees with it: `1 request`, `2 requests`. The one plural rule of the
+/// crate's prose.
+pub(crate) fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 fn bytes(n: u64) -> String {
     match n {
         n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / f64::from(1u32 << 30)),
@@ -156,6 +162,9 @@ fn findings(w: &mut String, report: &Report) {
 
 /// Every host contacted, with purpose, owner, traffic and concern.
 fn domains(w: &mut String, report: &Report) {
+    if report.domains.is_empty() {
+        return;
+    }
     let _ = writeln!(w, "\n## Domains\n");
     let _ = writeln!(
         w,
@@ -408,8 +417,9 @@ fn leaks(w: &mut String, report: &Report) {
     for p in &report.prompt_leaks {
         let _ = writeln!(
             w,
-            "\n- The prompt went to **{}** ({} requests), not only to the provider.",
-            p.host, p.requests
+            "\n- The prompt went to **{}** ({}), not only to the provider.",
+            p.host,
+            counted(p.requests, "request", "requests")
         );
     }
     for c in report
@@ -434,6 +444,9 @@ fn leaks(w: &mut String, report: &Report) {
 
 /// The most frequent request signatures.
 fn signatures(w: &mut String, report: &Report) {
+    if report.signatures.is_empty() {
+        return;
+    }
     let _ = writeln!(w, "\n## Request signatures\n");
     let _ = writeln!(
         w,
@@ -511,6 +524,9 @@ fn hardening(w: &mut String, report: &Report) {
 
 /// The first requests in order.
 fn timeline(w: &mut String, report: &Report) {
+    if report.timeline.first.is_empty() {
+        return;
+    }
     let _ = writeln!(w, "\n## Timeline\n");
     if let (Some(start), end) = (&report.timeline.start, &report.timeline.end) {
         let _ = writeln!(w, "From {start} to {}.\n", end.as_deref().unwrap_or("?"));

@@ -115,6 +115,8 @@ pub enum Event {
     /// A connection-level failure: no request was ever sent (DNS, connect, TLS).
     Failure {
         ts: DateTime<Utc>,
+        /// The connection it ended, when known.
+        conn: Option<u64>,
         target: Target,
         phase: Phase,
         message: String,
@@ -213,6 +215,7 @@ impl FlowJoin {
         let Some(flow) = e.flow else {
             self.queue.push_back(Event::Failure {
                 ts: parse_ts(&e.ts),
+                conn: e.conn,
                 target: e.target,
                 phase: e.phase,
                 message: e.message,

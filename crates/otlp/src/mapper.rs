@@ -179,6 +179,7 @@ impl Mapper {
                 target,
                 phase,
                 message,
+                ..
             } => self.failure(time(ts), &target, phase, &message),
             Event::Blocked(b) => {
                 self.blocked += 1;

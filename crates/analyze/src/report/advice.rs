@@ -8,6 +8,7 @@ use phonehome_catalog::{Catalog, Disable, Endpoint, Purpose};
 use phonehome_record::is_loopback;
 
 use super::model::{Advice, DomainRow, Findings, Report, Verdict};
+use crate::markdown::counted as plural;
 
 /// Fills in the report's hardening advice, findings and verdict, from its tables.
 pub(super) fn judge(report: &mut Report, catalog: &Catalog) {
@@ -169,10 +170,6 @@ fn add_advice(
         config_file: catalog.agent(&switch.agent).and_then(|a| a.config.clone()),
         docs: switch.docs.clone(),
     });
-}
-
-fn plural(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn findings(report: &Report) -> Findings {
@@ -349,10 +346,11 @@ fn unseen_content(report: &Report) -> Option<(&'static str, String)> {
     let mut reveal: Vec<&str> = report.unseen.iter().filter_map(|u| u.reveal).collect();
     reveal.sort_unstable();
     reveal.dedup();
+    let them = if attempts == 1 { "it" } else { "them" };
     let how = if reveal.is_empty() {
-        "phonehome cannot read them (not HTTP, or TLS it does not decrypt)".to_owned()
+        format!("phonehome cannot read {them} (not HTTP, or TLS it does not decrypt)")
     } else {
-        format!("rerun with {} to read them", reveal.join(" and "))
+        format!("rerun with {} to read {them}", reveal.join(" and "))
     };
     Some((
         "unknown",
@@ -386,7 +384,18 @@ fn verdict(report: &Report) -> Vec<Verdict> {
         ("yes", format!("sent to {}", hosts.join(", ")))
     };
     let others: Vec<&str> = other_hosts(report).map(|d| d.domain.as_str()).collect();
-    let beyond = if others.is_empty() {
+    let reached = other_hosts(report).any(|d| d.requests > 0);
+    let beyond = if report.provider.is_none() && !reached {
+        let attempts = match others.len() {
+            0 => "no other host was tried".to_owned(),
+            n => format!(
+                "{} tried, none reached: {}",
+                plural(n as u64, "host", "hosts"),
+                others.join(", ")
+            ),
+        };
+        ("n/a", format!("no LLM provider seen; {attempts}"))
+    } else if others.is_empty() {
         ("no", "only the provider and loopback".to_owned())
     } else {
         let purposes: Vec<&str> = purposes_contacted(report)

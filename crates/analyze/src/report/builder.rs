@@ -10,7 +10,7 @@ use phonehome_record::{timestamp, Blocked, Capture, Conn, End, Phase, Target};
 
 use super::calls::LlmAcc;
 use super::concern::{concern, Host};
-use super::digest::{Call, Digest, Scanners};
+use super::digest::{is_connection_failure, Call, Digest, Scanners};
 use super::model::{
     DomainRow, DownloadRow, FetchRow, Report, Setup, SignatureRow, Storm, Summary, TimelineEvent,
 };
@@ -62,14 +62,6 @@ impl SignatureAcc {
         self.last_failed_body = if failed { body } else { None };
         retry
     }
-}
-
-/// Whether a failure happened before any request could be sent.
-fn is_connection_failure(phase: Phase) -> bool {
-    matches!(
-        phase,
-        Phase::Dns | Phase::Connect | Phase::Timeout | Phase::TlsUpstream | Phase::TlsClient
-    )
 }
 
 pub(super) struct Builder<'c> {
@@ -149,10 +141,11 @@ impl<'c> Builder<'c> {
             Event::Exchange(_) => {}
             Event::Failure {
                 ts,
+                conn,
                 target,
                 phase,
                 message,
-            } => self.failure(ts, target, phase, message),
+            } => self.failure(ts, (conn, target), phase, message),
             Event::Blocked(b) => self.blocked(b),
             Event::End(end) => self.end = Some(end),
             Event::Conn(conn) => self.conn(conn),
@@ -166,9 +159,15 @@ impl<'c> Builder<'c> {
         self.header = Some(capture);
     }
 
-    fn failure(&mut self, ts: DateTime<Utc>, target: Target, phase: Phase, message: String) {
+    fn failure(
+        &mut self,
+        ts: DateTime<Utc>,
+        (conn, target): (Option<u64>, Target),
+        phase: Phase,
+        message: String,
+    ) {
         self.see_time(ts);
-        self.sight.failure(&target, phase);
+        self.sight.failure(conn, &target, phase);
         let host = self.hosts.entry(target.host.clone()).or_default();
         host.port = target.port;
         host.failures += 1;
@@ -234,7 +233,7 @@ impl<'c> Builder<'c> {
         let Some((phase, message)) = &x.error else {
             return;
         };
-        if is_connection_failure(*phase) && !x.answered {
+        if x.unreachable() {
             self.summary.failed_connection_attempts += 1;
             let target = format!("{}:{}", x.host, x.port);
             *self
@@ -267,7 +266,7 @@ impl<'c> Builder<'c> {
         let host = self.hosts.get_mut(&x.host).expect("inserted above");
         host.port = x.port;
         host.requests += 1;
-        host.failures += u64::from(x.failed);
+        host.failures += u64::from(x.failed || x.unreachable());
         host.bytes_up += x.up;
         host.bytes_down += x.down;
         host.first_seen.get_or_insert(x.ts);

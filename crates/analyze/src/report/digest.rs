@@ -51,6 +51,26 @@ pub(super) struct Digest {
     pub(super) leaks: LeakHits,
 }
 
+impl Digest {
+    /// Its upstream could not be reached and nobody answered it: a failed connection attempt,
+    /// sinkholed or not, counted once in the summary and in its host's failures.
+    pub(super) fn unreachable(&self) -> bool {
+        !self.answered
+            && self
+                .error
+                .as_ref()
+                .is_some_and(|(p, _)| is_connection_failure(*p))
+    }
+}
+
+/// Whether a failure happened before any request could be sent.
+pub(super) fn is_connection_failure(phase: Phase) -> bool {
+    matches!(
+        phase,
+        Phase::Dns | Phase::Connect | Phase::Timeout | Phase::TlsUpstream | Phase::TlsClient
+    )
+}
+
 /// An LLM call.
 pub(super) struct Call {
     pub(super) api: &'static str,

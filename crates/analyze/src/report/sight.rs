@@ -2,7 +2,7 @@
 //! was seen (the content verdict says **unknown** for their hosts, with the flag that would
 //! reveal them), and the processes behind the connections (`conn.process`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use phonehome_record::{
     Blocked, Capture, Conn, ConnProcess, Phase, SinkholeMode, Target, Transport,
@@ -20,6 +20,9 @@ pub(super) struct Sight {
     unseen: BTreeMap<String, BTreeMap<Why, u64>>,
     /// Executable → host → connections.
     processes: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Connections that failed before any request (their `conn` record comes later): counted
+    /// once, as the failure, not again as bytes relayed.
+    failed_conns: BTreeSet<u64>,
 }
 
 /// Why an attempt's request was not seen.
@@ -70,8 +73,9 @@ impl Sight {
             mode.map_or((false, false), |m| (m.denied, m.unreachable));
     }
 
-    /// A connection-level failure (no flow).
-    pub(super) fn failure(&mut self, target: &Target, phase: Phase) {
+    /// A connection-level failure (no flow) of connection `conn`.
+    pub(super) fn failure(&mut self, conn: Option<u64>, target: &Target, phase: Phase) {
+        self.failed_conns.extend(conn);
         let why = match phase {
             // With the sinkhole on, a failure without a flow had no request to see.
             Phase::Dns | Phase::Connect | Phase::Timeout if !self.sinkhole_unreachable => {
@@ -100,9 +104,11 @@ impl Sight {
                 .entry(c.target.host.clone())
                 .or_default() += 1;
         }
+        let failed = self.failed_conns.remove(&c.conn);
         if c.first_bytes.is_some() {
             self.add(&c.target.host, Why::NotHttp);
-        } else if c.sinkhole.is_none()
+        } else if !failed
+            && c.sinkhole.is_none()
             && c.bytes_up > 0
             && matches!(c.transport, Transport::Tcp | Transport::TlsPassthrough)
         {

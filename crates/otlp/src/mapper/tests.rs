@@ -106,6 +106,7 @@ fn events() -> Vec<Event> {
         Event::Conn(conn(7)),
         Event::Failure {
             ts: at(600),
+            conn: None,
             target: target.clone(),
             phase: Phase::Dns,
             message: "no such host".into(),
