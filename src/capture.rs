@@ -110,6 +110,7 @@ impl Session {
             policy: policy.name().to_owned(),
             options,
             markers: collected.markers,
+            agent: agent_package(&spec.command, &cwd, &spec.child_env),
         });
         let recorder_options = RecorderOptions {
             max_body: args.max_body,
@@ -185,7 +186,7 @@ impl Session {
     }
 }
 
-/// This machine's facts for the markers: home, user and host names.
+/// This machine's facts for the markers: home, user and host names, the git identity.
 fn origin(cwd: &Path) -> Origin<'_> {
     let var = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
     Origin {
@@ -195,7 +196,39 @@ fn origin(cwd: &Path) -> Origin<'_> {
         hostname: nix::unistd::gethostname()
             .ok()
             .map(|h| h.to_string_lossy().into_owned()),
+        git_user: git_config(cwd, "user.name"),
+        git_email: git_config(cwd, "user.email"),
     }
+}
+
+/// `git config --get KEY` in `dir`; `None` when git is missing or the key is unset.
+fn git_config(dir: &Path, key: &str) -> Option<String> {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["config", "--get", key])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let value = String::from_utf8(output.stdout).ok()?;
+    let value = value.trim();
+    (output.status.success() && !value.is_empty()).then(|| value.to_owned())
+}
+
+/// The package the command's program belongs to, looked up in the child's `PATH` (else
+/// this process's).
+fn agent_package(
+    command: &[String],
+    cwd: &Path,
+    env: &[(String, String)],
+) -> Option<phonehome_record::AgentPackage> {
+    let path = env
+        .iter()
+        .find(|(name, _)| name == "PATH")
+        .map(|(_, value)| std::ffi::OsString::from(value))
+        .or_else(|| std::env::var_os("PATH"));
+    phonehome_record::agent_package(command, cwd, path.as_deref())
 }
 
 fn capture_id() -> String {

@@ -72,6 +72,7 @@ impl Synth {
                 policy: "observe".to_owned(),
                 options: serde_json::json!({}),
                 markers,
+                agent: None,
             }))
             .expect("write");
         Self {

@@ -3,10 +3,12 @@
 
 mod agents;
 mod allocator;
+mod any_agent;
 mod attribution;
 mod bad_input;
 mod capture;
 mod cli;
+mod configured;
 mod crash;
 mod demo;
 mod diff;

@@ -1,5 +1,8 @@
 //! Which agent a capture shows, and its version: from the command that was run and from the
-//! agents' user-agent strings and own headers, as the catalog describes them.
+//! agents' user-agent strings and own headers, as the catalog describes them; an agent the
+//! catalog does not know is named from other clues ([`named`]).
+
+mod named;
 
 use std::collections::BTreeMap;
 
@@ -8,6 +11,7 @@ use phonehome_catalog::Catalog;
 use serde::Serialize;
 
 use crate::source::Exchange;
+use named::{Clues, Product};
 
 /// An agent seen in a capture.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -16,9 +20,13 @@ pub struct AgentSeen {
     pub display: String,
     /// The version its user-agent named most often.
     pub version: Option<String>,
-    /// `command`, `user-agent`, `header`, or several joined by `+`.
+    /// `command`, `user-agent`, `header`, or several joined by `+`; for an agent not in the
+    /// catalog, the one clue that named it: `package.json`, `dist-info`, `telemetry`,
+    /// `user-agent` or `executable name`.
     pub evidence: String,
     pub requests: u64,
+    /// Whether the catalog knows it (false: named from the clues of [`named`]).
+    pub in_catalog: bool,
 }
 
 /// The catalog's agents and how to recognise them; read by many threads at once.
@@ -46,8 +54,28 @@ impl Patterns {
         }
     }
 
-    /// The agents an exchange names, by user-agent or by their own headers.
-    pub(crate) fn scan(&self, x: &Exchange) -> Vec<AgentHit> {
+    /// What an exchange says about its agent: the catalog's agents it names, by user-agent or
+    /// by their own headers; the product of an LLM call's User-Agent (`llm_call`) or of a
+    /// telemetry request's resource, for an agent the catalog does not know.
+    pub(crate) fn scan(&self, x: &Exchange, llm_call: bool) -> AgentHits {
+        let product = if llm_call {
+            x.request_header("user-agent")
+                .and_then(named::user_agent_product)
+                .map(|p| (p, false))
+        } else {
+            crate::telemetry::decode(x)
+                .as_ref()
+                .and_then(named::telemetry_product)
+                .map(|p| (p, true))
+        };
+        AgentHits {
+            catalog: self.catalog_hits(x),
+            product,
+        }
+    }
+
+    /// The catalog's agents an exchange names, by user-agent or by their own headers.
+    fn catalog_hits(&self, x: &Exchange) -> Vec<AgentHit> {
         let user_agent = x
             .request_header("user-agent")
             .unwrap_or_default()
@@ -90,6 +118,14 @@ fn version_after(rest: &str) -> String {
         .map_or_else(|| word.clone(), str::to_owned)
 }
 
+/// What one exchange says about its agent.
+#[derive(Default)]
+pub(crate) struct AgentHits {
+    catalog: Vec<AgentHit>,
+    /// A product named by an LLM call's User-Agent, or by telemetry (true).
+    product: Option<(Product, bool)>,
+}
+
 /// One agent named by one exchange.
 pub(crate) struct AgentHit {
     /// Index into the catalog's agents.
@@ -104,6 +140,7 @@ pub(crate) struct AgentHit {
 #[derive(Default, Clone)]
 pub(crate) struct Detector {
     seen: BTreeMap<String, Seen>,
+    clues: Clues,
 }
 
 #[derive(Default, Clone)]
@@ -119,6 +156,17 @@ impl Detector {
     /// The capture's command: its program's base name (and, through wrappers such as `npx`
     /// or `node`, the next arguments' base names).
     pub(crate) fn command(&mut self, patterns: &Patterns, argv: &[String]) {
+        self.clues.command(argv, None);
+        self.catalog_command(patterns, argv);
+    }
+
+    /// The capture's header: its command, and the package its program belongs to.
+    pub(crate) fn header(&mut self, patterns: &Patterns, capture: &phonehome_record::Capture) {
+        self.clues.command(&capture.command, capture.agent.as_ref());
+        self.catalog_command(patterns, &capture.command);
+    }
+
+    fn catalog_command(&mut self, patterns: &Patterns, argv: &[String]) {
         let names: Vec<&str> = argv
             .iter()
             .take(3)
@@ -133,8 +181,13 @@ impl Detector {
     }
 
     /// Counts what [`Patterns::scan`] found in one exchange.
-    pub(crate) fn add(&mut self, patterns: &Patterns, hits: Vec<AgentHit>) {
-        for hit in hits {
+    pub(crate) fn add(&mut self, patterns: &Patterns, hits: AgentHits) {
+        match hits.product {
+            Some((product, true)) => self.clues.telemetry(product),
+            Some((product, false)) => self.clues.user_agent(product),
+            None => {}
+        }
+        for hit in hits.catalog {
             let name = &patterns.agents[hit.agent].name;
             if !self.seen.contains_key(name) {
                 self.seen.insert(name.clone(), Seen::default());
@@ -149,8 +202,24 @@ impl Detector {
         }
     }
 
-    /// Agents seen, the one named by the command first, then by requests.
+    /// Agents seen, the one named by the command first, then by requests; when the catalog
+    /// knows none, the one the clues name.
     pub(crate) fn finish(self, patterns: &Patterns) -> Vec<AgentSeen> {
+        if self.seen.is_empty() {
+            return self
+                .clues
+                .name()
+                .map(|n| AgentSeen {
+                    display: n.name.clone(),
+                    name: n.name,
+                    version: n.version,
+                    evidence: n.evidence,
+                    requests: n.requests,
+                    in_catalog: false,
+                })
+                .into_iter()
+                .collect();
+        }
         let mut out: Vec<(bool, AgentSeen)> = self
             .seen
             .into_iter()
@@ -182,6 +251,7 @@ impl Detector {
                         version,
                         evidence: evidence.join("+"),
                         requests: seen.requests,
+                        in_catalog: true,
                     },
                 )
             })
@@ -212,12 +282,16 @@ impl AgentDetector {
         self.detector.command(&self.patterns, argv);
     }
 
+    /// The capture's header: its command and the package its program belongs to.
+    pub fn header(&mut self, capture: &phonehome_record::Capture) {
+        self.detector.header(&self.patterns, capture);
+    }
+
     /// One exchange: its user-agent and the agents' own headers.
     pub fn exchange(&mut self, x: &Exchange) {
-        let hits = self.patterns.scan(x);
-        if !hits.is_empty() {
-            self.detector.add(&self.patterns, hits);
-        }
+        let llm_call = crate::llm::recognise(x).is_some();
+        let hits = self.patterns.scan(x, llm_call);
+        self.detector.add(&self.patterns, hits);
     }
 
     /// The agents seen so far, the one named by the command first, then by requests.

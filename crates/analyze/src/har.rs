@@ -203,6 +203,7 @@ pub(crate) fn import(text: &str) -> Result<Vec<Event>, String> {
             policy: String::new(),
             options: Value::Null,
             markers: Default::default(),
+            agent: None,
         });
     events.push(Event::Header(header));
     for (i, e) in entries.iter().enumerate() {

@@ -33,7 +33,8 @@ const MAX_PROMPTS: usize = 200;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Leak {
     pub host: String,
-    /// `cwd`, `home`, `user`, `hostname`, `git_remote`, `env` or `sensitive`.
+    /// `cwd`, `home`, `user`, `hostname`, `git_remote`, `git_user`, `git_email`,
+    /// `llm_endpoint`, `llm_host` (see `docs/capture-format.md`), `env` or `sensitive`.
     pub kind: String,
     /// The marker as shown: a path, a name, or an environment variable's name.
     pub marker: String,
@@ -92,7 +93,7 @@ impl Needles {
     pub fn new(markers: &Markers) -> Self {
         let mut needles = Needles::default();
         for marker in &markers.values {
-            let whole_word = matches!(marker.kind.as_str(), "user" | "hostname");
+            let whole_word = matches!(marker.kind.as_str(), "user" | "hostname" | "git_user");
             if whole_word
                 && (marker.value.len() < 3 || COMMON_NAMES.contains(&marker.value.as_str()))
             {
@@ -191,7 +192,8 @@ impl Needles {
 /// One marker found in one request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MarkerHit {
-    /// `cwd`, `home`, `user`, `hostname`, `git_remote`, `env` or `sensitive`.
+    /// `cwd`, `home`, `user`, `hostname`, `git_remote`, `git_user`, `git_email`,
+    /// `llm_endpoint`, `llm_host` (see `docs/capture-format.md`), `env` or `sensitive`.
     pub kind: String,
     /// The marker as shown: a path, a name, or an environment variable's name.
     pub marker: String,
@@ -305,6 +307,25 @@ impl LeakFinder {
     }
 }
 
+/// The markers worth looking for: all but the configured endpoints of public LLM providers
+/// (hosts the catalog lists as `llm-api`), which say nothing about the user.
+pub fn private_markers(markers: &Markers, catalog: &phonehome_catalog::Catalog) -> Markers {
+    let public = |m: &phonehome_record::Marker| {
+        let authority = m.value.split_once("://").map_or(m.value.as_str(), |(_, r)| r);
+        let authority = authority.split(['/', '?', '#']).next().unwrap_or_default();
+        let (host, port) = phonehome_record::split_authority(authority, 443);
+        matches!(m.kind.as_str(), "llm_endpoint" | "llm_host")
+            && !is_loopback(host)
+            && catalog
+                .lookup(host, port)
+                .is_some_and(|e| e.purpose == phonehome_catalog::Purpose::LlmApi)
+    };
+    Markers {
+        values: markers.values.iter().filter(|m| !public(m)).cloned().collect(),
+        secrets: markers.secrets.clone(),
+    }
+}
+
 /// The registrable part of a host, approximately: its last two labels.
 pub(crate) fn site(host: &str) -> String {
     if host.parse::<std::net::IpAddr>().is_ok() {
@@ -371,13 +392,23 @@ impl PromptSearch {
     /// anything to find.
     pub(crate) fn search(&self, provider: Option<&str>) -> Option<PromptFinder> {
         let provider = provider?;
-        let probes: Vec<String> = self
+        let prompts = self
             .prompts
             .iter()
             .filter(|(host, _)| host == provider)
-            .flat_map(|(_, p)| {
+            .map(|(_, p)| p.as_str());
+        PromptFinder::of(provider, prompts)
+    }
+}
+
+impl PromptFinder {
+    /// A search for `texts` (as written, and JSON-escaped) in the request bodies sent to hosts
+    /// other than `provider` and loopback; `None` when there is nothing to look for.
+    pub(crate) fn of<'a>(provider: &str, texts: impl Iterator<Item = &'a str>) -> Option<Self> {
+        let probes: Vec<String> = texts
+            .flat_map(|p| {
                 let json = serde_json::to_string(p).unwrap_or_default();
-                [p.clone(), json.trim_matches('"').to_owned()]
+                [p.to_owned(), json.trim_matches('"').to_owned()]
             })
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -437,6 +468,22 @@ impl PromptFinder {
         let body = x.request_body.as_ref();
         self.sent_elsewhere(&x.host, body.map(|b| (b.encoding, b.data.as_str())))
     }
+}
+
+/// The LLM host seen in the capture's LLM calls, found in request bodies to other hosts: a
+/// leak of kind `llm_host` (looked for when the catalog does not list it as a public LLM API).
+pub(crate) fn provider_host_leaks(authority: &str, found: Vec<PromptLeak>) -> Vec<Leak> {
+    found
+        .into_iter()
+        .map(|f| Leak {
+            host: f.host,
+            kind: "llm_host".to_owned(),
+            marker: authority.to_owned(),
+            place: "body".to_owned(),
+            requests: f.requests,
+            expected: false,
+        })
+        .collect()
 }
 
 /// The prompt leaks of the hosts found by a [`PromptFinder`], with their requests.

@@ -78,9 +78,12 @@ fn setup(w: &mut String, report: &Report) {
     let agent = s
         .agents
         .first()
-        .map(|a| match &a.version {
-            Some(v) => format!("{} {v} (by {})", a.display, a.evidence),
-            None => format!("{} (by {})", a.display, a.evidence),
+        .map(|a| {
+            let known = if a.in_catalog { "" } else { ", not in the catalog" };
+            match &a.version {
+                Some(v) => format!("{} {v} (by {}{known})", a.display, a.evidence),
+                None => format!("{} (by {}{known})", a.display, a.evidence),
+            }
         })
         .unwrap_or_else(|| "not recognised".to_owned());
     let _ = writeln!(w, "| | |\n|---|---|");

@@ -65,7 +65,7 @@ impl Prelude {
     pub(crate) fn push(&mut self, event: Event) {
         match &event {
             Event::Header(c) => {
-                self.detector.command(&c.command);
+                self.detector.header(c);
                 self.capture = Some(c.clone());
             }
             Event::Exchange(x) => self.detector.exchange(x),

@@ -175,6 +175,7 @@ mod tests {
                     policy: "observe".into(),
                     options: serde_json::json!({"flow": 5, "conn": 6}),
                     markers: Default::default(),
+                    agent: None,
                 }),
                 K::Capture,
                 None,

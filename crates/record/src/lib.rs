@@ -12,6 +12,7 @@ mod body;
 mod credential;
 mod head;
 mod markers;
+mod package;
 mod payload;
 mod process;
 mod reader;
@@ -24,11 +25,12 @@ pub use body::{encode_body, BodyInput};
 pub use credential::{is_credential_env_name, is_credential_header, is_credential_name};
 pub use head::{RecordHead, RecordKind};
 pub use markers::{collect_markers, CollectedMarkers, Origin};
+pub use package::agent_package;
 pub use payload::redact_ws;
 pub use process::{Ancestor, ConnProcess, ProcessInfo};
 pub use reader::{CaptureReader, ReadError, ReadErrorKind, ReadItem};
 pub use record::{
-    Blocked, Body, BodyEncoding, Capture, ClientCertUse, Conn, ConnUpstream, Counts, Direction,
+    AgentPackage, Blocked, Body, BodyEncoding, Capture, ClientCertUse, Conn, ConnUpstream, Counts, Direction,
     Dns, End, ErrorRecord, Headers, Marker, Markers, Mode, OtlpDelivery, Phase, Record, Redaction,
     Request, Response, SecretMarker, Sinkhole, SinkholeMode, TlsInfo, Transport, Ws,
 };

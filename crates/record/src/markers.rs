@@ -2,8 +2,12 @@
 //! capture starts. Plain values are recorded as they are; secrets only by fingerprint, and
 //! their values are handed to the [`Redactor`](crate::Redactor) so the capture never holds them.
 //!
-//! The caller reads the machine's facts (home, user and host names) into an [`Origin`]; this
-//! module decides what of them, of the environment and of `--sensitive` becomes a marker.
+//! The caller reads the machine's facts (home, user and host names, the git identity) into an
+//! [`Origin`]; this module decides what of them, of the environment (secrets, and the
+//! endpoints the agent was configured with: [`endpoint`]) and of `--sensitive` becomes a
+//! marker.
+
+mod endpoint;
 
 use std::path::Path;
 
@@ -25,6 +29,9 @@ pub struct Origin<'a> {
     pub user: Option<String>,
     /// The machine's host name.
     pub hostname: Option<String>,
+    /// `git config user.name` and `user.email` in the working directory.
+    pub git_user: Option<String>,
+    pub git_email: Option<String>,
 }
 
 /// The markers, and the secret values the redactor must remove wherever they appear.
@@ -52,6 +59,11 @@ pub fn collect_markers<'a>(
     for (name, value) in env {
         if is_credential_env(name, value) && !collected.secrets.iter().any(|s| s == value) {
             collected.push_secret("env", name.to_owned(), value.to_owned());
+        } else if endpoint::is_endpoint_env_name(name) {
+            if let Some(e) = endpoint::endpoint(value) {
+                collected.push_value("llm_endpoint", e.url);
+                collected.push_value("llm_host", e.authority);
+            }
         }
     }
     for (i, value) in sensitive.iter().enumerate() {
@@ -61,6 +73,16 @@ pub fn collect_markers<'a>(
 }
 
 impl CollectedMarkers {
+    fn push_value(&mut self, kind: &str, value: String) {
+        let values = &mut self.markers.values;
+        if value.len() > 1 && !values.iter().any(|m| m.value == value) {
+            values.push(Marker {
+                kind: kind.to_owned(),
+                value,
+            });
+        }
+    }
+
     fn push_secret(&mut self, kind: &str, name: String, value: String) {
         self.markers.secrets.push(SecretMarker {
             kind: kind.to_owned(),
@@ -71,7 +93,8 @@ impl CollectedMarkers {
     }
 }
 
-/// The origin's plain values, each once, in order: cwd, home, user, hostname, git remotes.
+/// The origin's plain values, each once, in order: cwd, home, user, hostname, git user name
+/// and email, git remotes.
 fn plain_values(origin: &Origin<'_>) -> Vec<Marker> {
     let mut values = Vec::new();
     let mut push = |kind: &str, value: String| {
@@ -87,6 +110,8 @@ fn plain_values(origin: &Origin<'_>) -> Vec<Marker> {
         ("home", &origin.home),
         ("user", &origin.user),
         ("hostname", &origin.hostname),
+        ("git_user", &origin.git_user),
+        ("git_email", &origin.git_email),
     ];
     for (kind, value) in facts {
         if let Some(value) = value {
@@ -142,6 +167,8 @@ mod tests {
             home: None,
             user: None,
             hostname: None,
+            git_user: None,
+            git_email: None,
         };
         let collected = collect_markers(&origin, env, &["project-aurora".to_owned()]);
         let names: Vec<_> = collected
@@ -169,6 +196,8 @@ mod tests {
             home: Some("/home/ada".to_owned()),
             user: Some("ada".to_owned()),
             hostname: Some("ada".to_owned()),
+            git_user: None,
+            git_email: None,
         };
         let collected = collect_markers(&origin, [], &[]);
         let kinds: Vec<_> = collected
@@ -183,6 +212,41 @@ mod tests {
                 ("cwd", "/home/ada/src"),
                 ("home", "/home/ada"),
                 ("user", "ada")
+            ]
+        );
+    }
+
+    #[test]
+    fn configured_endpoints_and_git_identity_are_markers() {
+        let origin = Origin {
+            cwd: Path::new("/w"),
+            home: None,
+            user: None,
+            hostname: None,
+            git_user: Some("Ada Lovelace".to_owned()),
+            git_email: Some("ada@example.test".to_owned()),
+        };
+        let env = [
+            ("ACME_BASE_URL", "https://u:pw@llm.corp.test:8443/v1"),
+            ("OLLAMA_HOST", "127.0.0.1:11434"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector.test:4318"),
+        ];
+        let collected = collect_markers(&origin, env, &[]);
+        let kinds: Vec<_> = collected
+            .markers
+            .values
+            .iter()
+            .map(|m| (m.kind.as_str(), m.value.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("cwd", "/w"),
+                ("git_user", "Ada Lovelace"),
+                ("git_email", "ada@example.test"),
+                ("llm_endpoint", "https://llm.corp.test:8443/v1"),
+                ("llm_host", "llm.corp.test:8443"),
+                ("llm_endpoint", "127.0.0.1:11434"),
             ]
         );
     }

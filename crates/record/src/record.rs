@@ -105,6 +105,22 @@ pub struct Capture {
     /// What must not travel, for the leak finder. Absent when nothing was collected.
     #[serde(default, skip_serializing_if = "Markers::is_empty")]
     pub markers: Markers,
+    /// The package the command's program belongs to, as read from disk when the capture
+    /// started (`run`). Absent when none was found, and in captures written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<AgentPackage>,
+}
+
+/// The package a command's program belongs to: how an agent the catalog does not know is
+/// named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentPackage {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Where it was read: `package.json` (the nearest one above the program or script) or
+    /// `dist-info` (the Python distribution whose entry points name the program).
+    pub source: String,
 }
 
 /// Values that must not leave the machine, recorded at capture time so that reports can look
@@ -132,7 +148,9 @@ impl Markers {
 /// A plain value that must not travel.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Marker {
-    /// `cwd`, `home`, `user`, `hostname` or `git_remote`.
+    /// `cwd`, `home`, `user`, `hostname`, `git_remote`, `git_user`, `git_email`,
+    /// `llm_endpoint` (an endpoint URL the agent was configured with) or `llm_host` (its
+    /// `host[:port]`).
     pub kind: String,
     pub value: String,
 }

@@ -8,6 +8,7 @@ use phonehome_catalog::{Catalog, Disable, Endpoint, Purpose};
 use phonehome_record::is_loopback;
 
 use super::model::{Advice, DomainRow, Findings, Report, Verdict};
+use crate::leaks::Leak;
 use crate::markdown::counted as plural;
 
 /// Fills in the report's hardening advice, findings and verdict, from its tables.
@@ -211,6 +212,10 @@ fn findings(report: &Report) -> Findings {
     }
 
     for leak in &leaks {
+        if let Some(finding) = endpoint_finding(leak, &leaks) {
+            f.be_aware_of.extend(finding);
+            continue;
+        }
         f.be_aware_of.push(format!(
             "{} {} `{}` was sent to {} ({}, {}).",
             match leak.kind.as_str() {
@@ -224,6 +229,8 @@ fn findings(report: &Report) -> Findings {
                 "user" => "user name",
                 "hostname" => "host name",
                 "git_remote" => "git remote",
+                "git_user" => "git user name",
+                "git_email" => "git user email",
                 "env" => "environment variable",
                 other => other,
             },
@@ -333,6 +340,29 @@ fn findings(report: &Report) -> Findings {
     f
 }
 
+/// The finding for a configured LLM endpoint sent elsewhere, named as such (its host alone
+/// only where its URL was not found); `None` for other markers.
+fn endpoint_finding(leak: &Leak, leaks: &[&Leak]) -> Option<Option<String>> {
+    let what = match leak.kind.as_str() {
+        "llm_endpoint" => "The configured LLM endpoint",
+        "llm_host" => "The LLM endpoint's host",
+        _ => return None,
+    };
+    let url_too = leak.kind == "llm_host"
+        && leaks
+            .iter()
+            .any(|l| l.kind == "llm_endpoint" && l.host == leak.host);
+    Some((!url_too).then(|| {
+        format!(
+            "{what} `{}` was sent to {} ({}, {}).",
+            leak.marker,
+            leak.host,
+            leak.place,
+            plural(leak.requests, "request", "requests")
+        )
+    }))
+}
+
 /// The content verdict when no leak was found but some attempts ended before their request
 /// was seen: **unknown** for those hosts, with the flag that would have shown them. Never
 /// "no" about bytes phonehome did not read.
@@ -368,7 +398,18 @@ fn verdict(report: &Report) -> Vec<Verdict> {
         .leaks
         .iter()
         .filter(|l| {
-            !l.expected && matches!(l.kind.as_str(), "cwd" | "home" | "git_remote" | "sensitive")
+            !l.expected
+                && matches!(
+                    l.kind.as_str(),
+                    "cwd"
+                        | "home"
+                        | "git_remote"
+                        | "git_user"
+                        | "git_email"
+                        | "llm_endpoint"
+                        | "llm_host"
+                        | "sensitive"
+                )
         })
         .collect();
     let content = if leaks.is_empty() && report.prompt_leaks.is_empty() {
@@ -381,7 +422,32 @@ fn verdict(report: &Report) -> Vec<Verdict> {
         hosts.extend(report.prompt_leaks.iter().map(|l| l.host.as_str()));
         hosts.sort_unstable();
         hosts.dedup();
-        ("yes", format!("sent to {}", hosts.join(", ")))
+        let endpoints: Vec<&&Leak> = leaks.iter().filter(|l| l.kind == "llm_endpoint").collect();
+        let mut said: Vec<String> = endpoints
+            .iter()
+            .map(|l| format!("the configured LLM endpoint {} was sent to {}", l.marker, l.host))
+            .collect();
+        said.dedup();
+        let rest: Vec<String> = hosts
+            .into_iter()
+            .filter_map(|h| {
+                let mut what: BTreeSet<&str> = leaks
+                    .iter()
+                    .filter(|l| l.host == h && l.kind != "llm_endpoint")
+                    .filter(|l| l.kind != "llm_host" || !endpoints.iter().any(|e| e.host == h))
+                    .map(|l| l.kind.as_str())
+                    .collect();
+                if report.prompt_leaks.iter().any(|p| p.host == h) {
+                    what.insert("prompt");
+                }
+                let what: Vec<&str> = what.into_iter().collect();
+                (!what.is_empty()).then(|| format!("{h} ({})", what.join(", ")))
+            })
+            .collect();
+        if !rest.is_empty() {
+            said.push(format!("sent to {}", rest.join(", ")));
+        }
+        ("yes", said.join("; "))
     };
     let others: Vec<&str> = other_hosts(report).map(|d| d.domain.as_str()).collect();
     let reached = other_hosts(report).any(|d| d.requests > 0);

@@ -86,6 +86,8 @@ pub(super) struct Builder<'c> {
     leaks: LeakFinder,
     pub(super) prompts: PromptSearch,
     pub(super) prompt_leaks: Vec<PromptLeak>,
+    /// The LLM host seen, found in requests to other hosts (the second pass).
+    pub(super) provider_leaks: Vec<Leak>,
     summary: Summary,
     start: Option<DateTime<Utc>>,
     last: Option<DateTime<Utc>>,
@@ -117,6 +119,7 @@ impl<'c> Builder<'c> {
             leaks: LeakFinder::default(),
             prompts: PromptSearch::default(),
             prompt_leaks: Vec::new(),
+            provider_leaks: Vec::new(),
             summary: Summary::default(),
             start: None,
             last: None,
@@ -155,7 +158,7 @@ impl<'c> Builder<'c> {
 
     fn header(&mut self, patterns: &Patterns, capture: Capture) {
         self.sight.header(&capture);
-        self.agents.command(patterns, &capture.command);
+        self.agents.header(patterns, &capture);
         self.header = Some(capture);
     }
 
@@ -394,12 +397,29 @@ impl<'c> Builder<'c> {
             .map(|(h, _)| h.clone())
     }
 
+    /// A host as it is written in a URL: `host:port` unless the port is HTTP's or HTTPS's, and
+    /// whether the catalog lists it as an LLM API (a public provider's).
+    pub(super) fn authority(&self, host: &str) -> (String, bool) {
+        let port = self.hosts.get(host).map_or(443, |h| h.port);
+        let public = self.purpose_of(host, port, false) == Some(Purpose::LlmApi);
+        let authority = match port {
+            80 | 443 => host.to_owned(),
+            port => format!("{host}:{port}"),
+        };
+        (authority, public)
+    }
+
     /// The report, judged by [`super::advice`].
     pub(super) fn finish(mut self, scanners: &Scanners, provider: Option<String>) -> Report {
         self.close_bursts();
         let agents = std::mem::take(&mut self.agents).finish(&scanners.agents);
         let leaks = std::mem::take(&mut self.leaks);
-        let (leaks, credentials) = leaks.finish(&scanners.needles, provider.as_deref());
+        let (mut leaks, credentials) = leaks.finish(&scanners.needles, provider.as_deref());
+        for leak in std::mem::take(&mut self.provider_leaks) {
+            if !leaks.iter().any(|l| l.host == leak.host && l.kind == leak.kind) {
+                leaks.push(leak);
+            }
+        }
         self.summary.unique_signatures = self.signatures.len() as u64;
         self.summary.unique_domains = self.hosts.len() as u64;
         let (unseen, processes) = std::mem::take(&mut self.sight).finish();

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use phonehome_catalog::{recognise_package, PackageRef};
 use phonehome_record::Phase;
 
-use crate::agent::{AgentHit, Patterns};
+use crate::agent::{AgentHits, Patterns};
 use crate::leaks::{LeakHits, Needles};
 use crate::llm::{self, Conversation};
 use crate::signature;
@@ -47,7 +47,7 @@ pub(super) struct Digest {
     /// Hash of the request body, to tell retries of a failed request.
     pub(super) body_hash: Option<u64>,
     pub(super) call: Option<Call>,
-    pub(super) agents: Vec<AgentHit>,
+    pub(super) agents: AgentHits,
     pub(super) leaks: LeakHits,
 }
 
@@ -139,7 +139,7 @@ pub(super) fn digest(x: Exchange, scanners: &Scanners) -> Digest {
     Digest {
         signature: signature::signature(&x.method, &x.host, &x.path, x.query.as_deref()),
         body_hash: x.request_body.as_ref().map(|b| hash_of(&b.data)),
-        agents: scanners.agents.scan(&x),
+        agents: scanners.agents.scan(&x, call.is_some()),
         leaks: scanners.needles.scan(&x),
         failed: x.failed(),
         sinkholed: x.sinkhole.is_some(),

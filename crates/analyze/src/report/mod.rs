@@ -28,7 +28,7 @@ pub use model::*;
 
 use crate::agent::Patterns;
 use crate::input::{self, Events};
-use crate::leaks::Needles;
+use crate::leaks::{Needles, PromptFinder};
 use crate::pool::InOrder;
 use crate::records::Progress;
 use crate::source::{Event, SourceError};
@@ -79,7 +79,9 @@ pub fn build_with_progress(
     // The markers to look for come with the header, always the first event.
     let first = events.next().transpose()?;
     let needles = match &first {
-        Some(Event::Header(capture)) => Needles::new(&capture.markers),
+        Some(Event::Header(capture)) => {
+            Needles::new(&crate::leaks::private_markers(&capture.markers, catalog))
+        }
         _ => Needles::default(),
     };
     let scanners = Scanners {
@@ -93,6 +95,7 @@ pub fn build_with_progress(
     }
     let provider = builder.provider();
     search_prompts(path, &mut builder, provider.as_deref())?;
+    search_provider_host(path, &mut builder, provider.as_deref())?;
     Ok(builder.finish(&scanners, provider))
 }
 
@@ -159,6 +162,27 @@ fn body_bytes(event: &Event) -> usize {
         .flatten()
         .map(|b| b.data.len())
         .sum()
+}
+
+/// Another pass, for an LLM host that is not a public provider's (loopback, a private or
+/// self-hosted endpoint): was its `host[:port]` sent to another host?
+fn search_provider_host(
+    path: &Path,
+    builder: &mut Builder<'_>,
+    provider: Option<&str>,
+) -> Result<(), SourceError> {
+    let Some(provider) = provider else {
+        return Ok(());
+    };
+    let (authority, public) = builder.authority(provider);
+    if public {
+        return Ok(());
+    }
+    if let Some(finder) = PromptFinder::of(provider, std::iter::once(authority.as_str())) {
+        let found = prompts::search(path, builder.input_format, finder)?;
+        builder.provider_leaks = crate::leaks::provider_host_leaks(&authority, found);
+    }
+    Ok(())
 }
 
 /// Second pass: was the prompt sent to the provider also sent anywhere else?

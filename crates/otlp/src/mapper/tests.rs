@@ -27,6 +27,7 @@ fn header() -> Capture {
         policy: "observe".into(),
         options: serde_json::json!({}),
         markers: Markers::default(),
+        agent: None,
     }
 }
 

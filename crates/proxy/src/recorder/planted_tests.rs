@@ -90,6 +90,7 @@ fn header() -> Record {
         policy: "observe".into(),
         options: serde_json::Value::Null,
         markers: Default::default(),
+        agent: None,
     })
 }
 
