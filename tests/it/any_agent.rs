@@ -91,7 +91,8 @@ async fn a_node_agent_is_named_by_its_package_json() {
     assert_eq!(json["summary"]["llm_calls"], 1);
 
     let capture = std::fs::read_to_string(scratch.path("node.jsonl")).expect("capture");
-    let header: Value = serde_json::from_str(capture.lines().next().expect("header")).expect("json");
+    let header: Value =
+        serde_json::from_str(capture.lines().next().expect("header")).expect("json");
     assert_eq!(
         header["agent"],
         serde_json::json!({"name": "acme-agent", "version": "3.1.4", "source": "package.json"})

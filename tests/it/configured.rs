@@ -58,14 +58,19 @@ async fn the_configured_endpoint_and_git_identity_sent_to_telemetry_are_leaks() 
     let base = format!("http://127.0.0.1:{}/v1", upstream.port());
     let out = scratch.path("configured.jsonl");
     let mut cmd = scratch.run_prefix(&out, None);
-    cmd.current_dir(dir)
-        .env("ACME_BASE_URL", &base)
-        .args(["--sinkhole", "unreachable", "--", "python3", "agent.py"]);
+    cmd.current_dir(dir).env("ACME_BASE_URL", &base).args([
+        "--sinkhole",
+        "unreachable",
+        "--",
+        "python3",
+        "agent.py",
+    ]);
     let ran = run(cmd).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
 
     let capture = std::fs::read_to_string(&out).expect("capture");
-    let header: Value = serde_json::from_str(capture.lines().next().expect("header")).expect("json");
+    let header: Value =
+        serde_json::from_str(capture.lines().next().expect("header")).expect("json");
     let values = header["markers"]["values"].to_string();
     for marker in [
         r#"{"kind":"git_user","value":"Ada Tester"}"#,
@@ -80,9 +85,9 @@ async fn the_configured_endpoint_and_git_identity_sent_to_telemetry_are_leaks() 
     let json: Value = serde_json::from_str(&run(report).await.stdout).expect("report");
     let leaks = json["leaks"].as_array().expect("leaks");
     let leak = |kind: &str| {
-        leaks
-            .iter()
-            .any(|l| l["kind"] == kind && l["host"] == "telemetry.acme.invalid" && l["expected"] == false)
+        leaks.iter().any(|l| {
+            l["kind"] == kind && l["host"] == "telemetry.acme.invalid" && l["expected"] == false
+        })
     };
     assert!(leak("llm_endpoint") && leak("git_email"), "{leaks:#?}");
     assert!(
@@ -95,11 +100,18 @@ async fn the_configured_endpoint_and_git_identity_sent_to_telemetry_are_leaks() 
     let content = &json["verdict"][0];
     assert_eq!(content["answer"], "yes", "{content}");
     let named = format!("the configured LLM endpoint {base} was sent to telemetry.acme.invalid");
-    assert!(content["evidence"].as_str().is_some_and(|e| e.contains(&named)), "{content}");
+    assert!(
+        content["evidence"]
+            .as_str()
+            .is_some_and(|e| e.contains(&named)),
+        "{content}"
+    );
     let findings = json["findings"]["be_aware_of"].to_string();
     assert!(
-        findings.contains(&format!("The configured LLM endpoint `{base}` was sent to telemetry.acme.invalid"))
-            && findings.contains("The git user email `ada@acme.test` was sent to telemetry.acme.invalid"),
+        findings.contains(&format!(
+            "The configured LLM endpoint `{base}` was sent to telemetry.acme.invalid"
+        )) && findings
+            .contains("The git user email `ada@acme.test` was sent to telemetry.acme.invalid"),
         "{findings}"
     );
 }

@@ -311,7 +311,10 @@ impl LeakFinder {
 /// (hosts the catalog lists as `llm-api`), which say nothing about the user.
 pub fn private_markers(markers: &Markers, catalog: &phonehome_catalog::Catalog) -> Markers {
     let public = |m: &phonehome_record::Marker| {
-        let authority = m.value.split_once("://").map_or(m.value.as_str(), |(_, r)| r);
+        let authority = m
+            .value
+            .split_once("://")
+            .map_or(m.value.as_str(), |(_, r)| r);
         let authority = authority.split(['/', '?', '#']).next().unwrap_or_default();
         let (host, port) = phonehome_record::split_authority(authority, 443);
         matches!(m.kind.as_str(), "llm_endpoint" | "llm_host")
@@ -321,7 +324,12 @@ pub fn private_markers(markers: &Markers, catalog: &phonehome_catalog::Catalog) 
                 .is_some_and(|e| e.purpose == phonehome_catalog::Purpose::LlmApi)
     };
     Markers {
-        values: markers.values.iter().filter(|m| !public(m)).cloned().collect(),
+        values: markers
+            .values
+            .iter()
+            .filter(|m| !public(m))
+            .cloned()
+            .collect(),
         secrets: markers.secrets.clone(),
     }
 }

@@ -79,7 +79,11 @@ fn setup(w: &mut String, report: &Report) {
         .agents
         .first()
         .map(|a| {
-            let known = if a.in_catalog { "" } else { ", not in the catalog" };
+            let known = if a.in_catalog {
+                ""
+            } else {
+                ", not in the catalog"
+            };
             match &a.version {
                 Some(v) => format!("{} {v} (by {}{known})", a.display, a.evidence),
                 None => format!("{} (by {}{known})", a.display, a.evidence),

@@ -187,7 +187,11 @@ mod tests {
         );
         write(&root.join("dist/package.json"), r#"{"type":"module"}"#);
         write(&root.join("dist/cli.js"), "");
-        let argv = ["node", "--no-warnings", "node_modules/acme-agent/dist/cli.js"];
+        let argv = [
+            "node",
+            "--no-warnings",
+            "node_modules/acme-agent/dist/cli.js",
+        ];
         let argv: Vec<String> = argv.map(str::to_owned).to_vec();
         let bin = dir.path().join("bin");
         write(&bin.join("node"), "");
@@ -227,14 +231,16 @@ mod tests {
         write(&other.join("METADATA"), "Name: other\nVersion: 1.0\n");
         write(&other.join("RECORD"), "../../../bin/other,sha256=x,10\n");
         let path = prefix.join("bin");
-        let found = agent_package(&["acme".to_owned()], dir.path(), Some(path.as_os_str()))
-            .expect("found");
+        let found =
+            agent_package(&["acme".to_owned()], dir.path(), Some(path.as_os_str())).expect("found");
         assert_eq!(
             (found.name.as_str(), found.version.as_deref()),
             ("acme-agent", Some("2.0.1"))
         );
         assert_eq!(found.source, "dist-info");
-        let argv = ["python3", "-u", "venv/bin/other"].map(str::to_owned).to_vec();
+        let argv = ["python3", "-u", "venv/bin/other"]
+            .map(str::to_owned)
+            .to_vec();
         write(&dir.path().join("usr/python3"), "");
         let usr = dir.path().join("usr");
         assert_eq!(
@@ -242,6 +248,9 @@ mod tests {
             Some("other".to_owned())
         );
         let argv = ["python3", "-m", "acme"].map(str::to_owned).to_vec();
-        assert_eq!(agent_package(&argv, dir.path(), Some(usr.as_os_str())), None);
+        assert_eq!(
+            agent_package(&argv, dir.path(), Some(usr.as_os_str())),
+            None
+        );
     }
 }

@@ -109,8 +109,9 @@ async fn claude_code_telemetry_is_as_the_catalog_says_and_its_switches_work() {
     );
     // It got telemetry and feature flags there, no LLM call: not another LLM provider.
     let concern = default.concern("api.anthropic.com");
-    assert_eq!(
-        concern, "telemetry and feature flags of Claude Code (not LLM calls)",
+    // (Unreachable without a network, sinkholed: "; every attempt failed" may follow.)
+    assert!(
+        concern.starts_with("telemetry and feature flags of Claude Code (not LLM calls)"),
         "{report:#}"
     );
     check_observed("claude-code", &pinned(PACKAGE), &default, |s| {

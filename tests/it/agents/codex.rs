@@ -54,7 +54,11 @@ async fn codex_answers_through_phonehome_and_its_telemetry_is_as_the_catalog_say
     );
     // Its plugin list came from chatgpt.com, no LLM call: not another LLM provider.
     let concern = default.concern("chatgpt.com");
-    assert_eq!(concern, "package registry of Codex CLI (not LLM calls)");
+    // (Unreachable without a network, sinkholed: "; every attempt failed" may follow.)
+    assert!(
+        concern.starts_with("package registry of Codex CLI (not LLM calls)"),
+        "{concern}"
+    );
     assert_github_advice(&default);
     check_observed("codex", &pinned(PACKAGE), &default, run_codex_with).await;
 }

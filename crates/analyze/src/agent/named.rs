@@ -49,8 +49,8 @@ const LIBRARIES: &[&str] = &[
 ];
 /// Programs that run another (the next argument names the agent).
 const WRAPPERS: &[&str] = &[
-    "node", "nodejs", "bun", "bunx", "deno", "npx", "pnpx", "uvx", "pipx", "python", "pypy",
-    "env", "sh", "bash", "exec",
+    "node", "nodejs", "bun", "bunx", "deno", "npx", "pnpx", "uvx", "pipx", "python", "pypy", "env",
+    "sh", "bash", "exec",
 ];
 /// Script names that say nothing about the agent.
 const GENERIC_SCRIPTS: &[&str] = &[
@@ -81,7 +81,9 @@ pub(crate) fn user_agent_product(user_agent: &str) -> Option<Product> {
         {
             continue;
         }
-        let version = version.split('/').find(|v| v.starts_with(|c: char| c.is_ascii_digit()));
+        let version = version
+            .split('/')
+            .find(|v| v.starts_with(|c: char| c.is_ascii_digit()));
         return Some(Product {
             name: name.to_owned(),
             version: version.map(str::to_owned),

@@ -80,7 +80,11 @@ fn clues_are_taken_in_order_of_preference() {
     clues.user_agent(user_agent_product("acme/1.0").expect("product"));
     let named = clues.name().expect("named");
     assert_eq!(
-        (named.name.as_str(), named.version.as_deref(), named.evidence.as_str()),
+        (
+            named.name.as_str(),
+            named.version.as_deref(),
+            named.evidence.as_str()
+        ),
         ("acme", Some("1.0"), "user-agent")
     );
     assert_eq!(named.requests, 2);
@@ -101,7 +105,11 @@ fn clues_are_taken_in_order_of_preference() {
     clues.command(&argv(&["node", "cli.js"]), Some(&package));
     let named = clues.name().expect("named");
     assert_eq!(
-        (named.name.as_str(), named.version.as_deref(), named.evidence.as_str()),
+        (
+            named.name.as_str(),
+            named.version.as_deref(),
+            named.evidence.as_str()
+        ),
         ("acme-agent", Some("3.1.4"), "package.json")
     );
 }

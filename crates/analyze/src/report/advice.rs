@@ -393,7 +393,8 @@ fn unseen_content(report: &Report) -> Option<(&'static str, String)> {
     ))
 }
 
-fn verdict(report: &Report) -> Vec<Verdict> {
+/// Sends workspace content or the prompt to unexpected services?
+fn content_verdict(report: &Report) -> (&'static str, String) {
     let leaks: Vec<_> = report
         .leaks
         .iter()
@@ -412,7 +413,7 @@ fn verdict(report: &Report) -> Vec<Verdict> {
                 )
         })
         .collect();
-    let content = if leaks.is_empty() && report.prompt_leaks.is_empty() {
+    if leaks.is_empty() && report.prompt_leaks.is_empty() {
         unseen_content(report).unwrap_or((
             "no",
             "no marker or prompt found beyond the provider".to_owned(),
@@ -425,7 +426,12 @@ fn verdict(report: &Report) -> Vec<Verdict> {
         let endpoints: Vec<&&Leak> = leaks.iter().filter(|l| l.kind == "llm_endpoint").collect();
         let mut said: Vec<String> = endpoints
             .iter()
-            .map(|l| format!("the configured LLM endpoint {} was sent to {}", l.marker, l.host))
+            .map(|l| {
+                format!(
+                    "the configured LLM endpoint {} was sent to {}",
+                    l.marker, l.host
+                )
+            })
             .collect();
         said.dedup();
         let rest: Vec<String> = hosts
@@ -448,10 +454,14 @@ fn verdict(report: &Report) -> Vec<Verdict> {
             said.push(format!("sent to {}", rest.join(", ")));
         }
         ("yes", said.join("; "))
-    };
+    }
+}
+
+/// Contacts services beyond the configured LLM provider?
+fn beyond_verdict(report: &Report) -> (&'static str, String) {
     let others: Vec<&str> = other_hosts(report).map(|d| d.domain.as_str()).collect();
     let reached = other_hosts(report).any(|d| d.requests > 0);
-    let beyond = if report.provider.is_none() && !reached {
+    if report.provider.is_none() && !reached {
         let attempts = match others.len() {
             0 => "no other host was tried".to_owned(),
             n => format!(
@@ -481,7 +491,12 @@ fn verdict(report: &Report) -> Vec<Verdict> {
                 }
             ),
         )
-    };
+    }
+}
+
+fn verdict(report: &Report) -> Vec<Verdict> {
+    let content = content_verdict(report);
+    let beyond = beyond_verdict(report);
     let reused: Vec<_> = report
         .credentials
         .iter()

@@ -416,7 +416,10 @@ impl<'c> Builder<'c> {
         let leaks = std::mem::take(&mut self.leaks);
         let (mut leaks, credentials) = leaks.finish(&scanners.needles, provider.as_deref());
         for leak in std::mem::take(&mut self.provider_leaks) {
-            if !leaks.iter().any(|l| l.host == leak.host && l.kind == leak.kind) {
+            if !leaks
+                .iter()
+                .any(|l| l.host == leak.host && l.kind == leak.kind)
+            {
                 leaks.push(leak);
             }
         }

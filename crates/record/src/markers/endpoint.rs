@@ -88,7 +88,12 @@ mod tests {
         ] {
             assert!(is_endpoint_env_name(name), "{name}");
         }
-        for name in ["OTEL_EXPORTER_OTLP_ENDPOINT", "HOSTNAME", "HTTP_PROXY", "PATH"] {
+        for name in [
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "HOSTNAME",
+            "HTTP_PROXY",
+            "PATH",
+        ] {
             assert!(!is_endpoint_env_name(name), "{name}");
         }
     }
@@ -99,7 +104,10 @@ mod tests {
         assert_eq!(e.url, "https://llm.corp.internal:8443/v1");
         assert_eq!(e.authority, "llm.corp.internal:8443");
         let e = endpoint("127.0.0.1:11434").expect("bare");
-        assert_eq!((e.url.as_str(), e.authority.as_str()), ("127.0.0.1:11434", "127.0.0.1:11434"));
+        assert_eq!(
+            (e.url.as_str(), e.authority.as_str()),
+            ("127.0.0.1:11434", "127.0.0.1:11434")
+        );
         assert_eq!(endpoint("0.0.0.0"), None);
         assert_eq!(endpoint("unix:///var/run/docker.sock"), None);
         assert_eq!(endpoint("8080"), None);
