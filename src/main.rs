@@ -20,6 +20,7 @@ mod paths;
 mod policy_cmd;
 mod proxy_cmd;
 mod run;
+mod stop;
 mod view_cmd;
 
 use std::process::ExitCode;

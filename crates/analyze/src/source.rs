@@ -251,6 +251,8 @@ pub struct CaptureEvents {
     torn_tail: Option<usize>,
     /// The `end` record was read.
     ended: bool,
+    /// What the `end` record says never reached the file.
+    lost: Option<phonehome_record::Lost>,
     done: bool,
 }
 
@@ -262,6 +264,7 @@ impl CaptureEvents {
             join: FlowJoin::default(),
             torn_tail: None,
             ended: false,
+            lost: None,
             done: false,
         }
     }
@@ -295,6 +298,9 @@ impl CaptureEvents {
         if !self.ended {
             warnings.push(INCOMPLETE.to_owned());
         }
+        if let Some(lost) = &self.lost {
+            warnings.push(lost.describe());
+        }
         warnings
     }
 
@@ -302,7 +308,10 @@ impl CaptureEvents {
         match prepared {
             Prepared::Request(exchange) => self.join.request(exchange),
             Prepared::Record(record) => {
-                self.ended |= matches!(record, Record::End(_));
+                if let Record::End(end) = &record {
+                    self.ended = true;
+                    self.lost = end.lost.clone().filter(|l| !l.is_empty());
+                }
                 self.join.push(record)
             }
         }
