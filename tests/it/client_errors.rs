@@ -58,3 +58,46 @@ async fn a_connect_to_an_invalid_port_or_no_host_is_a_recorded_400_and_closed() 
         "nothing was looked up or dialled: {errors:#?}"
     );
 }
+
+#[tokio::test]
+async fn an_oversized_head_and_garbage_are_answered_and_recorded_as_client_errors() {
+    let scratch = Scratch::new();
+    let out = scratch.path("cap.jsonl");
+    let proxy = StandaloneProxy::start(&scratch, &out, &[]).await;
+    let huge = format!(
+        "GET http://127.0.0.1:9/ HTTP/1.1\r\nHost: 127.0.0.1:9\r\nX-Big: {}\r\n\r\n",
+        "b".repeat(1024 * 1024)
+    );
+    let answer = answer_to(&proxy, &huge).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    let answer = answer_to(&proxy, "this is not HTTP at all\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let stderr = proxy.stop().await;
+    let records = read_capture(&out);
+    let errors: Vec<_> = of_type(&records, "error")
+        .into_iter()
+        .filter(|e| e["phase"] == "client_http")
+        .collect();
+    assert!(
+        errors.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("over hyper's limit") && m.contains("431"))),
+        "{errors:#?}"
+    );
+    assert!(
+        errors.iter().any(|e| e["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("malformed request") && m.contains("400"))),
+        "{errors:#?}"
+    );
+    let end = records.last().expect("records");
+    assert_eq!(end["counts"]["errors"].as_u64(), Some(errors.len() as u64));
+    assert!(
+        stderr.contains("2 errors"),
+        "counted in the summary: {stderr}"
+    );
+    assert!(
+        !stderr.contains('\x1b'),
+        "no colour codes off a terminal: {stderr}"
+    );
+}

@@ -40,18 +40,20 @@ pub(crate) async fn serve_client(
         crate::headtap::Parser::new(heads.clone()),
     ));
     let links: Arc<tokio::sync::Mutex<Option<Arc<UpstreamLink>>>> = Arc::default();
+    let served = conn.clone();
     let service = hyper::service::service_fn(move |req| {
         let conn = conn.clone();
         let links = links.clone();
         let heads = heads.clone();
         async move { Ok::<_, Infallible>(proxy_request(req, conn, links, heads).await) }
     });
-    let _ = hyper::server::conn::http1::Builder::new()
+    let result = hyper::server::conn::http1::Builder::new()
         .preserve_header_case(true)
         .timer(TokioTimer::new())
         .serve_connection(io, service)
         .with_upgrades()
         .await;
+    crate::client_error::record(&served, result, false);
 }
 
 /// Serves a connection whose destination is known without any proxy protocol (a connection
