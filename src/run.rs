@@ -26,6 +26,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
 /// `run`, taking the upstream proxy from this process's environment only when `upstream_from_env`
 /// (the demo never leaves loopback, whatever the environment says).
 pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
+    check_otlp_spelling(&args)?;
     let isolate = args.isolate.isolate;
     if isolate {
         // Before anything starts: no capture, no command when isolation cannot work here.
@@ -121,6 +122,19 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
         return Ok(BLOCKED);
     }
     Ok(u8::try_from(code).unwrap_or(1))
+}
+
+/// `--otlp http://host:4318 …` (a space, not `=`) leaves `--otlp` bare and makes the URL the
+/// command: refused, with the spelling that was meant, before anything starts.
+fn check_otlp_spelling(args: &RunArgs) -> Result<()> {
+    let bare = args.capture.otlp.otlp.as_deref() == Some("");
+    match args.command.first() {
+        Some(first) if bare && first.contains("://") => anyhow::bail!(
+            "the command would be {first:?}, which looks like a URL: did you mean \
+             --otlp={first}? (--otlp takes its URL after `=`)"
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// From now on the proxy names the owner of every client socket and serves only the command's

@@ -20,6 +20,7 @@ mod isolate;
 mod launch;
 mod lifetime;
 mod llm;
+mod messages;
 mod one_writer;
 mod opencode;
 mod otlp;
