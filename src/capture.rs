@@ -131,7 +131,6 @@ impl Session {
                 .unwrap_or(phonehome_proxy::DEFAULT_BUDGET),
             test_write_delay: test_knob("PHONEHOME_TEST_WRITE_DELAY_US")?
                 .map(|us| Duration::from_micros(us as u64)),
-            ..RecorderOptions::default()
         };
         let (recorder, task) = Recorder::start(writer, header, recorder_options)
             .with_context(|| format!("cannot write the capture file {}", path.display()))?;
@@ -209,6 +208,9 @@ impl Session {
             }
         }
         recorder.finish(exit_code);
+        // The records of the connections just closed are written even when the drain took
+        // all its time: the writer gets a moment beyond it.
+        let deadline = deadline.max(tokio::time::Instant::now() + WRITER_GRACE);
         let task = self.task;
         let written = tokio::task::spawn_blocking(move || task.wait());
         tokio::pin!(written);
@@ -237,6 +239,10 @@ impl Session {
         Ok(summary)
     }
 }
+
+/// How long the writer may go on after the proxy has stopped, beyond `--drain`, to write the
+/// last records (those of the connections the stop closed).
+const WRITER_GRACE: Duration = Duration::from_secs(1);
 
 /// Opens `path` for this capture alone (locked), refusing to empty an existing capture unless
 /// `force`.
