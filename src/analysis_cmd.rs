@@ -126,10 +126,17 @@ pub fn export(args: &ExportArgs) -> Result<u8> {
     with_progress(&args.capture, |progress| {
         let mut events = phonehome_analyze::open_with_progress(&args.capture, progress)?;
         let Some(path) = &args.output else {
-            let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+            // Written to an unnamed temporary file first: standard output gets the whole HAR
+            // or nothing, never the first half of one before an error.
+            let file = tempfile::tempfile().context("cannot create a temporary file")?;
+            let mut out = std::io::BufWriter::with_capacity(1 << 16, file);
             phonehome_analyze::export_har(&mut events, &mut out)?;
             warn_input(&args.capture, &events);
-            return out.flush().context("cannot write to standard output");
+            let mut file = out.into_inner().map_err(|e| e.into_error())?;
+            std::io::Seek::rewind(&mut file)?;
+            let mut stdout = std::io::stdout().lock();
+            std::io::copy(&mut file, &mut stdout).context("cannot write to standard output")?;
+            return stdout.flush().context("cannot write to standard output");
         };
         let dir = match path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,

@@ -15,6 +15,7 @@ use phonehome_record::{Capture, CaptureWriter, Mode, Origin, Record, Redactor};
 
 use crate::cli::CaptureArgs;
 use crate::paths;
+use crate::stop::StopSignals;
 
 /// What a session is for.
 pub struct SessionSpec<'a> {
@@ -41,6 +42,7 @@ pub struct Session {
     pub path: PathBuf,
     recorder: Recorder,
     task: RecorderTask,
+    _file_size_signal: tokio::signal::unix::Signal,
 }
 
 impl Session {
@@ -71,8 +73,14 @@ impl Session {
                 paths::default_capture(&name)?
             }
         };
-        let writer = CaptureWriter::create(&path)
-            .with_context(|| format!("cannot write the capture file {}", path.display()))?;
+        let writer = open_capture(&path, args.force)?;
+        // A file size limit (RLIMIT_FSIZE) then fails the write (EFBIG) instead of killing
+        // phonehome; the loss is counted like a full disk. A handler, not SIG_IGN: the child
+        // gets the default action back at exec.
+        let file_size_signal = tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::from_raw(nix::libc::SIGXFSZ),
+        )
+        .context("cannot watch SIGXFSZ")?;
         if args.no_redact {
             eprintln!(
                 "phonehome: warning: --no-redact: credentials will be stored in the clear in {}",
@@ -120,7 +128,10 @@ impl Session {
                 Redactor::new().with_secrets(collected.secrets)
             },
             tap: crate::otlp_cmd::live(&args.otlp)?,
-            ..RecorderOptions::default()
+            budget: test_knob("PHONEHOME_TEST_RECORDER_BUDGET")?
+                .unwrap_or(phonehome_proxy::DEFAULT_BUDGET),
+            test_write_delay: test_knob("PHONEHOME_TEST_WRITE_DELAY_US")?
+                .map(|us| Duration::from_micros(us as u64)),
         };
         let (recorder, task) = Recorder::start(writer, header, recorder_options)
             .with_context(|| format!("cannot write the capture file {}", path.display()))?;
@@ -162,6 +173,7 @@ impl Session {
             path,
             recorder,
             task,
+            _file_size_signal: file_size_signal,
         })
     }
 
@@ -174,15 +186,95 @@ impl Session {
     }
 
     /// Drains the proxy for up to `drain`, writes the `end` record and returns the summary.
-    pub async fn finish(self, exit_code: Option<i32>, drain: Duration) -> Result<CaptureSummary> {
-        self.proxy.shutdown(drain).await;
-        self.recorder.finish(exit_code);
-        let path = self.path;
+    /// A stop signal meanwhile (or `at_once`), or `drain` running out, ends the wait: what is
+    /// still queued for the file is counted as unwritten and `end` is written at once.
+    pub async fn finish(
+        self,
+        exit_code: Option<i32>,
+        drain: Duration,
+        stop: &mut StopSignals,
+        at_once: bool,
+    ) -> Result<CaptureSummary> {
+        let deadline = tokio::time::Instant::now() + drain;
+        let recorder = self.recorder;
+        if at_once {
+            recorder.stop_now();
+        } else {
+            tokio::select! {
+                () = self.proxy.shutdown(drain) => {}
+                _ = stop.next() => {
+                    eprintln!("phonehome: stopping at once; writing the end of the capture");
+                    recorder.stop_now();
+                }
+            }
+        }
+        recorder.finish(exit_code);
+        // The records of the connections just closed are written even when the drain took
+        // all its time: the writer gets a moment beyond it.
+        let deadline = deadline.max(tokio::time::Instant::now() + WRITER_GRACE);
         let task = self.task;
-        tokio::task::spawn_blocking(move || task.wait())
-            .await
+        let written = tokio::task::spawn_blocking(move || task.wait());
+        tokio::pin!(written);
+        let summary = tokio::select! {
+            summary = &mut written => summary,
+            () = tokio::time::sleep_until(deadline), if !at_once => {
+                eprintln!("phonehome: the drain time is over; writing the end of the capture");
+                recorder.stop_now();
+                written.await
+            }
+            _ = stop.next() => {
+                eprintln!("phonehome: stopping at once; writing the end of the capture");
+                recorder.stop_now();
+                written.await
+            }
+        };
+        let summary = summary
             .context("the recorder stopped unexpectedly")?
-            .with_context(|| format!("cannot write the capture file {}", path.display()))
+            .context("the recorder stopped unexpectedly")?;
+        if let Some(e) = &summary.end_error {
+            eprintln!(
+                "phonehome: warning: cannot write the end of the capture file {}: {e}; it ends early",
+                self.path.display()
+            );
+        }
+        Ok(summary)
+    }
+}
+
+/// How long the writer may go on after the proxy has stopped, beyond `--drain`, to write the
+/// last records (those of the connections the stop closed).
+const WRITER_GRACE: Duration = Duration::from_secs(1);
+
+/// Opens `path` for this capture alone (locked), refusing to empty an existing capture unless
+/// `force`.
+fn open_capture(path: &Path, force: bool) -> Result<CaptureWriter> {
+    CaptureWriter::open(path, force).map_err(|e| {
+        let path = path.display();
+        match e.kind() {
+            std::io::ErrorKind::AlreadyExists => anyhow::anyhow!(
+                "the capture file {path} already exists and is not empty; pass --force to \
+                 overwrite it, or choose another --out"
+            ),
+            std::io::ErrorKind::WouldBlock => anyhow::anyhow!(
+                "the capture file {path} is being written by another phonehome (run or proxy \
+                 with the same --out); choose another --out"
+            ),
+            _ => anyhow::Error::new(e).context(format!("cannot write the capture file {path}")),
+        }
+    })
+}
+
+/// A test-only setting from the environment (`PHONEHOME_TEST_*`): a whole number, or absent.
+/// `PHONEHOME_TEST_WRITE_DELAY_US` stands in for a slow disk (a pause before each record is
+/// written); `PHONEHOME_TEST_RECORDER_BUDGET` shrinks the recorder's memory budget (bytes) so
+/// that a test reaches the overload rule quickly. Neither is meant for use outside tests.
+fn test_knob(name: &str) -> Result<Option<usize>> {
+    match std::env::var(name) {
+        Ok(value) => value
+            .parse()
+            .map(Some)
+            .with_context(|| format!("{name} (a test setting) must be a whole number")),
+        Err(_) => Ok(None),
     }
 }
 
@@ -334,6 +426,7 @@ pub fn print_summary(summary: &CaptureSummary, path: &std::path::Path) {
             summary.dropped_bytes
         ));
     }
+    out.push_str(&lost_lines(&summary.lost));
     if let Some(otlp) = &summary.otlp {
         out.push_str(&format!(
             "  OTLP: {} spans and log records sent, {} dropped\n",
@@ -343,6 +436,31 @@ pub fn print_summary(summary: &CaptureSummary, path: &std::path::Path) {
     }
     out.push_str(&format!("  capture: {}\n", path.display()));
     eprint!("{out}");
+}
+
+/// The summary's lines on records that never reached the file.
+fn lost_lines(lost: &phonehome_record::Lost) -> String {
+    let mut out = String::new();
+    if lost.recorder_full > 0 {
+        out.push_str(&format!(
+            "  {} records were not recorded: the capture file was written slower than traffic arrived\n",
+            lost.recorder_full
+        ));
+    }
+    if lost.write_failed > 0 || lost.write_error.is_some() {
+        out.push_str(&format!(
+            "  {} records were not recorded: writing the capture file failed ({})\n",
+            lost.write_failed,
+            lost.write_error.as_deref().unwrap_or("unknown error")
+        ));
+    }
+    if lost.unwritten_at_stop > 0 {
+        out.push_str(&format!(
+            "  {} records were not recorded: still queued when phonehome was stopped\n",
+            lost.unwritten_at_stop
+        ));
+    }
+    out
 }
 
 fn plural(n: u64) -> &'static str {

@@ -59,6 +59,10 @@ pub struct CaptureArgs {
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 
+    /// Overwrite the --out file when it already holds something (never done otherwise)
+    #[arg(long)]
+    pub force: bool,
+
     #[command(flatten)]
     pub ca: CaDirArg,
 

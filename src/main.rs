@@ -14,12 +14,14 @@ mod docs_cmd;
 mod isolate_cmd;
 mod lifetime;
 mod llm_cmd;
+mod log;
 mod orphans;
 mod otlp_cmd;
 mod paths;
 mod policy_cmd;
 mod proxy_cmd;
 mod run;
+mod stop;
 mod view_cmd;
 
 use std::process::ExitCode;
@@ -45,19 +47,15 @@ fn main() -> ExitCode {
     ) {
         allocator::purge_at_once();
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("PHONEHOME_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    log::init();
     // Commands that pass on a child's exit code mark their own failures apart from it.
     let own_failure = match cli.command {
         cli::Command::Run(_) | cli::Command::Demo(_) | cli::Command::Proxy(_) => OWN_FAILURE,
         _ => 1,
     };
-    match dispatch(cli) {
+    let result = dispatch(cli);
+    log::finish();
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {

@@ -5,10 +5,13 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use phonehome_record::Mode;
-use tokio::signal::unix::{signal, SignalKind};
 
 use crate::capture::{print_summary, Session, SessionSpec};
 use crate::cli::ProxyArgs;
+use crate::stop::StopSignals;
+
+/// Time in-flight flows get once the proxy is told to stop (a second signal stops at once).
+const DRAIN: Duration = Duration::from_secs(3);
 
 pub async fn proxy(args: ProxyArgs) -> Result<u8> {
     if !args.listen.ip().is_loopback() {
@@ -34,8 +37,7 @@ pub async fn proxy(args: ProxyArgs) -> Result<u8> {
     })
     .await?;
     // Watch for the stop signals before telling anyone where the proxy is.
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut stop = StopSignals::watch()?;
     let bundle = session.write_bundle()?;
     let addr = session.proxy.local_addr();
     let mut out = format!(
@@ -51,12 +53,13 @@ pub async fn proxy(args: ProxyArgs) -> Result<u8> {
         .context("cannot write to standard output")?;
     stdout.flush().context("cannot write to standard output")?;
 
-    tokio::select! {
-        _ = interrupt.recv() => {}
-        _ = terminate.recv() => {}
-    }
+    stop.next().await;
+    eprintln!(
+        "phonehome: stopping: in-flight flows get up to {} s (Ctrl-C again to stop at once)",
+        DRAIN.as_secs()
+    );
     let path = session.path.clone();
-    let summary = session.finish(None, Duration::from_secs(3)).await?;
+    let summary = session.finish(None, DRAIN, &mut stop, false).await?;
     print_summary(&summary, &path);
     if args.capture.fail_on_blocked && summary.counts.blocked > 0 {
         return Ok(crate::run::BLOCKED);

@@ -12,6 +12,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::capture::{print_summary, Session, SessionSpec};
 use crate::cli::RunArgs;
+use crate::stop::{Stop, StopSignals};
 
 /// Exit code when the command cannot be started (as shells use).
 const NOT_STARTED: u8 = 127;
@@ -25,6 +26,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
 /// `run`, taking the upstream proxy from this process's environment only when `upstream_from_env`
 /// (the demo never leaves loopback, whatever the environment says).
 pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
+    check_otlp_spelling(&args)?;
     let isolate = args.isolate.isolate;
     if isolate {
         // Before anything starts: no capture, no command when isolation cannot work here.
@@ -54,7 +56,7 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
     let env = phonehome_proxy::child_env(proxy_addr, None, &session.ca, &bundle, &args.bypass);
     let drain = Duration::from_secs(args.drain);
     // Watch the signals before the child exists, so none can end phonehome and orphan it.
-    let signals = Signals::watch()?;
+    let mut signals = Signals::watch()?;
     let program = &args.command[0];
     let mut isolation = None;
     let child = if isolate {
@@ -64,7 +66,9 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
                 Ok(child)
             }
             Err(e) => {
-                session.finish(None, drain).await?;
+                session
+                    .finish(None, drain, &mut signals.stop, false)
+                    .await?;
                 return Err(e);
             }
         }
@@ -83,7 +87,9 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
         }
         Err(e) => {
             let path = session.path.clone();
-            session.finish(None, drain).await?;
+            session
+                .finish(None, drain, &mut signals.stop, false)
+                .await?;
             eprintln!(
                 "phonehome: error: cannot start {program:?}: {e} (capture: {})",
                 path.display()
@@ -95,13 +101,15 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
         Some(pid) if !args.capture.no_attribution => Some(crate::orphans::adopt(pid)?),
         _ => None,
     };
-    let status = signals.wait_forwarding(child).await?;
+    let (status, at_once) = signals.wait_forwarding(child).await?;
     if let Some(reaper) = orphans {
         reaper.abort();
     }
     let code = exit_code(status);
     let path = session.path.clone();
-    let summary = session.finish(Some(code), drain).await?;
+    let summary = session
+        .finish(Some(code), drain, &mut signals.stop, at_once)
+        .await?;
     drop(isolation);
     if !args.quiet {
         print_summary(&summary, &path);
@@ -114,6 +122,19 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
         return Ok(BLOCKED);
     }
     Ok(u8::try_from(code).unwrap_or(1))
+}
+
+/// `--otlp http://host:4318 …` (a space, not `=`) leaves `--otlp` bare and makes the URL the
+/// command: refused, with the spelling that was meant, before anything starts.
+fn check_otlp_spelling(args: &RunArgs) -> Result<()> {
+    let bare = args.capture.otlp.otlp.as_deref() == Some("");
+    match args.command.first() {
+        Some(first) if bare && first.contains("://") => anyhow::bail!(
+            "the command would be {first:?}, which looks like a URL: did you mean \
+             --otlp={first}? (--otlp takes its URL after `=`)"
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// From now on the proxy names the owner of every client socket and serves only the command's
@@ -137,23 +158,26 @@ fn exit_code(status: ExitStatus) -> i32 {
 
 /// The signals `run` passes on to its child.
 struct Signals {
-    interrupt: tokio::signal::unix::Signal,
-    terminate: tokio::signal::unix::Signal,
+    stop: StopSignals,
     hangup: tokio::signal::unix::Signal,
 }
 
 impl Signals {
     fn watch() -> Result<Self> {
         Ok(Self {
-            interrupt: signal(SignalKind::interrupt()).context("cannot watch SIGINT")?,
-            terminate: signal(SignalKind::terminate()).context("cannot watch SIGTERM")?,
+            stop: StopSignals::watch()?,
             hangup: signal(SignalKind::hangup()).context("cannot watch SIGHUP")?,
         })
     }
 
     /// Waits for the child, passing on SIGTERM and SIGHUP, and SIGINT unless the terminal
-    /// already sent it to the child's process group (Ctrl-C in the foreground).
-    async fn wait_forwarding(mut self, mut child: tokio::process::Child) -> Result<ExitStatus> {
+    /// already sent it to the child's process group (Ctrl-C in the foreground). A second
+    /// SIGTERM (or SIGINT not from the terminal) kills the child (SIGKILL) and says to stop
+    /// at once (true).
+    async fn wait_forwarding(
+        &mut self,
+        mut child: tokio::process::Child,
+    ) -> Result<(ExitStatus, bool)> {
         let pid = child
             .id()
             .and_then(|id| i32::try_from(id).ok())
@@ -163,15 +187,33 @@ impl Signals {
                 let _ = kill(pid, sig);
             }
         };
+        let mut stops = 0;
         loop {
             tokio::select! {
-                status = child.wait() => return status.context("waiting for the command failed"),
-                _ = self.interrupt.recv() => {
-                    if !terminal_signals_reach_child() {
-                        forward(Signal::SIGINT);
-                    }
+                status = child.wait() => {
+                    let status = status.context("waiting for the command failed")?;
+                    return Ok((status, false));
                 }
-                _ = self.terminate.recv() => forward(Signal::SIGTERM),
+                stop = self.stop.next() => {
+                    // Ctrl-C at the terminal reaches the command itself, and is the command's
+                    // (agents use it in their own UI): it never counts as a stop request.
+                    if stop == Stop::Interrupt && terminal_signals_reach_child() {
+                        continue;
+                    }
+                    stops += 1;
+                    if stops > 1 {
+                        eprintln!("phonehome: stopping at once: killing the command and writing the end of the capture");
+                        forward(Signal::SIGKILL);
+                        let status = child.wait().await.context("waiting for the command failed")?;
+                        return Ok((status, true));
+                    }
+                    let (signal, name) = match stop {
+                        Stop::Interrupt => (Signal::SIGINT, "SIGINT"),
+                        Stop::Terminate => (Signal::SIGTERM, "SIGTERM"),
+                    };
+                    forward(signal);
+                    eprintln!("phonehome: passed {name} on to the command; another one stops it at once");
+                }
                 _ = self.hangup.recv() => forward(Signal::SIGHUP),
             }
         }

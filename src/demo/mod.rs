@@ -19,16 +19,21 @@ pub async fn demo(args: DemoArgs) -> Result<u8> {
         .with_context(|| format!("cannot write {}", upstream_ca.display()))?;
     let addr = server::start(tls).await?;
     let exe = std::env::current_exe().context("cannot find the phonehome executable")?;
-    println!("phonehome demo: a local LLM server at https://{addr} and a scripted agent,");
-    println!("run as `phonehome run -- phonehome demo-client --base https://{addr}`.\n");
-
     let out = match args.out {
         Some(out) => out,
         None => crate::paths::default_capture("demo")?,
     };
+    // The command as it runs: the demo's options are those of `run` below.
+    println!("phonehome demo: a local LLM server at https://{addr} and a scripted agent,");
+    println!(
+        "run as `phonehome run --sinkhole all --extra-ca {} --out {} -- phonehome demo-client --base https://{addr}`.\n",
+        upstream_ca.display(),
+        out.display()
+    );
     let run = RunArgs {
         capture: CaptureArgs {
             out: Some(out.clone()),
+            force: false,
             ca: args.ca,
             extra_ca: vec![upstream_ca],
             client_cert: Vec::new(),

@@ -12,7 +12,7 @@ async fn certificates_the_client_would_reject_are_rejected() {
         (Cert::Expired, "Expired"),
     ] {
         let upstream = Upstream::start(Some(pki.server_config(cert, &[b"http/1.1"]))).await;
-        let out = scratch.path("bad.jsonl");
+        let out = scratch.path(&format!("bad-{why}.jsonl"));
         let url = format!("https://localhost:{}/hello", upstream.port());
         let mut cmd = scratch.run_prefix(&out, Some(&pki.ca_pem));
         cmd.args(["--", "curl", "-sS", &url]);

@@ -178,6 +178,7 @@ impl Synth {
             exit_code: Some(1),
             counts,
             dropped_bytes: 0,
+            lost: None,
             otlp: None,
         }));
         self.writer.flush().expect("flush");

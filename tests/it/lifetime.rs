@@ -112,12 +112,12 @@ async fn out_is_never_written_through_a_symbolic_link() {
     );
     assert_eq!(std::fs::read_to_string(&target).expect("read"), "precious");
 
-    // The user's own regular file is fine: it is truncated and made private.
+    // The user's own regular file is fine with --force: it is truncated and made private.
     let own = scratch.path("own.jsonl");
     std::fs::write(&own, "old").expect("write");
     std::fs::set_permissions(&own, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let mut cmd = scratch.run_prefix(&own, None);
-    cmd.args(["--", "true"]);
+    cmd.args(["--force", "--", "true"]);
     let ran = run(cmd).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     assert_eq!(mode(&own), 0o600);

@@ -457,8 +457,19 @@ pub struct StandaloneProxy {
 impl StandaloneProxy {
     /// Starts `phonehome proxy --listen 127.0.0.1:0 --out OUT ARGS` and reads its address.
     pub async fn start(scratch: &Scratch, out: &Path, args: &[&str]) -> Self {
+        Self::start_with(scratch, out, args, &[]).await
+    }
+
+    /// [`StandaloneProxy::start`] with extra environment variables.
+    pub async fn start_with(
+        scratch: &Scratch,
+        out: &Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Self {
         use tokio::io::AsyncBufReadExt as _;
         let mut cmd = scratch.phonehome();
+        cmd.envs(envs.iter().copied());
         cmd.args(["proxy", "--listen", "127.0.0.1:0", "--out"])
             .arg(out)
             .args(args);

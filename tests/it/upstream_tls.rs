@@ -478,3 +478,124 @@ async fn a_400_for_a_missing_client_certificate_says_one_was_asked_for() {
     let conn = of_type(&records, "conn")[0];
     assert_eq!(conn["upstream"]["client_cert"], "missing", "{conn:#}");
 }
+
+/// Runs `openssl` with `args` in `dir`, asserting it succeeds.
+fn openssl(dir: &Path, args: &[&str]) {
+    let status = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl runs");
+    assert!(status.success(), "openssl {args:?}");
+}
+
+#[tokio::test]
+async fn an_x509_v1_client_certificate_is_accepted_as_curl_accepts_it() {
+    let scratch = Scratch::new();
+    let pki = Pki::new(scratch.dir.path());
+    let dir = scratch.dir.path();
+    // The common recipe: a CA, a key and request, then `openssl x509 -req -CA …`, which
+    // makes an X.509 v1 certificate (no extensions).
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        dir,
+        &[
+            &["req", "-x509"],
+            &ec[..],
+            &[
+                "-days",
+                "2",
+                "-subj",
+                "/CN=v1 client CA",
+                "-keyout",
+                "v1ca.key",
+                "-out",
+                "v1ca.pem",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        dir,
+        &[
+            &["req", "-new"],
+            &ec[..],
+            &[
+                "-subj",
+                "/CN=v1 client",
+                "-keyout",
+                "v1.key",
+                "-out",
+                "v1.csr",
+            ],
+        ]
+        .concat(),
+    );
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "v1.csr",
+            "-CA",
+            "v1ca.pem",
+            "-CAkey",
+            "v1ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-out",
+            "v1.pem",
+        ],
+    );
+    let text = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(dir.join("v1.pem"))
+        .output()
+        .expect("openssl runs");
+    if !String::from_utf8_lossy(&text.stdout).contains("Version: 1 (0x0)") {
+        eprintln!("skipped: this openssl's `x509 -req` does not make a v1 certificate");
+        return;
+    }
+    let both = dir.join("v1-both.pem");
+    let joined = std::fs::read_to_string(dir.join("v1.pem")).expect("cert")
+        + &std::fs::read_to_string(dir.join("v1.key")).expect("key");
+    std::fs::write(&both, joined).expect("write");
+    let client_ca = dir.join("v1ca.pem").to_string_lossy().into_owned();
+    let args = ["--client-ca", client_ca.as_str()];
+    let rows = [Row {
+        name: "mTLS with an X.509 v1 client certificate",
+        server: &pki.valid,
+        server_args: &args,
+        trust: Some(&pki.ca),
+        client_cert: Some(("localhost", both.as_path())),
+        ok: true,
+        words: "",
+    }];
+    check_all(&scratch, &rows).await;
+
+    // A key that is not the certificate's is refused before anything starts.
+    let mut cmd = scratch.run_prefix(&scratch.path("wrong.jsonl"), None);
+    cmd.arg("--client-cert")
+        .arg(format!(
+            "localhost={},{}",
+            dir.join("v1.pem").display(),
+            dir.join("v1ca.key").display()
+        ))
+        .args(["--", "true"]);
+    let ran = run(cmd).await;
+    assert_eq!(ran.code, Some(125), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("does not belong to the certificate"),
+        "{}",
+        ran.stderr
+    );
+}

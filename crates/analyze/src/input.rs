@@ -42,13 +42,32 @@ pub fn open_with_progress(path: &Path, read: &Progress) -> Result<Events, Source
         reader.read_to_string(&mut text).map_err(io)?;
         let events = crate::har::import(&text).map_err(|message| SourceError::Har {
             path: path.to_owned(),
-            message,
+            message: match looks_like_json_lines(&text) {
+                true => format!(
+                    "{message}; it looks like JSON lines, but not a phonehome capture either \
+                     (its first line has no \"type\": a capture starts with its `capture` record)"
+                ),
+                false => message,
+            },
         })?;
         return Ok(Events::Har(events.into_iter()));
     }
     Err(SourceError::Unknown {
         path: path.to_owned(),
     })
+}
+
+/// Whether `text` is several lines that each hold a JSON object (JSON Lines), as a capture
+/// is, rather than one JSON document, as a HAR file is.
+fn looks_like_json_lines(text: &str) -> bool {
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let is_object = |line: &str| {
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line).is_ok()
+    };
+    match (lines.next(), lines.next()) {
+        (Some(first), Some(second)) => is_object(first) && second.starts_with('{'),
+        _ => false,
+    }
 }
 
 /// Opens `path` for reading only when it is a regular file (after symbolic links): a FIFO

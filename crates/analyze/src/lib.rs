@@ -123,4 +123,23 @@ pub mod fuzzing {
         });
         let _ = crate::llm::decode(&exchange);
     }
+
+    /// Reads bytes as a capture file and joins its records into events, as `report` does.
+    pub fn capture_reader(data: &[u8]) {
+        let mut join = crate::FlowJoin::default();
+        for item in phonehome_record::CaptureReader::new(data) {
+            if let Ok(item) = item {
+                join.push(item.record);
+            }
+            while join.pop().is_some() {}
+        }
+        join.finish();
+    }
+
+    /// Imports text as a HAR file, as the analysis commands read one.
+    pub fn har_import(data: &[u8]) {
+        if let Ok(text) = std::str::from_utf8(data) {
+            let _ = crate::har::import(text);
+        }
+    }
 }

@@ -254,6 +254,8 @@ pub struct CaptureEvents {
     torn_tail: Option<usize>,
     /// The `end` record was read.
     ended: bool,
+    /// What the `end` record says never reached the file.
+    lost: Option<phonehome_record::Lost>,
     done: bool,
 }
 
@@ -265,6 +267,7 @@ impl CaptureEvents {
             join: FlowJoin::default(),
             torn_tail: None,
             ended: false,
+            lost: None,
             done: false,
         }
     }
@@ -298,6 +301,9 @@ impl CaptureEvents {
         if !self.ended {
             warnings.push(INCOMPLETE.to_owned());
         }
+        if let Some(lost) = &self.lost {
+            warnings.push(lost.describe());
+        }
         warnings
     }
 
@@ -305,7 +311,10 @@ impl CaptureEvents {
         match prepared {
             Prepared::Request(exchange) => self.join.request(exchange),
             Prepared::Record(record) => {
-                self.ended |= matches!(record, Record::End(_));
+                if let Record::End(end) = &record {
+                    self.ended = true;
+                    self.lost = end.lost.clone().filter(|l| !l.is_empty());
+                }
                 self.join.push(record)
             }
         }

@@ -40,18 +40,20 @@ pub(crate) async fn serve_client(
         crate::headtap::Parser::new(heads.clone()),
     ));
     let links: Arc<tokio::sync::Mutex<Option<Arc<UpstreamLink>>>> = Arc::default();
+    let served = conn.clone();
     let service = hyper::service::service_fn(move |req| {
         let conn = conn.clone();
         let links = links.clone();
         let heads = heads.clone();
         async move { Ok::<_, Infallible>(proxy_request(req, conn, links, heads).await) }
     });
-    let _ = hyper::server::conn::http1::Builder::new()
+    let result = hyper::server::conn::http1::Builder::new()
         .preserve_header_case(true)
         .timer(TokioTimer::new())
         .serve_connection(io, service)
         .with_upgrades()
         .await;
+    crate::client_error::record(&served, result, false);
 }
 
 /// Serves a connection whose destination is known without any proxy protocol (a connection
@@ -200,8 +202,9 @@ fn uri_target(uri: &http::Uri, default_port: u16) -> Option<Target> {
 /// the phase; then the tunnel. A denied or unreachable target is sinkholed when asked: the
 /// tunnel is accepted and phonehome answers what comes through it.
 async fn connect(req: Request<Incoming>, conn: Arc<ConnState>) -> Response<RespBody> {
-    let Some(target) = uri_target(req.uri(), 443) else {
-        return text_response(StatusCode::BAD_REQUEST, "CONNECT needs host:port\n");
+    let target = match Target::parse_connect(&req.uri().to_string()) {
+        Ok(target) => target,
+        Err(e) => return bad_connect(&conn, &req.uri().to_string(), &e),
     };
     conn.set_target(&target, Transport::Tcp);
     let upstream = match reach(&conn, &target, None).await {
@@ -228,6 +231,37 @@ async fn connect(req: Request<Incoming>, conn: Arc<ConnState>) -> Response<RespB
     Response::new(http_body_util::Either::Right(
         http_body_util::Full::default(),
     ))
+}
+
+/// Longest request target quoted in an `error` record.
+const QUOTED_TARGET: usize = 256;
+
+/// 400 for a CONNECT whose target is not `host:port`, recorded as an `error` (phase
+/// `client_http`); the connection is closed after the answer.
+fn bad_connect(
+    conn: &ConnState,
+    raw: &str,
+    e: &phonehome_record::AuthorityError,
+) -> Response<RespBody> {
+    let quoted: String = raw.chars().take(QUOTED_TARGET).collect();
+    let target = Target {
+        host: quoted.clone(),
+        port: 0,
+    };
+    conn.error(
+        &target,
+        Phase::ClientHttp,
+        format!("CONNECT {quoted:?}: {e}"),
+    );
+    let mut response = text_response(
+        StatusCode::BAD_REQUEST,
+        &format!("CONNECT needs host:port with a port from 1 to 65535: {e}\n"),
+    );
+    response.headers_mut().insert(
+        http::header::CONNECTION,
+        http::HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// What reaching a tunnel's target gave.

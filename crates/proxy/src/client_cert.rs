@@ -67,12 +67,10 @@ impl ClientCert {
             .compile_matcher();
         let chain = read_chain(cert_path)?;
         let key = read_key(key_path)?;
-        let provider = rustls::crypto::ring::default_provider();
-        let key =
-            CertifiedKey::from_der(chain, key, &provider).map_err(|e| ClientCertError::Key {
-                path: key_path.to_owned(),
-                message: e.to_string(),
-            })?;
+        let key = certified_key(chain, key).map_err(|message| ClientCertError::Key {
+            path: key_path.to_owned(),
+            message,
+        })?;
         Ok(ClientCert {
             hosts,
             key: Arc::new(key),
@@ -82,6 +80,33 @@ impl ClientCert {
     fn matches(&self, host: &str) -> bool {
         self.hosts.is_match(host)
     }
+}
+
+/// The chain with its signing key, once the key is known to belong to the leaf: their public
+/// keys (SubjectPublicKeyInfo, RFC 5280 §4.1.2.7) are compared. The leaf is read as X.509 of
+/// any version, v1 included (what `openssl x509 -req -CA …` makes by default), as curl and
+/// nginx accept it; the upstream judges the certificate, not phonehome.
+fn certified_key(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<CertifiedKey, String> {
+    let provider = rustls::crypto::ring::default_provider();
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| e.to_string())?;
+    let leaf = chain.first().ok_or("no certificate")?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref())
+        .map_err(|e| format!("the certificate does not parse: {e}"))?;
+    let cert_spki = parsed.tbs_certificate.subject_pki.raw;
+    match signing_key.public_key() {
+        Some(key_spki) if key_spki.as_ref() != cert_spki => {
+            return Err("the private key does not belong to the certificate".to_owned());
+        }
+        // A key type whose public key rustls cannot derive: nothing to compare with.
+        Some(_) | None => {}
+    }
+    Ok(CertifiedKey::new(chain, signing_key))
 }
 
 fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, ClientCertError> {

@@ -54,30 +54,34 @@ pub(crate) async fn serve(client: BoxIo, h2: bool, route: Route, conn: Arc<ConnS
     let heads = Heads::default();
     if h2 {
         let tapped = Observed::new(client, H2Parser::new(heads.clone()));
+        let served = conn.clone();
         let service = hyper::service::service_fn(move |req| {
             let (route, conn, heads) = (route.clone(), conn.clone(), heads.clone());
             async move { Ok::<_, Infallible>(Box::pin(route.handle(req, &conn, &heads)).await) }
         });
         // A client that goes away mid-exchange ends the connection; its flows record that.
-        let _ = server_http2::Builder::new(TokioExecutor::new())
+        let result = server_http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .serve_connection(TokioIo::new(tapped), service)
             .await;
+        crate::client_error::record(&served, result, true);
         return;
     }
     let tapped = Observed::new(client, Parser::new(heads.clone()));
     // The request's future is boxed: hyper keeps a slot the size of the service's future for
     // the connection's whole life, and an idle keep-alive connection needs no room for it.
+    let served = conn.clone();
     let service = hyper::service::service_fn(move |req| {
         let (route, conn, heads) = (route.clone(), conn.clone(), heads.clone());
         async move { Ok::<_, Infallible>(Box::pin(route.handle(req, &conn, &heads)).await) }
     });
-    let _ = server_http1::Builder::new()
+    let result = server_http1::Builder::new()
         .preserve_header_case(true)
         .timer(TokioTimer::new())
         .serve_connection(TokioIo::new(tapped), service)
         .with_upgrades()
         .await;
+    crate::client_error::record(&served, result, false);
 }
 
 /// Forwards one request over `link` and returns the response to send to the client; a
@@ -105,7 +109,13 @@ pub(crate) async fn forward(
     parts.headers.remove(header::PROXY_AUTHORIZATION);
     let body = Box::new(tee_request(body, &parts.headers, conn, log.clone(), record));
     let sent = link.send(Request::from_parts(parts, body));
-    let mut response = match within_idle_timeout(conn, sent).await {
+    let answered = {
+        let mut waiting = Cancelled(Some(&*log));
+        let answered = within_idle_timeout(conn, sent).await;
+        waiting.0 = None;
+        answered
+    };
+    let mut response = match answered {
         Ok(response) => response,
         Err(e) => {
             log.error(e.phase, e.message.clone());
@@ -126,6 +136,24 @@ pub(crate) async fn forward(
         }
     }
     tee_response(response, conn, log, ttfb_ms)
+}
+
+/// Records an `error` (phase `client_http`) for a flow whose client gave up before its
+/// response head came: an HTTP/2 stream reset (RST_STREAM) or a closed connection, on which
+/// hyper drops the request's future while it waits here.
+struct Cancelled<'a>(Option<&'a FlowLog>);
+
+impl Drop for Cancelled<'_> {
+    fn drop(&mut self) {
+        if let Some(log) = self.0 {
+            log.error(
+                Phase::ClientHttp,
+                "the client cancelled the request before the response head came (HTTP/2 \
+                 stream reset, or the connection closed)"
+                    .to_owned(),
+            );
+        }
+    }
 }
 
 /// The upstream's response head, or a `timeout` when `--idle-timeout` passes before it comes.

@@ -14,6 +14,7 @@ mod attribution;
 mod ca;
 mod client;
 mod client_cert;
+mod client_error;
 mod clienthello;
 mod connection;
 mod context;
@@ -78,6 +79,46 @@ pub mod fuzzing {
     /// Classifies bytes as a tunnel's first bytes.
     pub fn sniff(data: &[u8]) {
         let _ = crate::sniff::classify(data);
+    }
+
+    /// Feeds bytes, in pieces cut where the first byte says, to the HTTP/1 head tap.
+    pub fn http1_heads(data: &[u8]) {
+        let mut parser = crate::headtap::Parser::new(crate::headtap::Heads::default());
+        for piece in pieces(data) {
+            parser.feed(piece);
+        }
+    }
+
+    /// Feeds bytes after the HTTP/2 preface, in pieces, to the HTTP/2 head tap (HPACK).
+    pub fn http2_heads(data: &[u8]) {
+        let mut parser = crate::headtap::H2Parser::new(crate::headtap::Heads::default());
+        parser.feed(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+        for piece in pieces(data) {
+            parser.feed(piece);
+        }
+    }
+
+    /// Feeds bytes, in pieces, to the WebSocket frame parser (client to server: masked).
+    pub fn websocket_frames(data: &[u8]) {
+        let mut parser =
+            crate::websocket::FrameParser::new(phonehome_record::Direction::Up, 64 * 1024);
+        for piece in pieces(data) {
+            let _ = parser.feed(piece);
+        }
+    }
+
+    /// Parses text as CONNECT's authority-form target.
+    pub fn connect_authority(data: &[u8]) {
+        if let Ok(text) = std::str::from_utf8(data) {
+            let _ = phonehome_record::Target::parse_connect(text);
+        }
+    }
+
+    /// `data` cut into pieces of the length its first byte gives (1 to 256): parsers that
+    /// keep state across reads are fed as a socket would feed them.
+    fn pieces(data: &[u8]) -> impl Iterator<Item = &[u8]> {
+        let size = data.first().map_or(1, |b| usize::from(*b) + 1);
+        data.get(1..).unwrap_or_default().chunks(size)
     }
 }
 

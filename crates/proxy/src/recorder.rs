@@ -1,29 +1,43 @@
 //! The recorder: one writer thread that turns captured events into `phonehome/1` lines.
 //!
-//! Forwarding code never waits for it. Events go through an unbounded channel, but the memory
-//! behind them is bounded: body bytes are reserved from a byte budget as they are captured and
-//! released once written. When the budget is exhausted, body bytes are dropped and counted
-//! (`dropped_bytes` in the body and in the `end` record), and the forwarded stream goes on.
+//! Forwarding code never waits for it, and the memory behind it is bounded. Everything queued
+//! for the writer (body bytes and records alike) is reserved from one byte count, released
+//! once written. The overload rule, when the file is written slower than traffic arrives:
+//!
+//! 1. body bytes go first: past `budget` bytes held, a body keeps what it has and the rest is
+//!    dropped (`truncated`, `dropped_bytes` in the body; their sum is the `end` record's
+//!    `dropped_bytes`);
+//! 2. then whole `request`, `response` and `ws` records: past `budget` + ¼ they are dropped
+//!    (a response whose request was dropped goes with it), counted in `end.lost.recorder_full`
+//!    and said once on stderr;
+//! 3. `conn`, `error`, `blocked` and `dns` records last, past `budget` + ½.
+//!
 //! Decompression, redaction and serialization all happen on the writer thread, off the
-//! forwarding path.
+//! forwarding path; a file that cannot be written is handled by the [`sink`].
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use phonehome_record::{
-    encode_body, BodyInput, CaptureWriter, Counts, End, Headers, Record, Redactor, Target,
-};
+use phonehome_record::{CaptureWriter, End, Record, Redactor, Target};
 use tokio::sync::mpsc;
+
+mod sink;
+mod summary;
+mod write_loop;
+
+pub use summary::{BlockedSummary, CaptureSummary, Failure, HostSummary};
+use write_loop::redact_record;
 
 /// Default cap on the bytes stored per body (`--max-body`).
 pub const DEFAULT_MAX_BODY: usize = 16 * 1024 * 1024;
-/// How long the writer pauses after writing what was queued, so that it wakes at most a few
-/// hundred times a second under load rather than once per event.
-const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
 
-/// Default cap on body bytes held in memory for the recorder at once.
+/// Default cap on body bytes held in memory for the recorder at once; records may hold up to
+/// half as much again (see the module's overload rule).
 pub const DEFAULT_BUDGET: usize = 48 * 1024 * 1024;
+
+/// What a queued record is reckoned to hold besides its strings (the boxed record, the
+/// channel slot, allocator rounding).
+const RECORD_OVERHEAD: usize = 512;
 
 /// What the recorder needs to know besides the file.
 #[derive(Debug, Clone)]
@@ -35,6 +49,8 @@ pub struct RecorderOptions {
     pub redactor: Redactor,
     /// A consumer of the records as they are written (the live OTLP exporter).
     pub tap: Option<Arc<dyn RecordTap>>,
+    /// For tests only: a pause before each record is written, standing in for a slow disk.
+    pub test_write_delay: Option<std::time::Duration>,
 }
 
 impl Default for RecorderOptions {
@@ -44,6 +60,7 @@ impl Default for RecorderOptions {
             budget: DEFAULT_BUDGET,
             redactor: Redactor::new(),
             tap: None,
+            test_write_delay: None,
         }
     }
 }
@@ -86,19 +103,78 @@ pub(crate) enum Pending {
     },
 }
 
-/// What the writer thread is sent. Queued, so the large record is boxed.
+/// What the writer thread is sent. Queued, so the large record is boxed; `held` is what it
+/// reserved of the budget, released once it is written.
 enum Message {
-    Record(Box<Record>),
-    Pending(Box<Pending>),
+    Record { record: Box<Record>, held: usize },
+    Pending { pending: Box<Pending>, held: usize },
     Finish { exit_code: Option<i32> },
+}
+
+impl Message {
+    fn held(&self) -> usize {
+        match self {
+            Message::Record { held, .. } | Message::Pending { held, .. } => *held,
+            Message::Finish { .. } => 0,
+        }
+    }
+}
+
+/// Which level of the overload rule a reservation belongs to.
+#[derive(Debug, Clone, Copy)]
+enum Class {
+    Body,
+    Flow,
+    Metadata,
 }
 
 struct Shared {
     next_conn: AtomicU64,
     next_flow: AtomicU64,
+    /// Bytes queued for the writer (body bytes and records).
     held: AtomicUsize,
-    dropped: AtomicU64,
+    /// Whole records dropped because `held` was at its limit.
+    recorder_full: AtomicU64,
+    warned_full: AtomicBool,
+    /// Set by [`Recorder::stop_now`]: the writer skips what is queued and writes `end`.
+    stop_now: AtomicBool,
     options: RecorderOptions,
+}
+
+impl Shared {
+    fn limit(&self, class: Class) -> usize {
+        let budget = self.options.budget;
+        match class {
+            Class::Body => budget,
+            Class::Flow => budget + budget / 4,
+            Class::Metadata => budget + budget / 2,
+        }
+    }
+
+    /// Reserves `n` bytes at `class`'s level; false when that level is reached.
+    fn reserve(&self, n: usize, class: Class) -> bool {
+        let limit = self.limit(class);
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held + n <= limit).then_some(held + n)
+            })
+            .is_ok()
+    }
+
+    fn release(&self, n: usize) {
+        self.held.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    /// Counts a whole record dropped, saying so on stderr the first time.
+    fn dropped_record(&self) {
+        self.recorder_full.fetch_add(1, Ordering::Relaxed);
+        if !self.warned_full.swap(true, Ordering::Relaxed) {
+            eprintln!(
+                "phonehome: warning: the capture file is written slower than traffic arrives: \
+                 whole records are being dropped (counted in the `end` record); forwarding goes on"
+            );
+        }
+    }
 }
 
 /// A cheap, cloneable handle for sending events to the recorder.
@@ -117,7 +193,7 @@ impl std::fmt::Debug for Recorder {
 /// The writer side, to wait on once the capture is finished.
 #[derive(Debug)]
 pub struct RecorderTask {
-    thread: std::thread::JoinHandle<std::io::Result<CaptureSummary>>,
+    thread: std::thread::JoinHandle<CaptureSummary>,
 }
 
 impl Recorder {
@@ -141,13 +217,16 @@ impl Recorder {
             next_conn: AtomicU64::new(1),
             next_flow: AtomicU64::new(1),
             held: AtomicUsize::new(0),
-            dropped: AtomicU64::new(0),
+            recorder_full: AtomicU64::new(0),
+            warned_full: AtomicBool::new(false),
+            stop_now: AtomicBool::new(false),
             options,
         });
         let thread_shared = shared.clone();
+        let sink = sink::Sink::new(writer);
         let thread = std::thread::Builder::new()
             .name("phonehome-recorder".into())
-            .spawn(move || write_loop(writer, rx, &thread_shared))?;
+            .spawn(move || write_loop::write_loop(sink, rx, &thread_shared))?;
         Ok((Recorder { tx, shared }, RecorderTask { thread }))
     }
 
@@ -163,37 +242,82 @@ impl Recorder {
         self.shared.options.max_body
     }
 
-    /// Reserves `n` bytes of the body budget; false (and `n` counted as dropped) when full.
-    /// Once a body has dropped bytes, the tee counts the rest of it as dropped without asking.
+    /// Reserves `n` body bytes; false when bodies are at their limit (the caller counts the
+    /// bytes in the body's `dropped_bytes`). Once a body has dropped bytes, the tee counts the
+    /// rest of it as dropped without asking.
     pub(crate) fn reserve(&self, n: usize) -> bool {
-        let budget = self.shared.options.budget;
-        let reserved = self
-            .shared
-            .held
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
-                (held + n <= budget).then_some(held + n)
-            })
-            .is_ok();
-        if !reserved {
-            self.shared.dropped.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        reserved
+        self.shared.reserve(n, Class::Body)
     }
 
-    /// Queues a finished record.
-    /// Queues one record for writing.
+    /// Queues one record for writing; dropped and counted when the recorder is full.
     pub fn record(&self, record: Record) {
-        // After `finish` the writer is gone; late events are dropped by design.
-        let _ = self.tx.send(Message::Record(Box::new(record)));
+        let class = match record {
+            Record::Request(_) | Record::Response(_) | Record::Ws(_) => Class::Flow,
+            _ => Class::Metadata,
+        };
+        let held = estimate(&record);
+        if !self.shared.reserve(held, class) {
+            self.shared.dropped_record();
+            return;
+        }
+        let message = Message::Record {
+            record: Box::new(record),
+            held,
+        };
+        if let Err(unsent) = self.tx.send(message) {
+            // After `finish` the writer is gone; late events are dropped by design.
+            self.shared.release(unsent.0.held());
+        }
     }
 
-    pub(crate) fn pending(&self, pending: Pending) {
-        let _ = self.tx.send(Message::Pending(Box::new(pending)));
+    /// Queues a request or response with its body; false (the record dropped, counted, its
+    /// body's bytes released) when the recorder is full.
+    pub(crate) fn pending(&self, pending: Pending) -> bool {
+        let (record, body) = match &pending {
+            Pending::Request { record, body, .. } => (
+                RECORD_OVERHEAD + estimate_head(&record.url, &record.headers),
+                body,
+            ),
+            Pending::Response { record, body } => (
+                RECORD_OVERHEAD + estimate_head(&record.reason, &record.headers),
+                body,
+            ),
+        };
+        let body = body.bytes.len();
+        if !self.shared.reserve(record, Class::Flow) {
+            self.shared.release(body);
+            self.shared.dropped_record();
+            return false;
+        }
+        let message = Message::Pending {
+            pending: Box::new(pending),
+            held: record + body,
+        };
+        if let Err(unsent) = self.tx.send(message) {
+            self.shared.release(unsent.0.held());
+        }
+        true
+    }
+
+    /// Counts a record dropped because the record it belongs to was (a response whose
+    /// request was dropped), releasing its body's bytes.
+    pub(crate) fn drop_pending(&self, pending: &Pending) {
+        let body = match pending {
+            Pending::Request { body, .. } | Pending::Response { body, .. } => body,
+        };
+        self.shared.release(body.bytes.len());
+        self.shared.dropped_record();
     }
 
     /// Asks the writer to write the `end` record and stop. Events sent afterwards are dropped.
     pub fn finish(&self, exit_code: Option<i32>) {
         let _ = self.tx.send(Message::Finish { exit_code });
+    }
+
+    /// Tells the writer to stop writing what is queued: it counts it
+    /// (`end.lost.unwritten_at_stop`) and, after [`Recorder::finish`], writes `end` at once.
+    pub fn stop_now(&self) {
+        self.shared.stop_now.store(true, Ordering::Release);
     }
 }
 
@@ -201,242 +325,50 @@ impl RecorderTask {
     /// Waits for the writer to stop (after [`Recorder::finish`], or when every handle is gone).
     ///
     /// # Errors
-    /// The first I/O error the writer met; lines before it are in the file.
+    /// Only when the writer thread panicked. A file that could not be written is in the
+    /// summary (`lost`, `end_error`).
     pub fn wait(self) -> std::io::Result<CaptureSummary> {
         self.thread
             .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("the recorder thread panicked")))
+            .map_err(|_| std::io::Error::other("the recorder thread panicked"))
     }
 }
 
-/// What a capture held, for the summary printed after a run.
-#[derive(Debug, Clone, Default)]
-pub struct CaptureSummary {
-    pub counts: Counts,
-    /// Requests and failures per host, sorted by host.
-    pub hosts: BTreeMap<String, HostSummary>,
-    /// Distinct failures: (target, phase, message) with how often each happened.
-    pub failures: Vec<Failure>,
-    /// Distinct denials: (target, rule, enforced) with how often each happened.
-    pub blocked: Vec<BlockedSummary>,
-    pub dropped_bytes: u64,
-    /// What the live OTLP export delivered, when it was on.
-    pub otlp: Option<phonehome_record::OtlpDelivery>,
-}
-
-/// Per-host figures of a [`CaptureSummary`].
-#[derive(Debug, Clone, Default)]
-pub struct HostSummary {
-    pub requests: u64,
-    pub errors: u64,
-}
-
-/// One distinct denial of a [`CaptureSummary`].
-#[derive(Debug, Clone)]
-pub struct BlockedSummary {
-    pub target: Target,
-    pub rule: String,
-    pub enforced: bool,
-    pub count: u64,
-}
-
-/// One distinct failure of a [`CaptureSummary`].
-#[derive(Debug, Clone)]
-pub struct Failure {
-    pub target: Target,
-    pub phase: phonehome_record::Phase,
-    pub message: String,
-    pub count: u64,
-}
-
-fn write_loop(
-    mut writer: CaptureWriter,
-    mut rx: mpsc::UnboundedReceiver<Message>,
-    shared: &Shared,
-) -> std::io::Result<CaptureSummary> {
-    let mut summary = CaptureSummary::default();
-    let mut redactor = shared.options.redactor.clone();
-    while let Some(message) = rx.blocking_recv() {
-        let mut next = Some(message);
-        while let Some(message) = next.take() {
-            if let Message::Finish { exit_code } = message {
-                summary.dropped_bytes = shared.dropped.load(Ordering::Relaxed);
-                let mut end = End {
-                    ts: phonehome_record::now(),
-                    exit_code,
-                    counts: summary.counts.clone(),
-                    dropped_bytes: summary.dropped_bytes,
-                    otlp: None,
-                };
-                writer.flush()?;
-                if let Some(tap) = &shared.options.tap {
-                    end.otlp = tap.finish(&end);
-                }
-                summary.otlp = end.otlp;
-                writer.write(&Record::End(end))?;
-                writer.flush()?;
-                return Ok(summary);
-            }
-            let record = finalize(message, shared, &mut redactor, &mut summary);
-            count(&record, &mut summary);
-            writer.write(&record)?;
-            if let Some(tap) = &shared.options.tap {
-                tap.record(record);
-            }
-            next = rx.try_recv().ok();
-        }
-        writer.flush()?;
-        // Under load, let events gather instead of waking for each one: recording lags by at
-        // most this much, forwarding not at all.
-        std::thread::sleep(BATCH_PAUSE);
-    }
-    writer.flush()?;
-    summary.dropped_bytes = shared.dropped.load(Ordering::Relaxed);
-    Ok(summary)
-}
-
-/// Encodes and redacts what was captured; releases the body bytes from the budget.
-fn finalize(
-    message: Message,
-    shared: &Shared,
-    redactor: &mut Redactor,
-    summary: &mut CaptureSummary,
-) -> Record {
-    let limit = shared.options.max_body;
-    let pending = match message {
-        Message::Record(record) => return redact_record(*record, redactor),
-        Message::Finish { .. } => unreachable!("handled by the caller"),
-        Message::Pending(pending) => *pending,
-    };
-    match pending {
-        Pending::Request {
-            mut record,
-            target,
-            body,
-        } => {
-            summary.hosts.entry(target.host).or_default().requests += 1;
-            redact_headers(&mut record.headers, redactor);
-            record.url = redactor.url(&record.url);
-            let held = body.bytes.len();
-            record.body = encode(body, redactor, limit);
-            release(shared, held);
-            Record::Request(record)
-        }
-        Pending::Response { mut record, body } => {
-            redact_headers(&mut record.headers, redactor);
-            let held = body.bytes.len();
-            record.body = encode(body, redactor, limit);
-            release(shared, held);
-            Record::Response(record)
-        }
-    }
-}
-
-/// Returns a written body's bytes to the budget.
-fn release(shared: &Shared, held: usize) {
-    shared.held.fetch_sub(held, Ordering::AcqRel);
-}
-
-fn encode(body: CapturedBody, redactor: &Redactor, limit: usize) -> Option<phonehome_record::Body> {
-    encode_body(
-        BodyInput {
-            bytes: body.bytes,
-            size: body.size,
-            truncated: body.truncated,
-            content_encoding: body.content_encoding.as_deref(),
-            dropped_bytes: body.dropped_bytes,
-            limit,
-        },
-        redactor,
-    )
-}
-
-/// Redacts headers, first learning the credentials they carry so that the same values are
-/// redacted wherever they appear later (a server echoing them, a body repeating them).
-fn redact_headers(headers: &mut Headers, redactor: &mut Redactor) {
-    for (name, value) in headers.iter() {
-        if let Some(credential) = Redactor::credential(name, value) {
-            redactor.learn(credential);
-        }
-    }
-    for (name, value) in headers.iter_mut() {
-        *value = redactor.header(name, value);
-    }
-}
-
-fn redact_record(mut record: Record, redactor: &Redactor) -> Record {
-    match &mut record {
-        Record::Ws(ws) => phonehome_record::redact_ws(ws, redactor),
-        Record::Error(e) => e.message = redactor.text(&e.message).into_owned(),
-        Record::Blocked(b) => b.url = b.url.as_deref().map(|u| redactor.url(u)),
-        Record::Capture(c) => {
-            c.command = redactor.argv(&c.command);
-            // A git remote can carry a token in its userinfo.
-            for marker in &mut c.markers.values {
-                marker.value = redactor.url(&marker.value);
-            }
-        }
-        Record::Conn(c) => {
-            if let Some(phonehome_record::ConnProcess::Known(process)) = c.process.as_deref_mut() {
-                process.argv = redactor.argv(&process.argv);
-            }
-        }
-        _ => {}
-    }
-    record
-}
-
-fn count(record: &Record, summary: &mut CaptureSummary) {
-    let counts = &mut summary.counts;
-    match record {
-        Record::Conn(_) => counts.conns += 1,
+/// The bytes a queued record is reckoned to hold: its strings plus [`RECORD_OVERHEAD`].
+fn estimate(record: &Record) -> usize {
+    let strings = match record {
         Record::Request(r) => {
-            counts.requests += 1;
-            if r.sinkhole.is_some() {
-                counts.sinkholed += 1;
-            }
+            estimate_head(&r.url, &r.headers)
+                + r.raw_header_names.iter().map(String::len).sum::<usize>()
+                + r.body.as_ref().map_or(0, |b| b.data.len())
         }
-        Record::Response(_) => counts.responses += 1,
-        Record::Blocked(b) => {
-            counts.blocked += 1;
-            match summary
-                .blocked
-                .iter_mut()
-                .find(|s| s.target == b.target && s.rule == b.rule)
-            {
-                Some(s) => s.count += 1,
-                None => summary.blocked.push(BlockedSummary {
-                    target: b.target.clone(),
-                    rule: b.rule.clone(),
-                    enforced: b.enforced,
-                    count: 1,
-                }),
-            }
+        Record::Response(r) => {
+            estimate_head(&r.reason, &r.headers) + r.body.as_ref().map_or(0, |b| b.data.len())
         }
-        Record::Ws(_) => counts.ws += 1,
-        Record::Error(e) => {
-            counts.errors += 1;
-            summary
-                .hosts
-                .entry(e.target.host.clone())
-                .or_default()
-                .errors += 1;
-            match summary
-                .failures
-                .iter_mut()
-                .find(|f| f.target == e.target && f.phase == e.phase && f.message == e.message)
-            {
-                Some(f) => f.count += 1,
-                None => summary.failures.push(Failure {
-                    target: e.target.clone(),
-                    phase: e.phase,
-                    message: e.message.clone(),
-                    count: 1,
-                }),
-            }
+        Record::Ws(w) => w.data.len(),
+        Record::Error(e) => e.message.len(),
+        Record::Blocked(b) => b.url.as_ref().map_or(0, String::len) + b.rule.len(),
+        Record::Conn(c) => {
+            let process = match c.process.as_deref() {
+                Some(phonehome_record::ConnProcess::Known(p)) => {
+                    p.exe.len() + p.argv.iter().map(String::len).sum::<usize>()
+                }
+                _ => 0,
+            };
+            process + c.ancestry.len() * 64
         }
-        _ => {}
-    }
+        _ => 0,
+    };
+    RECORD_OVERHEAD + strings
+}
+
+/// The bytes of a request or response head: its first line's text and its headers.
+fn estimate_head(line: &str, headers: &phonehome_record::Headers) -> usize {
+    line.len()
+        + headers
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 48)
+            .sum::<usize>()
 }
 
 #[cfg(test)]

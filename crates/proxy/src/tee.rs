@@ -166,6 +166,8 @@ pub(crate) struct FlowLog {
 #[derive(Default)]
 struct FlowState {
     request_written: bool,
+    /// The request record was dropped (the recorder was full): its response goes too.
+    request_dropped: bool,
     waiting_response: Option<Pending>,
 }
 
@@ -191,21 +193,28 @@ impl FlowLog {
 
     pub(crate) fn request_done(&self, record: phonehome_record::Request, body: CapturedBody) {
         let mut state = self.lock();
-        self.recorder.pending(Pending::Request {
+        let queued = self.recorder.pending(Pending::Request {
             record,
             target: self.target.clone(),
             body,
         });
         state.request_written = true;
+        state.request_dropped = !queued;
         if let Some(response) = state.waiting_response.take() {
-            self.recorder.pending(response);
+            if queued {
+                self.recorder.pending(response);
+            } else {
+                self.recorder.drop_pending(&response);
+            }
         }
     }
 
     pub(crate) fn response_done(&self, record: phonehome_record::Response, body: CapturedBody) {
         let mut state = self.lock();
         let pending = Pending::Response { record, body };
-        if state.request_written {
+        if state.request_dropped {
+            self.recorder.drop_pending(&pending);
+        } else if state.request_written {
             self.recorder.pending(pending);
         } else {
             state.waiting_response = Some(pending);

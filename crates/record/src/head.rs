@@ -298,6 +298,7 @@ mod tests {
                     exit_code: Some(0),
                     counts: Counts::default(),
                     dropped_bytes: 0,
+                    lost: None,
                     otlp: None,
                 }),
                 K::End,

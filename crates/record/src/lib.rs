@@ -31,11 +31,14 @@ pub use process::{Ancestor, ConnProcess, ProcessInfo};
 pub use reader::{CaptureReader, ReadError, ReadErrorKind, ReadItem};
 pub use record::{
     AgentPackage, Blocked, Body, BodyEncoding, Capture, ClientCertUse, Conn, ConnUpstream, Counts,
-    Direction, Dns, End, ErrorRecord, Headers, Marker, Markers, Mode, OtlpDelivery, Phase, Record,
-    Redaction, Request, Response, SecretMarker, Sinkhole, SinkholeMode, TlsInfo, Transport, Ws,
+    Direction, Dns, End, ErrorRecord, Headers, Lost, Marker, Markers, Mode, OtlpDelivery, Phase,
+    Record, Redaction, Request, Response, SecretMarker, Sinkhole, SinkholeMode, TlsInfo, Transport,
+    Ws,
 };
 pub use redact::{fingerprint, fingerprint_hex, parse_redaction_token, redaction_token, Redactor};
-pub use target::{is_loopback, split_authority, Target, HOST_LOOPBACK_NAME, LOOPBACK_HOSTS};
+pub use target::{
+    is_loopback, split_authority, AuthorityError, Target, HOST_LOOPBACK_NAME, LOOPBACK_HOSTS,
+};
 pub use writer::CaptureWriter;
 
 /// The format identifier written in the first (`capture`) record of every capture.

@@ -568,7 +568,7 @@ pub struct Dns {
 }
 
 mod end;
-pub use end::{Counts, End, OtlpDelivery};
+pub use end::{Counts, End, Lost, OtlpDelivery};
 
 #[cfg(test)]
 mod tests;

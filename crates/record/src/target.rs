@@ -30,6 +30,82 @@ impl Target {
     }
 }
 
+/// Why an authority-form request target (`CONNECT host:port`) is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthorityError {
+    /// Nothing before the port.
+    #[error("no host")]
+    EmptyHost,
+    /// No `:port` after the host.
+    #[error("no port (CONNECT names host:port)")]
+    MissingPort,
+    /// A port that is not a number from 1 to 65535.
+    #[error("port {0:?} is not a number from 1 to 65535")]
+    InvalidPort(String),
+    /// Userinfo, a path or other characters an authority-form target cannot hold.
+    #[error("not host:port")]
+    Malformed,
+}
+
+impl Target {
+    /// Parses the authority-form request target of CONNECT (`host:port`, `[v6]:port`; RFC
+    /// 9110 §9.3.6, RFC 9112 §3.2.3): the port is required and must be 1 to 65535, the host
+    /// non-empty; no userinfo.
+    ///
+    /// # Errors
+    /// [`AuthorityError`] naming what is wrong.
+    ///
+    /// ```
+    /// use phonehome_record::{AuthorityError, Target};
+    /// assert_eq!(Target::parse_connect("[::1]:8443").map(|t| t.port), Ok(8443));
+    /// assert_eq!(
+    ///     Target::parse_connect("127.0.0.1:65536"),
+    ///     Err(AuthorityError::InvalidPort("65536".into()))
+    /// );
+    /// assert_eq!(Target::parse_connect(":443"), Err(AuthorityError::EmptyHost));
+    /// ```
+    pub fn parse_connect(authority: &str) -> Result<Target, AuthorityError> {
+        if authority.contains(['@', '/', '?', '#']) || authority.chars().any(char::is_whitespace) {
+            return Err(AuthorityError::Malformed);
+        }
+        let (host, port) = if let Some(bracketed) = authority.strip_prefix('[') {
+            let (host, after) = bracketed.split_once(']').ok_or(AuthorityError::Malformed)?;
+            let port = after.strip_prefix(':').ok_or(if after.is_empty() {
+                AuthorityError::MissingPort
+            } else {
+                AuthorityError::Malformed
+            })?;
+            (host, port)
+        } else {
+            let (host, port) = authority
+                .rsplit_once(':')
+                .ok_or(AuthorityError::MissingPort)?;
+            if host.contains(':') {
+                // An IPv6 address must be bracketed in an authority.
+                return Err(AuthorityError::Malformed);
+            }
+            (host, port)
+        };
+        if host.is_empty() {
+            return Err(AuthorityError::EmptyHost);
+        }
+        let number = port
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| port.parse::<u16>().ok())
+            .flatten()
+            .filter(|p| *p > 0);
+        let Some(port) = number else {
+            return Err(AuthorityError::InvalidPort(port.to_owned()));
+        };
+        Ok(Target {
+            host: host.to_owned(),
+            port,
+        })
+    }
+}
+
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.host.contains(':') {
@@ -112,6 +188,26 @@ mod tests {
         assert_eq!(split_authority("fe80::1", 80), ("fe80::1", 80));
         assert_eq!(Target::from_authority(":80", 80), None);
         assert_eq!(Target::from_authority("[]:80", 80), None);
+    }
+
+    #[test]
+    fn connect_authorities() {
+        let ok = |a: &str| Target::parse_connect(a).map(|t| (t.host, t.port));
+        assert_eq!(ok("a.test:443"), Ok(("a.test".into(), 443)));
+        assert_eq!(ok("[fe80::1]:9"), Ok(("fe80::1".into(), 9)));
+        assert_eq!(ok("a.test"), Err(AuthorityError::MissingPort));
+        assert_eq!(ok("[::1]"), Err(AuthorityError::MissingPort));
+        assert_eq!(ok(":80"), Err(AuthorityError::EmptyHost));
+        assert_eq!(ok("[]:80"), Err(AuthorityError::EmptyHost));
+        for port in ["0", "65536", "x", "", "+1", "-1"] {
+            assert_eq!(
+                ok(&format!("h.test:{port}")),
+                Err(AuthorityError::InvalidPort(port.into()))
+            );
+        }
+        for bad in ["u@h.test:1", "h.test:1/x", "fe80::1:443", "h test:1"] {
+            assert_eq!(ok(bad), Err(AuthorityError::Malformed), "{bad}");
+        }
     }
 
     #[test]

@@ -133,6 +133,13 @@ fn flows_title(flows: &FlowsState, include_meta: bool, session: Option<&str>) ->
     parts.push(filters.join(", "));
     let state = if let Some(failure) = &data.failure {
         format!("error: {failure}")
+    } else if let Some(lost) = data
+        .end
+        .as_ref()
+        .and_then(|e| e.lost.as_ref())
+        .filter(|l| !l.is_empty())
+    {
+        lost.describe()
     } else if data.end.is_some() {
         "ended".to_owned()
     } else if data.done {

@@ -137,8 +137,13 @@ pub(super) fn domain_entry(host: &str) -> Option<String> {
     (valid && named && !host.ends_with('.')).then(|| host.to_ascii_lowercase())
 }
 
+/// Allowed hosts for srt and Claude Code: loopback is left out, as the README says (the
+/// sandbox has a loopback of its own on Linux, and the host's is refused anyway).
 fn allowed_domains(list: &Allowlist) -> Vec<String> {
-    list.hosts().filter_map(domain_entry).collect()
+    list.hosts()
+        .filter(|host| !is_loopback(host))
+        .filter_map(domain_entry)
+        .collect()
 }
 
 /// Denied hosts worth naming to an enforcer: loopback is left out (under srt and Claude Code

@@ -133,6 +133,7 @@ fn events() -> Vec<Event> {
             exit_code: Some(0),
             counts: Default::default(),
             dropped_bytes: 0,
+            lost: None,
             otlp: None,
         }),
     ]

@@ -14,11 +14,17 @@ use super::{Attribution, Attributor, Lineage};
 const CONNECT_AND_WAIT: &str =
     "import socket,sys,time; s=socket.create_connection((sys.argv[1], int(sys.argv[2]))); time.sleep(60)";
 
-/// Kills the client when the test ends, however it ends.
+/// Kills the client's process group when the test ends, however it ends: the client and
+/// whatever it started (a shell's python3 included), so no process outlives the test.
 struct Client(Child);
 
 impl Drop for Client {
     fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -31,12 +37,16 @@ impl Client {
 }
 
 fn spawn(program: &str, args: &[&str]) -> Client {
-    let child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+    // Its own process group, for Drop to end all of it.
+    let child = std::os::unix::process::CommandExt::process_group(
+        Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null()),
+        0,
+    )
+    .spawn()
+    .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
     Client(child)
 }
 

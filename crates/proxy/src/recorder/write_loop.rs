@@ -1,0 +1,184 @@
+//! The writer thread: takes queued events in order, encodes and redacts them, writes them
+//! through the [`Sink`], and ends the capture with the `end` record.
+
+use std::sync::atomic::Ordering;
+
+use phonehome_record::{encode_body, BodyInput, End, Headers, Record, Redactor};
+use tokio::sync::mpsc;
+
+use super::sink::{Sink, COMMIT_EVERY};
+use super::summary::{note_traffic, CaptureSummary};
+use super::{CapturedBody, Message, Pending, Shared};
+
+/// How long the writer pauses after writing what was queued, so that it wakes at most a few
+/// hundred times a second under load rather than once per event.
+const BATCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Runs until `Finish` (or until every sender is gone) and returns what the capture held.
+pub(super) fn write_loop(
+    sink: Sink,
+    mut rx: mpsc::UnboundedReceiver<Message>,
+    shared: &Shared,
+) -> CaptureSummary {
+    let mut writer = Writer {
+        sink,
+        summary: CaptureSummary::default(),
+        redactor: shared.options.redactor.clone(),
+        shared,
+    };
+    while let Some(message) = rx.blocking_recv() {
+        let mut next = Some(message);
+        while let Some(message) = next.take() {
+            if let Message::Finish { exit_code } = message {
+                return writer.finish(Some(exit_code));
+            }
+            writer.take(message);
+            if writer.sink.staged_records >= COMMIT_EVERY {
+                writer.sink.commit(false);
+            }
+            next = rx.try_recv().ok();
+        }
+        writer.sink.commit(false);
+        // Under load, let events gather instead of waking for each one: recording lags by at
+        // most this much, forwarding not at all.
+        std::thread::sleep(BATCH_PAUSE);
+    }
+    writer.finish(None)
+}
+
+struct Writer<'a> {
+    sink: Sink,
+    summary: CaptureSummary,
+    redactor: Redactor,
+    shared: &'a Shared,
+}
+
+impl Writer<'_> {
+    /// Writes one queued event, or (told to stop at once) counts it as unwritten.
+    fn take(&mut self, message: Message) {
+        if self.shared.stop_now.load(Ordering::Acquire) {
+            self.shared.release(message.held());
+            self.sink.lost.unwritten_at_stop += 1;
+            return;
+        }
+        if let Some(delay) = self.shared.options.test_write_delay {
+            std::thread::sleep(delay);
+        }
+        let held = message.held();
+        let record = self.finalize(message);
+        self.shared.release(held);
+        note_traffic(&record, &mut self.summary);
+        self.sink.write(&record);
+        if let Some(tap) = &self.shared.options.tap {
+            tap.record(record);
+        }
+    }
+
+    /// Commits what is written and writes the `end` record (`exit_code` is `None` when every
+    /// sender went away without `Finish`: no `end` then).
+    fn finish(mut self, exit_code: Option<Option<i32>>) -> CaptureSummary {
+        self.sink.commit(true);
+        self.sink.lost.recorder_full = self.shared.recorder_full.load(Ordering::Relaxed);
+        let mut summary = self.summary;
+        summary.counts = self.sink.counts.clone();
+        summary.dropped_bytes = self.sink.dropped_bytes;
+        summary.lost = self.sink.lost.clone();
+        let Some(exit_code) = exit_code else {
+            return summary;
+        };
+        let mut end = End {
+            ts: phonehome_record::now(),
+            exit_code,
+            counts: summary.counts.clone(),
+            dropped_bytes: summary.dropped_bytes,
+            lost: (!summary.lost.is_empty()).then(|| summary.lost.clone()),
+            otlp: None,
+        };
+        if let Some(tap) = &self.shared.options.tap {
+            end.otlp = tap.finish(&end);
+        }
+        summary.otlp = end.otlp;
+        if let Err(e) = self.sink.write_end(&Record::End(end)) {
+            summary.end_error = Some(e.to_string());
+        }
+        summary
+    }
+
+    /// Encodes and redacts what was captured.
+    fn finalize(&mut self, message: Message) -> Record {
+        let limit = self.shared.options.max_body;
+        let redactor = &mut self.redactor;
+        let pending = match message {
+            Message::Record { record, .. } => return redact_record(*record, redactor),
+            Message::Finish { .. } => unreachable!("handled by the caller"),
+            Message::Pending { pending, .. } => *pending,
+        };
+        match pending {
+            Pending::Request {
+                mut record,
+                target,
+                body,
+            } => {
+                self.summary.hosts.entry(target.host).or_default().requests += 1;
+                redact_headers(&mut record.headers, redactor);
+                record.url = redactor.url(&record.url);
+                record.body = encode(body, redactor, limit);
+                Record::Request(record)
+            }
+            Pending::Response { mut record, body } => {
+                redact_headers(&mut record.headers, redactor);
+                record.body = encode(body, redactor, limit);
+                Record::Response(record)
+            }
+        }
+    }
+}
+
+fn encode(body: CapturedBody, redactor: &Redactor, limit: usize) -> Option<phonehome_record::Body> {
+    encode_body(
+        BodyInput {
+            bytes: body.bytes,
+            size: body.size,
+            truncated: body.truncated,
+            content_encoding: body.content_encoding.as_deref(),
+            dropped_bytes: body.dropped_bytes,
+            limit,
+        },
+        redactor,
+    )
+}
+
+/// Redacts headers, first learning the credentials they carry so that the same values are
+/// redacted wherever they appear later (a server echoing them, a body repeating them).
+fn redact_headers(headers: &mut Headers, redactor: &mut Redactor) {
+    for (name, value) in headers.iter() {
+        if let Some(credential) = Redactor::credential(name, value) {
+            redactor.learn(credential);
+        }
+    }
+    for (name, value) in headers.iter_mut() {
+        *value = redactor.header(name, value);
+    }
+}
+
+pub(super) fn redact_record(mut record: Record, redactor: &Redactor) -> Record {
+    match &mut record {
+        Record::Ws(ws) => phonehome_record::redact_ws(ws, redactor),
+        Record::Error(e) => e.message = redactor.text(&e.message).into_owned(),
+        Record::Blocked(b) => b.url = b.url.as_deref().map(|u| redactor.url(u)),
+        Record::Capture(c) => {
+            c.command = redactor.argv(&c.command);
+            // A git remote can carry a token in its userinfo.
+            for marker in &mut c.markers.values {
+                marker.value = redactor.url(&marker.value);
+            }
+        }
+        Record::Conn(c) => {
+            if let Some(phonehome_record::ConnProcess::Known(process)) = c.process.as_deref_mut() {
+                process.argv = redactor.argv(&process.argv);
+            }
+        }
+        _ => {}
+    }
+    record
+}
