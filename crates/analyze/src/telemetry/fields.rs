@@ -6,6 +6,8 @@ use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::{Resource, TelemetryEvent};
+
 /// A value as text: a string as is, anything else as compact JSON.
 pub(crate) fn text(v: &Value) -> String {
     match v {
@@ -166,6 +168,79 @@ pub(crate) fn records<'v>(json: &'v Value, keys: &[&str]) -> Vec<&'v Value> {
     } else {
         Vec::new()
     }
+}
+
+/// The value at a dotted path (`context.app.name`); `Null` when absent.
+pub(crate) fn lookup<'v>(v: &'v Value, path: &str) -> &'v Value {
+    path.split('.').fold(v, |v, key| &v[key])
+}
+
+/// The first non-empty string at one of `paths`.
+pub(crate) fn first_at(v: &Value, paths: &[&str]) -> Option<String> {
+    paths.iter().find_map(|p| match lookup(v, p) {
+        Value::Number(n) => Some(n.to_string()),
+        other => string(other),
+    })
+}
+
+/// One analytics event: named by the first of `names` that is a string, timed by the first
+/// of `times` that is a time, its attributes the object's other entries followed by the
+/// entries of the objects under `nested` (`properties`, `traits`, …) promoted one level.
+pub(crate) fn event(
+    object: &Value,
+    names: &[&str],
+    times: &[&str],
+    nested: &[&str],
+) -> Option<TelemetryEvent> {
+    let name = first_string(object, names)?;
+    let mut skip: Vec<&str> = names.iter().chain(times).chain(nested).copied().collect();
+    skip.push("api_key");
+    let mut attributes = attributes(object, &skip);
+    for key in nested {
+        attributes.extend(self::attributes(&object[*key], &[]));
+    }
+    Some(TelemetryEvent {
+        name,
+        time: first_time(object, times).or_else(|| {
+            nested
+                .iter()
+                .find_map(|key| first_time(&object[*key], times))
+        }),
+        attributes,
+    })
+}
+
+/// Where a payload names its sender, as dotted paths tried in order.
+pub(crate) struct ResourceKeys {
+    pub service: &'static [&'static str],
+    pub version: &'static [&'static str],
+    pub os: &'static [&'static str],
+    pub os_version: &'static [&'static str],
+    pub runtime: &'static [&'static str],
+    pub runtime_version: &'static [&'static str],
+}
+
+/// Fills the fields of `resource` still empty from `object` by `keys`.
+pub(crate) fn fill_resource(resource: &mut Resource, object: &Value, keys: &ResourceKeys) {
+    fill(&mut resource.service, first_at(object, keys.service));
+    fill(&mut resource.version, first_at(object, keys.version));
+    fill(
+        &mut resource.os,
+        name_version(first_at(object, keys.os), first_at(object, keys.os_version)),
+    );
+    fill(
+        &mut resource.runtime,
+        name_version(
+            first_at(object, keys.runtime),
+            first_at(object, keys.runtime_version),
+        ),
+    );
+}
+
+/// The first line of a text, trimmed, at most 120 characters: a log message as an event name.
+pub(crate) fn first_line(text: &str) -> Option<String> {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    Some(line.chars().take(120).collect())
 }
 
 #[cfg(test)]

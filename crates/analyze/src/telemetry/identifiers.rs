@@ -14,6 +14,8 @@ use super::{FoundBy, Identifier, Telemetry};
 /// object `{"user": {"id": …}}` counts as `user.id`.
 pub const PERSISTENT_NAMES: &[&str] = &[
     "distinctid",
+    // Sentry sessions' distinct id.
+    "did",
     "deviceid",
     "userid",
     "usrid",
@@ -34,8 +36,24 @@ pub const PERSISTENT_NAMES: &[&str] = &[
 /// Name fragments of ids that do not outlive a session or an event, and of content hashes:
 /// never reported by shape.
 const EPHEMERAL: &[&str] = &[
-    "session", "trace", "span", "event", "insert", "message", "request", "parent", "hash",
-    "sha", "digest", "checksum", "commit", "nonce", "token", "key", "signature", "build",
+    "session",
+    "trace",
+    "span",
+    "event",
+    "insert",
+    "message",
+    "request",
+    "parent",
+    "hash",
+    "sha",
+    "digest",
+    "checksum",
+    "commit",
+    "nonce",
+    "token",
+    "key",
+    "signature",
+    "build",
 ];
 
 /// How deep [`walk`] follows nested objects and arrays.
@@ -105,7 +123,7 @@ pub(crate) fn consider(t: &mut Telemetry, name: &str, value: &str) {
 
 fn is_ephemeral(name: &str) -> bool {
     let n = normalise(name);
-    n == "id" || n == "uuid" || EPHEMERAL.iter().any(|f| n.contains(f))
+    matches!(n.as_str(), "id" | "uuid" | "sid") || EPHEMERAL.iter().any(|f| n.contains(f))
 }
 
 /// Identifiers in the resource's and the events' attributes (by name, then by shape).
@@ -196,7 +214,11 @@ mod tests {
     #[test]
     fn shape_under_other_names_but_not_per_event_ids() {
         let mut t = Telemetry::default();
-        consider(&mut t, "app.install", "0f8fad5b-d9cb-469f-a165-70867728950e");
+        consider(
+            &mut t,
+            "app.install",
+            "0f8fad5b-d9cb-469f-a165-70867728950e",
+        );
         consider(&mut t, "event_id", "0f8fad5bd9cb469fa16570867728950e");
         consider(&mut t, "trace.id", "0f8fad5bd9cb469fa16570867728950e");
         assert_eq!(t.identifiers.len(), 1);

@@ -29,6 +29,15 @@ decoders!(
     /// The protocols, tried in this order: the generic events array last.
     PROTOCOLS: protocol::Decoder = [
         otlp::Otlp,
+        sentry::Sentry,
+        posthog::PostHog,
+        segment::Segment,
+        amplitude::Amplitude,
+        mixpanel::Mixpanel,
+        statsig::Statsig,
+        datadog::Datadog,
+        clearcut::Clearcut,
+        events_array::EventsArray,
     ]
 );
 
@@ -182,3 +191,6 @@ pub fn decode(exchange: &Exchange) -> Option<Telemetry> {
     identifiers::from_attributes(&mut t);
     Some(t)
 }
+
+#[cfg(test)]
+mod tests;

@@ -22,7 +22,7 @@ use opentelemetry_proto::tonic::metrics::v1::{metric::Data, Metric};
 use opentelemetry_proto::tonic::resource::v1::Resource as OtlpResource;
 use serde::de::DeserializeOwned;
 
-use super::fields::{fill, name_version, unix_nanos};
+use super::fields::{fill, first_line, name_version, unix_nanos};
 use super::protocol::{Decoder, Request};
 use super::{Protocol, Signal, Telemetry, TelemetryEvent};
 
@@ -34,9 +34,6 @@ const SIGNALS: [(&str, &str, Signal); 3] = [
     ("/v1/traces", "resourceSpans", Signal::Traces),
     ("/v1/metrics", "resourceMetrics", Signal::Metrics),
 ];
-
-/// The longest log body text kept as an event name, in characters.
-const NAME_CHARS: usize = 120;
 
 impl Decoder for Otlp {
     fn protocol(&self) -> Protocol {
@@ -152,10 +149,10 @@ fn log_name(record: &LogRecord) -> String {
         .find(|kv| kv.key == "event.name")
         .and_then(|kv| kv.value.as_ref())
         .map(any_text);
-    let body = record.body.as_ref().map(any_text).and_then(|text| {
-        let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
-        Some(line.chars().take(NAME_CHARS).collect::<String>())
-    });
+    let body = record
+        .body
+        .as_ref()
+        .and_then(|body| first_line(&any_text(body)));
     attribute
         .or(body)
         .or_else(|| (!record.severity_text.is_empty()).then(|| record.severity_text.clone()))

@@ -7,6 +7,7 @@
 //! [`Request`] is the request as the decoders read it: the body is decoded once (JSON parsed,
 //! base64 turned back into bytes) however many decoders look at it.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 
 use base64::Engine as _;
@@ -113,9 +114,28 @@ impl<'a> Request<'a> {
         }
     }
 
+    /// The body as JSON: the document itself, or the JSON in a form body's `data=` field
+    /// (plain or base64).
+    pub(crate) fn payload(&self) -> Option<Cow<'_, Value>> {
+        if let Some(json) = self.json() {
+            return Some(Cow::Borrowed(json));
+        }
+        super::fields::form_data_json(self.text()?).map(Cow::Owned)
+    }
+
+    /// [`Request::payload`], or a note on `t` saying why there is none.
+    pub(crate) fn payload_or_note(&self, t: &mut Telemetry) -> Option<Cow<'_, Value>> {
+        let payload = self.payload();
+        if payload.is_none() {
+            self.json_or_note(t);
+        }
+        payload
+    }
+
     /// The body was cut short in the capture.
     pub(crate) fn truncated(&self) -> bool {
-        self.body.is_some_and(|b| b.truncated || b.dropped_bytes > 0)
+        self.body
+            .is_some_and(|b| b.truncated || b.dropped_bytes > 0)
     }
 
     /// Why there is no text body.
