@@ -24,7 +24,13 @@ impl Decoder for EventsArray {
     }
 
     fn recognises(&self, r: &Request<'_>) -> bool {
-        r.is_post() && r.json().and_then(events).is_some()
+        // A cheap look for a time key before parsing a body no other decoder wanted.
+        let has_time_key = r.text().is_some_and(|text| {
+            TIMES
+                .iter()
+                .any(|key| text.contains(&format!("\"{key}\"")))
+        });
+        r.is_post() && has_time_key && r.json().and_then(events).is_some()
     }
 
     fn decode(&self, r: &Request<'_>, t: &mut Telemetry) {
