@@ -91,12 +91,7 @@ fn posthog_shaped(json: &Value) -> bool {
 /// The flags the answer evaluated (`featureFlags` of `/decide/`, `flags` of `/flags/`), one
 /// event each with its value; without an answer, the request itself.
 fn flag_events(r: &Request<'_>, request: &Value, t: &mut Telemetry) {
-    let answer: Option<Value> = r
-        .exchange
-        .response
-        .as_ref()
-        .and_then(|resp| resp.body.as_ref())
-        .and_then(|b| serde_json::from_str(&b.data).ok());
+    let answer = r.response_json();
     let flags = answer.as_ref().and_then(|a| {
         a["featureFlags"]
             .as_object()

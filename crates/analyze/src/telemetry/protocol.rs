@@ -132,6 +132,14 @@ impl<'a> Request<'a> {
         payload
     }
 
+    /// The response body as JSON, when there is one (a flags answer).
+    pub(crate) fn response_json(&self) -> Option<Value> {
+        let body = self.exchange.response.as_ref()?.body.as_ref()?;
+        (body.encoding == BodyEncoding::Utf8)
+            .then(|| serde_json::from_str(&body.data).ok())
+            .flatten()
+    }
+
     /// The body was cut short in the capture.
     pub(crate) fn truncated(&self) -> bool {
         self.body

@@ -5,7 +5,6 @@
 //! with `{events: [{eventName, user, time (ms), value, metadata}], statsigMetadata}`.
 //! Recognised by path and a body with `user`, `events` or `statsigMetadata`.
 
-use serde_json::Value;
 
 use super::fields::{event, fill_resource, ResourceKeys};
 use super::identifiers::walk;
@@ -68,12 +67,7 @@ impl Decoder for Statsig {
 /// The gates and configs the answer evaluated, one event each (named by their `name`, a
 /// hash when the SDK asked for hashed names); without an answer, `initialize`.
 fn gate_events(r: &Request<'_>, t: &mut Telemetry) {
-    let answer: Option<Value> = r
-        .exchange
-        .response
-        .as_ref()
-        .and_then(|resp| resp.body.as_ref())
-        .and_then(|b| serde_json::from_str(&b.data).ok());
+    let answer = r.response_json();
     let time = Some(r.exchange.ts);
     let before = t.events.len();
     for section in ["feature_gates", "dynamic_configs", "layer_configs"] {
