@@ -1,6 +1,8 @@
 //! phonehome analysis: reports, request signatures, LLM conversations ([`llm`]: decoders for
-//! the OpenAI, Anthropic, Gemini and Ollama APIs), the leak finder, the allowlist and HAR, all
-//! from a capture file (or a HAR file). Pure: no async, no network, no proxy code.
+//! the OpenAI, Anthropic, Gemini and Ollama APIs), telemetry ([`telemetry`]: decoders for OTLP,
+//! PostHog, Segment, Amplitude, Mixpanel, Sentry, Statsig, Datadog, Clearcut and a generic
+//! events array, by protocol), the leak finder, the allowlist and HAR, all from a capture file
+//! (or a HAR file). Pure: no async, no network, no proxy code.
 //!
 //! ```text
 //! capture / HAR ─ source (events) ─ report builder ─ Report ─┬─ Markdown
@@ -9,6 +11,16 @@
 //!                                                            └─ allowlist
 //! ```
 #![forbid(unsafe_code)]
+
+/// Declares the decoder modules of one kind (LLM APIs, telemetry protocols) and the table that
+/// lists them, in the order they are tried: adding a decoder is its file plus one line here.
+macro_rules! decoders {
+    ($(#[$meta:meta])* $table:ident: $kind:path = [$($module:ident::$decoder:ident),* $(,)?]) => {
+        $(mod $module;)*
+        $(#[$meta])*
+        pub(crate) static $table: &[&dyn $kind] = &[$(&$module::$decoder),*];
+    };
+}
 
 mod agent;
 mod allowlist;
@@ -65,6 +77,7 @@ pub fn render_html(report: &Report) -> String {
 /// Entry points for the fuzz targets in `fuzz/`; not part of the API.
 #[doc(hidden)]
 pub mod fuzzing {
+    use base64::Engine as _;
     use phonehome_record::{Body, BodyEncoding};
 
     /// Decodes bytes as an LLM exchange: the first byte picks the API and the response's
@@ -141,5 +154,80 @@ pub mod fuzzing {
         if let Ok(text) = std::str::from_utf8(data) {
             let _ = crate::har::import(text);
         }
+    }
+
+    /// Decodes bytes as a telemetry request: the first byte picks the path (one per
+    /// protocol), the content type, and whether the body is stored as text or as base64 (as a
+    /// binary body is); the rest is the request body. When it is text, the response body is
+    /// what follows the first byte 0x01 (flags answers are read from it).
+    pub fn telemetry_decode(data: &[u8]) {
+        const URLS: [&str; 16] = [
+            "https://h/v1/logs",
+            "https://h/v1/traces",
+            "https://h/v1/metrics",
+            "https://h/batch/",
+            "https://h/flags/",
+            "https://h/v1/batch",
+            "https://h/2/httpapi",
+            "https://h/track",
+            "https://h/api/1/envelope/",
+            "https://h/api/1/store/",
+            "https://h/v1/initialize",
+            "https://h/v1/rgstr",
+            "https://h/api/v2/logs",
+            "https://h/api/v2/rum",
+            "https://h/log?format=json",
+            "https://h/collect",
+        ];
+        const TYPES: [&str; 4] = [
+            "application/json",
+            "application/x-protobuf",
+            "application/x-www-form-urlencoded",
+            "",
+        ];
+        let Some((selector, rest)) = data.split_first() else {
+            return;
+        };
+        let binary = selector & 0x80 != 0;
+        let text = String::from_utf8_lossy(rest);
+        let (request, response) = text.split_once('\u{1}').unwrap_or((&text, ""));
+        let body = |encoding, data: String| Body {
+            size: data.len() as u64,
+            encoding,
+            data,
+            truncated: selector & 0x40 != 0,
+            decoded_from: None,
+            dropped_bytes: 0,
+            redaction: None,
+        };
+        let request = if binary {
+            let data = base64::engine::general_purpose::STANDARD.encode(rest);
+            body(BodyEncoding::Base64, data)
+        } else {
+            body(BodyEncoding::Utf8, request.to_owned())
+        };
+        let mut exchange = crate::source::exchange(
+            1,
+            chrono::DateTime::default(),
+            "POST".into(),
+            URLS[usize::from(selector % 16)].into(),
+            "HTTP/1.1".into(),
+            vec![(
+                "content-type".into(),
+                TYPES[usize::from((selector >> 4) % 4)].into(),
+            )],
+            Some(request),
+        );
+        exchange.response = Some(crate::source::ResponsePart {
+            status: 200,
+            reason: String::new(),
+            version: "HTTP/1.1".into(),
+            headers: Vec::new(),
+            body: Some(body(BodyEncoding::Utf8, response.to_owned())),
+            ttfb_ms: 1,
+            first_byte_ms: None,
+            duration_ms: 2,
+        });
+        let _ = crate::telemetry::decode(&exchange);
     }
 }

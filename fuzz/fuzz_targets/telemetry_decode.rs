@@ -1,0 +1,2 @@
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| phonehome_analyze::fuzzing::telemetry_decode(data));
