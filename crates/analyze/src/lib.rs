@@ -13,6 +13,7 @@
 mod agent;
 mod allowlist;
 mod catalog;
+pub mod causes;
 mod diff;
 mod har;
 mod html;
