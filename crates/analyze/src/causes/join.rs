@@ -160,10 +160,10 @@ impl ToolLog {
         let Some(sent) = millis(&c.ts) else { return };
         for part in c.input_messages.iter().flat_map(|m| &m.parts) {
             if let Part::ToolCallResponse { id, response } = part {
-                let key = id
-                    .clone()
-                    .or_else(|| response["name"].as_str().map(str::to_owned));
-                self.result(key, sent, &c.ts, c.flow);
+                // By id; else by name (Gemini and Ollama calls carry no id, though a client
+                // may give the result one).
+                let keys = [id.as_deref(), response["name"].as_str()];
+                self.result(&keys, sent, &c.ts, c.flow);
             }
         }
         let first_byte = sent + ms(c.ttft_ms.or(c.duration_ms));
@@ -202,9 +202,12 @@ impl ToolLog {
         }
     }
 
-    fn result(&mut self, key: Option<String>, sent: i64, ts: &str, flow: u64) {
-        let Some(key) = key else { return };
-        let Some(i) = self.waiting.get_mut(&key).and_then(VecDeque::pop_front) else {
+    fn result(&mut self, keys: &[Option<&str>], sent: i64, ts: &str, flow: u64) {
+        let Some(i) = keys
+            .iter()
+            .flatten()
+            .find_map(|key| self.waiting.get_mut(*key).and_then(VecDeque::pop_front))
+        else {
             return;
         };
         let followed = &mut self.calls[i];
@@ -265,6 +268,8 @@ pub fn join(connections: Connections, tools: ToolLog) -> Causes {
     for call in &mut tool_calls {
         call.caused.sort_by_key(|c| c.conn);
     }
+    // Stable: calls of one answer keep their order.
+    tool_calls.sort_by_key(|t| t.flow);
     Causes { tool_calls }
 }
 

@@ -26,10 +26,12 @@
 
 mod command;
 mod join;
+mod text;
 
 use serde::Serialize;
 
 pub use join::{join, Connections, Tap, ToolLog};
+pub use text::under_call;
 
 /// Milliseconds of tolerance at both ends of a window: process start times count in clock
 /// ticks (10 ms) from a boot time read once.
@@ -106,13 +108,18 @@ pub struct Caused {
 /// The join's result: every tool call with what it caused.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Causes {
+    /// In the order of the LLM calls that carried them.
     pub tool_calls: Vec<ToolCall>,
 }
 
 impl Causes {
-    /// The tool calls carried by the answer of LLM call `flow`.
-    pub fn of_flow(&self, flow: u64) -> impl Iterator<Item = &ToolCall> {
-        self.tool_calls.iter().filter(move |t| t.flow == flow)
+    /// The tool calls carried by the answer of LLM call `flow` (a binary search: the calls
+    /// are in the order of their LLM calls, which [`crate::llm::Calls`] hands on in flow
+    /// order).
+    pub fn of_flow(&self, flow: u64) -> &[ToolCall] {
+        let from = self.tool_calls.partition_point(|t| t.flow < flow);
+        let to = self.tool_calls.partition_point(|t| t.flow <= flow);
+        self.tool_calls.get(from..to).unwrap_or_default()
     }
 
     /// The tool call that caused connection `conn` (the first, when ambiguous) and how.

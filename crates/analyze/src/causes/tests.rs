@@ -37,8 +37,19 @@ struct Feed {
 impl Feed {
     /// An LLM call on the agent's connection 1 at `ms` (its answer ends 2 s later).
     fn llm(&mut self, flow: u64, ms: i64, request: serde_json::Value, answer: serde_json::Value) {
+        self.llm_at(URL, flow, ms, request, answer);
+    }
+
+    fn llm_at(
+        &mut self,
+        url: &str,
+        flow: u64,
+        ms: i64,
+        request: serde_json::Value,
+        answer: serde_json::Value,
+    ) {
         let mut x: Exchange = exchange(
-            URL,
+            url,
             &request.to_string(),
             200,
             "application/json",
@@ -276,4 +287,28 @@ fn a_process_after_the_result_went_back_is_not_caused() {
     );
     let causes = feed.finish();
     assert!(causes.tool_calls[0].caused.is_empty(), "{causes:#?}");
+}
+
+#[test]
+fn a_gemini_call_without_id_meets_its_result_by_name() {
+    let mut feed = Feed::default();
+    let url = "https://llm.test/v1beta/models/g:generateContent";
+    let call = json!({"functionCall": {"name": "run_shell_command",
+        "args": {"command": "curl -s http://127.0.0.1:9/g"}}});
+    let answer = json!({"candidates": [{"content": {"role": "model", "parts": [call]},
+        "finishReason": "STOP"}]});
+    let ask = json!({"contents": [{"role": "user", "parts": [{"text": "go"}]}]});
+    feed.llm_at(url, 1, 0, ask, answer.clone());
+    feed.conn(3, 201, 2_200, "curl -s http://127.0.0.1:9/g", &[(AGENT, -60_000, "node")]);
+    // Gemini CLI gives the result an id of its own.
+    let result = json!({"functionResponse": {"id": "run_shell_command-1",
+        "name": "run_shell_command", "response": {"output": "ok"}}});
+    let back = json!({"contents": [{"role": "user", "parts": [{"text": "go"}]},
+        {"role": "user", "parts": [result]}]});
+    feed.llm_at(url, 9, 5_000, back, answer);
+    feed.conn(1, AGENT, -60_000, "node /opt/agent/cli.js", &[]);
+    let causes = feed.finish();
+    let first = &causes.tool_calls[0];
+    assert_eq!((first.id.as_deref(), first.result_flow), (None, Some(9)));
+    assert_eq!(first.caused[0].method, Method::Argv);
 }
