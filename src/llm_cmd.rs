@@ -164,7 +164,8 @@ fn json_lines(
         let body = line
             .strip_suffix('}')
             .context("the calls' temporary file is damaged")?;
-        let tool_calls = serde_json::to_string(causes.of_flow(flow)).context("cannot write a tool call")?;
+        let tool_calls =
+            serde_json::to_string(causes.of_flow(flow)).context("cannot write a tool call")?;
         writeln!(out, "{body},\"tool_calls\":{tool_calls}}}")
             .context("cannot write to standard output")?;
     }

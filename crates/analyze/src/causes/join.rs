@@ -48,21 +48,32 @@ impl Connections {
     pub fn event(&mut self, event: &Event) {
         match event {
             Event::Exchange(x) => {
-                let Some(conn) = x.conn else { return };
-                if crate::llm::is_call(&x.method, &x.path) {
-                    self.llm_conns.insert(conn);
-                }
-                match self.by_conn.get(&conn) {
-                    Some(&i) => self.candidates[i].flows.push(x.flow),
-                    None => self.open_flows.entry(conn).or_default().push(x.flow),
-                }
+                self.exchange(x.flow, x.conn, crate::llm::is_call(&x.method, &x.path));
             }
             Event::Conn(c) => self.conn(c),
             _ => {}
         }
     }
 
-    fn conn(&mut self, c: &Conn) {
+    /// Notes flow `flow` on connection `conn`, and whether it is an LLM call.
+    pub fn exchange(&mut self, flow: u64, conn: Option<u64>, llm: bool) {
+        let Some(conn) = conn else { return };
+        // A connection that carried an LLM call is the agent's: its flows are not kept.
+        if llm {
+            self.llm_conns.insert(conn);
+            self.open_flows.remove(&conn);
+        }
+        if self.llm_conns.contains(&conn) {
+            return;
+        }
+        match self.by_conn.get(&conn) {
+            Some(&i) => self.candidates[i].flows.push(flow),
+            None => self.open_flows.entry(conn).or_default().push(flow),
+        }
+    }
+
+    /// Notes a `conn` record (written when the connection closed).
+    pub fn conn(&mut self, c: &Conn) {
         let flows = self.open_flows.remove(&c.conn).unwrap_or_default();
         let Some(process) = c.process.as_deref().and_then(ConnProcess::known) else {
             return;
@@ -153,52 +164,104 @@ pub struct ToolLog {
     waiting: HashMap<String, VecDeque<usize>>,
 }
 
+/// What one LLM call tells the join, taken from its decoded conversation (on any thread):
+/// the results its request sends back and the calls its answer asks for.
+#[derive(Debug)]
+pub struct ToolStep {
+    flow: u64,
+    ts: String,
+    sent: i64,
+    /// Each result's keys: its id, then its tool's name.
+    results: Vec<[Option<String>; 2]>,
+    calls: Vec<Followed>,
+}
+
+impl ToolStep {
+    /// The step of one decoded LLM call; `None` when it neither sends a result nor asks for
+    /// a call (or its time cannot be read).
+    pub fn of(c: &Conversation) -> Option<ToolStep> {
+        let sent = millis(&c.ts)?;
+        // By id; else by name (Gemini and Ollama calls carry no id, though a client may give
+        // the result one).
+        let results: Vec<[Option<String>; 2]> = c
+            .input_messages
+            .iter()
+            .flat_map(|m| &m.parts)
+            .filter_map(|part| match part {
+                Part::ToolCallResponse { id, response } => {
+                    Some([id.clone(), response["name"].as_str().map(str::to_owned)])
+                }
+                _ => None,
+            })
+            .collect();
+        let first_byte = sent + ms(c.ttft_ms.or(c.duration_ms));
+        let issued = phonehome_record::timestamp(
+            chrono::DateTime::from_timestamp_millis(sent + ms(c.duration_ms)).unwrap_or_default(),
+        );
+        let calls: Vec<Followed> = c
+            .output_messages
+            .iter()
+            .flat_map(|m| &m.parts)
+            .filter_map(|part| match part {
+                Part::ToolCall {
+                    id,
+                    name,
+                    arguments,
+                } => Some((id, name, tool_command(arguments))),
+                _ => None,
+            })
+            .map(|(id, name, command)| Followed {
+                segments: command.as_ref().map(|c| c.segments()).unwrap_or_default(),
+                call: ToolCall {
+                    id: id.clone(),
+                    name: name.clone(),
+                    command: command.map(|c| c.text()),
+                    flow: c.flow,
+                    issued: issued.clone(),
+                    result: None,
+                    result_flow: None,
+                    caused: Vec::new(),
+                },
+                opens: first_byte,
+                closes: None,
+            })
+            .collect();
+        (!results.is_empty() || !calls.is_empty()).then(|| ToolStep {
+            flow: c.flow,
+            ts: c.ts.clone(),
+            sent,
+            results,
+            calls,
+        })
+    }
+}
+
 impl ToolLog {
     /// Notes one decoded LLM call: the results its request sends back, the calls its answer
     /// asks for.
     pub fn call(&mut self, c: &Conversation) {
-        let Some(sent) = millis(&c.ts) else { return };
-        for part in c.input_messages.iter().flat_map(|m| &m.parts) {
-            if let Part::ToolCallResponse { id, response } = part {
-                // By id; else by name (Gemini and Ollama calls carry no id, though a client
-                // may give the result one).
-                let keys = [id.as_deref(), response["name"].as_str()];
-                self.result(&keys, sent, &c.ts, c.flow);
-            }
+        if let Some(step) = ToolStep::of(c) {
+            self.add(step);
         }
-        let first_byte = sent + ms(c.ttft_ms.or(c.duration_ms));
-        let ended = sent + ms(c.duration_ms);
-        for part in c.output_messages.iter().flat_map(|m| &m.parts) {
-            if let Part::ToolCall {
-                id,
-                name,
-                arguments,
-            } = part
-            {
-                let command = tool_command(arguments);
-                let key = id.clone().unwrap_or_else(|| name.clone());
-                self.waiting
-                    .entry(key)
-                    .or_default()
-                    .push_back(self.calls.len());
-                self.calls.push(Followed {
-                    segments: command.as_ref().map(|c| c.segments()).unwrap_or_default(),
-                    call: ToolCall {
-                        id: id.clone(),
-                        name: name.clone(),
-                        command: command.map(|c| c.text()),
-                        flow: c.flow,
-                        issued: phonehome_record::timestamp(
-                            chrono::DateTime::from_timestamp_millis(ended).unwrap_or_default(),
-                        ),
-                        result: None,
-                        result_flow: None,
-                        caused: Vec::new(),
-                    },
-                    opens: first_byte,
-                    closes: None,
-                });
-            }
+    }
+
+    /// Notes one LLM call's step; steps are added in the order of their calls.
+    pub fn add(&mut self, step: ToolStep) {
+        for keys in &step.results {
+            let keys = [keys[0].as_deref(), keys[1].as_deref()];
+            self.result(&keys, step.sent, &step.ts, step.flow);
+        }
+        for followed in step.calls {
+            let key = followed
+                .call
+                .id
+                .clone()
+                .unwrap_or_else(|| followed.call.name.clone());
+            self.waiting
+                .entry(key)
+                .or_default()
+                .push_back(self.calls.len());
+            self.calls.push(followed);
         }
     }
 

@@ -30,7 +30,7 @@ mod text;
 
 use serde::Serialize;
 
-pub use join::{join, Connections, Tap, ToolLog};
+pub use join::{join, Connections, Tap, ToolLog, ToolStep};
 pub use text::under_call;
 
 /// Milliseconds of tolerance at both ends of a window: process start times count in clock

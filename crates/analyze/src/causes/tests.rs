@@ -299,7 +299,13 @@ fn a_gemini_call_without_id_meets_its_result_by_name() {
         "finishReason": "STOP"}]});
     let ask = json!({"contents": [{"role": "user", "parts": [{"text": "go"}]}]});
     feed.llm_at(url, 1, 0, ask, answer.clone());
-    feed.conn(3, 201, 2_200, "curl -s http://127.0.0.1:9/g", &[(AGENT, -60_000, "node")]);
+    feed.conn(
+        3,
+        201,
+        2_200,
+        "curl -s http://127.0.0.1:9/g",
+        &[(AGENT, -60_000, "node")],
+    );
     // Gemini CLI gives the result an id of its own.
     let result = json!({"functionResponse": {"id": "run_shell_command-1",
         "name": "run_shell_command", "response": {"output": "ok"}}});

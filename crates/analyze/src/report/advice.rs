@@ -19,8 +19,16 @@ pub(super) fn judge(report: &mut Report, catalog: &Catalog) {
 /// The hosts of a report that are neither the configured provider nor loopback.
 fn other_hosts(report: &Report) -> impl Iterator<Item = &DomainRow> {
     report.domains.iter().filter(move |d| {
-        Some(d.domain.as_str()) != report.provider.as_deref() && !is_loopback(&d.domain)
+        Some(d.domain.as_str()) != report.provider.as_deref()
+            && !is_loopback(&d.domain)
+            && !by_tools_only(d)
     })
+}
+
+/// Whether every request to a host was made by commands the model ran (a registry reached by
+/// `npm install`): not the agent phoning home.
+fn by_tools_only(d: &DomainRow) -> bool {
+    d.tool_requests > 0 && d.tool_requests >= d.requests
 }
 
 /// What a host was contacted for: what was sent there when the catalog knows it (telemetry
@@ -178,6 +186,12 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 fn findings(report: &Report) -> Findings {
     let mut f = Findings::default();
     let leaks: Vec<_> = report.leaks.iter().filter(|l| !l.expected).collect();
+    if !by_tools.is_empty() {
+        beyond.1.push_str(&format!(
+            "; by commands the model ran, not the agent itself: {}",
+            by_tools.join(", ")
+        ));
+    }
     let reused: Vec<_> = report
         .credentials
         .iter()
@@ -386,7 +400,13 @@ fn verdict(report: &Report) -> Vec<Verdict> {
         ("yes", format!("sent to {}", hosts.join(", ")))
     };
     let others: Vec<&str> = other_hosts(report).map(|d| d.domain.as_str()).collect();
-    let beyond = if others.is_empty() {
+    let by_tools: Vec<&str> = report
+        .domains
+        .iter()
+        .filter(|d| by_tools_only(d) && !is_loopback(&d.domain))
+        .map(|d| d.domain.as_str())
+        .collect();
+    let mut beyond = if others.is_empty() {
         ("no", "only the provider and loopback".to_owned())
     } else {
         let purposes: Vec<&str> = purposes_contacted(report)
@@ -407,6 +427,12 @@ fn verdict(report: &Report) -> Vec<Verdict> {
             ),
         )
     };
+    if !by_tools.is_empty() {
+        beyond.1.push_str(&format!(
+            "; by commands the model ran, not the agent itself: {}",
+            by_tools.join(", ")
+        ));
+    }
     let reused: Vec<_> = report
         .credentials
         .iter()

@@ -99,6 +99,7 @@ pub(super) struct Builder<'c> {
     last: Option<DateTime<Utc>>,
     first_events: Vec<(DateTime<Utc>, TimelineEvent)>,
     sight: Sight,
+    causes: super::caused::Track,
     pub(super) warnings: Vec<String>,
 }
 
@@ -130,6 +131,7 @@ impl<'c> Builder<'c> {
             last: None,
             first_events: Vec::new(),
             sight: Sight::default(),
+            causes: super::caused::Track::default(),
             warnings: Vec::new(),
         }
     }
@@ -193,6 +195,7 @@ impl<'c> Builder<'c> {
 
     fn conn(&mut self, conn: Conn) {
         self.sight.conn(&conn);
+        self.causes.conn(&conn);
         let Some(tls) = conn.tls else {
             return;
         };
@@ -208,6 +211,7 @@ impl<'c> Builder<'c> {
     pub(super) fn exchange(&mut self, patterns: &Patterns, mut x: Digest) {
         self.see_time(x.ts);
         self.count_totals(&x);
+        self.causes.exchange(&mut x);
         self.first_event(&x);
         self.agents.add(patterns, std::mem::take(&mut x.agents));
         self.leaks.add(&x.host, std::mem::take(&mut x.leaks));
@@ -405,7 +409,8 @@ impl<'c> Builder<'c> {
         self.summary.unique_domains = self.hosts.len() as u64;
         let (unseen, processes) = std::mem::take(&mut self.sight).finish();
         let names: Vec<&str> = agents.iter().map(|a| a.name.as_str()).collect();
-        let domains = self.domains(provider.as_deref(), &leaks, &names);
+        let mut domains = self.domains(provider.as_deref(), &leaks, &names);
+        let caused = std::mem::take(&mut self.causes).finish(&mut domains);
         let mut report = Report {
             setup: self.setup(agents),
             domains,
@@ -433,6 +438,7 @@ impl<'c> Builder<'c> {
             fingerprints: fingerprint_rows(self.fingerprints),
             unseen,
             processes,
+            caused,
             findings: Default::default(),
             verdict: Vec::new(),
             hardening: Vec::new(),
@@ -522,6 +528,7 @@ impl<'c> Builder<'c> {
             bytes_up: acc.bytes_up,
             bytes_down: acc.bytes_down,
             first_seen: acc.first_seen.map(timestamp).unwrap_or_default(),
+            tool_requests: 0,
         }
     }
 }
