@@ -8,10 +8,10 @@ second capture `bench/report` diffs against the first.
 
 VARIANT 2 adds process attribution and tool calls, for the join of tool calls and connections
 (`bench/causes`): every connection closes with a `conn` record naming its process (the agent,
-pid 100), and every GitHub request is made by a `curl` the model asked for: the LLM call before
-it answers with a `bash` tool call running that curl, the next LLM call sends its result back,
-and the curl connects on a connection of its own, its `conn` record naming `curl` under
-`sh -c` under the agent.
+pid 100), and one GitHub request in ten is made by a `curl` the model asked for: the LLM call before it
+answers with a `bash` tool call running that curl, the next LLM call sends its result back, and
+the curl connects on a connection of its own, its `conn` record naming `curl` under `sh -c`
+under the agent (14,286 tool calls and caused connections at 1M requests).
 
 The traffic mixes what agents send: streamed LLM calls with a prompt and a bearer credential,
 bursts of failing retries, model-catalog fetches, package tarballs from a (made-up) mirror,
@@ -60,6 +60,8 @@ kinds = [
 if variant:
     kinds[4] = ("GET", "https://models.dev/api.json", None, 304, None)
 tools = variant == 2
+# One LLM answer in ten asks for a tool call (one per 70 requests).
+TOOL_EVERY = 70
 
 
 def tool_answer(i):
@@ -90,12 +92,13 @@ for i in range(n):
     url = url.replace("{i}", str(i)).replace("{v}", str(i % 50))
     t = i * 7
     conn = i // 50 + 1
-    if tools and i % len(kinds) == 0:
+    if tools and i % TOOL_EVERY == 0:
         resp = tool_answer(i)
+    if tools and i % TOOL_EVERY == 7:
         body = json.dumps({"model": "gpt-4.1", "stream": True, "messages": [
             {"role": "user", "content": "go"},
             {"role": "tool", "tool_call_id": f"call_{i - 7}", "content": "{}"}]})
-    if tools and i % len(kinds) == 5:
+    if tools and i % TOOL_EVERY == 5:
         conn = n + i
     req = {"type": "request", "ts": ts(t), "flow": i + 1, "conn": conn, "method": method, "url": url,
            "version": "HTTP/1.1", "headers": [ua, auth, ["content-type", "application/json"]]}

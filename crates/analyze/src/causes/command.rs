@@ -93,13 +93,49 @@ pub(crate) fn argv_segments(argv: &[String], depth: usize) -> Vec<Segment> {
 }
 
 /// Whether any segment of `a` and any of `b` begin with the same words.
+#[cfg(test)]
 pub(crate) fn segments_match(a: &[Segment], b: &[Segment]) -> bool {
-    a.iter().any(|x| b.iter().any(|y| same_start(x, y)))
+    keys_match(&keys(a), &keys(b))
 }
 
-fn same_start(a: &Segment, b: &Segment) -> bool {
-    let n = a.len().min(b.len()).min(FIRST_WORDS);
-    n > 0 && a[..n] == b[..n]
+/// What matching needs of a segment, small enough to keep for many processes: how many of
+/// its first words count (at most [`FIRST_WORDS`]) and a hash of each of its first 1, 2, 3
+/// words. Two segments begin with the same words when, for the shorter's count `n`, their
+/// hashes of the first `n` words are equal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Key {
+    words: u8,
+    prefix: [u64; FIRST_WORDS],
+}
+
+/// The keys of segments.
+pub(crate) fn keys(segments: &[Segment]) -> Vec<Key> {
+    segments
+        .iter()
+        .filter(|s| !s.is_empty())
+        .map(|segment| {
+            let mut prefix = [0; FIRST_WORDS];
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            for (i, word) in segment.iter().take(FIRST_WORDS).enumerate() {
+                std::hash::Hash::hash(word, &mut hasher);
+                prefix[i] = std::hash::Hasher::finish(&hasher);
+            }
+            Key {
+                words: u8::try_from(segment.len().min(FIRST_WORDS)).unwrap_or(1),
+                prefix,
+            }
+        })
+        .collect()
+}
+
+/// Whether any key of `a` and any of `b` begin with the same words.
+pub(crate) fn keys_match(a: &[Key], b: &[Key]) -> bool {
+    a.iter().any(|x| {
+        b.iter().any(|y| {
+            let n = usize::from(x.words.min(y.words));
+            n > 0 && x.prefix[n - 1] == y.prefix[n - 1]
+        })
+    })
 }
 
 /// A program named by its file name.

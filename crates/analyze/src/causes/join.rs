@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use phonehome_record::{Conn, ConnProcess};
 
-use super::command::{argv_segments, segments_match, tool_command, Segment};
+use super::command::{argv_segments, keys, keys_match, tool_command, Key};
 use super::{Caused, Causes, Method, ToolCall, SLACK_MS};
 use crate::llm::{Conversation, Part};
 use crate::source::{Event, SourceError};
@@ -17,7 +17,7 @@ struct Step {
     pid: u32,
     /// Milliseconds since the epoch; `None` when unknown.
     start: Option<i64>,
-    segments: Vec<Segment>,
+    keys: Vec<Key>,
 }
 
 /// A connection that may have been caused: its process is known and has parents.
@@ -89,12 +89,12 @@ impl Connections {
         let mut chain = vec![Step {
             pid: process.pid,
             start: millis(&process.start),
-            segments: argv_segments(&process.argv, 0),
+            keys: keys(&argv_segments(&process.argv, 0)),
         }];
         chain.extend(c.ancestry.iter().map(|a| Step {
             pid: a.pid,
             start: a.start.as_deref().and_then(millis),
-            segments: argv_segments(&a.argv, 0),
+            keys: keys(&argv_segments(&a.argv, 0)),
         }));
         self.by_conn.insert(c.conn, self.candidates.len());
         self.candidates.push(Candidate {
@@ -150,7 +150,7 @@ impl<I: Iterator<Item = Result<Event, SourceError>>> Iterator for Tap<I> {
 #[derive(Debug)]
 struct Followed {
     call: ToolCall,
-    segments: Vec<Segment>,
+    keys: Vec<Key>,
     opens: i64,
     closes: Option<i64>,
 }
@@ -211,7 +211,10 @@ impl ToolStep {
                 _ => None,
             })
             .map(|(id, name, command)| Followed {
-                segments: command.as_ref().map(|c| c.segments()).unwrap_or_default(),
+                keys: command
+                    .as_ref()
+                    .map(|c| keys(&c.segments()))
+                    .unwrap_or_default(),
                 call: ToolCall {
                     id: id.clone(),
                     name: name.clone(),
@@ -294,11 +297,7 @@ pub fn join(connections: Connections, tools: ToolLog) -> Causes {
         let matching: Vec<usize> = inside
             .iter()
             .copied()
-            .filter(|&i| {
-                below
-                    .iter()
-                    .any(|s| segments_match(&s.segments, &calls[i].segments))
-            })
+            .filter(|&i| below.iter().any(|s| keys_match(&s.keys, &calls[i].keys)))
             .collect();
         let (chosen, method) = match (matching.len(), inside.len()) {
             (1, _) => (matching, Method::Argv),

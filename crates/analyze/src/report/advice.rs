@@ -186,12 +186,6 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 fn findings(report: &Report) -> Findings {
     let mut f = Findings::default();
     let leaks: Vec<_> = report.leaks.iter().filter(|l| !l.expected).collect();
-    if !by_tools.is_empty() {
-        beyond.1.push_str(&format!(
-            "; by commands the model ran, not the agent itself: {}",
-            by_tools.join(", ")
-        ));
-    }
     let reused: Vec<_> = report
         .credentials
         .iter()
