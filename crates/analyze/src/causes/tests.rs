@@ -205,6 +205,23 @@ fn two_concurrent_tool_calls_are_told_apart_by_argv() {
         b.command.as_deref(),
         Some("cd /w && git clone https://h.test/b")
     );
+    let text = super::under_call(&causes, 1);
+    assert!(
+        text.contains(
+            "  tool call toolu_A · Bash: curl -s http://127.0.0.1:9/a · result in flow 9\n"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("    ran curl (pid 201, under 200) · conn 3 to host3.test:443 · flows 2 · matched by argv\n"),
+        "{text}"
+    );
+    assert!(text.contains("flows 3, 4"), "{text}");
+    assert_eq!(
+        super::under_call(&causes, 9),
+        "",
+        "no tool call in flow 9's answer"
+    );
 }
 
 #[test]
