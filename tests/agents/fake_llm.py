@@ -22,6 +22,11 @@ Usage: fake_llm.py [--host 127.0.0.1] [--port 0] [--reply TEXT] [--model ID]
   call (a title, a routing decision) expects back.
 * Every request's method, path, headers and body are logged to stderr as one JSON object per
   line, prefixed with "fake_llm: ".
+* Tool-call mode (--tool-command CMD): a request that offers a shell tool (one of SHELL_TOOLS,
+  found in its tool definitions) and carries no tool result yet is answered with a call of that
+  tool running CMD, its arguments in the tool's own schema (`command` as a string or an argv
+  list, or `cmd`, plus any other required parameter); once a tool result comes back, the
+  answer is --reply. Requests without a shell tool (side calls) get --reply as always.
 * Usage is always 10 tokens in, 5 out.
 * Also accepts absolute-form request targets (http://host:port/v1/...).
 """
@@ -70,6 +75,71 @@ def instance(schema, reply, depth=0):
     if kind == "boolean":
         return False
     return reply
+
+
+# The shell tools of the agents under test: Claude Code `Bash`, Codex `shell`/`exec_command`/
+# `shell_command`/`local_shell`, Gemini CLI `run_shell_command`, OpenCode `bash`.
+SHELL_TOOLS = ("Bash", "bash", "shell", "exec_command", "shell_command", "local_shell",
+               "run_shell_command")
+
+
+def tools_of(body):
+    """The request's tool definitions as (name, JSON schema of the parameters)."""
+    out = []
+    for tool in body.get("tools") or []:
+        if not isinstance(tool, dict):
+            continue
+        for decl in tool.get("functionDeclarations") or tool.get("function_declarations") or []:
+            out.append((decl.get("name"), decl.get("parametersJsonSchema")
+                        or decl.get("parameters") or {}))
+        fn = tool.get("function") if isinstance(tool.get("function"), dict) else tool
+        if fn.get("name"):
+            out.append((fn["name"], fn.get("parameters") or fn.get("input_schema")
+                        or fn.get("inputSchema") or {}))
+        elif tool.get("type") == "local_shell":
+            out.append(("local_shell", {}))
+    return out
+
+
+def has_tool_result(body):
+    """Whether the request sends a tool's result back (any of the four APIs)."""
+    for m in body.get("messages") or []:
+        if not isinstance(m, dict):
+            continue
+        if m.get("role") == "tool":
+            return True
+        content = m.get("content")
+        if isinstance(content, list) and any(
+                isinstance(b, dict) and b.get("type") == "tool_result" for b in content):
+            return True
+    for item in body.get("input") or []:
+        if isinstance(item, dict) and str(item.get("type", "")).endswith("_call_output"):
+            return True
+    for c in body.get("contents") or []:
+        for part in (c or {}).get("parts") or []:
+            if isinstance(part, dict) and ("functionResponse" in part
+                                           or "function_response" in part):
+                return True
+    return False
+
+
+def shell_call(body, command):
+    """(tool name, arguments) running `command` with the request's shell tool, or None."""
+    if not command or has_tool_result(body):
+        return None
+    for name, schema in tools_of(body):
+        if name not in SHELL_TOOLS:
+            continue
+        props = (schema or {}).get("properties") or {}
+        args = {}
+        for key in (schema or {}).get("required") or []:
+            args[key] = instance(props.get(key, {}), "run the command")
+        key = "cmd" if "cmd" in props and "command" not in props else "command"
+        kind = str((props.get(key) or {}).get("type", "string")).lower()
+        args[key] = ["bash", "-lc", command] if kind == "array" or name == "local_shell" \
+            else command
+        return name, args
+    return None
 
 
 def json_schema_of(path, body):
@@ -196,6 +266,7 @@ class Handler(BaseHTTPRequestHandler):
         reply = self.server.reply
         if schema is not None:
             reply = json.dumps(instance(schema, self.server.reply))
+        self.call = None if schema is not None else shell_call(body, self.server.tool_command)
         if path.endswith("/chat/completions"):
             self._chat(body, reply)
         elif path.endswith("/responses"):
@@ -221,11 +292,19 @@ class Handler(BaseHTTPRequestHandler):
         created = int(time.time())
         usage = {"prompt_tokens": IN_TOKENS, "completion_tokens": OUT_TOKENS,
                  "total_tokens": IN_TOKENS + OUT_TOKENS}
+        call = None
+        if self.call:
+            name, args = self.call
+            call = {"id": "call_" + uuid.uuid4().hex[:24], "type": "function",
+                    "function": {"name": name, "arguments": json.dumps(args)}}
         if not body.get("stream"):
+            message = {"role": "assistant", "content": reply}
+            if call:
+                message = {"role": "assistant", "content": None, "tool_calls": [call]}
             self._send_json(200, {
                 "id": cid, "object": "chat.completion", "created": created, "model": model,
-                "choices": [{"index": 0, "finish_reason": "stop",
-                             "message": {"role": "assistant", "content": reply}}],
+                "choices": [{"index": 0, "finish_reason": "tool_calls" if call else "stop",
+                             "message": message}],
                 "usage": usage,
             })
             return
@@ -239,9 +318,19 @@ class Handler(BaseHTTPRequestHandler):
         self._start_sse()
         self._sse(chunk([{"index": 0, "delta": {"role": "assistant", "content": ""},
                           "finish_reason": None}]))
-        for piece in pieces(reply):
-            self._sse(chunk([{"index": 0, "delta": {"content": piece}, "finish_reason": None}]))
-        self._sse(chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}]))
+        if call:
+            start = dict(call, function={"name": call["function"]["name"], "arguments": ""})
+            self._sse(chunk([{"index": 0, "delta": {"tool_calls": [dict(start, index=0)]},
+                              "finish_reason": None}]))
+            self._sse(chunk([{"index": 0, "delta": {"tool_calls": [
+                {"index": 0, "function": {"arguments": call["function"]["arguments"]}}]},
+                "finish_reason": None}]))
+        else:
+            for piece in pieces(reply):
+                self._sse(chunk([{"index": 0, "delta": {"content": piece},
+                                  "finish_reason": None}]))
+        self._sse(chunk([{"index": 0, "delta": {},
+                          "finish_reason": "tool_calls" if call else "stop"}]))
         if (body.get("stream_options") or {}).get("include_usage"):
             self._sse(chunk([], usage=usage))
         self._sse("[DONE]")
@@ -260,6 +349,8 @@ class Handler(BaseHTTPRequestHandler):
         text = {"type": "output_text", "text": reply, "annotations": []}
         item = {"type": "message", "id": mid, "status": "completed", "role": "assistant",
                 "content": [text]}
+        if self.call:
+            item = self._responses_call(*self.call)
         done = {"id": rid, "object": "response", "created_at": int(time.time()),
                 "status": "completed", "model": model, "output": [item], "usage": usage}
         if not body.get("stream"):
@@ -270,6 +361,23 @@ class Handler(BaseHTTPRequestHandler):
         def event(kind, **fields):
             fields.update({"type": kind, "sequence_number": next(seq)})
             self._sse(json.dumps(fields), kind)
+
+        if self.call:
+            started = dict(done, status="in_progress", output=[], usage=None)
+            self._start_sse()
+            event("response.created", response=started)
+            event("response.output_item.added", output_index=0,
+                  item=dict(item, status="in_progress",
+                            **({"arguments": ""} if "arguments" in item else {})))
+            if "arguments" in item:
+                event("response.function_call_arguments.delta", item_id=item["id"],
+                      output_index=0, delta=item["arguments"])
+                event("response.function_call_arguments.done", item_id=item["id"],
+                      output_index=0, arguments=item["arguments"])
+            event("response.output_item.done", output_index=0, item=item)
+            event("response.completed", response=done)
+            self._end_chunked()
+            return
 
         started = dict(done, status="in_progress", output=[], usage=None)
         self._start_sse()
@@ -290,6 +398,17 @@ class Handler(BaseHTTPRequestHandler):
         event("response.completed", response=done)
         self._end_chunked()
 
+    def _responses_call(self, name, args):
+        """A Responses output item calling tool `name` with `args`."""
+        call_id = "call_" + uuid.uuid4().hex[:24]
+        if name == "local_shell":
+            return {"type": "local_shell_call", "id": "lsh_" + uuid.uuid4().hex[:24],
+                    "call_id": call_id, "status": "completed",
+                    "action": {"type": "exec", "command": args["command"], "env": {}}}
+        return {"type": "function_call", "id": "fc_" + uuid.uuid4().hex[:24],
+                "call_id": call_id, "name": name, "arguments": json.dumps(args),
+                "status": "completed"}
+
     # --- Anthropic Messages -----------------------------------------------------------
 
     def _messages(self, body, reply):
@@ -297,8 +416,13 @@ class Handler(BaseHTTPRequestHandler):
         mid = "msg_" + uuid.uuid4().hex[:24]
         usage = {"input_tokens": IN_TOKENS, "output_tokens": OUT_TOKENS,
                  "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+        block = {"type": "text", "text": reply}
+        if self.call:
+            block = {"type": "tool_use", "id": "toolu_" + uuid.uuid4().hex[:24],
+                     "name": self.call[0], "input": self.call[1]}
+        stop = "tool_use" if self.call else "end_turn"
         done = {"id": mid, "type": "message", "role": "assistant", "model": model,
-                "content": [{"type": "text", "text": reply}], "stop_reason": "end_turn",
+                "content": [block], "stop_reason": stop,
                 "stop_sequence": None, "usage": usage}
         if not body.get("stream"):
             self._send_json(200, done)
@@ -311,11 +435,17 @@ class Handler(BaseHTTPRequestHandler):
         self._start_sse()
         event("message_start", message=dict(done, content=[], stop_reason=None,
                                             usage=dict(usage, output_tokens=1)))
-        event("content_block_start", index=0, content_block={"type": "text", "text": ""})
-        for piece in pieces(reply):
-            event("content_block_delta", index=0, delta={"type": "text_delta", "text": piece})
+        if self.call:
+            event("content_block_start", index=0, content_block=dict(block, input={}))
+            event("content_block_delta", index=0,
+                  delta={"type": "input_json_delta", "partial_json": json.dumps(block["input"])})
+        else:
+            event("content_block_start", index=0, content_block={"type": "text", "text": ""})
+            for piece in pieces(reply):
+                event("content_block_delta", index=0,
+                      delta={"type": "text_delta", "text": piece})
         event("content_block_stop", index=0)
-        event("message_delta", delta={"stop_reason": "end_turn", "stop_sequence": None},
+        event("message_delta", delta={"stop_reason": stop, "stop_sequence": None},
               usage={"output_tokens": OUT_TOKENS})
         event("message_stop")
         self._end_chunked()
@@ -324,7 +454,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _gemini_chunk(self, path, text, last, rid=None):
         model = path.rsplit("/", 1)[-1].split(":", 1)[0]
-        candidate = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
+        part = {"text": text}
+        if self.call:
+            part = {"functionCall": {"name": self.call[0], "args": self.call[1]}}
+        candidate = {"content": {"role": "model", "parts": [part]}, "index": 0}
         chunk = {"candidates": [candidate], "modelVersion": model,
                  "responseId": rid or "fake-" + uuid.uuid4().hex[:12]}
         if last:
@@ -335,7 +468,7 @@ class Handler(BaseHTTPRequestHandler):
         return chunk
 
     def _gemini_stream(self, path, reply, sse):
-        parts, rid = pieces(reply), "fake-" + uuid.uuid4().hex[:12]
+        parts, rid = ([reply] if self.call else pieces(reply)), "fake-" + uuid.uuid4().hex[:12]
         chunks = [self._gemini_chunk(path, p, i == len(parts) - 1, rid)
                   for i, p in enumerate(parts)]
         if not sse:
@@ -359,6 +492,8 @@ def main():
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--reply", default=os.environ.get("FAKE_LLM_REPLY", "PHONEHOME-FAKE-REPLY"))
     ap.add_argument("--model", default="fake-model")
+    ap.add_argument("--tool-command", default=os.environ.get("FAKE_LLM_TOOL_COMMAND"),
+                    help="answer the first turn with a call of the request's shell tool")
     ap.add_argument("--tls-cert")
     ap.add_argument("--tls-key")
     args = ap.parse_args()
@@ -373,6 +508,7 @@ def main():
     srv.daemon_threads = True
     srv.reply = args.reply
     srv.model = args.model
+    srv.tool_command = args.tool_command
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(srv.server_address[1], flush=True)
     try:

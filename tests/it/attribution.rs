@@ -1,6 +1,6 @@
-//! Which process sent each connection: every `conn` names the process that owned the client
-//! socket (argv redacted) and its ancestry up to the command; `run` serves only its command's
-//! process tree.
+//! Which process sent each connection: every `conn` (and its first `request`) names the
+//! process that owned the client socket (argv redacted) and its ancestry up to the command
+//! (each with its argv and start); `run` serves only its command's process tree.
 
 use std::time::Duration;
 
@@ -51,7 +51,19 @@ async fn each_conn_names_its_process_argv_redacted_and_its_ancestry() {
         assert_eq!(ancestry.len(), 1, "up to the command, sh: {ancestry:?}");
         assert_eq!(ancestry[0]["exe"], sh.as_str());
         assert_eq!(ancestry[0]["pid"], process["ppid"]);
+        assert_eq!(ancestry[0]["argv"][1], "-c", "the shell's command line");
+        let shown = ancestry[0]["argv"][2].as_str().expect("the script");
+        assert!(shown.starts_with("curl -sS"), "{shown}");
+        assert!(!shown.contains(&key), "an ancestor's argv is redacted");
+        assert!(ancestry[0]["start"].is_string(), "{ancestry:?}");
         sh_pids.push(ancestry[0]["pid"].clone());
+        // The connection's first request says the same at once, before the conn closes.
+        let request = of_type(&records, "request")
+            .into_iter()
+            .find(|r| r["conn"] == conn["conn"])
+            .expect("a request on the connection");
+        assert_eq!(request["process"], *process, "{request}");
+        assert_eq!(request["ancestry"], conn["ancestry"], "{request}");
     }
     assert_eq!(sh_pids[0], sh_pids[1], "one sh started both");
     let argv = &conns[1]["process"]["argv"];

@@ -109,6 +109,8 @@ impl Synth {
             raw_header_names: Vec::new(),
             body,
             sinkhole: None,
+            process: None,
+            ancestry: Vec::new(),
         }));
         self.counts.requests += 1;
         if status == 0 {

@@ -25,6 +25,7 @@ macro_rules! decoders {
 mod agent;
 mod allowlist;
 mod catalog;
+pub mod causes;
 mod diff;
 mod har;
 mod html;

@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 
 use crate::report::Report;
 
+mod caused;
+
 /// Text as one Markdown table cell: `|` escaped, line breaks as spaces (a line break would end
 /// the table). The one cell escaper of the crate.
 pub(crate) fn cell(text: &str) -> String {
@@ -39,7 +41,7 @@ fn statuses(map: &std::collections::BTreeMap<u16, u64>) -> String {
 }
 
 /// The report's sections, in order.
-const SECTIONS: [fn(&mut String, &Report); 19] = [
+const SECTIONS: [fn(&mut String, &Report); 20] = [
     setup,
     summary,
     verdict,
@@ -55,6 +57,7 @@ const SECTIONS: [fn(&mut String, &Report); 19] = [
     failures,
     blocked,
     processes,
+    caused::section,
     fingerprints,
     signatures,
     hardening,
@@ -185,7 +188,7 @@ fn domains(w: &mut String, report: &Report) {
             cell(&d.domain),
             d.purpose.map_or("unknown", |p| p.as_str()),
             cell(d.owner.as_deref().unwrap_or("")),
-            d.requests,
+            caused::requests(d),
             d.failures,
             bytes(d.bytes_up),
             bytes(d.bytes_down),

@@ -53,6 +53,8 @@ pub(crate) struct ConnState {
     pub outsider: bool,
     /// Who owned the client socket at accept, for the `conn` record.
     attribution: Mutex<Option<Attribution>>,
+    /// Whether a `request` record carried the attribution already (the first one does).
+    announced: std::sync::atomic::AtomicBool,
     /// A sinkholed connection's `blocked` or `error`, kept back so that it can carry the flow
     /// of the first request; written as it is when no request comes.
     deferred: Mutex<Option<Record>>,
@@ -98,6 +100,19 @@ impl ConnState {
             self.recorder.record(record);
         }
         enforced.then_some(rule)
+    }
+
+    /// Gives the connection's first `request` record its `process` and `ancestry`, so that a
+    /// live reader knows who sent it before the `conn` record is written at close.
+    pub(crate) fn announce(&self, record: &mut phonehome_record::Request) {
+        if self.announced.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let attribution = self.attribution.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(a) = attribution.as_ref() {
+            record.process = Some(Box::new(a.process.clone()));
+            record.ancestry = a.ancestry.clone();
+        }
     }
 
     /// Records a connection-level `error`.
@@ -224,6 +239,7 @@ impl ConnState {
                 .as_ref()
                 .is_some_and(|a| a.lineage == Lineage::Outsider),
             attribution: Mutex::new(attribution),
+            announced: std::sync::atomic::AtomicBool::new(false),
             deferred: Mutex::new(None),
         });
         (conn, counters)

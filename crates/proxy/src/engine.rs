@@ -95,7 +95,8 @@ pub(crate) async fn forward(
 ) -> Response<RespBody> {
     let origin = link.origin();
     let log = FlowLog::new(conn.recorder.clone(), conn.id, origin.target.clone());
-    let record = request_record(&req, origin, &log, conn.id, heads);
+    let mut record = request_record(&req, origin, &log, conn.id, heads);
+    conn.announce(&mut record);
     if let Some(rule) = request_denied(conn, &log, &record, req.uri().path()) {
         let answer = SinkAnswer::Denied { rule };
         if conn.ctx.sinkhole.denied {

@@ -38,6 +38,8 @@ pub(crate) fn request_record(
             .unwrap_or_default(),
         body: None,
         sinkhole: None,
+        process: None,
+        ancestry: Vec::new(),
     }
 }
 

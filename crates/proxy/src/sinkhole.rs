@@ -71,7 +71,8 @@ pub(crate) async fn answer(
     heads: Option<&Heads>,
 ) -> Response<RespBody> {
     let log = FlowLog::new(conn.recorder.clone(), conn.id, sink.origin.target.clone());
-    let record = request_record(&req, &sink.origin, &log, conn.id, heads);
+    let mut record = request_record(&req, &sink.origin, &log, conn.id, heads);
+    conn.announce(&mut record);
     answer_recorded(req, record, log, &sink.answer, conn).await
 }
 

@@ -215,6 +215,8 @@ mod tests {
                     raw_header_names: vec!["X-Flow".into()],
                     body: body(r#"{"flow":99,"conn":98,"ts":"x"}"#),
                     sinkhole: None,
+                    process: None,
+                    ancestry: Vec::new(),
                 }),
                 K::Request,
                 Some(7),

@@ -98,6 +98,13 @@ pub struct Ancestor {
     /// `exe` is absent, so that no step is nameless.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comm: Option<String>,
+    /// Its command line, redacted as [`ProcessInfo::argv`] is; absent (empty) when it could
+    /// not be read, and in captures written before ancestors carried it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub argv: Vec<String>,
+    /// When it started, as [`ProcessInfo::start`]; absent when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start: Option<String>,
 }
 
 #[cfg(test)]

@@ -426,6 +426,15 @@ pub struct Request {
     /// Set when the request was never forwarded: phonehome read it and answered it itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sinkhole: Option<Sinkhole>,
+    /// On the first request of a connection only: the connection's `process`, as its `conn`
+    /// record (written when the connection closes) will have it, so that a reader that follows
+    /// the capture live knows who sent the request at once. Absent on later requests, when
+    /// attribution was not attempted, and in captures written before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub process: Option<Box<ConnProcess>>,
+    /// With `process`: the connection's `ancestry`, as its `conn` record will have it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ancestry: Vec<Ancestor>,
 }
 
 /// The `response` record.

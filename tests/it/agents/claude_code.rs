@@ -2,7 +2,10 @@
 //! `ANTHROPIC_API_KEY`, headless (`claude -p`). Its session title is asked for the way the
 //! Agent SDK asks for it: a `generate_session_title` control request on stream-json input.
 
-use super::{check_observed, executable, pinned, run_agent, AgentRun, Launch, Place, PROMPT};
+use super::tool_calls::Target;
+use super::{
+    check_observed, executable, pinned, run_agent, run_agent_with, AgentRun, Launch, Place, PROMPT,
+};
 
 const KEY: &str = "sk-ant-api03-phonehome-claude-0000000000000000000000";
 const PACKAGE: &str = "@anthropic-ai/claude-code";
@@ -118,4 +121,21 @@ async fn claude_code_telemetry_is_as_the_catalog_says_and_its_switches_work() {
         run_plain(Some(s))
     })
     .await;
+}
+
+/// Claude Code runs the stand-in's `curl` with its Bash tool (allowed by `--allowedTools`,
+/// since `-p` cannot ask), and the request is joined to that tool call.
+#[tokio::test]
+async fn claude_codes_bash_tool_call_is_joined_to_the_request_it_made() {
+    let target = Target::start().await;
+    let run = run_agent_with(Some(&target.command()), |place| Launch {
+        exe: executable("claude"),
+        args: ["-p", PROMPT, "--allowedTools", "Bash"]
+            .map(str::to_owned)
+            .to_vec(),
+        env: env(place, None),
+        stdin: None,
+    })
+    .await;
+    run.assert_tool_call_joined(&target);
 }

@@ -2,14 +2,23 @@
 //! launcher) through a `[model_providers.*]` entry with `wire_api = "responses"` in
 //! `$CODEX_HOME/config.toml`, headless (`codex exec`).
 
-use super::{check_observed, executable, pinned, run_agent, AgentRun, Launch, PROMPT};
+use super::tool_calls::Target;
+use super::{check_observed, executable, pinned, run_agent_with, AgentRun, Launch, PROMPT};
 
 const KEY: &str = "sk-phonehome-codex-000000000000000000000000";
 const PACKAGE: &str = "@openai/codex";
 
 /// `codex exec PROMPT` with `switch` (a config.toml snippet) added to its configuration.
 async fn run_codex(switch: Option<String>) -> AgentRun {
-    run_agent(|place| {
+    run_codex_tool(switch, None).await
+}
+
+/// [`run_codex`], with the stand-in asking for `tool_command` first; then Codex runs commands
+/// without approval or sandbox (`--dangerously-bypass-approvals-and-sandbox`: its sandbox
+/// would refuse the network).
+async fn run_codex_tool(switch: Option<String>, tool_command: Option<&str>) -> AgentRun {
+    let tool = tool_command.is_some();
+    run_agent_with(tool_command, |place| {
         let home = place.home().join(".codex");
         std::fs::create_dir_all(&home).expect("CODEX_HOME");
         let provider = format!(
@@ -28,9 +37,12 @@ async fn run_codex(switch: Option<String>) -> AgentRun {
         std::fs::write(home.join("config.toml"), config).expect("config.toml");
         Launch {
             exe: executable("codex"),
-            args: ["exec", "--skip-git-repo-check", PROMPT]
+            args: ["exec", "--skip-git-repo-check"]
+                .into_iter()
+                .chain(tool.then_some("--dangerously-bypass-approvals-and-sandbox"))
+                .chain([PROMPT])
                 .map(str::to_owned)
-                .to_vec(),
+                .collect(),
             env: vec![
                 ("CODEX_HOME".into(), home.display().to_string()),
                 ("FAKE_API_KEY".into(), KEY.into()),
@@ -103,4 +115,13 @@ fn assert_github_advice(run: &AgentRun) {
             .any(|a| a["config"] == "check_for_update_on_startup = false"),
         "{advice:#?}"
     );
+}
+
+/// Codex runs the stand-in's `curl` with its shell tool, and the request is joined to that
+/// tool call.
+#[tokio::test]
+async fn codexs_shell_tool_call_is_joined_to_the_request_it_made() {
+    let target = Target::start().await;
+    let run = run_codex_tool(None, Some(&target.command())).await;
+    run.assert_tool_call_joined(&target);
 }

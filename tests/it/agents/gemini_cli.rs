@@ -4,7 +4,8 @@
 
 use serde_json::{json, Value};
 
-use super::{check_observed, executable, pinned, run_agent, AgentRun, Launch, PROMPT};
+use super::tool_calls::Target;
+use super::{check_observed, executable, pinned, run_agent_with, AgentRun, Launch, PROMPT};
 
 const KEY: &str = "AIzaSyPhonehomeGeminiTest000000000000000";
 const PACKAGE: &str = "@google/gemini-cli";
@@ -23,7 +24,14 @@ fn merge(base: &mut Value, patch: Value) {
 
 /// `gemini -p PROMPT` with `switch` (a settings.json snippet) merged into its settings.
 async fn run_gemini(switch: Option<String>) -> AgentRun {
-    run_agent(|place| {
+    run_gemini_tool(switch, None).await
+}
+
+/// [`run_gemini`], with the stand-in asking for `tool_command` first; then Gemini CLI runs
+/// tools without asking (`--yolo`).
+async fn run_gemini_tool(switch: Option<String>, tool_command: Option<&str>) -> AgentRun {
+    let tool = tool_command.is_some();
+    run_agent_with(tool_command, |place| {
         let dir = place.home().join(".gemini");
         std::fs::create_dir_all(&dir).expect(".gemini");
         let mut settings = json!({"security": {"auth": {"selectedType": "gemini-api-key"}}});
@@ -36,7 +44,11 @@ async fn run_gemini(switch: Option<String>) -> AgentRun {
         std::fs::write(dir.join("settings.json"), settings.to_string()).expect("settings");
         Launch {
             exe: executable("gemini"),
-            args: vec!["-p".into(), PROMPT.into()],
+            args: ["-p", PROMPT]
+                .into_iter()
+                .chain(tool.then_some("--yolo"))
+                .map(str::to_owned)
+                .collect(),
             env: [
                 (
                     "GOOGLE_GEMINI_BASE_URL",
@@ -78,4 +90,13 @@ async fn gemini_cli_answers_through_phonehome_and_its_router_is_a_side_call() {
 
 async fn run_gemini_with(switch: String) -> AgentRun {
     run_gemini(Some(switch)).await
+}
+
+/// Gemini CLI runs the stand-in's `curl` with `run_shell_command`, and the request is joined to
+/// that tool call.
+#[tokio::test]
+async fn gemini_clis_shell_tool_call_is_joined_to_the_request_it_made() {
+    let target = Target::start().await;
+    let run = run_gemini_tool(None, Some(&target.command())).await;
+    run.assert_tool_call_joined(&target);
 }

@@ -16,6 +16,7 @@ mod claude_code;
 mod codex;
 mod gemini_cli;
 mod opencode;
+mod tool_calls;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -90,9 +91,23 @@ pub struct AgentRun {
 
 /// The fake LLM server over HTTPS, with a certificate of `pki`'s CA.
 pub(crate) async fn start_server(dir: &Path, pki: &TestPki) -> (tokio::process::Child, u16) {
+    start_server_with(dir, pki, None).await
+}
+
+/// [`start_server`], in tool-call mode when `tool_command` is given: its first answer asks
+/// the agent to run that shell command with its own shell tool.
+async fn start_server_with(
+    dir: &Path,
+    pki: &TestPki,
+    tool_command: Option<&str>,
+) -> (tokio::process::Child, u16) {
     let (cert, key) = pki.write_server_pem(dir);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/agents/fake_llm.py");
-    let mut server = tokio::process::Command::new("python3")
+    let mut server = tokio::process::Command::new("python3");
+    if let Some(command) = tool_command {
+        server.env("FAKE_LLM_TOOL_COMMAND", command);
+    }
+    let mut server = server
         .arg(&script)
         .args(["--reply", REPLY, "--tls-cert"])
         .arg(&cert)
@@ -117,9 +132,17 @@ pub(crate) async fn start_server(dir: &Path, pki: &TestPki) -> (tokio::process::
 /// Runs the agent that `launch` configures under
 /// `phonehome run --sinkhole all --extra-ca CA -- EXE ARGS…` and reads its capture.
 pub async fn run_agent(launch: impl FnOnce(&Place) -> Launch) -> AgentRun {
+    run_agent_with(None, launch).await
+}
+
+/// [`run_agent`] with the LLM stand-in in tool-call mode when `tool_command` is given.
+pub async fn run_agent_with(
+    tool_command: Option<&str>,
+    launch: impl FnOnce(&Place) -> Launch,
+) -> AgentRun {
     let scratch = Scratch::new();
     let pki = TestPki::new(scratch.dir.path());
-    let (mut server, port) = start_server(scratch.dir.path(), &pki).await;
+    let (mut server, port) = start_server_with(scratch.dir.path(), &pki, tool_command).await;
     let (firewall, _refused) = connect_proxy(false).await;
     let place = Place { scratch, port };
     for dir in ["home", "work", "config", "data", "cache", "state"] {

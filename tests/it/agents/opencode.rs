@@ -2,15 +2,23 @@
 //! under the same harness as the other agents (tests/it/opencode.rs has its own tests of
 //! policies and isolation).
 
-use super::{check_observed, executable, pinned, run_agent, AgentRun, Launch, PROMPT};
+use super::tool_calls::Target;
+use super::{check_observed, executable, pinned, run_agent_with, AgentRun, Launch, PROMPT};
 
 const KEY: &str = "sk-phonehome-opencode-0000000000000000000000";
 const PACKAGE: &str = "opencode-ai";
 
 /// `opencode run PROMPT`, with `switch` (`NAME=value`) set.
 async fn run_opencode(switch: Option<String>) -> AgentRun {
-    run_agent(|place| {
-        let config = serde_json::json!({
+    run_opencode_tool(switch, None).await
+}
+
+/// [`run_opencode`], with the stand-in asking for `tool_command` first (OpenCode's `bash`
+/// permission set to `allow` in its configuration).
+async fn run_opencode_tool(switch: Option<String>, tool_command: Option<&str>) -> AgentRun {
+    let tool = tool_command.is_some();
+    run_agent_with(tool_command, |place| {
+        let mut config = serde_json::json!({
             "provider": {"fake": {
                 "npm": "@ai-sdk/openai-compatible",
                 "name": "Fake local",
@@ -20,6 +28,9 @@ async fn run_opencode(switch: Option<String>) -> AgentRun {
             "model": "fake/fake-model",
             "small_model": "fake/fake-model",
         });
+        if tool {
+            config["permission"] = serde_json::json!({"bash": "allow"});
+        }
         std::fs::write(place.work().join("opencode.json"), config.to_string()).expect("config");
         let mut env = Vec::new();
         if let Some((name, value)) = switch.as_deref().and_then(|s| s.split_once('=')) {
@@ -43,4 +54,13 @@ async fn opencode_answers_under_the_sinkhole_and_its_model_catalog_fetch_is_as_t
         run_opencode(Some(s))
     })
     .await;
+}
+
+/// OpenCode runs the stand-in's `curl` with its `bash` tool, and the request is joined to that
+/// tool call.
+#[tokio::test]
+async fn opencodes_bash_tool_call_is_joined_to_the_request_it_made() {
+    let target = Target::start().await;
+    let run = run_opencode_tool(None, Some(&target.command())).await;
+    run.assert_tool_call_joined(&target);
 }

@@ -48,6 +48,11 @@ impl<I> Calls<I> {
     pub fn events(&self) -> &I {
         &self.events
     }
+
+    /// The events, once the calls are read (for what a tap over them kept).
+    pub fn into_events(self) -> I {
+        self.events
+    }
 }
 
 impl<I: Iterator<Item = Result<Event, SourceError>>> Iterator for Calls<I> {

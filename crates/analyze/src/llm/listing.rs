@@ -32,10 +32,10 @@ pub struct Listing {
     by_session: HashMap<Option<String>, usize>,
 }
 
-/// The calls of one session: where their text is in the spill file.
+/// The calls of one session: where their text is in the spill file, and their flows.
 struct Group {
     session: Option<String>,
-    blocks: Vec<(u64, u64)>,
+    blocks: Vec<(u64, u64, u64)>,
 }
 
 impl Listing {
@@ -59,7 +59,7 @@ impl Listing {
         self.spill.write_all(text.as_bytes())?;
         let len = text.len() as u64;
         let group = self.group(&c.session);
-        self.groups[group].blocks.push((self.written, len));
+        self.groups[group].blocks.push((self.written, len, c.flow));
         self.written += len;
         Ok(())
     }
@@ -69,6 +69,20 @@ impl Listing {
     /// # Errors
     /// Reading the temporary file or writing to `out` failed.
     pub fn write_to(self, out: &mut impl Write) -> io::Result<()> {
+        self.write_annotated(out, |_| String::new())
+    }
+
+    /// As [`write_to`](Self::write_to), with `note(flow)` written after each call's text
+    /// (what is known of a call only once the whole input is read, such as what its tool
+    /// calls caused).
+    ///
+    /// # Errors
+    /// Reading the temporary file or writing to `out` failed.
+    pub fn write_annotated(
+        self,
+        out: &mut impl Write,
+        mut note: impl FnMut(u64) -> String,
+    ) -> io::Result<()> {
         if self.groups.is_empty() {
             return out.write_all(b"No LLM call.\n");
         }
@@ -80,7 +94,7 @@ impl Listing {
         for group in &self.groups {
             let heading = session_heading(group.session.as_deref(), group.blocks.len());
             writeln!(out, "{heading}")?;
-            for &(at, len) in &group.blocks {
+            for &(at, len, flow) in &group.blocks {
                 // Within the buffer (the next block, most often) this moves no file offset.
                 spill.seek_relative(at as i64 - position as i64)?;
                 block.clear();
@@ -88,6 +102,7 @@ impl Listing {
                 position = at + len;
                 out.write_all(b"\n")?;
                 out.write_all(&block)?;
+                out.write_all(note(flow).as_bytes())?;
             }
             out.write_all(b"\n")?;
         }

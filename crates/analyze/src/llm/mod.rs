@@ -60,4 +60,4 @@ pub fn is_call(method: &str, path: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -21,8 +21,16 @@ pub(super) fn judge(report: &mut Report, catalog: &Catalog) {
 /// The hosts of a report that are neither the configured provider nor loopback.
 fn other_hosts(report: &Report) -> impl Iterator<Item = &DomainRow> {
     report.domains.iter().filter(move |d| {
-        Some(d.domain.as_str()) != report.provider.as_deref() && !is_loopback(&d.domain)
+        Some(d.domain.as_str()) != report.provider.as_deref()
+            && !is_loopback(&d.domain)
+            && !by_tools_only(d)
     })
+}
+
+/// Whether every request to a host was made by commands the model ran (a registry reached by
+/// `npm install`): not the agent phoning home.
+fn by_tools_only(d: &DomainRow) -> bool {
+    d.tool_requests > 0 && d.tool_requests >= d.requests
 }
 
 /// What a host was contacted for: what was sent there when the catalog knows it (telemetry
@@ -459,6 +467,25 @@ fn content_verdict(report: &Report) -> (&'static str, String) {
 
 /// Contacts services beyond the configured LLM provider?
 fn beyond_verdict(report: &Report) -> (&'static str, String) {
+    let mut beyond = beyond_agent(report);
+    let by_tools: Vec<&str> = report
+        .domains
+        .iter()
+        .filter(|d| by_tools_only(d) && !is_loopback(&d.domain))
+        .map(|d| d.domain.as_str())
+        .collect();
+    if !by_tools.is_empty() {
+        beyond.1.push_str(&format!(
+            "; by commands the model ran, not the agent itself: {}",
+            by_tools.join(", ")
+        ));
+    }
+    beyond
+}
+
+/// The agent's own side of [`beyond_verdict`]: hosts other than the provider, loopback and
+/// those reached only by commands the model ran.
+fn beyond_agent(report: &Report) -> (&'static str, String) {
     let others: Vec<&str> = other_hosts(report).map(|d| d.domain.as_str()).collect();
     let reached = other_hosts(report).any(|d| d.requests > 0);
     if report.provider.is_none() && !reached {

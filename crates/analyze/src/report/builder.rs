@@ -93,6 +93,7 @@ pub(super) struct Builder<'c> {
     last: Option<DateTime<Utc>>,
     first_events: Vec<(DateTime<Utc>, TimelineEvent)>,
     sight: Sight,
+    causes: super::caused::Track,
     pub(super) warnings: Vec<String>,
 }
 
@@ -125,6 +126,7 @@ impl<'c> Builder<'c> {
             last: None,
             first_events: Vec::new(),
             sight: Sight::default(),
+            causes: super::caused::Track::default(),
             warnings: Vec::new(),
         }
     }
@@ -195,6 +197,7 @@ impl<'c> Builder<'c> {
 
     fn conn(&mut self, conn: Conn) {
         self.sight.conn(&conn);
+        self.causes.conn(&conn);
         let Some(tls) = conn.tls else {
             return;
         };
@@ -210,6 +213,7 @@ impl<'c> Builder<'c> {
     pub(super) fn exchange(&mut self, patterns: &Patterns, mut x: Digest) {
         self.see_time(x.ts);
         self.count_totals(&x);
+        self.causes.exchange(&mut x);
         self.first_event(&x);
         self.agents.add(patterns, std::mem::take(&mut x.agents));
         self.leaks.add(&x.host, std::mem::take(&mut x.leaks));
@@ -427,7 +431,8 @@ impl<'c> Builder<'c> {
         self.summary.unique_domains = self.hosts.len() as u64;
         let (unseen, processes) = std::mem::take(&mut self.sight).finish();
         let names: Vec<&str> = agents.iter().map(|a| a.name.as_str()).collect();
-        let domains = self.domains(provider.as_deref(), &leaks, &names);
+        let mut domains = self.domains(provider.as_deref(), &leaks, &names);
+        let caused = std::mem::take(&mut self.causes).finish(&mut domains);
         let mut report = Report {
             setup: self.setup(agents),
             domains,
@@ -455,6 +460,7 @@ impl<'c> Builder<'c> {
             fingerprints: fingerprint_rows(self.fingerprints),
             unseen,
             processes,
+            caused,
             findings: Default::default(),
             verdict: Vec::new(),
             hardening: Vec::new(),
@@ -544,6 +550,7 @@ impl<'c> Builder<'c> {
             bytes_up: acc.bytes_up,
             bytes_down: acc.bytes_down,
             first_seen: acc.first_seen.map(timestamp).unwrap_or_default(),
+            tool_requests: 0,
         }
     }
 }

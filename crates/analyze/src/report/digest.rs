@@ -11,6 +11,7 @@ use phonehome_catalog::{recognise_package, PackageRef};
 use phonehome_record::Phase;
 
 use crate::agent::{AgentHits, Patterns};
+use crate::causes::ToolStep;
 use crate::leaks::{LeakHits, Needles};
 use crate::llm::{self, Conversation};
 use crate::signature;
@@ -25,6 +26,10 @@ pub(super) struct Scanners {
 
 /// One exchange as the report counts it.
 pub(super) struct Digest {
+    pub(super) flow: u64,
+    pub(super) conn: Option<u64>,
+    /// What the LLM call, if any, tells the join of tool calls and connections.
+    pub(super) tool_step: Option<ToolStep>,
     pub(super) ts: DateTime<Utc>,
     pub(super) method: String,
     pub(super) host: String,
@@ -123,12 +128,17 @@ impl CallUse {
 /// Digests one exchange.
 pub(super) fn digest(x: Exchange, scanners: &Scanners) -> Digest {
     let package = recognise_package(&x.method, &x.path, &x.request_headers);
-    let call = llm::recognise(&x).map(|call| Call {
-        api: call.api,
-        model: call.model,
-        streaming: call.streaming,
-        prompt: call.prompt,
-        usage: llm::decode(&x).as_ref().map(CallUse::of),
+    let mut tool_step = None;
+    let call = llm::recognise(&x).map(|call| {
+        let decoded = llm::decode(&x);
+        tool_step = decoded.as_ref().and_then(ToolStep::of);
+        Call {
+            api: call.api,
+            model: call.model,
+            streaming: call.streaming,
+            prompt: call.prompt,
+            usage: decoded.as_ref().map(CallUse::of),
+        }
     });
     let status = x.response.as_ref().map(|r| r.status);
     let down = x
@@ -149,6 +159,9 @@ pub(super) fn digest(x: Exchange, scanners: &Scanners) -> Digest {
         answered: x.response.is_some(),
         package,
         call,
+        flow: x.flow,
+        conn: x.conn,
+        tool_step,
         ts: x.ts,
         method: x.method,
         host: x.host,

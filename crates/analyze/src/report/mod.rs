@@ -10,6 +10,7 @@
 mod advice;
 mod builder;
 mod calls;
+mod caused;
 mod concern;
 mod digest;
 mod model;

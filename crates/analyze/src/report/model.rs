@@ -36,6 +36,8 @@ pub struct Report {
     pub unseen: Vec<UnseenRow>,
     /// The executables that owned the client sockets, with the hosts they connected to.
     pub processes: Vec<ProcessRow>,
+    /// The connections commands the model ran made, per tool call.
+    pub caused: Vec<CausedRow>,
     pub findings: Findings,
     pub verdict: Vec<Verdict>,
     pub hardening: Vec<Advice>,
@@ -95,6 +97,29 @@ pub struct DomainRow {
     /// host); empty otherwise. Left out of the JSON when empty.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sent: Vec<Purpose>,
+    /// Of `requests`, those made by commands the model ran (connections joined to a tool
+    /// call, see [`crate::causes`]); the rest are the agent's own.
+    pub tool_requests: u64,
+}
+
+/// A connection a tool call caused ("Caused by tool calls").
+#[derive(Debug, Clone, Serialize)]
+pub struct CausedRow {
+    /// The tool call's id (its name for APIs without ids).
+    pub tool_call: String,
+    pub tool: String,
+    pub command: Option<String>,
+    /// The LLM call whose answer asked for it.
+    pub llm_flow: u64,
+    /// The process that connected: executable's file name and pid.
+    pub process: String,
+    pub pid: u32,
+    pub conn: u64,
+    pub host: String,
+    pub port: u16,
+    pub requests: u64,
+    /// How it was joined: `argv`, `window` (window only), `ambiguous`.
+    pub method: crate::causes::Method,
 }
 
 #[derive(Debug, Clone, Serialize)]

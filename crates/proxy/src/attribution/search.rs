@@ -221,7 +221,7 @@ impl Searcher {
         let mut chain = Vec::new();
         let mut next = owner.ppid;
         while next != 0 && chain.len() < CHAIN_LIMIT {
-            let Some((step, ppid)) = ancestor(next) else {
+            let Some((step, ppid)) = ancestor(&self.facts, next) else {
                 // A parent exited while the chain was read.
                 return (chain, Lineage::Unknown);
             };
@@ -238,21 +238,26 @@ impl Searcher {
     }
 }
 
-/// A parent's step in the chain (its executable, or its name when that cannot be read) and
-/// its own parent; `None` when it is gone.
-fn ancestor(pid: u32) -> Option<(Ancestor, u32)> {
+/// A parent's step in the chain (its executable, or its name when that cannot be read; its
+/// command line and start) and its own parent; `None` when it is gone.
+fn ancestor(facts: &Facts, pid: u32) -> Option<(Ancestor, u32)> {
     let process = facts::open(pid).ok()?;
     let stat = facts::stat(&process).ok()?;
+    let start = Some(facts.start(&stat));
     let step = match facts::exe(&process) {
         Ok(exe) => Ancestor {
             pid,
+            argv: facts.argv(&process, &stat, &exe).unwrap_or_default(),
             exe: Some(exe),
             comm: None,
+            start,
         },
         Err(_) => Ancestor {
             pid,
             exe: None,
-            comm: Some(stat.comm),
+            argv: process.cmdline().unwrap_or_default(),
+            comm: Some(stat.comm.clone()),
+            start,
         },
     };
     Some((step, stat.ppid))

@@ -91,13 +91,31 @@ fn loopback() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").expect("bind loopback")
 }
 
+/// This test process as an ancestor: its start is checked for shape, then left out.
 fn this_test() -> Ancestor {
     let exe = std::env::current_exe().expect("own executable");
     Ancestor {
         pid: std::process::id(),
         exe: Some(exe.to_string_lossy().into_owned()),
         comm: None,
+        argv: std::env::args().collect(),
+        start: None,
     }
+}
+
+/// The ancestry with each step's start checked (RFC 3339 UTC, milliseconds) and cleared.
+fn without_start(ancestry: &[Ancestor]) -> Vec<Ancestor> {
+    ancestry
+        .iter()
+        .map(|a| {
+            let start = a.start.as_deref().unwrap_or_default();
+            assert!(start.ends_with('Z') && start.len() == 24, "{a:?}");
+            Ancestor {
+                start: None,
+                ..a.clone()
+            }
+        })
+        .collect()
 }
 
 fn file_name(path: &str) -> &str {
@@ -133,7 +151,7 @@ fn python_client_is_named_with_argv_and_ancestry() {
         process.start.ends_with('Z') && process.start.len() == 24,
         "{process:?}"
     );
-    assert_eq!(found.ancestry, [this_test()]);
+    assert_eq!(without_start(&found.ancestry), [this_test()]);
     assert_eq!(found.lineage, Lineage::Command);
     // The record gets the argv as read; the recorder redacts it (see recorder::tests).
     let redacted = phonehome_record::Redactor::new().argv(&process.argv);
@@ -180,8 +198,10 @@ fn ancestry_climbs_through_a_shell_to_the_command() {
     let process = known(&found);
     assert_eq!(process.ppid, shell.pid());
     assert_eq!(found.ancestry.len(), 2, "{found:?}");
-    assert_eq!(found.ancestry[0].pid, shell.pid());
-    assert_eq!(found.ancestry[1], this_test());
+    let ancestry = without_start(&found.ancestry);
+    assert_eq!(ancestry[0].pid, shell.pid());
+    assert_eq!(ancestry[0].argv, ["sh", "-c", script.as_str()]);
+    assert_eq!(ancestry[1], this_test());
     assert_eq!(found.lineage, Lineage::Command);
 }
 
@@ -264,7 +284,7 @@ fn without_a_command_the_chain_reaches_pid_1() {
     let client = python(&listener, &[]);
     let found = accept_and_look_up(&listener, &Attributor::new(None));
     assert_eq!(known(&found).pid, client.pid());
-    assert_eq!(found.ancestry.first(), Some(&this_test()));
+    assert_eq!(without_start(&found.ancestry).first(), Some(&this_test()));
     assert_eq!(found.ancestry.last().map(|a| a.pid), Some(1), "{found:?}");
     assert_eq!(found.lineage, Lineage::Unknown);
 }
@@ -285,7 +305,11 @@ fn a_client_outside_the_command_tree_is_an_outsider() {
     let found = accept_and_look_up(&listener, &Attributor::new(Some(std::process::id())));
     let orphan = known(&found).pid;
     let _ = Command::new("kill").arg(orphan.to_string()).status();
-    assert_ne!(found.ancestry.first(), Some(&this_test()), "{found:?}");
+    assert_ne!(
+        found.ancestry.first().map(|a| a.pid),
+        Some(std::process::id()),
+        "{found:?}"
+    );
     assert_eq!(found.ancestry.last().map(|a| a.pid), Some(1), "{found:?}");
     assert_eq!(found.lineage, Lineage::Outsider);
 }

@@ -107,6 +107,8 @@ fn request(flow: u64, url: String, headers: Vec<(String, String)>, body: &[u8]) 
             raw_header_names: Vec::new(),
             body: None,
             sinkhole: None,
+            process: None,
+            ancestry: Vec::new(),
         },
         target: Target {
             host: "h.test".into(),

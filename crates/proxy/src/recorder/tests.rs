@@ -43,6 +43,8 @@ fn a_conn_records_its_process_argv_redacted() {
             pid: 1,
             exe: None,
             comm: Some("init".into()),
+            argv: vec!["init".into(), "--token".into(), "opaque-value".into()],
+            start: None,
         }],
     };
     let Record::Conn(redacted) = redact_record(Record::Conn(conn), &Redactor::new()) else {
@@ -62,5 +64,10 @@ fn a_conn_records_its_process_argv_redacted() {
             fingerprint("opaque-value"),
             fingerprint(&key)
         ]
+    );
+    assert_eq!(
+        redacted.ancestry[0].argv,
+        ["init", "--token", &fingerprint("opaque-value")],
+        "an ancestor's command line is redacted the same way"
     );
 }

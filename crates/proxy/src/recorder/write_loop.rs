@@ -122,6 +122,11 @@ impl Writer<'_> {
                 self.summary.hosts.entry(target.host).or_default().requests += 1;
                 redact_headers(&mut record.headers, redactor);
                 record.url = redactor.url(&record.url);
+                redact_process(
+                    record.process.as_deref_mut(),
+                    &mut record.ancestry,
+                    redactor,
+                );
                 record.body = encode(body, redactor, limit);
                 Record::Request(record)
             }
@@ -173,12 +178,23 @@ pub(super) fn redact_record(mut record: Record, redactor: &Redactor) -> Record {
                 marker.value = redactor.url(&marker.value);
             }
         }
-        Record::Conn(c) => {
-            if let Some(phonehome_record::ConnProcess::Known(process)) = c.process.as_deref_mut() {
-                process.argv = redactor.argv(&process.argv);
-            }
-        }
+        Record::Conn(c) => redact_process(c.process.as_deref_mut(), &mut c.ancestry, redactor),
+        Record::Request(r) => redact_process(r.process.as_deref_mut(), &mut r.ancestry, redactor),
         _ => {}
     }
     record
+}
+
+/// Redacts the command lines of a connection's process and its ancestors.
+fn redact_process(
+    process: Option<&mut phonehome_record::ConnProcess>,
+    ancestry: &mut [phonehome_record::Ancestor],
+    redactor: &Redactor,
+) {
+    if let Some(phonehome_record::ConnProcess::Known(process)) = process {
+        process.argv = redactor.argv(&process.argv);
+    }
+    for ancestor in ancestry {
+        ancestor.argv = redactor.argv(&ancestor.argv);
+    }
 }

@@ -52,11 +52,19 @@ fn known_process_and_ancestry_round_trip() {
             pid: 4200,
             exe: Some("/usr/bin/bash".into()),
             comm: None,
+            argv: vec![
+                "bash".into(),
+                "-c".into(),
+                "curl -s https://api.example.test/".into(),
+            ],
+            start: Some("2026-11-21T08:18:05.990Z".into()),
         },
         Ancestor {
             pid: 1,
             exe: None,
             comm: Some("systemd".into()),
+            argv: Vec::new(),
+            start: None,
         },
     ];
     let line = round_trip(&Record::Conn(conn(Some(process), ancestry)));
@@ -64,7 +72,8 @@ fn known_process_and_ancestry_round_trip() {
         line.ends_with(concat!(
             r#""duration_ms":7,"process":{"pid":4242,"ppid":4200,"exe":"/usr/bin/curl","#,
             r#""argv":["curl","-s","https://api.example.test/"],"start":"2026-11-21T08:18:06.040Z"},"#,
-            r#""ancestry":[{"pid":4200,"exe":"/usr/bin/bash"},{"pid":1,"comm":"systemd"}]}"#
+            r#""ancestry":[{"pid":4200,"exe":"/usr/bin/bash","argv":["bash","-c","curl -s https://api.example.test/"],"#,
+            r#""start":"2026-11-21T08:18:05.990Z"},{"pid":1,"comm":"systemd"}]}"#
         )),
         "{line}"
     );

@@ -25,6 +25,8 @@ fn conn(host: &str, process: Option<ConnProcess>) -> Conn {
             pid: 1,
             exe: None,
             comm: Some("init".into()),
+            argv: Vec::new(),
+            start: None,
         }],
     }
 }
