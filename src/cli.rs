@@ -35,6 +35,9 @@ pub enum Command {
     Diff(DiffArgs),
     /// The LLM conversations of a capture: prompts, tools, answers, tokens, timings, errors
     Llm(LlmArgs),
+    /// What the agent reports about itself, per host: telemetry protocol, events, attributes,
+    /// sender, and persistent identifiers
+    Telemetry(TelemetryArgs),
     /// Check a policy file, or see which rule decides a URL
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -393,6 +396,15 @@ pub struct LlmArgs {
     /// Only the calls of this agent session
     #[arg(long, value_name = "ID")]
     pub session: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TelemetryArgs {
+    /// A capture file (.jsonl) or a HAR file
+    pub capture: PathBuf,
+    /// JSON Lines: one host a line, for scripts
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

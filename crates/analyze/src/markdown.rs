@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 
 use crate::report::Report;
 
+mod telemetry;
+
 /// Text as one Markdown table cell: `|` escaped, line breaks as spaces (a line break would end
 /// the table). The one cell escaper of the crate.
 pub(crate) fn cell(text: &str) -> String {
@@ -33,13 +35,15 @@ fn statuses(map: &std::collections::BTreeMap<u16, u64>) -> String {
 }
 
 /// The report's sections, in order.
-const SECTIONS: [fn(&mut String, &Report); 19] = [
+const SECTIONS: [fn(&mut String, &Report); 21] = [
     setup,
     summary,
     verdict,
     findings,
     domains,
     llm_calls,
+    telemetry::telemetry,
+    telemetry::identifiers,
     packages,
     downloads,
     model_catalog,
@@ -167,8 +171,8 @@ fn domains(w: &mut String, report: &Report) {
             w,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             cell(&d.domain),
-            d.purpose.map_or("unknown", |p| p.as_str()),
-            cell(d.owner.as_deref().unwrap_or("")),
+            cell(&purpose(d)),
+            cell(&owner(d)),
             d.requests,
             d.failures,
             bytes(d.bytes_up),
@@ -176,6 +180,24 @@ fn domains(w: &mut String, report: &Report) {
             d.first_seen,
             cell(&d.concern)
         );
+    }
+}
+
+/// `telemetry (by protocol: OTLP logs)`; `unknown (no catalog entry; …)`.
+fn purpose(d: &crate::report::DomainRow) -> String {
+    let how = d
+        .purpose_source
+        .strip_prefix("unknown: ")
+        .unwrap_or(&d.purpose_source);
+    format!("{} ({how})", d.purpose.map_or("unknown", |p| p.as_str()))
+}
+
+/// The catalog's owner, else who the host's telemetry said sent it.
+fn owner(d: &crate::report::DomainRow) -> String {
+    match (&d.owner, &d.reported_by) {
+        (Some(owner), _) => owner.clone(),
+        (None, Some(service)) => format!("not in the catalog; telemetry reported by {service}"),
+        (None, None) => String::new(),
     }
 }
 

@@ -15,6 +15,9 @@ use crate::leaks::{LeakHits, Needles};
 use crate::llm::{self, Conversation};
 use crate::signature;
 use crate::source::Exchange;
+use crate::telemetry_summary::{self, Seen};
+
+use super::purpose::{shape_of, Shape};
 
 /// What the digest of an exchange reads: the catalog's agents and the capture's markers.
 #[derive(Clone)]
@@ -49,6 +52,10 @@ pub(super) struct Digest {
     pub(super) call: Option<Call>,
     pub(super) agents: Vec<AgentHit>,
     pub(super) leaks: LeakHits,
+    /// Its decoded telemetry and the identifiers it carries.
+    pub(super) seen: Option<Seen>,
+    /// What its response (or protocol) says of its purpose.
+    pub(super) shape: Option<Shape>,
 }
 
 /// An LLM call.
@@ -110,6 +117,8 @@ pub(super) fn digest(x: Exchange, scanners: &Scanners) -> Digest {
         prompt: call.prompt,
         usage: llm::decode(&x).as_ref().map(CallUse::of),
     });
+    let seen = telemetry_summary::look(&x, call.is_some());
+    let shape = call.is_none().then(|| shape_of(&x)).flatten();
     let status = x.response.as_ref().map(|r| r.status);
     let down = x
         .response
@@ -129,6 +138,8 @@ pub(super) fn digest(x: Exchange, scanners: &Scanners) -> Digest {
         answered: x.response.is_some(),
         package,
         call,
+        seen: Some(seen),
+        shape,
         ts: x.ts,
         method: x.method,
         host: x.host,

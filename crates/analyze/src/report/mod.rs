@@ -15,6 +15,7 @@ mod digest;
 mod model;
 mod observed;
 mod prompts;
+mod purpose;
 mod rows;
 mod sight;
 mod timeline;
