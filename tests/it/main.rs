@@ -31,6 +31,7 @@ mod report;
 mod sinkhole;
 mod sse;
 mod support;
+mod telemetry;
 mod upstream_proxy;
 mod upstream_tls;
 mod view;

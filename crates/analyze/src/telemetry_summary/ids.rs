@@ -85,6 +85,10 @@ pub fn judge(name: &str, value: &str) -> Option<FoundBy> {
         return Some(FoundBy::Name);
     }
     let name = normalise(name);
+    // `uuid` alone names the event or record it sits in.
+    if name == "uuid" {
+        return None;
+    }
     let per_request = PER_REQUEST.iter().any(|p| name.contains(p));
     (name.ends_with("id") && !per_request && has_identifier_shape(value)).then_some(FoundBy::Shape)
 }
@@ -230,6 +234,7 @@ mod tests {
         assert_eq!(judge("trace_id", &"ab".repeat(16)), None);
         assert_eq!(judge("sessionId", uuid), None);
         assert_eq!(judge("model", uuid), None);
+        assert_eq!(judge("uuid", uuid), None);
         assert_eq!(judge("user_id", "anonymous"), None);
         assert_eq!(judge("user_id", "0000"), None);
         assert_eq!(judge("user_id", "ab"), None);
