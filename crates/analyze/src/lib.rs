@@ -10,6 +10,16 @@
 //! ```
 #![forbid(unsafe_code)]
 
+/// Declares the decoder modules of one kind (LLM APIs, telemetry protocols) and the table that
+/// lists them, in the order they are tried: adding a decoder is its file plus one line here.
+macro_rules! decoders {
+    ($(#[$meta:meta])* $table:ident: $kind:path = [$($module:ident::$decoder:ident),* $(,)?]) => {
+        $(mod $module;)*
+        $(#[$meta])*
+        pub(crate) static $table: &[&dyn $kind] = &[$(&$module::$decoder),*];
+    };
+}
+
 mod agent;
 mod allowlist;
 mod catalog;

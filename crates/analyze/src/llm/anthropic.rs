@@ -12,12 +12,45 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::api::{is_post, Api};
 use super::conversation::{Conversation, Message, Part};
 use super::draft::{normalise, Draft, DraftPart};
 use super::fields::{first_str, parameters, set_count, text_of, tool_definition};
-use super::framing::Chunk;
+use super::framing::{Chunk, Stream};
 
-pub(crate) fn request(json: &Value, c: &mut Conversation) {
+pub(crate) struct Anthropic;
+
+impl Api for Anthropic {
+    fn name(&self) -> &'static str {
+        "anthropic.messages"
+    }
+
+    fn provider(&self) -> &'static str {
+        "anthropic"
+    }
+
+    fn final_event(&self) -> &'static str {
+        "message_stop"
+    }
+
+    fn recognises(&self, method: &str, path: &str) -> bool {
+        is_post(method) && path.ends_with("/messages") && !path.contains("/sessions/")
+    }
+
+    fn request(&self, json: &Value, c: &mut Conversation) {
+        request(json, c);
+    }
+
+    fn response(&self, json: &Value, c: &mut Conversation) -> bool {
+        response(json, c)
+    }
+
+    fn stream(&self, stream: &Stream, c: &mut Conversation) -> bool {
+        chunks(&stream.chunks, c)
+    }
+}
+
+fn request(json: &Value, c: &mut Conversation) {
     c.request_model = json["model"].as_str().map(str::to_owned);
     c.system_instructions = match &json["system"] {
         Value::String(text) => vec![Part::Text {
@@ -80,7 +113,7 @@ fn block(b: &Value) -> Part {
 }
 
 /// A whole `message`.
-pub(crate) fn response(json: &Value, c: &mut Conversation) -> bool {
+fn response(json: &Value, c: &mut Conversation) -> bool {
     let Some(blocks) = json["content"].as_array() else {
         return false;
     };
@@ -96,7 +129,7 @@ pub(crate) fn response(json: &Value, c: &mut Conversation) -> bool {
 }
 
 /// The SSE events; true when `message_stop` arrived.
-pub(crate) fn stream(chunks: &[Chunk], c: &mut Conversation) -> bool {
+fn chunks(chunks: &[Chunk], c: &mut Conversation) -> bool {
     let mut blocks: BTreeMap<u64, DraftPart> = BTreeMap::new();
     let mut stop_reason = None;
     let mut stopped = false;

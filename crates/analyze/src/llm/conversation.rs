@@ -5,7 +5,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::recognise::Api;
+use super::api::Api;
 use crate::source::Exchange;
 
 /// One decoded LLM call: the request and what came back.
@@ -171,12 +171,8 @@ impl Conversation {
     }
 
     /// The conversation of `x` before anything is decoded: ids, API, host and start time.
-    pub(crate) fn new(x: &Exchange, api: Api) -> Self {
-        let operation = match api {
-            Api::Gemini => "generate_content",
-            Api::Ollama if x.path.ends_with("/api/generate") => "text_completion",
-            _ => "chat",
-        };
+    pub(crate) fn new(x: &Exchange, api: &dyn Api) -> Self {
+        let operation = api.operation(&x.path);
         Self {
             flow: x.flow,
             ts: phonehome_record::timestamp(x.ts),

@@ -5,11 +5,11 @@
 use phonehome_record::{Body, BodyEncoding, Phase};
 use serde_json::Value;
 
+use super::api::{api_of, Api};
 use super::conversation::{Conversation, LlmError};
 use super::fields::scalar;
 use super::framing::{chunks, framing, Chunk, Framing};
-use super::recognise::{self, Api};
-use super::{anthropic, gemini, meta, ollama, openai_chat, openai_responses, session};
+use super::{meta, session};
 use crate::source::{Exchange, ResponsePart};
 
 /// Decodes an exchange that is an LLM call; `None` when it is not one (recognised by method
@@ -19,7 +19,7 @@ use crate::source::{Exchange, ResponsePart};
 /// unknown shape) leaves its fields empty and says so in [`Conversation::notes`]. Works on a
 /// request alone too (no response yet): then only the request side is filled in.
 pub fn decode(exchange: &Exchange) -> Option<Conversation> {
-    let api = recognise::api_of(&exchange.method, &exchange.path)?;
+    let api = api_of(&exchange.method, &exchange.path)?;
     let mut c = Conversation::new(exchange, api);
     let json = decode_request(api, exchange, &mut c);
     c.session = session::find(exchange, json.as_ref());
@@ -53,28 +53,24 @@ fn flow_error(phase: Phase, message: &str, answered: bool, c: &mut Conversation)
 }
 
 /// The request side of `c`; gives back the request's JSON, where the session id may be.
-fn decode_request(api: Api, exchange: &Exchange, c: &mut Conversation) -> Option<Value> {
+fn decode_request(api: &dyn Api, exchange: &Exchange, c: &mut Conversation) -> Option<Value> {
     let json = body_json(exchange.request_body.as_ref(), "request").unwrap_or_else(|note| {
         c.notes.push(note);
         None
     });
     if let Some(json) = &json {
         c.streaming = json["stream"].as_bool().unwrap_or(false);
-        match api {
-            Api::OpenAiChat => openai_chat::request(json, c),
-            Api::OpenAiResponses => openai_responses::request(json, c),
-            Api::Anthropic => anthropic::request(json, c),
-            Api::Gemini => gemini::request(json, c),
-            Api::Ollama => ollama::request(json, c),
-        }
+        api.request(json, c);
         if !json.is_object() {
             c.notes
                 .push(format!("unknown {} request shape: shown raw", api.name()));
         }
     }
-    if api == Api::Gemini {
-        c.request_model = recognise::gemini_model(&exchange.path);
-        c.streaming = exchange.path.contains(":streamGenerateContent");
+    if let Some(model) = api.model_in_path(&exchange.path) {
+        c.request_model = Some(model);
+    }
+    if api.streams_by_path(&exchange.path) {
+        c.streaming = true;
     }
     json
 }
@@ -100,7 +96,7 @@ fn body_json(body: Option<&Body>, side: &str) -> Result<Option<Value>, String> {
 
 /// The response side of `c`: the answer or the error, and the call's duration. True when the
 /// whole answer is there: a streamed answer up to its final event, or a whole JSON answer.
-fn decode_response(api: Api, r: &ResponsePart, c: &mut Conversation) -> bool {
+fn decode_response(api: &dyn Api, r: &ResponsePart, c: &mut Conversation) -> bool {
     c.duration_ms = Some(r.duration_ms);
     let Some(body) = &r.body else {
         http_error(r, c);
@@ -141,14 +137,14 @@ fn incomplete(body: &Body) -> Option<String> {
 
 /// A response body that is one JSON document: the answer, or the API's error. True when it
 /// was an answer in a known shape.
-fn decode_json(api: Api, status: u16, text: &str, c: &mut Conversation) -> bool {
+fn decode_json(api: &dyn Api, status: u16, text: &str, c: &mut Conversation) -> bool {
     match serde_json::from_str::<Value>(text) {
         Ok(json) => {
             if let Some(error) = api_error(&json, status) {
                 c.error = Some(error);
                 return false;
             }
-            let known = status < 400 && decode_whole(api, &json, c);
+            let known = status < 400 && api.response(&json, c);
             if status < 400 && !known {
                 c.notes
                     .push(format!("unknown {} response shape: shown raw", api.name()));
@@ -165,7 +161,7 @@ fn decode_json(api: Api, status: u16, text: &str, c: &mut Conversation) -> bool 
 /// A streamed answer: its chunks put back together, with the time to first token. True when
 /// the stream reached its final event.
 fn decode_stream(
-    api: Api,
+    api: &dyn Api,
     framing: Framing,
     r: &ResponsePart,
     text: &str,
@@ -180,14 +176,7 @@ fn decode_stream(
             c.error = stream_error(chunk, status);
         }
     }
-    let chunks = &stream.chunks;
-    let finished = match api {
-        Api::OpenAiChat => openai_chat::stream(chunks, c) && stream.done,
-        Api::OpenAiResponses => openai_responses::stream(chunks, c),
-        Api::Anthropic => anthropic::stream(chunks, c),
-        Api::Gemini => gemini::stream(chunks, c),
-        Api::Ollama => ollama::stream(chunks, c),
-    } && stream.ended;
+    let finished = api.stream(&stream, c) && stream.ended;
     if !finished && c.error.is_none() {
         c.notes.push(format!(
             "stream ended before its final event ({}): decoded what arrived",
@@ -195,17 +184,6 @@ fn decode_stream(
         ));
     }
     finished
-}
-
-/// A whole (non-streamed) response body.
-fn decode_whole(api: Api, json: &Value, c: &mut Conversation) -> bool {
-    match api {
-        Api::OpenAiChat => openai_chat::response(json, c),
-        Api::OpenAiResponses => openai_responses::response(json, c),
-        Api::Anthropic => anthropic::response(json, c),
-        Api::Gemini => gemini::response(json, c),
-        Api::Ollama => ollama::response(json, c),
-    }
 }
 
 /// The error an API answered with, in any of the known shapes: OpenAI

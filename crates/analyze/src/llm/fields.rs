@@ -1,9 +1,9 @@
-//! Reading the providers' JSON the same way in every decoder: counts, ids, tool call
-//! arguments, text content, request parameters and tool definitions.
+//! Reading the providers' JSON the same way in every decoder: counts, ids, tool calls and
+//! their arguments, text content and content parts, request parameters and tool definitions.
 
 use serde_json::{Map, Value};
 
-use super::conversation::ToolDefinition;
+use super::conversation::{Part, ToolDefinition};
 
 /// A string or number as text.
 pub(crate) fn scalar(v: &Value) -> Option<String> {
@@ -59,6 +59,58 @@ pub(crate) fn arguments(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
 }
 
+/// Tool call arguments sent either as JSON text (OpenAI) or as a JSON value (Ollama).
+pub(crate) fn arguments_of(v: &Value) -> Value {
+    match v {
+        Value::String(text) => arguments(text),
+        other => other.clone(),
+    }
+}
+
+/// A message's `tool_calls` in the OpenAI shape that Ollama shares: `[{id, function: {name,
+/// arguments}}]`.
+pub(crate) fn tool_calls(calls: &Value) -> impl Iterator<Item = Part> + '_ {
+    calls
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|call| Part::ToolCall {
+            id: call["id"].as_str().map(str::to_owned),
+            name: call["function"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            arguments: arguments_of(&call["function"]["arguments"]),
+        })
+}
+
+/// A message's `content` in the OpenAI shape (Chat Completions and Responses): a string, or
+/// an array of typed parts.
+pub(crate) fn content_parts(content: &Value) -> Vec<Part> {
+    match content {
+        Value::Null => Vec::new(),
+        Value::String(text) => vec![Part::Text {
+            content: text.clone(),
+        }],
+        Value::Array(parts) => parts
+            .iter()
+            .map(|p| match (p["type"].as_str(), p["text"].as_str()) {
+                (Some("text" | "input_text" | "output_text") | None, Some(text)) => Part::Text {
+                    content: text.to_owned(),
+                },
+                (kind, _) => Part::Other {
+                    kind: kind.unwrap_or("unknown").to_owned(),
+                    value: p.clone(),
+                },
+            })
+            .collect(),
+        other => vec![Part::Other {
+            kind: "unknown".to_owned(),
+            value: other.clone(),
+        }],
+    }
+}
+
 /// Text content: a string, or an array of parts with `text`.
 pub(crate) fn text_of(v: &Value) -> Option<String> {
     match v {
@@ -91,4 +143,21 @@ pub(crate) fn tool_definition(tool: &Value, schema: &[&str]) -> ToolDefinition {
             .cloned()
             .unwrap_or(Value::Null),
     }
+}
+
+/// Tools as the Chat Completions API (and Ollama) offer them: `tools[].function`, or the
+/// older `functions[]`.
+pub(crate) fn function_tools(json: &Value) -> Vec<ToolDefinition> {
+    let tools = json["tools"].as_array().into_iter().flatten().map(|t| {
+        if t["function"].is_object() {
+            &t["function"]
+        } else {
+            t
+        }
+    });
+    let functions = json["functions"].as_array().into_iter().flatten();
+    tools
+        .chain(functions)
+        .map(|f| tool_definition(f, &["parameters"]))
+        .collect()
 }

@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
+use super::api::Api;
 use super::conversation::Conversation;
-use super::recognise::Api;
 use super::sse;
 use crate::source::ResponsePart;
 
@@ -19,24 +19,19 @@ pub(crate) enum Framing {
 }
 
 /// The framing of a response body, by its content type and, where servers omit or misstate
-/// it, by its shape.
-pub(crate) fn framing(api: Api, r: &ResponsePart, text: &str) -> Framing {
+/// it, by its shape: SSE for any API, else the API's own stream framing, else one JSON document.
+pub(crate) fn framing(api: &dyn Api, r: &ResponsePart, text: &str) -> Framing {
     let content_type = crate::source::header(&r.headers, "content-type").unwrap_or_default();
     if content_type.contains("event-stream") || sse::looks_like_sse(text) {
         return Framing::Sse;
     }
-    if api == Api::Ollama && (content_type.contains("ndjson") || ndjson_shaped(text)) {
-        return Framing::Ndjson;
-    }
-    if api == Api::Gemini && text.trim_start().starts_with('[') {
-        return Framing::JsonArray;
-    }
-    Framing::Json
+    api.stream_framing(content_type, text)
+        .unwrap_or(Framing::Json)
 }
 
 /// More than one line, the first a JSON object on its own (a pretty-printed single object is
 /// not).
-fn ndjson_shaped(text: &str) -> bool {
+pub(crate) fn ndjson_shaped(text: &str) -> bool {
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let first = lines.next().unwrap_or_default();
     lines.next().is_some() && serde_json::from_str::<Value>(first).is_ok_and(|v| v.is_object())

@@ -10,12 +10,66 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::api::{is_post, Api};
 use super::conversation::{Conversation, Message, Part, ToolDefinition};
 use super::draft::{normalise, Draft, DraftPart};
 use super::fields::{first_str, parameters, set_count, tool_definition};
-use super::framing::Chunk;
+use super::framing::{Chunk, Framing, Stream};
 
-pub(crate) fn request(json: &Value, c: &mut Conversation) {
+pub(crate) struct Gemini;
+
+impl Api for Gemini {
+    fn name(&self) -> &'static str {
+        "gemini"
+    }
+
+    fn provider(&self) -> &'static str {
+        "gcp.gemini"
+    }
+
+    fn final_event(&self) -> &'static str {
+        "a finishReason"
+    }
+
+    fn recognises(&self, method: &str, path: &str) -> bool {
+        is_post(method)
+            && (path.contains(":generateContent") || path.contains(":streamGenerateContent"))
+    }
+
+    fn operation(&self, _path: &str) -> &'static str {
+        "generate_content"
+    }
+
+    /// `…/models/{model}:generateContent`.
+    fn model_in_path(&self, path: &str) -> Option<String> {
+        let last = path.rsplit('/').next()?;
+        let model = last.split(':').next()?;
+        (!model.is_empty()).then(|| model.to_owned())
+    }
+
+    fn streams_by_path(&self, path: &str) -> bool {
+        path.contains(":streamGenerateContent")
+    }
+
+    /// `streamGenerateContent` without `alt=sse`: one JSON array of chunks.
+    fn stream_framing(&self, _content_type: &str, text: &str) -> Option<Framing> {
+        text.trim_start().starts_with('[').then_some(Framing::JsonArray)
+    }
+
+    fn request(&self, json: &Value, c: &mut Conversation) {
+        request(json, c);
+    }
+
+    fn response(&self, json: &Value, c: &mut Conversation) -> bool {
+        response(json, c)
+    }
+
+    fn stream(&self, stream: &Stream, c: &mut Conversation) -> bool {
+        chunks(&stream.chunks, c)
+    }
+}
+
+fn request(json: &Value, c: &mut Conversation) {
     let system = if json["systemInstruction"].is_null() {
         &json["system_instruction"]
     } else {
@@ -131,7 +185,7 @@ fn part(p: &Value) -> Part {
 }
 
 /// A whole `GenerateContentResponse`.
-pub(crate) fn response(json: &Value, c: &mut Conversation) -> bool {
+fn response(json: &Value, c: &mut Conversation) -> bool {
     let Some(candidates) = json["candidates"].as_array() else {
         block_reason(json, c);
         return json["usageMetadata"].is_object() || json["promptFeedback"].is_object();
@@ -155,7 +209,7 @@ pub(crate) fn response(json: &Value, c: &mut Conversation) -> bool {
 }
 
 /// The chunks of `streamGenerateContent`; true when a candidate finished.
-pub(crate) fn stream(chunks: &[Chunk], c: &mut Conversation) -> bool {
+fn chunks(chunks: &[Chunk], c: &mut Conversation) -> bool {
     let mut drafts: BTreeMap<u64, Draft> = BTreeMap::new();
     let mut finished = false;
     for chunk in chunks {

@@ -9,6 +9,8 @@
 //! `tool_definitions`, `finish_reasons`, `usage.input_tokens`, … and message parts typed
 //! `text`, `tool_call`, `tool_call_response`, `reasoning`.
 //!
+//! Each API is one implementation of [`api::Api`] in its own file, listed once in [`APIS`].
+//!
 //! ```text
 //! exchange ─ recognise (API by path) ─ decode ─┬─ request: openai_chat · openai_responses ·
 //!                                              │           anthropic · gemini · ollama
@@ -17,7 +19,7 @@
 //!                                     ─ Conversation (conversation.rs, the wire model)
 //! ```
 
-mod anthropic;
+mod api;
 mod calls;
 mod conversation;
 mod decode;
@@ -25,16 +27,23 @@ mod draft;
 mod fields;
 mod flow_order;
 mod framing;
-mod gemini;
 mod listing;
 mod meta;
-mod ollama;
-mod openai_chat;
-mod openai_responses;
 mod recognise;
 mod session;
 pub mod sse;
 pub mod text;
+
+decoders!(
+    /// The LLM APIs, tried in this order.
+    APIS: api::Api = [
+        openai_chat::OpenAiChat,
+        openai_responses::OpenAiResponses,
+        anthropic::Anthropic,
+        gemini::Gemini,
+        ollama::Ollama,
+    ]
+);
 
 pub use calls::Calls;
 pub use conversation::{Conversation, LlmError, Message, Part, ToolDefinition, Usage};
@@ -47,7 +56,7 @@ pub use session::session_id;
 /// Whether a request with this method and path (without the query) is one of the LLM APIs
 /// [`decode`] knows, by its path alone: a cheap test before reading the body.
 pub fn is_call(method: &str, path: &str) -> bool {
-    recognise::api_of(method, path).is_some()
+    api::api_of(method, path).is_some()
 }
 
 #[cfg(test)]

@@ -8,13 +8,62 @@
 
 use serde_json::Value;
 
+use super::api::{is_post, Api};
 use super::conversation::{Conversation, Message, Part};
 use super::draft::{normalise, Draft, DraftPart};
-use super::fields::{first_str, parameters, set_count, text_of};
-use super::framing::Chunk;
-use super::openai_chat::tool_definitions;
+use super::fields::{first_str, function_tools, parameters, set_count, text_of, tool_calls};
+use super::framing::{ndjson_shaped, Chunk, Framing, Stream};
 
-pub(crate) fn request(json: &Value, c: &mut Conversation) {
+pub(crate) struct Ollama;
+
+impl Api for Ollama {
+    fn name(&self) -> &'static str {
+        "ollama.chat"
+    }
+
+    fn provider(&self) -> &'static str {
+        "ollama"
+    }
+
+    fn final_event(&self) -> &'static str {
+        "\"done\": true"
+    }
+
+    fn recognises(&self, method: &str, path: &str) -> bool {
+        is_post(method) && (path.ends_with("/api/chat") || path.ends_with("/api/generate"))
+    }
+
+    fn operation(&self, path: &str) -> &'static str {
+        if path.ends_with("/api/generate") {
+            "text_completion"
+        } else {
+            "chat"
+        }
+    }
+
+    fn streams_by_default(&self) -> bool {
+        true
+    }
+
+    /// Newline-delimited JSON objects.
+    fn stream_framing(&self, content_type: &str, text: &str) -> Option<Framing> {
+        (content_type.contains("ndjson") || ndjson_shaped(text)).then_some(Framing::Ndjson)
+    }
+
+    fn request(&self, json: &Value, c: &mut Conversation) {
+        request(json, c);
+    }
+
+    fn response(&self, json: &Value, c: &mut Conversation) -> bool {
+        response(json, c)
+    }
+
+    fn stream(&self, stream: &Stream, c: &mut Conversation) -> bool {
+        chunks(&stream.chunks, c)
+    }
+}
+
+fn request(json: &Value, c: &mut Conversation) {
     c.request_model = json["model"].as_str().map(str::to_owned);
     c.streaming = json["stream"].as_bool() != Some(false);
     if let Some(system) = json["system"].as_str() {
@@ -55,7 +104,7 @@ pub(crate) fn request(json: &Value, c: &mut Conversation) {
             finish_reason: None,
         });
     }
-    c.tool_definitions = tool_definitions(json);
+    c.tool_definitions = function_tools(json);
     c.parameters = parameters(
         json,
         &[
@@ -88,21 +137,6 @@ fn message_parts(m: &Value) -> Vec<Part> {
     parts
 }
 
-fn tool_calls(calls: &Value) -> impl Iterator<Item = Part> + '_ {
-    calls
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|call| Part::ToolCall {
-            id: call["id"].as_str().map(str::to_owned),
-            name: call["function"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            arguments: call["function"]["arguments"].clone(),
-        })
-}
-
 /// The parts of one object of the answer: `/api/chat`'s `message`, `/api/generate`'s
 /// `response` and `thinking`.
 fn answer_parts(json: &Value) -> Option<Vec<Part>> {
@@ -127,7 +161,7 @@ fn answer_parts(json: &Value) -> Option<Vec<Part>> {
 }
 
 /// The answer in one object (`"stream": false`).
-pub(crate) fn response(json: &Value, c: &mut Conversation) -> bool {
+fn response(json: &Value, c: &mut Conversation) -> bool {
     let Some(parts) = answer_parts(json) else {
         return false;
     };
@@ -142,7 +176,7 @@ pub(crate) fn response(json: &Value, c: &mut Conversation) -> bool {
 }
 
 /// The NDJSON objects; true when one had `"done": true`.
-pub(crate) fn stream(chunks: &[Chunk], c: &mut Conversation) -> bool {
+fn chunks(chunks: &[Chunk], c: &mut Conversation) -> bool {
     let mut draft = Draft::assistant();
     let mut done = false;
     for chunk in chunks {

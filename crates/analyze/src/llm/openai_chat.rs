@@ -11,12 +11,46 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
-use super::conversation::{Conversation, Message, Part, ToolDefinition};
+use super::api::{is_post, Api};
+use super::conversation::{Conversation, Message, Part};
 use super::draft::{normalise, Draft, DraftPart};
-use super::fields::{arguments, first_str, parameters, set_count, tool_definition};
-use super::framing::Chunk;
+use super::fields::{content_parts, first_str, function_tools, parameters, set_count, tool_calls};
+use super::framing::{Chunk, Stream};
 
-pub(crate) fn request(json: &Value, c: &mut Conversation) {
+pub(crate) struct OpenAiChat;
+
+impl Api for OpenAiChat {
+    fn name(&self) -> &'static str {
+        "openai.chat"
+    }
+
+    fn provider(&self) -> &'static str {
+        "openai"
+    }
+
+    fn final_event(&self) -> &'static str {
+        "data: [DONE]"
+    }
+
+    fn recognises(&self, method: &str, path: &str) -> bool {
+        is_post(method) && path.ends_with("/chat/completions")
+    }
+
+    fn request(&self, json: &Value, c: &mut Conversation) {
+        request(json, c);
+    }
+
+    fn response(&self, json: &Value, c: &mut Conversation) -> bool {
+        response(json, c)
+    }
+
+    /// The chunks, and `data: [DONE]` at the end.
+    fn stream(&self, stream: &Stream, c: &mut Conversation) -> bool {
+        chunks(&stream.chunks, c) && stream.done
+    }
+}
+
+fn request(json: &Value, c: &mut Conversation) {
     c.request_model = json["model"].as_str().map(str::to_owned);
     for m in json["messages"].as_array().into_iter().flatten() {
         let role = m["role"].as_str().unwrap_or("user");
@@ -41,7 +75,7 @@ pub(crate) fn request(json: &Value, c: &mut Conversation) {
             }
         }
     }
-    c.tool_definitions = tool_definitions(json);
+    c.tool_definitions = function_tools(json);
     c.parameters = parameters(
         json,
         &["model", "messages", "tools", "functions", "stream"],
@@ -49,70 +83,8 @@ pub(crate) fn request(json: &Value, c: &mut Conversation) {
     );
 }
 
-/// Tools as the Chat Completions API (and Ollama) offer them: `tools[].function`, or the
-/// older `functions[]`.
-pub(crate) fn tool_definitions(json: &Value) -> Vec<ToolDefinition> {
-    let tools = json["tools"].as_array().into_iter().flatten().map(|t| {
-        if t["function"].is_object() {
-            &t["function"]
-        } else {
-            t
-        }
-    });
-    let functions = json["functions"].as_array().into_iter().flatten();
-    tools
-        .chain(functions)
-        .map(|f| tool_definition(f, &["parameters"]))
-        .collect()
-}
-
-/// A message's `content`: a string, or an array of typed parts.
-pub(crate) fn content_parts(content: &Value) -> Vec<Part> {
-    match content {
-        Value::Null => Vec::new(),
-        Value::String(text) => vec![Part::Text {
-            content: text.clone(),
-        }],
-        Value::Array(parts) => parts
-            .iter()
-            .map(|p| match (p["type"].as_str(), p["text"].as_str()) {
-                (Some("text" | "input_text" | "output_text") | None, Some(text)) => Part::Text {
-                    content: text.to_owned(),
-                },
-                (kind, _) => Part::Other {
-                    kind: kind.unwrap_or("unknown").to_owned(),
-                    value: p.clone(),
-                },
-            })
-            .collect(),
-        other => vec![Part::Other {
-            kind: "unknown".to_owned(),
-            value: other.clone(),
-        }],
-    }
-}
-
-fn tool_calls(calls: &Value) -> Vec<Part> {
-    calls
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|call| Part::ToolCall {
-            id: call["id"].as_str().map(str::to_owned),
-            name: call["function"]["name"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            arguments: match &call["function"]["arguments"] {
-                Value::String(text) => arguments(text),
-                other => other.clone(),
-            },
-        })
-        .collect()
-}
-
 /// A whole `chat.completion`.
-pub(crate) fn response(json: &Value, c: &mut Conversation) -> bool {
+fn response(json: &Value, c: &mut Conversation) -> bool {
     let Some(choices) = json["choices"].as_array() else {
         return false;
     };
@@ -149,7 +121,7 @@ pub(crate) fn response(json: &Value, c: &mut Conversation) -> bool {
 }
 
 /// `chat.completion.chunk`s. The end (`[DONE]`) is checked by the caller.
-pub(crate) fn stream(chunks: &[Chunk], c: &mut Conversation) -> bool {
+fn chunks(chunks: &[Chunk], c: &mut Conversation) -> bool {
     let mut drafts: BTreeMap<u64, Draft> = BTreeMap::new();
     let mut tools: HashMap<(u64, u64), usize> = HashMap::new();
     for chunk in chunks {

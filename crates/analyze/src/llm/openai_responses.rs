@@ -16,15 +16,48 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use super::api::{is_post, Api};
 use super::conversation::{Conversation, LlmError, Message, Part};
 use super::draft::normalise;
 use super::fields::{
-    arguments, first_str, parameters, scalar, set_count, text_of, tool_definition,
+    arguments_of, content_parts, first_str, parameters, scalar, set_count, text_of,
+    tool_definition,
 };
-use super::framing::Chunk;
-use super::openai_chat::content_parts;
+use super::framing::{Chunk, Stream};
 
-pub(crate) fn request(json: &Value, c: &mut Conversation) {
+pub(crate) struct OpenAiResponses;
+
+impl Api for OpenAiResponses {
+    fn name(&self) -> &'static str {
+        "openai.responses"
+    }
+
+    fn provider(&self) -> &'static str {
+        "openai"
+    }
+
+    fn final_event(&self) -> &'static str {
+        "response.completed"
+    }
+
+    fn recognises(&self, method: &str, path: &str) -> bool {
+        is_post(method) && path.ends_with("/responses")
+    }
+
+    fn request(&self, json: &Value, c: &mut Conversation) {
+        request(json, c);
+    }
+
+    fn response(&self, json: &Value, c: &mut Conversation) -> bool {
+        response(json, c)
+    }
+
+    fn stream(&self, stream: &Stream, c: &mut Conversation) -> bool {
+        chunks(&stream.chunks, c)
+    }
+}
+
+fn request(json: &Value, c: &mut Conversation) {
     c.request_model = json["model"].as_str().map(str::to_owned);
     if let Some(instructions) = json["instructions"].as_str() {
         c.system_instructions.push(Part::Text {
@@ -95,10 +128,7 @@ fn item_part(item: &Value) -> Part {
         "function_call" => Part::ToolCall {
             id,
             name: item["name"].as_str().unwrap_or_default().to_owned(),
-            arguments: match &item["arguments"] {
-                Value::String(text) => arguments(text),
-                other => other.clone(),
-            },
+            arguments: arguments_of(&item["arguments"]),
         },
         "custom_tool_call" => Part::ToolCall {
             id,
@@ -169,7 +199,7 @@ fn output(items: &[Value], response: &Value) -> Message {
 }
 
 /// A whole `response` object.
-pub(crate) fn response(json: &Value, c: &mut Conversation) -> bool {
+fn response(json: &Value, c: &mut Conversation) -> bool {
     let Some(items) = json["output"].as_array() else {
         return false;
     };
@@ -180,7 +210,7 @@ pub(crate) fn response(json: &Value, c: &mut Conversation) -> bool {
 }
 
 /// The streaming events; true when the response completed (or ended incomplete or failed).
-pub(crate) fn stream(chunks: &[Chunk], c: &mut Conversation) -> bool {
+fn chunks(chunks: &[Chunk], c: &mut Conversation) -> bool {
     let mut items: BTreeMap<u64, Value> = BTreeMap::new();
     let mut last: Option<&Value> = None;
     for chunk in chunks {

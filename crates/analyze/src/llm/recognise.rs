@@ -7,6 +7,7 @@
 use phonehome_record::BodyEncoding;
 use serde_json::Value;
 
+use super::api::api_of;
 use crate::source::Exchange;
 
 /// An LLM call recognised in an exchange.
@@ -20,77 +21,6 @@ pub struct LlmCall {
     pub prompt: Option<String>,
 }
 
-/// The API shapes the decoders know.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Api {
-    OpenAiChat,
-    OpenAiResponses,
-    Anthropic,
-    Gemini,
-    Ollama,
-}
-
-impl Api {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Api::OpenAiChat => "openai.chat",
-            Api::OpenAiResponses => "openai.responses",
-            Api::Anthropic => "anthropic.messages",
-            Api::Gemini => "gemini",
-            Api::Ollama => "ollama.chat",
-        }
-    }
-
-    /// `gen_ai.provider.name` of the API family.
-    pub(crate) fn provider(self) -> &'static str {
-        match self {
-            Api::OpenAiChat | Api::OpenAiResponses => "openai",
-            Api::Anthropic => "anthropic",
-            Api::Gemini => "gcp.gemini",
-            Api::Ollama => "ollama",
-        }
-    }
-
-    /// The event that ends a complete stream, for the note when it is missing.
-    pub(crate) fn final_event(self) -> &'static str {
-        match self {
-            Api::OpenAiChat => "data: [DONE]",
-            Api::OpenAiResponses => "response.completed",
-            Api::Anthropic => "message_stop",
-            Api::Gemini => "a finishReason",
-            Api::Ollama => "\"done\": true",
-        }
-    }
-}
-
-/// The API an exchange's method and path belong to: the detection [`recognise`] and
-/// [`super::decode()`] share.
-pub(crate) fn api_of(method: &str, path: &str) -> Option<Api> {
-    if !method.eq_ignore_ascii_case("POST") {
-        return None;
-    }
-    if path.ends_with("/chat/completions") {
-        Some(Api::OpenAiChat)
-    } else if path.ends_with("/responses") {
-        Some(Api::OpenAiResponses)
-    } else if path.ends_with("/messages") && !path.contains("/sessions/") {
-        Some(Api::Anthropic)
-    } else if path.contains(":generateContent") || path.contains(":streamGenerateContent") {
-        Some(Api::Gemini)
-    } else if path.ends_with("/api/chat") || path.ends_with("/api/generate") {
-        Some(Api::Ollama)
-    } else {
-        None
-    }
-}
-
-/// Gemini's model, from the path (`…/models/{model}:generateContent`).
-pub(crate) fn gemini_model(path: &str) -> Option<String> {
-    let last = path.rsplit('/').next()?;
-    let model = last.split(':').next()?;
-    (!model.is_empty()).then(|| model.to_owned())
-}
-
 /// Recognises the call from its path and its JSON request body.
 pub fn recognise(exchange: &Exchange) -> Option<LlmCall> {
     let path = exchange.path.as_str();
@@ -102,18 +32,17 @@ pub fn recognise(exchange: &Exchange) -> Option<LlmCall> {
     let json: Value = body
         .and_then(|b| serde_json::from_str(&b.data).ok())
         .unwrap_or(Value::Null);
-    let model = match api {
-        Api::Gemini => gemini_model(path),
-        _ => json["model"].as_str().map(str::to_owned),
-    }
-    .unwrap_or_else(|| "unknown".to_owned());
+    let model = api
+        .model_in_path(path)
+        .or_else(|| json["model"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned());
     let event_stream = exchange
         .response_header("content-type")
         .is_some_and(|c| c.contains("event-stream") || c.contains("ndjson"));
     let streaming = json["stream"].as_bool().unwrap_or(false)
-        || path.contains(":streamGenerateContent")
+        || api.streams_by_path(path)
         || event_stream
-        || (api == Api::Ollama && json["stream"].as_bool() != Some(false));
+        || (api.streams_by_default() && json["stream"].as_bool() != Some(false));
     Some(LlmCall {
         api: api.name(),
         model,

@@ -6,9 +6,13 @@
 //! requests are decoded too: they are the point.
 //!
 //! ```text
-//! exchange ─ recognise (protocol) ─ decode ─ Telemetry { protocol, signal, resource,
-//!                                                        events, identifiers, notes }
+//! exchange ─ recognise (protocol, first in PROTOCOLS) ─ decode ─ Telemetry { protocol,
+//!            signal, resource, events, identifiers (identifiers.rs), notes }
 //! ```
+//!
+//! Each protocol is one implementation of [`protocol::Decoder`] in its own file, listed once in
+//! [`PROTOCOLS`]; field helpers shared by all are in `fields.rs`. An LLM call
+//! ([`crate::llm::is_call`]) is never telemetry.
 //!
 //! The shape below is the contract the consumers (the `telemetry` command, the report's
 //! Telemetry section, purposes decided by protocol, identifiers, diff) read.
@@ -16,6 +20,28 @@
 use chrono::{DateTime, Utc};
 
 use crate::source::Exchange;
+
+mod fields;
+mod identifiers;
+mod protocol;
+
+decoders!(
+    /// The protocols, tried in this order: the generic events array last.
+    PROTOCOLS: protocol::Decoder = [
+        otlp::Otlp,
+        sentry::Sentry,
+        posthog::PostHog,
+        segment::Segment,
+        amplitude::Amplitude,
+        mixpanel::Mixpanel,
+        statsig::Statsig,
+        datadog::Datadog,
+        clearcut::Clearcut,
+        events_array::EventsArray,
+    ]
+);
+
+pub use identifiers::{has_id_shape, is_persistent_name, PERSISTENT_NAMES};
 
 /// A telemetry protocol a decoder knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -152,6 +178,19 @@ pub enum FoundBy {
 /// Decodes an exchange that is a telemetry request; `None` when no decoder recognises it.
 /// Never fails: what cannot be decoded is said in [`Telemetry::notes`].
 pub fn decode(exchange: &Exchange) -> Option<Telemetry> {
-    let _ = exchange;
-    None
+    if crate::llm::is_call(&exchange.method, &exchange.path) {
+        return None;
+    }
+    let request = protocol::Request::new(exchange);
+    let decoder = PROTOCOLS.iter().find(|d| d.recognises(&request))?;
+    let mut t = Telemetry {
+        protocol: Some(decoder.protocol()),
+        ..Telemetry::default()
+    };
+    decoder.decode(&request, &mut t);
+    identifiers::from_attributes(&mut t);
+    Some(t)
 }
+
+#[cfg(test)]
+mod tests;
