@@ -347,3 +347,158 @@ async fn diff_says_an_identifier_follows_you_across_runs() {
     assert_eq!(shared[0]["value"], UUID);
     assert_eq!(shared[0]["hosts_a"][0], "settings.example.test");
 }
+
+/// OTLP/JSON logs as an agent sends them: who it is, two events, a user id.
+fn otlp_logs(user: &str) -> String {
+    let attr = |k: &str, v: &str| format!(r#"{{"key":"{k}","value":{{"stringValue":"{v}"}}}}"#);
+    let record = |nanos: &str, name: &str, extra: &str| {
+        format!(
+            r#"{{"timeUnixNano":"{nanos}","attributes":[{},{extra}]}}"#,
+            attr("event.name", name)
+        )
+    };
+    format!(
+        r#"{{"resourceLogs":[{{"resource":{{"attributes":[{},{},{},{}]}},"scopeLogs":[{{"logRecords":[{},{}]}}]}}]}}"#,
+        attr("service.name", "demo-agent"),
+        attr("service.version", "1.2.3"),
+        attr("os.type", "linux"),
+        attr("user.id", user),
+        record(
+            "1772445600000000000",
+            "session.start",
+            &attr("model", "demo-model")
+        ),
+        record(
+            "1772445601000000000",
+            "turn",
+            &attr("llm.base_url", "http://10.0.0.5:8000/v1")
+        ),
+    )
+}
+
+/// Telemetry by protocol on hosts the catalog does not know: OTLP logs and PostHog flags.
+fn telemetry_capture(path: &Path, user: &str) {
+    let mut s = Synth::create(path, &["agent", "run"], Default::default());
+    let json = || h(&[("content-type", "application/json")]);
+    for at in [100, 200] {
+        s.exchange(
+            at,
+            "POST",
+            "https://otel.example.test/v1/logs",
+            json(),
+            text(&otlp_logs(user)),
+            200,
+            json(),
+            text("{}"),
+        );
+    }
+    s.exchange(
+        300,
+        "POST",
+        "https://flags.example.test/flags/?v=2",
+        json(),
+        text(&format!(
+            r#"{{"token":"phc_test","distinct_id":"{user}","groups":{{}}}}"#
+        )),
+        200,
+        json(),
+        text(r#"{"featureFlags":{"new-ui":true}}"#),
+    );
+    s.finish(400);
+}
+
+#[tokio::test]
+async fn decoded_telemetry_in_the_command_the_report_and_diff() {
+    let scratch = Scratch::new();
+    let (a, b) = (scratch.path("a.jsonl"), scratch.path("b.jsonl"));
+    telemetry_capture(&a, "user-7f3a");
+    telemetry_capture(&b, "user-7f3a");
+
+    let ran = phonehome(&scratch, &["telemetry", arg(&a)]).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let out = &ran.stdout;
+    assert!(
+        out.contains("=== otel.example.test: 2 telemetry requests (otlp/json logs ×2)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("sent by: demo-agent 1.2.3 · os linux"),
+        "{out}"
+    );
+    assert!(
+        out.contains("events: 4, 2026-03-02T10:00:00.000Z … 2026-03-02T10:00:01.000Z"),
+        "{out}"
+    );
+    assert!(out.contains("  session.start  ×2"), "{out}");
+    assert!(
+        out.contains("  llm.base_url = http://10.0.0.5:8000/v1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("user.id = user-7f3a  (by name, telemetry, 2 requests)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("=== flags.example.test: 1 telemetry request (posthog feature-flags ×1)"),
+        "{out}"
+    );
+
+    let ran = phonehome(&scratch, &["report", "--format", "json", arg(&a)]).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let report: Value = serde_json::from_str(&ran.stdout).expect("JSON report");
+    let otel = domain(&report, "otel.example.test");
+    assert_eq!(otel["purpose"], "telemetry");
+    assert_eq!(otel["purpose_source"], "by protocol: OTLP logs");
+    assert_eq!(otel["reported_by"], "demo-agent");
+    assert_eq!(otel["owner"], Value::Null);
+    let flags = domain(&report, "flags.example.test");
+    assert_eq!(flags["purpose"], "feature-flags");
+    assert_eq!(
+        flags["purpose_source"],
+        "by protocol: PostHog feature flags"
+    );
+    let hosts: Vec<&str> = report["telemetry"]
+        .as_array()
+        .expect("telemetry")
+        .iter()
+        .map(|t| t["host"].as_str().expect("host"))
+        .collect();
+    assert_eq!(hosts, ["otel.example.test", "flags.example.test"]);
+
+    let ran = phonehome(&scratch, &["report", arg(&a)]).await;
+    let md = &ran.stdout;
+    assert!(md.contains("## Telemetry"), "{md}");
+    assert!(md.contains("### otel.example.test"), "{md}");
+    assert!(
+        md.contains("- Protocol: otlp/json logs ×2 (2 requests)"),
+        "{md}"
+    );
+    assert!(md.contains("- Events: 4, "), "{md}");
+    assert!(md.contains("`session.start` ×2, `turn` ×2"), "{md}");
+    assert!(
+        md.contains("- Carries: `event.name`, `model`, `llm.base_url`"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- Sent by: demo-agent 1.2.3 · os linux\n"),
+        "{md}"
+    );
+    assert!(md.contains("| telemetry (by protocol: OTLP logs) | not in the catalog; telemetry reported by demo-agent |"), "{md}");
+    assert!(
+        md.contains("| otel.example.test | `user.id` | `user-7f3a` | name | telemetry | 2 |"),
+        "{md}"
+    );
+
+    let ran = phonehome(&scratch, &["diff", "--format", "json", arg(&a), arg(&b)]).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let diff: Value = serde_json::from_str(&ran.stdout).expect("JSON diff");
+    let shared = diff["identifiers_in_both"]
+        .as_array()
+        .expect("identifiers_in_both");
+    let user = shared
+        .iter()
+        .find(|s| s["name"] == "user.id")
+        .unwrap_or_else(|| panic!("user.id in {shared:#?}"));
+    assert_eq!(user["value"], "user-7f3a");
+    assert_eq!(user["hosts_a"][0], "otel.example.test");
+}

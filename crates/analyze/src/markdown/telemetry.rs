@@ -32,7 +32,7 @@ pub(super) fn telemetry(w: &mut String, report: &Report) {
         );
         let sender = render_parts::sender(h);
         if !sender.is_empty() {
-            let _ = writeln!(w, "- Sent by: {}", code(&sender));
+            let _ = writeln!(w, "- Sent by: {sender}");
         }
         events(w, h);
         let carries: Vec<&str> = h.attributes.iter().map(|a| a.name.as_str()).collect();

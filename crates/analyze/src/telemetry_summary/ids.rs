@@ -1,19 +1,20 @@
 //! Persistent identifiers in a request that no telemetry decoder read: found by attribute name
 //! (`distinct_id`, `user_id`, `user.id`, `anonymous_id`, `device_id`, `machine_id`,
-//! `installation_id`, `client_id`, Statsig's `stableID`, …) or by value shape (a UUID, 32 or
+//! `installation_id`, `client_id`, Statsig's `stableID`, …) or by value shape (a UUID, 16 or
 //! more hex digits) under a name ending in `id` that is not a per-request one (trace, span,
 //! request, message, event, session ids change every run and follow nobody).
 //!
 //! Read from the query string, a form body (`application/x-www-form-urlencoded`) and a JSON
 //! body (object members, and `{"key"|"name": N, "value": V}` pairs read as `N = V`).
 //!
-//! The list of names is the consumers' copy until the telemetry decoders own one
-//! ([`crate::telemetry`] fills [`Identifier`]s for what it decodes).
+//! The names and the value shape are the telemetry decoders' ([`is_persistent_name`],
+//! [`has_id_shape`]: one list). Outside telemetry a shape counts only under a name ending in
+//! `id`, and never under a per-request one.
 
 use serde_json::Value;
 
 use crate::source::Exchange;
-use crate::telemetry::{FoundBy, Identifier};
+use crate::telemetry::{has_id_shape, is_persistent_name, FoundBy, Identifier};
 
 /// Most identifiers taken from one request.
 const MAX_PER_REQUEST: usize = 16;
@@ -21,27 +22,6 @@ const MAX_PER_REQUEST: usize = 16;
 const MAX_DEPTH: usize = 8;
 /// Longest body read, in bytes: identifiers sit near the top of what agents send.
 const MAX_BODY: usize = 1 << 20;
-
-/// Identifier names, lowercase, without `$`, `_`, `.`, `-`.
-const NAMES: [&str; 17] = [
-    "distinctid",
-    "anondistinctid",
-    "userid",
-    "enduserid",
-    "anonymousid",
-    "anonid",
-    "deviceid",
-    "machineid",
-    "installationid",
-    "installid",
-    "clientid",
-    "stableid",
-    "customerid",
-    "accountid",
-    "hardwareid",
-    "instanceid",
-    "uid",
-];
 
 /// Parts of a name that make an id per-request rather than persistent.
 const PER_REQUEST: [&str; 16] = [
@@ -78,10 +58,7 @@ pub fn judge(name: &str, value: &str) -> Option<FoundBy> {
     }
     // `properties.$device_id`: the whole name, or its last dotted part.
     let last = name.rsplit('.').next().unwrap_or(name);
-    if [name, last]
-        .iter()
-        .any(|n| NAMES.contains(&normalise(n).as_str()))
-    {
+    if is_persistent_name(name) || is_persistent_name(last) {
         return Some(FoundBy::Name);
     }
     let name = normalise(name);
@@ -90,7 +67,7 @@ pub fn judge(name: &str, value: &str) -> Option<FoundBy> {
         return None;
     }
     let per_request = PER_REQUEST.iter().any(|p| name.contains(p));
-    (name.ends_with("id") && !per_request && has_identifier_shape(value)).then_some(FoundBy::Shape)
+    (name.ends_with("id") && !per_request && has_id_shape(value)).then_some(FoundBy::Shape)
 }
 
 /// Values that name nobody: `anonymous`, `unknown`, all one character (`0000`).
@@ -98,24 +75,14 @@ fn is_placeholder(value: &str) -> bool {
     let lower = value.to_ascii_lowercase();
     if matches!(
         lower.as_str(),
-        "anonymous" | "unknown" | "undefined" | "null" | "none" | "[redacted]"
-    ) {
+        "anonymous" | "unknown" | "undefined" | "null" | "none"
+    ) || value.starts_with("[REDACTED")
+    {
         return true;
     }
     let mut chars = value.chars().filter(|c| *c != '-');
     let first = chars.next();
     chars.all(|c| Some(c) == first)
-}
-
-/// A UUID (8-4-4-4-12 hex digits) or 32 or more hex digits.
-pub fn has_identifier_shape(value: &str) -> bool {
-    let bytes = value.as_bytes();
-    let is_uuid = bytes.len() == 36
-        && bytes.iter().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => *b == b'-',
-            _ => b.is_ascii_hexdigit(),
-        });
-    is_uuid || (bytes.len() >= 32 && bytes.iter().all(u8::is_ascii_hexdigit))
 }
 
 /// The identifiers a request carries in its query, form body or JSON body.
