@@ -35,8 +35,7 @@ pub enum Command {
     Diff(DiffArgs),
     /// The LLM conversations of a capture: prompts, tools, answers, tokens, timings, errors
     Llm(LlmArgs),
-    /// What the agent reports about itself, per host: telemetry protocol, events, attributes,
-    /// sender, and persistent identifiers
+    /// Telemetry per host: protocol, events, attributes, sender, persistent identifiers
     Telemetry(TelemetryArgs),
     /// Check a policy file, or see which rule decides a URL
     #[command(subcommand)]

@@ -48,9 +48,7 @@ fn capture(path: &Path, device: &str) {
         None,
         200,
         json(),
-        text(&format!(
-            r#"{{"data":[{{"id":"a/b","pricing":{{"prompt":"0.000001"}},"context_length":8192}}]}}"#
-        )),
+        text(r#"{"data":[{"id":"a/b","pricing":{"prompt":"0.000001"},"context_length":8192}]}"#),
     );
     s.exchange(
         200,
