@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use crate::report::Report;
 
+mod domains;
 mod telemetry;
 
 /// Text as one Markdown table cell: `|` escaped, line breaks as spaces (a line break would end
@@ -40,7 +41,7 @@ const SECTIONS: [fn(&mut String, &Report); 21] = [
     summary,
     verdict,
     findings,
-    domains,
+    domains::domains,
     llm_calls,
     telemetry::telemetry,
     telemetry::identifiers,
@@ -155,49 +156,6 @@ fn findings(w: &mut String, report: &Report) {
     }
     for item in &report.findings.respected {
         let _ = writeln!(w, "- Respected: {item}");
-    }
-}
-
-/// Every host contacted, with purpose, owner, traffic and concern.
-fn domains(w: &mut String, report: &Report) {
-    let _ = writeln!(w, "\n## Domains\n");
-    let _ = writeln!(
-        w,
-        "| Domain | Purpose | Owner | Requests | Failed | Sent | Received | First seen | Concern |"
-    );
-    let _ = writeln!(w, "|---|---|---|---:|---:|---:|---:|---|---|");
-    for d in &report.domains {
-        let _ = writeln!(
-            w,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            cell(&d.domain),
-            cell(&purpose(d)),
-            cell(&owner(d)),
-            d.requests,
-            d.failures,
-            bytes(d.bytes_up),
-            bytes(d.bytes_down),
-            d.first_seen,
-            cell(&d.concern)
-        );
-    }
-}
-
-/// `telemetry (by protocol: OTLP logs)`; `unknown (no catalog entry; …)`.
-fn purpose(d: &crate::report::DomainRow) -> String {
-    let how = d
-        .purpose_source
-        .strip_prefix("unknown: ")
-        .unwrap_or(&d.purpose_source);
-    format!("{} ({how})", d.purpose.map_or("unknown", |p| p.as_str()))
-}
-
-/// The catalog's owner, else who the host's telemetry said sent it.
-fn owner(d: &crate::report::DomainRow) -> String {
-    match (&d.owner, &d.reported_by) {
-        (Some(owner), _) => owner.clone(),
-        (None, Some(service)) => format!("not in the catalog; telemetry reported by {service}"),
-        (None, None) => String::new(),
     }
 }
 
