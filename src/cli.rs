@@ -35,6 +35,8 @@ pub enum Command {
     Diff(DiffArgs),
     /// The LLM conversations of a capture: prompts, tools, answers, tokens, timings, errors
     Llm(LlmArgs),
+    /// Telemetry per host: protocol, events, attributes, sender, persistent identifiers
+    Telemetry(TelemetryArgs),
     /// Check a policy file, or see which rule decides a URL
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -397,6 +399,15 @@ pub struct LlmArgs {
     /// Only the calls of this agent session
     #[arg(long, value_name = "ID")]
     pub session: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TelemetryArgs {
+    /// A capture file (.jsonl) or a HAR file
+    pub capture: PathBuf,
+    /// JSON Lines: one host a line, for scripts
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,7 @@ mod policy_cmd;
 mod proxy_cmd;
 mod run;
 mod stop;
+mod telemetry_cmd;
 mod view_cmd;
 
 use std::process::ExitCode;
@@ -76,6 +77,7 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         Command::Policy(command) => return policy_cmd::policy(command),
         Command::Diff(args) => return analysis_cmd::diff(args),
         Command::Llm(args) => return llm_cmd::llm(args),
+        Command::Telemetry(args) => return telemetry_cmd::telemetry(args),
         Command::View(args) => return view_cmd::view(args),
         Command::Completions(args) => return docs_cmd::completions(args),
         Command::Man(args) => return docs_cmd::man(args),
@@ -100,6 +102,7 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
             | Command::Policy(_)
             | Command::Diff(_)
             | Command::Llm(_)
+            | Command::Telemetry(_)
             | Command::View(_)
             | Command::Completions(_)
             | Command::Man(_)

@@ -39,6 +39,7 @@ mod sse;
 mod stopping;
 mod support;
 mod truthful;
+mod telemetry;
 mod upstream_proxy;
 mod upstream_tls;
 mod view;

@@ -57,14 +57,20 @@ impl Patterns {
     /// What an exchange says about its agent: the catalog's agents it names, by user-agent or
     /// by their own headers; the product of an LLM call's User-Agent (`llm_call`) or of a
     /// telemetry request's resource, for an agent the catalog does not know.
-    pub(crate) fn scan(&self, x: &Exchange, llm_call: bool) -> AgentHits {
+    /// `telemetry` is the exchange's decoded telemetry, when it is some (decoded once, by the
+    /// caller, for every use).
+    pub(crate) fn scan(
+        &self,
+        x: &Exchange,
+        llm_call: bool,
+        telemetry: Option<&crate::telemetry::Telemetry>,
+    ) -> AgentHits {
         let product = if llm_call {
             x.request_header("user-agent")
                 .and_then(named::user_agent_product)
                 .map(|p| (p, false))
         } else {
-            crate::telemetry::decode(x)
-                .as_ref()
+            telemetry
                 .and_then(named::telemetry_product)
                 .map(|p| (p, true))
         };
@@ -290,7 +296,8 @@ impl AgentDetector {
     /// One exchange: its user-agent and the agents' own headers.
     pub fn exchange(&mut self, x: &Exchange) {
         let llm_call = crate::llm::recognise(x).is_some();
-        let hits = self.patterns.scan(x, llm_call);
+        let telemetry = (!llm_call).then(|| crate::telemetry::decode(x)).flatten();
+        let hits = self.patterns.scan(x, llm_call, telemetry.as_ref());
         self.detector.add(&self.patterns, hits);
     }
 

@@ -5,6 +5,7 @@
 //! ALPN, TLS version, JA3 and JA4, request counts, retries, gaps and connection reuse; and per
 //! executable (the `process` of each connection), the hosts it connected to ([`processes`]).
 
+mod identifiers;
 mod processes;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -15,6 +16,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::source::{Event, Exchange, SourceError};
+pub use identifiers::SharedIdentifier;
 pub use processes::{ProcessDiff, ProcessSide};
 
 /// Distinct values kept per header before it is marked as varying without keeping more.
@@ -26,6 +28,7 @@ struct Profile {
     hosts: BTreeMap<String, HostProfile>,
     signatures: BTreeMap<String, SignatureProfile>,
     processes: processes::Processes,
+    identifiers: identifiers::Sent,
 }
 
 #[derive(Debug, Default)]
@@ -61,7 +64,10 @@ fn profile(path: &Path) -> Result<Profile, SourceError> {
     let mut p = Profile::default();
     for event in crate::input::open(path)? {
         match event? {
-            Event::Exchange(x) => p.exchange(&x),
+            Event::Exchange(x) => {
+                p.identifiers.exchange(&x);
+                p.exchange(&x);
+            }
             Event::Conn(c) => {
                 p.processes.conn(&c);
                 let host = p.hosts.entry(c.target.host).or_default();
@@ -186,6 +192,9 @@ pub struct Diff {
     /// attribution, before it, or a HAR file) while the other's do; the only-in lists are
     /// then left empty.
     pub unattributed: Vec<String>,
+    /// Persistent identifiers (same name and value) sent in both inputs: they follow the user
+    /// across runs. Not a difference: shown even when the inputs agree.
+    pub identifiers_in_both: Vec<SharedIdentifier>,
 }
 
 impl Diff {
@@ -294,6 +303,7 @@ pub fn diff(a: &Path, b: &Path) -> Result<Diff, SourceError> {
     out.processes_only_in_b = processes.only_in_b;
     out.processes = processes.executables;
     out.unattributed = processes.unattributed;
+    out.identifiers_in_both = identifiers::shared(&pa.identifiers, &pb.identifiers);
     Ok(out)
 }
 
@@ -422,6 +432,10 @@ pub fn render_markdown(d: &Diff) -> String {
     let _ = writeln!(w, "# phonehome diff: A = {}, B = {}\n", d.a, d.b);
     if d.is_empty() {
         let _ = writeln!(w, "No differences.");
+        if !d.identifiers_in_both.is_empty() {
+            let _ = writeln!(w);
+            identifiers::markdown(&mut w, &d.identifiers_in_both);
+        }
         return w;
     }
     let list = |w: &mut String, title: &str, items: &[String]| {
@@ -469,6 +483,7 @@ pub fn render_markdown(d: &Diff) -> String {
             let _ = writeln!(w);
         }
     }
+    identifiers::markdown(&mut w, &d.identifiers_in_both);
     w
 }
 

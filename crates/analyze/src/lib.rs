@@ -40,6 +40,7 @@ mod report;
 mod signature;
 mod source;
 pub mod telemetry;
+mod telemetry_summary;
 
 pub use agent::{AgentDetector, AgentSeen};
 pub use allowlist::{
@@ -49,7 +50,7 @@ pub use allowlist::{
 pub use catalog::render_catalog_markdown;
 pub use diff::{
     diff, render_markdown as render_diff_markdown, Change, Diff, HostDiff, ProcessDiff,
-    ProcessSide, SignatureDiff,
+    ProcessSide, SharedIdentifier, SignatureDiff,
 };
 pub use har::{export as export_har, ExportError};
 pub use input::{open, open_regular, open_with_progress, Events};
@@ -63,6 +64,10 @@ pub use report::{
 pub use signature::signature;
 pub use source::{
     url_parts, Event, Exchange, FlowJoin, ResponsePart, SourceError, UrlParts, INCOMPLETE,
+};
+pub use telemetry_summary::{
+    render_text as render_telemetry_text, summarise as summarise_telemetry, EventName,
+    IdentifierRow, ProtocolCount, ResourceOut, Sample, TelemetryHost,
 };
 
 /// Renders a report as Markdown.

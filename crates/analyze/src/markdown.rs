@@ -5,6 +5,8 @@ use std::fmt::Write as _;
 use crate::report::Report;
 
 mod caused;
+mod domains;
+mod telemetry;
 
 /// Text as one Markdown table cell: `|` escaped, line breaks as spaces (a line break would end
 /// the table). The one cell escaper of the crate.
@@ -41,13 +43,15 @@ fn statuses(map: &std::collections::BTreeMap<u16, u64>) -> String {
 }
 
 /// The report's sections, in order.
-const SECTIONS: [fn(&mut String, &Report); 20] = [
+const SECTIONS: [fn(&mut String, &Report); 22] = [
     setup,
     summary,
     verdict,
     findings,
-    domains,
+    domains::domains,
     llm_calls,
+    telemetry::telemetry,
+    telemetry::identifiers,
     packages,
     downloads,
     model_catalog,
@@ -167,34 +171,6 @@ fn findings(w: &mut String, report: &Report) {
     }
     for item in &report.findings.respected {
         let _ = writeln!(w, "- Respected: {item}");
-    }
-}
-
-/// Every host contacted, with purpose, owner, traffic and concern.
-fn domains(w: &mut String, report: &Report) {
-    if report.domains.is_empty() {
-        return;
-    }
-    let _ = writeln!(w, "\n## Domains\n");
-    let _ = writeln!(
-        w,
-        "| Domain | Purpose | Owner | Requests | Failed | Sent | Received | First seen | Concern |"
-    );
-    let _ = writeln!(w, "|---|---|---|---:|---:|---:|---:|---|---|");
-    for d in &report.domains {
-        let _ = writeln!(
-            w,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            cell(&d.domain),
-            d.purpose.map_or("unknown", |p| p.as_str()),
-            cell(d.owner.as_deref().unwrap_or("")),
-            caused::requests(d),
-            d.failures,
-            bytes(d.bytes_up),
-            bytes(d.bytes_down),
-            d.first_seen,
-            cell(&d.concern)
-        );
     }
 }
 

@@ -15,12 +15,14 @@ use super::model::{
     DomainRow, DownloadRow, FetchRow, Report, Setup, SignatureRow, Storm, Summary, TimelineEvent,
 };
 use super::observed::Observations;
+use super::purpose::{decide, Evidence, Shape};
 use super::rows::{blocked_rows, failure_rows, fingerprint_rows, package_rows};
 use super::sight::Sight;
 use super::timeline::{self, Activity, Burst};
 use crate::agent::{self, Patterns};
 use crate::leaks::{Leak, LeakFinder, PromptLeak, PromptSearch};
 use crate::source::Event;
+use crate::telemetry_summary::Tally;
 
 /// Rows of the signature table kept in the report (the count of all is in the summary).
 const TOP_SIGNATURES: usize = 30;
@@ -35,7 +37,10 @@ struct HostAcc {
     bytes_up: u64,
     bytes_down: u64,
     first_seen: Option<DateTime<Utc>>,
-    registry: bool,
+    /// What its requests showed, to judge its purpose when the catalog has no entry.
+    evidence: Evidence,
+    /// The service name its telemetry gave first.
+    service: Option<String>,
     activity: Activity,
     /// Its requests that the catalog saw an agent send there (`observed`).
     observed: Observations,
@@ -94,6 +99,7 @@ pub(super) struct Builder<'c> {
     first_events: Vec<(DateTime<Utc>, TimelineEvent)>,
     sight: Sight,
     causes: super::caused::Track,
+    telemetry: Tally,
     pub(super) warnings: Vec<String>,
 }
 
@@ -127,6 +133,7 @@ impl<'c> Builder<'c> {
             first_events: Vec::new(),
             sight: Sight::default(),
             causes: super::caused::Track::default(),
+            telemetry: Tally::default(),
             warnings: Vec::new(),
         }
     }
@@ -220,15 +227,35 @@ impl<'c> Builder<'c> {
         self.count_host(&x);
         let endpoint = self.endpoint(&x.host, x.port);
         self.count_observed(&x, endpoint);
-        let purpose = match x.package {
-            Some(_) => Some(Purpose::PackageRegistry),
-            None => endpoint.map(|e| e.purpose),
+        let purpose = match (&x.package, x.shape) {
+            (Some(_), _) => Some(Purpose::PackageRegistry),
+            (None, Some(Shape::ModelCatalog)) => Some(Purpose::ModelCatalog),
+            (None, shape) => endpoint
+                .map(|e| e.purpose)
+                .or((shape == Some(Shape::Binary)).then_some(Purpose::BinaryDownload)),
         };
         self.list_fetch(&x, purpose);
         let retry = self.count_signature(&x);
         if let Some(call) = x.call.take() {
             self.count_call(&x, call, retry);
         }
+        self.count_telemetry(&mut x);
+    }
+
+    /// Counts the exchange's telemetry and identifiers, per host.
+    fn count_telemetry(&mut self, x: &mut Digest) {
+        let Some(seen) = x.seen.take() else {
+            return;
+        };
+        if let (Some(t), Some(host)) = (&seen.telemetry, self.hosts.get_mut(&x.host)) {
+            if let (Some(protocol), Some(signal)) = (t.protocol, t.signal) {
+                *host.evidence.signals.entry((protocol, signal)).or_default() += 1;
+            }
+            if host.service.is_none() {
+                host.service.clone_from(&t.resource.service);
+            }
+        }
+        self.telemetry.add(seen);
     }
 
     fn count_totals(&mut self, x: &Digest) {
@@ -278,10 +305,12 @@ impl<'c> Builder<'c> {
         host.bytes_down += x.down;
         host.first_seen.get_or_insert(x.ts);
         host.activity.add(x.ts.timestamp_millis());
+        host.evidence.requests += 1;
+        host.evidence.shape(x.shape);
         let Some(package) = &x.package else {
             return;
         };
-        host.registry = true;
+        host.evidence.registry = true;
         let key = (
             package.ecosystem,
             package.kind,
@@ -433,9 +462,11 @@ impl<'c> Builder<'c> {
         let names: Vec<&str> = agents.iter().map(|a| a.name.as_str()).collect();
         let mut domains = self.domains(provider.as_deref(), &leaks, &names);
         let caused = std::mem::take(&mut self.causes).finish(&mut domains);
+        let telemetry = self.telemetry_hosts();
         let mut report = Report {
             setup: self.setup(agents),
             domains,
+            telemetry,
             timeline: timeline::timeline(
                 self.start,
                 self.last,
@@ -468,6 +499,23 @@ impl<'c> Builder<'c> {
         };
         super::advice::judge(&mut report, self.catalog);
         report
+    }
+
+    /// The telemetry tally, hosts the catalog calls LLM APIs marked as such first.
+    fn telemetry_hosts(&mut self) -> Vec<crate::telemetry_summary::TelemetryHost> {
+        let mut tally = std::mem::take(&mut self.telemetry);
+        let llm_hosts: Vec<String> = tally
+            .hosts()
+            .filter(|h| {
+                let port = self.hosts.get(*h).map_or(443, |acc| acc.port);
+                self.catalog.lookup(h, port).map(|e| e.purpose) == Some(Purpose::LlmApi)
+            })
+            .map(str::to_owned)
+            .collect();
+        for host in llm_hosts {
+            tally.llm_host(&host);
+        }
+        tally.finish()
     }
 
     fn setup(&self, agents: Vec<agent::AgentSeen>) -> Setup {
@@ -524,11 +572,7 @@ impl<'c> Builder<'c> {
         leaks: &[Leak],
     ) -> DomainRow {
         let endpoint = self.catalog.lookup(host, acc.port);
-        let purpose = if acc.registry && endpoint.is_none() {
-            Some(Purpose::PackageRegistry)
-        } else {
-            endpoint.map(|e| e.purpose)
-        };
+        let (purpose, purpose_source) = decide(endpoint, &acc.evidence);
         let leaked = leaks.iter().any(|l| l.host == host && !l.expected);
         let sent = acc.observed.sent(acc.requests, agents);
         let row = Host {
@@ -544,7 +588,9 @@ impl<'c> Builder<'c> {
             sent: sent.map(|s| s.purposes).unwrap_or_default(),
             domain: host.to_owned(),
             purpose,
+            purpose_source,
             owner: endpoint.map(|e| e.owner.clone()),
+            reported_by: acc.service.clone().filter(|_| endpoint.is_none()),
             requests: acc.requests,
             failures: acc.failures,
             bytes_up: acc.bytes_up,

@@ -16,6 +16,9 @@ use crate::leaks::{LeakHits, Needles};
 use crate::llm::{self, Conversation};
 use crate::signature;
 use crate::source::Exchange;
+use crate::telemetry_summary::{self, Seen};
+
+use super::purpose::{shape_of, Shape};
 
 /// What the digest of an exchange reads: the catalog's agents and the capture's markers.
 #[derive(Clone)]
@@ -54,6 +57,10 @@ pub(super) struct Digest {
     pub(super) call: Option<Call>,
     pub(super) agents: AgentHits,
     pub(super) leaks: LeakHits,
+    /// Its decoded telemetry and the identifiers it carries.
+    pub(super) seen: Option<Seen>,
+    /// What its response (or protocol) says of its purpose.
+    pub(super) shape: Option<Shape>,
 }
 
 impl Digest {
@@ -140,6 +147,8 @@ pub(super) fn digest(x: Exchange, scanners: &Scanners) -> Digest {
             usage: decoded.as_ref().map(CallUse::of),
         }
     });
+    let seen = telemetry_summary::look(&x, call.is_some());
+    let shape = call.is_none().then(|| shape_of(&x)).flatten();
     let status = x.response.as_ref().map(|r| r.status);
     let down = x
         .response
@@ -149,7 +158,9 @@ pub(super) fn digest(x: Exchange, scanners: &Scanners) -> Digest {
     Digest {
         signature: signature::signature(&x.method, &x.host, &x.path, x.query.as_deref()),
         body_hash: x.request_body.as_ref().map(|b| hash_of(&b.data)),
-        agents: scanners.agents.scan(&x, call.is_some()),
+        agents: scanners
+            .agents
+            .scan(&x, call.is_some(), seen.telemetry.as_ref()),
         leaks: scanners.needles.scan(&x),
         failed: x.failed(),
         sinkholed: x.sinkhole.is_some(),
@@ -162,6 +173,8 @@ pub(super) fn digest(x: Exchange, scanners: &Scanners) -> Digest {
         flow: x.flow,
         conn: x.conn,
         tool_step,
+        seen: Some(seen),
+        shape,
         ts: x.ts,
         method: x.method,
         host: x.host,

@@ -16,6 +16,7 @@ mod digest;
 mod model;
 mod observed;
 mod prompts;
+mod purpose;
 mod rows;
 mod sight;
 mod timeline;

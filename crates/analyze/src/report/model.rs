@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::agent::AgentSeen;
 use crate::leaks::{CredentialUse, Leak, PromptLeak};
+use crate::telemetry_summary::TelemetryHost;
 
 /// Everything a report says. Serialised as the JSON report; rendered as Markdown and HTML.
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +43,11 @@ pub struct Report {
     pub verdict: Vec<Verdict>,
     pub hardening: Vec<Advice>,
     pub timeline: Timeline,
+    /// Per host: the telemetry it received (protocol, events, what they carry, who sent them)
+    /// and the persistent identifiers sent to it (hosts that got LLM calls left out, unless
+    /// the identifiers came with decoded telemetry). Left out of the JSON when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub telemetry: Vec<TelemetryHost>,
     /// Problems with the input that did not stop the report (a torn last line).
     pub warnings: Vec<String>,
 }
@@ -84,7 +90,15 @@ pub struct Summary {
 pub struct DomainRow {
     pub domain: String,
     pub purpose: Option<Purpose>,
+    /// How the purpose was decided: `by catalog`, `by protocol: OTLP logs`, `by protocol:
+    /// package registry`, `by response shape: model catalog`; for an unknown purpose, why
+    /// (`unknown: no catalog entry; request not a known protocol`).
+    pub purpose_source: String,
     pub owner: Option<String>,
+    /// When the catalog names no owner: the service name the host's telemetry gave for its
+    /// sender (who reported, not who runs the host). Left out of the JSON when none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reported_by: Option<String>,
     pub requests: u64,
     /// Requests that failed, plus connection attempts that did.
     pub failures: u64,
