@@ -41,12 +41,16 @@ pub struct Session {
     pub path: PathBuf,
     recorder: Recorder,
     task: RecorderTask,
+    /// The live web explorer (`--web`), stopped with the session.
+    web: Option<phonehome_web::Server>,
 }
 
 impl Session {
     /// Loads the CA, checks the options, creates the capture file and starts the proxy.
     pub async fn start(spec: SessionSpec<'_>) -> Result<Session> {
         let args = spec.args;
+        // Before anything is created: a --web address that cannot be served is refused.
+        let web_options = crate::web_cmd::live_options(&args.web)?;
         let ca_dir = paths::ca_dir(args.ca.ca_dir.as_deref())?;
         let ca = CertificateAuthority::load_or_create(&ca_dir)
             .with_context(|| format!("cannot set up the local CA in {}", ca_dir.display()))?;
@@ -155,12 +159,26 @@ impl Session {
                 return Err(e).context("cannot start the proxy");
             }
         };
+        let web = match web_options {
+            Some(options) => match crate::web_cmd::live(options, &path).await {
+                Ok(web) => Some(web),
+                Err(e) => {
+                    proxy.shutdown(Duration::ZERO).await;
+                    recorder.finish(None);
+                    let _ = task.wait();
+                    let _ = std::fs::remove_file(&path);
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
         Ok(Session {
             proxy,
             ca,
             path,
             recorder,
             task,
+            web,
         })
     }
 
@@ -176,6 +194,7 @@ impl Session {
     pub async fn finish(self, exit_code: Option<i32>, drain: Duration) -> Result<CaptureSummary> {
         self.proxy.shutdown(drain).await;
         self.recorder.finish(exit_code);
+        drop(self.web);
         let path = self.path;
         let task = self.task;
         tokio::task::spawn_blocking(move || task.wait())

@@ -34,4 +34,5 @@ mod support;
 mod upstream_proxy;
 mod upstream_tls;
 mod view;
+mod web;
 mod websocket;
