@@ -38,10 +38,12 @@ function showProblems() {
   const s = app.state;
   if (s.result && s.result.error) out.push(s.result.error);
   if (s.index && s.index.failure) out.push(s.index.failure);
-  for (const [line, why] of (s.index && s.index.bad_lines) || []) out.push('line ' + line + ': ' + why);
+  const har = app.summary && app.summary.report.setup.input_format === 'har';
+  if (!har) for (const [line, why] of (s.index && s.index.bad_lines) || []) out.push('line ' + line + ': ' + why);
   for (const w of (app.summary && app.summary.warnings) || []) out.push('warning: ' + w);
   const left = app.source.leftOut();
   const notes = [];
+  if (har) notes.push(note('This is a HAR file: the Overview and Conversations come from it; the flow list reads phonehome captures only.'));
   if (left && left.rows) notes.push(note('This file lists every row but embeds the records (headers, bodies) of the first ' +
     (app.source.data.details.length) + ' only: ' + left.rows + ' rows (' + bytes(left.bytes) + ' of bodies) were left out (at most ' +
     left.max_bodies + ' rows and ' + bytes(left.max_body_bytes) + ' of bodies are embedded; see --max-bodies).'));

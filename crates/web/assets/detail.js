@@ -26,7 +26,7 @@ function renderDetail(main, answer, leftOut) {
   if (response) cols.append(el('section', { id: 'response' }, el('h3', {}, 'Response ' + response.status + ' ' + (response.reason || '')),
     kv([['time to first byte', response.ttfb_ms !== undefined ? response.ttfb_ms + ' ms' : ''], ['duration', response.duration_ms !== undefined ? response.duration_ms + ' ms' : '']]),
     headerTable(response.headers), body(response.body, response.headers),
-    response.status === 101 ? note('WebSocket messages (ws records) are not shown in this build: `phonehome view` and `export` read them.') : null));
+    response.status === 101 ? wsList(detail.ws || []) : null));
   main.append(cols);
   if (error) main.append(el('h3', {}, 'Failure'), kv([['phase', error.phase], ['message', error.message]]));
   if (blocked) main.append(el('h3', {}, 'Policy'), kv([['rule', blocked.rule], ['enforced', String(blocked.enforced !== false)]]));
@@ -105,6 +105,15 @@ function sseList(text) {
     try { shown = JSON.stringify(JSON.parse(joined)); } catch (_) { /* as sent */ }
     return el('li', {}, el('span', { class: 'badge' }, name), ' ', withRedactions(shown));
   }));
+}
+
+// WebSocket messages (RFC 6455), in the order recorded.
+function wsList(messages) {
+  if (!messages.length) return note('No WebSocket message was recorded on this flow.');
+  return el('section', { id: 'ws' }, el('h3', {}, 'WebSocket messages (' + messages.length + ')'),
+    el('ol', { class: 'sse' }, messages.map(m => el('li', {},
+      el('span', { class: 'badge' }, (m.dir === 'up' ? '\u2191 ' : '\u2193 ') + m.opcode), ' ', el('span', { class: 'muted' }, bytes(m.size) + ' '),
+      m.encoding === 'base64' ? el('span', { class: 'muted' }, 'base64 ') : null, withRedactions(m.data || '')))));
 }
 
 function connection(conn) {

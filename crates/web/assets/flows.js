@@ -28,7 +28,7 @@ class FlowsView {
     if (f.t0 || f.t1) chips.push(el('span', { class: 'badge', id: 'time-chip' }, 'time ' + clock(f.t0) + '\u2013' + clock(f.t1) + ' ', el('a', { href: '#', onclick: e => { e.preventDefault(); this.setFilter({ t0: '', t1: '' }, true); } }, '\u00d7')));
     this.count = el('span', { class: 'muted', id: 'flow-count' });
     main.append(el('div', { class: 'toolbar' }, this.search, kind, chips, this.count));
-    const head = el('div', { class: 'head' }, ['time', 'process', 'method', 'host + path', 'status', 'up', 'down', 'ms', 'purpose', 'model'].map(h => el('span', {}, h)));
+    const head = el('div', { class: 'head' }, ['time', 'process', 'method', 'host + path', 'status', 'up', 'down', 'ms', 'purpose', 'model'].map(h => el('span', { class: ['up', 'down', 'ms'].includes(h) ? 'num' : null }, h)));
     this.spacer = el('div', {});
     this.viewport = el('div', { class: 'viewport', tabindex: 0, id: 'flow-rows' }, this.spacer);
     this.viewport.addEventListener('scroll', () => this.draw());
@@ -97,11 +97,12 @@ class FlowsView {
     if (r.failed) classes.push('failed');
     if (r.sinkhole) classes.push('sinkholed');
     const host = r.host + (r.port === 443 || r.port === 80 ? '' : ':' + r.port);
-    const status = r.status ? String(r.status) : r.error ? r.error : r.kind === 'blocked' ? 'blocked' : '';
+    let status = r.status ? String(r.status) : r.error ? r.error : r.kind === 'blocked' ? 'blocked' : '';
+    if (r.sinkhole) status = 'sinkholed ' + status;
     const node = el('div', { class: classes.join(' '), 'data-i': r.i, role: 'row' },
       el('span', {}, r.time), el('span', {}, r.process || ''), el('span', {}, r.method),
       el('span', { class: 'path', title: host + r.path }, host + r.path),
-      el('span', {}, status), el('span', { class: 'num' }, bytes(r.request_size)),
+      el('span', { class: 'status', title: status }, status), el('span', { class: 'num' }, bytes(r.request_size)),
       el('span', { class: 'num' }, bytes(r.response_size)), el('span', { class: 'num' }, r.duration_ms ?? ''),
       el('span', {}, r.purpose || ''), el('span', {}, r.model || ''));
     node.style.top = (i * ROW_H) + 'px';

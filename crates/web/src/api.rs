@@ -175,7 +175,7 @@ impl Capture {
                 serde_json::to_value(RowJson::new(i, row)).ok()?,
             )
         };
-        let detail = Detail::load(&self.path, &row);
+        let detail = Detail::load(&self.path, &row, true);
         Some(json!({"row": json, "detail": detail}).to_string())
     }
 

@@ -61,6 +61,20 @@ struct LeftOut {
     bad_lines: Vec<(u64, String)>,
 }
 
+/// The WebSocket messages of the embedded flows that upgraded, from one more pass.
+fn add_ws(path: &Path, details: &mut [Detail]) {
+    let flows: Vec<u64> = details.iter().filter_map(Detail::upgraded_flow).collect();
+    if flows.is_empty() {
+        return;
+    }
+    let mut found = crate::detail::ws_messages(path, &flows);
+    for detail in details {
+        if let Some(flow) = detail.upgraded_flow() {
+            detail.ws = found.remove(&flow).unwrap_or_default();
+        }
+    }
+}
+
 /// The page for the capture (or HAR file) at `path`, as one HTML document.
 ///
 /// # Errors
@@ -96,7 +110,7 @@ pub fn export(path: &Path, catalog: &Catalog, options: ExportOptions) -> Result<
         let fits =
             embedded.details.len() < options.max_bodies && body_bytes < options.max_body_bytes;
         if fits {
-            let detail = Detail::load(path, &row.to_row());
+            let detail = Detail::load(path, &row.to_row(), false);
             body_bytes += detail.body_bytes();
             embedded.details.push(detail);
         } else {
@@ -105,6 +119,7 @@ pub fn export(path: &Path, catalog: &Catalog, options: ExportOptions) -> Result<
         }
         embedded.rows.push(json);
     }
+    add_ws(path, &mut embedded.details);
     let json = serde_json::to_string(&embedded)?;
     Ok(crate::assets::file_page(&json))
 }

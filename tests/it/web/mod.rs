@@ -143,6 +143,28 @@ async fn explore_demo(
         .screenshot(&screenshots().join(format!("{shots}-overview.png")))
         .await;
 
+    // Brushing the whole timeline opens the flows of its time span.
+    browser
+        .eval(
+            "(() => { const t = document.querySelector('svg.timeline'); const b = t.getBoundingClientRect();
+               const at = (type, x) => t.dispatchEvent(new MouseEvent(type, {clientX: x, clientY: b.top + 10, bubbles: true}));
+               at('mousedown', b.left + 1); at('mousemove', b.right - 1); at('mouseup', b.right - 1); })()",
+        )
+        .await;
+    let count = browser
+        .wait_for(
+            "document.getElementById('time-chip') && document.getElementById('flow-count').textContent",
+            "the flows of the brushed time span",
+        )
+        .await;
+    let rows = report["summary"]["requests"].as_u64().expect("requests");
+    assert!(
+        count
+            .as_str()
+            .is_some_and(|c| c.starts_with(&format!("{rows} of "))),
+        "every request is in the timeline's span: {count}"
+    );
+
     // Search, then a kind filter from the URL.
     browser.goto(&format!("{url}#flows")).await;
     browser
@@ -150,6 +172,9 @@ async fn explore_demo(
             "document.querySelectorAll('#flow-rows .row').length",
             "the flow rows",
         )
+        .await;
+    browser
+        .screenshot(&screenshots().join(format!("{shots}-flows.png")))
         .await;
     browser
         .eval("(() => { const s = document.getElementById('flow-search'); s.value = 'embeddings'; s.dispatchEvent(new Event('input')); })()")
@@ -177,7 +202,7 @@ async fn explore_demo(
         "the filter is in the URL"
     );
     browser
-        .screenshot(&screenshots().join(format!("{shots}-flows.png")))
+        .screenshot(&screenshots().join(format!("{shots}-flows-filtered.png")))
         .await;
 
     // The sinkholed request, opened: its body as it was sent.
