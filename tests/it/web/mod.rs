@@ -402,3 +402,37 @@ async fn bad_input_is_said_on_the_page_and_by_the_export() {
         .screenshot(&screenshots().join("served-bad-input.png"))
         .await;
 }
+
+/// `--max-bodies`: every row listed, the records of the first N embedded, the rest counted.
+#[tokio::test]
+async fn the_export_says_what_it_left_out() {
+    let scratch = Scratch::new();
+    let capture = scratch.path("llm.jsonl");
+    crate::llm::capture(&capture);
+    let html = scratch.path("two.html");
+    let mut cmd = scratch.phonehome();
+    cmd.arg("web")
+        .arg(&capture)
+        .arg("--output")
+        .arg(&html)
+        .args(["--max-bodies", "2"]);
+    let ran = run(cmd).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let page = std::fs::read_to_string(&html).expect("page");
+    let start = page
+        .find(r#"<script type="application/json" id="data">"#)
+        .expect("the data script")
+        + r#"<script type="application/json" id="data">"#.len();
+    let end = start + page[start..].find("</script>").expect("its end");
+    let data: Value = serde_json::from_str(&page[start..end]).expect("the embedded JSON");
+    let rows = data["rows"].as_array().expect("rows").len();
+    assert_eq!(rows, 5, "every row is listed");
+    assert_eq!(data["details"].as_array().expect("details").len(), 2);
+    assert_eq!(data["left_out"]["rows"], 3);
+    assert_eq!(data["left_out"]["max_bodies"], 2);
+    assert!(data["left_out"]["bytes"].as_u64().is_some_and(|b| b > 0));
+    assert!(
+        page.contains("Content-Security-Policy"),
+        "the file carries its policy"
+    );
+}
