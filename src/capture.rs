@@ -43,12 +43,16 @@ pub struct Session {
     recorder: Recorder,
     task: RecorderTask,
     _file_size_signal: tokio::signal::unix::Signal,
+    /// The live web explorer (`--web`), stopped with the session.
+    web: Option<phonehome_web::Server>,
 }
 
 impl Session {
     /// Loads the CA, checks the options, creates the capture file and starts the proxy.
     pub async fn start(spec: SessionSpec<'_>) -> Result<Session> {
         let args = spec.args;
+        // Before anything is created: a --web address that cannot be served is refused.
+        let web_options = crate::web_cmd::live_options(&args.web)?;
         let ca_dir = paths::ca_dir(args.ca.ca_dir.as_deref())?;
         let ca = CertificateAuthority::load_or_create(&ca_dir)
             .with_context(|| format!("cannot set up the local CA in {}", ca_dir.display()))?;
@@ -167,6 +171,19 @@ impl Session {
                 return Err(e).context("cannot start the proxy");
             }
         };
+        let web = match web_options {
+            Some(options) => match crate::web_cmd::live(options, &path).await {
+                Ok(web) => Some(web),
+                Err(e) => {
+                    proxy.shutdown(Duration::ZERO).await;
+                    recorder.finish(None);
+                    let _ = task.wait();
+                    let _ = std::fs::remove_file(&path);
+                    return Err(e);
+                }
+            },
+            None => None,
+        };
         Ok(Session {
             proxy,
             ca,
@@ -174,6 +191,7 @@ impl Session {
             recorder,
             task,
             _file_size_signal: file_size_signal,
+            web,
         })
     }
 
@@ -209,6 +227,7 @@ impl Session {
             }
         }
         recorder.finish(exit_code);
+        drop(self.web);
         // The records of the connections just closed are written even when the drain took
         // all its time: the writer gets a moment beyond it.
         let deadline = deadline.max(tokio::time::Instant::now() + WRITER_GRACE);

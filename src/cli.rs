@@ -42,6 +42,9 @@ pub enum Command {
     Policy(PolicyCommand),
     /// Browse captures in the terminal: flows, payloads, LLM conversations (live while recording)
     View(ViewArgs),
+    /// Explore a capture in a browser: overview, flows, payloads, conversations; served on
+    /// loopback or written as one HTML file
+    Web(WebArgs),
     /// Print the shell completion script for bash, zsh, fish, elvish or PowerShell
     Completions(CompletionsArgs),
     /// Print the man page (roff) of phonehome or of one of its commands
@@ -134,6 +137,23 @@ pub struct CaptureArgs {
 
     #[command(flatten)]
     pub otlp: LiveOtlpArgs,
+
+    #[command(flatten)]
+    pub web: LiveWebArgs,
+}
+
+/// `--web[=ADDR]` on `run` and `proxy`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct LiveWebArgs {
+    /// Serve the web explorer of the capture while it is recorded, on ADDR (loopback; a random
+    /// token in the URL printed on stderr) [default ADDR: 127.0.0.1:0, any free port]
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, require_equals = true, default_missing_value = "127.0.0.1:0")]
+    pub web: Option<SocketAddr>,
+
+    /// The token of the web explorer's URL instead of a random one; needed to serve it on an
+    /// address other than loopback
+    #[arg(long, value_name = "TOKEN")]
+    pub web_token: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -384,6 +404,37 @@ pub struct ViewArgs {
     /// Show side calls (title generation, summaries), hidden by default
     #[arg(long)]
     pub include_meta: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WebArgs {
+    /// The capture (or HAR file) to explore
+    pub capture: PathBuf,
+
+    /// Address to serve on (loopback unless --web-token is given)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+
+    /// The token of the URL instead of a random one; needed to serve on an address other
+    /// than loopback
+    #[arg(long, value_name = "TOKEN")]
+    pub web_token: Option<String>,
+
+    /// Open the page in the desktop's browser (xdg-open)
+    #[arg(long)]
+    pub open: bool,
+
+    /// Write the page as one self-contained HTML file instead of serving it
+    #[arg(long, short, value_name = "FILE.html")]
+    pub output: Option<PathBuf>,
+
+    /// With --output: embed the records (headers, bodies) of at most this many rows; every
+    /// row is listed, and the page says what was left out
+    #[arg(long, value_name = "N", default_value_t = phonehome_web::DEFAULT_MAX_BODIES, requires = "output")]
+    pub max_bodies: usize,
+
+    #[command(flatten)]
+    pub catalog: CatalogFileArg,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,7 @@ mod run;
 mod stop;
 mod telemetry_cmd;
 mod view_cmd;
+mod web_cmd;
 
 use std::process::ExitCode;
 
@@ -79,6 +80,7 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         Command::Llm(args) => return llm_cmd::llm(args),
         Command::Telemetry(args) => return telemetry_cmd::telemetry(args),
         Command::View(args) => return view_cmd::view(args),
+        Command::Web(args) if args.output.is_some() => return web_cmd::export(args),
         Command::Completions(args) => return docs_cmd::completions(args),
         Command::Man(args) => return docs_cmd::man(args),
         // Before any runtime: entering a user namespace needs a single-threaded process.
@@ -94,6 +96,7 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
             Command::Proxy(args) => proxy_cmd::proxy(args).await,
             Command::Demo(args) => demo::demo(args).await,
             Command::DemoClient(args) => demo::client::run(args).await,
+            Command::Web(args) => web_cmd::serve(args).await,
             Command::Ca(_)
             | Command::Report(_)
             | Command::Catalog(_)

@@ -50,6 +50,7 @@ pub async fn demo(args: DemoArgs) -> Result<u8> {
             connect_timeout: 10,
             idle_timeout: None,
             otlp: Default::default(),
+            web: Default::default(),
         },
         bypass: Vec::new(),
         drain: 3,

@@ -26,7 +26,7 @@ const STREAM: &str = concat!(
 /// Four LLM calls and one other request: an OpenCode turn (streamed, a tool call) and its title
 /// side call in session `ses_A`; a Claude Code call whose session is in `metadata.user_id`; a
 /// rate-limited call without a session.
-fn capture(path: &std::path::Path) {
+pub fn capture(path: &std::path::Path) {
     let mut s = Synth::create(path, &["opencode", "run", "fix"], Default::default());
     let json = || h(&[("content-type", "application/json")]);
     let opencode = || {

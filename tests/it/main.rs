@@ -43,4 +43,5 @@ mod telemetry;
 mod upstream_proxy;
 mod upstream_tls;
 mod view;
+mod web;
 mod websocket;

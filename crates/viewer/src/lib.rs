@@ -29,7 +29,7 @@ use ratatui::Terminal;
 
 pub use app::{App, Drawn};
 pub use filter::{Kind, Options};
-pub use index::{Index, IndexData, Row, RowKind};
+pub use index::{Index, IndexData, Row, RowKind, RowRef};
 pub use ui::draw;
 
 /// How long the loop waits for a key before looking for new rows.

@@ -151,6 +151,11 @@ impl<'a> RowRef<'a> {
         self.strings.get(self.row.host)
     }
 
+    /// When the row's first record was written: milliseconds since midnight UTC.
+    pub fn time_ms(self) -> u32 {
+        self.row.time
+    }
+
     pub fn session(self) -> Option<&'a str> {
         self.strings.opt(self.row.session)
     }
