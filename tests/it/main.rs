@@ -26,6 +26,7 @@ mod otlp_receiver;
 mod policy;
 mod reading;
 mod redaction;
+mod redaction_telemetry;
 mod relay;
 mod report;
 mod sinkhole;

@@ -17,11 +17,15 @@ mod process;
 mod reader;
 mod record;
 mod redact;
+mod secret;
 mod target;
 mod writer;
 
 pub use body::{encode_body, BodyInput};
-pub use credential::{is_credential_env_name, is_credential_header, is_credential_name};
+pub use credential::{
+    credential_name_strength, is_credential_env_name, is_credential_header, is_credential_name,
+    NameStrength,
+};
 pub use head::{RecordHead, RecordKind};
 pub use markers::{collect_markers, CollectedMarkers, Origin};
 pub use payload::redact_ws;
@@ -33,6 +37,7 @@ pub use record::{
     Request, Response, SecretMarker, Sinkhole, SinkholeMode, TlsInfo, Transport, Ws,
 };
 pub use redact::{fingerprint, fingerprint_hex, parse_redaction_token, redaction_token, Redactor};
+pub use secret::is_secret;
 pub use target::{is_loopback, split_authority, Target, HOST_LOOPBACK_NAME, LOOPBACK_HOSTS};
 pub use writer::CaptureWriter;
 
