@@ -51,13 +51,11 @@ static URL_WITHOUT_USERINFO: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// What reads as a name rather than a secret: lowercase words (`anthropic`, `api-key`,
-/// `claude_code`), Capitalised or camelCase words (`ArrowDown`, `Authorization`),
-/// `UPPER_SNAKE` names (`ANTHROPIC_API_KEY`), dotted attribute names (`gen_ai.system`),
+/// `claude_code`), `UPPER_SNAKE` names (`ANTHROPIC_API_KEY`), dotted attribute names (`gen_ai.system`),
 /// file paths, and prose (white space inside).
 static NAME_LIKE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         r"^(?:[a-z]+(?:[-_./:][a-z]+)*",
-        r"|[A-Za-z]?[a-z]+(?:[-_]?[A-Z][a-z]+)*",
         r"|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+",
         r"|[A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z_][A-Za-z0-9_\-]*)+",
         r"|(?:~|\.{1,2})?/[^\s]*",
@@ -75,7 +73,7 @@ static NAME_LIKE: LazyLock<Regex> = LazyLock::new(|| {
 ///   `null`-like word, a number, a version, one repeated character (`***`), a template
 ///   (`${VAR}`, `{{var}}`, `<token>`), a redaction token, a URL without userinfo;
 /// - under a [`NameStrength::Weak`] name (`key`, `auth`, `sig`, `X-My-Service-Key`): also not
-///   name-like (lowercase words, Capitalised or camelCase words, `UPPER_SNAKE`, a dotted
+///   name-like (lowercase words, `UPPER_SNAKE`, a dotted
 ///   attribute name, a file path, prose), at least [`MIN_WEAK_SECRET_LEN`] characters, and of
 ///   Shannon entropy (bits per character) at least `min(0.8 × log2(length), 3.5)`, or
 ///   `min(0.8 × log2(length), 3.0)` for hex digits (and dashes) only.

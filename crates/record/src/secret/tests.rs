@@ -58,7 +58,6 @@ fn weak_names_need_a_random_looking_value() {
         "claude_code.cost.usage",
         "gen_ai.request.model",
         "ANTHROPIC_API_KEY",
-        "Authorization",
         "api-key",
         "/home/user/.config/tool/auth.json",
         "Invalid API key provided",
