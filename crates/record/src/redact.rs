@@ -221,15 +221,18 @@ impl Redactor {
 
     /// The credential carried by header `name`, without its auth scheme word; `None` for a
     /// header that carries no credential (its name is not a credential's, or [`is_secret`]
-    /// says its value is none).
+    /// says its value is none; a redaction token, as captures hold them, is one).
     pub fn credential<'v>(name: &str, value: &'v str) -> Option<&'v str> {
-        if !is_credential_header(name) || !is_secret(name, value) {
+        if !is_credential_header(name) {
             return None;
         }
-        Some(match split_scheme(value) {
+        let credential = match split_scheme(value) {
             Some((_, credential)) => credential,
             None => value.trim(),
-        })
+        };
+        // A recorded capture holds the redaction token, which is one still.
+        (parse_redaction_token(credential).is_some() || is_secret(name, value))
+            .then_some(credential)
     }
 
     /// Whether this redactor changes anything.
