@@ -187,7 +187,11 @@ async fn planted_secrets_are_redacted_and_telemetry_stays_readable() {
         let path = fixture.path.split('?').next().expect("a path");
         let request = requests
             .iter()
-            .find(|r| r["url"].as_str().is_some_and(|u| u.contains(path)))
+            .find(|r| {
+                r["url"].as_str().is_some_and(|u| {
+                    u.contains(&format!("to={path}&")) || u.ends_with(&format!("to={path}"))
+                })
+            })
             .unwrap_or_else(|| panic!("no request to {path}: {requests:#?}"));
         let sent = std::fs::read_to_string(Path::new(DIR).join(fixture.file)).expect("fixture");
         planted_in(&sent, &mut planted);

@@ -14,9 +14,11 @@ with open(plan, encoding="utf-8") as f:
 for request in requests:
     with open(request["file"], "rb") as f:
         body = f.read()
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{port}{request['path']}", data=body, method="POST"
-    )
+    # The local server reads the body only on /echo (answering before it is read would cut
+    # the recorded body); the format's own path and query follow as the query.
+    path, _, query = request["path"].partition("?")
+    target = f"/echo?to={path}" + (f"&{query}" if query else "")
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{target}", data=body, method="POST")
     for name, value in request["headers"]:
         req.add_header(name, value)
     try:
