@@ -32,6 +32,7 @@ mod overload;
 mod policy;
 mod reading;
 mod redaction;
+mod redaction_telemetry;
 mod relay;
 mod report;
 mod sinkhole;

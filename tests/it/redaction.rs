@@ -193,3 +193,33 @@ async fn every_position_in_one_run() {
         "{query}"
     );
 }
+
+/// A credential header inside a multi-line argument (`sh -c "curl -H 'X-My-Service-Key: …'"`)
+/// is redacted in `capture.command` and in every process's `argv` alike, and the header
+/// curl sends is redacted too: the planted value is nowhere in the capture.
+#[tokio::test]
+async fn credential_headers_inside_multi_line_arguments() {
+    let planted = "Hq8z3Xv7Lm2Rk9WsPlant";
+    let scratch = Scratch::new();
+    let upstream = Upstream::start(None).await;
+    let out = scratch.path("cap.jsonl");
+    let mut cmd = scratch.run_prefix(&out, None);
+    let script = format!(
+        "curl -s -o /dev/null \\\n  -H 'X-My-Service-Key: {planted}' \\\n  http://127.0.0.1:{}/hello",
+        upstream.port()
+    );
+    cmd.args(["--", "sh", "-c", &script]);
+    let ran = run(cmd).await;
+    assert_eq!(ran.code, Some(0), "{}\n{}", ran.stdout, ran.stderr);
+    let stored = std::fs::read_to_string(&out).expect("capture");
+    assert!(!stored.contains(planted), "{stored}");
+    let records = read_capture(&out);
+    let command = records[0]["command"].as_array().expect("capture.command");
+    let redacted = format!("X-My-Service-Key: {}", fingerprint(planted));
+    assert!(
+        command[2].as_str().is_some_and(|c| c.contains(&redacted)),
+        "{command:?}"
+    );
+    let request = of_type(&records, "request")[0];
+    assert_eq!(header(request, "x-my-service-key"), fingerprint(planted));
+}

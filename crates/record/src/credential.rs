@@ -56,18 +56,77 @@ const NOT_CREDENTIALS: &[&str] = &[
 ];
 
 /// Credential headers whose names are recognised also when written out in text (a curl
-/// command line in a prompt): `Authorization: Bearer …`, `x-api-key=…`.
+/// command line in a prompt) although they have no `-` in them: `Authorization: Bearer …`,
+/// `Cookie: …`. Names with a `-` (`x-api-key`, `X-My-Service-Key`) are recognised by
+/// [`is_credential_name`].
 pub(crate) const CREDENTIAL_HEADERS_IN_TEXT: &[&str] = &[
     "proxy-authorization",
     "authorization",
     "x-api-key",
     "api-key",
     "x-goog-api-key",
+    "cookie",
+];
+
+/// How surely a credential-like name marks its value as a credential: what the value rule
+/// ([`crate::is_secret`]) asks of the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameStrength {
+    /// A name that says "credential" outright: one of its words is [`STRONG_WORDS`], ends in
+    /// a [`CREDENTIAL_WORD_ENDINGS`] ending, or is `key` after `api`, `access` or `private`
+    /// (`Authorization`, `Cookie`, `x-api-key`, `X-Session-Token`, `password`). Any value but
+    /// a plainly harmless one (boolean, number, URL without userinfo, …) is a credential.
+    Strong,
+    /// A name that only may (`key`, `auth`, `sig`, `X-My-Service-Key`): the value must also
+    /// look like a secret (length and entropy).
+    Weak,
+}
+
+/// The [`CREDENTIAL_WORDS`] that make a name [`NameStrength::Strong`].
+const STRONG_WORDS: &[&str] = &[
+    "apikey",
+    "authorization",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "passphrase",
+    "credential",
+    "credentials",
+    "cookie",
+];
+
+/// Words that make `key` before them a strong credential name: `api_key`, `X-Access-Key`.
+const STRONG_KEY_QUALIFIERS: &[&str] = &["api", "access", "private", "secret"];
+
+/// Last words that name the *form* of the credential before them rather than something
+/// else about it: `token_value`, `auth_header`, `private_key_pem`, `api_key_b64`. A number
+/// (`api_key_2`) counts as one too.
+const CARRIER_WORDS: &[&str] = &[
+    "value",
+    "val",
+    "string",
+    "str",
+    "header",
+    "data",
+    "raw",
+    "b64",
+    "base64",
+    "encoded",
+    "pem",
+    "der",
+    "json",
+    "text",
+    "plain",
+    "plaintext",
 ];
 
 /// Whether a header, URL query parameter (percent-decoded), form field or JSON member named
-/// `name` carries a credential: one of its words is a [`CREDENTIAL_WORDS`] word or ends in a
-/// [`CREDENTIAL_WORD_ENDINGS`] ending, and it is not one of the [`NOT_CREDENTIALS`].
+/// `name` may carry a credential: its last word (after any [`CARRIER_WORDS`] and numbers) is
+/// a [`CREDENTIAL_WORDS`] word or ends in a [`CREDENTIAL_WORD_ENDINGS`] ending, and it is not
+/// one of the [`NOT_CREDENTIALS`]. The last word names what the value is: `access_token` and
+/// `X-Api-Key` carry one, `auth_provider`, `token_type`, `password_strength` and
+/// `api_key_source` say something about one. Whether the value *is* one: [`crate::is_secret`].
 ///
 /// ```
 /// use phonehome_record::is_credential_name;
@@ -77,17 +136,52 @@ pub(crate) const CREDENTIAL_HEADERS_IN_TEXT: &[&str] = &[
 /// for name in ["Sec-WebSocket-Key", "X-Session-Id", "x-ratelimit-remaining-tokens", "monkey"] {
 ///     assert!(!is_credential_name(name), "{name}");
 /// }
+/// assert!(!is_credential_name("auth_provider"), "says something about one");
 /// ```
 pub fn is_credential_name(name: &str) -> bool {
+    credential_name_strength(name).is_some()
+}
+
+/// How surely `name` marks a credential ([`NameStrength`]); `None` when it does not
+/// ([`is_credential_name`]).
+///
+/// ```
+/// use phonehome_record::{credential_name_strength, NameStrength};
+/// assert_eq!(credential_name_strength("X-Api-Key"), Some(NameStrength::Strong));
+/// assert_eq!(credential_name_strength("X-My-Service-Key"), Some(NameStrength::Weak));
+/// assert_eq!(credential_name_strength("token_value"), Some(NameStrength::Strong));
+/// assert_eq!(credential_name_strength("token_type"), None);
+/// ```
+pub fn credential_name_strength(name: &str) -> Option<NameStrength> {
     let lower = name.to_ascii_lowercase();
     if NOT_CREDENTIALS.contains(&lower.as_str()) {
-        return false;
+        return None;
     }
-    words(name).any(|word| {
-        let word = word.to_ascii_lowercase();
-        CREDENTIAL_WORDS.contains(&word.as_str())
-            || CREDENTIAL_WORD_ENDINGS.iter().any(|e| word.ends_with(e))
-    })
+    let mut words: Vec<String> = words(name).map(|w| w.to_ascii_lowercase()).collect();
+    while words.len() > 1 && words.last().is_some_and(|w| is_carrier(w)) {
+        words.pop();
+    }
+    let (last, before) = match words.as_slice() {
+        [.., before, last] => (last.as_str(), Some(before.as_str())),
+        [last] => (last.as_str(), None),
+        [] => return None,
+    };
+    let qualified_key = last == "key" && before.is_some_and(|b| STRONG_KEY_QUALIFIERS.contains(&b));
+    if qualified_key
+        || STRONG_WORDS.contains(&last)
+        || CREDENTIAL_WORD_ENDINGS.iter().any(|e| last.ends_with(e))
+    {
+        Some(NameStrength::Strong)
+    } else if CREDENTIAL_WORDS.contains(&last) {
+        Some(NameStrength::Weak)
+    } else {
+        None
+    }
+}
+
+/// Whether `word` (lowercase) is one of the [`CARRIER_WORDS`] or a number.
+fn is_carrier(word: &str) -> bool {
+    CARRIER_WORDS.contains(&word) || word.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Every word and ending that can mark a credential's name: a name [`is_credential_name`]

@@ -18,11 +18,15 @@ mod process;
 mod reader;
 mod record;
 mod redact;
+mod secret;
 mod target;
 mod writer;
 
 pub use body::{encode_body, BodyInput};
-pub use credential::{is_credential_env_name, is_credential_header, is_credential_name};
+pub use credential::{
+    credential_name_strength, is_credential_env_name, is_credential_header, is_credential_name,
+    NameStrength,
+};
 pub use head::{RecordHead, RecordKind};
 pub use markers::{collect_markers, CollectedMarkers, Origin};
 pub use package::agent_package;
@@ -36,6 +40,7 @@ pub use record::{
     Ws,
 };
 pub use redact::{fingerprint, fingerprint_hex, parse_redaction_token, redaction_token, Redactor};
+pub use secret::is_secret;
 pub use target::{
     is_loopback, split_authority, AuthorityError, Target, HOST_LOOPBACK_NAME, LOOPBACK_HOSTS,
 };

@@ -114,7 +114,7 @@ fn redacted_base64_text(text: &str, redactor: &Redactor) -> Option<Stored> {
 
 /// `text` decoded as base64 (standard or URL-safe alphabet, padding optional, white space
 /// between lines allowed), when all of it is base64 of at least [`MIN_BASE64_TEXT`] bytes.
-fn decode_base64_text(text: &str) -> Option<Vec<u8>> {
+pub(crate) fn decode_base64_text(text: &str) -> Option<Vec<u8>> {
     let trimmed = text.trim();
     if trimmed.len() < MIN_BASE64_TEXT {
         return None;

@@ -10,10 +10,10 @@ use std::sync::LazyLock;
 use regex::{Regex, RegexSet};
 use sha2::{Digest, Sha256};
 
-use crate::credential::{
-    credential_name_pieces, is_credential_flag, is_credential_header, is_credential_name,
-    CREDENTIAL_HEADERS_IN_TEXT,
-};
+use crate::credential::{credential_name_pieces, is_credential_header, CREDENTIAL_HEADERS_IN_TEXT};
+use crate::secret::is_secret;
+
+mod argv;
 
 /// What every redaction token starts with.
 const TOKEN_PREFIX: &str = "[REDACTED:";
@@ -22,11 +22,19 @@ const TOKEN_SUFFIX: &str = "]";
 /// Hex digits in a fingerprint.
 const FINGERPRINT_LEN: usize = 8;
 
-/// Key shapes recognised anywhere in text: provider API keys, cloud keys, chat tokens, JWTs.
-static KEY_SHAPES: LazyLock<Regex> = LazyLock::new(|| {
+/// Known token formats, recognised anywhere in text whatever their name: provider API keys
+/// (Anthropic, OpenAI, Google, Stripe, Hugging Face), code-host tokens (GitHub, GitLab),
+/// package registry tokens, chat tokens (Slack), AWS access key ids, JWTs and PEM private keys
+/// (line breaks as written or escaped in JSON).
+pub(crate) static KEY_SHAPES: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
         r"sk-ant-[A-Za-z0-9_\-]{16,}",
         r"|sk-[A-Za-z0-9_\-]{16,}",
+        r"|\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}",
+        r"|\bhf_[A-Za-z0-9]{30,}",
+        r"|\bglpat-[A-Za-z0-9_\-]{20,}",
+        r"|\bnpm_[A-Za-z0-9]{36}\b",
+        r"|-----BEGIN [A-Z ]{0,20}PRIVATE KEY-----[A-Za-z0-9+/=\s\\]{16,}?-----END [A-Z ]{0,20}PRIVATE KEY-----",
         r"|AIza[0-9A-Za-z_\-]{35}",
         r"|gh[pousr]_[A-Za-z0-9]{20,}",
         r"|github_pat_[A-Za-z0-9_]{20,}",
@@ -37,23 +45,52 @@ static KEY_SHAPES: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex is valid")
 });
 
-/// A credential header written out in text (a curl command line, a prompt):
-/// `Authorization: Bearer …`, `x-api-key=…`.
+/// A credential header written out in text (a curl command line, an argument of `sh -c`, a
+/// prompt): `Authorization: Bearer …`, `X-My-Service-Key: …`, `x-api-key=…`, `--token=…`.
+/// The name is one of [`CREDENTIAL_HEADERS_IN_TEXT`] or has a `-` in it (header and flag
+/// names do, code identifiers seldom); [`is_secret`] decides.
+/// Values shorter than 8 characters are left alone in text.
 static HEADER_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
-    let names = alternation(CREDENTIAL_HEADERS_IN_TEXT.iter().copied());
+    let pieces = alternation(credential_name_pieces());
     Regex::new(&format!(
-        r#"(?i)\b({names})(\s*[:=]\s*)((?:bearer|basic|token)\s+)?([^\s'",;\[]{{8,}})"#
+        r#"(?i)\b([A-Za-z0-9_\-]*(?:{pieces})[A-Za-z0-9_\-]*)(\s*[:=]\s*)((?:bearer|basic|token)\s+)?([^\s'",;\[]{{8,}})"#
+    ))
+    .expect("static regex is valid")
+});
+
+/// A name/value pair written as two JSON members: an OTLP attribute
+/// (`{"key": NAME, "value": {"stringValue": VALUE}}`, or the first of an `arrayValue`'s
+/// strings, as OpenTelemetry's `http.request.header.<name>` attributes are) or a `{"name": NAME, "value": VALUE}`
+/// list item (HAR headers, cookies, query strings). The name is never the secret: the value is
+/// judged under it. The name, then the text up to the value, then the value as written.
+static PAIR: LazyLock<Regex> = LazyLock::new(|| {
+    let pieces = alternation(credential_name_pieces());
+    Regex::new(&format!(
+        r#"(?i)"(?:key|name)"\s*:\s*"([^"\\]*(?:{pieces})[^"\\]*)("\s*,\s*"value"\s*:\s*(?:\{{\s*(?:"arrayValue"\s*:\s*\{{\s*"values"\s*:\s*\[\s*\{{\s*)?"stringValue"\s*:\s*)?")((?:[^"\\]|\\.)+)""#
+    ))
+    .expect("static regex is valid")
+});
+
+/// A header written as a JSON array of two strings, `["authorization", "Bearer …"]`, as
+/// header lists are (the capture's own, fetch's `headers` init): the value is judged under
+/// the name.
+static HEADER_ARRAY: LazyLock<Regex> = LazyLock::new(|| {
+    let pieces = alternation(credential_name_pieces());
+    Regex::new(&format!(
+        r#"(?i)\[\s*"([^"\\]*(?:{pieces})[^"\\]*)("\s*,\s*")((?:[^"\\]|\\.)+)"\s*\]"#
     ))
     .expect("static regex is valid")
 });
 
 /// JSON string members whose name may be a credential's (`"password": "…"`,
-/// `"client_secret": "…"`); [`is_credential_name`] decides. The name, then `:` with its
-/// spacing and the opening quote, then the value as written (escapes included).
+/// `"client_secret": "…"`); [`is_secret`] decides. The name, then `:` with its spacing and
+/// the opening quote, then the value as written (escapes included), then, when a `"value"`
+/// member follows, that member's name: a `"key"` followed by a `"value"` is the name of a
+/// [`PAIR`], not a credential.
 static JSON_MEMBER: LazyLock<Regex> = LazyLock::new(|| {
     let pieces = alternation(credential_name_pieces());
     Regex::new(&format!(
-        r#"(?i)("[^"\\]*(?:{pieces})[^"\\]*")(\s*:\s*")((?:[^"\\]|\\.)+)""#
+        r#"(?i)("[^"\\]*(?:{pieces})[^"\\]*")(\s*:\s*")((?:[^"\\]|\\.)+)"(\s*,\s*"value"\s*:)?"#
     ))
     .expect("static regex is valid")
 });
@@ -61,7 +98,7 @@ static JSON_MEMBER: LazyLock<Regex> = LazyLock::new(|| {
 /// `name=value` pairs whose name may be a credential's, at the start of text or a line, after
 /// white space, `?`, `&` or `;`, or after an escaped line break (`\n` in JSON text): form
 /// bodies (`client_secret=…&grant_type=…`), query strings and `.env` lines written in text
-/// (`API_KEY=…`). [`is_credential_name`] decides.
+/// (`API_KEY=…`). [`is_secret`] decides.
 static NAME_VALUE: LazyLock<Regex> = LazyLock::new(|| {
     let pieces = alternation(credential_name_pieces());
     let name = r"[A-Za-z0-9_.\-\[\]%]";
@@ -81,6 +118,8 @@ static USERINFO_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| {
 static TEXT_RULES: LazyLock<RegexSet> = LazyLock::new(|| {
     let rules = [
         &*KEY_SHAPES,
+        &*PAIR,
+        &*HEADER_ARRAY,
         &*HEADER_IN_TEXT,
         &*JSON_MEMBER,
         &*NAME_VALUE,
@@ -181,15 +220,19 @@ impl Redactor {
     }
 
     /// The credential carried by header `name`, without its auth scheme word; `None` for a
-    /// header that carries no credential.
+    /// header that carries no credential (its name is not a credential's, or [`is_secret`]
+    /// says its value is none; a redaction token, as captures hold them, is one).
     pub fn credential<'v>(name: &str, value: &'v str) -> Option<&'v str> {
         if !is_credential_header(name) {
             return None;
         }
-        Some(match split_scheme(value) {
+        let credential = match split_scheme(value) {
             Some((_, credential)) => credential,
             None => value.trim(),
-        })
+        };
+        // A recorded capture holds the redaction token, which is one still.
+        (parse_redaction_token(credential).is_some() || is_secret(name, value))
+            .then_some(credential)
     }
 
     /// Whether this redactor changes anything.
@@ -202,47 +245,10 @@ impl Redactor {
         if self.disabled {
             return value.to_owned();
         }
-        if is_credential_header(name) {
+        if is_credential_header(name) && is_secret(name, value) {
             return redact_keeping_scheme(value);
         }
         self.text(value).into_owned()
-    }
-
-    /// The value to record for a command line (`capture.command`, `conn.process.argv`): each
-    /// argument redacted as [`text`](Self::text), and the value of a flag whose name marks a
-    /// credential redacted whole, in both spellings (`--api-key VALUE`, `--api-key=VALUE`).
-    /// Flags named `--no-…` or `…-file` take no secret and are left alone.
-    ///
-    /// ```
-    /// let r = phonehome_record::Redactor::new();
-    /// let argv = ["tool", "--token", "opaque1234", "--name=x"].map(String::from);
-    /// let out = r.argv(&argv);
-    /// assert_eq!(out[2], phonehome_record::fingerprint("opaque1234"));
-    /// assert_eq!(out[3], "--name=x");
-    /// ```
-    pub fn argv(&self, argv: &[String]) -> Vec<String> {
-        if self.disabled {
-            return argv.to_vec();
-        }
-        let mut out = Vec::with_capacity(argv.len());
-        let mut value_is_secret = false;
-        for arg in argv {
-            if std::mem::take(&mut value_is_secret) && !arg.starts_with('-') {
-                out.push(fingerprint_once(arg));
-                continue;
-            }
-            match credential_flag(arg) {
-                Some(CredentialFlag::Joined { name, value }) => {
-                    out.push(format!("{name}={}", fingerprint_once(value)));
-                }
-                Some(CredentialFlag::ValueNext) => {
-                    value_is_secret = true;
-                    out.push(arg.clone());
-                }
-                None => out.push(self.text(arg).into_owned()),
-            }
-        }
-        out
     }
 
     /// `url` with the userinfo's password (or a userinfo without one, whole), credential query
@@ -287,25 +293,34 @@ impl Redactor {
                 out = Cow::Owned(out.replace(secret.as_str(), &fingerprint(secret)));
             }
         }
-        let rules: [(&Regex, Replacement); 5] = [
+        let rules: [(&Regex, Replacement); 7] = [
             (&KEY_SHAPES, |c| fingerprint(&c[0])),
+            (&PAIR, redact_pair),
+            (&HEADER_ARRAY, redact_pair),
             (&HEADER_IN_TEXT, |c| {
-                let scheme = c.get(3).map_or("", |m| m.as_str());
-                format!("{}{}{scheme}{}", &c[1], &c[2], fingerprint(&c[4]))
+                let (name, scheme) = (&c[1], c.get(3).map_or("", |m| m.as_str()));
+                let header_like = name.contains('-')
+                    || CREDENTIAL_HEADERS_IN_TEXT.contains(&&*name.to_ascii_lowercase());
+                if !header_like || !is_secret(name, &c[4]) {
+                    return c[0].to_owned();
+                }
+                format!("{name}{}{scheme}{}", &c[2], fingerprint(&c[4]))
             }),
             (&JSON_MEMBER, |c| {
                 let name = c[1].trim_matches('"');
-                if !is_credential_name(name) {
+                let pair_name = c.get(4).is_some() && name.eq_ignore_ascii_case("key");
+                if pair_name || !is_secret(name, &c[3]) {
                     return c[0].to_owned();
                 }
-                format!("{}{}{}\"", &c[1], &c[2], fingerprint(&c[3]))
+                let tail = c.get(4).map_or("", |m| m.as_str());
+                format!("{}{}{}\"{tail}", &c[1], &c[2], fingerprint(&c[3]))
             }),
             (&NAME_VALUE, |c| {
                 let name = percent_encoding::percent_decode_str(&c[2]).decode_utf8_lossy();
-                if !is_credential_name(&name) {
+                let value = percent_encoding::percent_decode_str(&c[3]).decode_utf8_lossy();
+                if !is_secret(&name, &value) {
                     return c[0].to_owned();
                 }
-                let value = percent_encoding::percent_decode_str(&c[3]).decode_utf8_lossy();
                 format!("{}{}={}", &c[1], &c[2], fingerprint(&value))
             }),
             (&USERINFO_IN_TEXT, |c| {
@@ -365,40 +380,21 @@ fn redact_userinfo(url: &str) -> Cow<'_, str> {
     Cow::Owned(format!("{}{redacted}{}", &url[..scheme_end], &rest[at..]))
 }
 
-/// [`fingerprint`] of a value that is not one already, so that redacting twice changes nothing.
-fn fingerprint_once(value: &str) -> String {
-    if value.starts_with("[REDACTED:") {
-        value.to_owned()
-    } else {
-        fingerprint(value)
+/// A [`PAIR`] or [`HEADER_ARRAY`] match with its value redacted (auth scheme word kept) when
+/// [`is_secret`] says so under its name (group 1); group 3 is the value.
+fn redact_pair(c: &regex::Captures<'_>) -> String {
+    let (whole, value) = (c.get(0).expect("match"), c.get(3).expect("value group"));
+    if !is_secret(&c[1], value.as_str()) {
+        return whole.as_str().to_owned();
     }
-}
-
-/// A command-line flag whose value is a credential.
-enum CredentialFlag<'a> {
-    /// `--token=VALUE`: the flag with its `=`-joined value.
-    Joined { name: &'a str, value: &'a str },
-    /// `--token`: the value is the next argument.
-    ValueNext,
-}
-
-/// Whether `arg` is a flag (`-x`, `--name`, `--name=value`) whose name marks a credential.
-fn credential_flag(arg: &str) -> Option<CredentialFlag<'_>> {
-    if !arg.starts_with('-') {
-        return None;
-    }
-    let (name, value) = match arg.split_once('=') {
-        Some((name, value)) => (name, Some(value)),
-        None => (arg, None),
-    };
-    if !is_credential_flag(name) {
-        return None;
-    }
-    match value {
-        Some("") => None,
-        Some(value) => Some(CredentialFlag::Joined { name, value }),
-        None => Some(CredentialFlag::ValueNext),
-    }
+    let (start, end) = (value.start() - whole.start(), value.end() - whole.start());
+    let text = whole.as_str();
+    format!(
+        "{}{}{}",
+        &text[..start],
+        redact_keeping_scheme(value.as_str()),
+        &text[end..]
+    )
 }
 
 /// Builds the redacted text of one regex match.
@@ -425,8 +421,8 @@ fn redact_query(query: &str) -> String {
         .map(|pair| match pair.split_once('=') {
             Some((name, value)) if !value.is_empty() => {
                 let decoded = percent_encoding::percent_decode_str(name).decode_utf8_lossy();
-                if is_credential_name(&decoded) {
-                    let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+                let value = percent_encoding::percent_decode_str(value).decode_utf8_lossy();
+                if is_secret(&decoded, &value) {
                     format!("{name}={}", fingerprint(&value))
                 } else {
                     pair.to_owned()

@@ -169,6 +169,39 @@ proptest! {
         }
     }
 
+    /// A random secret under every kind of credential name, in every position the rule
+    /// covers: header, JSON member, OTLP attribute, `{"name","value"}` item, header array,
+    /// query parameter, form field, header line in text, command-line flag.
+    #[test]
+    fn planted_secrets_under_credential_names_never_survive(
+        secret in "[a-z]{3}[0-9]{2}[A-Za-z0-9]{12,30}",
+        name in proptest::sample::select(&[
+            "Authorization", "x-api-key", "X-My-Service-Key", "api_key", "password",
+            "access_token", "client_secret", "key", "auth", "session_key", "X-Auth", "sig",
+            "writeKey", "sdkKey", "http.request.header.cookie",
+        ][..]),
+    ) {
+        let r = Redactor::new();
+        let texts = [
+            r.header(name, &secret),
+            r.header(name, &format!("Bearer {secret}")),
+            r.text(&format!(r#"{{"{name}":"{secret}"}}"#)).into_owned(),
+            r.text(&format!(r#"{{"key":"{name}","value":{{"stringValue":"{secret}"}}}}"#)).into_owned(),
+            r.text(&format!(r#"[{{"name":"{name}","value":"{secret}"}}]"#)).into_owned(),
+            r.text(&format!(r#"[["{name}","{secret}"]]"#)).into_owned(),
+            r.url(&format!("https://h.test/p?page=2&{name}={secret}")),
+            r.text(&format!("grant_type=x&{name}={secret}")).into_owned(),
+            r.text(&format!("curl -H 'X-{name}: {secret}' http://h.test/")).into_owned(),
+            r.argv(&["tool".into(), format!("--{name}={secret}"), "--api-key".into(), secret.clone()]).join(" "),
+        ];
+        for (i, text) in texts.iter().enumerate() {
+            if i == 8 && name.contains('.') {
+                continue; // no header is named with dots
+            }
+            prop_assert!(!text.contains(&secret), "position {}: {}", i, text);
+        }
+    }
+
     #[test]
     fn redaction_is_idempotent(text in ".{0,80}") {
         let r = Redactor::new();
@@ -243,14 +276,16 @@ fn name_value_pairs_in_text() {
 fn json_members_named_like_credentials() {
     let r = Redactor::new();
     let out = r.text(
-        r#"{"client_secret": "c\"s","serviceKey":"k1","session_id":"ses_1","user":{"authToken":"t1"},"max_tokens":5}"#,
+        r#"{"client_secret": "c\"s","serviceKey":"k1Zq8WmXr4","cache_key":"k1","session_id":"ses_1","user":{"authToken":"t1"},"max_tokens":5}"#,
     );
+    // `serviceKey` is a weak name (`key`): a random-looking value is redacted, a short one
+    // (`cache_key: k1`) is not; strong names (`secret`, `token`) redact any value.
     assert_eq!(
         out,
         format!(
-            r#"{{"client_secret": "{}","serviceKey":"{}","session_id":"ses_1","user":{{"authToken":"{}"}},"max_tokens":5}}"#,
+            r#"{{"client_secret": "{}","serviceKey":"{}","cache_key":"k1","session_id":"ses_1","user":{{"authToken":"{}"}},"max_tokens":5}}"#,
             fingerprint(r#"c\"s"#),
-            fingerprint("k1"),
+            fingerprint("k1Zq8WmXr4"),
             fingerprint("t1")
         )
     );
@@ -281,4 +316,95 @@ fn userinfo_in_urls() {
             fingerprint("hunter22")
         )
     );
+}
+
+#[test]
+fn otlp_attributes_are_judged_under_their_key() {
+    let r = Redactor::new();
+    let body = r#"[{"key":"service.version","value":{"stringValue":"3.0.65"}},{"key":"auth_provider","value":{"stringValue":"anthropic"}},{"key":"api_key","value":{"stringValue":"Zq4xW8mR2kLp9sT3vY6b"}},{"key": "http.request.header.x-api-key", "value": {"arrayValue": {"values": [{"stringValue": "k9dK2mQ7xZ4wR8vL3"}]}}},{"key":"http.request.header.authorization","value":{"stringValue":"Bearer a8Kd92jfQ0wLzX7cVb3nM5"}}]"#;
+    let out = r.text(body);
+    assert_eq!(
+        out,
+        format!(
+            r#"[{{"key":"service.version","value":{{"stringValue":"3.0.65"}}}},{{"key":"auth_provider","value":{{"stringValue":"anthropic"}}}},{{"key":"api_key","value":{{"stringValue":"{}"}}}},{{"key": "http.request.header.x-api-key", "value": {{"arrayValue": {{"values": [{{"stringValue": "{}"}}]}}}}}},{{"key":"http.request.header.authorization","value":{{"stringValue":"Bearer {}"}}}}]"#,
+            fingerprint("Zq4xW8mR2kLp9sT3vY6b"),
+            fingerprint("k9dK2mQ7xZ4wR8vL3"),
+            fingerprint("a8Kd92jfQ0wLzX7cVb3nM5"),
+        )
+    );
+}
+
+#[test]
+fn name_value_lists_and_header_arrays() {
+    let r = Redactor::new();
+    let out = r.text(
+        r#"{"params":[{"name":"api-key","value":"nvList4r5t6y7u8i"},{"name":"token_type","value":"bearer"}],"headers":[["authorization","Bearer hdrArr9a8s7d6f5g"],["content-type","application/json"]]}"#,
+    );
+    assert_eq!(
+        out,
+        format!(
+            r#"{{"params":[{{"name":"api-key","value":"{}"}},{{"name":"token_type","value":"bearer"}}],"headers":[["authorization","Bearer {}"],["content-type","application/json"]]}}"#,
+            fingerprint("nvList4r5t6y7u8i"),
+            fingerprint("hdrArr9a8s7d6f5g"),
+        )
+    );
+}
+
+#[test]
+fn telemetry_values_that_are_no_secret_stay() {
+    let r = Redactor::new();
+    for body in [
+        r#"{"auth_provider":"anthropic","auth":"subscription","token_type":"Bearer","has_api_key":"true"}"#,
+        r#"{"key":"Enter","cache_key":"k1","sessionKeyRotation":"daily","auth":"none"}"#,
+        r#"{"password_strength":"strong","api_key_source":"ANTHROPIC_API_KEY","key":"gen_ai.system"}"#,
+        "X-Auth: anthropic",
+    ] {
+        assert_eq!(r.text(body), body);
+    }
+    assert_eq!(r.header("x-api-key-enabled", "true"), "true");
+    assert_eq!(r.header("X-Auth-Provider", "github"), "github");
+}
+
+#[test]
+fn credential_headers_with_any_name_in_text() {
+    let r = Redactor::new();
+    let arg = "curl -s \\\n  -H 'X-My-Service-Key: mK7q2Zx9WvB4rT8y' \\\n  http://127.0.0.1:9/";
+    let out = r.text(arg);
+    assert!(!out.contains("mK7q2Zx9WvB4rT8y"), "{out}");
+    assert!(out.contains(&format!(
+        "X-My-Service-Key: {}",
+        fingerprint("mK7q2Zx9WvB4rT8y")
+    )));
+    let code = "const token = getToken(); let auth_mode: string;";
+    assert_eq!(r.text(code), code, "code identifiers are no header names");
+}
+
+#[test]
+fn argv_lines_flags_and_base64() {
+    use base64::Engine as _;
+    let r = Redactor::new();
+    let planted = "Hq8z3Xv7Lm2Rk9WsQ4";
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{{\"password\":\"{planted}\"}}"));
+    let argv = [
+        "sh".to_owned(),
+        "-c".into(),
+        format!("curl -H 'X-My-Service-Key: {planted}' \\\n http://127.0.0.1:9/ && export API_TOKEN={planted}x"),
+        "--max-tokens".into(),
+        "100".into(),
+        "--token=true".into(),
+        format!("--data={encoded}"),
+        "--payload".into(),
+        encoded.clone(),
+        "aGVsbG8gd29ybGQsIGhvdyBhcmUgeW91".into(),
+    ];
+    let out = r.argv(&argv);
+    let joined = out.join(" ");
+    assert!(!joined.contains(planted), "{joined}");
+    assert!(!joined.contains(&encoded), "{joined}");
+    assert_eq!(out[4], "100", "a number under a credential-like flag");
+    assert_eq!(out[5], "--token=true");
+    assert_eq!(out[8], fingerprint(&encoded));
+    assert_eq!(out[9], argv[9], "base64 that carries no credential");
+    assert_eq!(r.argv(&out), out, "redacting twice changes nothing");
 }
