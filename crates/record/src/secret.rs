@@ -23,7 +23,7 @@ use crate::credential::{credential_name_strength, NameStrength};
 pub(crate) const MIN_WEAK_SECRET_LEN: usize = 8;
 /// The share of the highest entropy a value of its length can have (log2 of the length)
 /// that a value under a weak name must reach.
-const ENTROPY_SHARE: f64 = 0.8;
+const ENTROPY_SHARE: f64 = 0.7;
 /// Bits per character that always suffice: gitleaks' `generic-api-key` threshold.
 const ENTROPY_CAP: f64 = 3.5;
 /// The same for a value of hex digits (and dashes, as UUIDs are written) only:
@@ -75,8 +75,8 @@ static NAME_LIKE: LazyLock<Regex> = LazyLock::new(|| {
 /// - under a [`NameStrength::Weak`] name (`key`, `auth`, `sig`, `X-My-Service-Key`): also not
 ///   name-like (lowercase words, `UPPER_SNAKE`, a dotted
 ///   attribute name, a file path, prose), at least [`MIN_WEAK_SECRET_LEN`] characters, and of
-///   Shannon entropy (bits per character) at least `min(0.8 × log2(length), 3.5)`, or
-///   `min(0.8 × log2(length), 3.0)` for hex digits (and dashes) only.
+///   Shannon entropy (bits per character) at least `min(0.7 × log2(length), 3.5)`, or
+///   `min(0.7 × log2(length), 3.0)` for hex digits (and dashes) only.
 ///
 /// ```
 /// use phonehome_record::is_secret;
