@@ -44,6 +44,16 @@ static PLAIN: LazyLock<Regex> = LazyLock::new(|| {
     .expect("static regex is valid")
 });
 
+/// Values shorter than this that are CamelCase words (`ArrowDown`, `PageUp`, `Backspace`) read
+/// as names (a key's name, an enum) under a weak name. Longer letter-only values are judged by
+/// entropy: a random 12-character string of letters is CamelCase-shaped about once in 1,300.
+const CAMEL_WORD_MAX_LEN: usize = 12;
+
+/// CamelCase words: `ArrowDown`, `controlLeft`.
+static CAMEL_WORDS: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^[A-Za-z][a-z]+(?:[A-Z][a-z]+)*$").expect("static regex is valid")
+});
+
 /// A URL without userinfo: a link, not a credential (its query is judged on its own).
 static URL_WITHOUT_USERINFO: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)^[a-z][a-z0-9+.\-]*://[^@\s/?#]+(?:[/?#][^\s]*)?$")
@@ -74,7 +84,8 @@ static NAME_LIKE: LazyLock<Regex> = LazyLock::new(|| {
 ///   (`${VAR}`, `{{var}}`, `<token>`), a redaction token, a URL without userinfo;
 /// - under a [`NameStrength::Weak`] name (`key`, `auth`, `sig`, `X-My-Service-Key`): also not
 ///   name-like (lowercase words, `UPPER_SNAKE`, a dotted
-///   attribute name, a file path, prose), at least [`MIN_WEAK_SECRET_LEN`] characters, and of
+///   attribute name, a file path, prose, CamelCase words under 12 characters such as
+///   `ArrowDown`), at least [`MIN_WEAK_SECRET_LEN`] characters, and of
 ///   Shannon entropy (bits per character) at least `min(0.7 × log2(length), 3.5)`, or
 ///   `min(0.7 × log2(length), 3.0)` for hex digits (and dashes) only.
 ///
@@ -142,7 +153,10 @@ fn without_scheme(value: &str) -> &str {
 /// entropy for its length (see [`is_secret`]).
 fn looks_random(value: &str) -> bool {
     let len = value.chars().count();
-    if len < MIN_WEAK_SECRET_LEN || NAME_LIKE.is_match(value) {
+    if len < MIN_WEAK_SECRET_LEN
+        || NAME_LIKE.is_match(value)
+        || (len < CAMEL_WORD_MAX_LEN && CAMEL_WORDS.is_match(value))
+    {
         return false;
     }
     let cap = if value.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {

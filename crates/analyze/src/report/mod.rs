@@ -46,7 +46,7 @@ const AHEAD: usize = 4;
 
 /// An event as the builder counts it: exchanges digested, the rest as they are.
 enum Fed {
-    Digest(digest::Digest),
+    Digest(Box<digest::Digest>),
     Event(Event),
 }
 
@@ -137,7 +137,7 @@ fn submit(pool: &mut InOrder<Vec<Fed>>, batch: Vec<Event>, scanners: &Scanners) 
         batch
             .into_iter()
             .map(|event| match event {
-                Event::Exchange(x) => Fed::Digest(digest(x, &scanners)),
+                Event::Exchange(x) => Fed::Digest(Box::new(digest(x, &scanners))),
                 other => Fed::Event(other),
             })
             .collect()
@@ -147,7 +147,7 @@ fn submit(pool: &mut InOrder<Vec<Fed>>, batch: Vec<Event>, scanners: &Scanners) 
 fn feed(builder: &mut Builder<'_>, patterns: &Patterns, batch: Option<Vec<Fed>>) {
     for fed in batch.into_iter().flatten() {
         match fed {
-            Fed::Digest(x) => builder.exchange(patterns, x),
+            Fed::Digest(x) => builder.exchange(patterns, *x),
             Fed::Event(event) => builder.event(patterns, event),
         }
     }
