@@ -45,8 +45,9 @@ const BATCH_BYTES: usize = 4 << 20;
 const AHEAD: usize = 4;
 
 /// An event as the builder counts it: exchanges digested, the rest as they are.
+#[allow(clippy::large_enum_variant)] // fed one batch at a time, as `Event` is
 enum Fed {
-    Digest(Box<digest::Digest>),
+    Digest(digest::Digest),
     Event(Event),
 }
 
@@ -137,7 +138,7 @@ fn submit(pool: &mut InOrder<Vec<Fed>>, batch: Vec<Event>, scanners: &Scanners) 
         batch
             .into_iter()
             .map(|event| match event {
-                Event::Exchange(x) => Fed::Digest(Box::new(digest(x, &scanners))),
+                Event::Exchange(x) => Fed::Digest(digest(x, &scanners)),
                 other => Fed::Event(other),
             })
             .collect()
@@ -147,7 +148,7 @@ fn submit(pool: &mut InOrder<Vec<Fed>>, batch: Vec<Event>, scanners: &Scanners) 
 fn feed(builder: &mut Builder<'_>, patterns: &Patterns, batch: Option<Vec<Fed>>) {
     for fed in batch.into_iter().flatten() {
         match fed {
-            Fed::Digest(x) => builder.exchange(patterns, *x),
+            Fed::Digest(x) => builder.exchange(patterns, x),
             Fed::Event(event) => builder.event(patterns, event),
         }
     }
