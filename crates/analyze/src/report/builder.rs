@@ -12,20 +12,19 @@ use super::calls::LlmAcc;
 use super::concern::{concern, Host};
 use super::digest::{is_connection_failure, Call, Digest, Scanners};
 use super::model::{
-    DomainRow, DownloadRow, FetchRow, Report, Setup, SignatureRow, Storm, Summary, TimelineEvent,
+    DomainRow, DownloadRow, FetchRow, Report, Setup, Storm, Summary, TimelineEvent,
 };
 use super::observed::Observations;
 use super::purpose::{decide, Evidence, Shape};
 use super::rows::{blocked_rows, failure_rows, fingerprint_rows, package_rows};
 use super::sight::Sight;
-use super::timeline::{self, Activity, Burst};
+use super::signatures::{signature_rows, SignatureAcc};
+use super::timeline::{self, Activity};
 use crate::agent::{self, Patterns};
 use crate::leaks::{Leak, LeakFinder, PromptLeak, PromptSearch};
 use crate::source::Event;
 use crate::telemetry_summary::Tally;
 
-/// Rows of the signature table kept in the report (the count of all is in the summary).
-const TOP_SIGNATURES: usize = 30;
 const TIMELINE_EVENTS: usize = 40;
 const MAX_LISTED: usize = 500;
 
@@ -44,29 +43,6 @@ struct HostAcc {
     activity: Activity,
     /// Its requests that the catalog saw an agent send there (`observed`).
     observed: Observations,
-}
-
-#[derive(Default)]
-struct SignatureAcc {
-    requests: u64,
-    failures: u64,
-    statuses: BTreeMap<u16, u64>,
-    burst: Option<Burst>,
-    /// Hash of the request body of the last failed request, to count retries.
-    last_failed_body: Option<u64>,
-}
-
-impl SignatureAcc {
-    /// Counts a request; whether it repeated the body of the last failed one (a retry).
-    fn add(&mut self, failed: bool, status: Option<u16>, body_hash: Option<u64>) -> bool {
-        self.requests += 1;
-        self.failures += u64::from(failed);
-        *self.statuses.entry(status.unwrap_or(0)).or_default() += 1;
-        let body = body_hash.or(Some(0));
-        let retry = self.last_failed_body.is_some() && self.last_failed_body == body;
-        self.last_failed_body = if failed { body } else { None };
-        retry
-    }
 }
 
 pub(super) struct Builder<'c> {
@@ -599,23 +575,4 @@ impl<'c> Builder<'c> {
             tool_requests: 0,
         }
     }
-}
-
-fn signature_rows(signatures: HashMap<String, SignatureAcc>) -> Vec<SignatureRow> {
-    let mut rows: Vec<SignatureRow> = signatures
-        .into_iter()
-        .map(|(signature, acc)| SignatureRow {
-            signature,
-            requests: acc.requests,
-            failures: acc.failures,
-            statuses: acc.statuses,
-        })
-        .collect();
-    rows.sort_by(|a, b| {
-        b.requests
-            .cmp(&a.requests)
-            .then(a.signature.cmp(&b.signature))
-    });
-    rows.truncate(TOP_SIGNATURES);
-    rows
 }

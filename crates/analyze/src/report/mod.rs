@@ -13,13 +13,16 @@ mod calls;
 mod caused;
 mod concern;
 mod digest;
+mod hosts;
 mod model;
 mod observed;
 mod prompts;
 mod purpose;
 mod rows;
 mod sight;
+mod signatures;
 mod timeline;
+mod verdict;
 
 use std::path::Path;
 use std::sync::Arc;
