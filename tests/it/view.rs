@@ -274,3 +274,45 @@ fn a_capture_without_its_end_says_so_in_the_title() {
     let screen = complete.wait_for("host and path");
     assert!(!screen.contains("incomplete"), "{screen}");
 }
+
+#[test]
+fn a_sinkholed_telemetry_request_opens_on_its_decoded_events() {
+    let scratch = Scratch::new();
+    let body = include_str!("../../crates/analyze/tests/fixtures/telemetry/otlp_logs.json");
+    let records = [
+        serde_json::json!({
+            "type": "capture", "ts": "2026-11-21T09:00:00.000Z", "format": "phonehome/1",
+            "id": "synthetic-view-telemetry", "tool_version": "0.1.0", "mode": "run",
+            "command": ["demo-agent"], "cwd": "/work/project", "policy": "observe",
+            "options": {"max_body": 16_777_216, "redact": true},
+        }),
+        serde_json::json!({
+            "type": "request", "ts": "2026-11-21T09:00:00.100Z", "flow": 1, "conn": 1,
+            "method": "POST", "url": "https://collector.test/v1/logs", "version": "HTTP/1.1",
+            "headers": [["content-type", "application/json"]], "sinkhole": "unreachable",
+            "body": {"size": body.len(), "encoding": "utf8", "data": body, "truncated": false},
+        }),
+        serde_json::json!({
+            "type": "end", "ts": "2026-11-21T09:00:01.000Z", "exit_code": 0,
+            "counts": {"conns": 1, "requests": 1, "responses": 0, "errors": 0, "blocked": 0, "ws": 0},
+            "dropped_bytes": 0,
+        }),
+    ];
+    let path = scratch.path("telemetry.jsonl");
+    let text: String = records.iter().map(|r| format!("{r}\n")).collect();
+    std::fs::write(&path, text).expect("write");
+    let tmux = Tmux::start(&scratch, &format!("{BIN} view --static {}", path.display()));
+    tmux.wait_for("/v1/logs");
+    tmux.keys(&["Enter"]);
+    let screen = tmux.wait_for("otlp/json · logs · 2 events");
+    assert!(screen.contains("session.start"), "{screen}");
+    assert!(screen.contains("turn finished"), "{screen}");
+    assert!(
+        screen.contains("user.id = user-7f3a  (by name)"),
+        "{screen}"
+    );
+    tmux.keys(&["q"]);
+    tmux.wait_for("/v1/logs");
+    tmux.keys(&["q"]);
+    assert!(tmux.wait_for("EXITED").contains("EXITED:0"));
+}

@@ -444,11 +444,12 @@ impl App {
         };
         if let Some(row) = row {
             let detail = Detail::load(&flows.index.path, &row, fold_depth);
-            // Open on the conversation for LLM calls, else on the response (or the record).
+            // Open on the conversation for LLM calls, on the decoded events for telemetry,
+            // else on the response (or the record).
             let tab = detail
                 .tabs
                 .iter()
-                .position(|t| t.name == "LLM")
+                .position(|t| t.name == "LLM" || t.name == "Telemetry")
                 .unwrap_or(if row.kind == RowKind::Flow { 1 } else { 0 })
                 .min(detail.tabs.len().saturating_sub(1));
             flows.detail = Some(DetailState {

@@ -1,5 +1,5 @@
 //! The detail pane of one row: its records read again by byte offset, shown as tabs
-//! (request, response, LLM conversation, raw records), with the process that owned the
+//! (request, response, LLM conversation, decoded telemetry, raw records), with the process that owned the
 //! connection when its `conn` record names one.
 
 use std::fs::File;
@@ -9,6 +9,7 @@ use std::path::Path;
 use base64::Engine as _;
 use phonehome_analyze::llm::text::{self, Layout};
 use phonehome_analyze::llm::{self, Conversation};
+use phonehome_analyze::telemetry::{self, Telemetry};
 use phonehome_analyze::Exchange;
 use phonehome_record::{Body, BodyEncoding, Conn, ConnProcess, Record, Sinkhole};
 use ratatui::style::{Color, Modifier, Style};
@@ -32,6 +33,8 @@ pub struct Detail {
     records: Vec<Record>,
     exchange: Option<Exchange>,
     conversation: Option<Conversation>,
+    /// The decoded telemetry request, when it is one.
+    telemetry: Option<Telemetry>,
     /// Set when phonehome answered the request itself.
     sinkhole: Option<Sinkhole>,
     /// The connection's `conn` record, when it names a process.
@@ -74,12 +77,14 @@ impl Detail {
         let sinkhole = request.as_ref().and_then(|r| r.sinkhole);
         let exchange = request.map(|r| Exchange::from_records(r, response, error));
         let conversation = exchange.as_ref().and_then(llm::decode);
+        let telemetry = exchange.as_ref().and_then(telemetry::decode);
         let title = format!("{} {}:{}{}", row.method, row.host, row.port, row.path);
         let mut detail = Detail {
             title,
             records,
             exchange,
             conversation,
+            telemetry,
             sinkhole,
             conn,
             tabs: Vec::new(),
@@ -108,6 +113,9 @@ impl Detail {
         if let Some(c) = &self.conversation {
             tabs.push(conversation_tab(c));
         }
+        if let Some(t) = &self.telemetry {
+            tabs.push(crate::telemetry::tab(t));
+        }
         let mut raw = raw_tab(&self.records, fold_depth);
         raw.lines.splice(0..0, raw_process);
         tabs.push(raw);
@@ -124,14 +132,14 @@ fn read_record(file: &mut File, at: u64) -> Result<Record, String> {
     Record::from_line(line.trim_end()).map_err(|e| format!(" at byte {at}: not a record: {e}"))
 }
 
-fn heading(text: impl Into<String>) -> Line<'static> {
+pub(crate) fn heading(text: impl Into<String>) -> Line<'static> {
     Line::from(Span::styled(
         text.into(),
         Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
     ))
 }
 
-fn note(text: &str) -> Line<'static> {
+pub(crate) fn note(text: &str) -> Line<'static> {
     Line::from(Span::styled(
         format!("note: {text}"),
         Style::new().fg(Color::Red),
