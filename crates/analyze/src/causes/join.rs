@@ -336,9 +336,15 @@ pub fn join(connections: Connections, tools: ToolLog) -> Causes {
 }
 
 /// The chain's processes below the agent (the nearest process that carried LLM calls); `None`
-/// when the owner is the agent itself or does not descend from it.
+/// when the owner is the agent itself or does not descend from it. When no LLM connection's
+/// process is known (its `conn` record is missing: a capture cut short, or records lost at a
+/// stop), the agent is the chain's top: the command phonehome started.
 fn below_agent<'a>(chain: &'a [Step], agent: &HashSet<u32>) -> Option<&'a [Step]> {
-    let at = chain.iter().position(|s| agent.contains(&s.pid))?;
+    let at = if agent.is_empty() {
+        chain.len().checked_sub(1)?
+    } else {
+        chain.iter().position(|s| agent.contains(&s.pid))?
+    };
     (at > 0).then(|| &chain[..at])
 }
 

@@ -335,3 +335,36 @@ fn a_gemini_call_without_id_meets_its_result_by_name() {
     assert_eq!((first.id.as_deref(), first.result_flow), (None, Some(9)));
     assert_eq!(first.caused[0].method, Method::Argv);
 }
+
+#[test]
+fn without_the_llm_connections_record_the_command_phonehome_started_is_the_agent() {
+    let mut feed = Feed::default();
+    ask(&mut feed, &[("toolu_A", "curl -s http://127.0.0.1:9/a")]);
+    feed.request(2, 3);
+    feed.conn(
+        3,
+        201,
+        2_110,
+        "curl -s http://127.0.0.1:9/a",
+        &[
+            (200, 2_100, "/bin/bash -c 'curl -s http://127.0.0.1:9/a'"),
+            (AGENT, -60_000, "node cli.js"),
+        ],
+    );
+    // The results go back, but the agent's LLM connection never gets its `conn` record (the
+    // capture was cut short): no process is known to have carried LLM calls.
+    let results = json!({"model": "m", "messages": [{"role": "user", "content": [
+        {"type": "tool_result", "tool_use_id": "toolu_A", "content": "done"}]}]});
+    let answer = json!({"id": "msg_2", "type": "message", "role": "assistant", "model": "m",
+        "content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn",
+        "usage": {"input_tokens": 1, "output_tokens": 1}});
+    feed.llm(9, 5_000, results, answer);
+    let causes = feed.finish();
+    let [a] = &causes.tool_calls[..] else {
+        panic!("one call: {causes:#?}");
+    };
+    assert_eq!(a.caused.len(), 1, "{a:#?}");
+    assert_eq!((a.caused[0].conn, a.caused[0].pid), (3, 201));
+    assert_eq!(a.caused[0].method, Method::Argv);
+    assert_eq!(a.caused[0].parents, [200]);
+}
