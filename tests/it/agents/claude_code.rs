@@ -117,6 +117,10 @@ async fn claude_code_telemetry_is_as_the_catalog_says_and_its_switches_work() {
         concern.starts_with("telemetry and feature flags of Claude Code (not LLM calls)"),
         "{report:#}"
     );
+    // Its telemetry there: one POST /api/event_logging/v2/batch of
+    // `{events: [{event_type, event_data: {event_name, client_timestamp, …}}]}`, read as an
+    // events array of the wrapped events, named by `event_name` (not by the one event_type).
+    default.assert_telemetry_names("events-array", &["tengu_started", "tengu_cli_flags"]);
     check_observed("claude-code", &pinned(PACKAGE), &default, |s| {
         run_plain(Some(s))
     })

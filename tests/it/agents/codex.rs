@@ -72,6 +72,15 @@ async fn codex_answers_through_phonehome_and_its_telemetry_is_as_the_catalog_say
         "{concern}"
     );
     assert_github_advice(&default);
+    // Its telemetry: OTLP/JSON metrics (POST /otlp/v1/metrics), each metric's name an event's.
+    default.assert_telemetry_names(
+        "otlp/json",
+        &[
+            "codex.process.start",
+            "codex.thread.started",
+            "codex.turn.ttft.duration_ms",
+        ],
+    );
     check_observed("codex", &pinned(PACKAGE), &default, run_codex_with).await;
 }
 

@@ -85,6 +85,9 @@ async fn gemini_cli_answers_through_phonehome_and_its_router_is_a_side_call() {
             .any(|c| c["meta"] == false && c["streaming"] == true),
         "{calls:#?}"
     );
+    // Its telemetry: one Clearcut `/log?format=json` batch; in this `-p` run it holds only the
+    // session start.
+    default.assert_telemetry_names("clearcut", &["start_session"]);
     check_observed("gemini-cli", &pinned(PACKAGE), &default, run_gemini_with).await;
 }
 

@@ -9,8 +9,9 @@
 //! Per agent: the answer arrives, the LLM calls are intercepted and decode (prompt, answer,
 //! tokens, session), every failed attempt names its host, the API key never reaches the
 //! capture, the report names the agent, its version and the provider; side calls carry a
-//! reason; and the catalog's `observed` requests for the agent are checked against a run, then
-//! against one run per switch.
+//! reason; the telemetry it sends in the run is read by `phonehome telemetry` (protocol and
+//! event names; see each agent's file); and the catalog's `observed` requests for the agent are
+//! checked against a run, then against one run per switch.
 
 mod claude_code;
 mod codex;
@@ -263,6 +264,37 @@ impl AgentRun {
             .lines()
             .map(|l| serde_json::from_str(l).expect("llm --json line"))
             .collect()
+    }
+
+    /// `phonehome telemetry --json` on the capture: one summary a host.
+    pub fn telemetry(&self) -> Vec<Value> {
+        self.phonehome(&["telemetry", "--json"])
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("telemetry --json line"))
+            .collect()
+    }
+
+    /// Some host's telemetry was read as `protocol` and lists every one of `events` by name.
+    pub fn assert_telemetry_names(&self, protocol: &str, events: &[&str]) {
+        let hosts = self.telemetry();
+        let names = |h: &Value| -> Vec<String> {
+            h["event_names"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e["name"].as_str().map(str::to_owned))
+                .collect()
+        };
+        assert!(
+            hosts.iter().any(|h| {
+                let listed = names(h);
+                h["protocols"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["protocol"] == protocol))
+                    && events.iter().all(|e| listed.iter().any(|n| n == e))
+            }),
+            "{protocol} telemetry naming {events:?}: {hosts:#?}"
+        );
     }
 
     pub fn report(&self) -> Value {

@@ -50,6 +50,11 @@ async fn run_opencode_tool(switch: Option<String>, tool_command: Option<&str>) -
 async fn opencode_answers_under_the_sinkhole_and_its_model_catalog_fetch_is_as_the_catalog_says() {
     let default = run_opencode(None).await;
     default.assert_common("opencode", PACKAGE, KEY, true);
+    // OpenCode sends no telemetry in this run: its only requests outside are GETs without a
+    // body (its model catalog, the package lookup of its plugin), so nothing is read as
+    // telemetry.
+    let telemetry = default.telemetry();
+    assert!(telemetry.is_empty(), "{telemetry:#?}");
     check_observed("opencode", &pinned(PACKAGE), &default, |s| {
         run_opencode(Some(s))
     })

@@ -2,7 +2,9 @@
 //! Event Upload API (<https://amplitude.com/docs/apis/analytics/batch-event-upload>): POST
 //! `/2/httpapi` or `/batch` with `{api_key, events: [{event_type, user_id, device_id, time
 //! (ms), event_properties, user_properties, platform, os_name, os_version, app_version,
-//! library}]}`. Recognised by path and that body, on any host (EU or self-hosted proxies).
+//! library}]}`. Recognised by path and that body, `api_key` included (both APIs require it), on
+//! any host (EU or self-hosted proxies): another `/batch` of `{events: [{event_type, …}]}`
+//! without a key is left to the events-array fallback.
 
 use serde_json::Value;
 
@@ -51,9 +53,10 @@ impl Decoder for Amplitude {
     }
 }
 
-/// `events` whose elements carry `event_type`.
+/// A string `api_key` and `events` whose elements carry `event_type`.
 fn amplitude_shaped(json: &Value) -> bool {
-    json["events"]
+    json["api_key"].is_string()
+        && json["events"]
         .as_array()
         .is_some_and(|events| events.iter().any(|e| e["event_type"].is_string()))
 }

@@ -1,22 +1,45 @@
 //! The fallback for analytics protocols without a decoder of their own: a JSON array of
 //! event objects, or an object holding one under `events`, `batch` or `data`, where every
-//! element carries an event name (`event`, `name`, `event_type`, `eventName`, `type`) and a
-//! timestamp (`timestamp`, `time`, `ts`, `event_time`, `created_at`) that reads as a time.
-//! Every element must, and there must be one: a JSON API call whose body is a list of
-//! records without both is not telemetry. LLM calls never reach it (see `decode`).
+//! element carries an event name (`event`, `name`, `event_name`, `event_type`, `eventName`,
+//! `type`) and a timestamp (`timestamp`, `time`, `ts`, `event_time`, `client_timestamp`,
+//! `created_at`) that reads as a time. Every element must, and there must be one: a JSON API
+//! call whose body is a list of records without both is not telemetry. LLM calls never reach
+//! it (see `decode`).
+//!
+//! An element may wrap its event: when it has no time of its own but the object under
+//! `event_data`, `data` or `payload` has a name and a time (`{"event_type": "KIND",
+//! "event_data": {"event_name": "…", "client_timestamp": "…", …}}`), that object is the event
+//! (its name, time and attributes) and the element's other entries (the kind) are attributes
+//! too.
 
 use serde_json::Value;
 
-use super::fields::{event, first_string, first_time};
+use super::fields::{attributes, event, first_string, first_time};
 use super::identifiers::walk;
 use super::protocol::{Decoder, Request};
-use super::{Protocol, Signal, Telemetry};
+use super::{Protocol, Signal, Telemetry, TelemetryEvent};
 
 pub(crate) struct EventsArray;
 
-const NAMES: &[&str] = &["event", "name", "event_type", "eventName", "type"];
-const TIMES: &[&str] = &["timestamp", "time", "ts", "event_time", "created_at"];
+const NAMES: &[&str] = &[
+    "event",
+    "name",
+    "event_name",
+    "event_type",
+    "eventName",
+    "type",
+];
+const TIMES: &[&str] = &[
+    "timestamp",
+    "time",
+    "ts",
+    "event_time",
+    "client_timestamp",
+    "created_at",
+];
 const NESTED: &[&str] = &["properties", "attributes", "data", "metadata", "params"];
+/// Where an element without a time of its own may wrap its event.
+const WRAPPERS: &[&str] = &["event_data", "data", "payload"];
 
 impl Decoder for EventsArray {
     fn protocol(&self) -> Protocol {
@@ -40,7 +63,7 @@ impl Decoder for EventsArray {
         };
         walk(json, t);
         for e in events(json).unwrap_or_default() {
-            t.events.extend(event(e, NAMES, TIMES, NESTED));
+            t.events.extend(element_event(e));
         }
     }
 }
@@ -55,6 +78,33 @@ fn events(json: &Value) -> Option<Vec<&Value>> {
     let all = !items.is_empty()
         && items
             .iter()
-            .all(|e| first_string(e, NAMES).is_some() && first_time(e, TIMES).is_some());
+            .all(|e| named_and_timed(e) || wrapped(e).is_some());
     all.then(|| items.iter().collect())
+}
+
+fn named_and_timed(e: &Value) -> bool {
+    first_string(e, NAMES).is_some() && first_time(e, TIMES).is_some()
+}
+
+/// The event an element wraps, when it has no time of its own (see the module head).
+fn wrapped(e: &Value) -> Option<&Value> {
+    if first_time(e, TIMES).is_some() {
+        return None;
+    }
+    WRAPPERS
+        .iter()
+        .map(|k| &e[*k])
+        .find(|inner| named_and_timed(inner))
+}
+
+/// One element's event: its own, or the one it wraps with the element's entries first.
+fn element_event(e: &Value) -> Option<TelemetryEvent> {
+    let Some(inner) = wrapped(e) else {
+        return event(e, NAMES, TIMES, NESTED);
+    };
+    let mut decoded = event(inner, NAMES, TIMES, NESTED)?;
+    let mut outer = attributes(e, WRAPPERS);
+    outer.append(&mut decoded.attributes);
+    decoded.attributes = outer;
+    Some(decoded)
 }

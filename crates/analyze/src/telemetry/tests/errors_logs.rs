@@ -201,6 +201,51 @@ fn events_array_fallback() {
     );
 }
 
+/// Elements that wrap their event (`{event_type: KIND, event_data: {event_name,
+/// client_timestamp, …}}`) under a `/batch` path: the wrapped events, not Amplitude (no
+/// `api_key`), not one event named after the kind.
+#[test]
+fn events_array_of_wrapped_events() {
+    let t = decoded(&post(
+        "https://collector.test/api/v2/batch",
+        "application/json",
+        fixture!("events_array_wrapped.json"),
+    ));
+    assert_eq!(
+        (t.protocol, t.signal),
+        (Some(Protocol::EventsArray), Some(Signal::Events))
+    );
+    assert_eq!(names(&t), ["tool_started", "tool_turn_end"]);
+    assert_eq!(t.events[0].time, at("2025-01-02T03:04:05Z"));
+    assert_eq!(t.events[1].time, at("2025-01-02T03:04:07.5Z"));
+    let first = &t.events[0];
+    assert_eq!(attribute(first, "event_type"), Some("ToolInternalEvent"));
+    assert_eq!(attribute(first, "session_id"), Some("session-0001"));
+    assert_eq!(
+        attribute(first, "env"),
+        Some(r#"{"platform":"linux","version":"1.2.3"}"#)
+    );
+    assert_eq!(
+        ids(&t),
+        sorted([(
+            "device_id",
+            "0123456789abcdef0123456789abcdef01234567",
+            FoundBy::Name
+        )])
+    );
+
+    // A wrapper without a time of its own inside: not an events array.
+    let untimed = r#"{"events":[{"event_type":"K","event_data":{"event_name":"a"}}]}"#;
+    assert_eq!(
+        decode(&post(
+            "https://x.test/v2/batch",
+            "application/json",
+            untimed
+        )),
+        None
+    );
+}
+
 #[test]
 fn redacted_values_are_not_identifiers() {
     let body = r#"[{"event":"a","timestamp":1735787045,"user_id":"[REDACTED:0badc0de]","install":"[REDACTED:0f8fad5bd9cb469fa16570867728950e]"}]"#;
