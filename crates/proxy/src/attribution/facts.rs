@@ -58,6 +58,20 @@ pub(super) fn exe(process: &Process) -> ProcResult<String> {
     Ok(process.exe()?.to_string_lossy().into_owned())
 }
 
+/// The wall-clock time of boot, read once per phonehome process (now minus the uptime): every
+/// attributor then turns the same start ticks into the same time, to the millisecond.
+fn boot_time() -> SystemTime {
+    static BOOT: std::sync::OnceLock<SystemTime> = std::sync::OnceLock::new();
+    *BOOT.get_or_init(|| {
+        let uptime = procfs::Uptime::current().map_or(Duration::ZERO, |u| {
+            Duration::try_from_secs_f64(u.uptime).unwrap_or(Duration::ZERO)
+        });
+        SystemTime::now()
+            .checked_sub(uptime)
+            .unwrap_or(SystemTime::UNIX_EPOCH)
+    })
+}
+
 /// Which program a process runs: what a cached command line is valid for.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -79,13 +93,8 @@ pub(super) struct Facts {
 
 impl Facts {
     pub(super) fn new(cache: bool) -> Self {
-        let uptime = procfs::Uptime::current().map_or(Duration::ZERO, |u| {
-            Duration::try_from_secs_f64(u.uptime).unwrap_or(Duration::ZERO)
-        });
         Facts {
-            boot: SystemTime::now()
-                .checked_sub(uptime)
-                .unwrap_or(SystemTime::UNIX_EPOCH),
+            boot: boot_time(),
             ticks_per_second: procfs::ticks_per_second().max(1),
             argv: cache.then(|| Mutex::new(HashMap::new())),
         }
