@@ -14,6 +14,9 @@ use crate::cli::DemoClientArgs;
 const DEMO_KEY: &str = "sk-demo-0000000000000000000000000000";
 const TELEMETRY: &str = "https://telemetry.phonehome-demo.invalid/v1/events";
 const RETRIES: u32 = 4;
+/// The persistent id the demo's telemetry carries, as agents' analytics do (`phonehome
+/// telemetry` and the report name it).
+const DEMO_INSTALLATION: &str = "6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f";
 
 pub async fn run(args: DemoClientArgs) -> Result<u8> {
     let client = client()?;
@@ -96,7 +99,12 @@ pub async fn run(args: DemoClientArgs) -> Result<u8> {
     say(&format!("POST {TELEMETRY}"));
     let telemetry = client
         .post(TELEMETRY)
-        .json(&serde_json::json!({"event": "session_start", "model": model}))
+        .json(&serde_json::json!([{
+            "event": "session_start",
+            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "installation_id": DEMO_INSTALLATION,
+            "model": model,
+        }]))
         .send()
         .await;
     match telemetry {

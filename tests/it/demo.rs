@@ -75,6 +75,19 @@ async fn demo_captures_a_scripted_agent() {
     );
     let text = std::fs::read_to_string(&out).expect("capture");
     assert!(!text.contains("sk-demo-0000"), "the demo key is redacted");
+    let mut cmd = scratch.phonehome();
+    cmd.arg("telemetry").arg("--json").arg(&out);
+    let telemetry = run(cmd).await;
+    assert_eq!(telemetry.code, Some(0), "{}", telemetry.stderr);
+    assert!(
+        telemetry.stdout.contains(r#""session_start""#)
+            && telemetry.stdout.contains("events-array")
+            && telemetry
+                .stdout
+                .contains("6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f"),
+        "the sinkholed telemetry is decoded with its identifier: {}",
+        telemetry.stdout
+    );
     let errors = of_type(&records, "error");
     assert_eq!(errors.len(), 1);
     assert_eq!(errors[0]["phase"], "dns");
