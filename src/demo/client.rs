@@ -101,7 +101,7 @@ pub async fn run(args: DemoClientArgs) -> Result<u8> {
         .post(TELEMETRY)
         .json(&serde_json::json!([{
             "event": "session_start",
-            "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "timestamp": phonehome_record::now(),
             "installation_id": DEMO_INSTALLATION,
             "model": model,
         }]))
