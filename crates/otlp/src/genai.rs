@@ -142,37 +142,39 @@ fn parameters(s: &mut SpanParts, c: &Conversation) {
 /// `gen_ai.tool.definitions` as JSON strings in the conventions' shapes, redacted.
 fn add_content(s: &mut SpanParts, c: &Conversation) {
     let redactor = Redactor::new();
-    let mut json = |key: &'static str, value: &dyn ErasedSerialize, empty: bool| {
+    let lists: [(&'static str, &dyn ErasedSerialize, bool); 4] = [
+        (
+            "gen_ai.system_instructions",
+            &c.system_instructions,
+            c.system_instructions.is_empty(),
+        ),
+        (
+            "gen_ai.input.messages",
+            &c.input_messages,
+            c.input_messages.is_empty(),
+        ),
+        (
+            "gen_ai.output.messages",
+            &c.output_messages,
+            c.output_messages.is_empty(),
+        ),
+        (
+            "gen_ai.tool.definitions",
+            &c.tool_definitions,
+            c.tool_definitions.is_empty(),
+        ),
+    ];
+    for (key, value, empty) in lists {
         if empty {
-            return;
+            continue;
         }
         if let Ok(text) = value.to_json() {
             s.attr(KeyValue::new(key, redactor.text(&text).into_owned()));
         }
-    };
-    json(
-        "gen_ai.system_instructions",
-        &c.system_instructions,
-        c.system_instructions.is_empty(),
-    );
-    json(
-        "gen_ai.input.messages",
-        &c.input_messages,
-        c.input_messages.is_empty(),
-    );
-    json(
-        "gen_ai.output.messages",
-        &c.output_messages,
-        c.output_messages.is_empty(),
-    );
-    json(
-        "gen_ai.tool.definitions",
-        &c.tool_definitions,
-        c.tool_definitions.is_empty(),
-    );
+    }
 }
 
-/// A serialisable value behind a reference, so one closure takes all four lists.
+/// A serialisable value behind a reference, so one loop takes all four lists.
 trait ErasedSerialize {
     fn to_json(&self) -> serde_json::Result<String>;
 }
