@@ -227,6 +227,16 @@ mod tests {
         key(KeyCode::Char(c))
     }
 
+    /// Checks that each key maps to its action (`None`: the view ignores the key).
+    fn check<A: PartialEq + std::fmt::Debug>(
+        from_key: fn(KeyEvent) -> Option<A>,
+        expected: impl IntoIterator<Item = (KeyEvent, Option<A>)>,
+    ) {
+        for (key, action) in expected {
+            assert_eq!(from_key(key), action, "{key:?}");
+        }
+    }
+
     #[test]
     fn moves_are_the_same_keys_in_every_list() {
         let moves = [
@@ -239,151 +249,119 @@ mod tests {
             (KeyCode::End, Move::Last),
             (KeyCode::Char('G'), Move::Last),
         ];
-        for (code, to) in moves {
-            assert_eq!(
-                PickerAction::from_key(key(code)),
-                Some(PickerAction::Move(to))
-            );
-            assert_eq!(
-                FlowsAction::from_key(key(code)),
-                Some(FlowsAction::Move(to))
-            );
-            assert_eq!(
-                DetailAction::from_key(key(code)),
-                Some(DetailAction::Move(to))
-            );
-        }
+        let picker = moves.map(|(code, to)| (key(code), Some(PickerAction::Move(to))));
+        check(PickerAction::from_key, picker);
+        let flows = moves.map(|(code, to)| (key(code), Some(FlowsAction::Move(to))));
+        check(FlowsAction::from_key, flows);
+        let detail = moves.map(|(code, to)| (key(code), Some(DetailAction::Move(to))));
+        check(DetailAction::from_key, detail);
     }
 
     #[test]
     fn page_keys_page_the_flows_and_the_detail_but_not_the_picker() {
-        for (code, to) in [
+        let pages = [
             (KeyCode::PageDown, Move::PageDown),
             (KeyCode::PageUp, Move::PageUp),
-        ] {
-            assert_eq!(PickerAction::from_key(key(code)), None);
-            assert_eq!(
-                FlowsAction::from_key(key(code)),
-                Some(FlowsAction::Move(to))
-            );
-            assert_eq!(
-                DetailAction::from_key(key(code)),
-                Some(DetailAction::Move(to))
-            );
-        }
-        assert_eq!(
-            DetailAction::from_key(char(' ')),
-            Some(DetailAction::Move(Move::PageDown))
+        ];
+        check(
+            PickerAction::from_key,
+            pages.map(|(code, _)| (key(code), None)),
         );
-        assert_eq!(FlowsAction::from_key(char(' ')), None);
+        let flows = pages.map(|(code, to)| (key(code), Some(FlowsAction::Move(to))));
+        check(FlowsAction::from_key, flows);
+        check(FlowsAction::from_key, [(char(' '), None)]);
+        let detail = pages.map(|(code, to)| (key(code), Some(DetailAction::Move(to))));
+        check(DetailAction::from_key, detail);
+        let space = (char(' '), Some(DetailAction::Move(Move::PageDown)));
+        check(DetailAction::from_key, [space]);
     }
 
     #[test]
     fn picker_keys() {
-        assert_eq!(PickerAction::from_key(char('q')), Some(PickerAction::Quit));
-        assert_eq!(
-            PickerAction::from_key(key(KeyCode::Esc)),
-            Some(PickerAction::Quit)
+        check(
+            PickerAction::from_key,
+            vec![
+                (char('q'), Some(PickerAction::Quit)),
+                (key(KeyCode::Esc), Some(PickerAction::Quit)),
+                (char('?'), Some(PickerAction::Help)),
+                (char('r'), Some(PickerAction::Reload)),
+                (key(KeyCode::Enter), Some(PickerAction::Open)),
+                (char('x'), None),
+            ],
         );
-        assert_eq!(PickerAction::from_key(char('?')), Some(PickerAction::Help));
-        assert_eq!(
-            PickerAction::from_key(char('r')),
-            Some(PickerAction::Reload)
-        );
-        assert_eq!(
-            PickerAction::from_key(key(KeyCode::Enter)),
-            Some(PickerAction::Open)
-        );
-        assert_eq!(PickerAction::from_key(char('x')), None);
     }
 
     #[test]
     fn search_keys_type_every_character() {
-        assert_eq!(
-            SearchAction::from_key(key(KeyCode::Enter)),
-            Some(SearchAction::Confirm)
-        );
-        assert_eq!(
-            SearchAction::from_key(key(KeyCode::Esc)),
-            Some(SearchAction::Cancel)
-        );
-        assert_eq!(
-            SearchAction::from_key(key(KeyCode::Backspace)),
-            Some(SearchAction::Erase)
-        );
-        for c in ['q', '?', 'j', '/', '1'] {
-            assert_eq!(SearchAction::from_key(char(c)), Some(SearchAction::Type(c)));
-        }
-        assert_eq!(SearchAction::from_key(key(KeyCode::Down)), None);
+        let mut expected = vec![
+            (key(KeyCode::Enter), Some(SearchAction::Confirm)),
+            (key(KeyCode::Esc), Some(SearchAction::Cancel)),
+            (key(KeyCode::Backspace), Some(SearchAction::Erase)),
+            (key(KeyCode::Down), None),
+        ];
+        expected.extend(['q', '?', 'j', '/', '1'].map(|c| (char(c), Some(SearchAction::Type(c)))));
+        check(SearchAction::from_key, expected);
     }
 
     #[test]
     fn flows_keys() {
-        let expected = [
-            ('q', FlowsAction::Leave),
-            ('?', FlowsAction::Help),
-            ('t', FlowsAction::Follow),
-            ('f', FlowsAction::NextKind),
-            ('h', FlowsAction::Host),
-            ('p', FlowsAction::Process),
-            ('m', FlowsAction::Meta),
-            ('/', FlowsAction::Search),
-        ];
-        for (c, action) in expected {
-            assert_eq!(FlowsAction::from_key(char(c)), Some(action), "{c}");
-        }
-        assert_eq!(
-            FlowsAction::from_key(key(KeyCode::Esc)),
-            Some(FlowsAction::Back)
+        check(
+            FlowsAction::from_key,
+            vec![
+                (char('q'), Some(FlowsAction::Leave)),
+                (key(KeyCode::Esc), Some(FlowsAction::Back)),
+                (char('?'), Some(FlowsAction::Help)),
+                (char('t'), Some(FlowsAction::Follow)),
+                (char('f'), Some(FlowsAction::NextKind)),
+                (char('h'), Some(FlowsAction::Host)),
+                (char('p'), Some(FlowsAction::Process)),
+                (char('m'), Some(FlowsAction::Meta)),
+                (char('/'), Some(FlowsAction::Search)),
+                (key(KeyCode::Enter), Some(FlowsAction::Open)),
+                (char('x'), None),
+            ],
         );
-        assert_eq!(
-            FlowsAction::from_key(key(KeyCode::Enter)),
-            Some(FlowsAction::Open)
-        );
-        assert_eq!(FlowsAction::from_key(char('x')), None);
     }
 
     #[test]
     fn digits_pick_a_kind_in_the_filter_order() {
-        for (i, c) in ('1'..='6').enumerate() {
-            assert_eq!(
-                FlowsAction::from_key(char(c)),
-                Some(FlowsAction::ShowKind(Kind::ORDER[i]))
-            );
-        }
-        assert_eq!(
-            FlowsAction::from_key(char('4')),
-            Some(FlowsAction::ShowKind(Kind::Errors))
-        );
-        assert_eq!(FlowsAction::from_key(char('0')), None);
-        assert_eq!(FlowsAction::from_key(char('7')), None);
+        let mut expected: Vec<_> = ('1'..='6')
+            .zip(Kind::ORDER)
+            .map(|(c, kind)| (char(c), Some(FlowsAction::ShowKind(kind))))
+            .collect();
+        expected.extend([
+            (char('4'), Some(FlowsAction::ShowKind(Kind::Errors))),
+            (char('0'), None),
+            (char('7'), None),
+        ]);
+        check(FlowsAction::from_key, expected);
     }
 
     #[test]
     fn detail_keys() {
-        let expected = [
-            (key(KeyCode::Char('q')), DetailAction::Close),
-            (key(KeyCode::Esc), DetailAction::Close),
-            (char('?'), DetailAction::Help),
-            (key(KeyCode::Tab), DetailAction::NextTab),
-            (key(KeyCode::Right), DetailAction::NextTab),
-            (char('l'), DetailAction::NextTab),
-            (key(KeyCode::BackTab), DetailAction::PreviousTab),
-            (key(KeyCode::Left), DetailAction::PreviousTab),
-            (char('Z'), DetailAction::Unfold),
-            (char('+'), DetailAction::Unfold),
-            (char('z'), DetailAction::Fold),
-            (char('-'), DetailAction::Fold),
-            (char('v'), DetailAction::Mark),
-            (char('c'), DetailAction::CopyPayload),
-            (char('y'), DetailAction::CopyLines),
-            (char('n'), DetailAction::NextRow),
-            (char('p'), DetailAction::PreviousRow),
-        ];
-        for (key, action) in expected {
-            assert_eq!(DetailAction::from_key(key), Some(action), "{key:?}");
-        }
-        assert_eq!(DetailAction::from_key(char('h')), None);
+        check(
+            DetailAction::from_key,
+            vec![
+                (char('q'), Some(DetailAction::Close)),
+                (key(KeyCode::Esc), Some(DetailAction::Close)),
+                (char('?'), Some(DetailAction::Help)),
+                (key(KeyCode::Tab), Some(DetailAction::NextTab)),
+                (key(KeyCode::Right), Some(DetailAction::NextTab)),
+                (char('l'), Some(DetailAction::NextTab)),
+                (key(KeyCode::BackTab), Some(DetailAction::PreviousTab)),
+                (key(KeyCode::Left), Some(DetailAction::PreviousTab)),
+                (char('Z'), Some(DetailAction::Unfold)),
+                (char('+'), Some(DetailAction::Unfold)),
+                (char('z'), Some(DetailAction::Fold)),
+                (char('-'), Some(DetailAction::Fold)),
+                (char('v'), Some(DetailAction::Mark)),
+                (char('c'), Some(DetailAction::CopyPayload)),
+                (char('y'), Some(DetailAction::CopyLines)),
+                (char('n'), Some(DetailAction::NextRow)),
+                (char('p'), Some(DetailAction::PreviousRow)),
+                (char('h'), None),
+            ],
+        );
     }
 
     #[test]
