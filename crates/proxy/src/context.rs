@@ -7,18 +7,20 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use phonehome_record::SinkholeMode;
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::attribution::{Attribution, Attributor};
-use crate::ca::CertificateAuthority;
-use crate::dialer::{basic_authorization, Dialer};
+use crate::config::ProxyConfig;
+use crate::dial::dialer::{basic_authorization, Dialer};
 use crate::enforce::Enforcer;
+use crate::http::responses::error_chain;
+use crate::launch::PROXY_USER;
 use crate::recorder::Recorder;
-use crate::responses::error_chain;
-use crate::{ProxyConfig, SinkholeMode};
+use crate::tls::ca::CertificateAuthority;
 
 /// Any byte stream the engine can serve or forward over.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -69,7 +71,7 @@ impl Context {
             proxy_authorization: config
                 .credential
                 .as_deref()
-                .map(|token| basic_authorization(&format!("{}:{token}", crate::PROXY_USER))),
+                .map(|token| basic_authorization(&format!("{}:{token}", PROXY_USER))),
             sinkhole_wait: config.sinkhole_wait,
             idle_timeout: config.idle_timeout,
             server_configs: Mutex::new(HashMap::new()),

@@ -8,16 +8,16 @@ use std::sync::Arc;
 use phonehome_record::{Phase, Target, TlsInfo, Transport};
 use tokio::io::AsyncWriteExt;
 
-use crate::clienthello::{read_client_hello, version_name, ClientHello};
 use crate::connection::ConnState;
 use crate::context::BoxIo;
-use crate::dialer::Dialed;
-use crate::engine::{self, Route};
-use crate::link::{Origin, UpstreamLink};
-use crate::relay::relay;
-use crate::responses::{error_chain, HANDSHAKE_FAILURE_ALERT};
-use crate::sinkhole::{Sink, Upstream};
-use crate::sniff::Prefixed;
+use crate::dial::dialer::Dialed;
+use crate::http::engine::{self, Route};
+use crate::http::link::{Origin, UpstreamLink};
+use crate::http::responses::{error_chain, HANDSHAKE_FAILURE_ALERT};
+use crate::http::sinkhole::{Sink, Upstream};
+use crate::tls::clienthello::{read_client_hello, version_name, ClientHello};
+use crate::tunnel::relay::relay;
+use crate::tunnel::sniff::Prefixed;
 
 /// The name to verify the upstream against and to issue the client's leaf for: the SNI when it
 /// is a DNS name (RFC 6066 §3), else the CONNECT host. Some clients send an IP address or
@@ -137,7 +137,7 @@ pub(crate) async fn intercept_tls(
 /// The `conn` record's TLS info from the client's ClientHello: SNI, ALPN, versions, JA3, JA4
 /// and the lists they are made of.
 fn tls_info(hello: &ClientHello) -> TlsInfo {
-    let prints = crate::fingerprint::fingerprints(hello);
+    let prints = crate::tls::fingerprint::fingerprints(hello);
     TlsInfo {
         sni: hello.sni.clone(),
         alpn_offered: hello
