@@ -17,10 +17,9 @@ use crate::attribution::{Attribution, Attributor};
 use crate::config::ProxyConfig;
 use crate::dial::dialer::{basic_authorization, Dialer};
 use crate::enforce::Enforcer;
-use crate::http::responses::error_chain;
 use crate::launch::PROXY_USER;
 use crate::recorder::Recorder;
-use crate::tls::ca::CertificateAuthority;
+use crate::tls::ca::{CaError, CertificateAuthority};
 
 /// Any byte stream the engine can serve or forward over.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -113,12 +112,12 @@ impl Context {
         &self,
         host: &str,
         alpn: &[Vec<u8>],
-    ) -> Result<Arc<ServerConfig>, String> {
+    ) -> Result<Arc<ServerConfig>, CaError> {
         let key = (host.to_owned(), alpn.to_vec());
         if let Some(config) = self.lock_configs().get(&key) {
             return Ok(config.clone());
         }
-        let leaf = self.ca.leaf(host).map_err(|e| error_chain(&e))?;
+        let leaf = self.ca.leaf(host)?;
         let mut config = ServerConfig::builder()
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(leaf)));
