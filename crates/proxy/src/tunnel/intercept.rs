@@ -48,9 +48,6 @@ fn speakable(offered: &[Vec<u8>]) -> Vec<Vec<u8>> {
 /// TLS: read the ClientHello; with an upstream, handshake with it offering the client's ALPN,
 /// then complete the client's handshake with a leaf from the local CA offering only what the
 /// upstream agreed to; on a sinkholed tunnel, offer the client what phonehome speaks.
-// Split in another helper's branch (issue 23, `intercept_tls`, proxy by concern): the integrator removes this
-// allow at merge.
-#[allow(clippy::too_many_lines)]
 pub(crate) async fn intercept_tls(
     mut client: BoxIo,
     mut buf: Vec<u8>,
