@@ -116,10 +116,11 @@ impl Capture {
     }
 
     fn build_summary(&self) {
-        let result = match Summary::build(&self.path, &self.catalog, self.live, self.diff.as_deref()) {
-            Ok(summary) => serde_json::to_string(&json!({ "summary": summary })),
-            Err(e) => serde_json::to_string(&json!({ "error": e.to_string() })),
-        };
+        let result =
+            match Summary::build(&self.path, &self.catalog, self.live, self.diff.as_deref()) {
+                Ok(summary) => serde_json::to_string(&json!({ "summary": summary })),
+                Err(e) => serde_json::to_string(&json!({ "error": e.to_string() })),
+            };
         let result = result.unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
         let mut slot = lock(&self.summary);
         slot.result = Some(Arc::new(result));

@@ -178,7 +178,10 @@ mod tests {
             tree.processes.iter().map(|p| (p.pid, p.ppid)).collect();
         assert_eq!(pids, [(20, Some(10)), (10, None), (30, Some(20))]);
         let curl = &tree.processes[2];
-        assert_eq!((curl.requests, curl.connections[0].host.as_str()), (2, "a.test"));
+        assert_eq!(
+            (curl.requests, curl.connections[0].host.as_str()),
+            (2, "a.test")
+        );
         assert_eq!(tree.processes[1].connections[0].conn, 8);
     }
 }

@@ -256,7 +256,9 @@ impl Write for Chunks {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0
             .blocking_send(Bytes::copy_from_slice(buf))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the page went away"))?;
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the page went away")
+            })?;
         Ok(buf.len())
     }
 

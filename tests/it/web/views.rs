@@ -28,7 +28,8 @@ fn request(flow: u64, conn: u64, ms: i64, method: &str, url: &str, body: Option<
         "headers": [["content-type", "application/json"]]});
     if let Some(body) = body {
         let data = body.to_string();
-        r["body"] = json!({"size": data.len(), "encoding": "utf8", "data": data, "truncated": false});
+        r["body"] =
+            json!({"size": data.len(), "encoding": "utf8", "data": data, "truncated": false});
     }
     r
 }
@@ -207,7 +208,10 @@ async fn diff_view(browser: &mut Browser, url: &str, scratch: &Scratch, a: &Path
     assert_eq!(shown["a"], diff["hosts_only_in_a"], "{shown}");
     assert_eq!(shown["b"], diff["hosts_only_in_b"], "{shown}");
     assert!(
-        !diff["hosts_only_in_b"].as_array().expect("hosts").is_empty(),
+        !diff["hosts_only_in_b"]
+            .as_array()
+            .expect("hosts")
+            .is_empty(),
         "the inputs differ"
     );
 }
@@ -263,7 +267,10 @@ async fn caused_and_processes(browser: &mut Browser, url: &str, shots: &str) {
         .await;
     assert_eq!(cells["tool.test/x"], "Bash", "{cells}");
     assert_eq!(cells["ping.test/ping"], "agent\u{2019}s own", "{cells}");
-    assert_eq!(cells["llm.test/v1/messages"], "agent\u{2019}s own", "{cells}");
+    assert_eq!(
+        cells["llm.test/v1/messages"], "agent\u{2019}s own",
+        "{cells}"
+    );
     browser
         .screenshot(&screenshots().join(format!("{shots}-caused-by.png")))
         .await;
