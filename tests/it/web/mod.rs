@@ -8,10 +8,8 @@ mod live;
 mod views;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 use crate::support::{read_capture, run, Scratch};
 use cdp::Browser;
@@ -54,24 +52,7 @@ pub async fn report_json(scratch: &Scratch, capture: &Path) -> Value {
 
 /// `phonehome web CAPTURE`, running, and the URL it printed.
 pub async fn serve(scratch: &Scratch, capture: &Path) -> (tokio::process::Child, String) {
-    let mut cmd = scratch.phonehome();
-    cmd.arg("web")
-        .arg(capture)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = cmd.spawn().expect("phonehome web starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let line = BufReader::new(stdout)
-        .lines()
-        .next_line()
-        .await
-        .expect("stdout")
-        .expect("a line");
-    let url = line
-        .strip_prefix("phonehome web: ")
-        .unwrap_or_else(|| panic!("the URL: {line}"))
-        .to_owned();
-    (child, url)
+    views::serve_with(scratch, capture, None).await
 }
 
 /// `phonehome web CAPTURE --output FILE.html`; the file's `file://` URL.

@@ -97,15 +97,15 @@ pub fn tool_call_capture(path: &Path) {
     std::fs::write(path, text).expect("capture written");
 }
 
-/// `phonehome web CAPTURE ARGS…`, running, and the URL it printed.
-async fn serve_with(
+/// `phonehome web CAPTURE [--diff OTHER]`, running, and the URL it printed.
+pub async fn serve_with(
     scratch: &Scratch,
     capture: &Path,
-    args: &[&Path],
+    diff: Option<&Path>,
 ) -> (tokio::process::Child, String) {
     let mut cmd = scratch.phonehome();
     cmd.arg("web").arg(capture);
-    if let Some(other) = args.first() {
+    if let Some(other) = diff {
         cmd.arg("--diff").arg(other);
     }
     cmd.stdout(Stdio::piped()).stderr(Stdio::null());
@@ -333,8 +333,8 @@ async fn har_input(browser: &mut Browser, url: &str, report: &Value) {
 }
 
 #[tokio::test]
-async fn new_views_served() {
-    let Some(mut browser) = browser("new_views_served").await else {
+async fn views_served() {
+    let Some(mut browser) = browser("views_served").await else {
         return;
     };
     let scratch = Scratch::new();
@@ -342,7 +342,7 @@ async fn new_views_served() {
     let tool = scratch.path("tool.jsonl");
     tool_call_capture(&tool);
 
-    let (_server, url) = serve_with(&scratch, &demo, &[&tool]).await;
+    let (_server, url) = serve_with(&scratch, &demo, Some(&tool)).await;
     browser.forget();
     telemetry_view(&mut browser, &url, &scratch, &demo).await;
     browser
@@ -359,17 +359,17 @@ async fn new_views_served() {
 
     let har: PathBuf = downloads.join("phonehome-flows.har");
     let report = report_json(&scratch, &har).await;
-    let (_server, har_url) = serve_with(&scratch, &har, &[]).await;
+    let (_server, har_url) = serve_with(&scratch, &har, None).await;
     har_input(&mut browser, &har_url, &report).await;
 
-    let (_server, url) = serve_with(&scratch, &tool, &[]).await;
+    let (_server, url) = serve_with(&scratch, &tool, None).await;
     browser.forget();
     caused_and_processes(&mut browser, &url, "served").await;
 }
 
 #[tokio::test]
-async fn new_views_in_the_file() {
-    let Some(mut browser) = browser("new_views_in_the_file").await else {
+async fn views_in_the_file() {
+    let Some(mut browser) = browser("views_in_the_file").await else {
         return;
     };
     let scratch = Scratch::new();
