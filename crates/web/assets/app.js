@@ -73,7 +73,7 @@ function showProblems() {
   if (har) notes.push(note('This is a HAR file: the Overview and Conversations come from it; the flow list reads phonehome captures only.'));
   if (left && left.rows) notes.push(note('This file lists every row but embeds the records (headers, bodies) of the first ' +
     (app.source.data.details.length) + ' only: ' + left.rows + ' rows (' + bytes(left.bytes) + ' of bodies) were left out (at most ' +
-    left.max_bodies + ' rows and ' + bytes(left.max_body_bytes) + ' of bodies are embedded; see --max-bodies).'));
+    left.max_bodies + ' rows and ' + bytes(left.max_body_bytes) + ' of bodies, the records and their HAR copy together, are embedded; see --max-bodies).'));
   box.replaceChildren(...out.map(p => el('div', { class: 'problem', role: 'alert' }, p)), ...notes);
 }
 
