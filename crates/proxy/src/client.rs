@@ -35,10 +35,11 @@ pub(crate) async fn serve_client(
     // Absolute-form requests' heads as sent; the tap stops at a CONNECT.
     let heads = crate::headtap::Heads::default();
     let counted = Observed::new(stream, Counting(counters));
-    let io = TokioIo::new(Observed::new(
+    let stream = crate::client_error::Answerable::new(Observed::new(
         counted,
         crate::headtap::Parser::new(heads.clone()),
     ));
+    let io = TokioIo::new(stream.clone());
     let links: Arc<tokio::sync::Mutex<Option<Arc<UpstreamLink>>>> = Arc::default();
     let served = conn.clone();
     let service = hyper::service::service_fn(move |req| {
@@ -50,9 +51,11 @@ pub(crate) async fn serve_client(
     let result = hyper::server::conn::http1::Builder::new()
         .preserve_header_case(true)
         .timer(TokioTimer::new())
+        .header_read_timeout(served.ctx.head_timeout)
         .serve_connection(io, service)
         .with_upgrades()
         .await;
+    crate::client_error::answer(&result, stream).await;
     crate::client_error::record(&served, result, false);
 }
 
