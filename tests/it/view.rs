@@ -316,3 +316,26 @@ fn a_sinkholed_telemetry_request_opens_on_its_decoded_events() {
     tmux.keys(&["q"]);
     assert!(tmux.wait_for("EXITED").contains("EXITED:0"));
 }
+
+/// A capture whose every record is nested too deeply to read shows no rows, and says why:
+/// the lines it could not read are counted on screen with the first one's reason.
+#[test]
+fn lines_nested_too_deeply_are_counted_on_screen_not_silently_dropped() {
+    let scratch = Scratch::new();
+    let text = std::fs::read_to_string(fixture()).expect("fixture");
+    let header = text.lines().next().expect("a header line");
+    let nested = format!(
+        r#"{{"type":{}"dns"{},"ts":"2026-01-01T00:00:00.000Z"}}"#,
+        "[".repeat(300),
+        "]".repeat(300)
+    );
+    let path = scratch.path("nested.jsonl");
+    std::fs::write(
+        &path,
+        format!("{header}\n{}", format!("{nested}\n").repeat(4)),
+    )
+    .expect("write");
+    let tmux = Tmux::start(&scratch, &format!("{BIN} view --static {}", path.display()));
+    let screen = tmux.wait_for("unreadable line");
+    assert!(screen.contains("4 unreadable line"), "{screen}");
+}
