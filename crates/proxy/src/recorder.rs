@@ -328,6 +328,11 @@ impl Recorder {
     pub fn progress(&self) -> u64 {
         self.shared.taken.load(Ordering::Acquire)
     }
+
+    /// Whether anything is still queued for the writer.
+    pub fn behind(&self) -> bool {
+        self.shared.held.load(Ordering::Acquire) > 0
+    }
 }
 
 impl RecorderTask {
