@@ -25,6 +25,7 @@ mod engine;
 mod fingerprint;
 mod flow;
 mod headtap;
+mod hpack_guard;
 mod idle;
 mod intercept;
 mod launch;
