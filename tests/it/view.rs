@@ -304,13 +304,15 @@ fn a_sinkholed_telemetry_request_opens_on_its_decoded_events() {
     let tmux = Tmux::start(&scratch, &format!("{BIN} view --static {}", path.display()));
     tmux.wait_for("/v1/logs");
     tmux.keys(&["Enter"]);
-    let screen = tmux.wait_for("otlp/json · logs · 2 events");
-    assert!(screen.contains("session.start"), "{screen}");
-    assert!(screen.contains("turn finished"), "{screen}");
-    assert!(
-        screen.contains("user.id = user-7f3a  (by name)"),
-        "{screen}"
-    );
+    // Each awaited: the screen can be caught while the tab is still being drawn.
+    for text in [
+        "otlp/json · logs · 2 events",
+        "session.start",
+        "turn finished",
+        "user.id = user-7f3a  (by name)",
+    ] {
+        tmux.wait_for(text);
+    }
     tmux.keys(&["q"]);
     tmux.wait_for("/v1/logs");
     tmux.keys(&["q"]);
