@@ -283,7 +283,7 @@ impl H2Parser {
             return Some(());
         }
         let block = std::mem::take(&mut self.block);
-        if !crate::hpack_guard::well_formed(&block) {
+        if !super::hpack_guard::well_formed(&block) {
             return None;
         }
         let (mut names, mut method, mut path) = (Vec::new(), None, None);
