@@ -11,6 +11,8 @@ pub(crate) struct RowJson {
     /// `flow`, `blocked`, `failure`, `conn` or `dns`.
     pub(crate) kind: &'static str,
     pub(crate) flow: Option<u64>,
+    /// The connection the row's records name.
+    pub(crate) conn: Option<u64>,
     /// `HH:MM:SS.mmm` (UTC).
     pub(crate) time: String,
     /// Milliseconds since midnight UTC.
@@ -59,11 +61,13 @@ impl RowJson {
     pub(crate) fn new(i: usize, row: RowRef<'_>) -> RowJson {
         let failed = row.failed();
         let t = row.time_ms();
+        let conn = row.conn();
         let row = row.to_row();
         RowJson {
             i,
             kind: kind_name(row.kind),
             flow: row.flow,
+            conn,
             time: row.time,
             t,
             method: row.method.to_string(),

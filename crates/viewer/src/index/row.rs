@@ -126,6 +126,16 @@ impl<'a> RowRef<'a> {
         self.row.kind
     }
 
+    /// The flow id of a flow row.
+    pub fn flow(self) -> Option<u64> {
+        (self.row.kind == RowKind::Flow).then_some(self.row.flow)
+    }
+
+    /// The connection the row's records name, when they name one.
+    pub fn conn(self) -> Option<u64> {
+        (self.row.conn != NONE).then_some(self.row.conn)
+    }
+
     pub fn llm(self) -> bool {
         self.row.llm
     }
