@@ -14,6 +14,7 @@ mod body;
 mod credential;
 mod head;
 mod markers;
+mod owned_line;
 mod package;
 mod payload;
 mod process;

@@ -75,7 +75,7 @@ fn search_capture(
         source,
     };
     let file = std::fs::File::open(path).map_err(io)?;
-    let mut chunks = Chunks::new(BufReader::with_capacity(1 << 16, file), Progress::default());
+    let mut chunks = Chunks::seekable(BufReader::with_capacity(1 << 16, file), Progress::default());
     let mut pool = InOrder::new();
     let mut found = BTreeMap::new();
     let mut add = |hosts: Option<Vec<String>>| {
