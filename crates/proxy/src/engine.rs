@@ -186,7 +186,13 @@ fn request_denied(
 ) -> Option<String> {
     let enforcer = conn.ctx.enforcer.as_ref()?;
     let Verdict::Deny { rule, enforced } =
-        enforcer.request(&log.target, &record.method, path, &record.headers)
+        enforcer.request(
+            &log.target,
+            &record.method,
+            path,
+            &record.headers,
+            &conn.connecting,
+        )
     else {
         return None;
     };

@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod app;
+mod cause;
 mod detail;
 mod filter;
 mod index;

@@ -337,3 +337,36 @@ fn a_process_fills_in_when_its_conn_record_arrives() {
     assert_eq!(process(&mut app).as_deref(), Some("curl"));
     assert!(screen(&mut app).contains("GET     curl"));
 }
+
+/// A flow made by a command a tool call ran says so under its process, and `w` goes to the
+/// tool call in its LLM call's conversation; the agent's own LLM call says it is its own.
+#[test]
+fn a_caused_flow_names_its_tool_call_and_w_goes_to_it() {
+    let mut app = open(
+        &data().join("tool_call.jsonl"),
+        Options {
+            static_view: true,
+            ..Options::default()
+        },
+    );
+    // The LLM call opens on its conversation; its request tab is two tabs on.
+    press(&mut app, "\n\t\t");
+    let own = screen(&mut app);
+    assert!(own.contains("cause    the agent's own"), "{own}");
+    // The curl's flow opens on its response; its request tab is two tabs on.
+    press(&mut app, "\x1bj\n\t\t");
+    let text = screen(&mut app);
+    assert!(
+        text.contains("cause    tool call bash call_fetch1 · matched by argv"),
+        "{text}"
+    );
+    press(&mut app, "w");
+    let text = screen(&mut app);
+    assert!(text.contains("tool call bash call_fetch1"), "{text}");
+    assert!(text.contains("POST api.llm.test:443/v1/chat/completions"), "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines.iter().any(|l| l.contains("call_fetch1") && l.contains("bash")),
+        "the conversation at the call: {text}"
+    );
+}

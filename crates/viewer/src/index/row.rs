@@ -36,6 +36,8 @@ pub enum RowKind {
 pub struct Row {
     pub kind: RowKind,
     pub flow: Option<u64>,
+    /// The connection its records name.
+    pub conn: Option<u64>,
     /// `HH:MM:SS.mmm` (UTC).
     pub time: String,
     pub method: Arc<str>,
@@ -130,6 +132,11 @@ impl<'a> RowRef<'a> {
         self.row.llm
     }
 
+    /// The flow of a flow's row.
+    pub fn flow(self) -> Option<u64> {
+        (self.row.kind == RowKind::Flow).then_some(self.row.flow)
+    }
+
     pub fn meta(self) -> bool {
         self.row.meta
     }
@@ -216,6 +223,7 @@ impl<'a> RowRef<'a> {
         Row {
             kind: r.kind,
             flow: (r.kind == RowKind::Flow).then_some(r.flow),
+            conn: some(r.conn),
             time: clock(r.time),
             method: strings.arc(r.method),
             host: strings.arc(r.host),
