@@ -323,7 +323,8 @@ fn a_sinkholed_telemetry_request_opens_on_its_decoded_events() {
 #[test]
 fn a_caused_flow_shows_its_tool_call_and_w_jumps_to_it() {
     let scratch = Scratch::new();
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/viewer/tests/data/tool_call.jsonl");
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/viewer/tests/data/tool_call.jsonl");
     let tmux = Tmux::start(&scratch, &format!("{BIN} view --static {}", path.display()));
     tmux.wait_for("files.example.test");
     // The curl's flow (second row), on its request tab (it opens on the response).

@@ -426,16 +426,17 @@ impl<'a> State<'a> {
             return decided;
         }
         let verdict = &mut self.rows[row].verdict;
-        let decided = match self
-            .policy
-            .decide_host(&verdict.host, verdict.port, process, self.catalog)
-        {
-            HostDecision::Decided(decision) => {
-                note_rule(verdict, decision.action, decision.rule);
-                Some(decision.action)
-            }
-            HostDecision::PerRequest => None,
-        };
+        let decided =
+            match self
+                .policy
+                .decide_host(&verdict.host, verdict.port, process, self.catalog)
+            {
+                HostDecision::Decided(decision) => {
+                    note_rule(verdict, decision.action, decision.rule);
+                    Some(decision.action)
+                }
+                HostDecision::PerRequest => None,
+            };
         if !self.policy.has_process_rules() {
             self.rows[row].decision = Some(decided);
         }

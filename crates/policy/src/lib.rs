@@ -271,7 +271,10 @@ impl Policy {
     /// Whether `rule`'s `exe` and `own` conditions hold for `process`.
     fn process_holds(rule: &Rule, process: &Connecting) -> bool {
         let exe = rule.exe.as_ref().is_none_or(|globs| {
-            process.exe.as_deref().is_some_and(|exe| globs.is_match(exe))
+            process
+                .exe
+                .as_deref()
+                .is_some_and(|exe| globs.is_match(exe))
         });
         exe && rule.own.is_none_or(|own| process.own == Some(own))
     }

@@ -63,7 +63,11 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Policy, PolicyError> {
             owners.push(index);
         }
         let mut compiled = compile(rule).map_err(bad)?;
-        compiled.label = format!("rule {} ({origin} line {line}: {})", index + 1, describe(rule));
+        compiled.label = format!(
+            "rule {} ({origin} line {line}: {})",
+            index + 1,
+            describe(rule)
+        );
         rules.push(compiled);
     }
     let hosts = globs.build().map_err(|e| PolicyError::Syntax {

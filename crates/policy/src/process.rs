@@ -92,22 +92,47 @@ mod tests {
     #[test]
     fn own_is_the_command_or_a_process_running_its_program() {
         let agent = command("/usr/bin/node", &["node", "/opt/agent/cli.js", "-p", "hi"]);
-        let relaunch = owner("/usr/bin/node", &["node", "--no-warnings", "/opt/agent/cli.js"]);
-        let npm = owner("/usr/bin/node", &["node", "/usr/lib/npm/bin/npm-cli.js", "install"]);
+        let relaunch = owner(
+            "/usr/bin/node",
+            &["node", "--no-warnings", "/opt/agent/cli.js"],
+        );
+        let npm = owner(
+            "/usr/bin/node",
+            &["node", "/usr/lib/npm/bin/npm-cli.js", "install"],
+        );
         let curl = owner("/usr/bin/curl", &["curl", "https://x.test/"]);
-        let own = |p: &ConnProcess, chain: &[Ancestor]| Connecting::of(Some(p), chain, Some(true)).own;
+        let own =
+            |p: &ConnProcess, chain: &[Ancestor]| Connecting::of(Some(p), chain, Some(true)).own;
         assert_eq!(own(&relaunch, &[]), Some(true), "the command itself");
-        assert_eq!(own(&relaunch, std::slice::from_ref(&agent)), Some(true), "a relaunch");
-        assert_eq!(own(&npm, std::slice::from_ref(&agent)), Some(false), "another script");
+        assert_eq!(
+            own(&relaunch, std::slice::from_ref(&agent)),
+            Some(true),
+            "a relaunch"
+        );
+        assert_eq!(
+            own(&npm, std::slice::from_ref(&agent)),
+            Some(false),
+            "another script"
+        );
         assert_eq!(own(&curl, std::slice::from_ref(&agent)), Some(false));
         let c = Connecting::of(Some(&curl), &[agent.clone()], Some(true));
         assert_eq!(c.exe.as_deref(), Some("/usr/bin/curl"));
-        assert_eq!(Connecting::of(Some(&curl), &[], None).own, None, "no command");
-        assert_eq!(Connecting::of(Some(&curl), &[], Some(false)).own, Some(false));
+        assert_eq!(
+            Connecting::of(Some(&curl), &[], None).own,
+            None,
+            "no command"
+        );
+        assert_eq!(
+            Connecting::of(Some(&curl), &[], Some(false)).own,
+            Some(false)
+        );
         let unknown = ConnProcess::Unknown {
             unknown: "closed".into(),
         };
-        assert_eq!(Connecting::of(Some(&unknown), &[agent], Some(true)), Connecting::unknown());
+        assert_eq!(
+            Connecting::of(Some(&unknown), &[agent], Some(true)),
+            Connecting::unknown()
+        );
         assert_eq!(Connecting::of(None, &[], Some(true)), Connecting::unknown());
     }
 }

@@ -58,12 +58,14 @@ fn method_and_path_rules_decide_per_request() {
         HostDecision::PerRequest
     );
     assert_eq!(decide(&policy, "other.test"), Action::Allow);
+    let unknown = Connecting::unknown();
     let request = |method, path| RequestInfo {
         host: "api.test",
         port: 443,
         method,
         path,
         package_registry: false,
+        process: &unknown,
     };
     assert_eq!(
         policy
@@ -140,11 +142,23 @@ fn action(policy: &Policy, host: &str, process: &Connecting) -> Action {
 fn exe_rules_match_the_connecting_executable_and_not_an_unknown_process() {
     let text = "[[rule]]\naction = \"deny\"\nexe = [\"*/curl\"]\n";
     let policy = Policy::parse(text, "p.toml").expect("parses");
-    assert_eq!(action(&policy, "x.test", &process("/usr/bin/curl", Some(false))), Action::Deny);
-    assert_eq!(action(&policy, "x.test", &process("/usr/bin/wget", Some(false))), Action::Allow);
-    assert_eq!(action(&policy, "x.test", &Connecting::unknown()), Action::Allow);
+    assert_eq!(
+        action(&policy, "x.test", &process("/usr/bin/curl", Some(false))),
+        Action::Deny
+    );
+    assert_eq!(
+        action(&policy, "x.test", &process("/usr/bin/wget", Some(false))),
+        Action::Allow
+    );
+    assert_eq!(
+        action(&policy, "x.test", &Connecting::unknown()),
+        Action::Allow
+    );
     // Not cached by host: the next process is decided again.
-    assert_eq!(action(&policy, "x.test", &process("/opt/curl", None)), Action::Deny);
+    assert_eq!(
+        action(&policy, "x.test", &process("/opt/curl", None)),
+        Action::Deny
+    );
     match policy.decide_host("x.test", 443, &process("/usr/bin/curl", None), &catalog()) {
         HostDecision::Decided(d) => {
             assert_eq!(d.rule, "rule 1 (p.toml line 1: deny exe [\"*/curl\"])");
@@ -164,8 +178,14 @@ fn own_rules_tell_the_agent_from_the_commands_it_ran() {
     assert_eq!(action(&policy, "registry.test", &agent), Action::Deny);
     assert_eq!(action(&policy, "registry.test", &tool), Action::Allow);
     // Not told (no command, or not attributed): neither own rule matches; the default decides.
-    assert_eq!(action(&policy, "registry.test", &process("/usr/bin/node", None)), Action::Deny);
-    assert_eq!(action(&policy, "registry.test", &Connecting::unknown()), Action::Deny);
+    assert_eq!(
+        action(&policy, "registry.test", &process("/usr/bin/node", None)),
+        Action::Deny
+    );
+    assert_eq!(
+        action(&policy, "registry.test", &Connecting::unknown()),
+        Action::Deny
+    );
     let e = Policy::parse("[[rule]]\naction = \"deny\"\nown = \"yes\"\n", "p.toml")
         .expect_err("own is a boolean")
         .to_string();

@@ -92,7 +92,8 @@ impl ConnState {
     /// when the denial is enforced (a dry run records it and lets the connection go on).
     /// When the connection will be sinkholed, the `blocked` record waits for its first flow.
     pub(crate) fn host_denied(&self, target: &Target) -> Option<String> {
-        let Verdict::Deny { rule, enforced } = self.ctx.enforcer.as_ref()?.host(target, &self.connecting)
+        let Verdict::Deny { rule, enforced } =
+            self.ctx.enforcer.as_ref()?.host(target, &self.connecting)
         else {
             return None;
         };

@@ -120,7 +120,8 @@ impl Verdict {
                     .to_owned()
             }
             Verdict::Caused(c) => {
-                let mut text = format!(
+                let mut text =
+                    format!(
                     "tool call {}{} · matched by {} · asked for by LLM call flow {} · w: go to it",
                     c.tool,
                     c.id.as_deref().map(|id| format!(" {id}")).unwrap_or_default(),
@@ -200,7 +201,10 @@ impl crate::app::App {
             return;
         };
         let Some(at) = find(flows) else {
-            self.message = Some(format!("LLM call flow {} is not in the list", cause.llm_flow));
+            self.message = Some(format!(
+                "LLM call flow {} is not in the list",
+                cause.llm_flow
+            ));
             return;
         };
         flows.selected = at;

@@ -142,9 +142,13 @@ impl Detail {
     /// Whether the records read name the connection's process (its `conn` record, or its
     /// first request).
     pub fn process_known(&self) -> bool {
-        let known = |p: &Option<Box<ConnProcess>>| p.as_deref().and_then(ConnProcess::known).is_some();
+        let known =
+            |p: &Option<Box<ConnProcess>>| p.as_deref().and_then(ConnProcess::known).is_some();
         self.conn.as_ref().is_some_and(|c| known(&c.process))
-            || self.records.iter().any(|r| matches!(r, Record::Request(q) if known(&q.process)))
+            || self
+                .records
+                .iter()
+                .any(|r| matches!(r, Record::Request(q) if known(&q.process)))
     }
 
     /// Shows why the connection was made (a line under the process), rebuilding the tabs.

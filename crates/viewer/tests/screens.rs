@@ -363,10 +363,15 @@ fn a_caused_flow_names_its_tool_call_and_w_goes_to_it() {
     press(&mut app, "w");
     let text = screen(&mut app);
     assert!(text.contains("tool call bash call_fetch1"), "{text}");
-    assert!(text.contains("POST api.llm.test:443/v1/chat/completions"), "{text}");
+    assert!(
+        text.contains("POST api.llm.test:443/v1/chat/completions"),
+        "{text}"
+    );
     let lines: Vec<&str> = text.lines().collect();
     assert!(
-        lines.iter().any(|l| l.contains("call_fetch1") && l.contains("bash")),
+        lines
+            .iter()
+            .any(|l| l.contains("call_fetch1") && l.contains("bash")),
         "the conversation at the call: {text}"
     );
 }
