@@ -131,9 +131,9 @@ async fn own_rules_tell_the_command_from_what_it_runs() {
             "{context}"
         );
         assert_eq!(
-            ran.stdout.contains(r#"{"hello":"world"}"#),
-            !own,
-            "python3's own request goes through only when own agents are not denied: {context}"
+            ran.stdout.contains("python3 denied"),
+            own,
+            "python3's own request is denied only by own = true: {context}"
         );
         let replay = policy_test(&scratch, &policy).await;
         assert_eq!(replay["denied"], 1, "{context}\n{replay:#}");
