@@ -115,7 +115,7 @@ mod tests {
             "another script"
         );
         assert_eq!(own(&curl, std::slice::from_ref(&agent)), Some(false));
-        let c = Connecting::of(Some(&curl), &[agent.clone()], Some(true));
+        let c = Connecting::of(Some(&curl), std::slice::from_ref(&agent), Some(true));
         assert_eq!(c.exe.as_deref(), Some("/usr/bin/curl"));
         assert_eq!(
             Connecting::of(Some(&curl), &[], None).own,
