@@ -180,7 +180,8 @@ fn copy_payload_and_selection() {
         "{copied}"
     );
     assert!(fixture.contains(&serde_json::to_string(&copied).expect("json")));
-    press(&mut app, "jvjy");
+    // Below the heading, the cause line and a blank line: two header lines.
+    press(&mut app, "jjjvjy");
     let lines = String::from_utf8(app.copy.take().expect("copy")).expect("utf8");
     assert_eq!(lines.lines().count(), 2, "{lines}");
 }
