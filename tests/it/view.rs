@@ -341,3 +341,34 @@ fn lines_nested_too_deeply_are_counted_on_screen_not_silently_dropped() {
     let screen = tmux.wait_for("unreadable line");
     assert!(screen.contains("4 unreadable line"), "{screen}");
 }
+
+/// A flow made by a command a tool call ran: its detail names the tool call (name, id, how it
+/// was matched), and `w` goes to that call in its LLM call's conversation; the agent's own LLM
+/// call is said to be its own. The capture is synthetic (crates/viewer/tests/data/tool_call.jsonl).
+#[test]
+fn a_caused_flow_shows_its_tool_call_and_w_jumps_to_it() {
+    let scratch = Scratch::new();
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/viewer/tests/data/tool_call.jsonl");
+    let tmux = Tmux::start(&scratch, &format!("{BIN} view --static {}", path.display()));
+    tmux.wait_for("files.example.test");
+    // The curl's flow (second row), on its request tab (it opens on the response).
+    tmux.keys(&["j", "Enter"]);
+    tmux.wait_for("HTTP/1.1 200");
+    tmux.keys(&["Tab", "Tab"]);
+    let screen = tmux.wait_for("cause    tool call bash call_fetch1 · matched by argv");
+    assert!(screen.contains("curl"), "{screen}");
+    tmux.keys(&["w"]);
+    let screen = tmux.wait_for("tool call bash call_fetch1");
+    assert!(
+        screen.contains("POST api.llm.test:443/v1/chat/completions"),
+        "{screen}"
+    );
+    // Its own request tab: the agent's own.
+    tmux.keys(&["Tab", "Tab"]);
+    tmux.wait_for("cause    the agent's own");
+    tmux.keys(&["q"]);
+    tmux.wait_for("files.example.test");
+    tmux.keys(&["q"]);
+    assert!(tmux.wait_for("EXITED").contains("EXITED:0"));
+}

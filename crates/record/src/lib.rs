@@ -32,7 +32,7 @@ pub use credential::{
 };
 pub use head::{RecordHead, RecordKind};
 pub use markers::{collect_markers, CollectedMarkers, Origin};
-pub use package::agent_package;
+pub use package::{agent_package, running_program};
 pub use payload::redact_ws;
 pub use process::{Ancestor, ConnProcess, ProcessInfo};
 pub use reader::{CaptureReader, ReadError, ReadErrorKind, ReadItem};

@@ -190,9 +190,13 @@ fn request_denied(
     path: &str,
 ) -> Option<String> {
     let enforcer = conn.ctx.enforcer.as_ref()?;
-    let Verdict::Deny { rule, enforced } =
-        enforcer.request(&log.target, &record.method, path, &record.headers)
-    else {
+    let Verdict::Deny { rule, enforced } = enforcer.request(
+        &log.target,
+        &record.method,
+        path,
+        &record.headers,
+        &conn.connecting,
+    ) else {
         return None;
     };
     if enforced {

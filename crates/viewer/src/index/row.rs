@@ -36,6 +36,8 @@ pub enum RowKind {
 pub struct Row {
     pub kind: RowKind,
     pub flow: Option<u64>,
+    /// The connection its records name.
+    pub conn: Option<u64>,
     /// `HH:MM:SS.mmm` (UTC).
     pub time: String,
     pub method: Arc<str>,
@@ -226,6 +228,7 @@ impl<'a> RowRef<'a> {
         Row {
             kind: r.kind,
             flow: (r.kind == RowKind::Flow).then_some(r.flow),
+            conn: some(r.conn),
             time: clock(r.time),
             method: strings.arc(r.method),
             host: strings.arc(r.host),
