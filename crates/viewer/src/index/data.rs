@@ -138,7 +138,7 @@ impl IndexData {
         let attributed = self
             .header
             .as_ref()
-            .is_some_and(|h| h.options.get("attribution") == Some(&serde_json::Value::Bool(true)));
+            .is_some_and(|h| h.options.attribution());
         attributed || !self.conns.is_empty()
     }
 
