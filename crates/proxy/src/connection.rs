@@ -14,7 +14,7 @@ use phonehome_record::{
 
 use crate::attribution::{Attribution, Lineage};
 use crate::context::Context;
-use crate::dial_error::DialError;
+use crate::dial::error::DialError;
 use crate::enforce::{self, Verdict};
 use crate::observe::Observer;
 use crate::recorder::Recorder;

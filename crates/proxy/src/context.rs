@@ -7,18 +7,19 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use phonehome_record::SinkholeMode;
 use rustls::ServerConfig;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::attribution::{Attribution, Attributor};
-use crate::ca::CertificateAuthority;
-use crate::dialer::{basic_authorization, Dialer};
+use crate::config::ProxyConfig;
+use crate::dial::dialer::{basic_authorization, Dialer};
 use crate::enforce::Enforcer;
+use crate::launch::PROXY_USER;
 use crate::recorder::Recorder;
-use crate::responses::error_chain;
-use crate::{ProxyConfig, SinkholeMode};
+use crate::tls::ca::{CaError, CertificateAuthority};
 
 /// Any byte stream the engine can serve or forward over.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -69,7 +70,7 @@ impl Context {
             proxy_authorization: config
                 .credential
                 .as_deref()
-                .map(|token| basic_authorization(&format!("{}:{token}", crate::PROXY_USER))),
+                .map(|token| basic_authorization(&format!("{}:{token}", PROXY_USER))),
             sinkhole_wait: config.sinkhole_wait,
             idle_timeout: config.idle_timeout,
             server_configs: Mutex::new(HashMap::new()),
@@ -111,12 +112,12 @@ impl Context {
         &self,
         host: &str,
         alpn: &[Vec<u8>],
-    ) -> Result<Arc<ServerConfig>, String> {
+    ) -> Result<Arc<ServerConfig>, CaError> {
         let key = (host.to_owned(), alpn.to_vec());
         if let Some(config) = self.lock_configs().get(&key) {
             return Ok(config.clone());
         }
-        let leaf = self.ca.leaf(host).map_err(|e| error_chain(&e))?;
+        let leaf = self.ca.leaf(host)?;
         let mut config = ServerConfig::builder()
             .with_no_client_auth()
             .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(leaf)));

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 
-use crate::ca::CertificateAuthority;
+use crate::tls::ca::CertificateAuthority;
 
 /// Writes `path`: the system's trusted roots followed by the local CA, PEM. Runtimes that read
 /// `SSL_CERT_FILE` and friends replace their default store with this file, so it must hold both.
@@ -14,13 +14,13 @@ use crate::ca::CertificateAuthority;
 /// Any I/O error writing the file.
 pub fn write_ca_bundle(ca: &CertificateAuthority, path: &Path) -> std::io::Result<()> {
     let mut text = String::new();
-    for der in crate::trust::system_roots_der() {
+    for der in crate::tls::trust::system_roots_der() {
         text.push_str(&pem::encode(&pem::Pem::new("CERTIFICATE", der.to_vec())));
     }
     text.push_str(ca.cert_pem());
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     std::fs::write(&tmp, text)?;
-    crate::ca::make_public(&tmp)?;
+    crate::tls::ca::make_public(&tmp)?;
     std::fs::rename(&tmp, path)
 }
 

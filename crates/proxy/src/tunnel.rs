@@ -3,6 +3,13 @@
 //! however late they come: TLS goes to interception, HTTP/1.1 and HTTP/2 to the engine,
 //! anything else is relayed. A sinkholed tunnel has no upstream: it waits for the client,
 //! up to `--sinkhole-wait`, and records when that expires.
+//!
+//! Its steps: [`sniff`] the first bytes, [`intercept`] TLS, [`relay`] what phonehome does not
+//! speak; HTTP goes to [`crate::http`].
+
+pub(crate) mod intercept;
+pub(crate) mod relay;
+pub(crate) mod sniff;
 
 use std::io;
 use std::sync::Arc;
@@ -13,12 +20,12 @@ use tokio::net::TcpStream;
 
 use crate::connection::ConnState;
 use crate::context::BoxIo;
-use crate::engine::{self, Route};
-use crate::intercept::intercept_tls;
-use crate::link::{Origin, UpstreamLink};
-use crate::relay::relay;
-use crate::sinkhole::{Sink, Upstream};
-use crate::sniff::{classify, read_first, read_until_classified, FirstBytes, Prefixed};
+use crate::http::engine::{self, Route};
+use crate::http::link::{Origin, UpstreamLink};
+use crate::http::sinkhole::{Sink, Upstream};
+use crate::tunnel::intercept::intercept_tls;
+use crate::tunnel::relay::relay;
+use crate::tunnel::sniff::{classify, read_first, read_until_classified, FirstBytes, Prefixed};
 
 /// Who spoke first on a tunnel.
 enum First {

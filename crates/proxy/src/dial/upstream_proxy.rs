@@ -5,7 +5,7 @@
 use hyper_util::client::proxy::matcher::Matcher;
 use phonehome_record::Target;
 
-use crate::trust::TrustError;
+use crate::tls::trust::TrustError;
 
 /// An HTTP proxy that carries every outbound connection through CONNECT.
 #[derive(Debug, Clone)]

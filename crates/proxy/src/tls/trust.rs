@@ -26,7 +26,7 @@ pub enum TrustError {
 }
 
 /// What upstream TLS trusts: the system's roots plus the `--extra-ca` certificates, and those
-/// certificates themselves, which a server may present as its own (see [`crate::verify`]).
+/// certificates themselves, which a server may present as its own (see [`crate::tls::verify`]).
 pub(crate) struct Trust {
     pub roots: Arc<RootCertStore>,
     /// Every certificate of the `--extra-ca` files, as DER.

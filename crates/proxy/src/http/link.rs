@@ -12,10 +12,10 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use phonehome_record::{ClientCertUse, Phase, Target};
 
 use crate::context::BoxIo;
-use crate::dial_error::DialError;
-use crate::dialer::Dialer;
-use crate::responses::error_chain;
-use crate::tee::TeeBody;
+use crate::dial::dialer::Dialer;
+use crate::dial::error::DialError;
+use crate::http::responses::error_chain;
+use crate::http::tee::TeeBody;
 
 /// The body of a forwarded request: the client's, teed into the recorder. Boxed: hyper's
 /// client keeps a channel of 32 request slots per connection, each as big as a request.
@@ -115,7 +115,7 @@ impl UpstreamLink {
     /// Why the exchange failed: the upstream's TLS (an alert after the handshake, such as
     /// TLS 1.3's certificate_required), or its HTTP.
     fn exchange_failed(&self, e: &hyper::Error) -> DialError {
-        use crate::tls_failure::{describe, missing_client_cert, rustls_error, Seen};
+        use crate::tls::failure::{describe, missing_client_cert, rustls_error, Seen};
         let target = &self.origin.target;
         let client_cert = *self.client_cert.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(tls) = rustls_error(e) {

@@ -2,7 +2,7 @@
 //! config per ALPN list (so sessions are resumed across connections) with the
 //! [`UpstreamVerifier`], the client certificate of the host ([`ClientAuth`]), a tap on the
 //! first bytes each way (the ClientHello phonehome sent, for its fingerprints; the upstream's
-//! ServerHello, for its version), and a failure told in the words of [`crate::tls_failure`].
+//! ServerHello, for its version), and a failure told in the words of [`crate::tls::failure`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,13 +15,13 @@ use tls_parser::{TlsMessage, TlsMessageHandshake, TlsRecordType};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use crate::client_cert::{ClientAuth, ClientCert};
-use crate::dial_error::DialError;
-use crate::fingerprint::Fingerprints;
+use crate::dial::error::DialError;
 use crate::observe::{Observed, Observer};
-use crate::tls_failure::{self, Seen};
-use crate::trust::Trust;
-use crate::verify::UpstreamVerifier;
+use crate::tls::client_cert::{ClientAuth, ClientCert};
+use crate::tls::failure::{self, Seen};
+use crate::tls::fingerprint::Fingerprints;
+use crate::tls::trust::Trust;
+use crate::tls::verify::UpstreamVerifier;
 
 /// A TLS stream to an upstream.
 pub(crate) type UpstreamStream = TlsStream<Observed<TcpStream, HandshakeTap>>;
@@ -83,9 +83,9 @@ impl UpstreamTls {
         match tokio::time::timeout(timeout, handshake).await {
             Ok(Ok(mut tls)) => {
                 let sent = tls.get_mut().0.observer_mut().finish();
-                let prints = crate::clienthello::parse_client_hello(&sent)
+                let prints = crate::tls::clienthello::parse_client_hello(&sent)
                     .ok()
-                    .map(|hello| crate::fingerprint::fingerprints(&hello));
+                    .map(|hello| crate::tls::fingerprint::fingerprints(&hello));
                 Ok(Handshaken {
                     stream: tls,
                     prints,
@@ -97,8 +97,8 @@ impl UpstreamTls {
                     server_version: io.observer_mut().server_version(),
                     client_cert: auth.used(),
                 };
-                Err(failed(match tls_failure::rustls_error(&e) {
-                    Some(tls) => tls_failure::describe(tls, seen, bare),
+                Err(failed(match failure::rustls_error(&e) {
+                    Some(tls) => failure::describe(tls, seen, bare),
                     None => e.to_string(),
                 }))
             }

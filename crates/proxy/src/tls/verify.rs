@@ -1,8 +1,8 @@
 //! Which upstream certificates phonehome accepts: what webpki accepts against the trust roots
-//! of [`crate::trust`], and, as OpenSSL-based clients (curl, Python, Node) accept it, a
+//! of [`crate::tls::trust`], and, as OpenSSL-based clients (curl, Python, Node) accept it, a
 //! certificate byte-identical to one the user trusted with `--extra-ca`, its validity period
 //! and names still checked. A chain that is not trusted is rejected saying why
-//! ([`NotTrusted`]), for the words of [`crate::tls_failure`].
+//! ([`NotTrusted`]), for the words of [`crate::tls::failure`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use rustls::server::ParsedCertificate;
 use rustls::{CertificateError, DigitallySignedStruct, Error, OtherError, SignatureScheme};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use crate::trust::Trust;
+use crate::tls::trust::Trust;
 
 /// Why an upstream certificate's chain is not trusted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -11,11 +11,11 @@ use hyper::body::Incoming;
 use phonehome_record::{Phase, Target};
 
 use crate::connection::ConnState;
-use crate::headtap::{take_names, Heads};
-use crate::idle::IdleBody;
-use crate::link::Origin;
-use crate::responses::RespBody;
-use crate::tee::{FlowLog, Outcome, TeeBody};
+use crate::http::headtap::{take_names, Heads};
+use crate::http::idle::IdleBody;
+use crate::http::link::Origin;
+use crate::http::responses::RespBody;
+use crate::http::tee::{FlowLog, Outcome, TeeBody};
 
 /// The `request` record of `req`, without its body (the tee adds it).
 pub(crate) fn request_record(

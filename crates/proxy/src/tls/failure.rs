@@ -8,8 +8,8 @@ use phonehome_record::ClientCertUse;
 use rustls::pki_types::UnixTime;
 use rustls::{AlertDescription, CertificateError, Error, PeerIncompatible};
 
-use crate::clienthello::version_name;
-use crate::verify::NotTrusted;
+use crate::tls::clienthello::version_name;
+use crate::tls::verify::NotTrusted;
 
 /// What a handshake with an upstream saw besides its error.
 #[derive(Debug, Clone, Copy, Default)]

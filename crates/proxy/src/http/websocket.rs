@@ -10,7 +10,7 @@ use hyper_util::rt::TokioIo;
 use phonehome_record::{BodyEncoding, Direction, Phase, Record, Ws};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::tee::FlowLog;
+use crate::http::tee::FlowLog;
 
 /// Relays an upgraded connection and records its messages. Ends when both directions close.
 pub(crate) async fn relay(client: OnUpgrade, upstream: OnUpgrade, log: Arc<FlowLog>) {

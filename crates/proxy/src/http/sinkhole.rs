@@ -12,13 +12,13 @@ use hyper::body::Incoming;
 use phonehome_record::{Blocked, ErrorRecord, Record};
 
 use crate::connection::ConnState;
-use crate::dial_error::DialError;
-use crate::dialer::Dialed;
-use crate::flow::{request_record, tee_request};
-use crate::headtap::Heads;
-use crate::link::Origin;
-use crate::responses::{bad_gateway, blocked_json, RespBody};
-use crate::tee::FlowLog;
+use crate::dial::dialer::Dialed;
+use crate::dial::error::DialError;
+use crate::http::flow::{request_record, tee_request};
+use crate::http::headtap::Heads;
+use crate::http::link::Origin;
+use crate::http::responses::{bad_gateway, blocked_json, RespBody};
+use crate::http::tee::FlowLog;
 
 /// Where a tunnel's bytes go once its protocol is known.
 pub(crate) enum Upstream {

@@ -15,16 +15,16 @@ use phonehome_record::Phase;
 
 use crate::connection::ConnState;
 use crate::context::BoxIo;
-use crate::dial_error::DialError;
+use crate::dial::error::DialError;
 use crate::enforce::{self, Verdict};
-use crate::flow::{request_record, tee_request, tee_response};
-use crate::headtap::{H2Parser, Heads, Parser};
-use crate::link::UpstreamLink;
+use crate::http::flow::{request_record, tee_request, tee_response};
+use crate::http::headtap::{H2Parser, Heads, Parser};
+use crate::http::link::UpstreamLink;
+use crate::http::responses::{bad_gateway, RespBody};
+use crate::http::sinkhole::{self, Sink, SinkAnswer};
+use crate::http::tee::FlowLog;
+use crate::http::websocket;
 use crate::observe::Observed;
-use crate::responses::{bad_gateway, RespBody};
-use crate::sinkhole::{self, Sink, SinkAnswer};
-use crate::tee::FlowLog;
-use crate::websocket;
 
 /// Where the requests of an intercepted connection go.
 #[derive(Clone)]
@@ -64,7 +64,7 @@ pub(crate) async fn serve(client: BoxIo, h2: bool, route: Route, conn: Arc<ConnS
             .timer(TokioTimer::new())
             .serve_connection(TokioIo::new(tapped), service)
             .await;
-        crate::client_error::record(&served, result, true);
+        crate::http::client_error::record(&served, result, true);
         return;
     }
     let tapped = Observed::new(client, Parser::new(heads.clone()));
@@ -81,7 +81,7 @@ pub(crate) async fn serve(client: BoxIo, h2: bool, route: Route, conn: Arc<ConnS
         .serve_connection(TokioIo::new(tapped), service)
         .with_upgrades()
         .await;
-    crate::client_error::record(&served, result, false);
+    crate::http::client_error::record(&served, result, false);
 }
 
 /// Forwards one request over `link` and returns the response to send to the client; a

@@ -29,7 +29,7 @@ pub(crate) fn record(conn: &ConnState, result: Result<(), hyper::Error>, h2: boo
 
 /// The `error` message for `e`, or `None` when it is no client mistake.
 fn describe(e: &hyper::Error, h2: bool) -> Option<String> {
-    let detail = crate::responses::error_chain(e);
+    let detail = crate::http::responses::error_chain(e);
     if e.is_parse_too_large() {
         return Some(format!("{HEAD_LIMIT}: {detail} (answered 431)"));
     }

@@ -6,7 +6,7 @@
 use md5::Md5;
 use sha2::{Digest, Sha256};
 
-use crate::clienthello::{is_grease, ClientHello};
+use crate::tls::clienthello::{is_grease, ClientHello};
 
 /// The fingerprints of one ClientHello.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,9 +214,10 @@ mod tests {
 
     #[test]
     fn parsed_hello_feeds_the_fingerprints() {
-        let hello =
-            crate::clienthello::parse_client_hello(&crate::clienthello::tests::sample_hello())
-                .expect("parses");
+        let hello = crate::tls::clienthello::parse_client_hello(
+            &crate::tls::clienthello::tests::sample_hello(),
+        )
+        .expect("parses");
         assert_eq!(hello.cipher_suites, vec![0x1301]);
         assert_eq!(hello.extensions, vec![0x0000, 0x0010, 0x002b]);
         let f = fingerprints(&hello);

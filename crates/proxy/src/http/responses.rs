@@ -10,10 +10,10 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use phonehome_record::Target;
 
-use crate::dial_error::DialError;
+use crate::dial::error::DialError;
 use crate::enforce::Explanation;
-use crate::idle::IdleBody;
-use crate::tee::TeeBody;
+use crate::http::idle::IdleBody;
+use crate::http::tee::TeeBody;
 
 /// The body of every response phonehome sends a client: the upstream's, teed, or its own.
 pub(crate) type RespBody = Either<TeeBody<IdleBody<Incoming>>, Full<Bytes>>;

@@ -1,5 +1,5 @@
 //! The upstream dialer: resolve, connect (directly or through an upstream proxy's CONNECT),
-//! and hand the connection to [`crate::upstream_tls`] for a TLS handshake verified as a client
+//! and hand the connection to [`crate::dial::upstream_tls`] for a TLS handshake verified as a client
 //! would verify it.
 
 use std::collections::HashMap;
@@ -11,9 +11,9 @@ use phonehome_record::{Phase, Target};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::dial_error::DialError;
-use crate::upstream_proxy::UpstreamProxy;
-use crate::upstream_tls::{Handshaken, UpstreamTls};
+use crate::dial::error::DialError;
+use crate::dial::upstream_proxy::UpstreamProxy;
+use crate::dial::upstream_tls::{Handshaken, UpstreamTls};
 
 /// Default time allowed for DNS plus TCP connect.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

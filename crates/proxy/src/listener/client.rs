@@ -14,13 +14,15 @@ use phonehome_record::{Phase, Target, Transport};
 
 use crate::connection::{ConnState, Counting};
 use crate::context::{Context, Io};
-use crate::dial_error::DialError;
+use crate::dial::error::DialError;
 use crate::enforce;
-use crate::engine;
-use crate::link::{Origin, UpstreamLink};
+use crate::http::engine;
+use crate::http::link::{Origin, UpstreamLink};
+use crate::http::responses::{
+    bad_gateway, blocked_text, proxy_auth_required, text_response, RespBody,
+};
+use crate::http::sinkhole::{SinkAnswer, Upstream};
 use crate::observe::Observed;
-use crate::responses::{bad_gateway, blocked_text, proxy_auth_required, text_response, RespBody};
-use crate::sinkhole::{SinkAnswer, Upstream};
 use crate::tunnel::tunnel;
 
 /// Serves one accepted client connection that speaks the proxy protocol until it and its
@@ -33,11 +35,11 @@ pub(crate) async fn serve_client(
 ) {
     let (conn, counters) = ConnState::open(&ctx, client, server);
     // Absolute-form requests' heads as sent; the tap stops at a CONNECT.
-    let heads = crate::headtap::Heads::default();
+    let heads = crate::http::headtap::Heads::default();
     let counted = Observed::new(stream, Counting(counters));
     let io = TokioIo::new(Observed::new(
         counted,
-        crate::headtap::Parser::new(heads.clone()),
+        crate::http::headtap::Parser::new(heads.clone()),
     ));
     let links: Arc<tokio::sync::Mutex<Option<Arc<UpstreamLink>>>> = Arc::default();
     let served = conn.clone();
@@ -53,7 +55,7 @@ pub(crate) async fn serve_client(
         .serve_connection(io, service)
         .with_upgrades()
         .await;
-    crate::client_error::record(&served, result, false);
+    crate::http::client_error::record(&served, result, false);
 }
 
 /// Serves a connection whose destination is known without any proxy protocol (a connection
@@ -117,7 +119,7 @@ async fn proxy_request(
     req: Request<Incoming>,
     conn: Arc<ConnState>,
     links: Arc<tokio::sync::Mutex<Option<Arc<UpstreamLink>>>>,
-    heads: crate::headtap::Heads,
+    heads: crate::http::headtap::Heads,
 ) -> Response<RespBody> {
     if let Some(refused) = unauthorized(&req, &conn) {
         return refused;

@@ -8,16 +8,16 @@ use std::sync::Arc;
 use phonehome_record::{Phase, Target, TlsInfo, Transport};
 use tokio::io::AsyncWriteExt;
 
-use crate::clienthello::{read_client_hello, version_name, ClientHello};
 use crate::connection::ConnState;
 use crate::context::BoxIo;
-use crate::dialer::Dialed;
-use crate::engine::{self, Route};
-use crate::link::{Origin, UpstreamLink};
-use crate::relay::relay;
-use crate::responses::{error_chain, HANDSHAKE_FAILURE_ALERT};
-use crate::sinkhole::{Sink, Upstream};
-use crate::sniff::Prefixed;
+use crate::dial::dialer::Dialed;
+use crate::http::engine::{self, Route};
+use crate::http::link::{Origin, UpstreamLink};
+use crate::http::responses::{error_chain, HANDSHAKE_FAILURE_ALERT};
+use crate::http::sinkhole::{Sink, SinkAnswer, Upstream};
+use crate::tls::clienthello::{read_client_hello, version_name, ClientHello};
+use crate::tunnel::relay::relay;
+use crate::tunnel::sniff::Prefixed;
 
 /// The name to verify the upstream against and to issue the client's leaf for: the SNI when it
 /// is a DNS name (RFC 6066 §3), else the CONNECT host. Some clients send an IP address or
@@ -66,46 +66,25 @@ pub(crate) async fn intercept_tls(
     let alpn = speakable(&hello.alpn);
     let server_name = tls_server_name(hello.sni.as_deref(), &target);
     if !hello.alpn.is_empty() && alpn.is_empty() {
-        // A protocol phonehome does not speak: relayed untouched, or closed by the sinkhole.
-        {
-            let mut info = conn.info();
-            info.transport = Transport::TlsPassthrough;
-            info.tls = Some(tls);
-        }
-        return match upstream {
-            Upstream::Dialed(dialed) => {
-                relay(Box::new(Prefixed::new(buf, client)), dialed.stream).await;
-            }
-            Upstream::Sink(_) => conn.error(
-                &target,
-                Phase::TlsClient,
-                "sinkhole: the client offers no ALPN protocol phonehome speaks".to_owned(),
-            ),
-        };
+        return pass_through(client, buf, upstream, &target, &conn, tls).await;
     }
     let route = match upstream {
         Upstream::Dialed(dialed) => {
-            match Box::pin(upstream_link(&conn, dialed, &server_name, alpn, &target)).await {
-                Ok(link) => link,
-                Err(tls_failed) => {
-                    conn.info().tls = Some(tls);
-                    if tls_failed {
-                        let _ = client.write_all(&HANDSHAKE_FAILURE_ALERT).await;
-                        let _ = client.shutdown().await;
-                    }
-                    return;
-                }
-            }
+            Box::pin(upstream_link(&conn, dialed, &server_name, alpn, &target)).await
         }
-        Upstream::Sink(answer) => {
-            let origin = Origin {
-                scheme: "https",
-                target: target.clone(),
-            };
-            (Route::Sink(Arc::new(Sink { origin, answer })), alpn)
+        Upstream::Sink(answer) => Ok(sink_route(answer, &target, alpn)),
+    };
+    let (route, offer) = match route {
+        Ok(route) => route,
+        Err(tls_failed) => {
+            conn.info().tls = Some(tls);
+            if tls_failed {
+                let _ = client.write_all(&HANDSHAKE_FAILURE_ALERT).await;
+                let _ = client.shutdown().await;
+            }
+            return;
         }
     };
-    let (route, offer) = route;
     let accepted = Box::pin(accept_client(
         &conn,
         &server_name,
@@ -122,22 +101,63 @@ pub(crate) async fn intercept_tls(
             return conn.error(&target, Phase::TlsClient, message);
         }
     };
-    let session = client_tls.get_ref().1;
+    let h2 = negotiated(&mut tls, client_tls.get_ref().1);
+    conn.info().tls = Some(tls);
+    engine::serve(Box::new(client_tls), h2, route, conn).await;
+}
+
+/// A TLS protocol phonehome does not speak (the client offers no ALPN it can serve): relayed
+/// untouched to the upstream, or, on a sinkholed tunnel, closed with an error record.
+async fn pass_through(
+    client: BoxIo,
+    buf: Vec<u8>,
+    upstream: Upstream,
+    target: &Target,
+    conn: &ConnState,
+    tls: TlsInfo,
+) {
+    {
+        let mut info = conn.info();
+        info.transport = Transport::TlsPassthrough;
+        info.tls = Some(tls);
+    }
+    match upstream {
+        Upstream::Dialed(dialed) => {
+            relay(Box::new(Prefixed::new(buf, client)), dialed.stream).await;
+        }
+        Upstream::Sink(_) => conn.error(
+            target,
+            Phase::TlsClient,
+            "sinkhole: the client offers no ALPN protocol phonehome speaks".to_owned(),
+        ),
+    }
+}
+
+/// The route of a sinkholed tunnel, where phonehome answers itself, and the ALPN to offer the
+/// client: what phonehome speaks of what it offered.
+fn sink_route(answer: SinkAnswer, target: &Target, alpn: Vec<Vec<u8>>) -> (Route, Vec<Vec<u8>>) {
+    let origin = Origin {
+        scheme: "https",
+        target: target.clone(),
+    };
+    (Route::Sink(Arc::new(Sink { origin, answer })), alpn)
+}
+
+/// What the client's handshake settled (ALPN, version) into `tls`; whether it is HTTP/2.
+fn negotiated(tls: &mut TlsInfo, session: &rustls::ServerConnection) -> bool {
     tls.alpn = session
         .alpn_protocol()
         .map(|p| String::from_utf8_lossy(p).into_owned());
     tls.version = session
         .protocol_version()
         .map(|v| version_name(u16::from(v)));
-    let h2 = session.alpn_protocol() == Some(b"h2");
-    conn.info().tls = Some(tls);
-    engine::serve(Box::new(client_tls), h2, route, conn).await;
+    session.alpn_protocol() == Some(b"h2")
 }
 
 /// The `conn` record's TLS info from the client's ClientHello: SNI, ALPN, versions, JA3, JA4
 /// and the lists they are made of.
 fn tls_info(hello: &ClientHello) -> TlsInfo {
-    let prints = crate::fingerprint::fingerprints(hello);
+    let prints = crate::tls::fingerprint::fingerprints(hello);
     TlsInfo {
         sni: hello.sni.clone(),
         alpn_offered: hello
@@ -222,7 +242,7 @@ async fn accept_client(
     let config = conn
         .ctx
         .server_config(server_name, alpn)
-        .map_err(|message| format!("cannot issue a certificate: {message}"))?;
+        .map_err(|e| format!("cannot issue a certificate: {}", error_chain(&e)))?;
     tokio_rustls::TlsAcceptor::from(config)
         .accept(Prefixed::new(buf, client))
         .await

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
 use phonehome_record::{ErrorRecord, Phase, Record, Target};
 
-use crate::idle::BodyError;
+use crate::http::idle::BodyError;
 use crate::recorder::{CapturedBody, Pending, Recorder};
 
 /// How a body stream ended.
