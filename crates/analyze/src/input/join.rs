@@ -9,8 +9,7 @@ use std::path::{Path, PathBuf};
 use phonehome_record::{Capture, Phase, Record};
 
 use super::parallel::{Prepare, Progress, Records};
-use crate::event::SourceError;
-use crate::event::{exchange_from_request, Event, Exchange, ResponsePart};
+use crate::event::{exchange_from_request, Event, Exchange, ResponsePart, SourceError};
 
 /// Most flows waiting for their response before the oldest is given up on (emitted without
 /// one), so memory stays bounded whatever the capture holds.

@@ -3,7 +3,7 @@
 //! `phonehome export`), told apart by their first bytes and read as one stream of [`Event`]s.
 
 use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub use join::{CaptureEvents, FlowJoin, INCOMPLETE};
 pub(crate) use parallel::Chunks;
