@@ -11,7 +11,7 @@ use phonehome_proxy::{
     CaptureSummary, CertificateAuthority, ClientCert, Proxy, ProxyConfig, Recorder,
     RecorderOptions, RecorderTask, UpstreamProxy,
 };
-use phonehome_record::{Capture, CaptureWriter, Mode, Origin, Record, Redactor};
+use phonehome_record::{Capture, CaptureOptions, CaptureWriter, Mode, Origin, Record, Redactor};
 
 use crate::cli::CaptureArgs;
 use crate::paths;
@@ -26,8 +26,9 @@ pub struct SessionSpec<'a> {
     pub listen: SocketAddr,
     /// Also take the upstream proxy from this process's HTTPS_PROXY / HTTP_PROXY / NO_PROXY.
     pub upstream_from_env: bool,
-    /// Extra options to note in the `capture` record.
-    pub extra_options: serde_json::Value,
+    /// The options of this mode (`bypass`, `listen`, …) to note in the `capture` record; the
+    /// session adds those of [`CaptureArgs`].
+    pub mode_options: CaptureOptions,
     /// The environment the child gets (`run`); its credential-looking variables become secret
     /// markers. Empty for `proxy`.
     pub child_env: Vec<(String, String)>,
@@ -47,6 +48,14 @@ pub struct Session {
     web: Option<phonehome_web::Server>,
 }
 
+/// What the options name, loaded and checked before anything is created.
+struct Loaded {
+    ca: Arc<CertificateAuthority>,
+    client_certs: Vec<ClientCert>,
+    upstream_proxy: Option<UpstreamProxy>,
+    policy: phonehome_policy::Policy,
+}
+
 impl Session {
     /// Loads the CA, checks the options, creates the capture file and starts the proxy.
     // Split in another helper's branch (issue 23, `Session::start`): the integrator removes this
@@ -56,30 +65,8 @@ impl Session {
         let args = spec.args;
         // Before anything is created: a --web address that cannot be served is refused.
         let web_options = crate::web_cmd::live_options(&args.web)?;
-        let ca_dir = paths::ca_dir(args.ca.ca_dir.as_deref())?;
-        let ca = CertificateAuthority::load_or_create(&ca_dir)
-            .with_context(|| format!("cannot set up the local CA in {}", ca_dir.display()))?;
-        for file in &args.extra_ca {
-            phonehome_proxy::read_pem_certs(file).context("--extra-ca")?;
-        }
-        let client_certs = args
-            .client_cert
-            .iter()
-            .map(|spec| ClientCert::load(spec).context("--client-cert"))
-            .collect::<Result<Vec<_>>>()?;
-        let upstream_proxy = upstream_proxy(args, spec.upstream_from_env)?;
-        let policy = phonehome_policy::Policy::load(&args.policy).context("--policy")?;
-        let path = match &args.out {
-            Some(out) => out.clone(),
-            None => {
-                let name = if spec.command.is_empty() {
-                    "proxy".to_owned()
-                } else {
-                    paths::command_name(&spec.command)
-                };
-                paths::default_capture(&name)?
-            }
-        };
+        let loaded = load(args, spec.upstream_from_env)?;
+        let path = capture_path(args, &spec.command)?;
         let writer = open_capture(&path, args.force)?;
         // A file size limit (RLIMIT_FSIZE) then fails the write (EFBIG) instead of killing
         // phonehome; the loss is counted like a full disk. A handler, not SIG_IGN: the child
@@ -94,87 +81,13 @@ impl Session {
                 path.display()
             );
         }
-        let mut options = serde_json::json!({
-            "max_body": args.max_body,
-            "redact": !args.no_redact,
-            "extra_ca": args.extra_ca,
-            "upstream_proxy": upstream_proxy.as_ref().map(UpstreamProxy::display),
-            "connect_timeout_ms": args.connect_timeout * 1000,
-            "client_cert": args.client_cert,
-            "idle_timeout_ms": args.idle_timeout.map(|s| s * 1000),
-            "dry_run": args.dry_run,
-            "sinkhole": args.sinkhole,
-            "attribution": !args.no_attribution,
-        });
-        if let (Some(options), Some(extra)) =
-            (options.as_object_mut(), spec.extra_options.as_object())
-        {
-            options.extend(extra.clone());
-        }
-        let cwd = std::env::current_dir().unwrap_or_default();
-        let env = spec.child_env.iter().map(|(n, v)| (n.as_str(), v.as_str()));
-        let collected = phonehome_record::collect_markers(&origin(&cwd), env, &args.sensitive);
-        let header = Record::Capture(Capture {
-            ts: phonehome_record::now(),
-            format: phonehome_record::FORMAT.to_owned(),
-            id: capture_id(),
-            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-            mode: spec.mode,
-            command: spec.command.clone(),
-            cwd: cwd.display().to_string(),
-            policy: policy.name().to_owned(),
-            options,
-            markers: collected.markers,
-            agent: agent_package(&spec.command, &cwd, &spec.child_env),
-        });
-        let recorder_options = RecorderOptions {
-            max_body: args.max_body,
-            redactor: if args.no_redact {
-                Redactor::disabled()
-            } else {
-                Redactor::new().with_secrets(collected.secrets)
-            },
-            tap: crate::otlp_cmd::live(&args.otlp)?,
-            budget: test_knob("PHONEHOME_TEST_RECORDER_BUDGET")?
-                .unwrap_or(phonehome_proxy::DEFAULT_BUDGET),
-            test_write_delay: test_knob("PHONEHOME_TEST_WRITE_DELAY_US")?
-                .map(|us| Duration::from_micros(us as u64)),
-        };
-        let (recorder, task) = Recorder::start(writer, header, recorder_options)
-            .with_context(|| format!("cannot write the capture file {}", path.display()))?;
-        let ca = Arc::new(ca);
-        let config = ProxyConfig {
-            listen: spec.listen,
-            ca: ca.clone(),
-            extra_ca: args.extra_ca.clone(),
-            client_certs,
-            upstream_proxy,
-            connect_timeout: Duration::from_secs(args.connect_timeout),
-            idle_timeout: args.idle_timeout.map(Duration::from_secs),
-            sinkhole: phonehome_proxy::SinkholeMode::parse(&args.sinkhole)
-                .context("--sinkhole takes denied, unreachable, all or off")?,
-            sinkhole_wait: Duration::from_secs(args.sinkhole_wait),
-            head_timeout: test_knob("PHONEHOME_TEST_HEAD_TIMEOUT_MS")?
-                .map_or(phonehome_proxy::DEFAULT_HEAD_TIMEOUT, |ms| {
-                    Duration::from_millis(ms as u64)
-                }),
-            credential: spec.credential.clone(),
-            attribution: !args.no_attribution,
-            enforcer: policy.can_deny().then(|| {
-                Arc::new(phonehome_proxy::Enforcer {
-                    policy,
-                    catalog: phonehome_catalog::Catalog::builtin(),
-                    dry_run: args.dry_run,
-                })
-            }),
-        };
+        let (recorder, task) = start_recorder(&spec, &loaded, writer, &path)?;
+        let ca = loaded.ca.clone();
+        let config = proxy_config(&spec, loaded)?;
         let proxy = match Proxy::start(config, recorder.clone()).await {
             Ok(proxy) => proxy,
             Err(e) => {
-                // Nothing was captured: leave no empty capture behind.
-                recorder.finish(None);
-                let _ = task.wait();
-                let _ = std::fs::remove_file(&path);
+                abandon(&recorder, task, &path);
                 return Err(e).context("cannot start the proxy");
             }
         };
@@ -183,9 +96,7 @@ impl Session {
                 Ok(web) => Some(web),
                 Err(e) => {
                     proxy.shutdown(Duration::ZERO).await;
-                    recorder.finish(None);
-                    let _ = task.wait();
-                    let _ = std::fs::remove_file(&path);
+                    abandon(&recorder, task, &path);
                     return Err(e);
                 }
             },
@@ -319,6 +230,147 @@ const WRITER_GRACE: Duration = Duration::from_secs(1);
 /// A writer that took no record off its queue for this long is stuck (a hung disk), not
 /// behind: the wait for it ends even after a normal exit.
 const WRITER_STALL: Duration = Duration::from_secs(5);
+
+/// The CA, the client certificates, the upstream proxy and the policy the options name.
+fn load(args: &CaptureArgs, upstream_from_env: bool) -> Result<Loaded> {
+    let ca_dir = paths::ca_dir(args.ca.ca_dir.as_deref())?;
+    let ca = CertificateAuthority::load_or_create(&ca_dir)
+        .with_context(|| format!("cannot set up the local CA in {}", ca_dir.display()))?;
+    for file in &args.extra_ca {
+        phonehome_proxy::read_pem_certs(file).context("--extra-ca")?;
+    }
+    let client_certs = args
+        .client_cert
+        .iter()
+        .map(|spec| ClientCert::load(spec).context("--client-cert"))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Loaded {
+        ca: Arc::new(ca),
+        client_certs,
+        upstream_proxy: upstream_proxy(args, upstream_from_env)?,
+        policy: phonehome_policy::Policy::load(&args.policy).context("--policy")?,
+    })
+}
+
+/// `--out`, else a new file in the default folder named after the command (`proxy` without).
+fn capture_path(args: &CaptureArgs, command: &[String]) -> Result<PathBuf> {
+    if let Some(out) = &args.out {
+        return Ok(out.clone());
+    }
+    let name = if command.is_empty() {
+        "proxy".to_owned()
+    } else {
+        paths::command_name(command)
+    };
+    paths::default_capture(&name)
+}
+
+/// The `capture` record's options: those of [`CaptureArgs`], then the mode's.
+fn capture_options(
+    args: &CaptureArgs,
+    upstream_proxy: Option<&UpstreamProxy>,
+    mode: CaptureOptions,
+) -> CaptureOptions {
+    let paths = |files: &[PathBuf]| files.iter().map(|f| f.display().to_string()).collect();
+    CaptureOptions {
+        max_body: Some(args.max_body as u64),
+        redact: Some(!args.no_redact),
+        extra_ca: Some(paths(&args.extra_ca)),
+        upstream_proxy: upstream_proxy.map(UpstreamProxy::display),
+        connect_timeout_ms: Some(args.connect_timeout * 1000),
+        client_cert: Some(args.client_cert.clone()),
+        idle_timeout_ms: args.idle_timeout.map(|s| s * 1000),
+        dry_run: Some(args.dry_run),
+        sinkhole: Some(args.sinkhole),
+        attribution: Some(!args.no_attribution),
+        ..mode
+    }
+}
+
+/// Writes the `capture` record (options, markers, the agent's package) and starts the recorder.
+fn start_recorder(
+    spec: &SessionSpec<'_>,
+    loaded: &Loaded,
+    writer: CaptureWriter,
+    path: &Path,
+) -> Result<(Recorder, RecorderTask)> {
+    let args = spec.args;
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let env = spec.child_env.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+    let collected = phonehome_record::collect_markers(&origin(&cwd), env, &args.sensitive);
+    let options = capture_options(
+        args,
+        loaded.upstream_proxy.as_ref(),
+        spec.mode_options.clone(),
+    );
+    let header = Record::Capture(Capture {
+        ts: phonehome_record::now(),
+        format: phonehome_record::FORMAT.to_owned(),
+        id: capture_id(),
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        mode: spec.mode,
+        command: spec.command.clone(),
+        cwd: cwd.display().to_string(),
+        policy: loaded.policy.name().to_owned(),
+        options,
+        markers: collected.markers,
+        agent: agent_package(&spec.command, &cwd, &spec.child_env),
+    });
+    let recorder_options = RecorderOptions {
+        max_body: args.max_body,
+        redactor: if args.no_redact {
+            Redactor::disabled()
+        } else {
+            Redactor::new().with_secrets(collected.secrets)
+        },
+        tap: crate::otlp_cmd::live(&args.otlp)?,
+        budget: test_knob("PHONEHOME_TEST_RECORDER_BUDGET")?
+            .unwrap_or(phonehome_proxy::DEFAULT_BUDGET),
+        test_write_delay: test_knob("PHONEHOME_TEST_WRITE_DELAY_US")?
+            .map(|us| Duration::from_micros(us as u64)),
+    };
+    Recorder::start(writer, header, recorder_options)
+        .with_context(|| format!("cannot write the capture file {}", path.display()))
+}
+
+/// The proxy's configuration: the session's address and credential, what was loaded, the
+/// timeouts and the sinkhole.
+fn proxy_config(spec: &SessionSpec<'_>, loaded: Loaded) -> Result<ProxyConfig> {
+    let args = spec.args;
+    let policy = loaded.policy;
+    Ok(ProxyConfig {
+        listen: spec.listen,
+        ca: loaded.ca,
+        extra_ca: args.extra_ca.clone(),
+        client_certs: loaded.client_certs,
+        upstream_proxy: loaded.upstream_proxy,
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+        idle_timeout: args.idle_timeout.map(Duration::from_secs),
+        sinkhole: args.sinkhole,
+        sinkhole_wait: Duration::from_secs(args.sinkhole_wait),
+        head_timeout: test_knob("PHONEHOME_TEST_HEAD_TIMEOUT_MS")?
+            .map_or(phonehome_proxy::DEFAULT_HEAD_TIMEOUT, |ms| {
+                Duration::from_millis(ms as u64)
+            }),
+        credential: spec.credential.clone(),
+        attribution: !args.no_attribution,
+        enforcer: policy.can_deny().then(|| {
+            Arc::new(phonehome_proxy::Enforcer {
+                policy,
+                catalog: phonehome_catalog::Catalog::builtin(),
+                dry_run: args.dry_run,
+            })
+        }),
+    })
+}
+
+/// Undoes a session that could not start: nothing was captured, so no empty capture is left
+/// behind.
+fn abandon(recorder: &Recorder, task: RecorderTask, path: &Path) {
+    recorder.finish(None);
+    let _ = task.wait();
+    let _ = std::fs::remove_file(path);
+}
 
 /// Opens `path` for this capture alone (locked), refusing to empty an existing capture unless
 /// `force`.

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 
 /// Shows, records and controls everything an AI coding agent sends over the network.
@@ -113,8 +114,9 @@ pub struct CaptureArgs {
     /// what they would have sent: denied (by the policy; answered 403), unreachable (DNS,
     /// connect or timeout failures; answered 502), all, or off
     #[arg(long, value_name = "WHICH", default_value = "denied",
-          value_parser = clap::builder::PossibleValuesParser::new(phonehome_proxy::SinkholeMode::NAMES))]
-    pub sinkhole: String,
+          value_parser = clap::builder::PossibleValuesParser::new(phonehome_record::SinkholeMode::NAMES)
+              .try_map(|name| name.parse::<phonehome_record::SinkholeMode>()))]
+    pub sinkhole: phonehome_record::SinkholeMode,
 
     /// Seconds a sinkholed connection waits for the client's first bytes
     #[arg(long, value_name = "SECONDS", default_value_t = phonehome_proxy::DEFAULT_SINKHOLE_WAIT.as_secs())]

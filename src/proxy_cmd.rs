@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use phonehome_record::Mode;
+use phonehome_record::{CaptureOptions, Mode};
 
 use crate::capture::{print_summary, Session, SessionSpec};
 use crate::cli::ProxyArgs;
@@ -28,10 +28,11 @@ pub async fn proxy(args: ProxyArgs) -> Result<u8> {
         command: Vec::new(),
         listen: args.listen,
         upstream_from_env: false,
-        extra_options: serde_json::json!({
-            "listen": args.listen.to_string(),
-            "require_auth": args.require_auth,
-        }),
+        mode_options: CaptureOptions {
+            listen: Some(args.listen),
+            require_auth: Some(args.require_auth),
+            ..CaptureOptions::default()
+        },
         child_env: Vec::new(),
         credential: credential.map(str::to_owned),
     })

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use phonehome_record::Mode;
+use phonehome_record::{CaptureOptions, Mode};
 use tokio::signal::unix::{signal, SignalKind};
 
 use crate::capture::{print_summary, Finish, Session, SessionSpec};
@@ -98,17 +98,18 @@ async fn start_session(args: &RunArgs, upstream_from_env: bool) -> Result<Sessio
         // Before anything starts: no capture, no command when isolation cannot work here.
         phonehome_isolate::check()?;
     }
-    let mut extra_options = serde_json::json!({ "bypass": args.bypass });
-    if isolate {
-        extra_options["isolate_host_loopback"] = args.isolate.isolate_host_loopback.into();
-    }
+    let mode_options = CaptureOptions {
+        bypass: Some(args.bypass.clone()),
+        isolate_host_loopback: isolate.then_some(args.isolate.isolate_host_loopback),
+        ..CaptureOptions::default()
+    };
     Session::start(SessionSpec {
         args: &args.capture,
         mode: if isolate { Mode::Isolate } else { Mode::Run },
         command: args.command.clone(),
         listen: (std::net::Ipv4Addr::LOCALHOST, 0).into(),
         upstream_from_env,
-        extra_options,
+        mode_options,
         child_env: std::env::vars().collect(),
         credential: None,
     })

@@ -44,7 +44,10 @@ pub async fn demo(args: DemoArgs) -> Result<u8> {
             policy: "observe".to_owned(),
             dry_run: false,
             fail_on_blocked: false,
-            sinkhole: "all".to_owned(),
+            sinkhole: phonehome_record::SinkholeMode {
+                denied: true,
+                unreachable: true,
+            },
             no_attribution: false,
             sinkhole_wait: phonehome_proxy::DEFAULT_SINKHOLE_WAIT.as_secs(),
             connect_timeout: 10,

@@ -70,7 +70,7 @@ impl Synth {
                 command: command.iter().map(|s| (*s).to_owned()).collect(),
                 cwd: "/home/dev/acme-app".to_owned(),
                 policy: "observe".to_owned(),
-                options: serde_json::json!({}),
+                options: Default::default(),
                 markers,
                 agent: None,
             }))

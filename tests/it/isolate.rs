@@ -110,7 +110,12 @@ async fn isolate_curl_ignoring_the_proxy_variables_is_intercepted_with_its_dns_q
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     assert_eq!(ran.stdout, r#"{"hello":"world"}"#);
     assert_eq!(records[0]["mode"], "isolate");
-    assert_eq!(records[0]["options"]["isolate_host_loopback"], true);
+    let header: phonehome_record::Record =
+        serde_json::from_value(records[0].clone()).expect("a capture record");
+    let phonehome_record::Record::Capture(header) = header else {
+        panic!("the first record is the capture record: {header:?}")
+    };
+    assert_eq!(header.options.isolate_host_loopback, Some(true));
 
     let queries = dns_records(&records, HOST);
     assert!(

@@ -150,11 +150,9 @@ async fn telemetry_names_identifiers_per_host_as_text_and_json() {
     assert_eq!(from_har[0]["identifiers"], host["identifiers"]);
 }
 
-#[tokio::test]
-async fn telemetry_of_nothing_and_of_bad_input() {
-    let scratch = Scratch::new();
-    let path = scratch.path("quiet.jsonl");
-    let mut s = Synth::create(&path, &["agent"], Default::default());
+/// A capture of one request that carries nothing: no telemetry, no identifier.
+fn quiet_capture(path: &Path) {
+    let mut s = Synth::create(path, &["agent"], Default::default());
     s.exchange(
         10,
         "GET",
@@ -166,6 +164,13 @@ async fn telemetry_of_nothing_and_of_bad_input() {
         None,
     );
     s.finish(20);
+}
+
+#[tokio::test]
+async fn telemetry_of_nothing_and_of_bad_input() {
+    let scratch = Scratch::new();
+    let path = scratch.path("quiet.jsonl");
+    quiet_capture(&path);
     let ran = phonehome(&scratch, &["telemetry", arg(&path)]).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     assert_eq!(ran.stdout, "No telemetry or persistent identifier found.\n");
@@ -274,18 +279,7 @@ async fn report_says_how_each_purpose_was_decided_and_names_identifiers() {
 async fn report_without_identifiers_or_telemetry_leaves_the_sections_out() {
     let scratch = Scratch::new();
     let path = scratch.path("quiet.jsonl");
-    let mut s = Synth::create(&path, &["agent"], Default::default());
-    s.exchange(
-        10,
-        "GET",
-        "https://example.test/",
-        Vec::new(),
-        None,
-        200,
-        Vec::new(),
-        None,
-    );
-    s.finish(20);
+    quiet_capture(&path);
     let ran = phonehome(&scratch, &["report", "--format", "json", arg(&path)]).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     let report: Value = serde_json::from_str(&ran.stdout).expect("JSON report");

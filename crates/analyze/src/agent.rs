@@ -10,7 +10,7 @@ use memchr::memmem::Finder;
 use phonehome_catalog::Catalog;
 use serde::Serialize;
 
-use crate::source::Exchange;
+use crate::event::Exchange;
 use named::{Clues, Product};
 
 /// An agent seen in a capture.

@@ -6,7 +6,7 @@
 mod formats;
 mod read;
 
-use crate::markdown::counted;
+use crate::plural::counted;
 
 use serde::Serialize;
 

@@ -16,7 +16,8 @@ use phonehome_record::{BodyEncoding, Redactor};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::source::{Event, Exchange, SourceError};
+use crate::event::SourceError;
+use crate::event::{Event, Exchange};
 pub use identifiers::SharedIdentifier;
 pub use processes::{ProcessDiff, ProcessSide};
 

@@ -26,7 +26,7 @@ use phonehome_record::{Body, BodyEncoding, Capture, End, Mode, Phase, Target};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::source::{self, Event, Exchange, ResponsePart};
+use crate::event::{self, Event, Exchange, ResponsePart};
 
 use entry::Entry;
 
@@ -37,7 +37,7 @@ use entry::Entry;
 /// An I/O error writing (or keeping the trailing records in a temporary file), or the first
 /// error reading the input.
 pub fn export<W: Write>(
-    events: impl Iterator<Item = Result<Event, source::SourceError>>,
+    events: impl Iterator<Item = Result<Event, crate::event::SourceError>>,
     mut out: W,
 ) -> Result<(), ExportError> {
     write!(
@@ -72,7 +72,7 @@ pub enum ExportError {
     #[error("writing the HAR failed")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
-    Source(#[from] source::SourceError),
+    Source(#[from] crate::event::SourceError),
 }
 
 impl From<serde_json::Error> for ExportError {
@@ -201,7 +201,7 @@ pub(crate) fn import(text: &str) -> Result<Vec<Event>, String> {
             command: Vec::new(),
             cwd: String::new(),
             policy: String::new(),
-            options: Value::Null,
+            options: Default::default(),
             markers: Default::default(),
             agent: None,
         });
@@ -219,7 +219,8 @@ pub(crate) fn import(text: &str) -> Result<Vec<Event>, String> {
                 continue;
             };
             events.push(Event::Failure {
-                ts: source::parse_ts(f["ts"].as_str().unwrap_or_default()),
+                ts: phonehome_record::parse_timestamp(f["ts"].as_str().unwrap_or_default())
+                    .unwrap_or_default(),
                 conn: None,
                 target,
                 phase,
@@ -307,10 +308,11 @@ fn import_entry(e: &Value, index: usize) -> Result<Exchange, String> {
         .ok_or("no request.method")?
         .to_owned();
     let flow = e["_phonehome_flow"].as_u64().unwrap_or(index as u64 + 1);
-    let ts = source::parse_ts(e["startedDateTime"].as_str().unwrap_or_default());
+    let ts = phonehome_record::parse_timestamp(e["startedDateTime"].as_str().unwrap_or_default())
+        .unwrap_or_default();
     let request_headers = headers_from(&request["headers"]);
     let request_body = body_from(&request["postData"], request["bodySize"].as_i64());
-    let mut exchange = source::exchange(
+    let mut exchange = event::exchange(
         flow,
         ts,
         method,

@@ -9,7 +9,7 @@ use memchr::memmem::Finder;
 use phonehome_record::{BodyEncoding, Markers, Redactor};
 use serde::Serialize;
 
-use crate::source::Exchange;
+use crate::event::Exchange;
 use phonehome_record::is_loopback;
 
 /// Names too common to report when they appear in traffic.

@@ -26,21 +26,20 @@ macro_rules! decoders {
 
 mod agent;
 mod allowlist;
-mod catalog;
 pub mod causes;
 mod diff;
+mod event;
 mod har;
 mod html;
 mod input;
 mod leaks;
 pub mod llm;
 mod markdown;
+mod plural;
 mod pool;
-mod records;
 mod replay;
 mod report;
 mod signature;
-mod source;
 pub mod telemetry;
 mod telemetry_summary;
 
@@ -49,24 +48,21 @@ pub use allowlist::{
     allowlist, read_back, Allowed, Allowlist, Denied, Format as AllowlistFormat, ReadBack,
     ReadBackError,
 };
-pub use catalog::render_catalog_markdown;
 pub use diff::{
     diff, render_markdown as render_diff_markdown, Change, Diff, HostDiff, ProcessDiff,
     ProcessSide, SharedIdentifier, SignatureDiff,
 };
+pub use event::{url_parts, Event, Exchange, ResponsePart, SourceError, UrlParts};
 pub use har::{export as export_har, ExportError};
-pub use input::{open, open_regular, open_with_progress, Events};
+pub use input::{open, open_regular, open_with_progress, Events, FlowJoin, Progress, INCOMPLETE};
 pub use leaks::{CredentialUse, Leak, MarkerHit, Needles, PromptLeak};
 pub use llm::{recognise as recognise_llm_call, LlmCall};
-pub use records::Progress;
+pub use markdown::catalog::render_catalog_markdown;
 pub use replay::{replay, HostVerdict, Replay, ReplayError};
 pub use report::{
     build as build_report, build_with_progress as build_report_with_progress, Report,
 };
 pub use signature::signature;
-pub use source::{
-    url_parts, Event, Exchange, FlowJoin, ResponsePart, SourceError, UrlParts, INCOMPLETE,
-};
 pub use telemetry_summary::{
     render_text as render_telemetry_text, summarise as summarise_telemetry, EventName,
     IdentifierRow, ProtocolCount, ResourceOut, Sample, TelemetryHost,
@@ -120,7 +116,7 @@ pub mod fuzzing {
             dropped_bytes: 0,
             redaction: None,
         };
-        let mut exchange = crate::source::exchange(
+        let mut exchange = crate::event::exchange(
             1,
             chrono::DateTime::default(),
             "POST".into(),
@@ -129,7 +125,7 @@ pub mod fuzzing {
             Vec::new(),
             Some(body(request)),
         );
-        exchange.response = Some(crate::source::ResponsePart {
+        exchange.response = Some(crate::event::ResponsePart {
             status: if selector & 0x40 != 0 { 429 } else { 200 },
             reason: String::new(),
             version: "HTTP/1.1".into(),
@@ -214,7 +210,7 @@ pub mod fuzzing {
         } else {
             body(BodyEncoding::Utf8, request.to_owned())
         };
-        let mut exchange = crate::source::exchange(
+        let mut exchange = crate::event::exchange(
             1,
             chrono::DateTime::default(),
             "POST".into(),
@@ -226,7 +222,7 @@ pub mod fuzzing {
             )],
             Some(request),
         );
-        exchange.response = Some(crate::source::ResponsePart {
+        exchange.response = Some(crate::event::ResponsePart {
             status: 200,
             reason: String::new(),
             version: "HTTP/1.1".into(),

@@ -2,8 +2,10 @@
 
 use std::fmt::Write as _;
 
+use crate::plural::counted;
 use crate::report::Report;
 
+pub(crate) mod catalog;
 mod caused;
 mod domains;
 mod telemetry;
@@ -12,12 +14,6 @@ mod telemetry;
 /// the table). The one cell escaper of the crate.
 pub(crate) fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace(['\n', '\r'], " ")
-}
-
-/// `n` and the noun that agrees with it: `1 request`, `2 requests`. The one plural rule of the
-/// crate's prose.
-pub(crate) fn counted(n: u64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn bytes(n: u64) -> String {

@@ -16,8 +16,8 @@ use serde::Serialize;
 use phonehome_catalog::Catalog;
 use phonehome_policy::{Action, Connecting, Decision, HostDecision, Policy, RequestInfo};
 
+use crate::input::{Chunks, Progress};
 use crate::pool::InOrder;
-use crate::records::{Chunks, Progress};
 use attempt::{Attempt, Owner, Parsed};
 use bitset::IdSet;
 

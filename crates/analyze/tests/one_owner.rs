@@ -29,9 +29,32 @@ const FACTS: &[(&str, &str, &str)] = &[
     (
         "the capture time format",
         "SecondsFormat::Millis",
-        "crates/record/src/lib.rs",
+        "crates/record/src/time.rs",
+    ),
+    (
+        "the capture time reader",
+        "fn parse_timestamp(",
+        "crates/record/src/time.rs",
     ),
 ];
+
+/// Ways of reading an RFC 3339 time (the capture's `ts` among them) other than calling
+/// `phonehome_record::parse_timestamp`: a general parser, a time built from fields cut out of
+/// the string, or the string's layout patched into a display. Each may appear only in the
+/// reader's own file.
+const TIME_READERS: &[&str] = &[
+    "parse_from_rfc3339",
+    "parse_from_rfc2822",
+    "from_hms_milli",
+    "NaiveDateTime::parse_from_str",
+    "DateTime::parse_from_str",
+    "replace('T'",
+    "get(11..13)",
+    "[11..13]",
+];
+
+/// Where the capture's times are read.
+const TIME_READER: &str = "crates/record/src/time.rs";
 
 /// Lines that define another loopback list, whatever its name.
 const LOOPBACK_LIST: [&str; 2] = ["LOOPBACK", ": [&str"];
@@ -62,6 +85,26 @@ fn there_is_one_loopback_list() {
             && (line.contains("const ") || line.contains("static "))
     });
     assert_eq!(lists.len(), 1, "one list of loopback names: {lists:#?}");
+}
+
+#[test]
+fn there_is_one_reader_of_the_time_format() {
+    let sources = sources();
+    let readers = occurrences(&sources, |line| {
+        TIME_READERS.iter().any(|reader| line.contains(reader))
+    });
+    let elsewhere: Vec<&String> = readers
+        .iter()
+        .filter(|place| !place.starts_with(TIME_READER))
+        .collect();
+    assert!(
+        elsewhere.is_empty(),
+        "times are read by phonehome_record::parse_timestamp ({TIME_READER}) only: {elsewhere:#?}"
+    );
+    assert!(
+        !readers.is_empty(),
+        "the reader itself is found in {TIME_READER}, so the patterns still match"
+    );
 }
 
 /// `path:line` of every source line that `matches`.

@@ -30,9 +30,7 @@ pub(crate) fn time(at: DateTime<Utc>) -> SystemTime {
 
 /// A capture `ts` string as a `SystemTime` (the epoch when it does not parse).
 pub(crate) fn parse_time(ts: &str) -> SystemTime {
-    DateTime::parse_from_rfc3339(ts)
-        .map(|t| SystemTime::from(t.with_timezone(&Utc)))
-        .unwrap_or(SystemTime::UNIX_EPOCH)
+    phonehome_record::parse_timestamp(ts).map_or(SystemTime::UNIX_EPOCH, SystemTime::from)
 }
 
 /// `start` plus `ms` milliseconds.

@@ -173,7 +173,7 @@ mod tests {
                     command: vec!["agent".into(), "--flow".into(), "9".into()],
                     cwd: "/w".into(),
                     policy: "observe".into(),
-                    options: serde_json::json!({"flow": 5, "conn": 6}),
+                    options: Default::default(),
                     markers: Default::default(),
                     agent: None,
                 }),

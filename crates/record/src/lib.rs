@@ -14,6 +14,7 @@ mod body;
 mod credential;
 mod head;
 mod markers;
+mod options;
 mod owned_line;
 mod package;
 mod payload;
@@ -23,6 +24,7 @@ mod record;
 mod redact;
 mod secret;
 mod target;
+mod time;
 mod writer;
 
 pub use body::{encode_body, BodyInput};
@@ -32,6 +34,7 @@ pub use credential::{
 };
 pub use head::{RecordHead, RecordKind};
 pub use markers::{collect_markers, CollectedMarkers, Origin};
+pub use options::{CaptureOptions, SinkholeMode, SinkholeModeError};
 pub use package::{agent_package, running_program};
 pub use payload::redact_ws;
 pub use process::{Ancestor, ConnProcess, ProcessInfo};
@@ -39,34 +42,15 @@ pub use reader::{CaptureReader, ReadError, ReadErrorKind, ReadItem};
 pub use record::{
     AgentPackage, Blocked, Body, BodyEncoding, Capture, ClientCertUse, Conn, ConnUpstream, Counts,
     Direction, Dns, End, ErrorRecord, Headers, Lost, Marker, Markers, Mode, OtlpDelivery, Phase,
-    Record, Redaction, Request, Response, SecretMarker, Sinkhole, SinkholeMode, TlsInfo, Transport,
-    Ws,
+    Record, Redaction, Request, Response, SecretMarker, Sinkhole, TlsInfo, Transport, Ws,
 };
 pub use redact::{fingerprint, fingerprint_hex, parse_redaction_token, redaction_token, Redactor};
 pub use secret::is_secret;
 pub use target::{
     is_loopback, split_authority, AuthorityError, Target, HOST_LOOPBACK_NAME, LOOPBACK_HOSTS,
 };
+pub use time::{now, parse_timestamp, time_of_day_ms, timestamp};
 pub use writer::CaptureWriter;
 
 /// The format identifier written in the first (`capture`) record of every capture.
 pub const FORMAT: &str = "phonehome/1";
-
-/// A time as the capture format writes it: RFC 3339, UTC, millisecond precision. Takes a
-/// `std::time::SystemTime` or a `chrono::DateTime<Utc>`.
-///
-/// ```
-/// let ts = phonehome_record::timestamp(std::time::SystemTime::UNIX_EPOCH);
-/// assert_eq!(ts, "1970-01-01T00:00:00.000Z");
-/// let at = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(1_500).expect("in range");
-/// assert_eq!(phonehome_record::timestamp(at), "1970-01-01T00:00:01.500Z");
-/// ```
-pub fn timestamp(at: impl Into<chrono::DateTime<chrono::Utc>>) -> String {
-    at.into()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// [`timestamp`] of now.
-pub fn now() -> String {
-    timestamp(std::time::SystemTime::now())
-}

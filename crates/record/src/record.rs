@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Ancestor, ConnProcess, Target};
+use crate::{Ancestor, CaptureOptions, ConnProcess, Target};
 
 /// One line of a capture file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -100,8 +100,10 @@ pub struct Capture {
     pub cwd: String,
     /// The policy in force (a preset name or a file path).
     pub policy: String,
-    /// The options that shape what was recorded (max body size, redaction, upstream proxy, …).
-    pub options: serde_json::Value,
+    /// The options that shaped what was recorded (max body size, redaction, upstream proxy, …).
+    /// Read as empty when absent or not an object.
+    #[serde(default, deserialize_with = "options_or_default")]
+    pub options: CaptureOptions,
     /// What must not travel, for the leak finder. Absent when nothing was collected.
     #[serde(default, skip_serializing_if = "Markers::is_empty")]
     pub markers: Markers,
@@ -109,6 +111,14 @@ pub struct Capture {
     /// started (`run`). Absent when none was found, and in captures written before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent: Option<AgentPackage>,
+}
+
+/// `capture.options`, or empty ones when the member is `null` or not an object.
+fn options_or_default<'de, D: serde::Deserializer<'de>>(d: D) -> Result<CaptureOptions, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(value
+        .and_then(|v| serde_json::from_value(v).ok())
+        .unwrap_or_default())
 }
 
 /// The package a command's program belongs to: how an agent the catalog does not know is
@@ -164,46 +174,6 @@ pub struct SecretMarker {
     pub name: String,
     /// As in `[REDACTED:<fingerprint>]`: the first 8 hex digits of the value's SHA-256.
     pub fingerprint: String,
-}
-
-/// Which connections phonehome answers itself rather than refusing them at CONNECT
-/// (`--sinkhole denied|unreachable|all|off`; the capture's `options.sinkhole`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SinkholeMode {
-    /// Connections the policy denies by host.
-    pub denied: bool,
-    /// Connections whose upstream cannot be reached (DNS, connect, timeout).
-    pub unreachable: bool,
-}
-
-impl Default for SinkholeMode {
-    /// `denied`: a policy denial never hides what would have been sent.
-    fn default() -> Self {
-        Self {
-            denied: true,
-            unreachable: false,
-        }
-    }
-}
-
-impl SinkholeMode {
-    /// The values `--sinkhole` takes.
-    pub const NAMES: [&'static str; 4] = ["denied", "unreachable", "all", "off"];
-
-    /// Parses one of [`SinkholeMode::NAMES`].
-    pub fn parse(name: &str) -> Option<Self> {
-        let (denied, unreachable) = match name {
-            "denied" => (true, false),
-            "unreachable" => (false, true),
-            "all" => (true, true),
-            "off" => (false, false),
-            _ => return None,
-        };
-        Some(Self {
-            denied,
-            unreachable,
-        })
-    }
 }
 
 /// What travelled over a connection.

@@ -11,7 +11,7 @@ use regex::{Regex, RegexSet};
 use sha2::{Digest, Sha256};
 
 use crate::credential::{credential_name_pieces, is_credential_header, CREDENTIAL_HEADERS_IN_TEXT};
-use crate::secret::is_secret;
+use crate::secret::{is_secret, KEY_SHAPES};
 
 mod argv;
 
@@ -21,29 +21,6 @@ const TOKEN_PREFIX: &str = "[REDACTED:";
 const TOKEN_SUFFIX: &str = "]";
 /// Hex digits in a fingerprint.
 const FINGERPRINT_LEN: usize = 8;
-
-/// Known token formats, recognised anywhere in text whatever their name: provider API keys
-/// (Anthropic, OpenAI, Google, Stripe, Hugging Face), code-host tokens (GitHub, GitLab),
-/// package registry tokens, chat tokens (Slack), AWS access key ids, JWTs and PEM private keys
-/// (line breaks as written or escaped in JSON).
-pub(crate) static KEY_SHAPES: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(concat!(
-        r"sk-ant-[A-Za-z0-9_\-]{16,}",
-        r"|sk-[A-Za-z0-9_\-]{16,}",
-        r"|\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}",
-        r"|\bhf_[A-Za-z0-9]{30,}",
-        r"|\bglpat-[A-Za-z0-9_\-]{20,}",
-        r"|\bnpm_[A-Za-z0-9]{36}\b",
-        r"|-----BEGIN [A-Z ]{0,20}PRIVATE KEY-----[A-Za-z0-9+/=\s\\]{16,}?-----END [A-Z ]{0,20}PRIVATE KEY-----",
-        r"|AIza[0-9A-Za-z_\-]{35}",
-        r"|gh[pousr]_[A-Za-z0-9]{20,}",
-        r"|github_pat_[A-Za-z0-9_]{20,}",
-        r"|xox[abposr]-[A-Za-z0-9\-]{10,}",
-        r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
-        r"|eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
-    ))
-    .expect("static regex is valid")
-});
 
 /// A credential header written out in text (a curl command line, an argument of `sh -c`, a
 /// prompt): `Authorization: Bearer …`, `X-My-Service-Key: …`, `x-api-key=…`, `--token=…`.

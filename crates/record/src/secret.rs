@@ -18,6 +18,29 @@ use regex::Regex;
 
 use crate::credential::{credential_name_strength, NameStrength};
 
+/// Known token formats, recognised anywhere in text whatever their name: provider API keys
+/// (Anthropic, OpenAI, Google, Stripe, Hugging Face), code-host tokens (GitHub, GitLab),
+/// package registry tokens, chat tokens (Slack), AWS access key ids, JWTs and PEM private keys
+/// (line breaks as written or escaped in JSON).
+pub(crate) static KEY_SHAPES: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"sk-ant-[A-Za-z0-9_\-]{16,}",
+        r"|sk-[A-Za-z0-9_\-]{16,}",
+        r"|\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}",
+        r"|\bhf_[A-Za-z0-9]{30,}",
+        r"|\bglpat-[A-Za-z0-9_\-]{20,}",
+        r"|\bnpm_[A-Za-z0-9]{36}\b",
+        r"|-----BEGIN [A-Z ]{0,20}PRIVATE KEY-----[A-Za-z0-9+/=\s\\]{16,}?-----END [A-Z ]{0,20}PRIVATE KEY-----",
+        r"|AIza[0-9A-Za-z_\-]{35}",
+        r"|gh[pousr]_[A-Za-z0-9]{20,}",
+        r"|github_pat_[A-Za-z0-9_]{20,}",
+        r"|xox[abposr]-[A-Za-z0-9\-]{10,}",
+        r"|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
+        r"|eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}",
+    ))
+    .expect("static regex is valid")
+});
+
 /// Values shorter than this (in characters) under a [`NameStrength::Weak`] name are not
 /// secrets: `k1`, `Enter`, `oauth`.
 pub(crate) const MIN_WEAK_SECRET_LEN: usize = 8;
@@ -128,9 +151,9 @@ fn is_mask(value: &str) -> bool {
     chars.next().is_some_and(|first| chars.all(|c| c == first))
 }
 
-/// Whether the whole of `value` is a known token format ([`crate::redact`]'s key shapes).
+/// Whether the whole of `value` is a known token format ([`KEY_SHAPES`]).
 fn is_token_format(value: &str) -> bool {
-    crate::redact::KEY_SHAPES
+    KEY_SHAPES
         .find(value)
         .is_some_and(|m| m.len() == value.len())
 }

@@ -18,14 +18,7 @@ use serde_json::Value;
 
 use crate::index::Row;
 use crate::json;
-
-/// One tab of the detail pane.
-pub struct Tab {
-    pub name: &'static str,
-    pub lines: Vec<Line<'static>>,
-    /// What `c` copies: the whole payload of the tab.
-    pub payload: Vec<u8>,
-}
+use crate::tab::{heading, note, Tab};
 
 /// A row's records, decoded once; the tabs are rebuilt when the fold depth changes.
 pub struct Detail {
@@ -165,20 +158,6 @@ fn read_record(file: &mut File, at: u64) -> Result<Record, String> {
         .and_then(|_| BufReader::new(&mut *file).read_line(&mut line))
         .map_err(|e| format!(": cannot read at byte {at}: {e}"))?;
     Record::from_line(line.trim_end()).map_err(|e| format!(" at byte {at}: not a record: {e}"))
-}
-
-pub(crate) fn heading(text: impl Into<String>) -> Line<'static> {
-    Line::from(Span::styled(
-        text.into(),
-        Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
-    ))
-}
-
-pub(crate) fn note(text: &str) -> Line<'static> {
-    Line::from(Span::styled(
-        format!("note: {text}"),
-        Style::new().fg(Color::Red),
-    ))
 }
 
 fn header_lines(headers: &[(String, String)], out: &mut Vec<Line<'static>>) {

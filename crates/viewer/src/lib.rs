@@ -20,6 +20,7 @@ mod index;
 mod json;
 mod picker;
 mod search;
+mod tab;
 mod telemetry;
 mod ui;
 

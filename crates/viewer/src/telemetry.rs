@@ -19,8 +19,8 @@ use phonehome_analyze::telemetry::{FoundBy, Telemetry, TelemetryEvent};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 
-use crate::detail::{heading, note, Tab};
 use crate::json;
+use crate::tab::{heading, note, Tab};
 
 /// Events shown in the tab; the rest are counted ("… and N more events").
 pub const MAX_EVENTS: usize = 200;

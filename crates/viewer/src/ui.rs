@@ -178,7 +178,8 @@ fn draw_picker(frame: &mut Frame, area: Rect, picker: &PickerState) {
         let started = e
             .header
             .as_ref()
-            .map(|h| h.ts.replace('T', " ").chars().take(19).collect::<String>())
+            .and_then(|h| phonehome_record::parse_timestamp(&h.ts))
+            .map(|at| at.format("%Y-%m-%d %H:%M:%S").to_string())
             .unwrap_or_default();
         let (requests, errors, blocked) = match &e.end {
             Some(end) => (

@@ -8,8 +8,9 @@ use phonehome_record::{Conn, ConnProcess};
 
 use super::command::{argv_segments, keys, keys_match, tool_command, Key};
 use super::{Caused, Causes, Method, ToolCall, SLACK_MS};
+use crate::event::Event;
+use crate::event::SourceError;
 use crate::llm::{Conversation, Part};
-use crate::source::{Event, SourceError};
 
 /// A process of a connection's chain: the owner, then its parents.
 #[derive(Debug)]
@@ -400,9 +401,7 @@ fn in_window(start: Option<i64>, call: &Followed) -> bool {
 
 /// Milliseconds since the epoch of an RFC 3339 time.
 fn millis(ts: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(ts)
-        .ok()
-        .map(|t| t.timestamp_millis())
+    phonehome_record::parse_timestamp(ts).map(|t| t.timestamp_millis())
 }
 
 fn ms(duration: Option<u64>) -> i64 {

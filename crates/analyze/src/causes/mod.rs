@@ -33,7 +33,7 @@ use serde::Serialize;
 pub use join::{join, join_so_far, Connections, Tap, ToolLog, ToolStep};
 pub use text::under_call;
 
-use crate::source::{Event, SourceError};
+use crate::event::{Event, SourceError};
 
 /// The join over a whole input, read once and streamed: what is kept is the join's few
 /// numbers per tool call and per connection that may have been caused, never the events.

@@ -7,16 +7,14 @@ use serde_json::json;
 
 use super::join::{join, Connections, ToolLog};
 use super::{Causes, Method};
+use crate::event::{Event, Exchange};
 use crate::llm::tests::exchange;
-use crate::source::{Event, Exchange};
 
 const AGENT: u32 = 100;
 const URL: &str = "https://llm.test/v1/messages";
 
 fn t0() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-12-01T10:00:00Z")
-        .expect("time")
-        .to_utc()
+    phonehome_record::parse_timestamp("2026-12-01T10:00:00Z").expect("time")
 }
 
 fn at(ms: i64) -> String {

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::source::Exchange;
+use crate::event::Exchange;
 
 /// Distinct (name, value, host) kept per input; a capture sending more is not tracked further.
 const MAX_KEPT: usize = 4096;

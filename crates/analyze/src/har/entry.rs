@@ -6,7 +6,7 @@ use phonehome_record::{Body, BodyEncoding, Phase};
 use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
 
-use crate::source::{self, Exchange, ResponsePart};
+use crate::event::{self, Exchange, ResponsePart};
 
 /// A HAR `entry`. Fields are in the order phonehome has always written them.
 #[derive(Serialize)]
@@ -131,7 +131,7 @@ impl Serialize for Headers<'_> {
 }
 
 fn mime(headers: &[(String, String)]) -> &str {
-    source::header(headers, "content-type").unwrap_or("")
+    event::header(headers, "content-type").unwrap_or("")
 }
 
 impl<'a> Entry<'a> {
@@ -221,7 +221,7 @@ impl<'a> Response<'a> {
                     .map(|_| "base64"),
                 body,
             },
-            redirect_url: source::header(&r.headers, "location").unwrap_or(""),
+            redirect_url: event::header(&r.headers, "location").unwrap_or(""),
             headers_size: -1,
             body_size: body.map_or(0, |b| b.size as i64),
         }

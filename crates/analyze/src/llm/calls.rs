@@ -5,7 +5,8 @@
 use super::conversation::Conversation;
 use super::decode::decode;
 use super::flow_order::FlowOrder;
-use crate::source::{Event, Exchange, SourceError};
+use crate::event::SourceError;
+use crate::event::{Event, Exchange};
 
 /// Every LLM call of an input's events (from [`crate::open`]), decoded, in flow order.
 ///

@@ -5,8 +5,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::api::Api;
-use crate::source::Exchange;
+use crate::event::Exchange;
 
 /// One decoded LLM call: the request and what came back.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -170,15 +169,20 @@ impl Conversation {
         timing
     }
 
-    /// The conversation of `x` before anything is decoded: ids, API, host and start time.
-    pub(crate) fn new(x: &Exchange, api: &dyn Api) -> Self {
-        let operation = api.operation(&x.path);
+    /// The conversation of `x` before anything is decoded: ids, the API's names (`provider`,
+    /// `operation` of this call, `api`), host and start time.
+    pub(crate) fn new(
+        x: &Exchange,
+        provider: &'static str,
+        operation: &'static str,
+        api: &'static str,
+    ) -> Self {
         Self {
             flow: x.flow,
             ts: phonehome_record::timestamp(x.ts),
-            provider: api.provider(),
+            provider,
             operation,
-            api: api.name(),
+            api,
             host: x.host.clone(),
             request_model: None,
             response_model: None,

@@ -8,10 +8,10 @@ use serde_json::Value;
 use super::api::{api_of, Api};
 use super::conversation::{Conversation, LlmError};
 use super::fields::scalar;
-use super::framing::{chunks, framing, Chunk, Framing};
+use super::framing::{chunks, Chunk, Framing};
 use super::recognise::{call_of, LlmCall};
-use super::{meta, session};
-use crate::source::{Exchange, ResponsePart};
+use super::{meta, session, sse};
+use crate::event::{Exchange, ResponsePart};
 
 /// Decodes an exchange that is an LLM call; `None` when it is not one (recognised by method
 /// and path, as [`super::recognise()`] does).
@@ -43,7 +43,8 @@ fn decode_with(
     exchange: &Exchange,
     request: Result<Option<Value>, String>,
 ) -> Conversation {
-    let mut c = Conversation::new(exchange, api);
+    let operation = api.operation(&exchange.path);
+    let mut c = Conversation::new(exchange, api.provider(), operation, api.name());
     let json = decode_request(api, exchange, request, &mut c);
     c.session = session::find(exchange, json.as_ref());
     c.meta_reason = meta::meta_reason(exchange, &c).map(|reason| reason.to_string());
@@ -284,4 +285,15 @@ fn http_error(r: &ResponsePart, c: &mut Conversation) {
             },
         });
     }
+}
+
+/// The framing of a response body, by its content type and, where servers omit or misstate
+/// it, by its shape: SSE for any API, else the API's own stream framing, else one JSON document.
+fn framing(api: &dyn Api, r: &ResponsePart, text: &str) -> Framing {
+    let content_type = crate::event::header(&r.headers, "content-type").unwrap_or_default();
+    if content_type.contains("event-stream") || sse::looks_like_sse(text) {
+        return Framing::Sse;
+    }
+    api.stream_framing(content_type, text)
+        .unwrap_or(Framing::Json)
 }

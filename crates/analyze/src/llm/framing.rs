@@ -3,10 +3,8 @@
 
 use serde_json::Value;
 
-use super::api::Api;
 use super::conversation::Conversation;
 use super::sse;
-use crate::source::ResponsePart;
 
 /// How a response body is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,17 +14,6 @@ pub(crate) enum Framing {
     /// Gemini's `streamGenerateContent` without `alt=sse`: one JSON array of chunks.
     JsonArray,
     Ndjson,
-}
-
-/// The framing of a response body, by its content type and, where servers omit or misstate
-/// it, by its shape: SSE for any API, else the API's own stream framing, else one JSON document.
-pub(crate) fn framing(api: &dyn Api, r: &ResponsePart, text: &str) -> Framing {
-    let content_type = crate::source::header(&r.headers, "content-type").unwrap_or_default();
-    if content_type.contains("event-stream") || sse::looks_like_sse(text) {
-        return Framing::Sse;
-    }
-    api.stream_framing(content_type, text)
-        .unwrap_or(Framing::Json)
 }
 
 /// More than one line, the first a JSON object on its own (a pretty-printed single object is

@@ -24,7 +24,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::source::Exchange;
+use crate::event::Exchange;
 
 use super::conversation::{Conversation, Part};
 

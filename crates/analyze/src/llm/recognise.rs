@@ -8,7 +8,7 @@ use phonehome_record::BodyEncoding;
 use serde_json::Value;
 
 use super::api::{api_of, Api};
-use crate::source::Exchange;
+use crate::event::Exchange;
 
 /// An LLM call recognised in an exchange.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -16,7 +16,7 @@
 
 use serde_json::Value;
 
-use crate::source::Exchange;
+use crate::event::Exchange;
 
 /// Request headers that carry a session id, in the order they are tried.
 const HEADERS: [&str; 6] = [

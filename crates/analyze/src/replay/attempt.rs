@@ -8,7 +8,7 @@ use serde::Deserialize;
 use phonehome_catalog::recognise_package;
 use phonehome_record::{Ancestor, ConnProcess};
 
-use crate::source::url_parts;
+use crate::event::url_parts;
 
 /// What one line means to a replay.
 #[derive(Debug)]

@@ -8,7 +8,7 @@ use super::hosts::{other_hosts, purposes_of};
 use super::model::{Advice, DomainRow, Findings, Report};
 use super::verdict::verdict;
 use crate::leaks::{CredentialUse, Leak};
-use crate::markdown::counted as plural;
+use crate::plural::counted as plural;
 
 /// Fills in the report's hardening advice, findings and verdict, from its tables.
 pub(super) fn judge(report: &mut Report, catalog: &Catalog) {

@@ -21,8 +21,8 @@ use super::sight::Sight;
 use super::signatures::{signature_rows, SignatureAcc};
 use super::timeline::{self, Activity};
 use crate::agent::{self, Patterns};
+use crate::event::Event;
 use crate::leaks::{Leak, LeakFinder, PromptLeak, PromptSearch};
-use crate::source::Event;
 use crate::telemetry_summary::Tally;
 
 const TIMELINE_EVENTS: usize = 40;

@@ -93,7 +93,7 @@ mod tests {
     #[test]
     fn llm_rows_sum_usage_and_name_errors() {
         let mut acc = LlmAcc::default();
-        let mut c = llm::decode(&crate::source::exchange(
+        let mut c = llm::decode(&crate::event::exchange(
             1,
             chrono::DateTime::default(),
             "POST".into(),

@@ -12,10 +12,10 @@ use phonehome_record::Phase;
 
 use crate::agent::{AgentHits, Patterns};
 use crate::causes::ToolStep;
+use crate::event::Exchange;
 use crate::leaks::{LeakHits, Needles};
 use crate::llm::{self, Conversation};
 use crate::signature;
-use crate::source::Exchange;
 use crate::telemetry_summary::{self, Seen};
 
 use super::purpose::{shape_of, Shape};

@@ -32,11 +32,12 @@ use phonehome_catalog::Catalog;
 pub use model::*;
 
 use crate::agent::Patterns;
+use crate::event::Event;
+use crate::event::SourceError;
+use crate::input::Progress;
 use crate::input::{self, Events};
 use crate::leaks::{Needles, PromptFinder};
 use crate::pool::InOrder;
-use crate::records::Progress;
-use crate::source::{Event, SourceError};
 use builder::Builder;
 use digest::{digest, Scanners};
 

@@ -12,11 +12,12 @@ use std::sync::Arc;
 use phonehome_record::{BodyEncoding, RecordHead, RecordKind};
 use serde::Deserialize;
 
+use crate::event::SourceError;
+use crate::event::{split_url, Event};
 use crate::input;
+use crate::input::{Chunks, Progress};
 use crate::leaks::{prompt_leaks, PromptFinder, PromptLeak};
 use crate::pool::InOrder;
-use crate::records::{Chunks, Progress};
-use crate::source::{split_url, Event, SourceError};
 
 /// Chunks searched ahead of the one being counted.
 const AHEAD: usize = 4;

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use phonehome_catalog::{Endpoint, Purpose};
 use serde_json::Value;
 
-use crate::source::Exchange;
+use crate::event::Exchange;
 use crate::telemetry::{Protocol, Signal};
 
 /// What a response (or the request's protocol) says about an exchange's purpose.

@@ -4,9 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use phonehome_record::{
-    Blocked, Capture, Conn, ConnProcess, Phase, SinkholeMode, Target, Transport,
-};
+use phonehome_record::{Blocked, Capture, Conn, ConnProcess, Phase, Target, Transport};
 
 use super::model::{ProcessHost, ProcessRow, UnseenRow};
 
@@ -64,13 +62,8 @@ impl Why {
 impl Sight {
     /// Reads which connections the capture's sinkhole served (none in captures made before it).
     pub(super) fn header(&mut self, capture: &Capture) {
-        let mode = capture
-            .options
-            .get("sinkhole")
-            .and_then(|v| v.as_str())
-            .and_then(SinkholeMode::parse);
-        (self.sinkhole_denied, self.sinkhole_unreachable) =
-            mode.map_or((false, false), |m| (m.denied, m.unreachable));
+        let mode = capture.options.sinkhole();
+        (self.sinkhole_denied, self.sinkhole_unreachable) = (mode.denied, mode.unreachable);
     }
 
     /// A connection-level failure (no flow) of connection `conn`.

@@ -11,7 +11,7 @@ use phonehome_record::is_loopback;
 use super::hosts::{by_tools_only, other_hosts, purposes_contacted};
 use super::model::{Report, Verdict};
 use crate::leaks::Leak;
-use crate::markdown::counted as plural;
+use crate::plural::counted as plural;
 
 /// The content verdict when no leak was found but some attempts ended before their request
 /// was seen: **unknown** for those hosts, with the flag that would have shown them. Never

@@ -26,36 +26,37 @@ use super::{Protocol, Signal, Telemetry, TelemetryEvent};
 
 pub(crate) struct Clearcut;
 
-/// `LogRequest`, the fields documented above.
+/// `LogRequest`, the fields documented above (also what the tests encode their fixtures
+/// with).
 #[derive(Clone, PartialEq, prost::Message)]
-struct LogRequest {
+pub(super) struct LogRequest {
     #[prost(bytes = "vec", optional, tag = "1")]
-    client_info: Option<Vec<u8>>,
+    pub(super) client_info: Option<Vec<u8>>,
     #[prost(int32, optional, tag = "2")]
-    log_source: Option<i32>,
+    pub(super) log_source: Option<i32>,
     #[prost(message, repeated, tag = "3")]
-    log_event: Vec<LogEvent>,
+    pub(super) log_event: Vec<LogEvent>,
     #[prost(int64, optional, tag = "4")]
-    request_time_ms: Option<i64>,
+    pub(super) request_time_ms: Option<i64>,
 }
 
 /// `LogEvent`, the fields documented above.
 #[derive(Clone, PartialEq, prost::Message)]
-struct LogEvent {
+pub(super) struct LogEvent {
     #[prost(int64, optional, tag = "1")]
-    event_time_ms: Option<i64>,
+    pub(super) event_time_ms: Option<i64>,
     #[prost(string, optional, tag = "2")]
-    tag: Option<String>,
+    pub(super) tag: Option<String>,
     #[prost(message, repeated, tag = "3")]
-    value: Vec<KeyValue>,
+    pub(super) value: Vec<KeyValue>,
 }
 
 #[derive(Clone, PartialEq, prost::Message)]
-struct KeyValue {
+pub(super) struct KeyValue {
     #[prost(string, optional, tag = "1")]
-    key: Option<String>,
+    pub(super) key: Option<String>,
     #[prost(string, optional, tag = "2")]
-    value: Option<String>,
+    pub(super) value: Option<String>,
 }
 
 impl Decoder for Clearcut {

@@ -37,10 +37,7 @@ pub(crate) fn time(v: &Value) -> Option<DateTime<Utc>> {
         Value::Number(n) => epoch(n.as_f64()?),
         Value::String(s) => {
             let s = s.trim();
-            if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-                return Some(t.with_timezone(&Utc));
-            }
-            s.parse::<f64>().ok().and_then(epoch)
+            phonehome_record::parse_timestamp(s).or_else(|| s.parse::<f64>().ok().and_then(epoch))
         }
         _ => None,
     }
@@ -250,7 +247,7 @@ mod tests {
 
     #[test]
     fn times_in_every_unit_agree() {
-        let want = DateTime::parse_from_rfc3339("2025-01-02T03:04:05Z").expect("time");
+        let want = phonehome_record::parse_timestamp("2025-01-02T03:04:05Z").expect("time");
         for v in [
             json!("2025-01-02T03:04:05Z"),
             json!(1_735_787_045),

@@ -19,7 +19,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::source::Exchange;
+use crate::event::Exchange;
 
 mod fields;
 mod identifiers;

@@ -15,7 +15,7 @@ use phonehome_record::{Body, BodyEncoding};
 use serde_json::Value;
 
 use super::{Protocol, Telemetry};
-use crate::source::Exchange;
+use crate::event::Exchange;
 
 /// One telemetry protocol: how its requests are recognised and decoded.
 pub(crate) trait Decoder: Sync {

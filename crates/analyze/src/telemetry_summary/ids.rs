@@ -13,7 +13,7 @@
 
 use serde_json::Value;
 
-use crate::source::Exchange;
+use crate::event::Exchange;
 use crate::telemetry::{has_id_shape, is_persistent_name, FoundBy, Identifier};
 
 /// Most identifiers taken from one request.
@@ -208,7 +208,7 @@ mod tests {
     }
 
     fn exchange(query: Option<&str>, content_type: &str, body: &str) -> Exchange {
-        let mut x = crate::source::exchange(
+        let mut x = crate::event::exchange(
             1,
             chrono::DateTime::default(),
             "POST".into(),

@@ -17,9 +17,10 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::event::SourceError;
+use crate::event::{Event, Exchange};
 use crate::input::{self, Events};
 use crate::pool::InOrder;
-use crate::source::{Event, Exchange, SourceError};
 use crate::telemetry::{Identifier, Telemetry};
 use host::HostTally;
 #[cfg(test)]
@@ -150,14 +151,16 @@ pub(crate) fn look(x: &Exchange, llm_call: bool) -> Seen {
 }
 
 /// The identifiers an exchange carries to its host, and whether they came with decoded
-/// telemetry (else they were read from its query or body); `None` for an LLM call.
+/// telemetry (else they were read from its query or body); `None` for an LLM call. Read by
+/// [`look`], as the report reads them: one decode per exchange.
 pub(crate) fn identifiers_of(x: &Exchange) -> Option<(Vec<Identifier>, bool)> {
     if crate::llm::recognise(x).is_some() {
         return None;
     }
-    Some(match crate::telemetry::decode(x) {
+    let seen = look(x, false);
+    Some(match seen.telemetry {
         Some(t) => (t.identifiers, true),
-        None => (ids::in_request(x), false),
+        None => (seen.identifiers, false),
     })
 }
 

@@ -25,7 +25,7 @@ fn header() -> Capture {
         command: vec!["opencode".into(), "run".into()],
         cwd: "/w".into(),
         policy: "observe".into(),
-        options: serde_json::json!({}),
+        options: Default::default(),
         markers: Markers::default(),
         agent: None,
     }

@@ -164,7 +164,7 @@ fn events() -> (Vec<Event>, usize) {
             command: vec!["agent".into()],
             cwd: "/w".into(),
             policy: "observe".into(),
-            options: json!({}),
+            options: phonehome_record::CaptureOptions::default(),
             markers: Markers::default(),
             agent: None,
         }),

@@ -88,7 +88,7 @@ fn header() -> Record {
         command: Vec::new(),
         cwd: "/".into(),
         policy: "observe".into(),
-        options: serde_json::Value::Null,
+        options: Default::default(),
         markers: Default::default(),
         agent: None,
     })

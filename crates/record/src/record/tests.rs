@@ -43,30 +43,3 @@ fn ipv6_target_displays_bracketed() {
     };
     assert_eq!(t.to_string(), "[::1]:8080");
 }
-
-mod sinkhole_mode_tests {
-    use crate::record::SinkholeMode;
-
-    #[test]
-    fn modes() {
-        assert_eq!(
-            SinkholeMode::parse("off"),
-            Some(SinkholeMode {
-                denied: false,
-                unreachable: false
-            })
-        );
-        assert_eq!(
-            SinkholeMode::parse("all"),
-            Some(SinkholeMode {
-                denied: true,
-                unreachable: true
-            })
-        );
-        assert_eq!(SinkholeMode::parse("denied"), Some(SinkholeMode::default()));
-        assert_eq!(SinkholeMode::parse("some"), None);
-        for name in SinkholeMode::NAMES {
-            assert!(SinkholeMode::parse(name).is_some());
-        }
-    }
-}

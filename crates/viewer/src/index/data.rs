@@ -76,7 +76,8 @@ pub(crate) struct NewRow {
 
 /// What one line of the capture changes.
 pub(crate) enum Change {
-    Header(Capture),
+    // Boxed: the header comes once, the other changes once a record.
+    Header(Box<Capture>),
     End(End),
     Row(NewRow),
     Response {
@@ -138,7 +139,7 @@ impl IndexData {
         let attributed = self
             .header
             .as_ref()
-            .is_some_and(|h| h.options.get("attribution") == Some(&serde_json::Value::Bool(true)));
+            .is_some_and(|h| h.options.attribution());
         attributed || !self.conns.is_empty()
     }
 
@@ -146,7 +147,7 @@ impl IndexData {
     pub(crate) fn apply(&mut self, changes: impl Iterator<Item = Change>) {
         for change in changes {
             match change {
-                Change::Header(header) => self.header = Some(header),
+                Change::Header(header) => self.header = Some(*header),
                 Change::End(end) => self.end = Some(end),
                 Change::Bad(line, why) => self.bad_lines.push((line, why)),
                 Change::Row(row) => self.add_row(row),

@@ -119,7 +119,7 @@ impl LineIndexer {
         match record {
             Record::Capture(capture) => {
                 self.isolate = capture.mode == Mode::Isolate;
-                Some(Change::Header(capture))
+                Some(Change::Header(Box::new(capture)))
             }
             Record::End(end) => Some(Change::End(end)),
             Record::Error(error) => Some(self.error(line, error)),

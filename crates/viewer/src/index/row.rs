@@ -268,14 +268,9 @@ fn clock(ms: u32) -> String {
     )
 }
 
-/// Milliseconds since midnight of an RFC 3339 timestamp (`…THH:MM:SS.mmmZ`).
+/// Milliseconds since midnight (UTC) of a capture time; 0 when it is not one.
 pub(crate) fn time_of(ts: &str) -> u32 {
-    let field = |range: std::ops::Range<usize>| {
-        ts.get(range)
-            .and_then(|f| f.parse::<u32>().ok())
-            .unwrap_or(0)
-    };
-    field(11..13) * 3_600_000 + field(14..16) * 60_000 + field(17..19) * 1000 + field(20..23)
+    phonehome_record::time_of_day_ms(ts).unwrap_or(0)
 }
 
 /// Purposes by number in stored rows: 0 is none, then the catalog's, then ones recognised by

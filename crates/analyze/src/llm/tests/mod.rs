@@ -7,7 +7,7 @@ mod equivalence;
 use phonehome_record::{Body, BodyEncoding, Phase};
 
 use super::*;
-use crate::source::{Exchange, ResponsePart};
+use crate::event::{Exchange, ResponsePart};
 
 fn text_body(data: &str) -> Body {
     Body {
@@ -23,7 +23,7 @@ fn text_body(data: &str) -> Body {
 
 /// A POST of `body` to `url`, without a response.
 pub(crate) fn post(url: &str, body: &str) -> Exchange {
-    crate::source::exchange(
+    crate::event::exchange(
         7,
         chrono::DateTime::default(),
         "POST".into(),

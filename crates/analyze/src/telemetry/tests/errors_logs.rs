@@ -3,6 +3,7 @@
 use prost::Message as _;
 
 use super::*;
+use crate::telemetry::clearcut::{LogEvent, LogRequest};
 
 #[test]
 fn sentry_envelope_behind_a_relay() {
@@ -120,25 +121,6 @@ fn clearcut_json_as_gemini_cli_sends_it() {
     );
 }
 
-/// The documented protobuf fields, written with prost's encoder by field number.
-#[derive(Clone, PartialEq, prost::Message)]
-struct LogRequest {
-    #[prost(int32, optional, tag = "2")]
-    log_source: Option<i32>,
-    #[prost(message, repeated, tag = "3")]
-    log_event: Vec<LogEvent>,
-    #[prost(int64, optional, tag = "4")]
-    request_time_ms: Option<i64>,
-}
-
-#[derive(Clone, PartialEq, prost::Message)]
-struct LogEvent {
-    #[prost(int64, optional, tag = "1")]
-    event_time_ms: Option<i64>,
-    #[prost(string, optional, tag = "2")]
-    tag: Option<String>,
-}
-
 #[test]
 fn clearcut_protobuf_decodes_the_documented_fields() {
     let request = LogRequest {
@@ -146,8 +128,10 @@ fn clearcut_protobuf_decodes_the_documented_fields() {
         log_event: vec![LogEvent {
             event_time_ms: Some(1_735_787_045_000),
             tag: Some("session_start".to_owned()),
+            ..LogEvent::default()
         }],
         request_time_ms: Some(1_735_787_050_000),
+        ..LogRequest::default()
     };
     let t = decoded(&post_binary(
         "https://cc.test/log?format=proto",

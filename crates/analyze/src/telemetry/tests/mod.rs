@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use phonehome_record::{Body, BodyEncoding};
 
 use super::*;
-use crate::source::{Exchange, ResponsePart};
+use crate::event::{Exchange, ResponsePart};
 
 mod analytics;
 mod errors_logs;
@@ -44,7 +44,7 @@ pub(super) fn post(url: &str, content_type: &str, text: &str) -> Exchange {
     } else {
         vec![("content-type".to_owned(), content_type.to_owned())]
     };
-    crate::source::exchange(
+    crate::event::exchange(
         3,
         DateTime::default(),
         "POST".into(),
@@ -91,11 +91,7 @@ pub(super) fn names(t: &Telemetry) -> Vec<&str> {
 }
 
 pub(super) fn at(rfc3339: &str) -> Option<DateTime<Utc>> {
-    Some(
-        DateTime::parse_from_rfc3339(rfc3339)
-            .expect("test time")
-            .with_timezone(&Utc),
-    )
+    Some(phonehome_record::parse_timestamp(rfc3339).expect("test time"))
 }
 
 /// The identifiers as (name, value, found by), sorted: a payload's key order is not kept

@@ -1,11 +1,18 @@
-//! What to analyse: a `phonehome/1` capture or a HAR 1.2 file, told apart by their first
-//! bytes and read as one stream of [`Event`]s.
+//! Opening what to analyse: a `phonehome/1` capture (streamed; only flows still waiting for
+//! their response are held) or a HAR 1.2 file (mitmproxy's hardump, browsers, httptap, or
+//! `phonehome export`), told apart by their first bytes and read as one stream of [`Event`]s.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use crate::records::Progress;
-use crate::source::{CaptureEvents, Event, SourceError};
+pub use join::{CaptureEvents, FlowJoin, INCOMPLETE};
+pub(crate) use parallel::Chunks;
+pub use parallel::Progress;
+
+use crate::event::{Event, SourceError};
+
+mod join;
+pub(crate) mod parallel;
 
 /// Opens `path` as a capture or a HAR file, telling them apart by their first bytes.
 ///

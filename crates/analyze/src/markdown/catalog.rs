@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use phonehome_catalog::{Disable, Endpoint};
 
-use crate::markdown::cell;
+use super::cell;
 
 /// Renders `endpoints` as a Markdown table; with `agent`, only that agent's switches.
 pub fn render_catalog_markdown(endpoints: &[&Endpoint], agent: Option<&str>) -> String {

@@ -383,5 +383,5 @@ fn parse_line<T: Prepare>(
 }
 
 #[cfg(test)]
-#[path = "records_tests.rs"]
+#[path = "parallel_tests.rs"]
 mod tests;
