@@ -16,6 +16,8 @@ use serde::Serialize;
 use phonehome_catalog::Catalog;
 use phonehome_policy::{Action, Decision, HostDecision, Policy, RequestInfo};
 
+use phonehome_record::{ConnId, FlowId};
+
 use crate::pool::InOrder;
 use crate::records::{Chunks, Progress};
 use attempt::{Attempt, Parsed};
@@ -177,10 +179,10 @@ struct State<'a> {
     catalog: &'a Catalog,
     rows: Vec<Row>,
     index: HashMap<String, Vec<(u16, usize)>>,
-    flows: IdSet,
-    conns_with_requests: IdSet,
-    conns_counted: IdSet,
-    pending: HashMap<u64, Pending>,
+    flows: IdSet<FlowId>,
+    conns_with_requests: IdSet<ConnId>,
+    conns_counted: IdSet<ConnId>,
+    pending: HashMap<FlowId, Pending>,
     warnings: Vec<String>,
 }
 
@@ -249,7 +251,7 @@ impl<'a> State<'a> {
         }
     }
 
-    fn response(&mut self, flow: u64, status: u16) {
+    fn response(&mut self, flow: FlowId, status: u16) {
         let Some(pending) = self.pending.remove(&flow) else {
             return;
         };

@@ -7,15 +7,16 @@
 //! or its place in the capture. An all-zero id (invalid in OTLP) becomes 1.
 
 use opentelemetry::trace::{SpanId, TraceId};
+use phonehome_record::{ConnId, FlowId};
 use sha2::{Digest, Sha256};
 
 /// What a span stands for, naming its id space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SpanKey {
     Run,
-    Flow(u64),
-    Llm(u64),
-    Conn(u64),
+    Flow(FlowId),
+    Llm(FlowId),
+    Conn(ConnId),
     /// The n-th connection-level failure of the capture.
     Failure(u64),
     /// The n-th `blocked` record of the capture.
@@ -52,9 +53,9 @@ impl Ids {
     pub(crate) fn span(&self, key: SpanKey) -> SpanId {
         let (kind, n) = match key {
             SpanKey::Run => ("run", 0),
-            SpanKey::Flow(n) => ("flow", n),
-            SpanKey::Llm(n) => ("llm", n),
-            SpanKey::Conn(n) => ("conn", n),
+            SpanKey::Flow(FlowId(n)) => ("flow", n),
+            SpanKey::Llm(FlowId(n)) => ("llm", n),
+            SpanKey::Conn(ConnId(n)) => ("conn", n),
             SpanKey::Failure(n) => ("failure", n),
             SpanKey::Blocked(n) => ("blocked", n),
             SpanKey::Dns(n) => ("dns", n),
@@ -78,8 +79,9 @@ mod tests {
         let a = Ids::new("abc");
         let b = Ids::new("abc");
         assert_eq!(a.trace(), b.trace());
-        assert_eq!(a.span(SpanKey::Flow(7)), b.span(SpanKey::Flow(7)));
-        assert_ne!(a.span(SpanKey::Flow(7)), a.span(SpanKey::Conn(7)));
+        let flow = SpanKey::Flow(FlowId(7));
+        assert_eq!(a.span(flow), b.span(flow));
+        assert_ne!(a.span(flow), a.span(SpanKey::Conn(ConnId(7))));
         assert_ne!(a.trace(), Ids::new("abd").trace());
         assert_ne!(a.span(SpanKey::Run), SpanId::INVALID);
     }

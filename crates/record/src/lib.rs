@@ -11,6 +11,7 @@
 mod body;
 mod credential;
 mod head;
+mod id;
 mod markers;
 mod package;
 mod payload;
@@ -28,6 +29,7 @@ pub use credential::{
     NameStrength,
 };
 pub use head::{RecordHead, RecordKind};
+pub use id::{ConnId, FlowId};
 pub use markers::{collect_markers, CollectedMarkers, Origin};
 pub use package::agent_package;
 pub use payload::redact_ws;

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use phonehome_record::{Conn, ConnProcess};
+use phonehome_record::{Conn, ConnId, ConnProcess, FlowId};
 
 use super::command::{argv_segments, keys, keys_match, tool_command, Key};
 use super::{Caused, Causes, Method, ToolCall, SLACK_MS};
@@ -23,10 +23,10 @@ struct Step {
 /// A connection that may have been caused: its process is known and has parents.
 #[derive(Debug)]
 struct Candidate {
-    conn: u64,
+    conn: ConnId,
     host: String,
     port: u16,
-    flows: Vec<u64>,
+    flows: Vec<FlowId>,
     process: String,
     argv: Vec<String>,
     chain: Vec<Step>,
@@ -37,9 +37,9 @@ struct Candidate {
 #[derive(Debug, Default)]
 pub struct Connections {
     candidates: Vec<Candidate>,
-    by_conn: HashMap<u64, usize>,
-    open_flows: HashMap<u64, Vec<u64>>,
-    llm_conns: HashSet<u64>,
+    by_conn: HashMap<ConnId, usize>,
+    open_flows: HashMap<ConnId, Vec<FlowId>>,
+    llm_conns: HashSet<ConnId>,
     agent_pids: HashSet<u32>,
 }
 
@@ -56,7 +56,7 @@ impl Connections {
     }
 
     /// Notes flow `flow` on connection `conn`, and whether it is an LLM call.
-    pub fn exchange(&mut self, flow: u64, conn: Option<u64>, llm: bool) {
+    pub fn exchange(&mut self, flow: FlowId, conn: Option<ConnId>, llm: bool) {
         let Some(conn) = conn else { return };
         // A connection that carried an LLM call is the agent's: its flows are not kept.
         if llm {
@@ -168,7 +168,7 @@ pub struct ToolLog {
 /// the results its request sends back and the calls its answer asks for.
 #[derive(Debug)]
 pub struct ToolStep {
-    flow: u64,
+    flow: FlowId,
     ts: String,
     sent: i64,
     /// Each result's keys: its id, then its tool's name.
@@ -268,7 +268,7 @@ impl ToolLog {
         }
     }
 
-    fn result(&mut self, keys: &[Option<&str>], sent: i64, ts: &str, flow: u64) {
+    fn result(&mut self, keys: &[Option<&str>], sent: i64, ts: &str, flow: FlowId) {
         let Some(i) = keys
             .iter()
             .flatten()
