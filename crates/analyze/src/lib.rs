@@ -52,7 +52,7 @@ pub use diff::{
     diff, render_markdown as render_diff_markdown, Change, Diff, HostDiff, ProcessDiff,
     ProcessSide, SharedIdentifier, SignatureDiff,
 };
-pub use har::{export as export_har, ExportError};
+pub use har::{export as export_har, ExportError, HarError};
 pub use input::{open, open_regular, open_with_progress, Events};
 pub use leaks::{CredentialUse, Leak, MarkerHit, Needles, PromptLeak};
 pub use llm::{recognise as recognise_llm_call, LlmCall};
@@ -119,7 +119,7 @@ pub mod fuzzing {
             redaction: None,
         };
         let mut exchange = crate::source::exchange(
-            1,
+            phonehome_record::FlowId(1),
             chrono::DateTime::default(),
             "POST".into(),
             URLS[usize::from(selector % 6)].into(),
@@ -213,7 +213,7 @@ pub mod fuzzing {
             body(BodyEncoding::Utf8, request.to_owned())
         };
         let mut exchange = crate::source::exchange(
-            1,
+            phonehome_record::FlowId(1),
             chrono::DateTime::default(),
             "POST".into(),
             URLS[usize::from(selector % 16)].into(),

@@ -7,16 +7,18 @@ use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use phonehome_record::{Blocked, Body, Capture, Conn, End, Headers, Phase, Record, Target, Ws};
+use phonehome_record::{
+    Blocked, Body, Capture, Conn, ConnId, End, FlowId, Headers, Phase, Record, Target, Ws,
+};
 
 use crate::records::{Prepare, Progress, Records};
 
 /// One HTTP exchange: the request, and the response or the failure that ended it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exchange {
-    pub flow: u64,
+    pub flow: FlowId,
     /// The connection that carried it, when the input says (HAR files from other tools do not).
-    pub conn: Option<u64>,
+    pub conn: Option<ConnId>,
     pub ts: DateTime<Utc>,
     pub method: String,
     pub url: String,
@@ -116,7 +118,7 @@ pub enum Event {
     Failure {
         ts: DateTime<Utc>,
         /// The connection it ended, when known.
-        conn: Option<u64>,
+        conn: Option<ConnId>,
         target: Target,
         phase: Phase,
         message: String,
@@ -146,8 +148,19 @@ pub enum SourceError {
         #[source]
         source: phonehome_record::ReadError,
     },
-    #[error("{path}: not a HAR file: {message}")]
-    Har { path: PathBuf, message: String },
+    #[error("{path}: not a HAR file")]
+    Har {
+        path: PathBuf,
+        #[source]
+        source: crate::HarError,
+    },
+    /// Neither HAR nor a capture, though each line holds a JSON object.
+    #[error("{path}: not a HAR file; it looks like JSON lines, but not a phonehome capture either (its first line has no \"type\": a capture starts with its `capture` record)")]
+    JsonLines {
+        path: PathBuf,
+        #[source]
+        source: crate::HarError,
+    },
     #[error("{path}: neither a phonehome capture (JSON Lines starting with a `capture` record) nor a HAR file (a JSON object with `log.entries`)")]
     Unknown { path: PathBuf },
 }
@@ -168,9 +181,9 @@ pub const INCOMPLETE: &str = "incomplete: phonehome stopped before the end";
 /// exporter beside the recorder) uses it directly.
 #[derive(Debug, Default)]
 pub struct FlowJoin {
-    pending: HashMap<u64, Exchange>,
+    pending: HashMap<FlowId, Exchange>,
     /// Errors of flows whose request has not been read yet.
-    early_errors: HashMap<u64, (Phase, String)>,
+    early_errors: HashMap<FlowId, (Phase, String)>,
     queue: std::collections::VecDeque<Event>,
 }
 
@@ -449,7 +462,7 @@ fn exchange_from_request(r: phonehome_record::Request) -> Exchange {
 
 /// Builds an [`Exchange`] for HAR import.
 pub(crate) fn exchange(
-    flow: u64,
+    flow: FlowId,
     ts: DateTime<Utc>,
     method: String,
     url: String,

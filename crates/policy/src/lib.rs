@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-use phonehome_catalog::{Catalog, Purpose};
+use phonehome_catalog::{Catalog, Purpose, TomlSyntax};
 use serde::Deserialize;
 
 /// The presets, for messages.
@@ -50,8 +50,22 @@ impl Action {
 pub enum PolicyError {
     #[error("{name:?} is neither a policy file nor a preset; presets: {}", PRESETS.join(", "))]
     UnknownPreset { name: String },
-    #[error("{origin}: {message}")]
-    Syntax { origin: String, message: String },
+    #[error("{origin}: cannot read")]
+    Read {
+        origin: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not TOML, or not a policy's shape (an unknown field, action or purpose).
+    #[error("{origin}: {detail}")]
+    Syntax { origin: String, detail: TomlSyntax },
+    /// The rules' host patterns, each valid, cannot be compiled together.
+    #[error("{origin}: cannot compile the host patterns")]
+    Hosts {
+        origin: String,
+        #[source]
+        source: globset::Error,
+    },
     #[error("{origin}: rule {rule} (line {line}): {message}")]
     Rule {
         origin: String,
@@ -165,9 +179,9 @@ impl Policy {
                 name: name.to_owned(),
             });
         }
-        let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Syntax {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
             origin: name.to_owned(),
-            message: format!("cannot read: {e}"),
+            source,
         })?;
         Policy::parse(&text, name)
     }
@@ -203,7 +217,7 @@ impl Policy {
     pub fn parse(text: &str, origin: &str) -> Result<Policy, PolicyError> {
         let file: PolicyFile = toml::from_str(text).map_err(|e| PolicyError::Syntax {
             origin: origin.to_owned(),
-            message: phonehome_catalog::describe_toml_error(text, &e),
+            detail: TomlSyntax::new(text, &e),
         })?;
         let mut globs = GlobSetBuilder::new();
         let mut owners = Vec::new();
@@ -230,7 +244,7 @@ impl Policy {
                 .flatten()
                 .map(|p| Purpose::parse(p))
                 .collect::<Result<Vec<_>, _>>()
-                .map_err(&bad)?;
+                .map_err(|e| bad(e.to_string()))?;
             let paths = match &rule.paths {
                 None => None,
                 Some(paths) => {
@@ -264,9 +278,9 @@ impl Policy {
                 ),
             });
         }
-        let hosts = globs.build().map_err(|e| PolicyError::Syntax {
+        let hosts = globs.build().map_err(|source| PolicyError::Hosts {
             origin: origin.to_owned(),
-            message: e.to_string(),
+            source,
         })?;
         let hostless = rules
             .iter()
@@ -551,5 +565,27 @@ mod tests {
             .expect_err("field")
             .to_string();
         assert!(e.contains("hosts"), "lists the valid fields: {e}");
+    }
+
+    #[test]
+    fn errors_keep_their_detail_typed() {
+        let e = Policy::parse("default = \"maybe\"\n", "p.toml").expect_err("toml");
+        let PolicyError::Syntax { origin, detail } = &e else {
+            panic!("a syntax error: {e:?}");
+        };
+        assert_eq!(
+            (origin.as_str(), detail.line, detail.column),
+            ("p.toml", Some(1), Some(11))
+        );
+        // A directory exists but cannot be read as a file: the I/O error is the source.
+        let dir = std::env::temp_dir();
+        let e = Policy::load(dir.to_str().expect("UTF-8 temp dir")).expect_err("a directory");
+        assert!(matches!(e, PolicyError::Read { .. }), "{e:?}");
+        let source = std::error::Error::source(&e).expect("the I/O error");
+        assert!(
+            source.downcast_ref::<std::io::Error>().is_some(),
+            "{source:?}"
+        );
+        assert!(e.to_string().ends_with(": cannot read"), "{e}");
     }
 }
