@@ -49,6 +49,9 @@ pub struct Session {
 
 impl Session {
     /// Loads the CA, checks the options, creates the capture file and starts the proxy.
+    // Split in another helper's branch (issue 23, `Session::start`): the integrator removes this
+    // allow at merge.
+    #[allow(clippy::too_many_lines)]
     pub async fn start(spec: SessionSpec<'_>) -> Result<Session> {
         let args = spec.args;
         // Before anything is created: a --web address that cannot be served is refused.
@@ -377,8 +380,31 @@ fn upstream_proxy(args: &CaptureArgs, from_env: bool) -> Result<Option<UpstreamP
 
 /// Prints the after-run summary: hosts with request counts, failures, the capture path.
 pub fn print_summary(summary: &CaptureSummary, path: &std::path::Path) {
+    let mut out = headline(summary);
+    out.push_str(&host_lines(summary));
+    out.push_str(&problem_lines(summary));
+    if summary.dropped_bytes > 0 {
+        out.push_str(&format!(
+            "  {} body bytes were forwarded but not recorded (recorder behind)\n",
+            summary.dropped_bytes
+        ));
+    }
+    out.push_str(&lost_lines(&summary.lost));
+    if let Some(otlp) = &summary.otlp {
+        out.push_str(&format!(
+            "  OTLP: {} spans and log records sent, {} dropped\n",
+            otlp.sent,
+            otlp.dropped()
+        ));
+    }
+    out.push_str(&format!("  capture: {}\n", path.display()));
+    eprint!("{out}");
+}
+
+/// The summary's first line: requests, connections, errors, blocked (and sinkholed).
+fn headline(summary: &CaptureSummary) -> String {
     let counts = &summary.counts;
-    let mut out = format!(
+    format!(
         "phonehome: {} request{}, {} connection{}, {} error{}, {} blocked{}\n",
         counts.requests,
         plural(counts.requests),
@@ -396,7 +422,12 @@ pub fn print_summary(summary: &CaptureSummary, path: &std::path::Path) {
         } else {
             String::new()
         },
-    );
+    )
+}
+
+/// One line a host: its requests, and how many failed.
+fn host_lines(summary: &CaptureSummary) -> String {
+    let mut out = String::new();
     let width = summary.hosts.keys().map(String::len).max().unwrap_or(0);
     for (host, stats) in &summary.hosts {
         out.push_str(&format!(
@@ -409,14 +440,23 @@ pub fn print_summary(summary: &CaptureSummary, path: &std::path::Path) {
         }
         out.push('\n');
     }
+    out
+}
+
+/// The failures and the blocked targets, each with how many times it happened.
+fn problem_lines(summary: &CaptureSummary) -> String {
+    let times = |count: u64| {
+        if count > 1 {
+            format!(" (×{count})")
+        } else {
+            String::new()
+        }
+    };
+    let mut out = String::new();
     if !summary.failures.is_empty() {
         out.push_str("  failures:\n");
         for f in &summary.failures {
-            let times = if f.count > 1 {
-                format!(" (×{})", f.count)
-            } else {
-                String::new()
-            };
+            let times = times(f.count);
             out.push_str(&format!(
                 "    {} {}: {}{times}\n",
                 f.target, f.phase, f.message
@@ -426,11 +466,7 @@ pub fn print_summary(summary: &CaptureSummary, path: &std::path::Path) {
     if !summary.blocked.is_empty() {
         out.push_str("  blocked:\n");
         for b in &summary.blocked {
-            let times = if b.count > 1 {
-                format!(" (×{})", b.count)
-            } else {
-                String::new()
-            };
+            let times = times(b.count);
             let dry = if b.enforced {
                 ""
             } else {
@@ -439,22 +475,7 @@ pub fn print_summary(summary: &CaptureSummary, path: &std::path::Path) {
             out.push_str(&format!("    {}: {}{times}{dry}\n", b.target, b.rule));
         }
     }
-    if summary.dropped_bytes > 0 {
-        out.push_str(&format!(
-            "  {} body bytes were forwarded but not recorded (recorder behind)\n",
-            summary.dropped_bytes
-        ));
-    }
-    out.push_str(&lost_lines(&summary.lost));
-    if let Some(otlp) = &summary.otlp {
-        out.push_str(&format!(
-            "  OTLP: {} spans and log records sent, {} dropped\n",
-            otlp.sent,
-            otlp.dropped()
-        ));
-    }
-    out.push_str(&format!("  capture: {}\n", path.display()));
-    eprint!("{out}");
+    out
 }
 
 /// The summary's lines on records that never reached the file.

@@ -12,6 +12,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::capture::{print_summary, Session, SessionSpec};
 use crate::cli::RunArgs;
+use crate::isolate_cmd::Isolation;
 use crate::stop::{Stop, StopSignals};
 
 /// Exit code when the command cannot be started (as shells use).
@@ -26,27 +27,8 @@ pub async fn run(args: RunArgs) -> Result<u8> {
 /// `run`, taking the upstream proxy from this process's environment only when `upstream_from_env`
 /// (the demo never leaves loopback, whatever the environment says).
 pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
-    check_otlp_spelling(&args)?;
     let isolate = args.isolate.isolate;
-    if isolate {
-        // Before anything starts: no capture, no command when isolation cannot work here.
-        phonehome_isolate::check()?;
-    }
-    let mut extra_options = serde_json::json!({ "bypass": args.bypass });
-    if isolate {
-        extra_options["isolate_host_loopback"] = args.isolate.isolate_host_loopback.into();
-    }
-    let session = Session::start(SessionSpec {
-        args: &args.capture,
-        mode: if isolate { Mode::Isolate } else { Mode::Run },
-        command: args.command.clone(),
-        listen: (std::net::Ipv4Addr::LOCALHOST, 0).into(),
-        upstream_from_env,
-        extra_options,
-        child_env: std::env::vars().collect(),
-        credential: None,
-    })
-    .await?;
+    let session = start_session(&args, upstream_from_env).await?;
     let bundle = session.write_bundle()?;
     let mut proxy_addr = session.proxy.local_addr();
     if isolate {
@@ -57,46 +39,30 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
     let drain = Duration::from_secs(args.drain);
     // Watch the signals before the child exists, so none can end phonehome and orphan it.
     let mut signals = Signals::watch()?;
-    let program = &args.command[0];
-    let mut isolation = None;
-    let child = if isolate {
-        match crate::isolate_cmd::spawn(&session, &args, &bundle, env).await {
-            Ok((child, running)) => {
-                isolation = Some(running);
-                Ok(child)
-            }
-            Err(e) => {
-                session
-                    .finish(None, drain, &mut signals.stop, false)
-                    .await?;
-                return Err(e);
-            }
-        }
-    } else {
-        let mut command = tokio::process::Command::new(program);
-        command.args(&args.command[1..]).envs(env);
-        crate::lifetime::dies_with_phonehome(&mut command);
-        command.spawn()
-    };
-    let child = match child {
-        Ok(child) => {
-            if !args.capture.no_attribution {
-                attribute(&session, &child, isolate);
-            }
-            child
-        }
-        Err(e) => {
+    let (child, isolation) = match spawn_child(&session, &args, &bundle, env).await {
+        Ok(Ok(started)) => started,
+        Ok(Err(e)) => {
             let path = session.path.clone();
             session
                 .finish(None, drain, &mut signals.stop, false)
                 .await?;
             eprintln!(
-                "phonehome: error: cannot start {program:?}: {e} (capture: {})",
+                "phonehome: error: cannot start {:?}: {e} (capture: {})",
+                args.command[0],
                 path.display()
             );
             return Ok(NOT_STARTED);
         }
+        Err(e) => {
+            session
+                .finish(None, drain, &mut signals.stop, false)
+                .await?;
+            return Err(e);
+        }
     };
+    if !args.capture.no_attribution {
+        attribute(&session, &child, isolate);
+    }
     let orphans = match child.id() {
         Some(pid) if !args.capture.no_attribution => Some(crate::orphans::adopt(pid)?),
         _ => None,
@@ -122,6 +88,50 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
         return Ok(BLOCKED);
     }
     Ok(u8::try_from(code).unwrap_or(1))
+}
+
+/// Checks what must hold before anything starts, then starts the proxy and the capture.
+async fn start_session(args: &RunArgs, upstream_from_env: bool) -> Result<Session> {
+    check_otlp_spelling(args)?;
+    let isolate = args.isolate.isolate;
+    if isolate {
+        // Before anything starts: no capture, no command when isolation cannot work here.
+        phonehome_isolate::check()?;
+    }
+    let mut extra_options = serde_json::json!({ "bypass": args.bypass });
+    if isolate {
+        extra_options["isolate_host_loopback"] = args.isolate.isolate_host_loopback.into();
+    }
+    Session::start(SessionSpec {
+        args: &args.capture,
+        mode: if isolate { Mode::Isolate } else { Mode::Run },
+        command: args.command.clone(),
+        listen: (std::net::Ipv4Addr::LOCALHOST, 0).into(),
+        upstream_from_env,
+        extra_options,
+        child_env: std::env::vars().collect(),
+        credential: None,
+    })
+    .await
+}
+
+/// The command, started with `env`: in its network namespace with `--isolate`, else as a child
+/// that dies with phonehome. The inner error is a command that could not be started (exit 127);
+/// the outer one, an isolation that could not be set up.
+async fn spawn_child(
+    session: &Session,
+    args: &RunArgs,
+    bundle: &std::path::Path,
+    env: Vec<(String, String)>,
+) -> Result<std::io::Result<(tokio::process::Child, Option<Isolation>)>> {
+    if args.isolate.isolate {
+        let (child, running) = crate::isolate_cmd::spawn(session, args, bundle, env).await?;
+        return Ok(Ok((child, Some(running))));
+    }
+    let mut command = tokio::process::Command::new(&args.command[0]);
+    command.args(&args.command[1..]).envs(env);
+    crate::lifetime::dies_with_phonehome(&mut command);
+    Ok(command.spawn().map(|child| (child, None)))
 }
 
 /// `--otlp http://host:4318 …` (a space, not `=`) leaves `--otlp` bare and makes the URL the

@@ -21,7 +21,15 @@ const DEMO_INSTALLATION: &str = "6f1c2d3e-4b5a-4c7d-8e9f-0a1b2c3d4e5f";
 pub async fn run(args: DemoClientArgs) -> Result<u8> {
     let client = client()?;
     let base = args.base.trim_end_matches('/');
+    let model = list_models(&client, base).await?;
+    stream_chat(&client, base, &model).await?;
+    embed_with_retries(&client, base, &model).await?;
+    send_telemetry(&client, &model).await;
+    Ok(0)
+}
 
+/// Lists the models and picks the first.
+async fn list_models(client: &reqwest::Client, base: &str) -> Result<String> {
     say(&format!("GET {base}/v1/models"));
     let models: serde_json::Value = client
         .get(format!("{base}/v1/models"))
@@ -37,7 +45,11 @@ pub async fn run(args: DemoClientArgs) -> Result<u8> {
         .unwrap_or("demo")
         .to_owned();
     say(&format!("  model: {model}"));
+    Ok(model)
+}
 
+/// Streams a chat completion and prints the assistant's text as its SSE events arrive.
+async fn stream_chat(client: &reqwest::Client, base: &str, model: &str) -> Result<()> {
     say(&format!("POST {base}/v1/chat/completions (streaming)"));
     let mut response = client
         .post(format!("{base}/v1/chat/completions"))
@@ -74,7 +86,11 @@ pub async fn run(args: DemoClientArgs) -> Result<u8> {
         }
     }
     println!();
+    Ok(())
+}
 
+/// Asks for embeddings until they succeed, doubling the wait after each failure.
+async fn embed_with_retries(client: &reqwest::Client, base: &str, model: &str) -> Result<()> {
     say(&format!("POST {base}/v1/embeddings (retries with backoff)"));
     let mut backoff = Duration::from_millis(100);
     for attempt in 1..=RETRIES {
@@ -95,7 +111,11 @@ pub async fn run(args: DemoClientArgs) -> Result<u8> {
         tokio::time::sleep(backoff).await;
         backoff *= 2;
     }
+    Ok(())
+}
 
+/// Reports a session start to the telemetry host, saying what came back (or why nothing did).
+async fn send_telemetry(client: &reqwest::Client, model: &str) {
     say(&format!("POST {TELEMETRY}"));
     let telemetry = client
         .post(TELEMETRY)
@@ -115,7 +135,6 @@ pub async fn run(args: DemoClientArgs) -> Result<u8> {
         )),
         Err(e) => say(&format!("  failed: {:#}", anyhow::Error::from(e))),
     }
-    Ok(0)
 }
 
 fn say(line: &str) {

@@ -1,6 +1,9 @@
 //! Integration tests: the real `phonehome` binary against real local servers and real clients
 //! (curl, python3, the OpenCode, Claude Code, Codex and Gemini CLIs), all on loopback.
 
+// Functions under 80 lines is a rule for the code, not for test scenarios (clippy.toml).
+#![allow(clippy::too_many_lines)]
+
 mod agents;
 mod allocator;
 mod any_agent;

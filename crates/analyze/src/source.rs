@@ -69,6 +69,16 @@ impl From<phonehome_record::Response> for ResponsePart {
 }
 
 impl Exchange {
+    /// Bytes of the request and response bodies the input holds (decoded as stored).
+    pub(crate) fn body_bytes(&self) -> usize {
+        let response = self.response.as_ref().and_then(|r| r.body.as_ref());
+        [self.request_body.as_ref(), response]
+            .into_iter()
+            .flatten()
+            .map(|b| b.data.len())
+            .sum()
+    }
+
     /// Whether the exchange failed: no response, or a status of 400 or more.
     /// A sinkholed request did not fail: phonehome answered it as it was asked to.
     pub fn failed(&self) -> bool {

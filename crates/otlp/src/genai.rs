@@ -142,45 +142,25 @@ fn parameters(s: &mut SpanParts, c: &Conversation) {
 /// `gen_ai.tool.definitions` as JSON strings in the conventions' shapes, redacted.
 fn add_content(s: &mut SpanParts, c: &Conversation) {
     let redactor = Redactor::new();
-    let mut json = |key: &'static str, value: &dyn ErasedSerialize, empty: bool| {
-        if empty {
-            return;
-        }
-        if let Ok(text) = value.to_json() {
+    let lists = [
+        ("gen_ai.system_instructions", json(&c.system_instructions)),
+        ("gen_ai.input.messages", json(&c.input_messages)),
+        ("gen_ai.output.messages", json(&c.output_messages)),
+        ("gen_ai.tool.definitions", json(&c.tool_definitions)),
+    ];
+    for (key, text) in lists {
+        if let Some(text) = text {
             s.attr(KeyValue::new(key, redactor.text(&text).into_owned()));
         }
-    };
-    json(
-        "gen_ai.system_instructions",
-        &c.system_instructions,
-        c.system_instructions.is_empty(),
-    );
-    json(
-        "gen_ai.input.messages",
-        &c.input_messages,
-        c.input_messages.is_empty(),
-    );
-    json(
-        "gen_ai.output.messages",
-        &c.output_messages,
-        c.output_messages.is_empty(),
-    );
-    json(
-        "gen_ai.tool.definitions",
-        &c.tool_definitions,
-        c.tool_definitions.is_empty(),
-    );
-}
-
-/// A serialisable value behind a reference, so one closure takes all four lists.
-trait ErasedSerialize {
-    fn to_json(&self) -> serde_json::Result<String>;
-}
-
-impl<T: Serialize> ErasedSerialize for T {
-    fn to_json(&self) -> serde_json::Result<String> {
-        serde_json::to_string(self)
     }
+}
+
+/// A list as JSON text; `None` when it is empty (or cannot be written).
+fn json<T: Serialize>(list: &[T]) -> Option<String> {
+    if list.is_empty() {
+        return None;
+    }
+    serde_json::to_string(list).ok()
 }
 
 fn strings(items: &[String]) -> Value {

@@ -17,6 +17,8 @@
 //! Presets: `observe` (allow all), `llm-only` (LLM API hosts of the catalog, and loopback),
 //! `offline` (loopback only).
 #![forbid(unsafe_code)]
+// Functions under 80 lines (clippy.toml), unit tests aside.
+#![cfg_attr(test, allow(clippy::too_many_lines))]
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -214,6 +216,9 @@ impl Policy {
     ///
     /// # Errors
     /// As [`Policy::load`].
+    // Split in another helper's branch (issue 23, policy `parse`): the integrator removes this
+    // allow at merge.
+    #[allow(clippy::too_many_lines)]
     pub fn parse(text: &str, origin: &str) -> Result<Policy, PolicyError> {
         let file: PolicyFile = toml::from_str(text).map_err(|e| PolicyError::Syntax {
             origin: origin.to_owned(),

@@ -16,6 +16,8 @@
 //! [`recorder`] (the writer thread). Shared by all: [`config`], [`context`], [`connection`],
 //! [`enforce`], [`observe`]; [`launch`] is the environment of a launched child.
 #![forbid(unsafe_code)]
+// Functions under 80 lines (clippy.toml), unit tests aside.
+#![cfg_attr(test, allow(clippy::too_many_lines))]
 
 mod attribution;
 mod config;

@@ -189,6 +189,16 @@ mod tests {
         assert_eq!(collected.markers.values[0].value, "/work/x");
     }
 
+    /// The markers collected, as (kind, value).
+    fn kinds_of(collected: &CollectedMarkers) -> Vec<(&str, &str)> {
+        collected
+            .markers
+            .values
+            .iter()
+            .map(|m| (m.kind.as_str(), m.value.as_str()))
+            .collect()
+    }
+
     #[test]
     fn plain_values_are_kept_once_in_order() {
         let origin = Origin {
@@ -200,12 +210,7 @@ mod tests {
             git_email: None,
         };
         let collected = collect_markers(&origin, [], &[]);
-        let kinds: Vec<_> = collected
-            .markers
-            .values
-            .iter()
-            .map(|m| (m.kind.as_str(), m.value.as_str()))
-            .collect();
+        let kinds = kinds_of(&collected);
         assert_eq!(
             kinds,
             [
@@ -232,12 +237,7 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector.test:4318"),
         ];
         let collected = collect_markers(&origin, env, &[]);
-        let kinds: Vec<_> = collected
-            .markers
-            .values
-            .iter()
-            .map(|m| (m.kind.as_str(), m.value.as_str()))
-            .collect();
+        let kinds = kinds_of(&collected);
         assert_eq!(
             kinds,
             [

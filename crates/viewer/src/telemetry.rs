@@ -50,7 +50,7 @@ fn lines(t: &Telemetry) -> Vec<Line<'static>> {
     let mut out = vec![heading(format!(
         "{protocol} · {signal} · {count} event{plural}"
     ))];
-    let sender = sender(t);
+    let sender = t.resource.sender();
     if !sender.is_empty() {
         out.push(labelled("sent by", vec![Span::raw(sender)]));
     }
@@ -97,21 +97,6 @@ fn lines(t: &Telemetry) -> Vec<Line<'static>> {
         out.push(note(why));
     }
     out
-}
-
-/// `demo-agent 1.2.3 · os linux · runtime nodejs 22`, empty when the payload named nobody.
-fn sender(t: &Telemetry) -> String {
-    let r = &t.resource;
-    let mut parts = Vec::new();
-    match (&r.service, &r.version) {
-        (Some(s), Some(v)) => parts.push(format!("{s} {v}")),
-        (Some(s), None) => parts.push(s.clone()),
-        (None, Some(v)) => parts.push(format!("version {v}")),
-        (None, None) => {}
-    }
-    parts.extend(r.os.as_ref().map(|os| format!("os {os}")));
-    parts.extend(r.runtime.as_ref().map(|rt| format!("runtime {rt}")));
-    parts.join(" · ")
 }
 
 /// `  2025-01-02T03:04:05.000Z  session.start  model=demo-model turns=3`; a time the payload

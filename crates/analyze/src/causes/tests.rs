@@ -154,16 +154,8 @@ fn answer_results(feed: &mut Feed, ids: &[&str]) {
     feed.conn(1, AGENT, -60_000, "node /opt/agent/cli.js", &[]);
 }
 
-#[test]
-fn two_concurrent_tool_calls_are_told_apart_by_argv() {
-    let mut feed = Feed::default();
-    ask(
-        &mut feed,
-        &[
-            ("toolu_A", "curl -s http://127.0.0.1:9/a"),
-            ("toolu_B", "cd /w && git clone https://h.test/b"),
-        ],
-    );
+/// Flow 2 on connection 3, opened by pid 201 running `toolu_A`'s curl under the agent's bash.
+fn curl_a(feed: &mut Feed) {
     feed.request(2, 3);
     feed.conn(
         3,
@@ -175,6 +167,19 @@ fn two_concurrent_tool_calls_are_told_apart_by_argv() {
             (AGENT, -60_000, "node cli.js"),
         ],
     );
+}
+
+#[test]
+fn two_concurrent_tool_calls_are_told_apart_by_argv() {
+    let mut feed = Feed::default();
+    ask(
+        &mut feed,
+        &[
+            ("toolu_A", "curl -s http://127.0.0.1:9/a"),
+            ("toolu_B", "cd /w && git clone https://h.test/b"),
+        ],
+    );
+    curl_a(&mut feed);
     feed.request(3, 4);
     feed.request(4, 4);
     feed.conn(
@@ -351,17 +356,7 @@ fn a_gemini_call_without_id_meets_its_result_by_name() {
 fn without_the_llm_connections_record_the_command_phonehome_started_is_the_agent() {
     let mut feed = Feed::default();
     ask(&mut feed, &[("toolu_A", "curl -s http://127.0.0.1:9/a")]);
-    feed.request(2, 3);
-    feed.conn(
-        3,
-        201,
-        2_110,
-        "curl -s http://127.0.0.1:9/a",
-        &[
-            (200, 2_100, "/bin/bash -c 'curl -s http://127.0.0.1:9/a'"),
-            (AGENT, -60_000, "node cli.js"),
-        ],
-    );
+    curl_a(&mut feed);
     // The results go back, but the agent's LLM connection never gets its `conn` record (the
     // capture was cut short): no process is known to have carried LLM calls.
     let results = json!({"model": "m", "messages": [{"role": "user", "content": [

@@ -62,10 +62,11 @@ fn events(w: &mut String, h: &TelemetryHost) {
     if h.events == 0 {
         return;
     }
-    let span = match (&h.first, &h.last) {
-        (Some(f), Some(l)) if f != l => format!(", {f} … {l}"),
-        (Some(f), _) => format!(", {f}"),
-        _ => String::new(),
+    let span = render_parts::time_span(h.first.as_deref(), h.last.as_deref());
+    let span = if span.is_empty() {
+        span
+    } else {
+        format!(", {span}")
     };
     let mut top: Vec<String> = h
         .event_names

@@ -7,7 +7,7 @@ use phonehome_catalog::{Catalog, Disable, Endpoint, Purpose};
 use super::hosts::{other_hosts, purposes_of};
 use super::model::{Advice, DomainRow, Findings, Report};
 use super::verdict::verdict;
-use crate::leaks::Leak;
+use crate::leaks::{CredentialUse, Leak};
 use crate::markdown::counted as plural;
 
 /// Fills in the report's hardening advice, findings and verdict, from its tables.
@@ -151,7 +151,6 @@ fn add_advice(
 }
 
 fn findings(report: &Report) -> Findings {
-    let mut f = Findings::default();
     let leaks: Vec<_> = report.leaks.iter().filter(|l| !l.expected).collect();
     let reused: Vec<_> = report
         .credentials
@@ -159,25 +158,42 @@ fn findings(report: &Report) -> Findings {
         .filter(|c| !c.elsewhere.is_empty())
         .collect();
     let others: Vec<_> = other_hosts(report).collect();
+    let mut be_aware_of = leak_findings(report, &leaks, &reused);
+    be_aware_of.extend(host_findings(&others));
+    be_aware_of.extend(traffic_findings(report));
+    Findings {
+        respected: respected(report, &leaks, &reused, &others),
+        be_aware_of,
+    }
+}
 
+/// What the agent was seen to respect: nothing leaked, credentials kept to their site,
+/// requests kept to the provider, the policy's denials.
+fn respected(
+    report: &Report,
+    leaks: &[&Leak],
+    reused: &[&CredentialUse],
+    others: &[&DomainRow],
+) -> Vec<String> {
+    let mut respected = Vec::new();
     if leaks.is_empty() && report.prompt_leaks.is_empty() {
-        f.respected.push(
+        respected.push(
             "No workspace path, user or host name, git remote, secret or prompt was found in requests to hosts other than the LLM provider."
                 .to_owned(),
         );
     }
     if reused.is_empty() && !report.credentials.is_empty() {
-        f.respected.push(match report.credentials.len() {
+        respected.push(match report.credentials.len() {
             1 => "The one credential seen went to one site only.".to_owned(),
             n => format!("Each of the {n} credentials seen went to one site only."),
         });
     }
     if others.is_empty() {
-        f.respected
+        respected
             .push("Every request went to the configured LLM provider or to loopback.".to_owned());
     }
     if report.summary.blocked > 0 {
-        f.respected.push(format!(
+        respected.push(format!(
             "The policy `{}` denied {}.",
             report.setup.policy,
             plural(
@@ -187,46 +203,28 @@ fn findings(report: &Report) -> Findings {
             )
         ));
     }
+    respected
+}
 
-    for leak in &leaks {
-        if let Some(finding) = endpoint_finding(leak, &leaks) {
-            f.be_aware_of.extend(finding);
-            continue;
+/// What went where it should not: markers, the prompt, credentials beyond their issuer.
+fn leak_findings(report: &Report, leaks: &[&Leak], reused: &[&CredentialUse]) -> Vec<String> {
+    let mut out = Vec::new();
+    for leak in leaks {
+        match endpoint_finding(leak, leaks) {
+            Some(finding) => out.extend(finding),
+            None => out.push(marker_finding(leak)),
         }
-        f.be_aware_of.push(format!(
-            "{} {} `{}` was sent to {} ({}, {}).",
-            match leak.kind.as_str() {
-                "env" => "The credential from",
-                "sensitive" => "The sensitive value",
-                _ => "The",
-            },
-            match leak.kind.as_str() {
-                "cwd" => "working directory",
-                "home" => "home directory",
-                "user" => "user name",
-                "hostname" => "host name",
-                "git_remote" => "git remote",
-                "git_user" => "git user name",
-                "git_email" => "git user email",
-                "env" => "environment variable",
-                other => other,
-            },
-            leak.marker,
-            leak.host,
-            leak.place,
-            plural(leak.requests, "request", "requests")
-        ));
     }
     for leak in &report.prompt_leaks {
-        f.be_aware_of.push(format!(
+        out.push(format!(
             "The prompt of the LLM conversation was sent to {} ({}), not only to the configured provider{}.",
             leak.host,
             plural(leak.requests, "request", "requests"),
             report.provider.as_deref().map(|p| format!(" {p}")).unwrap_or_default()
         ));
     }
-    for credential in &reused {
-        f.be_aware_of.push(format!(
+    for credential in reused {
+        out.push(format!(
             "Credential [REDACTED:{}]{} was sent to {} besides its issuer {}.",
             credential.fingerprint,
             credential
@@ -238,6 +236,39 @@ fn findings(report: &Report) -> Findings {
             credential.issuer
         ));
     }
+    out
+}
+
+/// The finding for a workspace or environment marker sent to another host.
+fn marker_finding(leak: &Leak) -> String {
+    format!(
+        "{} {} `{}` was sent to {} ({}, {}).",
+        match leak.kind.as_str() {
+            "env" => "The credential from",
+            "sensitive" => "The sensitive value",
+            _ => "The",
+        },
+        match leak.kind.as_str() {
+            "cwd" => "working directory",
+            "home" => "home directory",
+            "user" => "user name",
+            "hostname" => "host name",
+            "git_remote" => "git remote",
+            "git_user" => "git user name",
+            "git_email" => "git user email",
+            "env" => "environment variable",
+            other => other,
+        },
+        leak.marker,
+        leak.host,
+        leak.place,
+        plural(leak.requests, "request", "requests")
+    )
+}
+
+/// Hosts beyond the provider: the non-essential services, and those the catalog does not know.
+fn host_findings(others: &[&DomainRow]) -> Vec<String> {
+    let mut out = Vec::new();
     let non_essential: Vec<String> = others
         .iter()
         .map(|d| (d, purposes_of(d)))
@@ -248,7 +279,7 @@ fn findings(report: &Report) -> Findings {
         })
         .collect();
     if !non_essential.is_empty() {
-        f.be_aware_of.push(format!(
+        out.push(format!(
             "{} beyond the LLM provider: {}.",
             plural(
                 non_essential.len() as u64,
@@ -264,29 +295,55 @@ fn findings(report: &Report) -> Findings {
         .map(|d| d.domain.as_str())
         .collect();
     if !unknown.is_empty() {
-        f.be_aware_of
-            .push(format!("Hosts not in the catalog: {}.", unknown.join(", ")));
+        out.push(format!("Hosts not in the catalog: {}.", unknown.join(", ")));
     }
+    out
+}
+
+/// How the agent behaved on the wire: retries after a denial, retry storms, packages and
+/// binaries fetched, connections that failed.
+fn traffic_findings(report: &Report) -> Vec<String> {
+    let mut out = Vec::new();
     for b in report.blocked.iter().filter(|b| b.count > 1 && b.enforced) {
-        f.be_aware_of.push(format!(
+        out.push(format!(
             "The agent retried blocked {} {} times after the first denial.",
             b.target,
             b.count - 1
         ));
     }
     for storm in &report.retry_storms {
-        f.be_aware_of.push(format!(
+        out.push(format!(
             "Retry storm: {} requests of `{}` in {:.1} s, {} failed.",
             storm.requests, storm.signature, storm.window_s, storm.failures
         ));
     }
-    let downloads = report
-        .packages
-        .iter()
-        .filter(|p| p.kind == phonehome_catalog::PackageKind::Download)
-        .count();
+    out.extend(download_findings(report));
+    if report.summary.failed_connection_attempts > 0 {
+        let mut targets: Vec<&str> = report.failures.iter().map(|r| r.target.as_str()).collect();
+        targets.dedup();
+        out.push(format!(
+            "{} (unreachable or refused): {}.",
+            plural(
+                report.summary.failed_connection_attempts,
+                "failed connection attempt",
+                "failed connection attempts"
+            ),
+            targets.join(", ")
+        ));
+    }
+    out
+}
+
+/// Packages and binaries fetched while the agent ran.
+fn download_findings(report: &Report) -> Vec<String> {
+    let mut out = Vec::new();
     if !report.packages.is_empty() {
-        f.be_aware_of.push(format!(
+        let downloads = report
+            .packages
+            .iter()
+            .filter(|p| p.kind == phonehome_catalog::PackageKind::Download)
+            .count();
+        out.push(format!(
             "Packages fetched at run time: {} ({} archive downloads).",
             plural(
                 report.packages.len() as u64,
@@ -298,23 +355,9 @@ fn findings(report: &Report) -> Findings {
     }
     if !report.downloads.is_empty() {
         let files: Vec<&str> = report.downloads.iter().map(|d| d.file.as_str()).collect();
-        f.be_aware_of
-            .push(format!("Binaries downloaded: {}.", files.join(", ")));
+        out.push(format!("Binaries downloaded: {}.", files.join(", ")));
     }
-    if report.summary.failed_connection_attempts > 0 {
-        let mut targets: Vec<&str> = report.failures.iter().map(|r| r.target.as_str()).collect();
-        targets.dedup();
-        f.be_aware_of.push(format!(
-            "{} (unreachable or refused): {}.",
-            plural(
-                report.summary.failed_connection_attempts,
-                "failed connection attempt",
-                "failed connection attempts"
-            ),
-            targets.join(", ")
-        ));
-    }
-    f
+    out
 }
 
 /// The finding for a configured LLM endpoint sent elsewhere, named as such (its host alone

@@ -159,15 +159,10 @@ fn feed(builder: &mut Builder<'_>, patterns: &Patterns, batch: Option<Vec<Fed>>)
 
 /// The body bytes an event holds.
 fn body_bytes(event: &Event) -> usize {
-    let Event::Exchange(x) = event else {
-        return 0;
-    };
-    let response = x.response.as_ref().and_then(|r| r.body.as_ref());
-    [x.request_body.as_ref(), response]
-        .into_iter()
-        .flatten()
-        .map(|b| b.data.len())
-        .sum()
+    match event {
+        Event::Exchange(x) => x.body_bytes(),
+        _ => 0,
+    }
 }
 
 /// Another pass, for an LLM host that is not a public provider's (loopback, a private or

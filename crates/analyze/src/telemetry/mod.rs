@@ -147,6 +147,38 @@ pub struct Resource {
     pub attributes: Vec<(String, String)>,
 }
 
+impl Resource {
+    /// `my-agent 1.2.3 · os linux · runtime node 22`, empty when the payload named nobody.
+    pub fn sender(&self) -> String {
+        sender(
+            self.service.as_deref(),
+            self.version.as_deref(),
+            self.os.as_deref(),
+            self.runtime.as_deref(),
+        )
+    }
+}
+
+/// Who sent telemetry in one line, from a resource's service, version, OS and runtime:
+/// `my-agent 1.2.3 · os linux · runtime node 22`, empty when all are `None`.
+pub(crate) fn sender(
+    service: Option<&str>,
+    version: Option<&str>,
+    os: Option<&str>,
+    runtime: Option<&str>,
+) -> String {
+    let mut parts = Vec::new();
+    match (service, version) {
+        (Some(s), Some(v)) => parts.push(format!("{s} {v}")),
+        (Some(s), None) => parts.push(s.to_owned()),
+        (None, Some(v)) => parts.push(format!("version {v}")),
+        (None, None) => {}
+    }
+    parts.extend(os.map(|os| format!("os {os}")));
+    parts.extend(runtime.map(|rt| format!("runtime {rt}")));
+    parts.join(" · ")
+}
+
 /// One event: its name, when it happened (as the payload says), and its attributes with values
 /// as text (a nested object or array as compact JSON).
 #[derive(Debug, Clone, PartialEq, Eq)]

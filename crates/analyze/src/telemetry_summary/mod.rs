@@ -27,7 +27,7 @@ use host::{MAX_ATTRIBUTES, MAX_EVENT_NAMES, MAX_IDENTIFIERS};
 pub use text::render_text;
 /// Pieces of the text that the report's Markdown shares.
 pub(crate) mod render_parts {
-    pub(crate) use super::text::{protocols, sender};
+    pub(crate) use super::text::{protocols, sender, time_span};
 }
 
 /// One host's telemetry and identifiers, as `phonehome telemetry --json` prints it (one
@@ -228,7 +228,7 @@ pub fn summarise(path: &Path) -> Result<(Vec<TelemetryHost>, Vec<String>), Sourc
     let mut bytes = 0;
     for event in &mut events {
         if let Event::Exchange(x) = event? {
-            bytes += body_bytes(&x);
+            bytes += x.body_bytes();
             batch.push(x);
         }
         if batch.len() < BATCH && bytes < BATCH_BYTES {
@@ -252,15 +252,6 @@ pub fn summarise(path: &Path) -> Result<(Vec<TelemetryHost>, Vec<String>), Sourc
         Events::Har(_) => Vec::new(),
     };
     Ok((tally.finish(), warnings))
-}
-
-fn body_bytes(x: &Exchange) -> usize {
-    let response = x.response.as_ref().and_then(|r| r.body.as_ref());
-    [x.request_body.as_ref(), response]
-        .into_iter()
-        .flatten()
-        .map(|b| b.data.len())
-        .sum()
 }
 
 fn submit(pool: &mut InOrder<Vec<Seen>>, batch: Vec<Exchange>) {

@@ -44,16 +44,21 @@ pub(crate) fn protocols(host: &TelemetryHost) -> String {
 /// `my-agent 1.2.3 · os linux · runtime node 22`, empty when the payload named nobody.
 pub(crate) fn sender(host: &TelemetryHost) -> String {
     let r = &host.resource;
-    let mut parts = Vec::new();
-    match (&r.service, &r.version) {
-        (Some(s), Some(v)) => parts.push(format!("{s} {v}")),
-        (Some(s), None) => parts.push(s.clone()),
-        (None, Some(v)) => parts.push(format!("version {v}")),
-        (None, None) => {}
+    crate::telemetry::sender(
+        r.service.as_deref(),
+        r.version.as_deref(),
+        r.os.as_deref(),
+        r.runtime.as_deref(),
+    )
+}
+
+/// `first … last`; `first` alone when there is no other last; empty without a first.
+pub(crate) fn time_span(first: Option<&str>, last: Option<&str>) -> String {
+    match (first, last) {
+        (Some(f), Some(l)) if f != l => format!("{f} … {l}"),
+        (Some(f), _) => f.to_owned(),
+        _ => String::new(),
     }
-    parts.extend(r.os.as_ref().map(|os| format!("os {os}")));
-    parts.extend(r.runtime.as_ref().map(|rt| format!("runtime {rt}")));
-    parts.join(" · ")
 }
 
 /// `user.id = u-1 (by name, telemetry, 3 requests)`.
@@ -118,10 +123,11 @@ fn events(w: &mut String, h: &TelemetryHost) {
     if h.events == 0 {
         return;
     }
-    let span = match (&h.first, &h.last) {
-        (Some(f), Some(l)) if f != l => format!(", {f} … {l}"),
-        (Some(f), _) => format!(", {f}"),
-        _ => String::new(),
+    let span = time_span(h.first.as_deref(), h.last.as_deref());
+    let span = if span.is_empty() {
+        span
+    } else {
+        format!(", {span}")
     };
     let _ = writeln!(w, "events: {}{span}", h.events);
     let width = h.event_names.iter().map(|e| e.name.chars().count()).max();
@@ -133,11 +139,7 @@ fn events(w: &mut String, h: &TelemetryHost) {
         .max();
     let count_width = count_width.unwrap_or(1);
     for e in &h.event_names {
-        let span = match (&e.first, &e.last) {
-            (Some(f), Some(l)) if f != l => format!("{f} … {l}"),
-            (Some(f), _) => f.clone(),
-            _ => String::new(),
-        };
+        let span = time_span(e.first.as_deref(), e.last.as_deref());
         let count = format!("×{}", e.count);
         let line = format!(
             "  {:width$}  {count:<cw$}  {span}",
