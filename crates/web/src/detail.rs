@@ -149,9 +149,12 @@ mod tests {
             r#"{"type":"ws","ts":"2026-11-21T08:18:30.794Z","flow":1,"dir":"down","opcode":"binary","size":3,"encoding":"base64","data":"AP8Q","truncated":false}"#,
         ];
         std::fs::write(&path, lines.join("\n") + "\n").expect("write");
-        let found = ws_messages(&path, &[1]);
+        let found = ws_messages(&path, &[FlowId(1)]);
         assert_eq!(found.len(), 1);
-        let data: Vec<_> = found[&1].iter().map(|m| m["data"].clone()).collect();
+        let data: Vec<_> = found[&FlowId(1)]
+            .iter()
+            .map(|m| m["data"].clone())
+            .collect();
         assert_eq!(data, ["hi", "AP8Q"]);
     }
 }

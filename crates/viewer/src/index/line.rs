@@ -8,8 +8,8 @@ use std::collections::HashMap;
 use phonehome_analyze::{llm, url_parts, Exchange, UrlParts};
 use phonehome_catalog::{recognise_package, Catalog, Purpose};
 use phonehome_record::{
-    Blocked, Conn, ConnId, ConnProcess, Dns, ErrorRecord, FlowId, Mode, ProcessInfo, Record,
-    RecordHead, RecordKind, Request, Transport,
+    Blocked, Conn, ConnId, ConnProcess, Dns, ErrorRecord, Mode, ProcessInfo, Record, RecordHead,
+    RecordKind, Request, Transport,
 };
 
 use super::data::{Change, NewRow};
