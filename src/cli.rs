@@ -411,6 +411,11 @@ pub struct WebArgs {
     /// The capture (or HAR file) to explore
     pub capture: PathBuf,
 
+    /// Another capture (or HAR file) to compare it with, as `phonehome diff CAPTURE OTHER`
+    /// does: the Diff view shows the two side by side
+    #[arg(long, value_name = "OTHER")]
+    pub diff: Option<PathBuf>,
+
     /// Address to serve on (loopback unless --web-token is given)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub listen: SocketAddr,

@@ -22,6 +22,7 @@ pub fn export(args: &WebArgs) -> Result<u8> {
     let catalog = crate::analysis_cmd::load_catalog(&args.catalog)?;
     let options = ExportOptions {
         max_bodies: args.max_bodies,
+        diff: args.diff.clone(),
         ..ExportOptions::default()
     };
     let html = phonehome_web::export(&args.capture, &catalog, options)?;
@@ -31,11 +32,17 @@ pub fn export(args: &WebArgs) -> Result<u8> {
 
 /// `web CAPTURE [--listen ADDR] [--open]`: serves until interrupted.
 pub async fn serve(args: WebArgs) -> Result<u8> {
-    let options = ServeOptions::new(args.listen, given_token(args.web_token.as_deref())?, false)?;
+    let mut options =
+        ServeOptions::new(args.listen, given_token(args.web_token.as_deref())?, false)?;
+    options.diff = args.diff.clone();
     // The same check as `view`: a path that cannot be opened is an error here; a file that is
     // not a capture is served, and the page says what is wrong with it.
     phonehome_analyze::open_regular(&args.capture)
         .with_context(|| format!("cannot read {}", args.capture.display()))?;
+    if let Some(other) = &args.diff {
+        phonehome_analyze::open_regular(other)
+            .with_context(|| format!("cannot read {}", other.display()))?;
+    }
     let catalog = crate::analysis_cmd::load_catalog(&args.catalog)?;
     let server = phonehome_web::start(&args.capture, catalog, options).await?;
     println!("phonehome web: {}", server.url());

@@ -25,11 +25,38 @@ async function loadSummary() {
     app.state = { result: { error: String(e.message || e) }, index: {} };
   }
   app.summary = app.state.result && app.state.result.summary ? app.state.result.summary : null;
+  app.causeIndex = null;
+  app.sessions = null;
   showProblems();
   document.getElementById('live').hidden = !app.state.live;
   if (app.summary) document.getElementById('input').textContent = app.summary.input;
   if (app.state.pending || !app.state.result) setTimeout(loadSummary, 400);
-  if (['overview', 'conversations', 'conversation', 'processes'].includes(app.view)) route();
+  if (['overview', 'conversations', 'conversation', 'processes', 'telemetry', 'diff'].includes(app.view)) route();
+  else if (app.flowsView && app.summary) app.flowsView.draw();
+}
+
+// Flow id → [{call, caused}] of the tool calls that caused it (the analysis's join), once the
+// summary is there.
+function causeIndex() {
+  if (app.causeIndex || !app.summary) return app.causeIndex;
+  const byFlow = new Map();
+  for (const call of app.summary.causes.tool_calls) {
+    for (const caused of call.caused) {
+      for (const flow of caused.flows) {
+        if (!byFlow.has(flow)) byFlow.set(flow, []);
+        byFlow.get(flow).push({ call, caused });
+      }
+    }
+  }
+  app.causeIndex = byFlow;
+  return byFlow;
+}
+
+// The agent session of an LLM call, by its flow.
+function sessionOfFlow(flow) {
+  if (!app.summary) return null;
+  if (!app.sessions) app.sessions = new Map(app.summary.conversations.map(c => [c.flow, c.session || '']));
+  return app.sessions.get(flow);
 }
 
 function showProblems() {
@@ -46,7 +73,7 @@ function showProblems() {
   if (har) notes.push(note('This is a HAR file: the Overview and Conversations come from it; the flow list reads phonehome captures only.'));
   if (left && left.rows) notes.push(note('This file lists every row but embeds the records (headers, bodies) of the first ' +
     (app.source.data.details.length) + ' only: ' + left.rows + ' rows (' + bytes(left.bytes) + ' of bodies) were left out (at most ' +
-    left.max_bodies + ' rows and ' + bytes(left.max_body_bytes) + ' of bodies are embedded; see --max-bodies).'));
+    left.max_bodies + ' rows and ' + bytes(left.max_body_bytes) + ' of bodies, the records and their HAR copy together, are embedded; see --max-bodies).'));
   box.replaceChildren(...out.map(p => el('div', { class: 'problem', role: 'alert' }, p)), ...notes);
 }
 
@@ -69,11 +96,12 @@ async function route() {
   if (view === 'flows') { app.flowsView = new FlowsView(fresh, app.source, filter); return; }
   if (view === 'flow') { await showFlow(fresh, Number(parts[1])); return; }
   if (view === 'flow-of') { await flowOf(Number(parts[1])); return; }
-  if (view === 'telemetry') { fresh.append(note('Telemetry decoding (OTLP, PostHog, Segment, Sentry, \u2026) is not available in this build.')); return; }
   if (!needSummary(fresh)) return;
   if (view === 'conversations') renderConversations(fresh, app.summary);
   else if (view === 'conversation') renderConversation(fresh, app.summary, parts[1] || '', parts[2]);
-  else if (view === 'processes') renderProcesses(fresh, app.summary.report);
+  else if (view === 'processes') renderProcesses(fresh, app.summary, filter);
+  else if (view === 'telemetry') renderTelemetry(fresh, app.summary, filter);
+  else if (view === 'diff') renderDiff(fresh, app.summary);
   else renderOverview(fresh, app.summary);
 }
 
@@ -100,17 +128,12 @@ async function flowOf(flow) {
   document.getElementById('main').append(note('Flow ' + flow + ' is not in the list.'));
 }
 
-function renderProcesses(main, report) {
-  if (!report.processes.length) { main.append(note('The capture names no process (attribution was off, or this is a HAR file).')); return; }
-  main.append(el('ul', { id: 'processes' }, report.processes.map(p => el('li', {}, el('strong', {}, p.exe), ' \u2014 ' + p.connections + ' connections',
-    el('ul', {}, p.hosts.map(h => el('li', {}, el('a', { href: '#flows?host=' + encodeURIComponent(h.host) }, h.host), ' ' + h.connections)))))));
-}
-
 function keydown(e) {
   const typing = ['INPUT', 'SELECT', 'TEXTAREA'].includes(document.activeElement && document.activeElement.tagName);
   if (typing) { if (e.key === 'Escape') document.activeElement.blur(); return; }
-  const views = { 1: 'overview', 2: 'flows', 3: 'conversations', 4: 'processes', 5: 'telemetry' };
+  const views = { 1: 'overview', 2: 'flows', 3: 'conversations', 4: 'processes', 5: 'telemetry', 6: 'diff' };
   if (views[e.key]) { location.hash = '#' + views[e.key]; return; }
+  if (e.key === 'h' && app.flowsView) { app.flowsView.har.click(); return; }
   if (e.key === '/' && app.flowsView) { e.preventDefault(); app.flowsView.search.focus(); return; }
   if (e.key === 'Escape' && app.view === 'flow') history.back();
   if (app.flowsView && ['ArrowDown', 'ArrowUp', 'j', 'k', 'Enter', 'PageDown', 'PageUp'].includes(e.key) && e.target === document.body) app.flowsView.key(e);

@@ -1,5 +1,7 @@
 // Conversations: the LLM calls grouped by the agent's session; a session opened shows its
-// turns (system prompt, new messages, tool calls and their results, tokens, timings).
+// turns (system prompt, new messages, tool calls and their results, tokens, timings), and under
+// each tool call the processes and connections it caused (the analysis's join), linked to
+// their flows.
 'use strict';
 
 const NO_SESSION = '(no session id)';
@@ -29,7 +31,9 @@ function renderConversations(main, summary) {
         turns.length, calls.length - turns.length, [...new Set(calls.map(c => c.request_model).filter(Boolean))].join(', '),
         sum(calls, 'input_tokens'), sum(calls, 'output_tokens'), calls[0].ts];
     }), [1, 2, 4, 5]));
-  main.append(note('Which processes and connections each tool call caused is not available in this build.'));
+  const caused = summary.causes.tool_calls.filter(t => t.caused.length).length;
+  main.append(note(summary.causes.tool_calls.length + ' tool calls, ' + caused + ' of them caused connections of their own (shown under each call; the Flows view\u2019s \u201ccaused by\u201d column says it per flow).'));
+  if (summary.tool_calls_left_out) main.append(note(summary.tool_calls_left_out + ' more tool calls are not joined here (`phonehome llm` lists them all).'));
 }
 
 function renderConversation(main, summary, session, flow) {
@@ -47,7 +51,7 @@ function renderConversation(main, summary, session, flow) {
       el('div', {}, el('strong', {}, c.ts + ' '), el('a', { href: '#flow-of/' + c.flow }, 'flow ' + c.flow), ' ',
         el('span', { class: 'badge' }, c.request_model || '?'), c.meta ? el('span', { class: 'badge' }, 'side call: ' + (c.meta_reason || '')) : null,
         ' ', el('span', { class: 'muted' }, timing(c))),
-      fresh.map(message), c.output_messages.map(message),
+      fresh.map(m => message(m)), c.output_messages.map(m => message(m, c)),
       c.error ? el('div', { class: 'problem' }, 'error: ' + (c.error.status || '') + ' ' + (c.error.kind || '') + ' ' + c.error.message) : null,
       c.tool_definitions.length ? el('details', {}, el('summary', {}, c.tool_definitions.length + ' tools offered'),
         el('ul', {}, c.tool_definitions.map(t => el('li', {}, el('strong', {}, t.name), ' ', t.description || '')))) : null);
@@ -68,16 +72,29 @@ function timing(c) {
   return parts.join(' \u00b7 ');
 }
 
-function message(m) {
-  return el('div', { class: 'msg ' + m.role }, el('span', { class: 'muted' }, m.role), m.parts.map(part));
+function message(m, call) {
+  return el('div', { class: 'msg ' + m.role }, el('span', { class: 'muted' }, m.role), m.parts.map(p => part(p, call)));
 }
 
-function part(p) {
+// What the tool call `p` of LLM call `call` caused: its processes and their connections.
+function causedBy(p, call) {
+  if (!call || !app.summary) return null;
+  const calls = app.summary.causes.tool_calls.filter(t => t.flow === call.flow && (p.id ? t.id === p.id : t.name === p.name));
+  const caused = calls.flatMap(t => t.caused);
+  if (!calls.length) return null;
+  if (!caused.length) return el('div', { class: 'muted caused-list' }, 'caused no connection');
+  return el('ul', { class: 'caused-list' }, caused.map(c => el('li', {},
+    el('a', { href: '#processes?pid=' + c.pid }, c.process + ' (pid ' + c.pid + ')'), ' \u2192 ',
+    el('a', { href: '#flows?conn=' + c.conn, class: 'caused-conn' }, c.host + ':' + c.port),
+    ' ', el('span', { class: 'muted' }, c.flows.length + ' requests' + (c.method === 'argv' ? '' : ', ' + (c.method === 'window' ? 'window only' : c.method))))));
+}
+
+function part(p, call) {
   switch (p.type) {
     case 'text': return pre(p.content);
     case 'reasoning': return el('details', {}, el('summary', {}, 'reasoning'), pre(p.content));
     case 'tool_call': return el('div', { class: 'toolcall' }, el('strong', {}, 'tool call ' + p.name), p.id ? el('span', { class: 'muted' }, ' ' + p.id) : null,
-      pre(typeof p.arguments === 'string' ? p.arguments : JSON.stringify(p.arguments, null, 2)));
+      pre(typeof p.arguments === 'string' ? p.arguments : JSON.stringify(p.arguments, null, 2)), causedBy(p, call));
     case 'tool_call_response': return el('div', { class: 'toolcall' }, el('strong', {}, 'tool result'), p.id ? el('span', { class: 'muted' }, ' ' + p.id) : null,
       pre(typeof p.response === 'string' ? p.response : JSON.stringify(p.response, null, 2)));
     default: return el('div', {}, el('span', { class: 'badge' }, p.kind || p.type), pre(JSON.stringify(p.value, null, 2)));

@@ -10,6 +10,7 @@ function rowMatches(row, f) {
   if (f.kind === 'blocked' && row.kind !== 'blocked') return false;
   if (f.kind === 'sinkholed' && !row.sinkhole) return false;
   if (f.host && row.host !== f.host) return false;
+  if (f.conn !== undefined && f.conn !== '' && row.conn !== Number(f.conn)) return false;
   if (f.t0 !== undefined && f.t0 !== '' && row.t < Number(f.t0)) return false;
   if (f.t1 !== undefined && f.t1 !== '' && row.t >= Number(f.t1)) return false;
   if (f.q) {
@@ -23,7 +24,7 @@ function rowMatches(row, f) {
 
 function filterQuery(f) {
   const params = new URLSearchParams();
-  for (const key of ['q', 'kind', 'host', 't0', 't1']) if (f[key]) params.set(key, f[key]);
+  for (const key of ['q', 'kind', 'host', 'conn', 't0', 't1']) if (f[key]) params.set(key, f[key]);
   return params.toString();
 }
 
@@ -49,6 +50,23 @@ class FileSource {
     return { row, detail: this.data.details[i] || null };
   }
   leftOut() { return this.data.left_out; }
+  // The filter's flows as HAR, from the HAR the file embeds (the records the file carries):
+  // a Blob to save, and how many of the filter's flows the file does not carry.
+  async har(f) {
+    const rows = (await this.flows(f, 0, Infinity)).rows;
+    const flows = new Set(rows.map(r => r.flow).filter(x => x !== null && x !== undefined));
+    const conns = new Set(rows.map(r => r.conn).filter(x => x !== null && x !== undefined));
+    const log = this.data.har.log;
+    const entries = log.entries.filter(e => flows.has(e._phonehome_flow));
+    const extra = log._phonehome || {};
+    const kept = Object.assign({}, extra, {
+      conns: (extra.conns || []).filter(c => conns.has(c.conn)),
+      blocked: (extra.blocked || []).filter(b => flows.has(b.flow)),
+      failures: (extra.failures || []).filter(x => conns.has(x.conn)),
+    });
+    const doc = { log: Object.assign({}, log, { entries, _phonehome: kept }) };
+    return { blob: new Blob([JSON.stringify(doc)], { type: 'application/json' }), missing: flows.size - entries.length };
+  }
   subscribe() {}
 }
 
@@ -69,6 +87,11 @@ class ServedSource {
     return this.get('api/flows?from=' + from + '&count=' + count + (q ? '&' + q : ''));
   }
   flow(i) { return this.get('api/flow/' + i); }
+  // The server makes the HAR: a link to it.
+  harUrl(f) {
+    const q = filterQuery(f);
+    return 'api/har' + (q ? '?' + q : '');
+  }
   leftOut() { return null; }
   // Calls back with {rows, generation, done} whenever the capture has grown.
   subscribe(callback) {

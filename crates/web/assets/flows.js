@@ -1,5 +1,7 @@
 // Flows: a virtualised table of every row of the capture (only the rows in sight are in the
-// DOM; pages are fetched as they scroll into view), with the filter in the URL's hash.
+// DOM; pages are fetched as they scroll into view), with the filter in the URL's hash, the
+// tool call that caused each flow (the analysis's join, from the summary), and the filtered
+// flows as a HAR download.
 'use strict';
 
 const ROW_H = 24;
@@ -26,9 +28,14 @@ class FlowsView {
     const chips = [];
     if (f.host) chips.push(el('span', { class: 'badge' }, 'host ' + f.host + ' ', el('a', { href: '#', onclick: e => { e.preventDefault(); this.setFilter({ host: '' }, true); } }, '\u00d7')));
     if (f.t0 || f.t1) chips.push(el('span', { class: 'badge', id: 'time-chip' }, 'time ' + clock(f.t0) + '\u2013' + clock(f.t1) + ' ', el('a', { href: '#', onclick: e => { e.preventDefault(); this.setFilter({ t0: '', t1: '' }, true); } }, '\u00d7')));
+    if (f.conn) chips.push(el('span', { class: 'badge' }, 'connection ' + f.conn + ' ', el('a', { href: '#', onclick: e => { e.preventDefault(); this.setFilter({ conn: '' }, true); } }, '\u00d7')));
     this.count = el('span', { class: 'muted', id: 'flow-count' });
-    main.append(el('div', { class: 'toolbar' }, this.search, kind, chips, this.count));
-    const head = el('div', { class: 'head' }, ['time', 'process', 'method', 'host + path', 'status', 'up', 'down', 'ms', 'purpose', 'model'].map(h => el('span', { class: ['up', 'down', 'ms'].includes(h) ? 'num' : null }, h)));
+    this.harStatus = el('span', { class: 'muted', id: 'har-status' });
+    this.har = el('a', { id: 'flow-har', class: 'button', href: '#', download: 'phonehome-flows.har', title: 'the flows of this filter as HAR 1.2 (h)' }, 'HAR');
+    this.har.addEventListener('click', e => this.downloadHar(e));
+    main.append(el('div', { class: 'toolbar' }, this.search, kind, chips, this.count, this.har, this.harStatus));
+    this.setHarLink();
+    const head = el('div', { class: 'head' }, ['time', 'process', 'method', 'host + path', 'status', 'up', 'down', 'ms', 'purpose', 'model', 'caused by'].map(h => el('span', { class: ['up', 'down', 'ms'].includes(h) ? 'num' : null }, h)));
     this.spacer = el('div', {});
     this.viewport = el('div', { class: 'viewport', tabindex: 0, id: 'flow-rows' }, this.spacer);
     this.viewport.addEventListener('scroll', () => this.draw());
@@ -42,9 +49,28 @@ class FlowsView {
     const hash = '#flows' + (q ? '?' + q : '');
     if (rebuild) { location.hash = hash; return; }
     history.replaceState(null, '', hash);
+    this.setHarLink();
     this.selected = 0;
     this.viewport.scrollTop = 0;
     this.reload();
+  }
+
+  // Served: a link to the server's HAR of the filter. From a file: made on click.
+  setHarLink() {
+    if (this.source.harUrl) this.har.setAttribute('href', this.source.harUrl(this.filter));
+  }
+
+  async downloadHar(e) {
+    if (this.source.harUrl) return;
+    e.preventDefault();
+    const { blob, missing } = await this.source.har(this.filter);
+    const url = URL.createObjectURL(blob);
+    const a = el('a', { href: url, download: 'phonehome-flows.har' });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    this.harStatus.textContent = missing ? missing + ' of these flows are not in the HAR: this file does not carry their records (phonehome export writes them all)' : '';
   }
 
   async reload() {
@@ -104,7 +130,7 @@ class FlowsView {
       el('span', { class: 'path', title: host + r.path }, host + r.path),
       el('span', { class: 'status', title: status }, status), el('span', { class: 'num' }, bytes(r.request_size)),
       el('span', { class: 'num' }, bytes(r.response_size)), el('span', { class: 'num' }, r.duration_ms ?? ''),
-      el('span', {}, r.purpose || ''), el('span', {}, r.model || ''));
+      el('span', {}, r.purpose || ''), el('span', {}, r.model || ''), causedCell(r));
     node.style.top = (i * ROW_H) + 'px';
     node.addEventListener('click', () => { location.hash = '#flow/' + r.i; });
     return node;
@@ -129,6 +155,24 @@ class FlowsView {
     const page = this.pages.get(Math.floor(i / PAGE));
     return Array.isArray(page) ? page[i % PAGE] : null;
   }
+}
+
+// The tool call that caused the row's flow (its name, and how it was joined unless by its
+// command line), linked to the call in its conversation; "agent's own" for a flow of a known
+// process that no tool call caused; empty while the summary is being built or when the
+// process is not known.
+function causedCell(r) {
+  const causes = causeIndex();
+  if (!causes) return el('span', { class: 'caused' }, '');
+  const found = r.flow !== null && r.flow !== undefined ? causes.get(r.flow) : null;
+  if (!found) return el('span', { class: 'caused muted' }, r.process && r.flow !== null ? 'agent\u2019s own' : '');
+  const { call, caused } = found[0];
+  const how = caused.method === 'argv' ? '' : ' (' + (caused.method === 'window' ? 'window only' : caused.method) + ')';
+  const label = call.name + how;
+  const session = sessionOfFlow(call.flow);
+  const link = el('a', { href: '#conversation/' + encodeURIComponent(session || '') + '/' + call.flow,
+    title: 'tool call ' + (call.id || call.name) + (call.command ? ': ' + call.command : ''), onclick: e => e.stopPropagation() }, label);
+  return el('span', { class: 'caused' }, link);
 }
 
 function clock(ms) {

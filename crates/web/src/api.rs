@@ -7,7 +7,9 @@
 //! | `api/summary` | `{live, pending, index: {rows, done, failure, bad_lines}, result: {summary} \| {error}}` |
 //! | `api/flows?from&count&q&kind&host&t0&t1` | `{total, matched, from, rows: [row…]}` |
 //! | `api/flow/{i}` | `{row, records, conversation, problems}` |
+//! | `api/har?q&kind&host&conn&t0&t1` | the filter's flows as HAR 1.2 (a download) |
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -15,6 +17,8 @@ use std::time::{Duration, Instant};
 use phonehome_catalog::Catalog;
 use phonehome_viewer::Index;
 use serde_json::json;
+
+use phonehome_record::FlowId;
 
 use crate::detail::Detail;
 use crate::filter::{query_value, Filter};
@@ -32,6 +36,8 @@ pub(crate) struct Capture {
     pub(crate) index: Index,
     pub(crate) live: bool,
     catalog: Catalog,
+    /// The other input of `--diff`.
+    diff: Option<PathBuf>,
     summary: Mutex<SummarySlot>,
     filtered: Mutex<Option<Filtered>>,
 }
@@ -59,12 +65,19 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Capture {
     /// Starts indexing `path` (following it when `live`).
-    pub(crate) fn open(path: &Path, catalog: Catalog, live: bool) -> Arc<Capture> {
+    /// With `diff`, the summary carries the diff of `path` against that input.
+    pub(crate) fn open(
+        path: &Path,
+        catalog: Catalog,
+        live: bool,
+        diff: Option<PathBuf>,
+    ) -> Arc<Capture> {
         Arc::new(Capture {
             path: path.to_owned(),
             index: Index::open(path, live),
             live,
             catalog,
+            diff,
             summary: Mutex::new(SummarySlot::default()),
             filtered: Mutex::new(None),
         })
@@ -105,10 +118,11 @@ impl Capture {
     }
 
     fn build_summary(&self) {
-        let result = match Summary::build(&self.path, &self.catalog, self.live) {
-            Ok(summary) => serde_json::to_string(&json!({ "summary": summary })),
-            Err(e) => serde_json::to_string(&json!({ "error": e.to_string() })),
-        };
+        let result =
+            match Summary::build(&self.path, &self.catalog, self.live, self.diff.as_deref()) {
+                Ok(summary) => serde_json::to_string(&json!({ "summary": summary })),
+                Err(e) => serde_json::to_string(&json!({ "error": e.to_string() })),
+            };
         let result = result.unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"));
         let mut slot = lock(&self.summary);
         slot.result = Some(Arc::new(result));
@@ -177,6 +191,17 @@ impl Capture {
         };
         let detail = Detail::load(&self.path, &row, true);
         Some(json!({"row": json, "detail": detail}).to_string())
+    }
+
+    /// The flow ids of the rows the query string's filter matches (for the HAR).
+    pub(crate) fn flow_ids(&self, query: &str) -> HashSet<FlowId> {
+        let filter = Filter::from_query(query);
+        let data = self.index.lock();
+        (0..data.len())
+            .filter_map(|i| data.get(i))
+            .filter(|row| filter.matches(*row))
+            .filter_map(|row| row.flow())
+            .collect()
     }
 
     /// Rows, index generation and whether the index is done: what the event stream tells.

@@ -10,7 +10,7 @@ const PAGE: &str = include_str!("../assets/index.html");
 pub(crate) const STYLE: &str = include_str!("../assets/app.css");
 
 /// The scripts, in the order the page loads them: (URL path, text).
-pub(crate) const SCRIPTS: [(&str, &str); 7] = [
+pub(crate) const SCRIPTS: [(&str, &str); 10] = [
     ("render.js", include_str!("../assets/render.js")),
     ("data.js", include_str!("../assets/data.js")),
     ("overview.js", include_str!("../assets/overview.js")),
@@ -20,6 +20,9 @@ pub(crate) const SCRIPTS: [(&str, &str); 7] = [
         "conversations.js",
         include_str!("../assets/conversations.js"),
     ),
+    ("telemetry.js", include_str!("../assets/telemetry.js")),
+    ("processes.js", include_str!("../assets/processes.js")),
+    ("diff.js", include_str!("../assets/diff.js")),
     ("app.js", include_str!("../assets/app.js")),
 ];
 

@@ -27,6 +27,9 @@ pub enum WebError {
     /// The index of the capture failed.
     #[error("cannot index {path}: {message}")]
     Index { path: PathBuf, message: String },
+    /// The HAR of the flows cannot be made.
+    #[error("cannot make the flows' HAR: {0}")]
+    Har(#[from] phonehome_analyze::ExportError),
     /// The page's data cannot be serialised (should not happen).
     #[error("cannot serialise the page's data: {0}")]
     Json(#[from] serde_json::Error),

@@ -1,9 +1,11 @@
 //! `phonehome web CAPTURE --output FILE.html`: the page and the capture's data in one file that
 //! works offline from `file://`. Every row is listed; the records (bodies) of the first rows
 //! are embedded up to a number of rows and a number of bytes, and the page says what it left
-//! out.
+//! out. The HAR of the same rows (the analysis's export, for the page's HAR download) is
+//! embedded too, within the same byte budget: each embedded row's bodies count twice.
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use phonehome_catalog::Catalog;
@@ -21,13 +23,15 @@ pub const DEFAULT_MAX_BODIES: usize = 5000;
 /// Bytes of body text embedded at most, by default: keeps the file under ~20 MB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 16 << 20;
 
-/// How much the file embeds.
-#[derive(Debug, Clone, Copy)]
+/// How much the file embeds, and what else it shows.
+#[derive(Debug, Clone)]
 pub struct ExportOptions {
     /// Rows whose records (headers, bodies) are embedded at most.
     pub max_bodies: usize,
     /// Bytes of body text embedded at most.
     pub max_body_bytes: usize,
+    /// Another input to diff the capture against (the Diff view).
+    pub diff: Option<PathBuf>,
 }
 
 impl Default for ExportOptions {
@@ -35,6 +39,7 @@ impl Default for ExportOptions {
         ExportOptions {
             max_bodies: DEFAULT_MAX_BODIES,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            diff: None,
         }
     }
 }
@@ -46,6 +51,8 @@ struct Embedded<'a> {
     rows: Vec<RowJson>,
     /// The records of the first rows, by row number.
     details: Vec<Detail>,
+    /// The HAR 1.2 document of the flows whose records are embedded.
+    har: serde_json::Value,
     left_out: LeftOut,
 }
 
@@ -82,7 +89,7 @@ fn add_ws(path: &Path, details: &mut [Detail]) {
 /// [`WebError::Input`] with `report`'s message when the input cannot be read;
 /// [`WebError::Index`] when indexing it fails.
 pub fn export(path: &Path, catalog: &Catalog, options: ExportOptions) -> Result<String, WebError> {
-    let summary = Summary::build(path, catalog, false)?;
+    let summary = Summary::build(path, catalog, false, options.diff.as_deref())?;
     let index = Index::open(path, false);
     while !index.lock().done {
         std::thread::sleep(Duration::from_millis(5));
@@ -98,6 +105,7 @@ pub fn export(path: &Path, catalog: &Catalog, options: ExportOptions) -> Result<
         summary: &summary,
         rows: Vec::with_capacity(data.len()),
         details: Vec::with_capacity(data.len().min(options.max_bodies)),
+        har: serde_json::Value::Null,
         left_out: LeftOut {
             max_bodies: options.max_bodies,
             max_body_bytes: options.max_body_bytes,
@@ -106,13 +114,16 @@ pub fn export(path: &Path, catalog: &Catalog, options: ExportOptions) -> Result<
         },
     };
     let mut body_bytes = 0;
+    let mut flows = HashSet::new();
     for (i, row) in data.iter().enumerate() {
         let json = RowJson::new(i, row);
         let fits =
             embedded.details.len() < options.max_bodies && body_bytes < options.max_body_bytes;
         if fits {
             let detail = Detail::load(path, &row.to_row(), false);
-            body_bytes += detail.body_bytes();
+            // Once in the records, once in the HAR.
+            body_bytes += 2 * detail.body_bytes();
+            flows.extend(row.flow());
             embedded.details.push(detail);
         } else {
             embedded.left_out.rows += 1;
@@ -120,7 +131,9 @@ pub fn export(path: &Path, catalog: &Catalog, options: ExportOptions) -> Result<
         }
         embedded.rows.push(json);
     }
+    drop(data);
     add_ws(path, &mut embedded.details);
+    embedded.har = crate::har::har_value(path, flows)?;
     let json = serde_json::to_string(&embedded)?;
     Ok(crate::assets::file_page(&json))
 }

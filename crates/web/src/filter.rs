@@ -1,6 +1,9 @@
-//! The flow list's filter, as the page's URL says it (`#flows?q=…&kind=…&host=…&t0=…&t1=…`)
+//! The flow list's filter, as the page's URL says it
+//! (`#flows?q=…&kind=…&host=…&conn=…&t0=…&t1=…`)
 //! and the API's query string takes it. The exported page applies the same rules in its script
 //! (assets/data.js, `matches`).
+
+use phonehome_record::ConnId;
 
 use percent_encoding::percent_decode_str;
 use phonehome_viewer::{RowKind, RowRef};
@@ -14,6 +17,8 @@ pub(crate) struct Filter {
     pub(crate) kind: String,
     /// Exactly this host.
     pub(crate) host: String,
+    /// Only the rows of this connection.
+    pub(crate) conn: Option<ConnId>,
     /// From this time of day (milliseconds since midnight UTC), inclusive.
     pub(crate) t0: Option<u32>,
     /// To this time of day, exclusive.
@@ -39,6 +44,7 @@ impl Filter {
             q: value("q").trim().to_lowercase(),
             kind: value("kind"),
             host: value("host"),
+            conn: value("conn").parse().ok().map(ConnId),
             t0: value("t0").parse().ok(),
             t1: value("t1").parse().ok(),
         }
@@ -58,6 +64,7 @@ impl Filter {
         };
         let t = row.time_ms();
         kind && (self.host.is_empty() || row.host() == self.host)
+            && self.conn.is_none_or(|c| row.conn() == Some(c))
             && self.t0.is_none_or(|t0| t >= t0)
             && self.t1.is_none_or(|t1| t < t1)
             && (self.q.is_empty() || row.contains(&self.q))
@@ -70,7 +77,8 @@ mod tests {
 
     #[test]
     fn reads_the_query_string() {
-        let f = Filter::from_query("q=Chat%20Completions&kind=llm&host=a.test&t0=5&t1=x");
+        let f = Filter::from_query("q=Chat%20Completions&kind=llm&host=a.test&conn=7&t0=5&t1=x");
+        assert_eq!(f.conn, Some(ConnId(7)));
         assert_eq!(f.q, "chat completions");
         assert_eq!(f.kind, "llm");
         assert_eq!(f.host, "a.test");

@@ -5,7 +5,8 @@
 //! ```text
 //! capture ─ viewer's index (rows, byte offsets; follows a growing file) ─┬─ api (JSON pages, SSE)
 //!         ─ report + LLM conversations (background) ─ summary ───────────┤   └─ server (hyper)
-//!         ─ records re-read by offset ─ detail ──────────────────────────┴─ export (one HTML file)
+//!         ─ records re-read by offset ─ detail ──────────────────────────┼─ export (one HTML file)
+//!         ─ analysis's HAR export of the filtered flows ─ har ───────────┘
 //! page (assets/: HTML, CSS, vanilla JS; no build step, no CDN) reads the same JSON either way
 //! ```
 //!
@@ -22,6 +23,8 @@ mod detail;
 mod error;
 mod export;
 mod filter;
+mod har;
+mod processes;
 mod rows;
 mod server;
 mod summary;

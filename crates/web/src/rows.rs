@@ -1,6 +1,6 @@
 //! The flow list's rows as the page reads them: one JSON object per row of the viewer's index.
 
-use phonehome_record::FlowId;
+use phonehome_record::{ConnId, FlowId};
 use phonehome_viewer::{RowKind, RowRef};
 use serde::Serialize;
 
@@ -12,6 +12,8 @@ pub(crate) struct RowJson {
     /// `flow`, `blocked`, `failure`, `conn` or `dns`.
     pub(crate) kind: &'static str,
     pub(crate) flow: Option<FlowId>,
+    /// The connection the row's records name.
+    pub(crate) conn: Option<ConnId>,
     /// `HH:MM:SS.mmm` (UTC).
     pub(crate) time: String,
     /// Milliseconds since midnight UTC.
@@ -60,11 +62,13 @@ impl RowJson {
     pub(crate) fn new(i: usize, row: RowRef<'_>) -> RowJson {
         let failed = row.failed();
         let t = row.time_ms();
+        let conn = row.conn();
         let row = row.to_row();
         RowJson {
             i,
             kind: kind_name(row.kind),
             flow: row.flow,
+            conn,
             time: row.time,
             t,
             method: row.method.to_string(),

@@ -3,8 +3,9 @@
 //! Server-Sent Events that tell a live page the capture has grown.
 
 use std::convert::Infallible;
+use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +35,8 @@ pub struct ServeOptions {
     pub token: Token,
     /// Follow the capture as it grows and tell the page (Server-Sent Events).
     pub live: bool,
+    /// Another input to diff the capture against (the Diff view).
+    pub diff: Option<PathBuf>,
 }
 
 impl ServeOptions {
@@ -55,6 +58,7 @@ impl ServeOptions {
             listen,
             token,
             live,
+            diff: None,
         })
     }
 }
@@ -108,7 +112,7 @@ pub async fn start(
     })?;
     let (events, _) = broadcast::channel(16);
     let shared = Arc::new(Shared {
-        capture: Capture::open(path, catalog, options.live),
+        capture: Capture::open(path, catalog, options.live, options.diff.clone()),
         token: options.token.clone(),
         events,
     });
@@ -187,6 +191,7 @@ async fn route(shared: &Arc<Shared>, request: Request<Incoming>) -> Response<Bod
         "api/summary" => reply(JSON, capture.summary()),
         "api/flows" => blocking(move || Some(capture.flows(&query))).await,
         "api/events" => events(shared),
+        "api/har" => har(capture, query).await,
         _ => {
             if let Some(i) = rest.strip_prefix("api/flow/") {
                 let Ok(i) = i.parse() else {
@@ -210,6 +215,55 @@ async fn blocking(work: impl FnOnce() -> Option<String> + Send + 'static) -> Res
         Ok(Some(body)) => reply(JSON, body),
         Ok(None) => text(StatusCode::NOT_FOUND, "no such row\n"),
         Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "the request failed\n"),
+    }
+}
+
+/// The filter's flows as HAR, streamed as the analysis's export writes it (from a blocking
+/// thread, through a bounded channel); an input that cannot be read gets its message.
+async fn har(capture: Arc<Capture>, query: String) -> Response<Body> {
+    let path = capture.path.clone();
+    let opened = tokio::task::spawn_blocking(move || phonehome_analyze::open(&path).map(drop));
+    match opened.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return owned_text(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        Err(_) => return text(StatusCode::INTERNAL_SERVER_ERROR, "the request failed\n"),
+    }
+    let (send, receive) = tokio::sync::mpsc::channel::<Bytes>(8);
+    tokio::task::spawn_blocking(move || {
+        let flows = capture.flow_ids(&query);
+        let out = std::io::BufWriter::with_capacity(1 << 16, Chunks(send));
+        if let Err(e) = crate::har::write_har(&capture.path, flows, out) {
+            tracing::debug!("web: the HAR download ended early: {e}");
+        }
+    });
+    let stream = futures_util::stream::unfold(receive, |mut receive| async move {
+        let chunk = receive.recv().await?;
+        Some((Ok::<_, Infallible>(Frame::data(chunk)), receive))
+    });
+    let mut response = Response::new(BodyExt::boxed(StreamBody::new(stream)));
+    set_headers(&mut response, JSON);
+    response.headers_mut().insert(
+        header::CONTENT_DISPOSITION,
+        header::HeaderValue::from_static("attachment; filename=\"phonehome-flows.har\""),
+    );
+    response
+}
+
+/// Bytes written, handed to the response body (a page that went away ends the writing).
+struct Chunks(tokio::sync::mpsc::Sender<Bytes>);
+
+impl Write for Chunks {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Bytes::copy_from_slice(buf))
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the page went away")
+            })?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -241,6 +295,12 @@ fn reply(kind: &'static str, body: impl Into<Bytes>) -> Response<Body> {
 
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut response = reply("text/plain; charset=utf-8", body);
+    *response.status_mut() = status;
+    response
+}
+
+fn owned_text(status: StatusCode, body: String) -> Response<Body> {
+    let mut response = reply("text/plain; charset=utf-8", body + "\n");
     *response.status_mut() = status;
     response
 }

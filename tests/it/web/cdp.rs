@@ -174,6 +174,18 @@ impl Browser {
         answer["result"].clone()
     }
 
+    /// Lets the page save downloads into `dir` (a browser-wide setting, sent outside the
+    /// page's session).
+    pub async fn allow_downloads(&mut self, dir: &Path) {
+        let session = std::mem::take(&mut self.session);
+        self.call(
+            "Browser.setDownloadBehavior",
+            json!({"behavior": "allow", "downloadPath": dir, "eventsEnabled": true}),
+        )
+        .await;
+        self.session = session;
+    }
+
     /// Forgets the requests and errors seen so far (before a page of another origin).
     pub fn forget(&self) {
         self.requests.lock().expect("requests").clear();

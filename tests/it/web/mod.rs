@@ -5,12 +5,11 @@
 
 mod cdp;
 mod live;
+mod views;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt as _, BufReader};
 
 use crate::support::{read_capture, run, Scratch};
 use cdp::Browser;
@@ -33,7 +32,7 @@ pub async fn browser(test: &str) -> Option<Browser> {
 }
 
 /// `phonehome demo` writing `demo.jsonl` in the scratch folder.
-async fn demo_capture(scratch: &Scratch) -> PathBuf {
+pub async fn demo_capture(scratch: &Scratch) -> PathBuf {
     let out = scratch.path("demo.jsonl");
     let mut cmd = scratch.phonehome();
     cmd.arg("demo").arg("--out").arg(&out);
@@ -43,7 +42,7 @@ async fn demo_capture(scratch: &Scratch) -> PathBuf {
 }
 
 /// `report --format json` of `capture`.
-async fn report_json(scratch: &Scratch, capture: &Path) -> Value {
+pub async fn report_json(scratch: &Scratch, capture: &Path) -> Value {
     let mut cmd = scratch.phonehome();
     cmd.arg("report").arg(capture).args(["--format", "json"]);
     let ran = run(cmd).await;
@@ -53,28 +52,11 @@ async fn report_json(scratch: &Scratch, capture: &Path) -> Value {
 
 /// `phonehome web CAPTURE`, running, and the URL it printed.
 pub async fn serve(scratch: &Scratch, capture: &Path) -> (tokio::process::Child, String) {
-    let mut cmd = scratch.phonehome();
-    cmd.arg("web")
-        .arg(capture)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = cmd.spawn().expect("phonehome web starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let line = BufReader::new(stdout)
-        .lines()
-        .next_line()
-        .await
-        .expect("stdout")
-        .expect("a line");
-    let url = line
-        .strip_prefix("phonehome web: ")
-        .unwrap_or_else(|| panic!("the URL: {line}"))
-        .to_owned();
-    (child, url)
+    views::serve_with(scratch, capture, None).await
 }
 
 /// `phonehome web CAPTURE --output FILE.html`; the file's `file://` URL.
-async fn export(scratch: &Scratch, capture: &Path, name: &str) -> String {
+pub async fn export(scratch: &Scratch, capture: &Path, name: &str) -> String {
     let html = scratch.path(name);
     let mut cmd = scratch.phonehome();
     cmd.arg("web").arg(capture).arg("--output").arg(&html);
@@ -94,16 +76,24 @@ fn origin(url: &str) -> String {
 
 /// Every request the page made stayed on its origin (or was inline `data:`), and the page
 /// threw nothing (CSP violations are logged as errors).
-fn assert_same_origin(browser: &Browser, url: &str) {
+pub fn assert_same_origin(browser: &Browser, url: &str) {
     let origin = origin(url);
     let requests = browser.requests.lock().expect("requests").clone();
     assert!(
         !requests.is_empty(),
         "the network log saw the page's requests"
     );
+    // A Blob made by the page (the file's HAR download) has the page's origin, `null` for a
+    // file.
+    let blob = format!(
+        "blob:{}",
+        if origin == "file://" { "null" } else { &origin }
+    );
     for request in &requests {
         assert!(
-            request.starts_with(&origin) || request.starts_with("data:"),
+            request.starts_with(&origin)
+                || request.starts_with("data:")
+                || request.starts_with(&blob),
             "{request} left the page's origin {origin}"
         );
     }

@@ -130,6 +130,16 @@ impl<'a> RowRef<'a> {
         self.row.kind
     }
 
+    /// The flow id of a flow row.
+    pub fn flow(self) -> Option<FlowId> {
+        (self.row.kind == RowKind::Flow).then_some(self.row.flow)
+    }
+
+    /// The connection the row's records name, when they name one.
+    pub fn conn(self) -> Option<ConnId> {
+        (self.row.conn != NO_CONN).then_some(self.row.conn)
+    }
+
     pub fn llm(self) -> bool {
         self.row.llm
     }
