@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use phonehome_analyze::Event;
-use phonehome_record::{Ancestor, Conn, ProcessInfo};
+use phonehome_record::{Ancestor, Conn, ConnId, ProcessInfo};
 use serde::Serialize;
 
 /// Processes listed at most.
@@ -40,7 +40,7 @@ pub(crate) struct ProcessNode {
 /// One connection of a process.
 #[derive(Debug, Serialize)]
 pub(crate) struct ConnOut {
-    pub(crate) conn: u64,
+    pub(crate) conn: ConnId,
     pub(crate) host: String,
     pub(crate) port: u16,
     /// HTTP requests it carried.
@@ -62,7 +62,7 @@ pub(crate) struct TreeBuilder {
     tree: ProcessTree,
     at: HashMap<u32, usize>,
     /// Requests per connection whose `conn` record (written when it closes) is not read yet.
-    requests: HashMap<u64, u64>,
+    requests: HashMap<ConnId, u64>,
 }
 
 impl TreeBuilder {
