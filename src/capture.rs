@@ -154,6 +154,10 @@ impl Session {
             sinkhole: phonehome_proxy::SinkholeMode::parse(&args.sinkhole)
                 .context("--sinkhole takes denied, unreachable, all or off")?,
             sinkhole_wait: Duration::from_secs(args.sinkhole_wait),
+            head_timeout: test_knob("PHONEHOME_TEST_HEAD_TIMEOUT_MS")?
+                .map_or(phonehome_proxy::DEFAULT_HEAD_TIMEOUT, |ms| {
+                    Duration::from_millis(ms as u64)
+                }),
             credential: spec.credential.clone(),
             attribution: !args.no_attribution,
             enforcer: policy.can_deny().then(|| {
@@ -207,18 +211,21 @@ impl Session {
     }
 
     /// Drains the proxy for up to `drain`, writes the `end` record and returns the summary.
-    /// A stop signal meanwhile (or `at_once`), or `drain` running out, ends the wait: what is
-    /// still queued for the file is counted as unwritten and `end` is written at once.
+    /// After a stop signal (`how` is [`Finish::Stopped`]), `drain` running out ends the wait
+    /// for the writer too: what is still queued is counted as unwritten. After the command
+    /// exited on its own, the writer writes everything queued, however far behind it is, as
+    /// long as it keeps moving. A stop signal meanwhile (or [`Finish::AtOnce`]) ends the wait
+    /// and `end` is written at once.
     pub async fn finish(
         self,
         exit_code: Option<i32>,
         drain: Duration,
         stop: &mut StopSignals,
-        at_once: bool,
+        how: Finish,
     ) -> Result<CaptureSummary> {
         let deadline = tokio::time::Instant::now() + drain;
         let recorder = self.recorder;
-        if at_once {
+        if how == Finish::AtOnce {
             recorder.stop_now();
         } else {
             tokio::select! {
@@ -239,8 +246,8 @@ impl Session {
         tokio::pin!(written);
         let summary = tokio::select! {
             summary = &mut written => summary,
-            () = tokio::time::sleep_until(deadline), if !at_once => {
-                eprintln!("phonehome: the drain time is over; writing the end of the capture");
+            why = writer_done(&recorder, how, deadline) => {
+                eprintln!("phonehome: {why}; writing the end of the capture");
                 recorder.stop_now();
                 written.await
             }
@@ -263,9 +270,55 @@ impl Session {
     }
 }
 
+/// Why a session is finishing, which says how long its writer may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// The command exited on its own (or never started): every queued record is written.
+    Exited,
+    /// A stop signal arrived: the writer gets `--drain` (and [`WRITER_GRACE`]), no more.
+    Stopped,
+    /// A second stop signal: `end` at once, what is queued counted as unwritten.
+    AtOnce,
+}
+
+/// Returns (saying why) when the wait for the writer should end although it has not: after
+/// a stop, at `deadline`; otherwise only when the writer has taken nothing off its queue for
+/// [`WRITER_STALL`] (stuck, not merely behind). Never returns for [`Finish::AtOnce`], whose
+/// writer is already told to stop.
+async fn writer_done(
+    recorder: &Recorder,
+    how: Finish,
+    deadline: tokio::time::Instant,
+) -> &'static str {
+    match how {
+        Finish::Stopped => {
+            tokio::time::sleep_until(deadline).await;
+            "the drain time is over"
+        }
+        Finish::AtOnce => std::future::pending().await,
+        Finish::Exited => {
+            let mut seen = recorder.progress();
+            loop {
+                tokio::time::sleep(WRITER_STALL).await;
+                let now = recorder.progress();
+                // Nothing queued: the writer is ending the file (the OTLP exporter's last
+                // delivery, bounded), not stuck.
+                if now == seen && recorder.behind() {
+                    return "the capture file has taken no record for 5 s";
+                }
+                seen = now;
+            }
+        }
+    }
+}
+
 /// How long the writer may go on after the proxy has stopped, beyond `--drain`, to write the
 /// last records (those of the connections the stop closed).
 const WRITER_GRACE: Duration = Duration::from_secs(1);
+
+/// A writer that took no record off its queue for this long is stuck (a hung disk), not
+/// behind: the wait for it ends even after a normal exit.
+const WRITER_STALL: Duration = Duration::from_secs(5);
 
 /// Opens `path` for this capture alone (locked), refusing to empty an existing capture unless
 /// `force`.
@@ -289,7 +342,9 @@ fn open_capture(path: &Path, force: bool) -> Result<CaptureWriter> {
 /// A test-only setting from the environment (`PHONEHOME_TEST_*`): a whole number, or absent.
 /// `PHONEHOME_TEST_WRITE_DELAY_US` stands in for a slow disk (a pause before each record is
 /// written); `PHONEHOME_TEST_RECORDER_BUDGET` shrinks the recorder's memory budget (bytes) so
-/// that a test reaches the overload rule quickly. Neither is meant for use outside tests.
+/// that a test reaches the overload rule quickly; `PHONEHOME_TEST_HEAD_TIMEOUT_MS` shortens the
+/// time a client has to send a request head (30 s), so that a test of a slow client is quick.
+/// None is meant for use outside tests.
 fn test_knob(name: &str) -> Result<Option<usize>> {
     match std::env::var(name) {
         Ok(value) => value

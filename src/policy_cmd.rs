@@ -91,7 +91,8 @@ fn test_url(policy: &Policy, url: &str, method: &str, catalog: &Catalog) -> Resu
         || "not in the catalog".to_owned(),
         |e| format!("{} ({})", e.purpose, e.owner),
     );
-    let at_connect = match policy.decide_host(host, port, catalog) {
+    let unknown = phonehome_policy::Connecting::unknown();
+    let at_connect = match policy.decide_host(host, port, &unknown, catalog) {
         HostDecision::Decided(d) => format!("{} by {}", d.action.as_str(), d.rule),
         HostDecision::PerRequest => "decided per request (a rule has methods or paths)".to_owned(),
     };
@@ -103,6 +104,7 @@ fn test_url(policy: &Policy, url: &str, method: &str, catalog: &Catalog) -> Resu
             path: parsed.path(),
             package_registry: phonehome_catalog::recognise_package(method, parsed.path(), &[])
                 .is_some(),
+            process: &unknown,
         },
         catalog,
     );

@@ -59,7 +59,9 @@ pub async fn proxy(args: ProxyArgs) -> Result<u8> {
         DRAIN.as_secs()
     );
     let path = session.path.clone();
-    let summary = session.finish(None, DRAIN, &mut stop, false).await?;
+    let summary = session
+        .finish(None, DRAIN, &mut stop, crate::capture::Finish::Stopped)
+        .await?;
     print_summary(&summary, &path);
     if args.capture.fail_on_blocked && summary.counts.blocked > 0 {
         return Ok(crate::run::BLOCKED);

@@ -10,7 +10,7 @@ use nix::unistd::Pid;
 use phonehome_record::Mode;
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::capture::{print_summary, Session, SessionSpec};
+use crate::capture::{print_summary, Finish, Session, SessionSpec};
 use crate::cli::RunArgs;
 use crate::isolate_cmd::Isolation;
 use crate::stop::{Stop, StopSignals};
@@ -44,7 +44,7 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
         Ok(Err(e)) => {
             let path = session.path.clone();
             session
-                .finish(None, drain, &mut signals.stop, false)
+                .finish(None, drain, &mut signals.stop, Finish::Exited)
                 .await?;
             eprintln!(
                 "phonehome: error: cannot start {:?}: {e} (capture: {})",
@@ -55,7 +55,7 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
         }
         Err(e) => {
             session
-                .finish(None, drain, &mut signals.stop, false)
+                .finish(None, drain, &mut signals.stop, Finish::Exited)
                 .await?;
             return Err(e);
         }
@@ -67,14 +67,14 @@ pub async fn run_with(args: RunArgs, upstream_from_env: bool) -> Result<u8> {
         Some(pid) if !args.capture.no_attribution => Some(crate::orphans::adopt(pid)?),
         _ => None,
     };
-    let (status, at_once) = signals.wait_forwarding(child).await?;
+    let (status, how) = signals.wait_forwarding(child).await?;
     if let Some(reaper) = orphans {
         reaper.abort();
     }
     let code = exit_code(status);
     let path = session.path.clone();
     let summary = session
-        .finish(Some(code), drain, &mut signals.stop, at_once)
+        .finish(Some(code), drain, &mut signals.stop, how)
         .await?;
     drop(isolation);
     if !args.quiet {
@@ -183,11 +183,11 @@ impl Signals {
     /// Waits for the child, passing on SIGTERM and SIGHUP, and SIGINT unless the terminal
     /// already sent it to the child's process group (Ctrl-C in the foreground). A second
     /// SIGTERM (or SIGINT not from the terminal) kills the child (SIGKILL) and says to stop
-    /// at once (true).
+    /// at once. Also says whether a stop signal came at all (the drain then bounds the end).
     async fn wait_forwarding(
         &mut self,
         mut child: tokio::process::Child,
-    ) -> Result<(ExitStatus, bool)> {
+    ) -> Result<(ExitStatus, Finish)> {
         let pid = child
             .id()
             .and_then(|id| i32::try_from(id).ok())
@@ -202,7 +202,8 @@ impl Signals {
             tokio::select! {
                 status = child.wait() => {
                     let status = status.context("waiting for the command failed")?;
-                    return Ok((status, false));
+                    let how = if stops > 0 { Finish::Stopped } else { Finish::Exited };
+                    return Ok((status, how));
                 }
                 stop = self.stop.next() => {
                     // Ctrl-C at the terminal reaches the command itself, and is the command's
@@ -215,7 +216,7 @@ impl Signals {
                         eprintln!("phonehome: stopping at once: killing the command and writing the end of the capture");
                         forward(Signal::SIGKILL);
                         let status = child.wait().await.context("waiting for the command failed")?;
-                        return Ok((status, true));
+                        return Ok((status, Finish::AtOnce));
                     }
                     let (signal, name) = match stop {
                         Stop::Interrupt => (Signal::SIGINT, "SIGINT"),

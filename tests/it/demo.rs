@@ -32,6 +32,14 @@ async fn demo_captures_a_scripted_agent() {
         "the run summary: {}",
         ran.stderr
     );
+    // It prints the command it runs, with the options it runs it with.
+    assert!(
+        ran.stdout
+            .contains("run as `phonehome run --sinkhole all --extra-ca ")
+            && ran.stdout.contains(&format!("--out {} -- ", out.display())),
+        "{}",
+        ran.stdout
+    );
 
     let records = read_capture(&out);
     let requests = of_type(&records, "request");

@@ -442,3 +442,57 @@ async fn srt_lets_the_needed_host_through_and_refuses_the_others() {
         ran.stdout
     );
 }
+
+/// Loopback the run needed (a local LLM server) is allowed in phonehome's own lists, and left
+/// out of srt's, as the README says: the sandbox has a loopback of its own on Linux.
+#[tokio::test]
+async fn srt_leaves_out_loopback_even_when_the_run_needed_it() {
+    let scratch = Scratch::new();
+    let capture = scratch.path("local-llm.jsonl");
+    let mut s = Synth::create(&capture, &["opencode", "run", "fix it"], Default::default());
+    let json = || h(&[("content-type", "application/json")]);
+    for at in [0, 1_000] {
+        s.exchange(
+            at,
+            "POST",
+            "http://127.0.0.1:11434/v1/chat/completions",
+            json(),
+            text(r#"{"model":"m","messages":[{"role":"user","content":"fix it"}]}"#),
+            200,
+            json(),
+            text(r#"{"choices":[{"message":{"role":"assistant","content":"ok"}}]}"#),
+        );
+    }
+    s.exchange(
+        2_000,
+        "GET",
+        "http://[::1]:8080/x",
+        json(),
+        None,
+        200,
+        json(),
+        text("{}"),
+    );
+    s.finish(3_000);
+    let listed =
+        std::fs::read_to_string(allowlist(&scratch, &capture, "json").await).expect("read");
+    let listed: Value = serde_json::from_str(&listed).expect("JSON");
+    let allowed: Vec<_> = listed["allow"]
+        .as_array()
+        .expect("allow")
+        .iter()
+        .map(|a| a["host"].as_str().expect("host"))
+        .collect();
+    assert!(allowed.contains(&"127.0.0.1"), "needed: {listed}");
+    let srt = std::fs::read_to_string(allowlist(&scratch, &capture, "srt").await).expect("read");
+    let settings: Value = serde_json::from_str(&srt).expect("JSON");
+    for list in ["allowedDomains", "deniedDomains"] {
+        let hosts = strings(&settings["network"][list]);
+        assert!(
+            !hosts
+                .iter()
+                .any(|h| h.contains("127.0.0.1") || h.contains("::1")),
+            "{list} has no loopback: {srt}"
+        );
+    }
+}

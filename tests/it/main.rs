@@ -33,6 +33,7 @@ mod otlp_live;
 mod otlp_receiver;
 mod overload;
 mod policy;
+mod policy_process;
 mod reading;
 mod redaction;
 mod redaction_telemetry;

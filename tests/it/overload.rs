@@ -232,3 +232,42 @@ async fn a_full_disk_is_said_at_once_counted_and_writing_resumes_when_space_retu
         report.stderr
     );
 }
+
+/// A command that exits normally while the writer is behind (a slow disk) has every queued
+/// record written: `--drain` bounds a stop by signal, not a writer that is merely behind.
+#[tokio::test]
+async fn a_normal_exit_writes_every_queued_record_however_slow_the_file() {
+    const REQUESTS: usize = 300;
+    let scratch = Scratch::new();
+    let upstream = Upstream::start(None).await;
+    let out = scratch.path("cap.jsonl");
+    let mut cmd = scratch.run_prefix(&out, None);
+    // A slow disk (src/capture.rs's test setting): ~600 records at 10 ms each are several
+    // seconds behind the command, far past `--drain 0` and the writer's one-second grace.
+    cmd.env("PHONEHOME_TEST_WRITE_DELAY_US", "10000").args([
+        "--drain",
+        "0",
+        "--",
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        &format!(
+            "http://127.0.0.1:{}/hello?n=[1-{REQUESTS}]",
+            upstream.port()
+        ),
+    ]);
+    let ran = run(cmd).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    let records = read_capture(&out);
+    let end = end_of(&records);
+    assert!(end.get("lost").is_none(), "nothing lost: {end}");
+    assert_eq!(of_type(&records, "request").len(), REQUESTS, "{end}");
+    assert_eq!(of_type(&records, "response").len(), REQUESTS, "{end}");
+    assert_totals_agree(&records);
+    assert!(
+        !ran.stderr.contains("not recorded"),
+        "nothing said lost: {}",
+        ran.stderr
+    );
+}

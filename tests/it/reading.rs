@@ -176,3 +176,59 @@ async fn a_fifo_or_a_device_is_refused_without_hanging() {
         assert!(ran.stderr.contains(what), "view: {}", ran.stderr);
     }
 }
+
+/// `phonehome report PATH` under `/usr/bin/time -v`: its peak resident memory in KiB.
+async fn report_peak_kib(scratch: &Scratch, path: &Path) -> u64 {
+    let mut cmd = tokio::process::Command::new("/usr/bin/time");
+    cmd.arg("-v")
+        .arg(crate::support::BIN)
+        .arg("report")
+        .arg(path);
+    cmd.env("XDG_DATA_HOME", scratch.path("data"));
+    let ran = run(cmd).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    ran.stderr
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS in {}", ran.stderr))
+}
+
+/// One record of 96 MiB (a text body, one byte in ten escaped) is read in about its own size:
+/// `report` stays well under twice the line above what it takes for a small capture (it took
+/// 2.8 times before the line was parsed in place; BENCHMARKS.md has the figures).
+#[tokio::test]
+async fn a_huge_record_is_read_in_about_its_own_size() {
+    if !Path::new("/usr/bin/time").exists() {
+        eprintln!("skipped: no /usr/bin/time (Debian package time) to measure peak memory");
+        return;
+    }
+    let scratch = Scratch::new();
+    let small = write(
+        &scratch,
+        "small.jsonl",
+        &lines(&[HEADER, REQUEST, RESPONSE, END]),
+    );
+    let body = "a \"quoted\" line\n".repeat(96 * 1024 * 1024 / 16);
+    let mut request: serde_json::Value = serde_json::from_str(REQUEST).expect("request");
+    request["url"] = "https://upload.test/upload".into();
+    request["headers"] = serde_json::json!([["content-type", "text/plain"]]);
+    request["body"]["data"] = body.into();
+    let request = request.to_string();
+    let huge = write(
+        &scratch,
+        "huge.jsonl",
+        &lines(&[HEADER, &request, RESPONSE, END]),
+    );
+    let line_kib = request.len() as u64 / 1024;
+    drop(request);
+    let floor = report_peak_kib(&scratch, &small).await;
+    let peak = report_peak_kib(&scratch, &huge).await;
+    assert!(
+        peak < floor + line_kib * 2,
+        "report held {peak} KiB at its peak for a {line_kib} KiB record ({floor} KiB without it)"
+    );
+}

@@ -223,3 +223,38 @@ async fn credential_headers_inside_multi_line_arguments() {
     let request = of_type(&records, "request")[0];
     assert_eq!(header(request, "x-my-service-key"), fingerprint(planted));
 }
+
+/// Base64 in an argument that decodes to a credential (the base64 of JSON with a password)
+/// is redacted in `capture.command` and in the `argv` of every process recorded alike (here
+/// the shell, the parent of the curl that connected): neither the value nor its base64 is in
+/// the file.
+#[tokio::test]
+async fn base64_credentials_in_arguments() {
+    let planted = "Hq8z3Xv7Lm2Rk9WsB64";
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{{\"password\":\"{planted}\"}}"));
+    let scratch = Scratch::new();
+    let upstream = Upstream::start(None).await;
+    let out = scratch.path("cap.jsonl");
+    let mut cmd = scratch.run_prefix(&out, None);
+    let url = format!("http://127.0.0.1:{}/hello", upstream.port());
+    cmd.args([
+        "--",
+        "sh",
+        "-c",
+        "curl -s -o /dev/null \"$1\"",
+        "sh",
+        &url,
+        &encoded,
+    ]);
+    let ran = run(cmd).await;
+    assert_eq!(ran.code, Some(0), "{}\n{}", ran.stdout, ran.stderr);
+    let records = read_capture(&out);
+    let stored = std::fs::read_to_string(&out).expect("capture");
+    assert!(!stored.contains(planted), "{stored}");
+    assert!(!stored.contains(&encoded), "{stored}");
+    let command = records[0]["command"].as_array().expect("capture.command");
+    assert_eq!(command.len(), 6, "{command:?}");
+    assert_eq!(command[5], fingerprint(&encoded), "{command:?}");
+    assert_eq!(of_type(&records, "request").len(), 1, "{stored}");
+}

@@ -303,6 +303,11 @@ impl Upstream {
 
 async fn route(mut req: Request<Incoming>, release: Arc<Notify>) -> Response<Body> {
     match req.uri().path() {
+        // Answered only when the test releases it: a request still waiting for its head.
+        "/hold" => {
+            release.notified().await;
+            Response::builder().body(full("released")).expect("response")
+        }
         "/hello" => Response::builder()
             .header("content-type", "application/json")
             .body(full(r#"{"hello":"world"}"#))

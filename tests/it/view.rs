@@ -304,15 +304,71 @@ fn a_sinkholed_telemetry_request_opens_on_its_decoded_events() {
     let tmux = Tmux::start(&scratch, &format!("{BIN} view --static {}", path.display()));
     tmux.wait_for("/v1/logs");
     tmux.keys(&["Enter"]);
-    let screen = tmux.wait_for("otlp/json · logs · 2 events");
-    assert!(screen.contains("session.start"), "{screen}");
-    assert!(screen.contains("turn finished"), "{screen}");
-    assert!(
-        screen.contains("user.id = user-7f3a  (by name)"),
-        "{screen}"
-    );
+    // Each awaited: the screen can be caught while the tab is still being drawn.
+    for text in [
+        "otlp/json · logs · 2 events",
+        "session.start",
+        "turn finished",
+        "user.id = user-7f3a  (by name)",
+    ] {
+        tmux.wait_for(text);
+    }
     tmux.keys(&["q"]);
     tmux.wait_for("/v1/logs");
+    tmux.keys(&["q"]);
+    assert!(tmux.wait_for("EXITED").contains("EXITED:0"));
+}
+
+/// A capture whose every record is nested too deeply to read shows no rows, and says why:
+/// the lines it could not read are counted on screen with the first one's reason.
+#[test]
+fn lines_nested_too_deeply_are_counted_on_screen_not_silently_dropped() {
+    let scratch = Scratch::new();
+    let text = std::fs::read_to_string(fixture()).expect("fixture");
+    let header = text.lines().next().expect("a header line");
+    let nested = format!(
+        r#"{{"type":{}"dns"{},"ts":"2026-01-01T00:00:00.000Z"}}"#,
+        "[".repeat(300),
+        "]".repeat(300)
+    );
+    let path = scratch.path("nested.jsonl");
+    std::fs::write(
+        &path,
+        format!("{header}\n{}", format!("{nested}\n").repeat(4)),
+    )
+    .expect("write");
+    let tmux = Tmux::start(&scratch, &format!("{BIN} view --static {}", path.display()));
+    let screen = tmux.wait_for("unreadable line");
+    assert!(screen.contains("4 unreadable line"), "{screen}");
+}
+
+/// A flow made by a command a tool call ran: its detail names the tool call (name, id, how it
+/// was matched), and `w` goes to that call in its LLM call's conversation; the agent's own LLM
+/// call is said to be its own. The capture is synthetic (crates/viewer/tests/data/tool_call.jsonl).
+#[test]
+fn a_caused_flow_shows_its_tool_call_and_w_jumps_to_it() {
+    let scratch = Scratch::new();
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/viewer/tests/data/tool_call.jsonl");
+    let tmux = Tmux::start(&scratch, &format!("{BIN} view --static {}", path.display()));
+    tmux.wait_for("files.example.test");
+    // The curl's flow (second row), on its request tab (it opens on the response).
+    tmux.keys(&["j", "Enter"]);
+    tmux.wait_for("HTTP/1.1 200");
+    tmux.keys(&["Tab", "Tab"]);
+    let screen = tmux.wait_for("cause    tool call bash call_fetch1 · matched by argv");
+    assert!(screen.contains("curl"), "{screen}");
+    tmux.keys(&["w"]);
+    let screen = tmux.wait_for("tool call bash call_fetch1");
+    assert!(
+        screen.contains("POST api.llm.test:443/v1/chat/completions"),
+        "{screen}"
+    );
+    // Its own request tab: the agent's own.
+    tmux.keys(&["Tab", "Tab"]);
+    tmux.wait_for("cause    the agent's own");
+    tmux.keys(&["q"]);
+    tmux.wait_for("files.example.test");
     tmux.keys(&["q"]);
     assert!(tmux.wait_for("EXITED").contains("EXITED:0"));
 }

@@ -2,9 +2,10 @@
 //! signature: what is present in one only, header names and values (and whether each value is
 //! constant or varies within its capture), header order, auth scheme and credential
 //! fingerprints, the JSON shape of request bodies (keys and types, not values), HTTP version,
-//! ALPN, TLS version, JA3 and JA4, request counts, retries, gaps and connection reuse; and per
+//! ALPN, TLS version, JA3 and JA4, request counts, retries, the median gap ([`gaps`], in bounded memory) and connection reuse; and per
 //! executable (the `process` of each connection), the hosts it connected to ([`processes`]).
 
+mod gaps;
 mod identifiers;
 mod processes;
 
@@ -56,7 +57,8 @@ struct SignatureProfile {
     credentials: BTreeSet<String>,
     shape: BTreeSet<String>,
     last_ms: Option<i64>,
-    gaps_ms: Vec<i64>,
+    /// Gaps between its requests, for their median.
+    gaps: gaps::Gaps,
     last_failed_body: Option<String>,
 }
 
@@ -129,7 +131,7 @@ impl Profile {
         s.last_failed_body = x.failed().then(|| data.unwrap_or_default());
         let at = x.ts.timestamp_millis();
         if let Some(last) = s.last_ms {
-            s.gaps_ms.push(at - last);
+            s.gaps.add(at - last);
         }
         s.last_ms = Some(at);
     }
@@ -237,7 +239,17 @@ pub struct SignatureDiff {
 /// # Errors
 /// [`SourceError`] for an input that cannot be read.
 pub fn diff(a: &Path, b: &Path) -> Result<Diff, SourceError> {
-    let (pa, pb) = (profile(a)?, profile(b)?);
+    // Both inputs at once: each profile is built on its own thread (the parsing of either
+    // shares the worker threads), so the two overlap on a machine with cores to spare.
+    let (pa, pb) = std::thread::scope(|scope| {
+        let pb = scope.spawn(|| profile(b));
+        let pa = profile(a);
+        let pb = pb
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (pa, pb)
+    });
+    let (pa, pb) = (pa?, pb?);
     let name = |p: &Path| {
         p.file_name().map_or_else(
             || p.display().to_string(),
@@ -341,12 +353,6 @@ fn values(set: &BTreeSet<String>) -> String {
     }
 }
 
-fn median(values: &[i64]) -> Option<i64> {
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable();
-    sorted.get(sorted.len() / 2).copied()
-}
-
 fn signature_diff(sig: &str, a: &SignatureProfile, b: &SignatureProfile) -> Option<SignatureDiff> {
     let names_a: BTreeSet<&String> = a.values.keys().collect();
     let names_b: BTreeSet<&String> = b.values.keys().collect();
@@ -404,7 +410,7 @@ fn signature_diff(sig: &str, a: &SignatureProfile, b: &SignatureProfile) -> Opti
             b.retries.to_string(),
         ));
     }
-    let (ga, gb) = (median(&a.gaps_ms), median(&b.gaps_ms));
+    let (ga, gb) = (a.gaps.median(), b.gaps.median());
     if let (Some(ga), Some(gb)) = (ga, gb) {
         if ga.abs_diff(gb) > 1000 {
             changes.push(change("median gap", format!("{ga} ms"), format!("{gb} ms")));

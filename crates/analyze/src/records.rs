@@ -5,7 +5,7 @@
 //! keeps a few chunks in flight, so memory stays bounded whatever the capture's size.
 
 use std::collections::VecDeque;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -70,9 +70,14 @@ impl<R: Read, T: Prepare> Records<R, T> {
         self.missing.as_ref()
     }
 
+    #[cfg(test)]
     pub(crate) fn new(input: R, read: Progress) -> Self {
+        Self::over(Chunks::new(input, read))
+    }
+
+    fn over(chunks: Chunks<R>) -> Self {
         Self {
-            chunks: Chunks::new(input, read),
+            chunks,
             lines: 0,
             pool: InOrder::new(),
             parsed: VecDeque::new(),
@@ -90,7 +95,7 @@ impl<R: Read, T: Prepare> Records<R, T> {
             };
             let first_line = self.lines + 1;
             self.lines += line_count(&chunk);
-            self.pool.submit(move || parse_chunk(&chunk, first_line));
+            self.pool.submit(move || parse_chunk(chunk, first_line));
         }
         Ok(())
     }
@@ -146,6 +151,14 @@ impl<R: Read, T: Prepare> Iterator for Records<R, T> {
     }
 }
 
+impl<R: Read + Seek, T: Prepare> Records<R, T> {
+    /// Records of a seekable input (a file): a line longer than a chunk is read once, into a
+    /// buffer of its size, and parsed in it ([`Chunks::seekable`]).
+    pub(crate) fn seekable(input: R, read: Progress) -> Self {
+        Self::over(Chunks::seekable(input, read))
+    }
+}
+
 /// Bytes of an input read so far, for a progress display. Clones share one counter, so a
 /// display thread can watch what the reading threads do.
 #[derive(Debug, Clone, Default)]
@@ -169,6 +182,26 @@ pub(crate) struct Chunks<R> {
     carry: Vec<u8>,
     eof: bool,
     read: Progress,
+    /// Moves the input back by so many bytes, when it can (a file).
+    rewind: Option<fn(&mut R, u64) -> io::Result<()>>,
+}
+
+impl<R: Read + Seek> Chunks<R> {
+    /// Chunks of a seekable input: a line longer than a chunk is measured first, then read
+    /// into a buffer of exactly its size and handed on alone, so that it can be parsed in
+    /// place ([`phonehome_record::Record::from_owned_line`]). Growing a buffer as the line
+    /// comes in would hold up to twice its size while the buffer is copied.
+    pub(crate) fn seekable(input: R, read: Progress) -> Self {
+        let mut chunks = Self::new(input, read);
+        chunks.rewind = Some(rewind::<R>);
+        chunks
+    }
+}
+
+/// Moves `input` back by `back` bytes.
+fn rewind<R: Seek>(input: &mut R, back: u64) -> io::Result<()> {
+    let back = i64::try_from(back).map_err(io::Error::other)?;
+    input.seek(io::SeekFrom::Current(-back)).map(drop)
 }
 
 impl<R: Read> Chunks<R> {
@@ -178,6 +211,7 @@ impl<R: Read> Chunks<R> {
             carry: Vec::new(),
             eof: false,
             read,
+            rewind: None,
         }
     }
 
@@ -207,7 +241,47 @@ impl<R: Read> Chunks<R> {
                 buf.truncate(end);
                 return Ok(Some(buf));
             }
+            if let Some(rewind) = self.rewind {
+                return self.long_line(buf, rewind).map(Some);
+            }
         }
+    }
+
+    /// The rest of a line longer than a chunk, whose start is `buf`: its end is found by
+    /// reading on (without keeping the bytes), then the input is moved back and the line read
+    /// into `buf`, grown once to the line's size. The line (and its newline) is the chunk.
+    fn long_line(
+        &mut self,
+        mut buf: Vec<u8>,
+        rewind: fn(&mut R, u64) -> io::Result<()>,
+    ) -> io::Result<Vec<u8>> {
+        let mut scan = vec![0; CHUNK];
+        // Bytes read past `buf`, and of them the line's rest (up to its newline).
+        let mut ahead: u64 = 0;
+        let rest = loop {
+            let n = self.input.read(&mut scan)?;
+            if n == 0 {
+                // The input ends in this line.
+                self.eof = true;
+                break ahead;
+            }
+            let newline = memchr::memchr(b'\n', &scan[..n]);
+            ahead += n as u64;
+            if let Some(i) = newline {
+                break ahead - n as u64 + i as u64 + 1;
+            }
+        };
+        drop(scan);
+        rewind(&mut self.input, ahead)?;
+        let rest_len = usize::try_from(rest).map_err(io::Error::other)?;
+        buf.reserve_exact(rest_len);
+        let n = (&mut self.input).take(rest).read_to_end(&mut buf)?;
+        self.read.add(n);
+        if n < rest_len {
+            // The input shrank while it was read.
+            self.eof = true;
+        }
+        Ok(buf)
     }
 }
 
@@ -236,8 +310,11 @@ fn line_count(chunk: &[u8]) -> usize {
 
 /// Parses the lines of a chunk, numbered from `first_line`; blank lines are skipped, and
 /// parsing stops at the first error.
-fn parse_chunk<T: Prepare>(chunk: &[u8], first_line: usize) -> Vec<Parsed<T>> {
-    let mut out = Vec::with_capacity(line_count(chunk));
+fn parse_chunk<T: Prepare>(chunk: Vec<u8>, first_line: usize) -> Vec<Parsed<T>> {
+    if chunk.len() > CHUNK && line_count(&chunk) == 1 {
+        return parse_long_line(chunk, first_line).into_iter().collect();
+    }
+    let mut out = Vec::with_capacity(line_count(&chunk));
     for (i, raw) in chunk.split_inclusive(|b| *b == b'\n').enumerate() {
         let line = first_line + i;
         let torn = !raw.ends_with(b"\n");
@@ -256,6 +333,32 @@ fn parse_chunk<T: Prepare>(chunk: &[u8], first_line: usize) -> Vec<Parsed<T>> {
         }
     }
     out
+}
+
+/// A chunk that is one long line, parsed in its own buffer
+/// ([`Record::from_owned_line`]): the line takes about its size in memory, not three times.
+fn parse_long_line<T: Prepare>(mut chunk: Vec<u8>, line: usize) -> Option<Parsed<T>> {
+    let torn = !chunk.ends_with(b"\n");
+    while chunk.last().is_some_and(|b| matches!(b, b'\n' | b'\r')) {
+        chunk.pop();
+    }
+    let text = match String::from_utf8(chunk) {
+        Ok(text) => text,
+        Err(_) if torn => return Some((line, Err(ReadErrorKind::TornTail))),
+        Err(e) => return Some((line, Err(ReadErrorKind::Utf8(e.utf8_error())))),
+    };
+    if text.trim().is_empty() {
+        return None;
+    }
+    let parsed = match Record::from_owned_line(text) {
+        Ok((record, rest)) => {
+            let missing = record.missing_fields(&rest);
+            Ok((T::prepare(record), missing))
+        }
+        Err(_) if torn => Err(ReadErrorKind::TornTail),
+        Err(e) => Err(ReadErrorKind::Json(e)),
+    };
+    Some((line, parsed))
 }
 
 /// One line's record; `None` for a blank line.

@@ -13,9 +13,14 @@ fn both(text: &[u8]) -> (Vec<String>, Vec<String>) {
         Ok((line, record)) => format!("{line} {record:?}"),
         Err(e) => format!("error {e} torn={}", e.is_torn_tail()),
     };
-    let parallel = Records::<_, Record>::new(text, Progress::default())
+    let parallel: Vec<String> = Records::<_, Record>::new(text, Progress::default())
         .map(show)
         .collect();
+    let seekable: Vec<String> =
+        Records::<_, Record>::seekable(std::io::Cursor::new(text), Progress::default())
+            .map(show)
+            .collect();
+    assert_eq!(seekable, parallel, "a seekable input reads the same");
     let sequential = CaptureReader::new(text)
         .map(|item| item.map(|item| (item.line, item.record)))
         .map(show)
@@ -39,6 +44,33 @@ fn agrees_with_the_sequential_reader_on_edge_cases() {
         let (parallel, sequential) = both(case.as_bytes());
         assert_eq!(parallel, sequential, "{case:?}");
     }
+}
+
+#[test]
+fn a_long_body_line_is_read_alone_and_parsed_in_place_like_any_other() {
+    let body = format!("line \"one\"\né {}", "b".repeat(CHUNK * 3));
+    let request = serde_json::json!({
+        "type": "request", "ts": "2026-01-01T00:00:00.000Z", "flow": 1, "conn": 1,
+        "method": "POST", "url": "http://a.test/", "version": "HTTP/1.1", "headers": [],
+        "body": {"size": 3, "encoding": "utf8", "data": body, "truncated": false},
+    })
+    .to_string();
+    for tail in ["\n", "\r\n"] {
+        let text = format!("{HEADER}\n{DNS}\n{request}{tail}{DNS}\n{request}{tail}");
+        let (parallel, sequential) = both(text.as_bytes());
+        assert_eq!(parallel.len(), 5);
+        assert_eq!(parallel, sequential);
+    }
+    // The last line without its newline.
+    let text = format!("{HEADER}\n{request}");
+    let (parallel, sequential) = both(text.as_bytes());
+    assert_eq!(parallel.len(), 2);
+    assert_eq!(parallel, sequential);
+    // Cut short: the last line is torn.
+    let text = format!("{HEADER}\n{}", &request[..request.len() - 9]);
+    let (parallel, sequential) = both(text.as_bytes());
+    assert!(parallel[1].contains("torn=true"), "{parallel:?}");
+    assert_eq!(parallel, sequential);
 }
 
 #[test]

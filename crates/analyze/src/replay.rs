@@ -14,13 +14,13 @@ use std::path::Path;
 use serde::Serialize;
 
 use phonehome_catalog::Catalog;
-use phonehome_policy::{Action, Decision, HostDecision, Policy, RequestInfo};
+use phonehome_policy::{Action, Connecting, Decision, HostDecision, Policy, RequestInfo};
 
 use phonehome_record::{ConnId, FlowId};
 
 use crate::pool::InOrder;
 use crate::records::{Chunks, Progress};
-use attempt::{Attempt, Parsed};
+use attempt::{Attempt, Owner, Parsed};
 use bitset::IdSet;
 
 /// Chunks parsed ahead of the one being decided.
@@ -184,6 +184,16 @@ struct State<'a> {
     conns_counted: IdSet<ConnId>,
     pending: HashMap<FlowId, Pending>,
     warnings: Vec<String>,
+    /// Whether the capture was made by `run` (attribution's chains end at its command).
+    run: bool,
+    /// The process of each open connection whose first request named it (only with a
+    /// policy that has process rules); dropped at its `conn` record.
+    owners: HashMap<u64, Connecting>,
+    /// With process rules, attempts read before the record that names their process: a
+    /// per-request denial's `blocked` record (before its `request`), by flow; a connection's
+    /// `blocked` or `error` record (before its `conn` record), by conn.
+    held_requests: HashMap<u64, attempt::Request>,
+    held_conns: HashMap<u64, (String, u16)>,
 }
 
 impl<'a> State<'a> {
@@ -198,15 +208,121 @@ impl<'a> State<'a> {
             conns_counted: IdSet::default(),
             pending: HashMap::new(),
             warnings: Vec::new(),
+            run: false,
+            owners: HashMap::new(),
+            held_requests: HashMap::new(),
+            held_conns: HashMap::new(),
+        }
+    }
+
+    /// Whether `attempt` waits for the record that names its process (only with process
+    /// rules, and only when that process is not known yet); held attempts are taken with that
+    /// record, or at the end as unattributed.
+    fn hold(&mut self, attempt: Attempt) -> Option<Attempt> {
+        if !self.policy.has_process_rules() {
+            return Some(attempt);
+        }
+        let known = |conn: Option<u64>| conn.is_some_and(|c| self.owners.contains_key(&c));
+        match attempt {
+            Attempt::Request(r) if r.blocked && r.owner.is_none() && !known(r.conn) => {
+                self.held_requests.insert(r.flow, r);
+                None
+            }
+            Attempt::Request(r) => {
+                self.held_requests.remove(&r.flow);
+                Some(Attempt::Request(r))
+            }
+            Attempt::Connection {
+                conn: Some(conn),
+                host,
+                port,
+                owner: None,
+                closed: false,
+            } if !known(Some(conn)) => {
+                self.held_conns.entry(conn).or_insert((host, port));
+                None
+            }
+            Attempt::Connection {
+                conn: Some(conn),
+                host,
+                port,
+                owner,
+                closed: true,
+            } => {
+                let (host, port) = self.held_conns.remove(&conn).unwrap_or((host, port));
+                Some(Attempt::Connection {
+                    conn: Some(conn),
+                    host,
+                    port,
+                    owner,
+                    closed: true,
+                })
+            }
+            other => Some(other),
+        }
+    }
+
+    /// At the end: the held attempts whose process never came, as unattributed.
+    fn release(&mut self) {
+        let mut requests: Vec<attempt::Request> =
+            self.held_requests.drain().map(|(_, r)| r).collect();
+        requests.sort_by_key(|r| r.flow);
+        for mut request in requests {
+            request.blocked = false;
+            self.decide(Attempt::Request(request));
+        }
+        let mut conns: Vec<(u64, (String, u16))> = self.held_conns.drain().collect();
+        conns.sort_by_key(|(c, _)| *c);
+        for (conn, (host, port)) in conns {
+            self.decide(Attempt::Connection {
+                conn: Some(conn),
+                host,
+                port,
+                owner: None,
+                closed: true,
+            });
+        }
+    }
+
+    /// The process of a connection, as a policy's process rules see it: from the record's
+    /// own `process`, else from the connection's first request; unknown without either.
+    fn connecting(&mut self, conn: Option<u64>, owner: Option<Owner>, closed: bool) -> Connecting {
+        if !self.policy.has_process_rules() {
+            return Connecting::unknown();
+        }
+        let from_record =
+            owner.map(|o| Connecting::of_record(Some(&o.process), &o.ancestry, self.run));
+        let Some(conn) = conn else {
+            return from_record.unwrap_or_default();
+        };
+        let known = if closed {
+            self.owners.remove(&conn)
+        } else {
+            self.owners.get(&conn).cloned()
+        };
+        match from_record {
+            Some(c) if !closed => {
+                self.owners.insert(conn, c.clone());
+                c
+            }
+            Some(c) => c,
+            None => known.unwrap_or_default(),
         }
     }
 
     fn take(&mut self, attempt: Attempt) {
+        if let Some(attempt) = self.hold(attempt) {
+            self.decide(attempt);
+        }
+    }
+
+    fn decide(&mut self, attempt: Attempt) {
         match attempt {
-            Attempt::Request(request) => {
+            Attempt::Request(mut request) => {
                 if let Some(conn) = request.conn {
                     self.conns_with_requests.insert(conn);
                 }
+                let process = self.connecting(request.conn, request.owner.take(), false);
                 if !self.flows.insert(request.flow) {
                     return;
                 }
@@ -215,11 +331,11 @@ impl<'a> State<'a> {
                     let purpose = &mut self.rows[row].verdict.purpose;
                     purpose.get_or_insert_with(|| "package-registry".to_owned());
                 }
-                let allowed = match self.host_decision(row) {
+                let allowed = match self.host_decision(row, &process) {
                     // Decided at CONNECT: the rule is already on the row.
                     Some(action) => self.count_again(row, action),
                     None => {
-                        let decision = self.decide_request(&request);
+                        let decision = self.decide_request(&request, &process);
                         self.count(row, decision)
                     }
                 };
@@ -228,7 +344,14 @@ impl<'a> State<'a> {
                 }
             }
             Attempt::Response { flow, status } => self.response(flow, status),
-            Attempt::Connection { conn, host, port } => {
+            Attempt::Connection {
+                conn,
+                host,
+                port,
+                owner,
+                closed,
+            } => {
+                let process = self.connecting(conn, owner, closed);
                 let seen = conn.is_some_and(|c| {
                     self.conns_with_requests.contains(c) || !self.conns_counted.insert(c)
                 });
@@ -236,7 +359,7 @@ impl<'a> State<'a> {
                     return;
                 }
                 let row = self.row(&host, port);
-                match self.host_decision(row) {
+                match self.host_decision(row, &process) {
                     Some(action) => self.count_again(row, action),
                     None => self.count(
                         row,
@@ -247,7 +370,8 @@ impl<'a> State<'a> {
                     ),
                 };
             }
-            Attempt::Header { .. } | Attempt::Other => {}
+            Attempt::Header { run, .. } => self.run = run,
+            Attempt::Other => {}
         }
     }
 
@@ -296,28 +420,32 @@ impl<'a> State<'a> {
         row
     }
 
-    /// The action of `row`'s host at CONNECT, decided once (its rule noted on the row);
-    /// `None` when the policy decides that host per request.
-    fn host_decision(&mut self, row: usize) -> Option<Action> {
+    /// The action of `row`'s host at CONNECT for a connection of `process`, decided once per
+    /// host (its rule noted on the row) unless the policy has process rules; `None` when the
+    /// policy decides that host per request.
+    fn host_decision(&mut self, row: usize, process: &Connecting) -> Option<Action> {
         if let Some(decided) = self.rows[row].decision {
             return decided;
         }
         let verdict = &mut self.rows[row].verdict;
-        let decided = match self
-            .policy
-            .decide_host(&verdict.host, verdict.port, self.catalog)
-        {
-            HostDecision::Decided(decision) => {
-                note_rule(verdict, decision.action, decision.rule);
-                Some(decision.action)
-            }
-            HostDecision::PerRequest => None,
-        };
-        self.rows[row].decision = Some(decided);
+        let decided =
+            match self
+                .policy
+                .decide_host(&verdict.host, verdict.port, process, self.catalog)
+            {
+                HostDecision::Decided(decision) => {
+                    note_rule(verdict, decision.action, decision.rule);
+                    Some(decision.action)
+                }
+                HostDecision::PerRequest => None,
+            };
+        if !self.policy.has_process_rules() {
+            self.rows[row].decision = Some(decided);
+        }
         decided
     }
 
-    fn decide_request(&self, request: &attempt::Request) -> Decision {
+    fn decide_request(&self, request: &attempt::Request, process: &Connecting) -> Decision {
         self.policy.decide_request(
             &RequestInfo {
                 host: &request.host,
@@ -325,6 +453,7 @@ impl<'a> State<'a> {
                 method: &request.method,
                 path: &request.path,
                 package_registry: request.registry,
+                process,
             },
             self.catalog,
         )
@@ -346,7 +475,8 @@ impl<'a> State<'a> {
         action == Action::Allow
     }
 
-    fn finish(self) -> Replay {
+    fn finish(mut self) -> Replay {
+        self.release();
         let mut hosts: Vec<HostVerdict> = self.rows.into_iter().map(|r| r.verdict).collect();
         hosts.sort_by(|a, b| (&a.host, a.port).cmp(&(&b.host, b.port)));
         let sum = |f: fn(&HostVerdict) -> u64| hosts.iter().map(f).sum::<u64>();

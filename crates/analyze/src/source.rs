@@ -286,7 +286,7 @@ impl CaptureEvents {
     pub(crate) fn new(path: &Path, reader: BufReader<std::fs::File>, read: Progress) -> Self {
         Self {
             path: path.to_owned(),
-            records: Records::new(reader, read),
+            records: Records::seekable(reader, read),
             join: FlowJoin::default(),
             torn_tail: None,
             ended: false,

@@ -4,7 +4,8 @@
 //! trace id = the first 16 bytes of SHA-256(`phonehome/1 trace <capture id>`); span id = the
 //! first 8 bytes of SHA-256(`phonehome/1 <kind> <capture id> <n>`), where kind names what the
 //! span is (`run`, `flow`, `llm`, `conn`, `failure`, `blocked`, `dns`) and n is its id (flow, conn)
-//! or its place in the capture. An all-zero id (invalid in OTLP) becomes 1.
+//! or its place in the capture; a tool call's is SHA-256(`phonehome/1 tool <capture id> <flow>.<place>`),
+//! its LLM call's flow and its place among that answer's calls. An all-zero id (invalid in OTLP) becomes 1.
 
 use opentelemetry::trace::{SpanId, TraceId};
 use phonehome_record::{ConnId, FlowId};
@@ -23,6 +24,9 @@ pub(crate) enum SpanKey {
     Blocked(u64),
     /// The n-th `dns` record of the capture.
     Dns(u64),
+    /// The tool call at a place (0, 1, …) among those the answer of an LLM call (by flow)
+    /// asked for.
+    Tool(u64, u64),
 }
 
 /// The ids of one capture's trace.
@@ -59,8 +63,15 @@ impl Ids {
             SpanKey::Failure(n) => ("failure", n),
             SpanKey::Blocked(n) => ("blocked", n),
             SpanKey::Dns(n) => ("dns", n),
+            SpanKey::Tool(flow, place) => {
+                return self.digest(&format!("tool {} {flow}.{place}", self.capture));
+            }
         };
-        let digest = Sha256::digest(format!("phonehome/1 {kind} {} {n}", self.capture));
+        self.digest(&format!("{kind} {} {n}", self.capture))
+    }
+
+    fn digest(&self, what: &str) -> SpanId {
+        let digest = Sha256::digest(format!("phonehome/1 {what}"));
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(&digest[..8]);
         if bytes == [0; 8] {

@@ -10,6 +10,7 @@
 //! ```text
 //! events (phonehome_analyze::open, or FlowJoin over live records)
 //!   ─ Prelude (agent for the resource) ─ Mapper ─┬─ spans  (flow, attempt, genai)
+//!                                                │          (execute_tool: tool calls, parents of what they caused)
 //!                                                ├─ logs   (leaks, denials)
 //!                                                └─ metrics
 //!   ─ Sink (SpanExporter / LogExporter / MetricExporter) ─ collector
@@ -31,6 +32,7 @@ mod metrics;
 mod resource;
 mod sink;
 mod span;
+mod tool;
 
 pub use config::{ConfigError, Overrides, Protocol, Settings, Signal};
 pub use export::{export_events, ExportStats};

@@ -219,7 +219,8 @@ impl Task {
         let (Some(prelude), Some(catalog)) = (self.prelude.take(), self.catalog.take()) else {
             return;
         };
-        if let Some(mapper) = prelude.into_mapper(&self.settings, catalog) {
+        if let Some(mut mapper) = prelude.into_mapper(&self.settings, catalog) {
+            mapper.set_live();
             self.sink.set_resource(&mapper.resource);
             self.mapper = Some(mapper);
         }

@@ -12,6 +12,14 @@
 //! A `conn` record is written when its connection closes, after its flows: flow spans wait for
 //! it (to carry its JA4 and process) up to [`MAX_HELD`] spans (live: up to a second), then go
 //! without; they are children of the connection's span either way.
+//!
+//! A tool call the model asked for is an `execute_tool` span under the run span; the spans of
+//! the connections it caused (and so of their requests) are its children (`caused`).
+//!
+//! ```text
+//! run ─┬─ execute_tool span ── conn span ── HTTP CLIENT span   (a connection a tool call caused)
+//!      └─ …
+//! ```
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::SystemTime;
@@ -30,6 +38,10 @@ use crate::logs::LogItem;
 use crate::metrics::{status_class, Metrics};
 use crate::span::{parse_time, time};
 use crate::{attempt, flow, genai, logs};
+
+mod caused;
+
+use caused::CauseSpans;
 
 /// Most flow spans waiting for their connection's record.
 const MAX_HELD: usize = 10_000;
@@ -122,6 +134,8 @@ pub(crate) struct Mapper {
     unexpected_leaks: u64,
     end: Option<End>,
     last: SystemTime,
+    /// The join of tool calls to the connections they caused.
+    causes: CauseSpans,
     pub(crate) out: Output,
 }
 
@@ -159,11 +173,18 @@ impl Mapper {
             dns: 0,
             unexpected_leaks: 0,
             end: None,
+            causes: CauseSpans::default(),
             out: Output::default(),
         }
     }
 
+    /// Live export: `execute_tool` spans are sent when their result goes back.
+    pub(crate) fn set_live(&mut self) {
+        self.causes.live = true;
+    }
+
     pub(crate) fn event(&mut self, event: Event) {
+        self.causes.event(&event);
         match event {
             Event::Header(_) | Event::Ws(_) => {}
             Event::Dns(d) => {
@@ -255,6 +276,8 @@ impl Mapper {
         let span = genai::span(&self.ids, c, x, self.content, parent);
         let id = span.span_context.span_id();
         self.out.spans.push(span);
+        let tools = self.causes.call(&self.ids, c, self.root, self.content);
+        self.out.spans.extend(tools);
         id
     }
 
@@ -303,7 +326,8 @@ impl Mapper {
         }
         let span = attempt::conn_span(&self.ids, c, self.root);
         self.last = self.last.max(span.end_time);
-        self.out.spans.push(span);
+        let ready = self.causes.hold(c.conn, span);
+        self.out.spans.extend(ready);
     }
 
     fn failure(&mut self, at: SystemTime, target: &Target, phase: Phase, message: &str) {
@@ -337,6 +361,10 @@ impl Mapper {
     /// At the end of the input: the spans still waiting for their connection, and the root.
     pub(crate) fn finish(&mut self) {
         self.release_held();
+        let caused = self
+            .causes
+            .finish(&self.ids, self.root, self.last, self.content);
+        self.out.spans.extend(caused);
         let mut root = attempt::run_span(&self.ids, &self.capture, self.end.as_ref(), self.last);
         root.attributes.push(KeyValue::new(
             "phonehome.leaks.unexpected",
@@ -360,3 +388,5 @@ impl Mapper {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tool_tests;

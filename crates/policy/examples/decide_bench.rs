@@ -6,7 +6,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use phonehome_catalog::Catalog;
-use phonehome_policy::{Policy, RequestInfo};
+use phonehome_policy::{Connecting, Policy, RequestInfo};
 
 fn main() {
     let mut text = String::from("default = \"deny\"\n");
@@ -21,6 +21,7 @@ fn main() {
     }
     let policy = Policy::parse(&text, "bench").expect("valid");
     let catalog = Catalog::builtin();
+    let unknown = Connecting::unknown();
     let n = 200_000;
     let hosts: Vec<String> = (0..n)
         .map(|i| format!("x{i}.svc{}.example.test", (i * 4 + 1) % 1000))
@@ -28,13 +29,13 @@ fn main() {
 
     let start = Instant::now();
     for host in &hosts {
-        black_box(policy.decide_host(host, 443, &catalog));
+        black_box(policy.decide_host(host, 443, &unknown, &catalog));
     }
     let new_hosts = start.elapsed().as_nanos() as f64 / n as f64;
 
     let start = Instant::now();
     for _ in 0..n {
-        black_box(policy.decide_host("x7.svc1.example.test", 443, &catalog));
+        black_box(policy.decide_host("x7.svc1.example.test", 443, &unknown, &catalog));
     }
     let cached = start.elapsed().as_nanos() as f64 / n as f64;
 
@@ -46,6 +47,7 @@ fn main() {
             method: if i % 2 == 0 { "POST" } else { "GET" },
             path: "/v2/chat",
             package_registry: false,
+            process: &unknown,
         };
         black_box(policy.decide_request(&request, &catalog));
     }

@@ -9,23 +9,32 @@
 //! purposes = ["llm-api"]        # catalog purposes; optional
 //! methods = ["POST"]            # optional
 //! paths = ["/v1/*"]             # globs on the path; optional
+//! exe = ["*/git", "*/npm"]      # globs on the connecting process's executable; optional
+//! own = false                   # the agent's own process (see `process`); optional
 //! ```
 //!
 //! The first rule whose conditions all hold decides; else `default`. Rules with only `hosts`
 //! and `purposes` decide at CONNECT, before any TLS; rules with `methods` or `paths` (or the
 //! `package-registry` purpose, recognised by protocol) decide per request, after interception.
+//! `exe` and `own` are decided from the connecting process ([`Connecting`]) at CONNECT; a
+//! connection whose process is not known matches no rule that has them.
 //! Presets: `observe` (allow all), `llm-only` (LLM API hosts of the catalog, and loopback),
 //! `offline` (loopback only).
 #![forbid(unsafe_code)]
 // Functions under 80 lines (clippy.toml), unit tests aside.
 #![cfg_attr(test, allow(clippy::too_many_lines))]
 
+mod parse;
+mod process;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::GlobSet;
 use phonehome_catalog::{Catalog, Purpose, TomlSyntax};
 use serde::Deserialize;
+
+pub use process::Connecting;
 
 /// The presets, for messages.
 pub const PRESETS: [&str; 3] = ["observe", "llm-only", "offline"];
@@ -77,29 +86,6 @@ pub enum PolicyError {
     },
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PolicyFile {
-    #[serde(default = "allow")]
-    default: Action,
-    #[serde(default)]
-    rule: Vec<toml::Spanned<RuleFile>>,
-}
-
-fn allow() -> Action {
-    Action::Allow
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RuleFile {
-    action: Action,
-    hosts: Option<Vec<String>>,
-    purposes: Option<Vec<String>>,
-    methods: Option<Vec<String>>,
-    paths: Option<Vec<String>>,
-}
-
 /// One compiled rule.
 #[derive(Debug)]
 struct Rule {
@@ -109,6 +95,10 @@ struct Rule {
     purposes: Vec<Purpose>,
     methods: Vec<String>,
     paths: Option<GlobSet>,
+    /// Globs on the connecting process's executable.
+    exe: Option<GlobSet>,
+    /// Whether the connecting process must be (or must not be) the agent's own.
+    own: Option<bool>,
     /// Needs the request (method, path, or registry recognition).
     per_request: bool,
     label: String,
@@ -140,6 +130,9 @@ pub struct Policy {
     owners: Vec<usize>,
     /// Rules without `hosts`, which apply to every host.
     hostless: Vec<usize>,
+    /// Whether a rule has `exe` or `own`: host decisions then depend on the process and are
+    /// not cached.
+    process_rules: bool,
     /// Host decisions already made, per (host, port).
     cache: Mutex<HashMap<(String, u16), HostDecision>>,
 }
@@ -163,6 +156,8 @@ pub struct RequestInfo<'a> {
     pub path: &'a str,
     /// Whether the request is a package registry request (recognised by protocol).
     pub package_registry: bool,
+    /// The process whose connection carried it.
+    pub process: &'a Connecting,
 }
 
 impl Policy {
@@ -216,97 +211,18 @@ impl Policy {
     ///
     /// # Errors
     /// As [`Policy::load`].
-    // Split in another helper's branch (issue 23, policy `parse`): the integrator removes this
-    // allow at merge.
-    #[allow(clippy::too_many_lines)]
     pub fn parse(text: &str, origin: &str) -> Result<Policy, PolicyError> {
-        let file: PolicyFile = toml::from_str(text).map_err(|e| PolicyError::Syntax {
-            origin: origin.to_owned(),
-            detail: TomlSyntax::new(text, &e),
-        })?;
-        let mut globs = GlobSetBuilder::new();
-        let mut owners = Vec::new();
-        let mut rules = Vec::new();
-        for (index, spanned) in file.rule.iter().enumerate() {
-            let line = text[..spanned.span().start.min(text.len())]
-                .matches('\n')
-                .count()
-                + 1;
-            let bad = |message: String| PolicyError::Rule {
-                origin: origin.to_owned(),
-                rule: index + 1,
-                line,
-                message,
-            };
-            let rule = spanned.get_ref();
-            for host in rule.hosts.iter().flatten() {
-                globs.add(glob(&host.to_ascii_lowercase()).map_err(&bad)?);
-                owners.push(index);
-            }
-            let purposes = rule
-                .purposes
-                .iter()
-                .flatten()
-                .map(|p| Purpose::parse(p))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| bad(e.to_string()))?;
-            let paths = match &rule.paths {
-                None => None,
-                Some(paths) => {
-                    let mut set = GlobSetBuilder::new();
-                    for path in paths {
-                        set.add(glob(path).map_err(&bad)?);
-                    }
-                    Some(set.build().map_err(|e| bad(e.to_string()))?)
-                }
-            };
-            let methods: Vec<String> = rule
-                .methods
-                .iter()
-                .flatten()
-                .map(|m| m.to_ascii_uppercase())
-                .collect();
-            let per_request = !methods.is_empty()
-                || paths.is_some()
-                || purposes.contains(&Purpose::PackageRegistry);
-            rules.push(Rule {
-                action: rule.action,
-                any_host: rule.hosts.is_none(),
-                purposes,
-                methods,
-                paths,
-                per_request,
-                label: format!(
-                    "rule {} ({origin} line {line}: {})",
-                    index + 1,
-                    describe(rule)
-                ),
-            });
-        }
-        let hosts = globs.build().map_err(|source| PolicyError::Hosts {
-            origin: origin.to_owned(),
-            source,
-        })?;
-        let hostless = rules
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.any_host)
-            .map(|(i, _)| i)
-            .collect();
-        Ok(Policy {
-            hostless,
-            name: origin.to_owned(),
-            default: file.default,
-            rules,
-            hosts,
-            owners,
-            cache: Mutex::new(HashMap::new()),
-        })
+        parse::parse(text, origin)
     }
 
     /// The preset's name or the file's path.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether a rule has `exe` or `own`: decisions then depend on the connecting process.
+    pub fn has_process_rules(&self) -> bool {
+        self.process_rules
     }
 
     /// Whether this policy can deny anything.
@@ -368,11 +284,31 @@ impl Policy {
         purpose().is_some_and(|p| rule.purposes.contains(&p))
     }
 
-    /// Decides a connection to `host:port` before any byte of it is read (CONNECT).
-    pub fn decide_host(&self, host: &str, port: u16, catalog: &Catalog) -> HostDecision {
+    /// Whether `rule`'s `exe` and `own` conditions hold for `process`.
+    fn process_holds(rule: &Rule, process: &Connecting) -> bool {
+        let exe = rule.exe.as_ref().is_none_or(|globs| {
+            process
+                .exe
+                .as_deref()
+                .is_some_and(|exe| globs.is_match(exe))
+        });
+        exe && rule.own.is_none_or(|own| process.own == Some(own))
+    }
+
+    /// Decides a connection to `host:port` by `process` before any byte of it is read
+    /// (CONNECT).
+    pub fn decide_host(
+        &self,
+        host: &str,
+        port: u16,
+        process: &Connecting,
+        catalog: &Catalog,
+    ) -> HostDecision {
         let key = (host.to_owned(), port);
-        if let Some(cached) = self.lock_cache().get(&key) {
-            return cached.clone();
+        if !self.process_rules {
+            if let Some(cached) = self.lock_cache().get(&key) {
+                return cached.clone();
+            }
         }
         let mut looked_up = None;
         let mut purpose =
@@ -380,6 +316,9 @@ impl Policy {
         let mut decision = HostDecision::Decided(self.default_decision());
         for i in self.candidates(host) {
             let rule = &self.rules[i];
+            if !Self::process_holds(rule, process) {
+                continue;
+            }
             if rule.per_request {
                 decision = HostDecision::PerRequest;
                 break;
@@ -392,7 +331,9 @@ impl Policy {
                 break;
             }
         }
-        self.lock_cache().insert(key, decision.clone());
+        if !self.process_rules {
+            self.lock_cache().insert(key, decision.clone());
+        }
         decision
     }
 
@@ -418,7 +359,11 @@ impl Policy {
                     .iter()
                     .any(|m| m.eq_ignore_ascii_case(request.method));
             let path = rule.paths.as_ref().is_none_or(|p| p.is_match(request.path));
-            if method && path && Self::purposes_hold(rule, &mut purpose, request.package_registry) {
+            if method
+                && path
+                && Self::process_holds(rule, request.process)
+                && Self::purposes_hold(rule, &mut purpose, request.package_registry)
+            {
                 return Decision {
                     action: rule.action,
                     rule: rule.label.clone(),
@@ -429,168 +374,5 @@ impl Policy {
     }
 }
 
-fn glob(pattern: &str) -> Result<globset::Glob, String> {
-    GlobBuilder::new(pattern)
-        .literal_separator(false)
-        .build()
-        .map_err(|e| format!("invalid pattern {pattern:?}: {}", e.kind()))
-}
-
-fn describe(rule: &RuleFile) -> String {
-    let mut parts = vec![rule.action.as_str().to_owned()];
-    let list = |name: &str, values: &Option<Vec<String>>| {
-        values.as_ref().map(|v| format!("{name} {:?}", v))
-    };
-    parts.extend(list("hosts", &rule.hosts));
-    parts.extend(list("purposes", &rule.purposes));
-    parts.extend(list("methods", &rule.methods));
-    parts.extend(list("paths", &rule.paths));
-    parts.join(" ")
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn catalog() -> Catalog {
-        Catalog::builtin()
-    }
-
-    fn decide(policy: &Policy, host: &str) -> Action {
-        match policy.decide_host(host, 443, &catalog()) {
-            HostDecision::Decided(d) => d.action,
-            HostDecision::PerRequest => panic!("per request"),
-        }
-    }
-
-    #[test]
-    fn presets() {
-        let offline = Policy::preset("offline").expect("preset");
-        assert_eq!(decide(&offline, "127.0.0.1"), Action::Allow);
-        assert_eq!(decide(&offline, "localhost"), Action::Allow);
-        assert_eq!(decide(&offline, "api.openai.com"), Action::Deny);
-        let llm = Policy::preset("llm-only").expect("preset");
-        assert_eq!(decide(&llm, "api.openai.com"), Action::Allow);
-        assert_eq!(decide(&llm, "us.i.posthog.com"), Action::Deny);
-        assert_eq!(decide(&llm, "::1"), Action::Allow);
-        let observe = Policy::preset("observe").expect("preset");
-        assert_eq!(decide(&observe, "anything.test"), Action::Allow);
-        assert!(!observe.can_deny());
-    }
-
-    #[test]
-    fn first_match_wins_and_labels_name_the_rule() {
-        let text = "default = \"deny\"\n[[rule]]\naction = \"deny\"\nhosts = [\"*.posthog.com\"]\n\n[[rule]]\naction = \"allow\"\npurposes = [\"telemetry\"]\n";
-        let policy = Policy::parse(text, "p.toml").expect("parses");
-        match policy.decide_host("us.i.posthog.com", 443, &catalog()) {
-            HostDecision::Decided(d) => {
-                assert_eq!(d.action, Action::Deny);
-                assert_eq!(
-                    d.rule,
-                    "rule 1 (p.toml line 2: deny hosts [\"*.posthog.com\"])"
-                );
-            }
-            other => panic!("{other:?}"),
-        }
-        match policy.decide_host("unknown.test", 443, &catalog()) {
-            HostDecision::Decided(d) => assert_eq!(d.rule, "default deny (p.toml)"),
-            other => panic!("{other:?}"),
-        }
-    }
-
-    #[test]
-    fn method_and_path_rules_decide_per_request() {
-        let text = "[[rule]]\naction = \"deny\"\nhosts = [\"api.test\"]\nmethods = [\"post\"]\npaths = [\"/v1/*\"]\n";
-        let policy = Policy::parse(text, "p.toml").expect("parses");
-        let c = catalog();
-        assert_eq!(
-            policy.decide_host("api.test", 443, &c),
-            HostDecision::PerRequest
-        );
-        assert_eq!(decide(&policy, "other.test"), Action::Allow);
-        let request = |method, path| RequestInfo {
-            host: "api.test",
-            port: 443,
-            method,
-            path,
-            package_registry: false,
-        };
-        assert_eq!(
-            policy
-                .decide_request(&request("POST", "/v1/chat"), &c)
-                .action,
-            Action::Deny
-        );
-        assert_eq!(
-            policy
-                .decide_request(&request("GET", "/v1/chat"), &c)
-                .action,
-            Action::Allow
-        );
-        assert_eq!(
-            policy
-                .decide_request(&request("POST", "/v2/chat"), &c)
-                .action,
-            Action::Allow
-        );
-    }
-
-    #[test]
-    fn errors_are_clear() {
-        let e = Policy::load("nonsense-preset")
-            .expect_err("unknown")
-            .to_string();
-        assert!(e.contains("observe, llm-only, offline"), "{e}");
-        let e = Policy::parse(
-            "[[rule]]\naction = \"deny\"\npurposes = [\"spying\"]\n",
-            "p.toml",
-        )
-        .expect_err("purpose")
-        .to_string();
-        assert!(
-            e.starts_with("p.toml: rule 1 (line 1)") && e.contains("valid purposes: llm-api"),
-            "{e}"
-        );
-        let e = Policy::parse(
-            "[[rule]]\naction = \"deny\"\nhosts = [\"[oops\"]\n",
-            "p.toml",
-        )
-        .expect_err("glob")
-        .to_string();
-        assert!(e.contains("invalid pattern \"[oops\""), "{e}");
-        let e = Policy::parse("default = \"maybe\"\n", "p.toml")
-            .expect_err("toml")
-            .to_string();
-        assert!(e.starts_with("p.toml: line 1, column 11"), "{e}");
-        assert!(
-            e.contains("allow") && e.contains("deny"),
-            "lists the valid actions: {e}"
-        );
-        let e = Policy::parse("[[rule]]\naction = \"deny\"\nhost = [\"x\"]\n", "p.toml")
-            .expect_err("field")
-            .to_string();
-        assert!(e.contains("hosts"), "lists the valid fields: {e}");
-    }
-
-    #[test]
-    fn errors_keep_their_detail_typed() {
-        let e = Policy::parse("default = \"maybe\"\n", "p.toml").expect_err("toml");
-        let PolicyError::Syntax { origin, detail } = &e else {
-            panic!("a syntax error: {e:?}");
-        };
-        assert_eq!(
-            (origin.as_str(), detail.line, detail.column),
-            ("p.toml", Some(1), Some(11))
-        );
-        // A directory exists but cannot be read as a file: the I/O error is the source.
-        let dir = std::env::temp_dir();
-        let e = Policy::load(dir.to_str().expect("UTF-8 temp dir")).expect_err("a directory");
-        assert!(matches!(e, PolicyError::Read { .. }), "{e:?}");
-        let source = std::error::Error::source(&e).expect("the I/O error");
-        assert!(
-            source.downcast_ref::<std::io::Error>().is_some(),
-            "{source:?}"
-        );
-        assert!(e.to_string().ends_with(": cannot read"), "{e}");
-    }
-}
+mod tests;

@@ -44,7 +44,13 @@ pub struct ProxyConfig {
     /// How long a sinkholed tunnel waits for the client's first bytes (and any tunnel for the
     /// rest of first bytes it has started) before it is closed and the wait recorded.
     pub sinkhole_wait: Duration,
+    /// How long a client may take to send a whole HTTP/1 request head before the connection
+    /// is answered 408, closed and the wait recorded (hyper's header read timeout).
+    pub head_timeout: Duration,
 }
+
+/// Default of [`ProxyConfig::head_timeout`] (hyper's own).
+pub const DEFAULT_HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Default of [`ProxyConfig::sinkhole_wait`].
 pub const DEFAULT_SINKHOLE_WAIT: Duration = Duration::from_secs(30);

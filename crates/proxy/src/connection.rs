@@ -53,6 +53,8 @@ pub(crate) struct ConnState {
     pub outsider: bool,
     /// Who owned the client socket at accept, for the `conn` record.
     attribution: Mutex<Option<Attribution>>,
+    /// That owner as the policy's process rules see it.
+    pub connecting: phonehome_policy::Connecting,
     /// Whether a `request` record carried the attribution already (the first one does).
     announced: std::sync::atomic::AtomicBool,
     /// A sinkholed connection's `blocked` or `error`, kept back so that it can carry the flow
@@ -90,7 +92,9 @@ impl ConnState {
     /// when the denial is enforced (a dry run records it and lets the connection go on).
     /// When the connection will be sinkholed, the `blocked` record waits for its first flow.
     pub(crate) fn host_denied(&self, target: &Target) -> Option<String> {
-        let Verdict::Deny { rule, enforced } = self.ctx.enforcer.as_ref()?.host(target) else {
+        let Verdict::Deny { rule, enforced } =
+            self.ctx.enforcer.as_ref()?.host(target, &self.connecting)
+        else {
             return None;
         };
         let record = enforce::blocked(Some(self.id), None, target, None, &rule, enforced);
@@ -208,6 +212,20 @@ impl Observer for Counting {
     }
 }
 
+/// The owner as the policy's process rules see it: `own` is told only inside or outside the
+/// command's tree, not when there is no command or the chain was cut short.
+fn connecting(attribution: Option<&Attribution>) -> phonehome_policy::Connecting {
+    let Some(a) = attribution else {
+        return phonehome_policy::Connecting::unknown();
+    };
+    let in_tree = match a.lineage {
+        Lineage::Command => Some(true),
+        Lineage::Outsider => Some(false),
+        _ => None,
+    };
+    phonehome_policy::Connecting::of(Some(&a.process), &a.ancestry, in_tree)
+}
+
 impl ConnState {
     /// A new client connection, not yet counted or named.
     /// A new client connection from `client` to `server` (phonehome's address, or under
@@ -238,6 +256,7 @@ impl ConnState {
             outsider: attribution
                 .as_ref()
                 .is_some_and(|a| a.lineage == Lineage::Outsider),
+            connecting: connecting(attribution.as_ref()),
             attribution: Mutex::new(attribution),
             announced: std::sync::atomic::AtomicBool::new(false),
             deferred: Mutex::new(None),

@@ -48,6 +48,8 @@ pub(crate) struct Context {
     pub sinkhole_wait: Duration,
     /// How long an upstream response may send nothing (`--idle-timeout`); `None`: no limit.
     pub idle_timeout: Option<Duration>,
+    /// How long a client may take to send an HTTP/1 request head.
+    pub head_timeout: Duration,
     server_configs: Mutex<ServerConfigs>,
 }
 
@@ -73,6 +75,7 @@ impl Context {
                 .map(|token| basic_authorization(&format!("{}:{token}", PROXY_USER))),
             sinkhole_wait: config.sinkhole_wait,
             idle_timeout: config.idle_timeout,
+            head_timeout: config.head_timeout,
             server_configs: Mutex::new(HashMap::new()),
             attributor: Mutex::new(None),
         }

@@ -4,7 +4,7 @@
 //! would-be denial is recorded with `enforced: false`.
 
 use phonehome_catalog::Catalog;
-use phonehome_policy::{Action, HostDecision, Policy, RequestInfo};
+use phonehome_policy::{Action, Connecting, HostDecision, Policy, RequestInfo};
 use phonehome_record::{Blocked, ConnId, FlowId, Record, Target};
 
 use crate::recorder::Recorder;
@@ -38,11 +38,12 @@ pub(crate) enum Verdict {
 }
 
 impl Enforcer {
-    /// At CONNECT (or the first absolute-form request): the host alone.
-    pub(crate) fn host(&self, target: &Target) -> Verdict {
+    /// At CONNECT (or the first absolute-form request): the host, and the process that
+    /// opened the connection.
+    pub(crate) fn host(&self, target: &Target, process: &Connecting) -> Verdict {
         match self
             .policy
-            .decide_host(&target.host, target.port, &self.catalog)
+            .decide_host(&target.host, target.port, process, &self.catalog)
         {
             HostDecision::Decided(d) if d.action == Action::Deny => self.deny(d.rule),
             _ => Verdict::Pass,
@@ -56,6 +57,7 @@ impl Enforcer {
         method: &str,
         path: &str,
         headers: &[(String, String)],
+        process: &Connecting,
     ) -> Verdict {
         let info = RequestInfo {
             host: &target.host,
@@ -63,6 +65,7 @@ impl Enforcer {
             method,
             path,
             package_registry: phonehome_catalog::recognise_package(method, path, headers).is_some(),
+            process,
         };
         let decision = self.policy.decide_request(&info, &self.catalog);
         match decision.action {

@@ -2,13 +2,14 @@
 //! the upstream [`link`] requests are forwarded over, or the [`sinkhole`] that answers in the
 //! upstream's place; each [`flow`]'s records, with the [`tee`] that copies bodies into the
 //! recorder and the [`idle`] limit on upstream bodies; the [`headtap`] that reads headers as
-//! sent; [`websocket`] pass-through; the [`responses`] phonehome gives itself; and what a
+//! sent (its HTTP/2 header blocks checked by [`hpack_guard`] first); [`websocket`] pass-through; the [`responses`] phonehome gives itself; and what a
 //! client did wrong ([`client_error`]).
 
 pub(crate) mod client_error;
 pub(crate) mod engine;
 pub(crate) mod flow;
 pub(crate) mod headtap;
+pub(crate) mod hpack_guard;
 pub(crate) mod idle;
 pub(crate) mod link;
 pub(crate) mod responses;

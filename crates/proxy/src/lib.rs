@@ -34,7 +34,7 @@ mod tls;
 mod tunnel;
 
 pub use attribution::{Attribution, Attributor, Lineage};
-pub use config::{ProxyConfig, DEFAULT_SINKHOLE_WAIT};
+pub use config::{ProxyConfig, DEFAULT_HEAD_TIMEOUT, DEFAULT_SINKHOLE_WAIT};
 pub use dial::dialer::DEFAULT_CONNECT_TIMEOUT;
 pub use dial::error::DialError;
 pub use dial::upstream_proxy::UpstreamProxy;

@@ -180,8 +180,12 @@ impl ProxyHandle {
 
     /// Whether the policy denies `target` by its host alone: the rule and whether the denial
     /// is enforced (false in a dry run). `None` when it passes or decides per request.
+    ///
+    /// No process: a name being resolved has no connection yet, so `exe` and `own` rules do
+    /// not apply here (the connection that follows is decided with its process).
     pub fn denies_host(&self, target: &phonehome_record::Target) -> Option<(String, bool)> {
-        match self.ctx.enforcer.as_ref()?.host(target) {
+        let unknown = phonehome_policy::Connecting::unknown();
+        match self.ctx.enforcer.as_ref()?.host(target, &unknown) {
             enforce::Verdict::Deny { rule, enforced } => Some((rule, enforced)),
             enforce::Verdict::Pass => None,
         }

@@ -138,6 +138,8 @@ struct Shared {
     warned_full: AtomicBool,
     /// Set by [`Recorder::stop_now`]: the writer skips what is queued and writes `end`.
     stop_now: AtomicBool,
+    /// Events the writer has taken off its queue (written, or counted as lost).
+    taken: AtomicU64,
     options: RecorderOptions,
 }
 
@@ -220,6 +222,7 @@ impl Recorder {
             recorder_full: AtomicU64::new(0),
             warned_full: AtomicBool::new(false),
             stop_now: AtomicBool::new(false),
+            taken: AtomicU64::new(0),
             options,
         });
         let thread_shared = shared.clone();
@@ -318,6 +321,17 @@ impl Recorder {
     /// (`end.lost.unwritten_at_stop`) and, after [`Recorder::finish`], writes `end` at once.
     pub fn stop_now(&self) {
         self.shared.stop_now.store(true, Ordering::Release);
+    }
+
+    /// How many queued events the writer has taken so far (written, or counted as lost): a
+    /// writer that is behind but moving makes this grow; a stuck one does not.
+    pub fn progress(&self) -> u64 {
+        self.shared.taken.load(Ordering::Acquire)
+    }
+
+    /// Whether anything is still queued for the writer.
+    pub fn behind(&self) -> bool {
+        self.shared.held.load(Ordering::Acquire) > 0
     }
 }
 

@@ -153,35 +153,56 @@ pub fn is_credential_name(name: &str) -> bool {
 /// assert_eq!(credential_name_strength("token_type"), None);
 /// ```
 pub fn credential_name_strength(name: &str) -> Option<NameStrength> {
-    let lower = name.to_ascii_lowercase();
-    if NOT_CREDENTIALS.contains(&lower.as_str()) {
+    // Compared in any ASCII case, word by word, without copying the name (this runs for
+    // every header of every request an analysis reads).
+    if is_one_of(NOT_CREDENTIALS, name) {
         return None;
     }
-    let mut words: Vec<String> = words(name).map(|w| w.to_ascii_lowercase()).collect();
-    while words.len() > 1 && words.last().is_some_and(|w| is_carrier(w)) {
-        words.pop();
-    }
-    let (last, before) = match words.as_slice() {
-        [.., before, last] => (last.as_str(), Some(before.as_str())),
-        [last] => (last.as_str(), None),
-        [] => return None,
-    };
-    let qualified_key = last == "key" && before.is_some_and(|b| STRONG_KEY_QUALIFIERS.contains(&b));
+    let (last, before) = last_words(name)?;
+    let qualified_key = last.eq_ignore_ascii_case("key")
+        && before.is_some_and(|b| is_one_of(STRONG_KEY_QUALIFIERS, b));
     if qualified_key
-        || STRONG_WORDS.contains(&last)
-        || CREDENTIAL_WORD_ENDINGS.iter().any(|e| last.ends_with(e))
+        || is_one_of(STRONG_WORDS, last)
+        || CREDENTIAL_WORD_ENDINGS
+            .iter()
+            .any(|e| ends_with_ignore_ascii_case(last, e))
     {
         Some(NameStrength::Strong)
-    } else if CREDENTIAL_WORDS.contains(&last) {
+    } else if is_one_of(CREDENTIAL_WORDS, last) {
         Some(NameStrength::Weak)
     } else {
         None
     }
 }
 
-/// Whether `word` (lowercase) is one of the [`CARRIER_WORDS`] or a number.
+/// The last word of a name once trailing [`CARRIER_WORDS`] and numbers are left out (the
+/// first word stays, whatever it is), and the word before it.
+fn last_words(name: &str) -> Option<(&str, Option<&str>)> {
+    let mut found = None;
+    let mut previous = None;
+    for word in words(name) {
+        if found.is_none() || !is_carrier(word) {
+            found = Some((word, previous));
+        }
+        previous = Some(word);
+    }
+    found
+}
+
+/// Whether `word` equals one of `list` (lowercase) in any ASCII case.
+fn is_one_of(list: &[&str], word: &str) -> bool {
+    list.iter().any(|w| w.eq_ignore_ascii_case(word))
+}
+
+/// Whether `word` ends with `ending` (lowercase) in any ASCII case.
+fn ends_with_ignore_ascii_case(word: &str, ending: &str) -> bool {
+    word.len() >= ending.len()
+        && word.as_bytes()[word.len() - ending.len()..].eq_ignore_ascii_case(ending.as_bytes())
+}
+
+/// Whether `word` (any ASCII case) is one of the [`CARRIER_WORDS`] or a number.
 fn is_carrier(word: &str) -> bool {
-    CARRIER_WORDS.contains(&word) || word.bytes().all(|b| b.is_ascii_digit())
+    is_one_of(CARRIER_WORDS, word) || word.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Every word and ending that can mark a credential's name: a name [`is_credential_name`]
@@ -201,18 +222,27 @@ fn words(name: &str) -> impl Iterator<Item = &str> {
         .filter(|w| !w.is_empty())
 }
 
-fn split_camel_case(word: &str) -> Vec<&str> {
+fn split_camel_case(word: &str) -> impl Iterator<Item = &str> {
     let bytes = word.as_bytes();
-    let mut out = Vec::new();
     let mut start = 0;
-    for i in 1..bytes.len() {
-        if bytes[i - 1].is_ascii_lowercase() && bytes[i].is_ascii_uppercase() {
-            out.push(&word[start..i]);
-            start = i;
+    let mut i = 1;
+    std::iter::from_fn(move || {
+        if start > bytes.len() {
+            return None;
         }
-    }
-    out.push(&word[start..]);
-    out
+        while i < bytes.len() {
+            let at = i;
+            i += 1;
+            if bytes[at - 1].is_ascii_lowercase() && bytes[at].is_ascii_uppercase() {
+                let piece = &word[start..at];
+                start = at;
+                return Some(piece);
+            }
+        }
+        let rest = &word[start..];
+        start = bytes.len() + 1;
+        Some(rest)
+    })
 }
 
 /// Whether header `name` (any case) carries a credential: [`is_credential_name`].
@@ -267,6 +297,78 @@ fn has_part(lower: &str, parts: &[&str]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The rule as first written: the name lowercased, split into owned words, carriers
+    /// popped. [`credential_name_strength`] must say the same without copying.
+    fn strength_by_copies(name: &str) -> Option<NameStrength> {
+        let lower = name.to_ascii_lowercase();
+        if NOT_CREDENTIALS.contains(&lower.as_str()) {
+            return None;
+        }
+        let mut words: Vec<String> = name
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .flat_map(|w| {
+                let mut out = Vec::new();
+                let mut start = 0;
+                for i in 1..w.len() {
+                    let b = w.as_bytes();
+                    if b[i - 1].is_ascii_lowercase() && b[i].is_ascii_uppercase() {
+                        out.push(w[start..i].to_ascii_lowercase());
+                        start = i;
+                    }
+                }
+                out.push(w[start..].to_ascii_lowercase());
+                out
+            })
+            .filter(|w| !w.is_empty())
+            .collect();
+        while words.len() > 1 && words.last().is_some_and(|w| is_carrier(w)) {
+            words.pop();
+        }
+        let (last, before) = match words.as_slice() {
+            [.., before, last] => (last.as_str(), Some(before.as_str())),
+            [last] => (last.as_str(), None),
+            [] => return None,
+        };
+        let qualified_key =
+            last == "key" && before.is_some_and(|b| STRONG_KEY_QUALIFIERS.contains(&b));
+        if qualified_key
+            || STRONG_WORDS.contains(&last)
+            || CREDENTIAL_WORD_ENDINGS.iter().any(|e| last.ends_with(e))
+        {
+            Some(NameStrength::Strong)
+        } else if CREDENTIAL_WORDS.contains(&last) {
+            Some(NameStrength::Weak)
+        } else {
+            None
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn strength_without_copies_agrees(
+            parts in prop::collection::vec(
+                prop_oneof![
+                    prop::sample::select(vec![
+                        "api", "Key", "key", "ACCESS", "token", "Token", "value", "B64", "2",
+                        "session", "Id", "auth", "Authorization", "x", "sec", "websocket",
+                        "secret", "privateKey", "monkey", "é", "",
+                    ]).prop_map(str::to_owned),
+                    "[a-zA-Z0-9]{0,6}",
+                ],
+                0..6,
+            ),
+            seps in prop::collection::vec(prop::sample::select(vec!["-", "_", ".", "", " "]), 6),
+        ) {
+            let name: String = parts
+                .iter()
+                .zip(&seps)
+                .flat_map(|(p, s)| [p.as_str(), *s])
+                .collect();
+            prop_assert_eq!(credential_name_strength(&name), strength_by_copies(&name), "{}", name);
+        }
+    }
 
     #[test]
     fn headers() {

@@ -15,6 +15,7 @@ mod credential;
 mod head;
 mod id;
 mod markers;
+mod owned_line;
 mod package;
 mod payload;
 mod process;
@@ -33,7 +34,7 @@ pub use credential::{
 pub use head::{RecordHead, RecordKind};
 pub use id::{ConnId, FlowId};
 pub use markers::{collect_markers, CollectedMarkers, Origin};
-pub use package::agent_package;
+pub use package::{agent_package, running_program};
 pub use payload::redact_ws;
 pub use process::{Ancestor, ConnProcess, ProcessInfo};
 pub use reader::{CaptureReader, ReadError, ReadErrorKind, ReadItem};

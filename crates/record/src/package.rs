@@ -42,6 +42,14 @@ pub fn agent_package(argv: &[String], cwd: &Path, path: Option<&OsStr>) -> Optio
         .or_else(|| dist_info(&real))
 }
 
+/// The program a process runs: the script (its first non-option argument) when `exe` is a
+/// script interpreter (`node /usr/lib/x/cli.js` runs `/usr/lib/x/cli.js`), else `exe`. `argv`
+/// includes `argv[0]`.
+pub fn running_program<'a>(exe: &'a str, argv: &'a [String]) -> &'a str {
+    let exe = exe.strip_suffix(" (deleted)").unwrap_or(exe);
+    interpreted_script(Path::new(exe), argv.get(1..).unwrap_or_default()).unwrap_or(exe)
+}
+
 /// A program name as a path: as given when it has a `/`, else the first executable file of
 /// that name in `path`.
 fn resolve(program: &str, cwd: &Path, path: Option<&OsStr>) -> Option<PathBuf> {

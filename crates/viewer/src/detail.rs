@@ -39,6 +39,8 @@ pub struct Detail {
     sinkhole: Option<Sinkhole>,
     /// The connection's `conn` record, when it names a process.
     conn: Option<Conn>,
+    /// Why the connection was made (`cause.rs`), once known.
+    cause: Option<String>,
     pub tabs: Vec<Tab>,
 }
 
@@ -87,6 +89,7 @@ impl Detail {
             telemetry,
             sinkhole,
             conn,
+            cause: None,
             tabs: Vec::new(),
         };
         detail.build(fold_depth);
@@ -101,7 +104,19 @@ impl Detail {
     /// (Re)builds the tabs with containers below `fold_depth` folded.
     pub fn build(&mut self, fold_depth: usize) {
         // Who sent it: under the request line, or above the records of a row without one.
-        let process = self.conn.as_ref().map(process_lines).unwrap_or_default();
+        let mut process = self.conn.as_ref().map(process_lines).unwrap_or_default();
+        if let Some(cause) = &self.cause {
+            let line = Line::from(vec![
+                Span::styled(format!("{:<9}", "cause"), json::key_style()),
+                Span::raw(cause.clone()),
+            ]);
+            // Above the blank line that ends the process's lines.
+            let at = process.len().saturating_sub(1);
+            process.insert(at, line);
+            if process.len() == 1 {
+                process.push(Line::default());
+            }
+        }
         let mut tabs = Vec::new();
         let mut raw_process = Vec::new();
         if let Some(x) = &self.exchange {
@@ -120,6 +135,26 @@ impl Detail {
         raw.lines.splice(0..0, raw_process);
         tabs.push(raw);
         self.tabs = tabs;
+    }
+}
+
+impl Detail {
+    /// Whether the records read name the connection's process (its `conn` record, or its
+    /// first request).
+    pub fn process_known(&self) -> bool {
+        let known =
+            |p: &Option<Box<ConnProcess>>| p.as_deref().and_then(ConnProcess::known).is_some();
+        self.conn.as_ref().is_some_and(|c| known(&c.process))
+            || self
+                .records
+                .iter()
+                .any(|r| matches!(r, Record::Request(q) if known(&q.process)))
+    }
+
+    /// Shows why the connection was made (a line under the process), rebuilding the tabs.
+    pub fn set_cause(&mut self, cause: String, fold_depth: usize) {
+        self.cause = Some(cause);
+        self.build(fold_depth);
     }
 }
 

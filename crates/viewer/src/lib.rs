@@ -13,6 +13,7 @@
 #![cfg_attr(test, allow(clippy::too_many_lines))]
 
 mod app;
+mod cause;
 mod detail;
 mod filter;
 mod index;

@@ -526,13 +526,14 @@ Flow detail
   z / Z     fold / unfold JSON one level
   c         copy the whole payload of the tab (OSC 52)
   v         start or end a line selection; y copies it (or the line)
+  w         to the tool call that caused the connection (its LLM call)
   n / p     next / previous flow
   q/Esc     back to the list
 
 Anywhere: ? this help · Ctrl-C quit";
     let area = frame.area();
     let width = 76.min(area.width);
-    let height = 30.min(area.height);
+    let height = 31.min(area.height);
     let popup = Rect {
         x: area.x + (area.width - width) / 2,
         y: area.y + (area.height - height) / 2,

@@ -180,7 +180,8 @@ fn copy_payload_and_selection() {
         "{copied}"
     );
     assert!(fixture.contains(&serde_json::to_string(&copied).expect("json")));
-    press(&mut app, "jvjy");
+    // Below the heading, the cause line and a blank line: two header lines.
+    press(&mut app, "jjjvjy");
     let lines = String::from_utf8(app.copy.take().expect("copy")).expect("utf8");
     assert_eq!(lines.lines().count(), 2, "{lines}");
 }
@@ -336,4 +337,42 @@ fn a_process_fills_in_when_its_conn_record_arrives() {
     std::io::Write::write_all(&mut file, format!("{}\n", lines[3]).as_bytes()).expect("write");
     assert_eq!(process(&mut app).as_deref(), Some("curl"));
     assert!(screen(&mut app).contains("GET     curl"));
+}
+
+/// A flow made by a command a tool call ran says so under its process, and `w` goes to the
+/// tool call in its LLM call's conversation; the agent's own LLM call says it is its own.
+#[test]
+fn a_caused_flow_names_its_tool_call_and_w_goes_to_it() {
+    let mut app = open(
+        &data().join("tool_call.jsonl"),
+        Options {
+            static_view: true,
+            ..Options::default()
+        },
+    );
+    // The LLM call opens on its conversation; its request tab is two tabs on.
+    press(&mut app, "\n\t\t");
+    let own = screen(&mut app);
+    assert!(own.contains("cause    the agent's own"), "{own}");
+    // The curl's flow opens on its response; its request tab is two tabs on.
+    press(&mut app, "\x1bj\n\t\t");
+    let text = screen(&mut app);
+    assert!(
+        text.contains("cause    tool call bash call_fetch1 · matched by argv"),
+        "{text}"
+    );
+    press(&mut app, "w");
+    let text = screen(&mut app);
+    assert!(text.contains("tool call bash call_fetch1"), "{text}");
+    assert!(
+        text.contains("POST api.llm.test:443/v1/chat/completions"),
+        "{text}"
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("call_fetch1") && l.contains("bash")),
+        "the conversation at the call: {text}"
+    );
 }

@@ -132,7 +132,7 @@ async fn claude_code_telemetry_is_as_the_catalog_says_and_its_switches_work() {
 #[tokio::test]
 async fn claude_codes_bash_tool_call_is_joined_to_the_request_it_made() {
     let target = Target::start().await;
-    let run = run_agent_with(Some(&target.command()), |place| Launch {
+    let run = run_agent_with(Some(&target), |place| Launch {
         exe: executable("claude"),
         args: ["-p", PROMPT, "--allowedTools", "Bash"]
             .map(str::to_owned)

@@ -13,12 +13,12 @@ async fn run_codex(switch: Option<String>) -> AgentRun {
     run_codex_tool(switch, None).await
 }
 
-/// [`run_codex`], with the stand-in asking for `tool_command` first; then Codex runs commands
+/// [`run_codex`], with the stand-in asking for `target`'s command first; then Codex runs commands
 /// without approval or sandbox (`--dangerously-bypass-approvals-and-sandbox`: its sandbox
 /// would refuse the network).
-async fn run_codex_tool(switch: Option<String>, tool_command: Option<&str>) -> AgentRun {
-    let tool = tool_command.is_some();
-    run_agent_with(tool_command, |place| {
+async fn run_codex_tool(switch: Option<String>, target: Option<&Target>) -> AgentRun {
+    let tool = target.is_some();
+    run_agent_with(target, |place| {
         let home = place.home().join(".codex");
         std::fs::create_dir_all(&home).expect("CODEX_HOME");
         let provider = format!(
@@ -131,6 +131,6 @@ fn assert_github_advice(run: &AgentRun) {
 #[tokio::test]
 async fn codexs_shell_tool_call_is_joined_to_the_request_it_made() {
     let target = Target::start().await;
-    let run = run_codex_tool(None, Some(&target.command())).await;
+    let run = run_codex_tool(None, Some(&target)).await;
     run.assert_tool_call_joined(&target);
 }

@@ -27,11 +27,11 @@ async fn run_gemini(switch: Option<String>) -> AgentRun {
     run_gemini_tool(switch, None).await
 }
 
-/// [`run_gemini`], with the stand-in asking for `tool_command` first; then Gemini CLI runs
+/// [`run_gemini`], with the stand-in asking for `target`'s command first; then Gemini CLI runs
 /// tools without asking (`--yolo`).
-async fn run_gemini_tool(switch: Option<String>, tool_command: Option<&str>) -> AgentRun {
-    let tool = tool_command.is_some();
-    run_agent_with(tool_command, |place| {
+async fn run_gemini_tool(switch: Option<String>, target: Option<&Target>) -> AgentRun {
+    let tool = target.is_some();
+    run_agent_with(target, |place| {
         let dir = place.home().join(".gemini");
         std::fs::create_dir_all(&dir).expect(".gemini");
         let mut settings = json!({"security": {"auth": {"selectedType": "gemini-api-key"}}});
@@ -100,6 +100,6 @@ async fn run_gemini_with(switch: String) -> AgentRun {
 #[tokio::test]
 async fn gemini_clis_shell_tool_call_is_joined_to_the_request_it_made() {
     let target = Target::start().await;
-    let run = run_gemini_tool(None, Some(&target.command())).await;
+    let run = run_gemini_tool(None, Some(&target)).await;
     run.assert_tool_call_joined(&target);
 }

@@ -17,7 +17,8 @@ mod claude_code;
 mod codex;
 mod gemini_cli;
 mod opencode;
-mod tool_calls;
+pub(crate) mod tool_calls;
+mod tool_spans;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -136,14 +137,17 @@ pub async fn run_agent(launch: impl FnOnce(&Place) -> Launch) -> AgentRun {
     run_agent_with(None, launch).await
 }
 
-/// [`run_agent`] with the LLM stand-in in tool-call mode when `tool_command` is given.
+/// [`run_agent`] with the LLM stand-in in tool-call mode when `tool` is given: it asks for
+/// the tool's command, phonehome trusts the tool's server's CA too and takes its extra `run`
+/// arguments.
 pub async fn run_agent_with(
-    tool_command: Option<&str>,
+    tool: Option<&tool_calls::Target>,
     launch: impl FnOnce(&Place) -> Launch,
 ) -> AgentRun {
     let scratch = Scratch::new();
     let pki = TestPki::new(scratch.dir.path());
-    let (mut server, port) = start_server_with(scratch.dir.path(), &pki, tool_command).await;
+    let command = tool.map(tool_calls::Target::command);
+    let (mut server, port) = start_server_with(scratch.dir.path(), &pki, command.as_deref()).await;
     let (firewall, _refused) = connect_proxy(false).await;
     let place = Place { scratch, port };
     for dir in ["home", "work", "config", "data", "cache", "state"] {
@@ -166,8 +170,13 @@ pub async fn run_agent_with(
     }
     cmd.envs(launch.env.iter().map(|(k, v)| (k, v)));
     cmd.args(["run", "--sinkhole", "all", "--extra-ca"])
-        .arg(&pki.ca_pem)
-        .arg("--out")
+        .arg(&pki.ca_pem);
+    if let Some(tool) = tool {
+        cmd.arg("--extra-ca")
+            .arg(tool.ca_pem())
+            .args(&tool.run_args);
+    }
+    cmd.arg("--out")
         .arg(&out)
         .arg("--")
         .arg(&launch.exe)

@@ -13,11 +13,11 @@ async fn run_opencode(switch: Option<String>) -> AgentRun {
     run_opencode_tool(switch, None).await
 }
 
-/// [`run_opencode`], with the stand-in asking for `tool_command` first (OpenCode's `bash`
+/// [`run_opencode`], with the stand-in asking for `target`'s command first (OpenCode's `bash`
 /// permission set to `allow` in its configuration).
-async fn run_opencode_tool(switch: Option<String>, tool_command: Option<&str>) -> AgentRun {
-    let tool = tool_command.is_some();
-    run_agent_with(tool_command, |place| {
+pub(super) async fn run_opencode_tool(switch: Option<String>, target: Option<&Target>) -> AgentRun {
+    let tool = target.is_some();
+    run_agent_with(target, |place| {
         let mut config = serde_json::json!({
             "provider": {"fake": {
                 "npm": "@ai-sdk/openai-compatible",
@@ -66,6 +66,6 @@ async fn opencode_answers_under_the_sinkhole_and_its_model_catalog_fetch_is_as_t
 #[tokio::test]
 async fn opencodes_bash_tool_call_is_joined_to_the_request_it_made() {
     let target = Target::start().await;
-    let run = run_opencode_tool(None, Some(&target.command())).await;
+    let run = run_opencode_tool(None, Some(&target)).await;
     run.assert_tool_call_joined(&target);
 }

@@ -1,32 +1,76 @@
-//! Each agent, asked by the LLM stand-in (tool-call mode) to run `curl` against a local server
-//! with its own shell tool: the curl's connection and request are joined to that tool call
-//! (`phonehome llm --json`, `tool_calls[].caused`), by command line, and the agent's own
-//! connections are not.
+//! Each agent, asked by the LLM stand-in (tool-call mode) to run `curl` against a local HTTPS
+//! server with its own shell tool: the curl's connection and request (intercepted, as the
+//! agent's own LLM calls are) are joined to that tool call (`phonehome llm --json`,
+//! `tool_calls[].caused`), by command line, and the agent's own connections are not.
+
+use std::path::Path;
 
 use serde_json::Value;
 
 use super::{AgentRun, REPLY};
-use crate::support::{of_type, Upstream};
+use crate::support::{of_type, Cert, Scratch, TestPki, Upstream};
 
-/// The local server the tool's command reaches, and that command.
+/// The local HTTPS server the tool's command reaches (its certificate from a CA of its own,
+/// given to phonehome with `--extra-ca`; the curl trusts phonehome's CA through the
+/// environment `run` sets), that command, and extra `phonehome run` arguments.
 pub struct Target {
     pub server: Upstream,
+    pki: TestPki,
+    /// Arguments added to `phonehome run` (`--otlp=…`).
+    pub run_args: Vec<String>,
+    _dir: Scratch,
 }
 
 impl Target {
     pub async fn start() -> Self {
+        let dir = Scratch::new();
+        let pki = TestPki::new(dir.dir.path());
+        let tls = pki.server_config(Cert::Valid, &[b"http/1.1"]);
         Target {
-            server: Upstream::start(None).await,
+            server: Upstream::start(Some(tls)).await,
+            pki,
+            run_args: Vec::new(),
+            _dir: dir,
         }
     }
 
-    /// `curl` to the server's `/hello`, its output shown to the model.
+    /// `curl` to the server's `/hello` over HTTPS, its output shown to the model.
     pub fn command(&self) -> String {
-        format!("curl -sS http://127.0.0.1:{}/hello", self.server.port())
+        format!("curl -sS https://127.0.0.1:{}/hello", self.server.port())
+    }
+
+    /// The CA that issued the server's certificate.
+    pub fn ca_pem(&self) -> &Path {
+        &self.pki.ca_pem
     }
 }
 
 impl AgentRun {
+    /// The tool call (`llm --json`) whose command reaches `target`, and the curl's entry in
+    /// its `caused`.
+    pub fn curl_call(&self, target: &Target) -> (Value, Value) {
+        let port = target.server.port();
+        let call = self
+            .calls()
+            .iter()
+            .flat_map(|c| c["tool_calls"].as_array().into_iter().flatten())
+            .find(|t| {
+                t["command"]
+                    .as_str()
+                    .is_some_and(|c| c.contains(&format!(":{port}/hello")))
+            })
+            .cloned()
+            .unwrap_or_else(|| panic!("the tool call with the command\n{}", self.capture));
+        let caused = call["caused"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["port"] == port)
+            .cloned()
+            .unwrap_or_else(|| panic!("the curl's connection is joined: {call:#}"));
+        (call, caused)
+    }
+
     /// The tool call ran, its result went back, the final answer arrived, and the curl's
     /// connection is joined to the call by its command line, with its request.
     pub fn assert_tool_call_joined(&self, target: &Target) {
@@ -70,6 +114,11 @@ impl AgentRun {
             });
         assert_eq!(curl["method"], "argv", "{curl:#}");
         assert_eq!(curl["process"], "curl", "{curl:#}");
+        let conn = of_type(&self.records, "conn")
+            .into_iter()
+            .find(|c| c["conn"] == curl["conn"])
+            .unwrap_or_else(|| panic!("the curl's conn record: {curl:#}"));
+        assert_eq!(conn["transport"], "tls-intercept", "over HTTPS: {conn:#}");
         let flows = curl["flows"].as_array().expect("flows");
         let requests = of_type(&self.records, "request");
         assert!(

@@ -147,7 +147,7 @@ impl<I: Iterator<Item = Result<Event, SourceError>>> Iterator for Tap<I> {
 }
 
 /// A tool call being followed: the public view and its window.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Followed {
     call: ToolCall,
     keys: Vec<Key>,
@@ -285,26 +285,52 @@ impl ToolLog {
 
 /// Joins connections to tool calls: see the module head of `causes` for the rule.
 pub fn join(connections: Connections, tools: ToolLog) -> Causes {
-    let mut calls = tools.calls;
+    decide(&connections, tools.calls)
+}
+
+/// The join over what has been read so far, leaving both sides to be fed on (a live
+/// consumer's view: windows still open are open, connections not yet closed are not known).
+pub fn join_so_far(connections: &Connections, tools: &ToolLog) -> Causes {
+    decide(connections, tools.calls.clone())
+}
+
+impl Connections {
+    /// Whether connection `conn` may have been caused by a tool call: its `conn` record named
+    /// its process, with parents, and it carried no LLM call.
+    pub fn is_candidate(&self, conn: u64) -> bool {
+        self.by_conn.contains_key(&conn)
+    }
+}
+
+impl ToolLog {
+    /// The tool calls whose result went back in the request of LLM call `flow`, each with
+    /// its place among the calls of the answer that asked for it.
+    pub fn answered_by(&self, flow: u64) -> Vec<(usize, &ToolCall)> {
+        self.calls
+            .iter()
+            .filter(|f| f.call.result_flow == Some(flow))
+            .map(|f| (self.place(f), &f.call))
+            .collect()
+    }
+
+    /// The place of a call among the calls of its LLM call's answer (0 for the first).
+    fn place(&self, followed: &Followed) -> usize {
+        self.calls
+            .iter()
+            .take_while(|f| !std::ptr::eq(*f, followed))
+            .filter(|f| f.call.flow == followed.call.flow)
+            .count()
+    }
+}
+
+fn decide(connections: &Connections, mut calls: Vec<Followed>) -> Causes {
     let agent = &connections.agent_pids;
-    for candidate in connections.candidates {
+    for candidate in &connections.candidates {
         let Some(below) = below_agent(&candidate.chain, agent) else {
             continue;
         };
-        let inside: Vec<usize> = (0..calls.len())
-            .filter(|&i| below.iter().any(|s| in_window(s.start, &calls[i])))
-            .collect();
-        let matching: Vec<usize> = inside
-            .iter()
-            .copied()
-            .filter(|&i| below.iter().any(|s| keys_match(&s.keys, &calls[i].keys)))
-            .collect();
-        let (chosen, method) = match (matching.len(), inside.len()) {
-            (1, _) => (matching, Method::Argv),
-            (0, 0) => continue,
-            (0, 1) => (inside, Method::Window),
-            (0, _) => (inside, Method::Ambiguous),
-            _ => (matching, Method::Ambiguous),
+        let Some((chosen, method)) = choose(below, &calls) else {
+            continue;
         };
         let labels: Vec<String> = chosen
             .iter()
@@ -333,6 +359,25 @@ pub fn join(connections: Connections, tools: ToolLog) -> Causes {
     // Stable: calls of one answer keep their order.
     tool_calls.sort_by_key(|t| t.flow);
     Causes { tool_calls }
+}
+
+/// The calls a connection whose chain below the agent is `below` belongs to, and how.
+fn choose(below: &[Step], calls: &[Followed]) -> Option<(Vec<usize>, Method)> {
+    let inside: Vec<usize> = (0..calls.len())
+        .filter(|&i| below.iter().any(|s| in_window(s.start, &calls[i])))
+        .collect();
+    let matching: Vec<usize> = inside
+        .iter()
+        .copied()
+        .filter(|&i| below.iter().any(|s| keys_match(&s.keys, &calls[i].keys)))
+        .collect();
+    match (matching.len(), inside.len()) {
+        (1, _) => Some((matching, Method::Argv)),
+        (0, 0) => None,
+        (0, 1) => Some((inside, Method::Window)),
+        (0, _) => Some((inside, Method::Ambiguous)),
+        _ => Some((matching, Method::Ambiguous)),
+    }
 }
 
 /// The chain's processes below the agent (the nearest process that carried LLM calls); `None`

@@ -32,8 +32,26 @@ use phonehome_record::{ConnId, FlowId};
 
 use serde::Serialize;
 
-pub use join::{join, Connections, Tap, ToolLog, ToolStep};
+pub use join::{join, join_so_far, Connections, Tap, ToolLog, ToolStep};
 pub use text::under_call;
+
+use crate::source::{Event, SourceError};
+
+/// The join over a whole input, read once and streamed: what is kept is the join's few
+/// numbers per tool call and per connection that may have been caused, never the events.
+///
+/// # Errors
+/// The input's, when a record cannot be read.
+pub fn read(
+    events: impl Iterator<Item = Result<Event, SourceError>>,
+) -> Result<Causes, SourceError> {
+    let mut calls = crate::llm::Calls::new(Tap::new(events));
+    let mut tools = ToolLog::default();
+    for call in &mut calls {
+        tools.call(&call?);
+    }
+    Ok(join(calls.into_events().into_connections(), tools))
+}
 
 /// Milliseconds of tolerance at both ends of a window: process start times count in clock
 /// ticks (10 ms) from a boot time read once.

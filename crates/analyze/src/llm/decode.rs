@@ -9,6 +9,7 @@ use super::api::{api_of, Api};
 use super::conversation::{Conversation, LlmError};
 use super::fields::scalar;
 use super::framing::{chunks, framing, Chunk, Framing};
+use super::recognise::{call_of, LlmCall};
 use super::{meta, session};
 use crate::source::{Exchange, ResponsePart};
 
@@ -20,8 +21,30 @@ use crate::source::{Exchange, ResponsePart};
 /// request alone too (no response yet): then only the request side is filled in.
 pub fn decode(exchange: &Exchange) -> Option<Conversation> {
     let api = api_of(&exchange.method, &exchange.path)?;
+    let request = body_json(exchange.request_body.as_ref(), "request");
+    Some(decode_with(api, exchange, request))
+}
+
+/// [`super::recognise()`] and [`decode`] of one exchange, its request body parsed once.
+pub(crate) fn recognise_and_decode(exchange: &Exchange) -> Option<(LlmCall, Conversation)> {
+    let api = api_of(&exchange.method, &exchange.path)?;
+    let request = body_json(exchange.request_body.as_ref(), "request");
+    let json = match &request {
+        Ok(Some(json)) => json,
+        _ => &Value::Null,
+    };
+    let call = call_of(exchange, api, json);
+    Some((call, decode_with(api, exchange, request)))
+}
+
+/// Decodes an exchange to `api` whose request body was read as `request` ([`body_json`]).
+fn decode_with(
+    api: &dyn Api,
+    exchange: &Exchange,
+    request: Result<Option<Value>, String>,
+) -> Conversation {
     let mut c = Conversation::new(exchange, api);
-    let json = decode_request(api, exchange, &mut c);
+    let json = decode_request(api, exchange, request, &mut c);
     c.session = session::find(exchange, json.as_ref());
     c.meta_reason = meta::meta_reason(exchange, &c).map(|reason| reason.to_string());
     c.meta = c.meta_reason.is_some();
@@ -32,7 +55,7 @@ pub fn decode(exchange: &Exchange) -> Option<Conversation> {
     if let Some((phase, message)) = &exchange.error {
         flow_error(*phase, message, answered, &mut c);
     }
-    Some(c)
+    c
 }
 
 /// What ended the flow, as the call's error; but a client that stopped reading after the
@@ -53,8 +76,13 @@ fn flow_error(phase: Phase, message: &str, answered: bool, c: &mut Conversation)
 }
 
 /// The request side of `c`; gives back the request's JSON, where the session id may be.
-fn decode_request(api: &dyn Api, exchange: &Exchange, c: &mut Conversation) -> Option<Value> {
-    let json = body_json(exchange.request_body.as_ref(), "request").unwrap_or_else(|note| {
+fn decode_request(
+    api: &dyn Api,
+    exchange: &Exchange,
+    request: Result<Option<Value>, String>,
+    c: &mut Conversation,
+) -> Option<Value> {
+    let json = request.unwrap_or_else(|note| {
         c.notes.push(note);
         None
     });

@@ -142,11 +142,17 @@ fn side_phrase(parts: &[Part]) -> Option<&'static str> {
     parts.iter().find_map(|p| match p {
         Part::Text { content } => {
             // The opening of a prompt says what it is for; long prompts are not searched whole.
-            let head: String = content
-                .chars()
-                .take(2_000)
-                .collect::<String>()
-                .to_lowercase();
+            let end = content
+                .char_indices()
+                .nth(2_000)
+                .map_or(content.len(), |(i, _)| i);
+            let opening = &content[..end];
+            // The phrases are ASCII: an ASCII opening needs no Unicode lowercasing.
+            let head = if opening.is_ascii() {
+                opening.to_ascii_lowercase()
+            } else {
+                opening.to_lowercase()
+            };
             SIDE_PROMPTS
                 .into_iter()
                 .find(|phrase| head.contains(phrase))

@@ -48,6 +48,7 @@ decoders!(
 pub use calls::Calls;
 pub use conversation::{Conversation, LlmError, Message, Part, ToolDefinition, Usage};
 pub use decode::decode;
+pub(crate) use decode::recognise_and_decode;
 pub use listing::Listing;
 pub use meta::{is_meta, meta_reason, MetaReason, SHORT_ANSWER, SMALL_SCHEMA};
 pub use recognise::{recognise, LlmCall};

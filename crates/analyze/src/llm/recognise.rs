@@ -7,7 +7,7 @@
 use phonehome_record::BodyEncoding;
 use serde_json::Value;
 
-use super::api::api_of;
+use super::api::{api_of, Api};
 use crate::source::Exchange;
 
 /// An LLM call recognised in an exchange.
@@ -23,8 +23,7 @@ pub struct LlmCall {
 
 /// Recognises the call from its path and its JSON request body.
 pub fn recognise(exchange: &Exchange) -> Option<LlmCall> {
-    let path = exchange.path.as_str();
-    let api = api_of(&exchange.method, path)?;
+    let api = api_of(&exchange.method, &exchange.path)?;
     let body = exchange
         .request_body
         .as_ref()
@@ -32,6 +31,13 @@ pub fn recognise(exchange: &Exchange) -> Option<LlmCall> {
     let json: Value = body
         .and_then(|b| serde_json::from_str(&b.data).ok())
         .unwrap_or(Value::Null);
+    Some(call_of(exchange, api, &json))
+}
+
+/// The call `exchange` makes to `api`, given its request body's JSON (`Null` when it has none
+/// or it is not JSON).
+pub(super) fn call_of(exchange: &Exchange, api: &dyn Api, json: &Value) -> LlmCall {
+    let path = exchange.path.as_str();
     let model = api
         .model_in_path(path)
         .or_else(|| json["model"].as_str().map(str::to_owned))
@@ -43,12 +49,12 @@ pub fn recognise(exchange: &Exchange) -> Option<LlmCall> {
         || api.streams_by_path(path)
         || event_stream
         || (api.streams_by_default() && json["stream"].as_bool() != Some(false));
-    Some(LlmCall {
+    LlmCall {
         api: api.name(),
         model,
         streaming,
-        prompt: last_user_text(&json),
-    })
+        prompt: last_user_text(json),
+    }
 }
 
 /// The text of the last user message across the API shapes.

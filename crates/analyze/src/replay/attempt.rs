@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use phonehome_catalog::recognise_package;
+use phonehome_record::{Ancestor, ConnProcess};
 
 use phonehome_record::{ConnId, FlowId};
 
@@ -17,6 +18,8 @@ pub(super) enum Attempt {
     /// The capture header, with its format.
     Header {
         format: String,
+        /// `run`: attribution's chains end at the command phonehome started.
+        run: bool,
     },
     /// A request (or a per-request denial recorded without a request record).
     Request(Request),
@@ -29,8 +32,18 @@ pub(super) enum Attempt {
         conn: Option<ConnId>,
         host: String,
         port: u16,
+        owner: Option<Owner>,
+        /// A `conn` record (written when the connection closed), not a `blocked` or `error`.
+        closed: bool,
     },
     Other,
+}
+
+/// The process that owned a connection, as its `conn` record (or first `request`) names it.
+#[derive(Debug)]
+pub(super) struct Owner {
+    pub(super) process: ConnProcess,
+    pub(super) ancestry: Vec<Ancestor>,
 }
 
 #[derive(Debug)]
@@ -46,6 +59,10 @@ pub(super) struct Request {
     pub(super) llm: bool,
     /// A package registry request (recognised by protocol).
     pub(super) registry: bool,
+    /// On a connection's first request: its process.
+    pub(super) owner: Option<Owner>,
+    /// Read from a `blocked` record (a per-request denial), not a `request`.
+    pub(super) blocked: bool,
 }
 
 /// A line: an attempt, a torn last line, or an error message.
@@ -76,6 +93,20 @@ struct Line<'a> {
     target: Option<Target<'a>>,
     #[serde(borrow, default)]
     headers: Option<Vec<(Cow<'a, str>, Cow<'a, str>)>>,
+    #[serde(borrow, default)]
+    mode: Option<Cow<'a, str>>,
+    #[serde(default)]
+    process: Option<ConnProcess>,
+    #[serde(default)]
+    ancestry: Vec<Ancestor>,
+}
+
+/// The `process` and `ancestry` members at the end of a line (after its body).
+#[derive(Deserialize)]
+struct Tail {
+    process: ConnProcess,
+    #[serde(default)]
+    ancestry: Vec<Ancestor>,
 }
 
 #[derive(Deserialize)]
@@ -119,6 +150,7 @@ pub(super) fn parse_chunk(chunk: &[u8], first_line: usize) -> Vec<(usize, Parsed
 struct Finders {
     headers: memchr::memmem::Finder<'static>,
     body: memchr::memmem::Finder<'static>,
+    process: memchr::memmem::FinderRev<'static>,
 }
 
 impl Finders {
@@ -126,8 +158,23 @@ impl Finders {
         Self {
             headers: memchr::memmem::Finder::new(br#","headers":"#),
             body: memchr::memmem::Finder::new(br#","body":"#),
+            process: memchr::memmem::FinderRev::new(br#","process":"#),
         }
     }
+}
+
+/// A request line's `process` and `ancestry`, written after its body: from the last
+/// `,"process":` key (an unescaped quote cannot occur inside a JSON string) to the line's end.
+fn owner_tail(text: &[u8], finders: &Finders) -> Option<Owner> {
+    let at = finders.process.rfind(text)?;
+    let mut tail = Vec::with_capacity(text.len() - at);
+    tail.push(b'{');
+    tail.extend_from_slice(&text[at + 1..]);
+    let tail: Tail = serde_json::from_slice(&tail).ok()?;
+    Some(Owner {
+        process: tail.process,
+        ancestry: tail.ancestry,
+    })
 }
 
 /// One line's attempt. Bodies are most of a capture's bytes and no decision needs them: as
@@ -153,7 +200,11 @@ fn parse_line(text: &[u8], finders: &Finders) -> Result<Attempt, serde_json::Err
                 line.kind != "request" || (line.url.is_some() && line.flow.is_some())
             };
             if complete {
-                return Ok(attempt(line));
+                let mut attempt = attempt(line);
+                if let Attempt::Request(request) = &mut attempt {
+                    request.owner = owner_tail(text, finders);
+                }
+                return Ok(attempt);
             }
         }
     }
@@ -163,8 +214,8 @@ fn parse_line(text: &[u8], finders: &Finders) -> Result<Attempt, serde_json::Err
 /// The first line must be a `phonehome/1` capture header.
 pub(super) fn check_header(attempt: &Attempt) -> Result<(), String> {
     match attempt {
-        Attempt::Header { format } if format == phonehome_record::FORMAT => Ok(()),
-        Attempt::Header { format } => Err(format!(
+        Attempt::Header { format, .. } if format == phonehome_record::FORMAT => Ok(()),
+        Attempt::Header { format, .. } => Err(format!(
             "format {format:?}; this phonehome reads {}",
             phonehome_record::FORMAT
         )),
@@ -172,26 +223,27 @@ pub(super) fn check_header(attempt: &Attempt) -> Result<(), String> {
     }
 }
 
-fn attempt(line: Line<'_>) -> Attempt {
+fn attempt(mut line: Line<'_>) -> Attempt {
     match line.kind.as_ref() {
         "capture" => Attempt::Header {
+            run: line.mode.as_deref() == Some("run"),
             format: line.format.unwrap_or_default().into_owned(),
         },
-        "request" => request(&line).map_or(Attempt::Other, Attempt::Request),
+        "request" => request(&mut line).map_or(Attempt::Other, Attempt::Request),
         "response" => match (line.flow, line.status) {
             (Some(flow), Some(status)) => Attempt::Response { flow, status },
             _ => Attempt::Other,
         },
         "blocked" if line.flow.is_some() && line.url.is_some() => {
-            request(&line).map_or(Attempt::Other, Attempt::Request)
+            request(&mut line).map_or(Attempt::Other, Attempt::Request)
         }
-        "conn" | "blocked" => connection(&line),
-        "error" if line.flow.is_none() => connection(&line),
+        "conn" | "blocked" => connection(&mut line),
+        "error" if line.flow.is_none() => connection(&mut line),
         _ => Attempt::Other,
     }
 }
 
-fn connection(line: &Line<'_>) -> Attempt {
+fn connection(line: &mut Line<'_>) -> Attempt {
     let Some(target) = &line.target else {
         return Attempt::Other;
     };
@@ -199,10 +251,19 @@ fn connection(line: &Line<'_>) -> Attempt {
         conn: line.conn,
         host: target.host.to_ascii_lowercase(),
         port: target.port,
+        owner: owner(line),
+        closed: line.kind == "conn",
     }
 }
 
-fn request(line: &Line<'_>) -> Option<Request> {
+fn owner(line: &mut Line<'_>) -> Option<Owner> {
+    Some(Owner {
+        process: line.process.take()?,
+        ancestry: std::mem::take(&mut line.ancestry),
+    })
+}
+
+fn request(line: &mut Line<'_>) -> Option<Request> {
     let url = line.url.as_deref()?;
     let method = line.method.as_deref().unwrap_or("GET");
     let parts = url_parts(url);
@@ -233,6 +294,8 @@ fn request(line: &Line<'_>) -> Option<Request> {
         llm: crate::llm::is_call(method, &path),
         path,
         registry,
+        owner: owner(line),
+        blocked: line.kind == "blocked",
     })
 }
 

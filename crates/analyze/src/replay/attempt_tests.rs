@@ -58,7 +58,7 @@ fn connection_level_records_are_attempts_and_flow_errors_are_not() {
     let parsed = attempts(chunk);
     assert!(matches!(
         &parsed[0].1,
-        Parsed::Attempt(Attempt::Connection { conn: Some(ConnId(3)), host, port: 443 }) if host == "x.test"
+        Parsed::Attempt(Attempt::Connection { conn: Some(ConnId(3)), host, port: 443, .. }) if host == "x.test"
     ));
     assert!(matches!(parsed[1].1, Parsed::Attempt(Attempt::Other)));
 }

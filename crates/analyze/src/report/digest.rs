@@ -136,15 +136,14 @@ impl CallUse {
 pub(super) fn digest(x: Exchange, scanners: &Scanners) -> Digest {
     let package = recognise_package(&x.method, &x.path, &x.request_headers);
     let mut tool_step = None;
-    let call = llm::recognise(&x).map(|call| {
-        let decoded = llm::decode(&x);
-        tool_step = decoded.as_ref().and_then(ToolStep::of);
+    let call = llm::recognise_and_decode(&x).map(|(call, decoded)| {
+        tool_step = ToolStep::of(&decoded);
         Call {
             api: call.api,
             model: call.model,
             streaming: call.streaming,
             prompt: call.prompt,
-            usage: decoded.as_ref().map(CallUse::of),
+            usage: Some(CallUse::of(&decoded)),
         }
     });
     let seen = telemetry_summary::look(&x, call.is_some());

@@ -75,7 +75,7 @@ fn search_capture(
         source,
     };
     let file = std::fs::File::open(path).map_err(io)?;
-    let mut chunks = Chunks::new(BufReader::with_capacity(1 << 16, file), Progress::default());
+    let mut chunks = Chunks::seekable(BufReader::with_capacity(1 << 16, file), Progress::default());
     let mut pool = InOrder::new();
     let mut found = BTreeMap::new();
     let mut add = |hosts: Option<Vec<String>>| {
@@ -111,12 +111,42 @@ fn search_chunk(chunk: &[u8], finder: &PromptFinder) -> Vec<String> {
 
 /// The host of a request line that carried a prompt elsewhere.
 fn request_host(line: &str, finder: &PromptFinder) -> Option<String> {
-    let head = RecordHead::from_line(line).ok()?;
-    if head.kind != RecordKind::Request {
+    if !is_request(line) {
         return None;
     }
     let request: RequestLine = serde_json::from_str(line).ok()?;
     let (host, ..) = split_url(&request.url);
     let body = request.body.as_ref().map(|b| (b.encoding, b.data.as_ref()));
     finder.sent_elsewhere(&host, body).then_some(host)
+}
+
+/// Whether a line is a `request` record: told by its first member where phonehome wrote
+/// `type` first (as [`phonehome_record::Record::from_line`] reads it), else by its head.
+fn is_request(line: &str) -> bool {
+    match line.trim_start().strip_prefix(r#"{"type":""#) {
+        Some(rest) => rest.starts_with(r#"request""#),
+        None => RecordHead::from_line(line).is_ok_and(|head| head.kind == RecordKind::Request),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_request;
+
+    #[test]
+    fn request_lines_told_by_their_first_member_or_their_head() {
+        assert!(is_request(
+            r#"{"type":"request","flow":1,"url":"https://a.test/"}"#
+        ));
+        assert!(!is_request(r#"{"type":"response","flow":1,"status":200}"#));
+        assert!(!is_request(r#"{"type":"requests","flow":1}"#));
+        // Another writer may put `type` later.
+        assert!(is_request(
+            r#"{"flow":1,"type":"request","url":"https://a.test/"}"#
+        ));
+        assert!(!is_request(
+            r#"{"flow":1,"type":"blocked","url":"https://a.test/"}"#
+        ));
+        assert!(!is_request("not json"));
+    }
 }

@@ -67,7 +67,10 @@ pub(crate) async fn serve(client: BoxIo, h2: bool, route: Route, conn: Arc<ConnS
         crate::http::client_error::record(&served, result, true);
         return;
     }
-    let tapped = Observed::new(client, Parser::new(heads.clone()));
+    let tapped = crate::http::client_error::Answerable::new(Observed::new(
+        client,
+        Parser::new(heads.clone()),
+    ));
     // The request's future is boxed: hyper keeps a slot the size of the service's future for
     // the connection's whole life, and an idle keep-alive connection needs no room for it.
     let served = conn.clone();
@@ -78,9 +81,11 @@ pub(crate) async fn serve(client: BoxIo, h2: bool, route: Route, conn: Arc<ConnS
     let result = server_http1::Builder::new()
         .preserve_header_case(true)
         .timer(TokioTimer::new())
-        .serve_connection(TokioIo::new(tapped), service)
+        .header_read_timeout(served.ctx.head_timeout)
+        .serve_connection(TokioIo::new(tapped.clone()), service)
         .with_upgrades()
         .await;
+    crate::http::client_error::answer(&result, tapped).await;
     crate::http::client_error::record(&served, result, false);
 }
 
@@ -185,9 +190,13 @@ fn request_denied(
     path: &str,
 ) -> Option<String> {
     let enforcer = conn.ctx.enforcer.as_ref()?;
-    let Verdict::Deny { rule, enforced } =
-        enforcer.request(&log.target, &record.method, path, &record.headers)
-    else {
+    let Verdict::Deny { rule, enforced } = enforcer.request(
+        &log.target,
+        &record.method,
+        path,
+        &record.headers,
+        &conn.connecting,
+    ) else {
         return None;
     };
     if enforced {

@@ -283,6 +283,9 @@ impl H2Parser {
             return Some(());
         }
         let block = std::mem::take(&mut self.block);
+        if !super::hpack_guard::well_formed(&block) {
+            return None;
+        }
         let (mut names, mut method, mut path) = (Vec::new(), None, None);
         self.decoder
             .decode_with_cb(&block, |name, value| {

@@ -37,10 +37,11 @@ pub(crate) async fn serve_client(
     // Absolute-form requests' heads as sent; the tap stops at a CONNECT.
     let heads = crate::http::headtap::Heads::default();
     let counted = Observed::new(stream, Counting(counters));
-    let io = TokioIo::new(Observed::new(
+    let stream = crate::http::client_error::Answerable::new(Observed::new(
         counted,
         crate::http::headtap::Parser::new(heads.clone()),
     ));
+    let io = TokioIo::new(stream.clone());
     let links: Arc<tokio::sync::Mutex<Option<Arc<UpstreamLink>>>> = Arc::default();
     let served = conn.clone();
     let service = hyper::service::service_fn(move |req| {
@@ -52,9 +53,11 @@ pub(crate) async fn serve_client(
     let result = hyper::server::conn::http1::Builder::new()
         .preserve_header_case(true)
         .timer(TokioTimer::new())
+        .header_read_timeout(served.ctx.head_timeout)
         .serve_connection(io, service)
         .with_upgrades()
         .await;
+    crate::http::client_error::answer(&result, stream).await;
     crate::http::client_error::record(&served, result, false);
 }
 

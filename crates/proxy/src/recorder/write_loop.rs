@@ -56,6 +56,7 @@ struct Writer<'a> {
 impl Writer<'_> {
     /// Writes one queued event, or (told to stop at once) counts it as unwritten.
     fn take(&mut self, message: Message) {
+        self.shared.taken.fetch_add(1, Ordering::Release);
         if self.shared.stop_now.load(Ordering::Acquire) {
             self.shared.release(message.held());
             self.sink.lost.unwritten_at_stop += 1;

@@ -188,6 +188,8 @@ pub enum DetailAction {
     NextRow,
     /// `p`: the previous row's detail.
     PreviousRow,
+    /// `w`: to the tool call that caused the flow's connection.
+    GoToCause,
 }
 
 impl DetailAction {
@@ -205,6 +207,7 @@ impl DetailAction {
             KeyCode::Char('y') => DetailAction::CopyLines,
             KeyCode::Char('n') => DetailAction::NextRow,
             KeyCode::Char('p') => DetailAction::PreviousRow,
+            KeyCode::Char('w') => DetailAction::GoToCause,
             code => DetailAction::Move(Move::from_key(code)?),
         })
     }
@@ -359,6 +362,7 @@ mod tests {
                 (char('y'), Some(DetailAction::CopyLines)),
                 (char('n'), Some(DetailAction::NextRow)),
                 (char('p'), Some(DetailAction::PreviousRow)),
+                (char('w'), Some(DetailAction::GoToCause)),
                 (char('h'), None),
             ],
         );

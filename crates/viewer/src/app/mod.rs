@@ -3,6 +3,7 @@
 //! the state; the terminal loop in `lib` hands what a draw found ([`Drawn`]) back to the state.
 
 mod action;
+mod cause;
 mod update;
 
 use std::collections::HashSet;
@@ -13,6 +14,9 @@ use ratatui::crossterm::event::KeyEvent;
 
 pub use action::{Action, DetailAction, FlowsAction, Move, PickerAction, SearchAction};
 
+use phonehome_record::ConnId;
+
+use crate::cause::{CauseIndex, Verdict};
 use crate::detail::Detail;
 use crate::filter::{Filter, Kind, Options};
 use crate::index::{Index, RowKind};
@@ -33,6 +37,10 @@ pub struct PickerState {
 pub struct DetailState {
     pub detail: Detail,
     pub tab: usize,
+    /// Why the row's connection was made, as the join says (updated when it finishes).
+    pub cause: Verdict,
+    /// The row's connection.
+    pub conn: Option<ConnId>,
     /// The line under the cursor, in the current tab.
     pub cursor: usize,
     /// The first line shown.
@@ -53,7 +61,7 @@ pub struct FlowsState {
     pub searching: bool,
     /// Row numbers the filters keep.
     pub visible: Vec<usize>,
-    seen: Option<u64>,
+    pub(crate) seen: Option<u64>,
     pub selected: usize,
     pub scroll: usize,
     /// Keep the newest row selected as rows arrive.
@@ -64,6 +72,8 @@ pub struct FlowsState {
     pub body_search: Option<BodySearch>,
     /// What it found: the offsets of the records that contain the search.
     pub body_matches: Option<HashSet<u64>>,
+    /// The join of tool calls to connections, started once the capture has been read.
+    pub causes: Option<CauseIndex>,
 }
 
 /// What a draw worked out from the screen's size, for the loop to store in the [`App`]
@@ -144,6 +154,7 @@ impl App {
             from_picker,
             body_search: None,
             body_matches: None,
+            causes: None,
         });
         self.screen = Screen::Flows;
         self.refresh();
@@ -177,7 +188,8 @@ impl App {
                 data.done || data.end.is_some()
             };
             let searched = flows.body_search.is_none() || flows.body_matches.is_some();
-            if (done && searched) || start.elapsed() >= limit {
+            let joined = !done || flows.causes.as_ref().is_some_and(CauseIndex::ready);
+            if (done && searched && joined) || start.elapsed() >= limit {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
@@ -188,9 +200,11 @@ impl App {
     /// Takes in what the index read since the last call. Returns whether anything changed.
     pub fn refresh(&mut self) -> bool {
         let options = &self.options;
+        let fold_depth = self.fold_depth;
         let Some(flows) = &mut self.flows else {
             return false;
         };
+        let caused = cause::refresh(flows, fold_depth);
         if flows.body_matches.is_none() {
             if let Some(found) = flows.body_search.as_ref().and_then(BodySearch::take_result) {
                 flows.body_matches = Some(found);
@@ -200,7 +214,7 @@ impl App {
         let in_bodies = flows.body_matches.as_ref();
         let data = flows.index.lock();
         if flows.seen == Some(data.generation) {
-            return false;
+            return caused;
         }
         let at_end = flows.selected + 1 >= flows.visible.len();
         let selected_row = flows.visible.get(flows.selected).copied();
@@ -263,7 +277,7 @@ impl App {
         }
     }
 
-    fn open_detail(&mut self) {
+    pub(crate) fn open_detail(&mut self) {
         let fold_depth = self.fold_depth;
         let Some(flows) = &mut self.flows else {
             return;
@@ -277,7 +291,16 @@ impl App {
                 .map(|r| r.to_row())
         };
         if let Some(row) = row {
-            let detail = Detail::load(&flows.index.path, &row, fold_depth);
+            let mut detail = Detail::load(&flows.index.path, &row, fold_depth);
+            let cause = match (row.conn, &flows.causes) {
+                (Some(conn), Some(causes)) => causes.of_conn(conn),
+                (Some(_), None) => Verdict::Pending,
+                (None, _) => Verdict::Own,
+            }
+            .attributed(detail.process_known());
+            if row.conn.is_some() {
+                detail.set_cause(cause.text(), fold_depth);
+            }
             // Open on the conversation for LLM calls, on the decoded events for telemetry,
             // else on the response (or the record).
             let tab = detail
@@ -288,6 +311,8 @@ impl App {
                 .min(detail.tabs.len().saturating_sub(1));
             flows.detail = Some(DetailState {
                 detail,
+                cause,
+                conn: row.conn,
                 tab,
                 cursor: 0,
                 scroll: 0,

@@ -218,6 +218,7 @@ impl App {
                     self.open_detail();
                 }
             }
+            DetailAction::GoToCause => self.go_to_cause(),
         }
     }
 }

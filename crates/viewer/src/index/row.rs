@@ -40,6 +40,8 @@ pub enum RowKind {
 pub struct Row {
     pub kind: RowKind,
     pub flow: Option<FlowId>,
+    /// The connection its records name.
+    pub conn: Option<ConnId>,
     /// `HH:MM:SS.mmm` (UTC).
     pub time: String,
     pub method: Arc<str>,
@@ -230,6 +232,7 @@ impl<'a> RowRef<'a> {
         Row {
             kind: r.kind,
             flow: (r.kind == RowKind::Flow).then_some(r.flow),
+            conn: some(r.conn),
             time: clock(r.time),
             method: strings.arc(r.method),
             host: strings.arc(r.host),
