@@ -188,12 +188,12 @@ struct State<'a> {
     run: bool,
     /// The process of each open connection whose first request named it (only with a
     /// policy that has process rules); dropped at its `conn` record.
-    owners: HashMap<u64, Connecting>,
+    owners: HashMap<ConnId, Connecting>,
     /// With process rules, attempts read before the record that names their process: a
     /// per-request denial's `blocked` record (before its `request`), by flow; a connection's
     /// `blocked` or `error` record (before its `conn` record), by conn.
-    held_requests: HashMap<u64, attempt::Request>,
-    held_conns: HashMap<u64, (String, u16)>,
+    held_requests: HashMap<FlowId, attempt::Request>,
+    held_conns: HashMap<ConnId, (String, u16)>,
 }
 
 impl<'a> State<'a> {
@@ -222,7 +222,7 @@ impl<'a> State<'a> {
         if !self.policy.has_process_rules() {
             return Some(attempt);
         }
-        let known = |conn: Option<u64>| conn.is_some_and(|c| self.owners.contains_key(&c));
+        let known = |conn: Option<ConnId>| conn.is_some_and(|c| self.owners.contains_key(&c));
         match attempt {
             Attempt::Request(r) if r.blocked && r.owner.is_none() && !known(r.conn) => {
                 self.held_requests.insert(r.flow, r);
@@ -271,7 +271,7 @@ impl<'a> State<'a> {
             request.blocked = false;
             self.decide(Attempt::Request(request));
         }
-        let mut conns: Vec<(u64, (String, u16))> = self.held_conns.drain().collect();
+        let mut conns: Vec<(ConnId, (String, u16))> = self.held_conns.drain().collect();
         conns.sort_by_key(|(c, _)| *c);
         for (conn, (host, port)) in conns {
             self.decide(Attempt::Connection {
@@ -286,7 +286,12 @@ impl<'a> State<'a> {
 
     /// The process of a connection, as a policy's process rules see it: from the record's
     /// own `process`, else from the connection's first request; unknown without either.
-    fn connecting(&mut self, conn: Option<u64>, owner: Option<Owner>, closed: bool) -> Connecting {
+    fn connecting(
+        &mut self,
+        conn: Option<ConnId>,
+        owner: Option<Owner>,
+        closed: bool,
+    ) -> Connecting {
         if !self.policy.has_process_rules() {
             return Connecting::unknown();
         }

@@ -26,7 +26,7 @@ pub(crate) enum SpanKey {
     Dns(u64),
     /// The tool call at a place (0, 1, …) among those the answer of an LLM call (by flow)
     /// asked for.
-    Tool(u64, u64),
+    Tool(FlowId, u64),
 }
 
 /// The ids of one capture's trace.

@@ -297,7 +297,7 @@ pub fn join_so_far(connections: &Connections, tools: &ToolLog) -> Causes {
 impl Connections {
     /// Whether connection `conn` may have been caused by a tool call: its `conn` record named
     /// its process, with parents, and it carried no LLM call.
-    pub fn is_candidate(&self, conn: u64) -> bool {
+    pub fn is_candidate(&self, conn: ConnId) -> bool {
         self.by_conn.contains_key(&conn)
     }
 }
@@ -305,7 +305,7 @@ impl Connections {
 impl ToolLog {
     /// The tool calls whose result went back in the request of LLM call `flow`, each with
     /// its place among the calls of the answer that asked for it.
-    pub fn answered_by(&self, flow: u64) -> Vec<(usize, &ToolCall)> {
+    pub fn answered_by(&self, flow: FlowId) -> Vec<(usize, &ToolCall)> {
         self.calls
             .iter()
             .filter(|f| f.call.result_flow == Some(flow))

@@ -8,8 +8,8 @@ use opentelemetry::Value;
 use opentelemetry_sdk::trace::SpanData;
 use phonehome_analyze::{Event, Exchange, ResponsePart};
 use phonehome_record::{
-    Ancestor, Body, BodyEncoding, Capture, Conn, ConnProcess, End, Markers, Mode, ProcessInfo,
-    Target, Transport,
+    Ancestor, Body, BodyEncoding, Capture, Conn, ConnProcess, End, FlowId, Markers, Mode,
+    ProcessInfo, Target, Transport,
 };
 use serde_json::json;
 
@@ -232,7 +232,10 @@ fn the_tool_call_is_the_parent_of_the_connection_it_caused_and_so_of_its_request
         assert_eq!(text(tool, "gen_ai.tool.name").as_deref(), Some("bash"));
         assert_eq!(text(tool, "gen_ai.tool.call.id").as_deref(), Some("call_1"));
         assert_eq!(tool.parent_span_id, ids.span(SpanKey::Run));
-        assert_eq!(tool.span_context.span_id(), ids.span(SpanKey::Tool(1, 0)));
+        assert_eq!(
+            tool.span_context.span_id(),
+            ids.span(SpanKey::Tool(FlowId(1), 0))
+        );
         assert_eq!(
             tool.start_time,
             SystemTime::from(at(100)),
