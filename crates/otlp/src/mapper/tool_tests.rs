@@ -8,7 +8,7 @@ use opentelemetry::Value;
 use opentelemetry_sdk::trace::SpanData;
 use phonehome_analyze::{Event, Exchange, ResponsePart};
 use phonehome_record::{
-    Ancestor, Body, BodyEncoding, Capture, Conn, ConnProcess, End, FlowId, Markers, Mode,
+    Ancestor, Body, BodyEncoding, Capture, Conn, ConnId, ConnProcess, End, FlowId, Markers, Mode,
     ProcessInfo, Target, Transport,
 };
 use serde_json::json;
@@ -54,8 +54,8 @@ fn exchange(
         .split_once('/')
         .expect("a path");
     Exchange {
-        flow,
-        conn: Some(conn),
+        flow: FlowId(flow),
+        conn: Some(ConnId(conn)),
         ts: at(ms),
         method: if request.is_some() { "POST" } else { "GET" }.into(),
         url: url.into(),
@@ -85,7 +85,7 @@ fn exchange(
 fn conn(id: u64, host: &str, process: ProcessInfo, ancestry: Vec<Ancestor>) -> Conn {
     Conn {
         ts: ts(2_000),
-        conn: id,
+        conn: ConnId(id),
         client: "127.0.0.1:1".into(),
         target: Target {
             host: host.into(),
