@@ -232,7 +232,7 @@ impl<'a> RowRef<'a> {
         Row {
             kind: r.kind,
             flow: (r.kind == RowKind::Flow).then_some(r.flow),
-            conn: some(r.conn),
+            conn: self.conn(),
             time: clock(r.time),
             method: strings.arc(r.method),
             host: strings.arc(r.host),
