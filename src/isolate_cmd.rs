@@ -78,13 +78,13 @@ pub async fn spawn(
                 _dir: dir,
             },
         )),
-        Err(message) => {
+        Err(e) => {
             let _ = helper.start_kill();
             let _ = helper.wait().await;
-            Err(anyhow::anyhow!(
-                "cannot isolate {:?}, so it was not started: {message}",
+            Err(anyhow::Error::new(e).context(format!(
+                "cannot isolate {:?}, so it was not started",
                 args.command[0]
-            ))
+            )))
         }
     }
 }

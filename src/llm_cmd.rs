@@ -13,6 +13,8 @@ use phonehome_analyze::causes::{self, Causes, Tap, ToolLog};
 use phonehome_analyze::llm::{Calls, Conversation, Listing};
 use phonehome_analyze::Events;
 
+use phonehome_record::FlowId;
+
 use crate::cli::LlmArgs;
 
 /// Where the calls go: JSON Lines kept in a temporary file with each line's flow, or the
@@ -20,7 +22,7 @@ use crate::cli::LlmArgs;
 enum Output {
     Json {
         spill: BufWriter<File>,
-        flows: Vec<u64>,
+        flows: Vec<FlowId>,
     },
     Text(Listing),
 }
@@ -147,7 +149,7 @@ impl Output {
 /// `caused`.
 fn json_lines(
     spill: BufWriter<File>,
-    flows: &[u64],
+    flows: &[FlowId],
     causes: &Causes,
     out: &mut impl Write,
 ) -> Result<()> {

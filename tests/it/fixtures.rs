@@ -5,8 +5,8 @@ use std::path::Path;
 
 use chrono::{DateTime, Duration, Utc};
 use phonehome_record::{
-    Body, BodyEncoding, Capture, CaptureWriter, Conn, ConnProcess, Counts, End, Marker, Markers,
-    Mode, ProcessInfo, Record, Request, Response, SecretMarker, Target, Transport,
+    Body, BodyEncoding, Capture, CaptureWriter, Conn, ConnId, ConnProcess, Counts, End, FlowId,
+    Marker, Markers, Mode, ProcessInfo, Record, Request, Response, SecretMarker, Target, Transport,
 };
 
 pub const START: &str = "2026-03-02T10:00:00.000Z";
@@ -100,8 +100,8 @@ impl Synth {
         let at = self.start + Duration::milliseconds(at_ms);
         self.write(Record::Request(Request {
             ts: ts(at),
-            flow: self.flow,
-            conn: self.flow,
+            flow: FlowId(self.flow),
+            conn: ConnId(self.flow),
             method: method.to_owned(),
             url: url.to_owned(),
             version: "HTTP/1.1".to_owned(),
@@ -119,7 +119,7 @@ impl Synth {
         self.counts.responses += 1;
         self.write(Record::Response(Response {
             ts: ts(at + Duration::milliseconds(40)),
-            flow: self.flow,
+            flow: FlowId(self.flow),
             status,
             reason: String::new(),
             version: "HTTP/1.1".to_owned(),
@@ -147,7 +147,7 @@ impl Synth {
         };
         self.write(Record::Conn(Conn {
             ts: ts(at),
-            conn: self.flow,
+            conn: ConnId(self.flow),
             client: "127.0.0.1:40000".to_owned(),
             target: Target {
                 host: host.to_owned(),

@@ -353,6 +353,12 @@ async fn export_to_a_collector_that_is_not_there_fails_clearly() {
         "{}",
         ran.stderr
     );
+    // The collector's error follows, as the cause.
+    assert!(
+        ran.stderr.contains("did not take the data: "),
+        "{}",
+        ran.stderr
+    );
     let ran = phonehome(
         &scratch,
         &[

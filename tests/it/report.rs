@@ -305,7 +305,7 @@ async fn bad_input_names_the_file_and_line() {
         (
             "truncated.har",
             "{\"log\": {\"entries\": [".to_owned(),
-            "not a HAR file",
+            "not a HAR file: invalid JSON: EOF while parsing",
         ),
         (
             "binary.bin",

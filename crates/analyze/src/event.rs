@@ -5,14 +5,16 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use phonehome_record::{Blocked, Body, Capture, Conn, End, Headers, Phase, Target, Ws};
+use phonehome_record::{
+    Blocked, Body, Capture, Conn, ConnId, End, FlowId, Headers, Phase, Target, Ws,
+};
 
 /// One HTTP exchange: the request, and the response or the failure that ended it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exchange {
-    pub flow: u64,
+    pub flow: FlowId,
     /// The connection that carried it, when the input says (HAR files from other tools do not).
-    pub conn: Option<u64>,
+    pub conn: Option<ConnId>,
     pub ts: DateTime<Utc>,
     pub method: String,
     pub url: String,
@@ -122,7 +124,7 @@ pub enum Event {
     Failure {
         ts: DateTime<Utc>,
         /// The connection it ended, when known.
-        conn: Option<u64>,
+        conn: Option<ConnId>,
         target: Target,
         phase: Phase,
         message: String,
@@ -152,8 +154,19 @@ pub enum SourceError {
         #[source]
         source: phonehome_record::ReadError,
     },
-    #[error("{path}: not a HAR file: {message}")]
-    Har { path: PathBuf, message: String },
+    #[error("{path}: not a HAR file")]
+    Har {
+        path: PathBuf,
+        #[source]
+        source: crate::HarError,
+    },
+    /// Neither HAR nor a capture, though each line holds a JSON object.
+    #[error("{path}: not a HAR file; it looks like JSON lines, but not a phonehome capture either (its first line has no \"type\": a capture starts with its `capture` record)")]
+    JsonLines {
+        path: PathBuf,
+        #[source]
+        source: crate::HarError,
+    },
     #[error("{path}: neither a phonehome capture (JSON Lines starting with a `capture` record) nor a HAR file (a JSON object with `log.entries`)")]
     Unknown { path: PathBuf },
 }
@@ -224,7 +237,7 @@ pub(crate) fn exchange_from_request(r: phonehome_record::Request) -> Exchange {
 
 /// Builds an [`Exchange`] for HAR import.
 pub(crate) fn exchange(
-    flow: u64,
+    flow: FlowId,
     ts: DateTime<Utc>,
     method: String,
     url: String,

@@ -22,7 +22,7 @@ use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Seek, SeekFrom, Write};
 
 use base64::Engine as _;
-use phonehome_record::{Body, BodyEncoding, Capture, End, Mode, Phase, Target};
+use phonehome_record::{Body, BodyEncoding, Capture, End, FlowId, Mode, Phase, Target};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -173,14 +173,29 @@ struct Failure<'a> {
     message: &'a str,
 }
 
+/// Why a document cannot be read as HAR: what is missing or malformed, and where.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HarError {
+    #[error("invalid JSON")]
+    Json(#[source] serde_json::Error),
+    #[error("no `log` object")]
+    NoLog,
+    #[error("no `log.entries` array")]
+    NoEntries,
+    /// An entry (counted from 0) without a field HAR requires, such as `request.url`.
+    #[error("entry {index}: no {field}")]
+    EntryField { index: usize, field: &'static str },
+}
+
 /// Reads a HAR document into events.
 ///
 /// # Errors
-/// A message naming what is missing or malformed (the entry index where it applies).
-pub(crate) fn import(text: &str) -> Result<Vec<Event>, String> {
-    let har: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-    let log = har.get("log").ok_or("no `log` object")?;
-    let entries = log["entries"].as_array().ok_or("no `log.entries` array")?;
+/// [`HarError`] naming what is missing or malformed (the entry index where it applies).
+pub(crate) fn import(text: &str) -> Result<Vec<Event>, HarError> {
+    let har: Value = serde_json::from_str(text).map_err(HarError::Json)?;
+    let log = har.get("log").ok_or(HarError::NoLog)?;
+    let entries = log["entries"].as_array().ok_or(HarError::NoEntries)?;
     let extra = &log["_phonehome"];
     let mut events = Vec::new();
     let header =
@@ -207,7 +222,7 @@ pub(crate) fn import(text: &str) -> Result<Vec<Event>, String> {
         });
     events.push(Event::Header(header));
     for (i, e) in entries.iter().enumerate() {
-        let exchange = import_entry(e, i).map_err(|m| format!("entry {i}: {m}"))?;
+        let exchange = import_entry(e, i)?;
         events.push(Event::Exchange(exchange));
     }
     if let Some(failures) = extra["failures"].as_array() {
@@ -300,14 +315,18 @@ fn body_from(value: &Value, size: Option<i64>) -> Option<Body> {
     })
 }
 
-fn import_entry(e: &Value, index: usize) -> Result<Exchange, String> {
+fn import_entry(e: &Value, index: usize) -> Result<Exchange, HarError> {
     let request = &e["request"];
-    let url = request["url"].as_str().ok_or("no request.url")?.to_owned();
+    let missing = |field| HarError::EntryField { index, field };
+    let url = request["url"]
+        .as_str()
+        .ok_or(missing("request.url"))?
+        .to_owned();
     let method = request["method"]
         .as_str()
-        .ok_or("no request.method")?
+        .ok_or(missing("request.method"))?
         .to_owned();
-    let flow = e["_phonehome_flow"].as_u64().unwrap_or(index as u64 + 1);
+    let flow = FlowId(e["_phonehome_flow"].as_u64().unwrap_or(index as u64 + 1));
     let ts = phonehome_record::parse_timestamp(e["startedDateTime"].as_str().unwrap_or_default())
         .unwrap_or_default();
     let request_headers = headers_from(&request["headers"]);
@@ -384,5 +403,41 @@ fn phase_of(message: &str) -> Phase {
         Phase::Timeout
     } else {
         Phase::Connect
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn import_error(text: &str) -> HarError {
+        let Err(e) = import(text) else {
+            panic!("{text} is not HAR");
+        };
+        e
+    }
+
+    #[test]
+    fn import_errors_are_typed_with_their_cause() {
+        let e = import_error("{\"log\": {\"entries\": [");
+        let cause = std::error::Error::source(&e).expect("the JSON error");
+        let json = cause
+            .downcast_ref::<serde_json::Error>()
+            .expect("serde_json");
+        assert!(json.is_eof(), "{json}");
+        assert!(matches!(import_error("{}"), HarError::NoLog));
+        assert!(matches!(import_error(r#"{"log":{}}"#), HarError::NoEntries));
+        let e = import_error(r#"{"log":{"entries":[{"request":{"method":"GET"}}]}}"#);
+        assert!(
+            matches!(
+                e,
+                HarError::EntryField {
+                    index: 0,
+                    field: "request.url"
+                }
+            ),
+            "{e:?}"
+        );
+        assert_eq!(e.to_string(), "entry 0: no request.url");
     }
 }

@@ -53,7 +53,7 @@ pub use diff::{
     ProcessSide, SharedIdentifier, SignatureDiff,
 };
 pub use event::{url_parts, Event, Exchange, ResponsePart, SourceError, UrlParts};
-pub use har::{export as export_har, ExportError};
+pub use har::{export as export_har, ExportError, HarError};
 pub use input::{open, open_regular, open_with_progress, Events, FlowJoin, Progress, INCOMPLETE};
 pub use leaks::{CredentialUse, Leak, MarkerHit, Needles, PromptLeak};
 pub use llm::{recognise as recognise_llm_call, LlmCall};
@@ -117,7 +117,7 @@ pub mod fuzzing {
             redaction: None,
         };
         let mut exchange = crate::event::exchange(
-            1,
+            phonehome_record::FlowId(1),
             chrono::DateTime::default(),
             "POST".into(),
             URLS[usize::from(selector % 6)].into(),
@@ -211,7 +211,7 @@ pub mod fuzzing {
             body(BodyEncoding::Utf8, request.to_owned())
         };
         let mut exchange = crate::event::exchange(
-            1,
+            phonehome_record::FlowId(1),
             chrono::DateTime::default(),
             "POST".into(),
             URLS[usize::from(selector % 16)].into(),

@@ -16,6 +16,8 @@ use serde::Serialize;
 use phonehome_catalog::Catalog;
 use phonehome_policy::{Action, Connecting, Decision, HostDecision, Policy, RequestInfo};
 
+use phonehome_record::{ConnId, FlowId};
+
 use crate::input::{Chunks, Progress};
 use crate::pool::InOrder;
 use attempt::{Attempt, Owner, Parsed};
@@ -177,21 +179,21 @@ struct State<'a> {
     catalog: &'a Catalog,
     rows: Vec<Row>,
     index: HashMap<String, Vec<(u16, usize)>>,
-    flows: IdSet,
-    conns_with_requests: IdSet,
-    conns_counted: IdSet,
-    pending: HashMap<u64, Pending>,
+    flows: IdSet<FlowId>,
+    conns_with_requests: IdSet<ConnId>,
+    conns_counted: IdSet<ConnId>,
+    pending: HashMap<FlowId, Pending>,
     warnings: Vec<String>,
     /// Whether the capture was made by `run` (attribution's chains end at its command).
     run: bool,
     /// The process of each open connection whose first request named it (only with a
     /// policy that has process rules); dropped at its `conn` record.
-    owners: HashMap<u64, Connecting>,
+    owners: HashMap<ConnId, Connecting>,
     /// With process rules, attempts read before the record that names their process: a
     /// per-request denial's `blocked` record (before its `request`), by flow; a connection's
     /// `blocked` or `error` record (before its `conn` record), by conn.
-    held_requests: HashMap<u64, attempt::Request>,
-    held_conns: HashMap<u64, (String, u16)>,
+    held_requests: HashMap<FlowId, attempt::Request>,
+    held_conns: HashMap<ConnId, (String, u16)>,
 }
 
 impl<'a> State<'a> {
@@ -220,7 +222,7 @@ impl<'a> State<'a> {
         if !self.policy.has_process_rules() {
             return Some(attempt);
         }
-        let known = |conn: Option<u64>| conn.is_some_and(|c| self.owners.contains_key(&c));
+        let known = |conn: Option<ConnId>| conn.is_some_and(|c| self.owners.contains_key(&c));
         match attempt {
             Attempt::Request(r) if r.blocked && r.owner.is_none() && !known(r.conn) => {
                 self.held_requests.insert(r.flow, r);
@@ -269,7 +271,7 @@ impl<'a> State<'a> {
             request.blocked = false;
             self.decide(Attempt::Request(request));
         }
-        let mut conns: Vec<(u64, (String, u16))> = self.held_conns.drain().collect();
+        let mut conns: Vec<(ConnId, (String, u16))> = self.held_conns.drain().collect();
         conns.sort_by_key(|(c, _)| *c);
         for (conn, (host, port)) in conns {
             self.decide(Attempt::Connection {
@@ -284,7 +286,12 @@ impl<'a> State<'a> {
 
     /// The process of a connection, as a policy's process rules see it: from the record's
     /// own `process`, else from the connection's first request; unknown without either.
-    fn connecting(&mut self, conn: Option<u64>, owner: Option<Owner>, closed: bool) -> Connecting {
+    fn connecting(
+        &mut self,
+        conn: Option<ConnId>,
+        owner: Option<Owner>,
+        closed: bool,
+    ) -> Connecting {
         if !self.policy.has_process_rules() {
             return Connecting::unknown();
         }
@@ -373,7 +380,7 @@ impl<'a> State<'a> {
         }
     }
 
-    fn response(&mut self, flow: u64, status: u16) {
+    fn response(&mut self, flow: FlowId, status: u16) {
         let Some(pending) = self.pending.remove(&flow) else {
             return;
         };

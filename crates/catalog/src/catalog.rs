@@ -3,6 +3,8 @@
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
+use crate::TomlSyntax;
+
 /// The built-in catalog, `data/catalog.toml`.
 const BUILTIN: &str = include_str!("../../../data/catalog.toml");
 
@@ -68,17 +70,13 @@ impl Purpose {
     /// Parses the catalog's spelling.
     ///
     /// # Errors
-    /// The list of valid purposes, when `text` is none of them.
-    pub fn parse(text: &str) -> Result<Purpose, String> {
+    /// [`UnknownPurpose`] (its message lists the valid purposes), when `text` is none of them.
+    pub fn parse(text: &str) -> Result<Purpose, UnknownPurpose> {
         Purpose::ALL
             .into_iter()
             .find(|p| p.as_str() == text)
-            .ok_or_else(|| {
-                let valid: Vec<_> = Purpose::ALL.iter().map(|p| p.as_str()).collect();
-                format!(
-                    "unknown purpose {text:?}; valid purposes: {}",
-                    valid.join(", ")
-                )
+            .ok_or_else(|| UnknownPurpose {
+                name: text.to_owned(),
             })
     }
 
@@ -270,6 +268,14 @@ struct Compiled {
     rank: u32,
 }
 
+/// A purpose spelt as none of [`Purpose::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown purpose {name:?}; valid purposes: {}", Purpose::ALL.map(Purpose::as_str).join(", "))]
+pub struct UnknownPurpose {
+    /// The spelling given.
+    pub name: String,
+}
+
 /// A parsed catalog with its host matchers.
 pub struct Catalog {
     agents: Vec<Agent>,
@@ -408,7 +414,7 @@ fn glob(pattern: &str) -> Result<globset::Glob, globset::Error> {
 fn read_file(text: &str, origin: &str) -> Result<CatalogFile, CatalogError> {
     let file: CatalogFile = toml::from_str(text).map_err(|e| CatalogError::Syntax {
         origin: origin.to_owned(),
-        message: describe_toml_error(text, &e),
+        message: TomlSyntax::new(text, &e).to_string(),
     })?;
     if file.version != 1 {
         return Err(CatalogError::Version {
@@ -417,20 +423,6 @@ fn read_file(text: &str, origin: &str) -> Result<CatalogFile, CatalogError> {
         });
     }
     Ok(file)
-}
-
-/// A TOML error as `line L, column C: message`, for files people write (catalogs, policies).
-pub fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
-    let message = e.message().trim().to_owned();
-    match e.span() {
-        Some(span) => {
-            let before = &text[..span.start.min(text.len())];
-            let line = before.matches('\n').count() + 1;
-            let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-            format!("line {line}, column {column}: {message}")
-        }
-        None => message,
-    }
 }
 
 #[cfg(test)]
@@ -566,7 +558,8 @@ owner = "Ollama"
             .to_string();
         assert!(e.contains("version 2"), "{e}");
         let e = Purpose::parse("spying").expect_err("unknown");
-        assert!(e.contains("valid purposes: llm-api"), "{e}");
+        assert_eq!(e.name, "spying");
+        assert!(e.to_string().contains("valid purposes: llm-api"), "{e}");
     }
 
     #[test]

@@ -10,8 +10,10 @@
 
 mod catalog;
 mod registry;
+mod syntax;
 
 pub use catalog::{
-    describe_toml_error, Agent, Catalog, CatalogError, Disable, Endpoint, Observed, Purpose,
+    Agent, Catalog, CatalogError, Disable, Endpoint, Observed, Purpose, UnknownPurpose,
 };
 pub use registry::{recognise_package, Ecosystem, PackageKind, PackageRef};
+pub use syntax::TomlSyntax;

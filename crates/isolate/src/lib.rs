@@ -53,7 +53,9 @@ pub mod fuzzing {
 pub use namespace::{enter, HelperSpec, NOT_STARTED, SETUP_FAILED};
 pub use privilege::{check, needs_user_namespace, PrivilegeError};
 pub use sink::{Connection, Route, Sink};
-pub use stack::{Handoff, Netstack, StackConfig, HOST_LOOPBACK_RULE, NAMESPACE_RULE, UDP_RULE};
+pub use stack::{
+    Handoff, HandoffError, Netstack, StackConfig, HOST_LOOPBACK_RULE, NAMESPACE_RULE, UDP_RULE,
+};
 pub use stream::TcpStream;
 
 /// The namespace's own IPv4 address, on the TUN device.

@@ -80,43 +80,66 @@ impl Handoff {
     /// helper run the command.
     ///
     /// # Errors
-    /// The helper's own explanation when it could not set up the namespaces, or why the
-    /// handoff failed.
+    /// [`HandoffError`]: the helper's own explanation when it could not set up the
+    /// namespaces, or which step of the handoff failed.
     pub async fn start(
         self,
         wait: Duration,
         config: StackConfig,
         sink: Arc<dyn Sink>,
-    ) -> Result<Netstack, String> {
+    ) -> Result<Netstack, HandoffError> {
         let accepted = tokio::time::timeout(wait, self.listener.accept()).await;
         let socket = match accepted {
             Ok(Ok((socket, _))) => socket,
-            Ok(Err(e)) => return Err(format!("cannot accept the isolation helper: {e}")),
-            Err(_) => return Err("the isolation helper did not report in time".to_owned()),
+            Ok(Err(e)) => return Err(HandoffError::Accept(e)),
+            Err(_) => return Err(HandoffError::Timeout),
         };
         let socket = socket
             .into_std()
             .and_then(|s| s.set_nonblocking(false).map(|()| s))
-            .map_err(|e| format!("isolation helper socket: {e}"))?;
+            .map_err(HandoffError::Socket)?;
         let (report, socket) = tokio::task::spawn_blocking(move || {
             let _ = socket.set_read_timeout(Some(wait));
             (handoff::receive(&socket), socket)
         })
         .await
-        .map_err(|e| format!("isolation helper handoff: {e}"))?;
+        .map_err(HandoffError::Task)?;
         let device = match report {
             Ok(handoff::Report::Device(device)) => device,
-            Ok(handoff::Report::Failed(message)) => return Err(message),
-            Err(e) => return Err(format!("no word from the isolation helper: {e}")),
+            Ok(handoff::Report::Failed(message)) => return Err(HandoffError::Helper(message)),
+            Err(e) => return Err(HandoffError::NoReport(e)),
         };
-        let netstack = Netstack::start(device, config, sink)
-            .map_err(|e| format!("cannot use the TUN device: {e}"))?;
+        let netstack = Netstack::start(device, config, sink).map_err(HandoffError::Device)?;
         (&socket)
             .write_all_blocking(&[handoff::GO])
-            .map_err(|e| format!("cannot tell the isolation helper to go on: {e}"))?;
+            .map_err(HandoffError::Go)?;
         let _ = std::fs::remove_file(&self.path);
         Ok(netstack)
     }
+}
+
+/// Why the isolation helper's handoff failed, step by step.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandoffError {
+    #[error("cannot accept the isolation helper")]
+    Accept(#[source] std::io::Error),
+    #[error("the isolation helper did not report in time")]
+    Timeout,
+    #[error("isolation helper socket")]
+    Socket(#[source] std::io::Error),
+    /// The task reading the helper's report ended without it (it panicked).
+    #[error("isolation helper handoff")]
+    Task(#[source] tokio::task::JoinError),
+    /// The helper's own words (sent over the socket) on why it could not set up the namespaces.
+    #[error("{0}")]
+    Helper(String),
+    #[error("no word from the isolation helper")]
+    NoReport(#[source] std::io::Error),
+    #[error("cannot use the TUN device")]
+    Device(#[source] std::io::Error),
+    #[error("cannot tell the isolation helper to go on")]
+    Go(#[source] std::io::Error),
 }
 
 trait WriteAllBlocking {

@@ -94,8 +94,5 @@ async fn send(
 }
 
 async fn wait(sending: Sending) -> Result<(), ExportError> {
-    sending.await.map_err(|e| ExportError::Send {
-        endpoint: String::new(),
-        message: e.to_string(),
-    })?
+    sending.await.map_err(ExportError::Task)?
 }

@@ -112,6 +112,7 @@ fn protocol_version(version: &str) -> Option<String> {
 }
 
 /// Ids as attributes: OTLP integers are signed.
-pub(crate) fn flow_id(id: u64) -> i64 {
+pub(crate) fn flow_id(id: impl Into<u64>) -> i64 {
+    let id: u64 = id.into();
     i64::try_from(id).unwrap_or(i64::MAX)
 }

@@ -8,15 +8,16 @@
 //! its LLM call's flow and its place among that answer's calls. An all-zero id (invalid in OTLP) becomes 1.
 
 use opentelemetry::trace::{SpanId, TraceId};
+use phonehome_record::{ConnId, FlowId};
 use sha2::{Digest, Sha256};
 
 /// What a span stands for, naming its id space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SpanKey {
     Run,
-    Flow(u64),
-    Llm(u64),
-    Conn(u64),
+    Flow(FlowId),
+    Llm(FlowId),
+    Conn(ConnId),
     /// The n-th connection-level failure of the capture.
     Failure(u64),
     /// The n-th `blocked` record of the capture.
@@ -25,7 +26,7 @@ pub(crate) enum SpanKey {
     Dns(u64),
     /// The tool call at a place (0, 1, …) among those the answer of an LLM call (by flow)
     /// asked for.
-    Tool(u64, u64),
+    Tool(FlowId, u64),
 }
 
 /// The ids of one capture's trace.
@@ -56,9 +57,9 @@ impl Ids {
     pub(crate) fn span(&self, key: SpanKey) -> SpanId {
         let (kind, n) = match key {
             SpanKey::Run => ("run", 0),
-            SpanKey::Flow(n) => ("flow", n),
-            SpanKey::Llm(n) => ("llm", n),
-            SpanKey::Conn(n) => ("conn", n),
+            SpanKey::Flow(FlowId(n)) => ("flow", n),
+            SpanKey::Llm(FlowId(n)) => ("llm", n),
+            SpanKey::Conn(ConnId(n)) => ("conn", n),
             SpanKey::Failure(n) => ("failure", n),
             SpanKey::Blocked(n) => ("blocked", n),
             SpanKey::Dns(n) => ("dns", n),
@@ -89,8 +90,9 @@ mod tests {
         let a = Ids::new("abc");
         let b = Ids::new("abc");
         assert_eq!(a.trace(), b.trace());
-        assert_eq!(a.span(SpanKey::Flow(7)), b.span(SpanKey::Flow(7)));
-        assert_ne!(a.span(SpanKey::Flow(7)), a.span(SpanKey::Conn(7)));
+        let flow = SpanKey::Flow(FlowId(7));
+        assert_eq!(a.span(flow), b.span(flow));
+        assert_ne!(a.span(flow), a.span(SpanKey::Conn(ConnId(7))));
         assert_ne!(a.trace(), Ids::new("abd").trace());
         assert_ne!(a.span(SpanKey::Run), SpanId::INVALID);
     }

@@ -45,10 +45,26 @@ pub const SCHEMA_URL: &str = "https://opentelemetry.io/schemas/1.38.0";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExportError {
-    #[error("cannot set up the OTLP exporter for {endpoint}: {message}")]
-    Build { endpoint: String, message: String },
-    #[error("the OTLP collector at {endpoint} did not take the data: {message}")]
-    Send { endpoint: String, message: String },
+    /// An exporter cannot be made for the endpoint (a malformed URL, say).
+    #[error("cannot set up the OTLP exporter for {endpoint}")]
+    Build {
+        endpoint: String,
+        #[source]
+        source: opentelemetry_otlp::ExporterBuildError,
+    },
+    /// The HTTP client the exporters share cannot be made.
+    #[error("cannot set up the OTLP exporter's HTTP client")]
+    Client(#[source] reqwest::Error),
+    /// The collector refused a batch, or did not answer in time.
+    #[error("the OTLP collector at {endpoint} did not take the data")]
+    Send {
+        endpoint: String,
+        #[source]
+        source: opentelemetry_sdk::error::OTelSdkError,
+    },
+    /// The task sending a batch ended without saying how it went (it panicked).
+    #[error("the OTLP export task ended without an answer")]
+    Task(#[source] tokio::task::JoinError),
     #[error("the input has no capture header")]
     NoCapture,
     #[error(transparent)]

@@ -253,7 +253,14 @@ impl Task {
         match result {
             Ok(()) => self.counters.sent.fetch_add(n, Ordering::Relaxed),
             Err(e) => {
-                self.counters.warn_once(&format!("{e}"));
+                // The error and its causes, as the binary prints errors (`{:#}`).
+                let mut why = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    why = format!("{why}: {cause}");
+                    source = cause.source();
+                }
+                self.counters.warn_once(&why);
                 self.counters.failed.fetch_add(n, Ordering::Relaxed)
             }
         };

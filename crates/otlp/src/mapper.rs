@@ -30,7 +30,7 @@ use opentelemetry_sdk::trace::SpanData;
 use phonehome_analyze::llm::{self, Conversation};
 use phonehome_analyze::{AgentDetector, Event, Exchange, Needles};
 use phonehome_catalog::Catalog;
-use phonehome_record::{is_loopback, Capture, Conn, End, Phase, Target};
+use phonehome_record::{is_loopback, Capture, Conn, ConnId, End, Phase, Target};
 
 use crate::config::Settings;
 use crate::ids::{Ids, SpanKey};
@@ -122,8 +122,8 @@ pub(crate) struct Mapper {
     needles: Needles,
     pub(crate) metrics: Metrics,
     /// Flow spans waiting for their conn record, by conn.
-    held: HashMap<u64, Vec<SpanData>>,
-    held_order: VecDeque<u64>,
+    held: HashMap<ConnId, Vec<SpanData>>,
+    held_order: VecDeque<ConnId>,
     held_count: usize,
     /// Hosts that answered LLM calls: a marker sent there is expected.
     llm_hosts: HashSet<String>,
@@ -299,7 +299,7 @@ impl Mapper {
         unexpected
     }
 
-    fn hold(&mut self, conn: u64, span: SpanData) {
+    fn hold(&mut self, conn: ConnId, span: SpanData) {
         if !self.held.contains_key(&conn) {
             self.held_order.push_back(conn);
         }

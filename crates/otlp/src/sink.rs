@@ -89,10 +89,7 @@ macro_rules! build_exporter {
                 .with_retry_policy(retry($patience))
                 .build(),
         };
-        built.map_err(|e| ExportError::Build {
-            endpoint,
-            message: e.to_string(),
-        })?
+        built.map_err(|source| ExportError::Build { endpoint, source })?
     }};
 }
 
@@ -127,7 +124,7 @@ impl Sink {
             return Ok(());
         }
         let result = self.spans.export(batch).await;
-        result.map_err(|e| self.failed(Signal::Traces, &e))
+        result.map_err(|e| self.failed(Signal::Traces, e))
     }
 
     pub(crate) async fn logs(
@@ -143,12 +140,12 @@ impl Sink {
         let batch: Vec<(&SdkLogRecord, &opentelemetry::InstrumentationScope)> =
             records.iter().map(|r| (r, &scope)).collect();
         let result = self.logs.export(LogBatch::new(&batch)).await;
-        result.map_err(|e| self.failed(Signal::Logs, &e))
+        result.map_err(|e| self.failed(Signal::Logs, e))
     }
 
     pub(crate) async fn metrics(&self, metrics: &ResourceMetrics) -> Result<(), ExportError> {
         let result = self.metrics.export(metrics).await;
-        result.map_err(|e| self.failed(Signal::Metrics, &e))
+        result.map_err(|e| self.failed(Signal::Metrics, e))
     }
 
     fn record(&self, item: LogItem, trace: TraceId) -> SdkLogRecord {
@@ -168,10 +165,14 @@ impl Sink {
         record
     }
 
-    fn failed(&self, signal: Signal, e: &opentelemetry_sdk::error::OTelSdkError) -> ExportError {
+    fn failed(
+        &self,
+        signal: Signal,
+        source: opentelemetry_sdk::error::OTelSdkError,
+    ) -> ExportError {
         ExportError::Send {
             endpoint: self.settings.endpoint(signal).to_owned(),
-            message: e.to_string(),
+            source,
         }
     }
 
@@ -227,10 +228,7 @@ fn http_client(timeout: Duration) -> Result<reqwest::Client, ExportError> {
         .no_proxy()
         .timeout(timeout)
         .build()
-        .map_err(|e| ExportError::Build {
-            endpoint: String::new(),
-            message: e.to_string(),
-        })
+        .map_err(ExportError::Client)
 }
 
 /// The flags' headers, set on every request after the SDK has added those of

@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use globset::GlobSet;
-use phonehome_catalog::{Catalog, Purpose};
+use phonehome_catalog::{Catalog, Purpose, TomlSyntax};
 use serde::Deserialize;
 
 pub use process::Connecting;
@@ -61,8 +61,22 @@ impl Action {
 pub enum PolicyError {
     #[error("{name:?} is neither a policy file nor a preset; presets: {}", PRESETS.join(", "))]
     UnknownPreset { name: String },
-    #[error("{origin}: {message}")]
-    Syntax { origin: String, message: String },
+    #[error("{origin}: cannot read")]
+    Read {
+        origin: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Not TOML, or not a policy's shape (an unknown field, action or purpose).
+    #[error("{origin}: {detail}")]
+    Syntax { origin: String, detail: TomlSyntax },
+    /// The rules' host patterns, each valid, cannot be compiled together.
+    #[error("{origin}: cannot compile the host patterns")]
+    Hosts {
+        origin: String,
+        #[source]
+        source: globset::Error,
+    },
     #[error("{origin}: rule {rule} (line {line}): {message}")]
     Rule {
         origin: String,
@@ -162,9 +176,9 @@ impl Policy {
                 name: name.to_owned(),
             });
         }
-        let text = std::fs::read_to_string(path).map_err(|e| PolicyError::Syntax {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
             origin: name.to_owned(),
-            message: format!("cannot read: {e}"),
+            source,
         })?;
         Policy::parse(&text, name)
     }

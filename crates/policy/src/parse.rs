@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
-use phonehome_catalog::Purpose;
+use phonehome_catalog::{Purpose, TomlSyntax};
 use serde::Deserialize;
 
 use crate::{Action, Policy, PolicyError, Rule};
@@ -41,7 +41,7 @@ struct RuleFile {
 pub(crate) fn parse(text: &str, origin: &str) -> Result<Policy, PolicyError> {
     let file: PolicyFile = toml::from_str(text).map_err(|e| PolicyError::Syntax {
         origin: origin.to_owned(),
-        message: phonehome_catalog::describe_toml_error(text, &e),
+        detail: TomlSyntax::new(text, &e),
     })?;
     let mut globs = GlobSetBuilder::new();
     let mut owners = Vec::new();
@@ -70,9 +70,9 @@ pub(crate) fn parse(text: &str, origin: &str) -> Result<Policy, PolicyError> {
         );
         rules.push(compiled);
     }
-    let hosts = globs.build().map_err(|e| PolicyError::Syntax {
+    let hosts = globs.build().map_err(|source| PolicyError::Hosts {
         origin: origin.to_owned(),
-        message: e.to_string(),
+        source,
     })?;
     let hostless = rules
         .iter()
@@ -99,7 +99,8 @@ fn compile(rule: &RuleFile) -> Result<Rule, String> {
         .iter()
         .flatten()
         .map(|p| Purpose::parse(p))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
     let paths = rule.paths.as_deref().map(glob_set).transpose()?;
     let exe = rule.exe.as_deref().map(glob_set).transpose()?;
     let methods: Vec<String> = rule

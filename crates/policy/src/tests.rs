@@ -191,3 +191,25 @@ fn own_rules_tell_the_agent_from_the_commands_it_ran() {
         .to_string();
     assert!(e.starts_with("p.toml: line 3"), "{e}");
 }
+
+#[test]
+fn errors_keep_their_detail_typed() {
+    let e = Policy::parse("default = \"maybe\"\n", "p.toml").expect_err("toml");
+    let PolicyError::Syntax { origin, detail } = &e else {
+        panic!("a syntax error: {e:?}");
+    };
+    assert_eq!(
+        (origin.as_str(), detail.line, detail.column),
+        ("p.toml", Some(1), Some(11))
+    );
+    // A directory exists but cannot be read as a file: the I/O error is the source.
+    let dir = std::env::temp_dir();
+    let e = Policy::load(dir.to_str().expect("UTF-8 temp dir")).expect_err("a directory");
+    assert!(matches!(e, PolicyError::Read { .. }), "{e:?}");
+    let source = std::error::Error::source(&e).expect("the I/O error");
+    assert!(
+        source.downcast_ref::<std::io::Error>().is_some(),
+        "{source:?}"
+    );
+    assert!(e.to_string().ends_with(": cannot read"), "{e}");
+}

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use phonehome_record::{
-    Conn, ConnUpstream, ErrorRecord, Phase, Record, Sinkhole, Target, TlsInfo, Transport,
+    Conn, ConnId, ConnUpstream, ErrorRecord, Phase, Record, Sinkhole, Target, TlsInfo, Transport,
 };
 
 use crate::attribution::{Attribution, Lineage};
@@ -41,7 +41,7 @@ pub(crate) struct ConnInfo {
 /// A client connection's identity and record. The `conn` record is written when the last
 /// reference is dropped, whatever ended the connection.
 pub(crate) struct ConnState {
-    pub id: u64,
+    pub id: ConnId,
     pub recorder: Recorder,
     pub ctx: Arc<Context>,
     client: SocketAddr,

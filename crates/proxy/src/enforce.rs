@@ -5,7 +5,7 @@
 
 use phonehome_catalog::Catalog;
 use phonehome_policy::{Action, Connecting, HostDecision, Policy, RequestInfo};
-use phonehome_record::{Blocked, Record, Target};
+use phonehome_record::{Blocked, ConnId, FlowId, Record, Target};
 
 use crate::recorder::Recorder;
 
@@ -95,8 +95,8 @@ impl Enforcer {
 /// Records a `blocked` record.
 pub(crate) fn record(
     recorder: &Recorder,
-    conn: Option<u64>,
-    flow: Option<u64>,
+    conn: Option<ConnId>,
+    flow: Option<FlowId>,
     target: &Target,
     request: Option<(&str, &str)>,
     rule: &str,
@@ -107,8 +107,8 @@ pub(crate) fn record(
 
 /// A `blocked` record.
 pub(crate) fn blocked(
-    conn: Option<u64>,
-    flow: Option<u64>,
+    conn: Option<ConnId>,
+    flow: Option<FlowId>,
     target: &Target,
     request: Option<(&str, &str)>,
     rule: &str,

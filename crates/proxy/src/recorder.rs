@@ -18,7 +18,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use phonehome_record::{CaptureWriter, End, Record, Redactor, Target};
+use phonehome_record::{CaptureWriter, ConnId, End, FlowId, Record, Redactor, Target};
 use tokio::sync::mpsc;
 
 mod sink;
@@ -233,12 +233,12 @@ impl Recorder {
         Ok((Recorder { tx, shared }, RecorderTask { thread }))
     }
 
-    pub(crate) fn next_conn(&self) -> u64 {
-        self.shared.next_conn.fetch_add(1, Ordering::Relaxed)
+    pub(crate) fn next_conn(&self) -> ConnId {
+        ConnId(self.shared.next_conn.fetch_add(1, Ordering::Relaxed))
     }
 
-    pub(crate) fn next_flow(&self) -> u64 {
-        self.shared.next_flow.fetch_add(1, Ordering::Relaxed)
+    pub(crate) fn next_flow(&self) -> FlowId {
+        FlowId(self.shared.next_flow.fetch_add(1, Ordering::Relaxed))
     }
 
     pub(crate) fn max_body(&self) -> usize {

@@ -6,6 +6,8 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
+use crate::{ConnId, FlowId};
+
 /// The `type` of a record, as its tag is spelt in the capture format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -62,7 +64,7 @@ impl std::fmt::Display for RecordKind {
 /// let head = RecordHead::from_line(line).expect("a record head");
 /// assert_eq!(head.kind, RecordKind::Response);
 /// assert_eq!(head.ts, "2026-01-01T00:00:00.000Z");
-/// assert_eq!((head.flow, head.conn), (Some(7), None));
+/// assert_eq!((head.flow, head.conn), (Some(phonehome_record::FlowId(7)), None));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
@@ -75,10 +77,10 @@ pub struct RecordHead<'a> {
     pub ts: Cow<'a, str>,
     /// The flow (`request`, `response`, `ws`; `error` and `blocked` when they concern one).
     #[serde(default)]
-    pub flow: Option<u64>,
+    pub flow: Option<FlowId>,
     /// The connection (`conn`, `request`; `error` and `blocked` when they concern one).
     #[serde(default)]
-    pub conn: Option<u64>,
+    pub conn: Option<ConnId>,
     /// The request's method (`request`; `blocked` when it concerns a request).
     #[serde(default, borrow, deserialize_with = "borrowed")]
     pub method: Option<Cow<'a, str>>,
@@ -160,7 +162,7 @@ mod tests {
     }
 
     /// One record of every type, with the head each must give.
-    fn records() -> Vec<(Record, RecordKind, Option<u64>, Option<u64>)> {
+    fn records() -> Vec<(Record, RecordKind, Option<FlowId>, Option<ConnId>)> {
         use RecordKind as K;
         vec![
             (
@@ -184,7 +186,7 @@ mod tests {
             (
                 Record::Conn(Conn {
                     ts: TS.into(),
-                    conn: 3,
+                    conn: ConnId(3),
                     client: "127.0.0.1:5000".into(),
                     target: target(),
                     transport: Transport::TlsIntercept,
@@ -201,13 +203,13 @@ mod tests {
                 }),
                 K::Conn,
                 None,
-                Some(3),
+                Some(ConnId(3)),
             ),
             (
                 Record::Request(Request {
                     ts: TS.into(),
-                    flow: 7,
-                    conn: 3,
+                    flow: FlowId(7),
+                    conn: ConnId(3),
                     method: "POST".into(),
                     url: "https://api.test/v1?flow=1".into(),
                     version: "HTTP/1.1".into(),
@@ -219,13 +221,13 @@ mod tests {
                     ancestry: Vec::new(),
                 }),
                 K::Request,
-                Some(7),
-                Some(3),
+                Some(FlowId(7)),
+                Some(ConnId(3)),
             ),
             (
                 Record::Response(Response {
                     ts: TS.into(),
-                    flow: 7,
+                    flow: FlowId(7),
                     status: 200,
                     reason: "OK".into(),
                     version: "HTTP/1.1".into(),
@@ -236,27 +238,27 @@ mod tests {
                     duration_ms: 3,
                 }),
                 K::Response,
-                Some(7),
+                Some(FlowId(7)),
                 None,
             ),
             (
                 Record::Error(ErrorRecord {
                     ts: TS.into(),
                     flow: None,
-                    conn: Some(4),
+                    conn: Some(ConnId(4)),
                     target: target(),
                     phase: Phase::Dns,
                     message: "no such host".into(),
                 }),
                 K::Error,
                 None,
-                Some(4),
+                Some(ConnId(4)),
             ),
             (
                 Record::Blocked(Blocked {
                     ts: TS.into(),
-                    conn: Some(5),
-                    flow: Some(8),
+                    conn: Some(ConnId(5)),
+                    flow: Some(FlowId(8)),
                     target: target(),
                     method: Some("GET".into()),
                     url: Some("https://api.test/".into()),
@@ -264,13 +266,13 @@ mod tests {
                     enforced: true,
                 }),
                 K::Blocked,
-                Some(8),
-                Some(5),
+                Some(FlowId(8)),
+                Some(ConnId(5)),
             ),
             (
                 Record::Ws(Ws {
                     ts: TS.into(),
-                    flow: 9,
+                    flow: FlowId(9),
                     dir: Direction::Down,
                     opcode: "text".into(),
                     size: 2,
@@ -280,7 +282,7 @@ mod tests {
                     redaction: None,
                 }),
                 K::Ws,
-                Some(9),
+                Some(FlowId(9)),
                 None,
             ),
             (
@@ -389,7 +391,7 @@ mod tests {
         let head = RecordHead::from_line(line).expect("a head");
         assert_eq!(head.kind, RecordKind::Ws);
         assert_eq!(head.ts, TS);
-        assert_eq!(head.flow, Some(2));
+        assert_eq!(head.flow, Some(FlowId(2)));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 mod body;
 mod credential;
 mod head;
+mod id;
 mod markers;
 mod options;
 mod owned_line;
@@ -33,6 +34,7 @@ pub use credential::{
     NameStrength,
 };
 pub use head::{RecordHead, RecordKind};
+pub use id::{ConnId, FlowId};
 pub use markers::{collect_markers, CollectedMarkers, Origin};
 pub use options::{CaptureOptions, SinkholeMode, SinkholeModeError};
 pub use package::{agent_package, running_program};

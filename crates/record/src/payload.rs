@@ -192,14 +192,14 @@ fn text_runs(bytes: &[u8]) -> Vec<(usize, usize)> {
 /// text decoded when it carries a credential), and credential text inside binary messages.
 ///
 /// ```
-/// use phonehome_record::{redact_ws, BodyEncoding, Direction, Redaction, Redactor, Ws};
+/// use phonehome_record::{redact_ws, BodyEncoding, Direction, FlowId, Redaction, Redactor, Ws};
 /// use base64::Engine as _;
 /// let key = format!("sk-ant-{}", "a".repeat(24));
 /// let mut frame = vec![0x80, 0x01];
 /// frame.extend_from_slice(key.as_bytes());
 /// let mut ws = Ws {
 ///     ts: "2026-01-01T00:00:00.000Z".into(),
-///     flow: 1,
+///     flow: FlowId(1),
 ///     dir: Direction::Up,
 ///     opcode: "binary".into(),
 ///     size: frame.len() as u64,

@@ -5,7 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Ancestor, CaptureOptions, ConnProcess, Target};
+use crate::{Ancestor, CaptureOptions, ConnId, ConnProcess, FlowId, Target};
 
 /// One line of a capture file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -272,7 +272,7 @@ pub enum ClientCertUse {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Conn {
     pub ts: String,
-    pub conn: u64,
+    pub conn: ConnId,
     /// The client's address (`ip:port`).
     pub client: String,
     pub target: Target,
@@ -379,8 +379,8 @@ pub type Headers = Vec<(String, String)>;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Request {
     pub ts: String,
-    pub flow: u64,
-    pub conn: u64,
+    pub flow: FlowId,
+    pub conn: ConnId,
     pub method: String,
     /// Absolute URL, credential query parameters redacted.
     pub url: String,
@@ -411,7 +411,7 @@ pub struct Request {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Response {
     pub ts: String,
-    pub flow: u64,
+    pub flow: FlowId,
     pub status: u16,
     pub reason: String,
     pub version: String,
@@ -477,9 +477,9 @@ impl std::fmt::Display for Phase {
 pub struct ErrorRecord {
     pub ts: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub flow: Option<u64>,
+    pub flow: Option<FlowId>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub conn: Option<u64>,
+    pub conn: Option<ConnId>,
     pub target: Target,
     pub phase: Phase,
     pub message: String,
@@ -490,9 +490,9 @@ pub struct ErrorRecord {
 pub struct Blocked {
     pub ts: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub conn: Option<u64>,
+    pub conn: Option<ConnId>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub flow: Option<u64>,
+    pub flow: Option<FlowId>,
     pub target: Target,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub method: Option<String>,
@@ -523,7 +523,7 @@ pub enum Direction {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ws {
     pub ts: String,
-    pub flow: u64,
+    pub flow: FlowId,
     pub dir: Direction,
     /// "text", "binary", "close", "ping" or "pong".
     pub opcode: String,

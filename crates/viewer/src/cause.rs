@@ -4,6 +4,8 @@
 //! few numbers per tool call and per connection that may have been caused, never the records);
 //! the viewer keeps only its result.
 
+use phonehome_record::{ConnId, FlowId};
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -28,7 +30,7 @@ pub struct Cause {
     /// With `ambiguous`: the other calls (ids or names).
     pub also: Vec<String>,
     /// The LLM call whose answer asked for it.
-    pub llm_flow: u64,
+    pub llm_flow: FlowId,
 }
 
 /// What the join says of one connection.
@@ -69,7 +71,7 @@ impl CauseIndex {
     }
 
     /// What the join says of connection `conn`.
-    pub fn of_conn(&self, conn: u64) -> Verdict {
+    pub fn of_conn(&self, conn: ConnId) -> Verdict {
         let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         match &*state {
             State::Working => Verdict::Pending,

@@ -18,6 +18,8 @@ use phonehome_catalog::Catalog;
 use phonehome_viewer::Index;
 use serde_json::json;
 
+use phonehome_record::FlowId;
+
 use crate::detail::Detail;
 use crate::filter::{query_value, Filter};
 use crate::rows::RowJson;
@@ -192,7 +194,7 @@ impl Capture {
     }
 
     /// The flow ids of the rows the query string's filter matches (for the HAR).
-    pub(crate) fn flow_ids(&self, query: &str) -> HashSet<u64> {
+    pub(crate) fn flow_ids(&self, query: &str) -> HashSet<FlowId> {
         let filter = Filter::from_query(query);
         let data = self.index.lock();
         (0..data.len())

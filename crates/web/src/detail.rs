@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::path::Path;
 
 use phonehome_analyze::{llm, Exchange};
-use phonehome_record::Record;
+use phonehome_record::{FlowId, Record};
 use phonehome_viewer::Row;
 use serde::Serialize;
 use serde_json::Value;
@@ -81,9 +81,9 @@ impl Detail {
     }
 
     /// The flow this detail is of, when it upgraded to WebSocket.
-    pub(crate) fn upgraded_flow(&self) -> Option<u64> {
+    pub(crate) fn upgraded_flow(&self) -> Option<FlowId> {
         let response = self.records.iter().find(|r| r["type"] == "response")?;
-        (response["status"] == 101).then(|| response["flow"].as_u64())?
+        (response["status"] == 101).then(|| response["flow"].as_u64().map(FlowId))?
     }
 
     /// Bytes of body text the detail carries (request, response).
@@ -97,8 +97,8 @@ impl Detail {
 }
 
 /// The `ws` records of `flows`, at most [`MAX_WS`] each, from one pass over the capture.
-pub(crate) fn ws_messages(path: &Path, flows: &[u64]) -> HashMap<u64, Vec<Value>> {
-    let mut found: HashMap<u64, Vec<Value>> = HashMap::new();
+pub(crate) fn ws_messages(path: &Path, flows: &[FlowId]) -> HashMap<FlowId, Vec<Value>> {
+    let mut found: HashMap<FlowId, Vec<Value>> = HashMap::new();
     let Ok(file) = File::open(path) else {
         return found;
     };
@@ -110,7 +110,8 @@ pub(crate) fn ws_messages(path: &Path, flows: &[u64]) -> HashMap<u64, Vec<Value>
         let Ok(value) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
-        let Some(flow) = value["flow"].as_u64().filter(|f| flows.contains(f)) else {
+        let flow = value["flow"].as_u64().map(FlowId);
+        let Some(flow) = flow.filter(|f| flows.contains(f)) else {
             continue;
         };
         let messages = found.entry(flow).or_default();
@@ -148,9 +149,12 @@ mod tests {
             r#"{"type":"ws","ts":"2026-11-21T08:18:30.794Z","flow":1,"dir":"down","opcode":"binary","size":3,"encoding":"base64","data":"AP8Q","truncated":false}"#,
         ];
         std::fs::write(&path, lines.join("\n") + "\n").expect("write");
-        let found = ws_messages(&path, &[1]);
+        let found = ws_messages(&path, &[FlowId(1)]);
         assert_eq!(found.len(), 1);
-        let data: Vec<_> = found[&1].iter().map(|m| m["data"].clone()).collect();
+        let data: Vec<_> = found[&FlowId(1)]
+            .iter()
+            .map(|m| m["data"].clone())
+            .collect();
         assert_eq!(data, ["hi", "AP8Q"]);
     }
 }

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use phonehome_catalog::Catalog;
+use phonehome_record::FlowId;
 use phonehome_viewer::Index;
 use serde::Serialize;
 
@@ -70,7 +71,7 @@ struct LeftOut {
 
 /// The WebSocket messages of the embedded flows that upgraded, from one more pass.
 fn add_ws(path: &Path, details: &mut [Detail]) {
-    let flows: Vec<u64> = details.iter().filter_map(Detail::upgraded_flow).collect();
+    let flows: Vec<FlowId> = details.iter().filter_map(Detail::upgraded_flow).collect();
     if flows.is_empty() {
         return;
     }

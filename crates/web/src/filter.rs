@@ -3,6 +3,8 @@
 //! and the API's query string takes it. The exported page applies the same rules in its script
 //! (assets/data.js, `matches`).
 
+use phonehome_record::ConnId;
+
 use percent_encoding::percent_decode_str;
 use phonehome_viewer::{RowKind, RowRef};
 
@@ -16,7 +18,7 @@ pub(crate) struct Filter {
     /// Exactly this host.
     pub(crate) host: String,
     /// Only the rows of this connection.
-    pub(crate) conn: Option<u64>,
+    pub(crate) conn: Option<ConnId>,
     /// From this time of day (milliseconds since midnight UTC), inclusive.
     pub(crate) t0: Option<u32>,
     /// To this time of day, exclusive.
@@ -42,7 +44,7 @@ impl Filter {
             q: value("q").trim().to_lowercase(),
             kind: value("kind"),
             host: value("host"),
-            conn: value("conn").parse().ok(),
+            conn: value("conn").parse().ok().map(ConnId),
             t0: value("t0").parse().ok(),
             t1: value("t1").parse().ok(),
         }
@@ -76,7 +78,7 @@ mod tests {
     #[test]
     fn reads_the_query_string() {
         let f = Filter::from_query("q=Chat%20Completions&kind=llm&host=a.test&conn=7&t0=5&t1=x");
-        assert_eq!(f.conn, Some(7));
+        assert_eq!(f.conn, Some(ConnId(7)));
         assert_eq!(f.q, "chat completions");
         assert_eq!(f.kind, "llm");
         assert_eq!(f.host, "a.test");

@@ -2,6 +2,8 @@
 //! over the input's events, kept to the flows a filter matched (their exchanges, blocks and
 //! connections; the capture's first and last records).
 
+use phonehome_record::{ConnId, FlowId};
+
 use std::collections::HashSet;
 use std::io::Write;
 use std::path::Path;
@@ -10,9 +12,9 @@ use phonehome_analyze::{Event, ExportError};
 
 /// Which events of the input go into the HAR.
 struct Keep {
-    flows: HashSet<u64>,
+    flows: HashSet<FlowId>,
     /// The connections of the flows kept so far (a `conn` record follows its flows).
-    conns: HashSet<u64>,
+    conns: HashSet<ConnId>,
 }
 
 impl Keep {
@@ -39,7 +41,7 @@ impl Keep {
 /// As [`phonehome_analyze::export_har`]: an I/O error writing, or the input's first error.
 pub(crate) fn write_har(
     path: &Path,
-    flows: HashSet<u64>,
+    flows: HashSet<FlowId>,
     out: impl Write,
 ) -> Result<(), ExportError> {
     let mut keep = Keep {
@@ -60,7 +62,7 @@ pub(crate) fn write_har(
 /// As [`write_har`].
 pub(crate) fn har_value(
     path: &Path,
-    flows: HashSet<u64>,
+    flows: HashSet<FlowId>,
 ) -> Result<serde_json::Value, ExportError> {
     let mut text = Vec::new();
     write_har(path, flows, &mut text)?;

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use phonehome_analyze::Event;
-use phonehome_record::{Ancestor, Conn, ProcessInfo};
+use phonehome_record::{Ancestor, Conn, ConnId, ProcessInfo};
 use serde::Serialize;
 
 /// Processes listed at most.
@@ -40,7 +40,7 @@ pub(crate) struct ProcessNode {
 /// One connection of a process.
 #[derive(Debug, Serialize)]
 pub(crate) struct ConnOut {
-    pub(crate) conn: u64,
+    pub(crate) conn: ConnId,
     pub(crate) host: String,
     pub(crate) port: u16,
     /// HTTP requests it carried.
@@ -62,7 +62,7 @@ pub(crate) struct TreeBuilder {
     tree: ProcessTree,
     at: HashMap<u32, usize>,
     /// Requests per connection whose `conn` record (written when it closes) is not read yet.
-    requests: HashMap<u64, u64>,
+    requests: HashMap<ConnId, u64>,
 }
 
 impl TreeBuilder {
@@ -166,7 +166,7 @@ mod tests {
     #[test]
     fn owners_and_their_ancestry_make_one_tree() {
         let mut b = TreeBuilder::default();
-        b.requests.insert(7, 2);
+        b.requests.insert(ConnId(7), 2);
         b.conn(&conn(
             r#"{"type":"conn","ts":"2026-11-21T08:18:31.000Z","conn":7,"client":"127.0.0.1:5","target":{"host":"a.test","port":443},"transport":"tls-intercept","bytes_up":1,"bytes_down":2,"process":{"pid":30,"ppid":20,"exe":"/usr/bin/curl","argv":["curl","a.test"],"start":"2026-11-21T08:18:30.900Z"},"ancestry":[{"pid":20,"exe":"/bin/sh","argv":["sh","-c","curl a.test"]},{"pid":10,"exe":"/usr/bin/node"}]}"#,
         ));
@@ -182,6 +182,6 @@ mod tests {
             (curl.requests, curl.connections[0].host.as_str()),
             (2, "a.test")
         );
-        assert_eq!(tree.processes[1].connections[0].conn, 8);
+        assert_eq!(tree.processes[1].connections[0].conn, ConnId(8));
     }
 }

@@ -1,5 +1,6 @@
 //! The flow list's rows as the page reads them: one JSON object per row of the viewer's index.
 
+use phonehome_record::{ConnId, FlowId};
 use phonehome_viewer::{RowKind, RowRef};
 use serde::Serialize;
 
@@ -10,9 +11,9 @@ pub(crate) struct RowJson {
     pub(crate) i: usize,
     /// `flow`, `blocked`, `failure`, `conn` or `dns`.
     pub(crate) kind: &'static str,
-    pub(crate) flow: Option<u64>,
+    pub(crate) flow: Option<FlowId>,
     /// The connection the row's records name.
-    pub(crate) conn: Option<u64>,
+    pub(crate) conn: Option<ConnId>,
     /// `HH:MM:SS.mmm` (UTC).
     pub(crate) time: String,
     /// Milliseconds since midnight UTC.

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use phonehome_record::{Conn, ConnProcess};
+use phonehome_record::{Conn, ConnId, ConnProcess, FlowId};
 
 use super::command::{argv_segments, keys, keys_match, tool_command, Key};
 use super::{Caused, Causes, Method, ToolCall, SLACK_MS};
@@ -24,10 +24,10 @@ struct Step {
 /// A connection that may have been caused: its process is known and has parents.
 #[derive(Debug)]
 struct Candidate {
-    conn: u64,
+    conn: ConnId,
     host: String,
     port: u16,
-    flows: Vec<u64>,
+    flows: Vec<FlowId>,
     process: String,
     argv: Vec<String>,
     chain: Vec<Step>,
@@ -38,9 +38,9 @@ struct Candidate {
 #[derive(Debug, Default)]
 pub struct Connections {
     candidates: Vec<Candidate>,
-    by_conn: HashMap<u64, usize>,
-    open_flows: HashMap<u64, Vec<u64>>,
-    llm_conns: HashSet<u64>,
+    by_conn: HashMap<ConnId, usize>,
+    open_flows: HashMap<ConnId, Vec<FlowId>>,
+    llm_conns: HashSet<ConnId>,
     agent_pids: HashSet<u32>,
 }
 
@@ -57,7 +57,7 @@ impl Connections {
     }
 
     /// Notes flow `flow` on connection `conn`, and whether it is an LLM call.
-    pub fn exchange(&mut self, flow: u64, conn: Option<u64>, llm: bool) {
+    pub fn exchange(&mut self, flow: FlowId, conn: Option<ConnId>, llm: bool) {
         let Some(conn) = conn else { return };
         // A connection that carried an LLM call is the agent's: its flows are not kept.
         if llm {
@@ -169,7 +169,7 @@ pub struct ToolLog {
 /// the results its request sends back and the calls its answer asks for.
 #[derive(Debug)]
 pub struct ToolStep {
-    flow: u64,
+    flow: FlowId,
     ts: String,
     sent: i64,
     /// Each result's keys: its id, then its tool's name.
@@ -269,7 +269,7 @@ impl ToolLog {
         }
     }
 
-    fn result(&mut self, keys: &[Option<&str>], sent: i64, ts: &str, flow: u64) {
+    fn result(&mut self, keys: &[Option<&str>], sent: i64, ts: &str, flow: FlowId) {
         let Some(i) = keys
             .iter()
             .flatten()
@@ -298,7 +298,7 @@ pub fn join_so_far(connections: &Connections, tools: &ToolLog) -> Causes {
 impl Connections {
     /// Whether connection `conn` may have been caused by a tool call: its `conn` record named
     /// its process, with parents, and it carried no LLM call.
-    pub fn is_candidate(&self, conn: u64) -> bool {
+    pub fn is_candidate(&self, conn: ConnId) -> bool {
         self.by_conn.contains_key(&conn)
     }
 }
@@ -306,7 +306,7 @@ impl Connections {
 impl ToolLog {
     /// The tool calls whose result went back in the request of LLM call `flow`, each with
     /// its place among the calls of the answer that asked for it.
-    pub fn answered_by(&self, flow: u64) -> Vec<(usize, &ToolCall)> {
+    pub fn answered_by(&self, flow: FlowId) -> Vec<(usize, &ToolCall)> {
         self.calls
             .iter()
             .filter(|f| f.call.result_flow == Some(flow))

@@ -28,6 +28,8 @@ mod command;
 mod join;
 mod text;
 
+use phonehome_record::{ConnId, FlowId};
+
 use serde::Serialize;
 
 pub use join::{join, join_so_far, Connections, Tap, ToolLog, ToolStep};
@@ -90,13 +92,13 @@ pub struct ToolCall {
     /// The shell command it asked for, when the tool names one.
     pub command: Option<String>,
     /// The LLM call whose answer carried it.
-    pub flow: u64,
+    pub flow: FlowId,
     /// When that answer ended (RFC 3339, as `ts`).
     pub issued: String,
     /// When its result went back to the model: the `ts` of the request carrying it.
     pub result: Option<String>,
     /// The LLM call that carried the result.
-    pub result_flow: Option<u64>,
+    pub result_flow: Option<FlowId>,
     /// The connections it caused, in connection order.
     pub caused: Vec<Caused>,
 }
@@ -104,7 +106,7 @@ pub struct ToolCall {
 /// A connection a tool call caused.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Caused {
-    pub conn: u64,
+    pub conn: ConnId,
     /// The process that made the connection.
     pub pid: u32,
     /// Its executable's file name.
@@ -116,7 +118,7 @@ pub struct Caused {
     pub host: String,
     pub port: u16,
     /// The HTTP flows it carried.
-    pub flows: Vec<u64>,
+    pub flows: Vec<FlowId>,
     pub method: Method,
     /// With [`Method::Ambiguous`]: the other calls it may belong to (their ids, or names).
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -134,14 +136,14 @@ impl Causes {
     /// The tool calls carried by the answer of LLM call `flow` (a binary search: the calls
     /// are in the order of their LLM calls, which [`crate::llm::Calls`] hands on in flow
     /// order).
-    pub fn of_flow(&self, flow: u64) -> &[ToolCall] {
+    pub fn of_flow(&self, flow: FlowId) -> &[ToolCall] {
         let from = self.tool_calls.partition_point(|t| t.flow < flow);
         let to = self.tool_calls.partition_point(|t| t.flow <= flow);
         self.tool_calls.get(from..to).unwrap_or_default()
     }
 
     /// The tool call that caused connection `conn` (the first, when ambiguous) and how.
-    pub fn of_conn(&self, conn: u64) -> Option<(&ToolCall, &Caused)> {
+    pub fn of_conn(&self, conn: ConnId) -> Option<(&ToolCall, &Caused)> {
         self.tool_calls
             .iter()
             .find_map(|t| t.caused.iter().find(|c| c.conn == conn).map(|c| (t, c)))
@@ -153,8 +155,8 @@ impl Causes {
     }
 
     /// The ids of the connections caused by tool calls (by any method), sorted.
-    pub fn conns(&self) -> Vec<u64> {
-        let mut conns: Vec<u64> = self
+    pub fn conns(&self) -> Vec<ConnId> {
+        let mut conns: Vec<ConnId> = self
             .tool_calls
             .iter()
             .flat_map(|t| t.caused.iter().map(|c| c.conn))

@@ -2,7 +2,9 @@
 //! processes they run, and connections of the agent's own.
 
 use chrono::{DateTime, Duration, Utc};
-use phonehome_record::{Ancestor, Conn, ConnProcess, ProcessInfo, Target, Transport};
+use phonehome_record::{
+    Ancestor, Conn, ConnId, ConnProcess, FlowId, ProcessInfo, Target, Transport,
+};
 use serde_json::json;
 
 use super::join::{join, Connections, ToolLog};
@@ -53,8 +55,8 @@ impl Feed {
             "application/json",
             &answer.to_string(),
         );
-        x.flow = flow;
-        x.conn = Some(1);
+        x.flow = FlowId(flow);
+        x.conn = Some(ConnId(1));
         x.ts = t0() + Duration::milliseconds(ms);
         self.tools
             .call(&crate::llm::decode(&x).expect("an LLM call"));
@@ -66,8 +68,8 @@ impl Feed {
         let mut x = crate::llm::tests::post("http://tool.test/x", "");
         x.method = "GET".into();
         x.path = "/x".into();
-        x.flow = flow;
-        x.conn = Some(conn);
+        x.flow = FlowId(flow);
+        x.conn = Some(ConnId(conn));
         self.connections.event(&Event::Exchange(x));
     }
 
@@ -76,7 +78,7 @@ impl Feed {
     fn conn(&mut self, conn: u64, pid: u32, ms: i64, argv: &str, parents: &[(u32, i64, &str)]) {
         let record = Conn {
             ts: at(9_000),
-            conn,
+            conn: ConnId(conn),
             client: "127.0.0.1:40000".into(),
             target: Target {
                 host: format!("host{conn}.test"),
@@ -197,18 +199,21 @@ fn two_concurrent_tool_calls_are_told_apart_by_argv() {
     assert_eq!((a.label(), b.label()), ("toolu_A", "toolu_B"));
     assert_eq!(a.result.as_deref(), Some(at(5_000).as_str()));
     assert_eq!(a.caused.len(), 1, "{a:#?}");
-    assert_eq!((a.caused[0].conn, a.caused[0].pid), (3, 201));
+    assert_eq!((a.caused[0].conn, a.caused[0].pid), (ConnId(3), 201));
     assert_eq!(a.caused[0].method, Method::Argv);
     assert_eq!(a.caused[0].parents, [200]);
-    assert_eq!(a.caused[0].flows, [2]);
+    assert_eq!(a.caused[0].flows, [FlowId(2)]);
     assert_eq!(b.caused.len(), 1, "{b:#?}");
-    assert_eq!((b.caused[0].conn, b.caused[0].method), (4, Method::Argv));
-    assert_eq!(b.caused[0].flows, [3, 4]);
+    assert_eq!(
+        (b.caused[0].conn, b.caused[0].method),
+        (ConnId(4), Method::Argv)
+    );
+    assert_eq!(b.caused[0].flows, [FlowId(3), FlowId(4)]);
     assert_eq!(
         b.command.as_deref(),
         Some("cd /w && git clone https://h.test/b")
     );
-    let text = super::under_call(&causes, 1);
+    let text = super::under_call(&causes, FlowId(1));
     assert!(
         text.contains(
             "  tool call toolu_A · Bash: curl -s http://127.0.0.1:9/a · result in flow 9\n"
@@ -221,7 +226,7 @@ fn two_concurrent_tool_calls_are_told_apart_by_argv() {
     );
     assert!(text.contains("flows 3, 4"), "{text}");
     assert_eq!(
-        super::under_call(&causes, 9),
+        super::under_call(&causes, FlowId(9)),
         "",
         "no tool call in flow 9's answer"
     );
@@ -235,7 +240,7 @@ fn a_tool_call_that_makes_no_connection_causes_nothing() {
     let causes = feed.finish();
     assert_eq!(causes.tool_calls.len(), 1);
     assert!(causes.tool_calls[0].caused.is_empty());
-    assert_eq!(causes.tool_calls[0].result_flow, Some(9));
+    assert_eq!(causes.tool_calls[0].result_flow, Some(FlowId(9)));
     assert!(!causes.any());
 }
 
@@ -273,9 +278,12 @@ fn the_agents_own_connections_inside_a_window_stay_its_own() {
     let causes = feed.finish();
     let caused = &causes.tool_calls[0].caused;
     assert_eq!(caused.len(), 1, "{caused:#?}");
-    assert_eq!((caused[0].conn, caused[0].method), (7, Method::Window));
-    assert_eq!(causes.conns(), [7]);
-    assert!(causes.of_conn(5).is_none() && causes.of_conn(6).is_none());
+    assert_eq!(
+        (caused[0].conn, caused[0].method),
+        (ConnId(7), Method::Window)
+    );
+    assert_eq!(causes.conns(), [ConnId(7)]);
+    assert!(causes.of_conn(ConnId(5)).is_none() && causes.of_conn(ConnId(6)).is_none());
 }
 
 #[test]
@@ -335,7 +343,10 @@ fn a_gemini_call_without_id_meets_its_result_by_name() {
     feed.conn(1, AGENT, -60_000, "node /opt/agent/cli.js", &[]);
     let causes = feed.finish();
     let first = &causes.tool_calls[0];
-    assert_eq!((first.id.as_deref(), first.result_flow), (None, Some(9)));
+    assert_eq!(
+        (first.id.as_deref(), first.result_flow),
+        (None, Some(FlowId(9)))
+    );
     assert_eq!(first.caused[0].method, Method::Argv);
 }
 
@@ -357,7 +368,7 @@ fn without_the_llm_connections_record_the_command_phonehome_started_is_the_agent
         panic!("one call: {causes:#?}");
     };
     assert_eq!(a.caused.len(), 1, "{a:#?}");
-    assert_eq!((a.caused[0].conn, a.caused[0].pid), (3, 201));
+    assert_eq!((a.caused[0].conn, a.caused[0].pid), (ConnId(3), 201));
     assert_eq!(a.caused[0].method, Method::Argv);
     assert_eq!(a.caused[0].parents, [200]);
 }

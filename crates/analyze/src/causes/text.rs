@@ -1,6 +1,8 @@
 //! The join in words, for `phonehome llm`: under an LLM call, each tool call its answer asked
 //! for, the processes it ran, their connections and requests.
 
+use phonehome_record::FlowId;
+
 use super::{Causes, ToolCall};
 
 /// The lines under LLM call `flow` (empty when its answer asked for no tool call):
@@ -11,7 +13,7 @@ use super::{Causes, ToolCall};
 ///   tool call toolu_B · Bash: ls · result in flow 9
 ///     no connection
 /// ```
-pub fn under_call(causes: &Causes, flow: u64) -> String {
+pub fn under_call(causes: &Causes, flow: FlowId) -> String {
     let mut out = String::new();
     for call in causes.of_flow(flow) {
         out.push_str(&call_line(call));
@@ -28,7 +30,7 @@ pub fn under_call(causes: &Causes, flow: u64) -> String {
             let flows = if c.flows.is_empty() {
                 "no HTTP request".to_owned()
             } else {
-                let ids: Vec<String> = c.flows.iter().map(u64::to_string).collect();
+                let ids: Vec<String> = c.flows.iter().map(FlowId::to_string).collect();
                 format!("flows {}", ids.join(", "))
             };
             let also = if c.also.is_empty() {

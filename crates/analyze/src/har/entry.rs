@@ -2,7 +2,7 @@
 //! [`Exchange`], so an entry is serialised straight from the capture's strings and bodies, in
 //! the field order phonehome has always written.
 
-use phonehome_record::{Body, BodyEncoding, Phase};
+use phonehome_record::{Body, BodyEncoding, FlowId, Phase};
 use serde::ser::{SerializeSeq, Serializer};
 use serde::Serialize;
 
@@ -19,7 +19,7 @@ pub(crate) struct Entry<'a> {
     cache: Cache,
     timings: Timings,
     #[serde(rename = "_phonehome_flow")]
-    flow: u64,
+    flow: FlowId,
     #[serde(rename = "_phonehome_error", skip_serializing_if = "Option::is_none")]
     phonehome_error: Option<FlowError<'a>>,
     #[serde(rename = "_error", skip_serializing_if = "Option::is_none")]

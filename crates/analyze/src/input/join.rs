@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use phonehome_record::{Capture, Phase, Record};
+use phonehome_record::{Capture, FlowId, Phase, Record};
 
 use super::parallel::{Prepare, Progress, Records};
 use crate::event::{exchange_from_request, Event, Exchange, ResponsePart, SourceError};
@@ -27,9 +27,9 @@ pub const INCOMPLETE: &str = "incomplete: phonehome stopped before the end";
 /// exporter beside the recorder) uses it directly.
 #[derive(Debug, Default)]
 pub struct FlowJoin {
-    pending: HashMap<u64, Exchange>,
+    pending: HashMap<FlowId, Exchange>,
     /// Errors of flows whose request has not been read yet.
-    early_errors: HashMap<u64, (Phase, String)>,
+    early_errors: HashMap<FlowId, (Phase, String)>,
     queue: std::collections::VecDeque<Event>,
 }
 

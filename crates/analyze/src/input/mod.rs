@@ -47,15 +47,12 @@ pub fn open_with_progress(path: &Path, read: &Progress) -> Result<Events, Source
     if trimmed.is_some_and(|i| start[i] == b'{') {
         let mut text = String::new();
         reader.read_to_string(&mut text).map_err(io)?;
-        let events = crate::har::import(&text).map_err(|message| SourceError::Har {
-            path: path.to_owned(),
-            message: match looks_like_json_lines(&text) {
-                true => format!(
-                    "{message}; it looks like JSON lines, but not a phonehome capture either \
-                     (its first line has no \"type\": a capture starts with its `capture` record)"
-                ),
-                false => message,
-            },
+        let events = crate::har::import(&text).map_err(|source| {
+            let path = path.to_owned();
+            match looks_like_json_lines(&text) {
+                true => SourceError::JsonLines { path, source },
+                false => SourceError::Har { path, source },
+            }
         })?;
         return Ok(Events::Har(events.into_iter()));
     }

@@ -5,12 +5,14 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use phonehome_record::FlowId;
+
 use crate::event::Exchange;
 
 /// One decoded LLM call: the request and what came back.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Conversation {
-    pub flow: u64,
+    pub flow: FlowId,
     /// When the request started (RFC 3339, as in the capture).
     pub ts: String,
     /// `openai`, `anthropic`, `gcp.gemini`, `ollama` (`gen_ai.provider.name`).

@@ -10,6 +10,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use phonehome_record::FlowId;
+
 /// Items held at most while waiting for earlier flows.
 const MAX_HELD: usize = 1024;
 /// Weight (about the bytes behind them) of the items held at most.
@@ -47,7 +49,8 @@ impl<T> Default for FlowOrder<T> {
 impl<T> FlowOrder<T> {
     /// Flow `flow` has ended, with `item` to hand on for it (`None` when there is nothing to
     /// hand on) weighing `weight` bytes.
-    pub(crate) fn end(&mut self, flow: u64, item: Option<T>, weight: usize) {
+    pub(crate) fn end(&mut self, flow: FlowId, item: Option<T>, weight: usize) {
+        let FlowId(flow) = flow;
         if flow < self.next {
             self.ready.extend(item);
             return;
@@ -140,7 +143,7 @@ mod tests {
         let mut order = FlowOrder::default();
         let mut out = Vec::new();
         for (flow, item) in ends {
-            order.end(*flow, *item, 1);
+            order.end(FlowId(*flow), *item, 1);
             out.extend(std::iter::from_fn(|| order.pop()));
         }
         order.finish();
@@ -165,10 +168,10 @@ mod tests {
     #[test]
     fn an_item_is_handed_on_as_soon_as_earlier_flows_have_ended() {
         let mut order = FlowOrder::default();
-        order.end(1, None, 0);
-        order.end(3, Some("c"), 1);
+        order.end(FlowId(1), None, 0);
+        order.end(FlowId(3), Some("c"), 1);
         assert_eq!(order.pop(), None, "flow 2 has not ended");
-        order.end(2, Some("b"), 1);
+        order.end(FlowId(2), Some("b"), 1);
         assert_eq!(order.pop(), Some("b"));
         assert_eq!(order.pop(), Some("c"));
         assert_eq!(order.held.len() + order.ended.len(), 0);
@@ -179,12 +182,12 @@ mod tests {
         let mut order = FlowOrder::default();
         let mut out = Vec::new();
         for flow in 2..=(MAX_HELD as u64 + 10) {
-            order.end(flow, Some(flow), 1);
+            order.end(FlowId(flow), Some(flow), 1);
             out.extend(std::iter::from_fn(|| order.pop()));
             assert!(order.held.len() <= MAX_HELD);
         }
         assert_eq!(out.first(), Some(&2), "flow 1 given up on");
-        order.end(1, Some(1), 1);
+        order.end(FlowId(1), Some(1), 1);
         out.extend(std::iter::from_fn(|| order.pop()));
         order.finish();
         out.extend(std::iter::from_fn(|| order.pop()));
@@ -195,9 +198,9 @@ mod tests {
     #[test]
     fn heavy_items_are_given_up_on_by_weight() {
         let mut order = FlowOrder::default();
-        order.end(2, Some("b"), MAX_HELD_WEIGHT);
+        order.end(FlowId(2), Some("b"), MAX_HELD_WEIGHT);
         assert_eq!(order.pop(), None);
-        order.end(3, Some("c"), 1);
+        order.end(FlowId(3), Some("c"), 1);
         assert_eq!(order.pop(), Some("b"));
         assert_eq!(order.pop(), Some("c"));
     }
@@ -206,13 +209,13 @@ mod tests {
     fn gaps_are_bounded_and_a_flow_seen_twice_keeps_both_items() {
         let mut order = FlowOrder::<()>::default();
         for flow in 0..(MAX_GAPS as u64 + 5) {
-            order.end(flow * 2 + 3, None, 0);
+            order.end(FlowId(flow * 2 + 3), None, 0);
         }
         assert!(order.ended.len() <= MAX_GAPS);
         let mut order = FlowOrder::default();
-        order.end(2, Some("x"), 1);
-        order.end(2, Some("y"), 1);
-        order.end(1, None, 0);
+        order.end(FlowId(2), Some("x"), 1);
+        order.end(FlowId(2), Some("y"), 1);
+        order.end(FlowId(1), None, 0);
         order.finish();
         assert_eq!(
             std::iter::from_fn(|| order.pop()).collect::<Vec<_>>(),

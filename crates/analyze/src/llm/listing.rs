@@ -9,6 +9,8 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 
+use phonehome_record::FlowId;
+
 use super::conversation::Conversation;
 use super::text::{listing_text, session_heading};
 
@@ -35,7 +37,8 @@ pub struct Listing {
 /// The calls of one session: where their text is in the spill file, and their flows.
 struct Group {
     session: Option<String>,
-    blocks: Vec<(u64, u64, u64)>,
+    /// (offset, length, flow).
+    blocks: Vec<(u64, u64, FlowId)>,
 }
 
 impl Listing {
@@ -81,7 +84,7 @@ impl Listing {
     pub fn write_annotated(
         self,
         out: &mut impl Write,
-        mut note: impl FnMut(u64) -> String,
+        mut note: impl FnMut(FlowId) -> String,
     ) -> io::Result<()> {
         if self.groups.is_empty() {
             return out.write_all(b"No LLM call.\n");

@@ -8,6 +8,8 @@ use serde::Deserialize;
 use phonehome_catalog::recognise_package;
 use phonehome_record::{Ancestor, ConnProcess};
 
+use phonehome_record::{ConnId, FlowId};
+
 use crate::event::url_parts;
 
 /// What one line means to a replay.
@@ -22,12 +24,12 @@ pub(super) enum Attempt {
     /// A request (or a per-request denial recorded without a request record).
     Request(Request),
     Response {
-        flow: u64,
+        flow: FlowId,
         status: u16,
     },
     /// A connection, a connection-level denial or failure.
     Connection {
-        conn: Option<u64>,
+        conn: Option<ConnId>,
         host: String,
         port: u16,
         owner: Option<Owner>,
@@ -46,8 +48,8 @@ pub(super) struct Owner {
 
 #[derive(Debug)]
 pub(super) struct Request {
-    pub(super) flow: u64,
-    pub(super) conn: Option<u64>,
+    pub(super) flow: FlowId,
+    pub(super) conn: Option<ConnId>,
     pub(super) method: String,
     pub(super) host: String,
     pub(super) port: u16,
@@ -78,9 +80,9 @@ struct Line<'a> {
     #[serde(borrow, default)]
     format: Option<Cow<'a, str>>,
     #[serde(default)]
-    flow: Option<u64>,
+    flow: Option<FlowId>,
     #[serde(default)]
-    conn: Option<u64>,
+    conn: Option<ConnId>,
     #[serde(borrow, default)]
     method: Option<Cow<'a, str>>,
     #[serde(borrow, default)]

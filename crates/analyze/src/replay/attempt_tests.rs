@@ -1,3 +1,5 @@
+use phonehome_record::{ConnId, FlowId};
+
 use super::{parse_chunk, Attempt, Parsed};
 
 fn attempts(chunk: &str) -> Vec<(usize, Parsed)> {
@@ -23,7 +25,7 @@ fn lines_are_numbered_blank_lines_skipped_and_a_torn_tail_marked() {
     assert!(matches!(
         parsed[1].1,
         Parsed::Attempt(Attempt::Response {
-            flow: 1,
+            flow: FlowId(1),
             status: 200
         })
     ));
@@ -37,7 +39,7 @@ fn a_line_in_another_key_order_is_parsed_whole() {
     assert!(matches!(
         attempts(chunk)[0].1,
         Parsed::Attempt(Attempt::Response {
-            flow: 7,
+            flow: FlowId(7),
             status: 429
         })
     ));
@@ -56,7 +58,7 @@ fn connection_level_records_are_attempts_and_flow_errors_are_not() {
     let parsed = attempts(chunk);
     assert!(matches!(
         &parsed[0].1,
-        Parsed::Attempt(Attempt::Connection { conn: Some(3), host, port: 443, .. }) if host == "x.test"
+        Parsed::Attempt(Attempt::Connection { conn: Some(ConnId(3)), host, port: 443, .. }) if host == "x.test"
     ));
     assert!(matches!(parsed[1].1, Parsed::Attempt(Attempt::Other)));
 }

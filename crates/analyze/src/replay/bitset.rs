@@ -1,20 +1,34 @@
 //! Sets of flow and connection ids. Ids are small integers counted up from 1 in a capture, so
 //! a bit per id up to [`DENSE_LIMIT`] (128 KiB per million ids); larger ids go to a hash set.
+//! A set holds one kind of id (`IdSet<FlowId>`, `IdSet<ConnId>`).
 
 use std::collections::HashSet;
+use std::marker::PhantomData;
 
 /// Ids below this are kept as bits (at most 32 MiB of them).
 const DENSE_LIMIT: u64 = 1 << 28;
 
-#[derive(Debug, Default)]
-pub(super) struct IdSet {
+#[derive(Debug)]
+pub(super) struct IdSet<I> {
     bits: Vec<u64>,
     sparse: HashSet<u64>,
+    kind: PhantomData<I>,
 }
 
-impl IdSet {
+impl<I> Default for IdSet<I> {
+    fn default() -> Self {
+        Self {
+            bits: Vec::new(),
+            sparse: HashSet::new(),
+            kind: PhantomData,
+        }
+    }
+}
+
+impl<I: Into<u64>> IdSet<I> {
     /// Adds `id`; whether it was new.
-    pub(super) fn insert(&mut self, id: u64) -> bool {
+    pub(super) fn insert(&mut self, id: I) -> bool {
+        let id: u64 = id.into();
         if id >= DENSE_LIMIT {
             return self.sparse.insert(id);
         }
@@ -27,7 +41,8 @@ impl IdSet {
         new
     }
 
-    pub(super) fn contains(&self, id: u64) -> bool {
+    pub(super) fn contains(&self, id: I) -> bool {
+        let id: u64 = id.into();
         if id >= DENSE_LIMIT {
             return self.sparse.contains(&id);
         }
@@ -42,7 +57,7 @@ mod tests {
 
     #[test]
     fn dense_and_sparse_ids() {
-        let mut set = IdSet::default();
+        let mut set = IdSet::<u64>::default();
         for id in [0, 1, 63, 64, 1_000_000, u64::MAX] {
             assert!(!set.contains(id));
             assert!(set.insert(id), "{id} is new");

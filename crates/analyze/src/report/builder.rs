@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use phonehome_catalog::{Catalog, Ecosystem, Endpoint, PackageKind, Purpose};
-use phonehome_record::{timestamp, Blocked, Capture, Conn, End, Phase, Target};
+use phonehome_record::{timestamp, Blocked, Capture, Conn, ConnId, End, Phase, Target};
 
 use super::calls::LlmAcc;
 use super::concern::{concern, Host};
@@ -150,7 +150,7 @@ impl<'c> Builder<'c> {
     fn failure(
         &mut self,
         ts: DateTime<Utc>,
-        (conn, target): (Option<u64>, Target),
+        (conn, target): (Option<ConnId>, Target),
         phase: Phase,
         message: String,
     ) {

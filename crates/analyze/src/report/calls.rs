@@ -94,7 +94,7 @@ mod tests {
     fn llm_rows_sum_usage_and_name_errors() {
         let mut acc = LlmAcc::default();
         let mut c = llm::decode(&crate::event::exchange(
-            1,
+            phonehome_record::FlowId(1),
             chrono::DateTime::default(),
             "POST".into(),
             "https://api.test/v1/chat/completions".into(),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use phonehome_catalog::{recognise_package, PackageRef};
-use phonehome_record::Phase;
+use phonehome_record::{ConnId, FlowId, Phase};
 
 use crate::agent::{AgentHits, Patterns};
 use crate::causes::ToolStep;
@@ -29,8 +29,8 @@ pub(super) struct Scanners {
 
 /// One exchange as the report counts it.
 pub(super) struct Digest {
-    pub(super) flow: u64,
-    pub(super) conn: Option<u64>,
+    pub(super) flow: FlowId,
+    pub(super) conn: Option<ConnId>,
     /// What the LLM call, if any, tells the join of tool calls and connections.
     pub(super) tool_step: Option<ToolStep>,
     pub(super) ts: DateTime<Utc>,

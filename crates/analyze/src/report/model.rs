@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use phonehome_catalog::{Ecosystem, PackageKind, Purpose};
-use phonehome_record::Phase;
+use phonehome_record::{ConnId, FlowId, Phase};
 use serde::Serialize;
 
 use crate::agent::AgentSeen;
@@ -124,11 +124,11 @@ pub struct CausedRow {
     pub tool: String,
     pub command: Option<String>,
     /// The LLM call whose answer asked for it.
-    pub llm_flow: u64,
+    pub llm_flow: FlowId,
     /// The process that connected: executable's file name and pid.
     pub process: String,
     pub pid: u32,
-    pub conn: u64,
+    pub conn: ConnId,
     pub host: String,
     pub port: u16,
     pub requests: u64,

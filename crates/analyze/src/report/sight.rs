@@ -4,7 +4,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use phonehome_record::{Blocked, Capture, Conn, ConnProcess, Phase, Target, Transport};
+use phonehome_record::{
+    Blocked, Capture, Conn, ConnId, ConnProcess, Phase, Target, Transport,
+};
 
 use super::model::{ProcessHost, ProcessRow, UnseenRow};
 
@@ -20,7 +22,7 @@ pub(super) struct Sight {
     processes: BTreeMap<String, BTreeMap<String, u64>>,
     /// Connections that failed before any request (their `conn` record comes later): counted
     /// once, as the failure, not again as bytes relayed.
-    failed_conns: BTreeSet<u64>,
+    failed_conns: BTreeSet<ConnId>,
 }
 
 /// Why an attempt's request was not seen.
@@ -67,7 +69,7 @@ impl Sight {
     }
 
     /// A connection-level failure (no flow) of connection `conn`.
-    pub(super) fn failure(&mut self, conn: Option<u64>, target: &Target, phase: Phase) {
+    pub(super) fn failure(&mut self, conn: Option<ConnId>, target: &Target, phase: Phase) {
         self.failed_conns.extend(conn);
         let why = match phase {
             // With the sinkhole on, a failure without a flow had no request to see.

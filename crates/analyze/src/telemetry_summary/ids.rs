@@ -209,7 +209,7 @@ mod tests {
 
     fn exchange(query: Option<&str>, content_type: &str, body: &str) -> Exchange {
         let mut x = crate::event::exchange(
-            1,
+            phonehome_record::FlowId(1),
             chrono::DateTime::default(),
             "POST".into(),
             "https://h/x".into(),

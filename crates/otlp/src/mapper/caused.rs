@@ -25,6 +25,8 @@ use phonehome_analyze::causes::{self, Connections, ToolLog};
 use phonehome_analyze::llm::Conversation;
 use phonehome_analyze::Event;
 
+use phonehome_record::{ConnId, FlowId};
+
 use crate::ids::Ids;
 use crate::tool;
 
@@ -37,12 +39,12 @@ pub(crate) struct CauseSpans {
     connections: Connections,
     tools: ToolLog,
     /// Spans of connections that may have been caused, by conn.
-    held: HashMap<u64, SpanData>,
-    order: VecDeque<u64>,
+    held: HashMap<ConnId, SpanData>,
+    order: VecDeque<ConnId>,
     /// Whether this is a live export (tool spans sent when their result goes back).
     pub(crate) live: bool,
     /// Tool spans already sent (live).
-    sent: HashSet<(u64, u64)>,
+    sent: HashSet<(FlowId, u64)>,
 }
 
 impl CauseSpans {
@@ -86,7 +88,7 @@ impl CauseSpans {
 
     /// Takes the span of connection `conn` when it may have been caused; gives back the spans
     /// to send now (the span itself when it may not, or the oldest held beyond the limit).
-    pub(crate) fn hold(&mut self, conn: u64, span: SpanData) -> Vec<SpanData> {
+    pub(crate) fn hold(&mut self, conn: ConnId, span: SpanData) -> Vec<SpanData> {
         if !self.connections.is_candidate(conn) {
             return vec![span];
         }
@@ -115,7 +117,7 @@ impl CauseSpans {
         let tools = std::mem::take(&mut self.tools);
         let causes = causes::join(connections, tools);
         let mut spans = Vec::new();
-        let mut place = (u64::MAX, 0u64);
+        let mut place = (FlowId(u64::MAX), 0u64);
         for call in &causes.tool_calls {
             place = if place.0 == call.flow {
                 (call.flow, place.1 + 1)

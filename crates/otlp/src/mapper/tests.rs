@@ -3,7 +3,8 @@ use opentelemetry::trace::SpanKind;
 use opentelemetry::Value;
 use phonehome_analyze::{Event, Exchange, ResponsePart};
 use phonehome_record::{
-    Blocked, Capture, Conn, Dns, End, Markers, Mode, Phase, Target, TlsInfo, Transport,
+    Blocked, Capture, Conn, ConnId, Dns, End, FlowId, Markers, Mode, Phase, Target, TlsInfo,
+    Transport,
 };
 
 use super::*;
@@ -34,8 +35,8 @@ fn header() -> Capture {
 fn exchange(flow: u64, conn: u64, url: &str, status: Option<u16>) -> Exchange {
     let (host, port) = ("api.openai.com".to_owned(), 443);
     Exchange {
-        flow,
-        conn: Some(conn),
+        flow: FlowId(flow),
+        conn: Some(ConnId(conn)),
         ts: at(100),
         method: "GET".into(),
         url: url.into(),
@@ -67,7 +68,7 @@ fn exchange(flow: u64, conn: u64, url: &str, status: Option<u16>) -> Exchange {
 fn conn(id: u64) -> Conn {
     Conn {
         ts: phonehome_record::timestamp(at(500)),
-        conn: id,
+        conn: ConnId(id),
         client: "127.0.0.1:1".into(),
         target: Target {
             host: "api.openai.com".into(),
@@ -162,7 +163,7 @@ fn attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a Value> {
 fn flows_wait_for_their_conn_and_hang_under_it() {
     let out = map();
     let ids = Ids::new("cap-1");
-    let conn_span = ids.span(SpanKey::Conn(7));
+    let conn_span = ids.span(SpanKey::Conn(ConnId(7)));
     let flows: Vec<_> = out
         .spans
         .iter()

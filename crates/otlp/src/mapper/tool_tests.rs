@@ -8,8 +8,8 @@ use opentelemetry::Value;
 use opentelemetry_sdk::trace::SpanData;
 use phonehome_analyze::{Event, Exchange, ResponsePart};
 use phonehome_record::{
-    Ancestor, Body, BodyEncoding, Capture, Conn, ConnProcess, End, Markers, Mode, ProcessInfo,
-    Target, Transport,
+    Ancestor, Body, BodyEncoding, Capture, Conn, ConnId, ConnProcess, End, FlowId, Markers, Mode,
+    ProcessInfo, Target, Transport,
 };
 use serde_json::json;
 
@@ -54,8 +54,8 @@ fn exchange(
         .split_once('/')
         .expect("a path");
     Exchange {
-        flow,
-        conn: Some(conn),
+        flow: FlowId(flow),
+        conn: Some(ConnId(conn)),
         ts: at(ms),
         method: if request.is_some() { "POST" } else { "GET" }.into(),
         url: url.into(),
@@ -85,7 +85,7 @@ fn exchange(
 fn conn(id: u64, host: &str, process: ProcessInfo, ancestry: Vec<Ancestor>) -> Conn {
     Conn {
         ts: ts(2_000),
-        conn: id,
+        conn: ConnId(id),
         client: "127.0.0.1:1".into(),
         target: Target {
             host: host.into(),
@@ -232,7 +232,10 @@ fn the_tool_call_is_the_parent_of_the_connection_it_caused_and_so_of_its_request
         assert_eq!(text(tool, "gen_ai.tool.name").as_deref(), Some("bash"));
         assert_eq!(text(tool, "gen_ai.tool.call.id").as_deref(), Some("call_1"));
         assert_eq!(tool.parent_span_id, ids.span(SpanKey::Run));
-        assert_eq!(tool.span_context.span_id(), ids.span(SpanKey::Tool(1, 0)));
+        assert_eq!(
+            tool.span_context.span_id(),
+            ids.span(SpanKey::Tool(FlowId(1), 0))
+        );
         assert_eq!(
             tool.start_time,
             SystemTime::from(at(100)),
@@ -246,12 +249,12 @@ fn the_tool_call_is_the_parent_of_the_connection_it_caused_and_so_of_its_request
         assert!(
             tool.links
                 .iter()
-                .any(|l| l.span_context.span_id() == ids.span(SpanKey::Llm(1))),
+                .any(|l| l.span_context.span_id() == ids.span(SpanKey::Llm(FlowId(1)))),
             "linked to the chat span that asked for it"
         );
         let curl = spans
             .iter()
-            .find(|s| s.span_context.span_id() == ids.span(SpanKey::Conn(2)))
+            .find(|s| s.span_context.span_id() == ids.span(SpanKey::Conn(ConnId(2))))
             .expect("the curl's connection span");
         assert_eq!(
             curl.parent_span_id,
@@ -265,12 +268,12 @@ fn the_tool_call_is_the_parent_of_the_connection_it_caused_and_so_of_its_request
         assert_eq!(text(curl, "gen_ai.tool.call.id").as_deref(), Some("call_1"));
         let request = spans
             .iter()
-            .find(|s| s.span_context.span_id() == ids.span(SpanKey::Flow(2)))
+            .find(|s| s.span_context.span_id() == ids.span(SpanKey::Flow(FlowId(2))))
             .expect("the curl's request span");
-        assert_eq!(request.parent_span_id, ids.span(SpanKey::Conn(2)));
+        assert_eq!(request.parent_span_id, ids.span(SpanKey::Conn(ConnId(2))));
         let agent = spans
             .iter()
-            .find(|s| s.span_context.span_id() == ids.span(SpanKey::Conn(1)))
+            .find(|s| s.span_context.span_id() == ids.span(SpanKey::Conn(ConnId(1))))
             .expect("the agent's connection span");
         assert_eq!(
             agent.parent_span_id,
@@ -296,7 +299,7 @@ fn live_sends_the_tool_span_when_its_result_goes_back_linked_to_what_it_caused()
     let link = tool
         .links
         .iter()
-        .find(|l| l.span_context.span_id() == ids.span(SpanKey::Conn(2)))
+        .find(|l| l.span_context.span_id() == ids.span(SpanKey::Conn(ConnId(2))))
         .expect("a link to the curl's connection");
     assert_eq!(
         link.attributes.first().map(|kv| kv.value.clone()),
@@ -305,7 +308,7 @@ fn live_sends_the_tool_span_when_its_result_goes_back_linked_to_what_it_caused()
     assert!(
         !before
             .iter()
-            .any(|s| s.span_context.span_id() == ids.span(SpanKey::Conn(2))),
+            .any(|s| s.span_context.span_id() == ids.span(SpanKey::Conn(ConnId(2)))),
         "the caused connection's span waits for the join"
     );
     let (_, file_before) = map(false);

@@ -8,7 +8,7 @@ use http::header::{self, HeaderMap};
 use http::{Request, Response, Version};
 use http_body_util::Either;
 use hyper::body::Incoming;
-use phonehome_record::{Phase, Target};
+use phonehome_record::{ConnId, Phase, Target};
 
 use crate::connection::ConnState;
 use crate::http::headtap::{take_names, Heads};
@@ -22,7 +22,7 @@ pub(crate) fn request_record(
     req: &Request<Incoming>,
     origin: &Origin,
     log: &FlowLog,
-    conn: u64,
+    conn: ConnId,
     heads: Option<&Heads>,
 ) -> phonehome_record::Request {
     phonehome_record::Request {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, SizeHint};
-use phonehome_record::{ErrorRecord, Phase, Record, Target};
+use phonehome_record::{ConnId, ErrorRecord, FlowId, Phase, Record, Target};
 
 use crate::http::idle::BodyError;
 use crate::recorder::{CapturedBody, Pending, Recorder};
@@ -156,8 +156,8 @@ where
 /// before its `response` record even when the response body ends first.
 pub(crate) struct FlowLog {
     pub recorder: Recorder,
-    pub flow: u64,
-    pub conn: u64,
+    pub flow: FlowId,
+    pub conn: ConnId,
     pub target: Target,
     pub started: Instant,
     state: Mutex<FlowState>,
@@ -172,7 +172,7 @@ struct FlowState {
 }
 
 impl FlowLog {
-    pub(crate) fn new(recorder: Recorder, conn: u64, target: Target) -> Arc<Self> {
+    pub(crate) fn new(recorder: Recorder, conn: ConnId, target: Target) -> Arc<Self> {
         Arc::new(Self {
             flow: recorder.next_flow(),
             recorder,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
-use phonehome_record::{BodyEncoding, Direction, Phase, Record, Ws};
+use phonehome_record::{BodyEncoding, Direction, FlowId, Phase, Record, Ws};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::http::tee::FlowLog;
@@ -76,7 +76,7 @@ pub(crate) struct Message {
 }
 
 impl Message {
-    fn into_record(self, flow: u64) -> Ws {
+    fn into_record(self, flow: FlowId) -> Ws {
         let opcode = match self.opcode {
             1 => "text",
             2 => "binary",

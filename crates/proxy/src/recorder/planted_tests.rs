@@ -4,7 +4,8 @@
 
 use base64::Engine as _;
 use phonehome_record::{
-    BodyEncoding, Capture, CaptureWriter, Direction, Mode, Record, Redactor, Target, Ws,
+    BodyEncoding, Capture, CaptureWriter, ConnId, Direction, FlowId, Mode, Record, Redactor,
+    Target, Ws,
 };
 use proptest::prelude::*;
 
@@ -98,8 +99,8 @@ fn request(flow: u64, url: String, headers: Vec<(String, String)>, body: &[u8]) 
     Pending::Request {
         record: phonehome_record::Request {
             ts: phonehome_record::now(),
-            flow,
-            conn: 1,
+            flow: FlowId(flow),
+            conn: ConnId(1),
             method: "POST".into(),
             url,
             version: "HTTP/1.1".into(),
@@ -129,7 +130,7 @@ fn captured(bytes: &[u8]) -> CapturedBody {
 fn binary_frame(payload: Vec<u8>) -> Record {
     Record::Ws(Ws {
         ts: phonehome_record::now(),
-        flow: 1,
+        flow: FlowId(1),
         dir: Direction::Up,
         opcode: "binary".into(),
         size: payload.len() as u64,

@@ -1,7 +1,7 @@
 //! The recorder's redaction of records, here of a `conn` record's process command line.
 
 use phonehome_record::{
-    fingerprint, Ancestor, ConnProcess, ProcessInfo, Record, Redactor, Target, Transport,
+    fingerprint, Ancestor, ConnId, ConnProcess, ProcessInfo, Record, Redactor, Target, Transport,
 };
 
 use super::redact_record;
@@ -23,7 +23,7 @@ fn a_conn_records_its_process_argv_redacted() {
     };
     let conn = phonehome_record::Conn {
         ts: "2026-11-21T08:18:06.133Z".into(),
-        conn: 1,
+        conn: ConnId(1),
         client: "127.0.0.1:51474".into(),
         target: Target {
             host: "api.example.test".into(),

@@ -1,14 +1,14 @@
 //! `process` and `ancestry` on the wire: round trips, old captures, the format document's
 //! examples.
 
-use crate::{Conn, Record, Target, Transport};
+use crate::{Conn, ConnId, Record, Target, Transport};
 
 use super::*;
 
 fn conn(process: Option<ConnProcess>, ancestry: Vec<Ancestor>) -> Conn {
     Conn {
         ts: "2026-11-21T08:18:06.133Z".into(),
-        conn: 1,
+        conn: ConnId(1),
         client: "127.0.0.1:51474".into(),
         target: Target {
             host: "api.example.test".into(),

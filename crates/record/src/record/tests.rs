@@ -7,7 +7,7 @@ fn type_tag_comes_first_and_names_are_snake_case() {
     let record = Record::Error(ErrorRecord {
         ts: "2026-01-01T00:00:00.000Z".into(),
         flow: None,
-        conn: Some(3),
+        conn: Some(ConnId(3)),
         target: Target {
             host: "x.invalid".into(),
             port: 443,

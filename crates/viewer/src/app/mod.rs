@@ -14,6 +14,8 @@ use ratatui::crossterm::event::KeyEvent;
 
 pub use action::{Action, DetailAction, FlowsAction, Move, PickerAction, SearchAction};
 
+use phonehome_record::ConnId;
+
 use crate::cause::{CauseIndex, Verdict};
 use crate::detail::Detail;
 use crate::filter::{Filter, Kind, Options};
@@ -38,7 +40,7 @@ pub struct DetailState {
     /// Why the row's connection was made, as the join says (updated when it finishes).
     pub cause: Verdict,
     /// The row's connection.
-    pub conn: Option<u64>,
+    pub conn: Option<ConnId>,
     /// The line under the cursor, in the current tab.
     pub cursor: usize,
     /// The first line shown.

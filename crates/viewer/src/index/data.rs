@@ -5,9 +5,11 @@
 use std::collections::{HashMap, HashSet};
 
 use phonehome_catalog::Purpose;
-use phonehome_record::{Capture, End};
+use phonehome_record::{Capture, ConnId, End, FlowId};
 
-use super::row::{purpose_number, ConnSeen, RowKind, RowRef, Stored, NONE, NONE32};
+use super::row::{
+    purpose_number, ConnSeen, RowKind, RowRef, Stored, NONE, NONE32, NO_CONN, NO_FLOW,
+};
 use super::strings::{Strings, NO_STRING};
 
 /// What the reader has learnt so far.
@@ -20,17 +22,17 @@ pub struct IndexData {
     /// The arena of every row's path.
     paths: String,
     /// Rows of flows still waiting for their response.
-    pending: HashMap<u64, usize>,
+    pending: HashMap<FlowId, usize>,
     /// Errors read before their flow's request (a request is written when its body ends).
-    early_errors: HashMap<u64, (String, u64)>,
+    early_errors: HashMap<FlowId, (String, u64)>,
     /// Connections with a blocked or failure row: their `conn` record adds none.
-    shown_conns: HashSet<u64>,
+    shown_conns: HashSet<ConnId>,
     /// The process of each connection whose `conn` record named one. A `conn` record is
     /// written when its connection closes, after its requests: rows look their process up here.
-    conns: HashMap<u64, ConnSeen>,
+    conns: HashMap<ConnId, ConnSeen>,
     /// Rows of `blocked` records that name a flow, by flow: a sinkholed request's record
     /// follows its `blocked` record and takes its row.
-    blocked_flows: HashMap<u64, usize>,
+    blocked_flows: HashMap<FlowId, usize>,
     /// Whether a request was answered by the sinkhole (the status column then widens).
     pub sinkholed: bool,
     /// Bumped on every change, so the view knows when to filter again.
@@ -50,13 +52,13 @@ pub struct IndexData {
 pub(crate) struct NewRow {
     pub(crate) kind: RowKind,
     /// The connection the row's record names.
-    pub(crate) conn: Option<u64>,
+    pub(crate) conn: Option<ConnId>,
     /// See [`super::row::sinkhole_number`].
     pub(crate) sinkhole: u8,
     pub(crate) response_size: u64,
     pub(crate) duration_ms: u32,
-    /// The flow of a request's row, or of a blocked request's ([`NONE`] for none).
-    pub(crate) flow: u64,
+    /// The flow of a request's row, or of a blocked request's ([`NO_FLOW`] for none).
+    pub(crate) flow: FlowId,
     /// Milliseconds since midnight UTC.
     pub(crate) time: u32,
     pub(crate) method: String,
@@ -81,21 +83,21 @@ pub(crate) enum Change {
     End(End),
     Row(NewRow),
     Response {
-        flow: u64,
+        flow: FlowId,
         status: u16,
         size: Option<u64>,
         duration_ms: u64,
         at: u64,
     },
     Error {
-        flow: u64,
+        flow: FlowId,
         phase: String,
         at: u64,
     },
     /// A `conn` record: the process it names (the executable's file name, `?` when not known),
     /// and the row of a connection that carried no HTTP.
     Conn {
-        conn: u64,
+        conn: ConnId,
         process: Option<String>,
         at: u64,
         row: Option<NewRow>,
@@ -224,7 +226,7 @@ impl IndexData {
     /// A blocked connection's or request's row; a sinkholed request already read takes the
     /// record instead.
     fn add_blocked(&mut self, row: &NewRow) {
-        if row.flow != NONE {
+        if row.flow != NO_FLOW {
             let pending = self
                 .pending
                 .get(&row.flow)
@@ -266,7 +268,7 @@ impl IndexData {
                 u32::try_from(row.path.len()).unwrap_or(0),
             ),
             flow: row.flow,
-            conn: row.conn.unwrap_or(NONE),
+            conn: row.conn.unwrap_or(NO_CONN),
             request_size: row.request_size,
             response_size: row.response_size,
             at: row.at,
@@ -275,7 +277,7 @@ impl IndexData {
         }
     }
 
-    fn add_response(&mut self, flow: u64, status: u16, size: Option<u64>, ms: u64, at: u64) {
+    fn add_response(&mut self, flow: FlowId, status: u16, size: Option<u64>, ms: u64, at: u64) {
         // A response ends its flow: late errors of a flow are rare and left out.
         let Some(i) = self.pending.remove(&flow) else {
             return;
@@ -288,7 +290,7 @@ impl IndexData {
         }
     }
 
-    fn add_error(&mut self, flow: u64, phase: String, at: u64) {
+    fn add_error(&mut self, flow: FlowId, phase: String, at: u64) {
         let Some(i) = self.pending.get(&flow).copied() else {
             self.early_errors.entry(flow).or_insert((phase, at));
             return;

@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use phonehome_analyze::{llm, url_parts, Exchange, UrlParts};
 use phonehome_catalog::{recognise_package, Catalog, Purpose};
 use phonehome_record::{
-    Blocked, Conn, ConnProcess, Dns, ErrorRecord, Mode, ProcessInfo, Record, RecordHead,
+    Blocked, Conn, ConnId, ConnProcess, Dns, ErrorRecord, Mode, ProcessInfo, Record, RecordHead,
     RecordKind, Request, Transport,
 };
 
 use super::data::{Change, NewRow};
-use super::row::{sinkhole_number, time_of, RowKind, NONE, NONE32};
+use super::row::{sinkhole_number, time_of, RowKind, NONE, NONE32, NO_FLOW};
 
 /// Turns lines into changes; remembers what later lines depend on.
 pub(crate) struct LineIndexer {
@@ -32,7 +32,7 @@ struct Line<'a> {
     line_no: u64,
     /// Milliseconds since midnight UTC.
     time: u32,
-    conn: Option<u64>,
+    conn: Option<ConnId>,
 }
 
 impl Line<'_> {
@@ -44,7 +44,7 @@ impl Line<'_> {
             sinkhole: 0,
             response_size: NONE,
             duration_ms: NONE32,
-            flow: NONE,
+            flow: NO_FLOW,
             time: self.time,
             method: method.to_owned(),
             host: host.to_owned(),
@@ -206,7 +206,7 @@ impl LineIndexer {
         let path = format!("{path}  [{}]", blocked.rule);
         let mut row = line.row(RowKind::Blocked, &target.host, target.port, method, path);
         row.purpose = self.purpose(&target.host, target.port);
-        row.flow = blocked.flow.unwrap_or(NONE);
+        row.flow = blocked.flow.unwrap_or(NO_FLOW);
         Change::Row(row)
     }
 

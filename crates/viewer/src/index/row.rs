@@ -7,12 +7,16 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use phonehome_catalog::Purpose;
-use phonehome_record::Sinkhole;
+use phonehome_record::{ConnId, FlowId, Sinkhole};
 
 use super::strings::{Strings, NO_STRING};
 
 /// No value, in a stored row's 64-bit fields.
 pub(crate) const NONE: u64 = u64::MAX;
+/// No flow, in a stored row's `flow`.
+pub(crate) const NO_FLOW: FlowId = FlowId(NONE);
+/// No connection, in a stored row's `conn`.
+pub(crate) const NO_CONN: ConnId = ConnId(NONE);
 /// No value, in a stored row's 32-bit fields.
 pub(crate) const NONE32: u32 = u32::MAX;
 
@@ -35,9 +39,9 @@ pub enum RowKind {
 #[derive(Debug, Clone)]
 pub struct Row {
     pub kind: RowKind,
-    pub flow: Option<u64>,
+    pub flow: Option<FlowId>,
     /// The connection its records name.
-    pub conn: Option<u64>,
+    pub conn: Option<ConnId>,
     /// `HH:MM:SS.mmm` (UTC).
     pub time: String,
     pub method: Arc<str>,
@@ -104,9 +108,9 @@ pub(crate) struct Stored {
     pub(crate) session: u32,
     /// The path's span (start, length) in the path arena.
     pub(crate) path: (u32, u32),
-    pub(crate) flow: u64,
-    /// The connection the row's records name ([`NONE`] when they name none).
-    pub(crate) conn: u64,
+    pub(crate) flow: FlowId,
+    /// The connection the row's records name ([`NO_CONN`] when they name none).
+    pub(crate) conn: ConnId,
     pub(crate) request_size: u64,
     pub(crate) response_size: u64,
     pub(crate) at: u64,
@@ -119,7 +123,7 @@ pub(crate) struct Stored {
 pub struct RowRef<'a> {
     pub(crate) strings: &'a Strings,
     pub(crate) paths: &'a str,
-    pub(crate) conns: &'a HashMap<u64, ConnSeen>,
+    pub(crate) conns: &'a HashMap<ConnId, ConnSeen>,
     pub(crate) row: &'a Stored,
 }
 
@@ -129,13 +133,13 @@ impl<'a> RowRef<'a> {
     }
 
     /// The flow id of a flow row.
-    pub fn flow(self) -> Option<u64> {
+    pub fn flow(self) -> Option<FlowId> {
         (self.row.kind == RowKind::Flow).then_some(self.row.flow)
     }
 
     /// The connection the row's records name, when they name one.
-    pub fn conn(self) -> Option<u64> {
-        (self.row.conn != NONE).then_some(self.row.conn)
+    pub fn conn(self) -> Option<ConnId> {
+        (self.row.conn != NO_CONN).then_some(self.row.conn)
     }
 
     pub fn llm(self) -> bool {
@@ -228,7 +232,7 @@ impl<'a> RowRef<'a> {
         Row {
             kind: r.kind,
             flow: (r.kind == RowKind::Flow).then_some(r.flow),
-            conn: some(r.conn),
+            conn: self.conn(),
             time: clock(r.time),
             method: strings.arc(r.method),
             host: strings.arc(r.host),

@@ -1,11 +1,11 @@
-use phonehome_record::{Ancestor, ConnProcess, ProcessInfo, Target, Transport};
+use phonehome_record::{Ancestor, ConnId, ConnProcess, ProcessInfo, Target, Transport};
 
 use super::*;
 
 fn conn(host: &str, process: Option<ConnProcess>) -> Conn {
     Conn {
         ts: "2026-01-01T00:00:00.000Z".into(),
-        conn: 1,
+        conn: ConnId(1),
         client: "127.0.0.1:40000".into(),
         target: Target {
             host: host.into(),

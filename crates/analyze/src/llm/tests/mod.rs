@@ -4,7 +4,7 @@
 
 mod equivalence;
 
-use phonehome_record::{Body, BodyEncoding, Phase};
+use phonehome_record::{Body, BodyEncoding, FlowId, Phase};
 
 use super::*;
 use crate::event::{Exchange, ResponsePart};
@@ -24,7 +24,7 @@ fn text_body(data: &str) -> Body {
 /// A POST of `body` to `url`, without a response.
 pub(crate) fn post(url: &str, body: &str) -> Exchange {
     crate::event::exchange(
-        7,
+        FlowId(7),
         chrono::DateTime::default(),
         "POST".into(),
         url.into(),
@@ -755,10 +755,10 @@ fn sessions_group_by_id_then_capture() {
     let mut a = decoded(&post(CHAT_URL, "{}"));
     a.session = Some("s1".into());
     let mut b = a.clone();
-    b.flow = 8;
+    b.flow = FlowId(8);
     b.session = None;
     let mut c = a.clone();
-    c.flow = 9;
+    c.flow = FlowId(9);
     let mut listing = Listing::new().expect("temporary file");
     for c in [a, b, c] {
         listing.push(&c).expect("push");

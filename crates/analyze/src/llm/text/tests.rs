@@ -3,6 +3,8 @@
 
 use serde_json::json;
 
+use phonehome_record::FlowId;
+
 use super::*;
 use crate::llm::tests::post;
 use crate::llm::{decode, Usage};
@@ -152,7 +154,7 @@ fn sessions_group_the_listing() {
     let mut a = conversation();
     a.session = Some("s1".into());
     let mut b = a.clone();
-    b.flow = 8;
+    b.flow = FlowId(8);
     b.session = None;
     let text = listed(&[a.clone(), b.clone()]);
     let expected = format!(

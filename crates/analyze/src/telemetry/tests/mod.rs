@@ -45,7 +45,7 @@ pub(super) fn post(url: &str, content_type: &str, text: &str) -> Exchange {
         vec![("content-type".to_owned(), content_type.to_owned())]
     };
     crate::event::exchange(
-        3,
+        phonehome_record::FlowId(3),
         DateTime::default(),
         "POST".into(),
         url.into(),
