@@ -4,9 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use phonehome_record::{
-    Blocked, Capture, Conn, ConnId, ConnProcess, Phase, Target, Transport,
-};
+use phonehome_record::{Blocked, Capture, Conn, ConnId, ConnProcess, Phase, Target, Transport};
 
 use super::model::{ProcessHost, ProcessRow, UnseenRow};
 
