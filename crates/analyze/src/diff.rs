@@ -278,26 +278,7 @@ pub fn diff(a: &Path, b: &Path) -> Result<Diff, SourceError> {
         let Some(hb) = pb.hosts.get(host) else {
             continue;
         };
-        let mut changes = Vec::new();
-        for (what, sa, sb) in [
-            ("HTTP version", &ha.versions, &hb.versions),
-            ("ALPN", &ha.alpn, &hb.alpn),
-            ("TLS version", &ha.tls, &hb.tls),
-            ("JA3", &ha.ja3, &hb.ja3),
-            ("JA4", &ha.ja4, &hb.ja4),
-        ] {
-            if sa != sb {
-                changes.push(change(what, join(sa), join(sb)));
-            }
-        }
-        let reuse =
-            |h: &HostProfile| format!("{} requests on {} connections", h.requests, h.connections);
-        if ha.connections > 0
-            && hb.connections > 0
-            && ha.requests * hb.connections != hb.requests * ha.connections
-        {
-            changes.push(change("connection reuse", reuse(ha), reuse(hb)));
-        }
+        let changes = host_changes(ha, hb);
         if !changes.is_empty() {
             out.hosts.push(HostDiff {
                 host: host.clone(),
@@ -318,6 +299,32 @@ pub fn diff(a: &Path, b: &Path) -> Result<Diff, SourceError> {
     out.unattributed = processes.unattributed;
     out.identifiers_in_both = identifiers::shared(&pa.identifiers, &pb.identifiers);
     Ok(out)
+}
+
+/// What changed on one host between the two captures: its protocol and TLS facts, and how many
+/// requests it sends per connection.
+fn host_changes(ha: &HostProfile, hb: &HostProfile) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for (what, sa, sb) in [
+        ("HTTP version", &ha.versions, &hb.versions),
+        ("ALPN", &ha.alpn, &hb.alpn),
+        ("TLS version", &ha.tls, &hb.tls),
+        ("JA3", &ha.ja3, &hb.ja3),
+        ("JA4", &ha.ja4, &hb.ja4),
+    ] {
+        if sa != sb {
+            changes.push(change(what, join(sa), join(sb)));
+        }
+    }
+    let reuse =
+        |h: &HostProfile| format!("{} requests on {} connections", h.requests, h.connections);
+    if ha.connections > 0
+        && hb.connections > 0
+        && ha.requests * hb.connections != hb.requests * ha.connections
+    {
+        changes.push(change("connection reuse", reuse(ha), reuse(hb)));
+    }
+    changes
 }
 
 fn only<V>(
