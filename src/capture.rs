@@ -58,9 +58,6 @@ struct Loaded {
 
 impl Session {
     /// Loads the CA, checks the options, creates the capture file and starts the proxy.
-    // Split in another helper's branch (issue 23, `Session::start`): the integrator removes this
-    // allow at merge.
-    #[allow(clippy::too_many_lines)]
     pub async fn start(spec: SessionSpec<'_>) -> Result<Session> {
         let args = spec.args;
         // Before anything is created: a --web address that cannot be served is refused.
@@ -83,7 +80,13 @@ impl Session {
         }
         let (recorder, task) = start_recorder(&spec, &loaded, writer, &path)?;
         let ca = loaded.ca.clone();
-        let config = proxy_config(&spec, loaded)?;
+        let config = match proxy_config(&spec, loaded) {
+            Ok(config) => config,
+            Err(e) => {
+                abandon(&recorder, task, &path);
+                return Err(e);
+            }
+        };
         let proxy = match Proxy::start(config, recorder.clone()).await {
             Ok(proxy) => proxy,
             Err(e) => {
