@@ -24,6 +24,7 @@ mod policy_cmd;
 mod proxy_cmd;
 mod run;
 mod stop;
+mod summary;
 mod telemetry_cmd;
 mod view_cmd;
 mod web_cmd;

@@ -6,9 +6,10 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use phonehome_record::{CaptureOptions, Mode};
 
-use crate::capture::{print_summary, Session, SessionSpec};
+use crate::capture::{Session, SessionSpec};
 use crate::cli::ProxyArgs;
 use crate::stop::StopSignals;
+use crate::summary::print_summary;
 
 /// Time in-flight flows get once the proxy is told to stop (a second signal stops at once).
 const DRAIN: Duration = Duration::from_secs(3);

@@ -10,10 +10,11 @@ use nix::unistd::Pid;
 use phonehome_record::{CaptureOptions, Mode};
 use tokio::signal::unix::{signal, SignalKind};
 
-use crate::capture::{print_summary, Finish, Session, SessionSpec};
+use crate::capture::{Finish, Session, SessionSpec};
 use crate::cli::RunArgs;
 use crate::isolate_cmd::Isolation;
 use crate::stop::{Stop, StopSignals};
+use crate::summary::print_summary;
 
 /// Exit code when the command cannot be started (as shells use).
 const NOT_STARTED: u8 = 127;
