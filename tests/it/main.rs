@@ -10,6 +10,7 @@ mod any_agent;
 mod attribution;
 mod bad_input;
 mod capture;
+mod chromium;
 mod cli;
 mod client_errors;
 mod configured;

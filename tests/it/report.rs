@@ -238,7 +238,7 @@ async fn html_report_is_self_contained() {
     ] {
         assert!(!text.contains(reference), "{reference} in the HTML report");
     }
-    crate::support::chromium_renders(&html, "phonehome report: investigation.jsonl").await;
+    crate::chromium::chromium_renders(&html, "phonehome report: investigation.jsonl").await;
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //! from its events (<https://chromedevtools.github.io/devtools-protocol/>).
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,6 +14,8 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::sync::{mpsc, oneshot};
+
+use crate::chromium::CHROMIUM_FLAGS;
 use tokio_tungstenite::tungstenite::Message;
 
 /// How long a command or a wait may take before the test fails (a hang guard, not a timing
@@ -36,33 +38,12 @@ pub struct Browser {
     pub errors: Arc<Mutex<Vec<String>>>,
 }
 
-/// The system's Chromium, or `None` (the caller skips, saying why).
-pub fn chromium() -> Option<PathBuf> {
-    ["chromium", "chromium-browser"].iter().find_map(|name| {
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|dir| dir.join(name))
-                .find(|p| p.is_file())
-        })
-    })
-}
-
 impl Browser {
     pub async fn launch(chromium: &Path) -> Browser {
         let profile = tempfile::tempdir().expect("profile dir");
         let mut child = tokio::process::Command::new(chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--window-size=1200,760",
-                "--remote-debugging-port=0",
-            ])
+            .args(CHROMIUM_FLAGS)
+            .args(["--window-size=1200,760", "--remote-debugging-port=0"])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .arg("about:blank")
             .stdin(Stdio::null())

@@ -24,7 +24,7 @@ pub fn screenshots() -> PathBuf {
 
 /// Headless Chromium, or `None` after saying why the test is skipped.
 pub async fn browser(test: &str) -> Option<Browser> {
-    let Some(chromium) = cdp::chromium() else {
+    let Some(chromium) = crate::chromium::chromium() else {
         eprintln!("SKIPPED {test}: chromium is not installed (scripts/setup-tests installs it)");
         return None;
     };
