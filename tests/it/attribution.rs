@@ -138,11 +138,14 @@ async fn an_orphan_of_the_command_is_still_the_commands() {
     let server = Upstream::start(None).await;
     let status = scratch.path("status.txt");
     // The inner sh exits at once: its background job is orphaned, re-parented to phonehome
-    // (the tree's subreaper) rather than to init, and still served.
+    // (the tree's subreaper) rather than to init, and still served. The command waits for the
+    // orphan's answer (written whole, then renamed) rather than for a fixed time, which a
+    // loaded machine could outlast; after 30 s it gives up and the test says so.
     let script = format!(
-        "sh -c '(sleep 0.3; curl -sS -o /dev/null -w %{{http_code}} http://127.0.0.1:{}/hello > {}) &'; sleep 2",
-        server.port(),
-        status.display()
+        "sh -c '(sleep 0.3; curl -sS -o /dev/null -w %{{http_code}} http://127.0.0.1:{port}/hello > {status}.part; mv {status}.part {status}) &'; \
+         i=0; while [ ! -e {status} ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done",
+        port = server.port(),
+        status = status.display()
     );
     let out = scratch.path("orphan.jsonl");
     let mut cmd = scratch.run_prefix(&out, None);
