@@ -119,27 +119,64 @@ pub(crate) fn decode_base64_text(text: &str) -> Option<Vec<u8>> {
     if trimmed.len() < MIN_BASE64_TEXT {
         return None;
     }
-    let is_base64 = |b: u8| b.is_ascii_alphanumeric() || b"+/-_=".contains(&b);
     let bytes = trimmed.as_bytes();
-    if !bytes
-        .iter()
-        .all(|&b| is_base64(b) || b.is_ascii_whitespace())
-    {
-        return None;
+    // One pass says whether it is base64 at all, and whether it has white space to leave out
+    // and URL-safe letters.
+    let mut seen = 0;
+    for &b in bytes {
+        let class = BASE64_CLASS[usize::from(b)];
+        if class == 0 {
+            return None;
+        }
+        seen |= class;
     }
-    let compact: Vec<u8> = bytes
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
-    let url_safe = compact.iter().any(|b| b"-_".contains(b));
-    let engine = if url_safe {
+    // Line breaks are rare: most base64 text is decoded where it stands, without a copy.
+    let compact: Cow<'_, [u8]> = if seen & WHITE_SPACE != 0 {
+        Cow::Owned(
+            bytes
+                .iter()
+                .copied()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(bytes)
+    };
+    let engine = if seen & URL_SAFE != 0 {
         &URL_SAFE_ANY_PADDING
     } else {
         &STANDARD_ANY_PADDING
     };
     engine.decode(compact).ok()
 }
+
+/// [`BASE64_CLASS`]: a letter of both alphabets, a digit, `+`, `/` or `=`.
+const ALPHABET: u8 = 1;
+/// [`BASE64_CLASS`]: ASCII white space.
+const WHITE_SPACE: u8 = 2;
+/// [`BASE64_CLASS`]: `-` or `_`, of the URL-safe alphabet only.
+const URL_SAFE: u8 = 4;
+
+/// What each byte can be in base64 text ([`ALPHABET`], [`WHITE_SPACE`], [`URL_SAFE`]); 0:
+/// nothing, the text is not base64.
+const BASE64_CLASS: [u8; 256] = {
+    let mut classes = [0; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        classes[i] = if b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=' {
+            ALPHABET
+        } else if b == b'-' || b == b'_' {
+            URL_SAFE
+        } else if b.is_ascii_whitespace() {
+            WHITE_SPACE
+        } else {
+            0
+        };
+        i += 1;
+    }
+    classes
+};
 
 /// `bytes` with credential text inside replaced: every run of at least [`MIN_TEXT_RUN`]
 /// printable ASCII bytes is redacted as text. `None` when nothing changed.
