@@ -210,6 +210,48 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any sequence of exchanges, with credentials learned along the way and values
+        /// repeated before and after, comes out as the redactor alone makes it.
+        #[test]
+        fn agrees_with_the_redactor(
+            exchanges in proptest::collection::vec(
+                proptest::collection::vec((0..NAMES.len(), 0..VALUES.len()), 0..6),
+                1..12,
+            )
+        ) {
+            let exchanges: Vec<Headers> = exchanges
+                .iter()
+                .map(|h| h.iter().map(|&(n, v)| (NAMES[n].to_owned(), VALUES[v].to_owned())).collect())
+                .collect();
+            proptest::prop_assert_eq!(memoized(&exchanges), direct(&exchanges));
+        }
+    }
+
+    const NAMES: &[&str] = &[
+        "user-agent",
+        "authorization",
+        "x-api-key",
+        "cookie",
+        "x-echo",
+        "x-my-service-key",
+        "content-type",
+    ];
+
+    const VALUES: &[&str] = &[
+        "hey/0.0.1",
+        "Bearer Zq8vR3kL0pX7mW2n",
+        "Zq8vR3kL0pX7mW2n",
+        "echo of Zq8vR3kL0pX7mW2n here",
+        "sk-ant-api03-AAAAAAAAAAAAAAAAAAAAAAAA",
+        "f3A9kQ2xLm8ZpR4t",
+        "f3A9kQ2xLm8ZpR4t and more",
+        "session=Yt5bN8cQ1wE4rT7u",
+        "text/plain",
+        "true",
+        "",
+    ];
+
     #[test]
     fn urls_are_redacted_once_and_alike() {
         let redactor = Redactor::new();
