@@ -204,7 +204,7 @@ fn redact_binary(bytes: &[u8], redactor: &Redactor) -> Option<Vec<u8>> {
 /// Start and end of every run of at least [`MIN_TEXT_RUN`] printable ASCII bytes (tab and
 /// line breaks included).
 fn text_runs(bytes: &[u8]) -> Vec<(usize, usize)> {
-    let printable = |b: &u8| (0x20..0x7f).contains(b) || b"\t\r\n".contains(b);
+    let printable = |b: &u8| matches!(b, 0x20..=0x7e | b'\t' | b'\r' | b'\n');
     let mut runs = Vec::new();
     let mut start = None;
     for (i, b) in bytes.iter().enumerate() {

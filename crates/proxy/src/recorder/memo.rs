@@ -55,7 +55,7 @@ impl RedactionMemo {
     /// redacted wherever they appear later (a server echoing them, a body repeating them).
     pub(super) fn headers(&mut self, headers: &mut Headers) {
         for (name, value) in headers.iter() {
-            if !self.name(name).credential {
+            if !self.is_credential(name) {
                 continue;
             }
             if let Some(credential) = Redactor::credential(name, value) {
@@ -89,23 +89,38 @@ impl RedactionMemo {
         }
     }
 
-    /// The redacted form of header `name`'s `value`, when redaction changes it.
+    /// The redacted form of header `name`'s `value`, when redaction changes it. A value seen
+    /// before costs two lookups: its name's, then its own.
     fn header(&mut self, name: &str, value: &str) -> Answer {
-        // Credential headers carry values that change (and must not be kept here).
-        if self.name(name).credential || value.len() > MAX_VALUE_LEN {
-            return changed(value, self.redactor.header(name, value));
-        }
-        if let Some(answer) = self.headers.get(name).and_then(|m| m.values.get(value)) {
-            return answer.clone();
+        if let Some(memo) = self.headers.get(name) {
+            // Credential headers carry values that change (and must not be kept here).
+            if memo.credential {
+                return changed(value, self.redactor.header(name, value));
+            }
+            if let Some(answer) = memo.values.get(value) {
+                return answer.clone();
+            }
         }
         let answer = changed(value, self.redactor.header(name, value));
-        self.room();
-        let memo = self.name(name);
-        memo.values.insert(value.to_owned(), answer.clone());
+        if value.len() <= MAX_VALUE_LEN {
+            self.room();
+            let memo = self.name(name);
+            if !memo.credential {
+                memo.values.insert(value.to_owned(), answer.clone());
+            }
+        }
         answer
     }
 
-    /// What is known of header `name`, looked up once.
+    /// Whether `name` is a credential header's, remembered.
+    fn is_credential(&mut self, name: &str) -> bool {
+        match self.headers.get(name) {
+            Some(memo) => memo.credential,
+            None => self.name(name).credential,
+        }
+    }
+
+    /// What is known of header `name`, added when it is new.
     fn name(&mut self, name: &str) -> &mut NameMemo {
         if !self.headers.contains_key(name) {
             self.room();
