@@ -18,7 +18,12 @@ use chrono::{DateTime, Datelike as _, NaiveDate, NaiveTime, Timelike as _, Utc};
 /// ```
 pub fn timestamp(at: impl Into<DateTime<Utc>>) -> String {
     let at = at.into();
-    capture_text(&at).unwrap_or_else(|| at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    capture_text(&at).unwrap_or_else(|| chrono_text(&at))
+}
+
+/// The capture's time format as chrono writes it: RFC 3339, UTC as `Z`, milliseconds.
+fn chrono_text(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ` written digit by digit (every record has a time: this is on the
@@ -151,10 +156,7 @@ mod tests {
             nanos in 0u32..1_000_000_000,
         ) {
             let at = DateTime::<Utc>::from_timestamp(secs, nanos).expect("in range");
-            proptest::prop_assert_eq!(
-                timestamp(at),
-                at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-            );
+            proptest::prop_assert_eq!(timestamp(at), chrono_text(&at));
         }
     }
 
@@ -162,10 +164,7 @@ mod tests {
     fn outside_four_digit_years_chrono_writes_it() {
         for secs in [-62_167_219_201i64, 253_402_300_800] {
             let at = DateTime::<Utc>::from_timestamp(secs, 0).expect("in range");
-            assert_eq!(
-                timestamp(at),
-                at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-            );
+            assert_eq!(timestamp(at), chrono_text(&at));
         }
     }
 
