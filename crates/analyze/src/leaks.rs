@@ -4,7 +4,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use aho_corasick::AhoCorasick;
 use foldhash::HashMap;
 use memchr::memmem::Finder;
 
@@ -88,9 +87,6 @@ pub struct Needles {
     needles: Vec<Needle>,
     /// Fingerprint → the secret's name.
     secret_names: BTreeMap<String, String>,
-    /// Every variant of every needle, to pass over in one search the places that hold none
-    /// (most do); `None` when there are no needles.
-    any: Option<AhoCorasick>,
 }
 
 impl Needles {
@@ -131,14 +127,7 @@ impl Needles {
                 secret: true,
             });
         }
-        let variants = needles.needles.iter().flat_map(|n| &n.variants);
-        needles.any = AhoCorasick::new(variants.map(Finder::needle)).ok();
         needles
-    }
-
-    /// Whether `haystack` may hold a needle: false only when it holds no variant of any.
-    fn may_hold(&self, haystack: &str) -> bool {
-        self.any.as_ref().is_none_or(|any| any.is_match(haystack))
     }
 
     /// Where the markers and credentials appear in one exchange's request.
@@ -153,21 +142,13 @@ impl Needles {
             .as_ref()
             .filter(|b| b.encoding == BodyEncoding::Utf8);
         let mut hits = LeakHits::default();
-        // Each place searched once for all needles; only a place that may hold one is
-        // searched needle by needle.
-        let url = self.may_hold(&x.url);
-        let headers: Vec<bool> = (x.request_headers.iter())
-            .map(|(_, value)| self.may_hold(value))
-            .collect();
-        let body = body.filter(|b| self.may_hold(&b.data));
         for (i, needle) in self.needles.iter().enumerate() {
-            if url && contains_any(&x.url, needle) {
+            if contains_any(&x.url, needle) {
                 hits.places.push((i, "url".to_owned()));
             }
-            let places = x.request_headers.iter().zip(&credentials).zip(&headers);
-            for (((name, value), credential), may_hold) in places {
+            for ((name, value), credential) in x.request_headers.iter().zip(&credentials) {
                 let in_use = needle.secret && credential.is_some();
-                if *may_hold && !in_use && contains_any(value, needle) {
+                if !in_use && contains_any(value, needle) {
                     hits.places.push((i, format!("header {name}")));
                 }
             }

@@ -64,7 +64,8 @@ impl FlowJoin {
     pub fn finish(&mut self) {
         let mut rest: Vec<_> = self.pending.drain().map(|(_, e)| e).collect();
         rest.sort_by_key(|e| e.flow);
-        self.queue.extend(rest.into_iter().map(|e| Event::Exchange(*e)));
+        self.queue
+            .extend(rest.into_iter().map(|e| Event::Exchange(*e)));
     }
 
     fn response(&mut self, r: phonehome_record::Response) {
