@@ -117,9 +117,26 @@ fn text_runs_are_found_at_both_ends() {
 fn base64_in_place_matches_the_base64_crate() {
     // Lengths around the step size and the padding cases, bytes of every value.
     let step = IN_PLACE_STEP;
-    for len in [0, 1, 2, 3, 4, 5, step - 1, step, step + 1, step + 2, 2 * step, 3 * step + 7] {
+    for len in [
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+        step - 1,
+        step,
+        step + 1,
+        step + 2,
+        2 * step,
+        3 * step + 7,
+    ] {
         let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
-        assert_eq!(base64_in_place(bytes.clone()), STANDARD.encode(&bytes), "{len} bytes");
+        assert_eq!(
+            base64_in_place(bytes.clone()),
+            STANDARD.encode(&bytes),
+            "{len} bytes"
+        );
     }
 }
 

@@ -50,7 +50,8 @@ type Ended = Arc<Mutex<Option<(CapturedBody, String)>>>;
 /// The tee over `script`, its capture kept in the returned slot when it ends.
 fn tee(script: Vec<Option<Polled<TestError>>>) -> (TeeBody<Scripted>, Ended, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tmp");
-    let writer = phonehome_record::CaptureWriter::create(&dir.path().join("c.jsonl")).expect("file");
+    let writer =
+        phonehome_record::CaptureWriter::create(&dir.path().join("c.jsonl")).expect("file");
     let header = phonehome_record::Record::Error(ErrorRecord {
         ts: phonehome_record::now(),
         flow: None,
@@ -67,9 +68,14 @@ fn tee(script: Vec<Option<Polled<TestError>>>) -> (TeeBody<Scripted>, Ended, tem
             .expect("recorder");
     let ended: Ended = Arc::default();
     let slot = ended.clone();
-    let body = TeeBody::new(Scripted(script.into()), recorder, None, move |body, outcome| {
-        *slot.lock().expect("slot") = Some((body, format!("{outcome:?}")));
-    });
+    let body = TeeBody::new(
+        Scripted(script.into()),
+        recorder,
+        None,
+        move |body, outcome| {
+            *slot.lock().expect("slot") = Some((body, format!("{outcome:?}")));
+        },
+    );
     (body, ended, dir)
 }
 
@@ -77,7 +83,11 @@ fn tee(script: Vec<Option<Polled<TestError>>>) -> (TeeBody<Scripted>, Ended, tem
 async fn frames(mut body: TeeBody<Scripted>) -> Vec<Result<Option<usize>, String>> {
     let mut out = Vec::new();
     while let Some(frame) = body.frame().await {
-        out.push(frame.map(|f| f.data_ref().map(Bytes::len)).map_err(|e| e.to_string()));
+        out.push(
+            frame
+                .map(|f| f.data_ref().map(Bytes::len))
+                .map_err(|e| e.to_string()),
+        );
     }
     out
 }
