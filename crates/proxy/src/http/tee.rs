@@ -96,27 +96,12 @@ impl Drop for Capture {
     }
 }
 
-/// Data frames are joined with the frames already waiting behind them, up to this many bytes,
-/// before they are forwarded. An HTTP/2 upstream sends small DATA frames (nginx: 8 KiB), and
-/// each frame forwarded costs the client side a frame, a TLS record, a write and a wake-up of
-/// the connection's task. Only frames ready at once are joined: forwarding never waits.
-const JOIN_UP_TO: usize = 64 * 1024;
-
-/// What the tee polled from its body behind the data it joined, for its next poll.
-enum Held<E> {
-    Frame(Frame<Bytes>),
-    Failed(E),
-    End,
-}
-
 pin_project_lite::pin_project! {
-    /// Forwards `inner` frame by frame (small data frames that are ready together joined);
-    /// on its end (or drop) hands the capture to `on_end`.
-    pub(crate) struct TeeBody<B: Body> {
+    /// Forwards `inner` frame by frame; on its end (or drop) hands the capture to `on_end`.
+    pub(crate) struct TeeBody<B> {
         #[pin]
         inner: B,
         capture: Capture,
-        held: Option<Held<B::Error>>,
     }
 }
 
@@ -142,54 +127,8 @@ where
         if inner.is_end_stream() {
             capture.end(Outcome::Complete);
         }
-        Self {
-            inner,
-            capture,
-            held: None,
-        }
+        Self { inner, capture }
     }
-}
-
-type Polled<E> = Option<Result<Frame<Bytes>, E>>;
-
-/// `data` joined with the data frames that `inner` has ready behind it, up to [`JOIN_UP_TO`]
-/// bytes; the first other thing it polls (a frame that does not fit, trailers, an error, its
-/// end) goes into `held`.
-fn join_ready<B>(
-    data: Bytes,
-    mut inner: Pin<&mut B>,
-    cx: &mut Context<'_>,
-    held: &mut Option<Held<B::Error>>,
-) -> Bytes
-where
-    B: Body<Data = Bytes>,
-{
-    let mut joined: Option<bytes::BytesMut> = None;
-    let mut len = data.len();
-    while len < JOIN_UP_TO && !inner.is_end_stream() {
-        let next = match inner.as_mut().poll_frame(cx) {
-            Poll::Pending => break,
-            Poll::Ready(None) => Held::End,
-            Poll::Ready(Some(Err(e))) => Held::Failed(e),
-            Poll::Ready(Some(Ok(frame))) => match frame.into_data() {
-                Ok(more) if len + more.len() <= JOIN_UP_TO => {
-                    let buf = joined.get_or_insert_with(|| {
-                        let mut buf = bytes::BytesMut::with_capacity(JOIN_UP_TO);
-                        buf.extend_from_slice(&data);
-                        buf
-                    });
-                    buf.extend_from_slice(&more);
-                    len += more.len();
-                    continue;
-                }
-                Ok(more) => Held::Frame(Frame::data(more)),
-                Err(frame) => Held::Frame(frame),
-            },
-        };
-        *held = Some(next);
-        break;
-    }
-    joined.map_or(data, bytes::BytesMut::freeze)
 }
 
 impl<B> Body for TeeBody<B>
@@ -205,30 +144,14 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
         let mut this = self.project();
-        let frame: Polled<B::Error> = match this.held.take() {
-            Some(Held::Frame(frame)) => Some(Ok(frame)),
-            Some(Held::Failed(e)) => Some(Err(e)),
-            Some(Held::End) => None,
-            None => match ready!(this.inner.as_mut().poll_frame(cx)) {
-                Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => Some(Ok(Frame::data(join_ready(
-                        data,
-                        this.inner.as_mut(),
-                        cx,
-                        this.held,
-                    )))),
-                    Err(frame) => Some(Ok(frame)),
-                },
-                other => other,
-            },
-        };
+        let frame = ready!(this.inner.as_mut().poll_frame(cx));
         match &frame {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
                     this.capture.push(data);
                 }
                 // hyper stops polling a body whose length it knows is reached.
-                if ended(this.held.as_ref(), &*this.inner) {
+                if this.inner.is_end_stream() {
                     this.capture.end(Outcome::Complete);
                 }
             }
@@ -240,30 +163,11 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        ended(self.held.as_ref(), &self.inner)
+        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        let held = match &self.held {
-            Some(Held::Frame(frame)) => frame.data_ref().map_or(0, |d| d.len() as u64),
-            _ => 0,
-        };
-        let inner = self.inner.size_hint();
-        let mut hint = SizeHint::new();
-        hint.set_lower(inner.lower() + held);
-        if let Some(upper) = inner.upper() {
-            hint.set_upper(upper + held);
-        }
-        hint
-    }
-}
-
-/// Whether nothing is left to forward: the end is held, or nothing is held and `inner` ended.
-fn ended<B: Body>(held: Option<&Held<B::Error>>, inner: &B) -> bool {
-    match held {
-        Some(Held::End) => true,
-        Some(_) => false,
-        None => inner.is_end_stream(),
+        self.inner.size_hint()
     }
 }
 
