@@ -83,9 +83,44 @@ pub(crate) fn store_binary(bytes: Vec<u8>, redactor: &Redactor) -> Stored {
     };
     Stored {
         encoding: BodyEncoding::Base64,
-        data: general_purpose::STANDARD.encode(bytes),
+        data: base64_in_place(bytes),
         redaction,
     }
+}
+
+/// Input bytes encoded per step of [`base64_in_place`]: a multiple of 3, so that only the last
+/// step pads.
+const IN_PLACE_STEP: usize = 3 * 1024;
+
+/// The capacity a buffer of `len` bytes needs for [`base64_in_place`] to encode it without
+/// moving to a larger one: the length of its base64 form (RFC 4648 §4, padded).
+#[must_use]
+pub fn base64_capacity(len: usize) -> usize {
+    len.div_ceil(3) * 4
+}
+
+/// `bytes` as standard padded base64 (RFC 4648 §4), written over them in their own buffer, so a
+/// large body is never held twice (its bytes and its base64 form). The buffer grows to
+/// [`base64_capacity`] (in place when it already has that capacity); the steps go from the end
+/// backwards: a step's 4/3-as-long output starts at or after its own input, on input already
+/// encoded.
+fn base64_in_place(mut bytes: Vec<u8>) -> String {
+    let len = bytes.len();
+    bytes.resize(base64_capacity(len), 0);
+    let mut input = [0u8; IN_PLACE_STEP];
+    let mut end = len;
+    while end > 0 {
+        let start = (end - 1) / IN_PLACE_STEP * IN_PLACE_STEP;
+        let step = &mut input[..end - start];
+        step.copy_from_slice(&bytes[start..end]);
+        let out = start / 3 * 4;
+        let out_end = out + base64_capacity(step.len());
+        general_purpose::STANDARD
+            .encode_slice(&*step, &mut bytes[out..out_end])
+            .expect("the output slice is the encoded length");
+        end = start;
+    }
+    String::from_utf8(bytes).expect("base64 is ASCII")
 }
 
 /// The decoded content of base64 `text`, redacted, when redaction changed it.
