@@ -1,7 +1,7 @@
 //! An intercepted HTTP/1.1 keep-alive connection at rest (crates/proxy/src/http/keepalive.rs):
 //! after a pause hyper's connection state is let go on both sides, and the next request goes
 //! over the same client and upstream streams; a client that stays silent past the head
-//! timeout is still answered 408.
+//! timeout, or sends its head too slowly across rests, is still answered 408.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -133,5 +133,36 @@ async fn a_resting_client_silent_past_the_head_timeout_is_answered_408() {
             && message.contains("408"),
         "{message}"
     );
+    assert_eq!(errors[0]["phase"], "client_http");
+}
+
+/// A head sent a byte at a time, each pause longer than a rest: the head timeout is not
+/// restarted by every rest, so the client is answered 408 long before its head is whole.
+#[tokio::test]
+async fn a_head_dripped_across_rests_is_still_answered_408() {
+    if !have_python() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let pki = TestPki::new(scratch.dir.path());
+    let (_upstream, port) = upstream(&scratch, &pki).await;
+    let out = scratch.path("cap.jsonl");
+    let extra_ca = pki.ca_pem.display().to_string();
+    let proxy = StandaloneProxy::start_with(
+        &scratch,
+        &out,
+        &["--extra-ca", &extra_ca],
+        &[("PHONEHOME_TEST_HEAD_TIMEOUT_MS", "1500")],
+    )
+    .await;
+    let ca = scratch.path("ca").join("ca.pem");
+    // After a first request, as between the requests of a kept-alive connection.
+    let lines = client(&proxy, port, &ca, &["get", "drip"]).await;
+    assert_eq!(lines, ["HTTP/1.1 200 OK 1", "HTTP/1.1 408 Request Timeout"]);
+    proxy.stop().await;
+    let records = read_capture(&out);
+    assert_eq!(of_type(&records, "request").len(), 1, "{records:#?}");
+    let errors = of_type(&records, "error");
+    assert_eq!(errors.len(), 1, "{errors:#?}");
     assert_eq!(errors[0]["phase"], "client_http");
 }

@@ -4,9 +4,11 @@
 
 STEP: `get` (a GET, its status line and body printed), `split` (a GET whose head comes in
 two parts a second apart), `sleep:SECONDS`, `idle` (read until the proxy answers or closes;
-the status line printed, or `closed`).
+the status line printed, or `closed`), `drip` (a GET's head sent a byte every 0.3 s until the
+proxy answers; the status line printed, or `closed`).
 """
 
+import select
 import socket
 import ssl
 import sys
@@ -48,6 +50,16 @@ for step in steps:
         time.sleep(1)
         tls.sendall(b"alhost\r\n\r\n")
         print(response(), flush=True)
+    elif step == "drip":
+        for byte in b"GET /n HTTP/1.1\r\nHost: localhost\r\n\r\n":
+            if select.select([tls], [], [], 0.3)[0]:
+                break
+            try:
+                tls.sendall(bytes([byte]))
+            except OSError:
+                break
+        line = reader.readline().decode().strip()
+        print(line or "closed", flush=True)
     elif step == "idle":
         line = reader.readline().decode().strip()
         print(line or "closed", flush=True)
