@@ -14,7 +14,11 @@
 use std::net::SocketAddr;
 
 #[cfg(target_os = "linux")]
+mod descriptors;
+#[cfg(target_os = "linux")]
 mod facts;
+#[cfg(target_os = "linux")]
+mod known;
 mod owner;
 #[cfg(target_os = "linux")]
 mod search;
