@@ -167,11 +167,6 @@ impl Known {
         Some(seen)
     }
 
-    /// The number of processes kept (for tests).
-    #[cfg(test)]
-    pub(super) fn len(&self) -> usize {
-        self.entries.as_ref().map_or(0, |e| e.lock().expect("not poisoned").len())
-    }
 }
 
 impl Seen {
@@ -248,5 +243,168 @@ fn running(pidfd: &OwnedFd) -> bool {
         Ok(_) => false,
         // Cannot tell: not kept.
         Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+    use std::process::{Child, Command, Stdio};
+
+    use super::*;
+
+    /// A child process, killed and reaped when the test ends.
+    struct Running(Child);
+
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    /// Starts `program` and returns once it runs it (a child is a copy of the test until its
+    /// `exec`).
+    fn start(program: &str, args: &[&str]) -> Running {
+        let child = Running(
+            Command::new(program)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {program}: {e}")),
+        );
+        wait_for_name(child.0.id(), program);
+        child
+    }
+
+    fn wait_for_name(pid: u32, name: &str) {
+        while std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() != name)
+        {
+            std::thread::yield_now();
+        }
+    }
+
+    fn kept(known: &Known, pid: u32) -> Option<Arc<Seen>> {
+        known.cached(pid)
+    }
+
+    #[test]
+    fn a_process_seen_before_is_answered_from_the_cache() {
+        let child = start("sleep", &["30"]);
+        let known = Known::new(true);
+        let first = known.get(child.0.id()).expect("running");
+        assert!(first.running);
+        assert_eq!(first.argv.as_deref(), Some(&["sleep".to_owned(), "30".to_owned()][..]));
+        assert!(first.exe.as_deref().is_some_and(|e| e.ends_with("sleep")));
+        let again = known.get(child.0.id()).expect("running");
+        assert!(Arc::ptr_eq(&first, &again), "the second answer is the kept one");
+    }
+
+    #[test]
+    fn a_process_not_seen_before_is_read_and_kept() {
+        let child = start("sleep", &["30"]);
+        let known = Known::new(true);
+        assert!(kept(&known, child.0.id()).is_none());
+        let seen = known.get(child.0.id()).expect("running");
+        assert!(kept(&known, child.0.id()).is_some_and(|k| Arc::ptr_eq(&k, &seen)));
+        // Without the cache every answer is read afresh and nothing is kept.
+        let uncached = Known::new(false);
+        let a = uncached.get(child.0.id()).expect("running");
+        let b = uncached.get(child.0.id()).expect("running");
+        assert!(!Arc::ptr_eq(&a, &b));
+        assert_eq!((a.ppid, &a.argv, &a.started), (seen.ppid, &seen.argv, &seen.started));
+    }
+
+    #[test]
+    fn a_process_that_exited_is_not_answered() {
+        let mut child = start("sleep", &["30"]);
+        let pid = child.0.id();
+        let known = Known::new(true);
+        known.get(pid).expect("running");
+        child.0.kill().expect("kill");
+        child.0.wait().expect("reap");
+        assert!(known.get(pid).is_none(), "gone, not answered from the cache");
+        assert!(kept(&known, pid).is_none());
+    }
+
+    /// A reused pid: the entry kept under a pid was read from a process that has exited since,
+    /// and the pid now names another process. The entry is never answered.
+    #[test]
+    fn a_reused_pid_is_read_afresh() {
+        let known = Known::new(true);
+        let mut old = start("sleep", &["30"]);
+        let old_pidfd = rustix::process::pidfd_open(
+            Pid::from_raw(i32::try_from(old.0.id()).expect("pid")).expect("not 0"),
+            PidfdFlags::empty(),
+        )
+        .expect("pidfd_open");
+        old.0.kill().expect("kill");
+        old.0.wait().expect("reap");
+        let new = start("sleep", &["31"]);
+        let pid = new.0.id();
+        // The stale entry: what the old process was, kept under the new one's pid.
+        let comm = rustix::fs::open(format!("/proc/{pid}/comm"), OFlags::RDONLY, Mode::empty())
+            .expect("comm");
+        let stale = Arc::new(Seen {
+            pid,
+            ppid: 1,
+            started: "2000-01-01T00:00:00.000Z".to_owned(),
+            comm: "sleep".to_owned(),
+            exe: read(&known.facts, pid, None).and_then(|s| s.exe),
+            argv: Some(vec!["sleep".to_owned(), "30".to_owned()]),
+            running: true,
+            hold: Some(Hold {
+                pidfd: old_pidfd,
+                comm,
+                descriptors: Mutex::new(Descriptors::default()),
+            }),
+        });
+        known
+            .entries
+            .as_ref()
+            .expect("cache on")
+            .lock()
+            .expect("not poisoned")
+            .insert(pid, stale.clone());
+        let seen = known.get(pid).expect("running");
+        assert!(!Arc::ptr_eq(&seen, &stale));
+        assert_eq!(seen.argv.as_deref(), Some(&["sleep".to_owned(), "31".to_owned()][..]));
+        assert_eq!(seen.ppid, std::process::id());
+        assert_ne!(seen.started, stale.started);
+    }
+
+    #[test]
+    fn a_process_that_ran_another_program_is_read_afresh() {
+        let mut child = start("sh", &["-c", "read line; exec sleep 30"]);
+        let pid = child.0.id();
+        let known = Known::new(true);
+        let before = known.get(pid).expect("running");
+        assert!(before.exe.as_deref().is_some_and(|e| !e.ends_with("sleep")));
+        writeln!(child.0.stdin.as_mut().expect("piped")).expect("write");
+        // Until the exec is done (the kernel's name changes with it).
+        wait_for_name(pid, "sleep");
+        let after = known.get(pid).expect("running");
+        assert!(after.exe.as_deref().is_some_and(|e| e.ends_with("sleep")), "{after:?}");
+        assert_eq!(after.argv.as_deref(), Some(&["sleep".to_owned(), "30".to_owned()][..]));
+        assert_eq!(after.started, before.started, "the same process");
+    }
+
+    /// A socket found through the kept `fd` folder, at a number it was found at before or not.
+    #[test]
+    fn sockets_are_found_through_the_kept_folder() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let known = Known::new(true);
+        let me = std::process::id();
+        known.get(me).expect("running");
+        for _ in 0..3 {
+            let client = std::net::TcpStream::connect(listener.local_addr().expect("bound"))
+                .expect("connect");
+            let inode = rustix::fs::fstat(&client).expect("fstat").st_ino;
+            let link = format!("socket:[{inode}]");
+            assert!(known.holds(me, link.as_bytes()).expect("readable"));
+            drop(client);
+        }
+        assert!(!known.holds(me, b"socket:[1]").expect("readable"));
     }
 }
