@@ -195,7 +195,7 @@ pub struct UrlParts<'a> {
 /// Splits an absolute URL (`scheme://[user@]host[:port]/path?query#fragment`) without
 /// copying it.
 pub fn url_parts(url: &str) -> UrlParts<'_> {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+    let (scheme, rest) = split_scheme(url).unwrap_or(("http", url));
     let (authority, path_query) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -211,6 +211,15 @@ pub fn url_parts(url: &str) -> UrlParts<'_> {
         port,
         path_and_query: path_query.split('#').next().unwrap_or("/"),
     }
+}
+
+/// `url` split at its first `://` (as `split_once("://")`, found by its colon: this runs for
+/// every request an analysis reads).
+fn split_scheme(url: &str) -> Option<(&str, &str)> {
+    let bytes = url.as_bytes();
+    memchr::memchr_iter(b':', bytes)
+        .find(|&i| bytes[i + 1..].starts_with(b"//"))
+        .map(|i| (&url[..i], &url[i + 3..]))
 }
 
 pub(crate) fn exchange_from_request(r: phonehome_record::Request) -> Exchange {
@@ -299,5 +308,21 @@ mod tests {
         assert_eq!(parts("http://[::1]:8080"), ("::1", 8080, "/"));
         assert_eq!(parts("http://h:81/p"), ("h", 81, "/p"));
         assert_eq!(parts("https://u@API.test/#f"), ("API.test", 443, "/"));
+    }
+
+    #[test]
+    fn the_scheme_ends_at_the_first_colon_slash_slash() {
+        for url in [
+            "https://a/b",
+            "a:/b://c",
+            "://",
+            "x:",
+            "x:/",
+            "no scheme",
+            "a://b://c",
+            "é://x",
+        ] {
+            assert_eq!(super::split_scheme(url), url.split_once("://"), "{url}");
+        }
     }
 }

@@ -2,8 +2,9 @@
 //! found in what left the machine, per host and place; credentials that reached more than one
 //! site; and the user's prompt sent to a host other than the configured LLM provider.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
+use foldhash::HashMap;
 use memchr::memmem::Finder;
 
 use phonehome_record::{BodyEncoding, Markers, Redactor};
@@ -382,30 +383,44 @@ fn contains_any(haystack: &str, needle: &Needle) -> bool {
 /// The user's prompts, to look for in requests to other hosts (a second pass).
 #[derive(Default)]
 pub(crate) struct PromptSearch {
-    /// (host the prompt was sent to, its first characters).
-    prompts: BTreeSet<(String, String)>,
+    /// Host the prompts were sent to → their first characters.
+    prompts: BTreeMap<String, BTreeSet<String>>,
+    /// Prompts kept, over all hosts.
+    count: usize,
 }
 
 impl PromptSearch {
     pub(crate) fn add(&mut self, host: &str, prompt: String) {
         let prompt = prompt.trim();
-        if prompt.len() < MIN_PROMPT || self.prompts.len() >= MAX_PROMPTS {
+        if prompt.len() < MIN_PROMPT || self.count >= MAX_PROMPTS {
             return;
         }
-        let probe: String = prompt.chars().take(PROMPT_PROBE).collect();
-        self.prompts.insert((host.to_owned(), probe));
+        let end = prompt
+            .char_indices()
+            .nth(PROMPT_PROBE)
+            .map_or(prompt.len(), |(i, _)| i);
+        let probe = &prompt[..end];
+        // An agent sends the same prompt again and again: copied only the first time.
+        if self.prompts.get(host).is_some_and(|p| p.contains(probe)) {
+            return;
+        }
+        let added = match self.prompts.get_mut(host) {
+            Some(probes) => probes.insert(probe.to_owned()),
+            None => self
+                .prompts
+                .entry(host.to_owned())
+                .or_default()
+                .insert(probe.to_owned()),
+        };
+        self.count += usize::from(added);
     }
 
     /// A search for the prompts sent to `provider` in requests to other hosts, when there is
     /// anything to find.
     pub(crate) fn search(&self, provider: Option<&str>) -> Option<PromptFinder> {
         let provider = provider?;
-        let prompts = self
-            .prompts
-            .iter()
-            .filter(|(host, _)| host == provider)
-            .map(|(_, p)| p.as_str());
-        PromptFinder::of(provider, prompts)
+        let prompts = self.prompts.get(provider).into_iter().flatten();
+        PromptFinder::of(provider, prompts.map(String::as_str))
     }
 }
 

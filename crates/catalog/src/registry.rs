@@ -85,10 +85,15 @@ pub fn recognise_package(
 const NPM_CLIENTS: &[&str] = &["npm/", "pnpm/", "yarn/", "bun/", "node-fetch"];
 
 fn npm(path: &str, accept: &str, user_agent: &str) -> Option<PackageRef> {
-    let decoded = path
-        .replace("%2f", "/")
-        .replace("%2F", "/")
-        .replace("%40", "@");
+    // Most paths have no escapes at all: copied only when they do.
+    let decoded = match path.contains('%') {
+        true => std::borrow::Cow::Owned(
+            path.replace("%2f", "/")
+                .replace("%2F", "/")
+                .replace("%40", "@"),
+        ),
+        false => std::borrow::Cow::Borrowed(path),
+    };
     let parts: Vec<&str> = decoded.trim_start_matches('/').split('/').collect();
     let (name, rest) = match parts.as_slice() {
         [scope, name, rest @ ..] if scope.starts_with('@') && !scope.is_empty() => {

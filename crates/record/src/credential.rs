@@ -4,6 +4,10 @@
 //! members, credential headers written out in text) and the marker collection (environment
 //! variables) both ask here.
 
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
+
 /// Words that mark a header, parameter, form field or JSON member name as a credential's:
 /// a name is split into words at every character that is not a letter or digit and at every
 /// lower-to-upper case change (`X-My-Service-Key`, `client_secret`, `accessToken`), and
@@ -154,8 +158,9 @@ pub fn is_credential_name(name: &str) -> bool {
 /// ```
 pub fn credential_name_strength(name: &str) -> Option<NameStrength> {
     // Compared in any ASCII case, word by word, without copying the name (this runs for
-    // every header of every request an analysis reads).
-    if is_one_of(NOT_CREDENTIALS, name) {
+    // every header of every request an analysis reads). Most names hold no credential word
+    // at all: one pass over the name tells them.
+    if !has_credential_piece(name) || is_one_of(NOT_CREDENTIALS, name) {
         return None;
     }
     let (last, before) = last_words(name)?;
@@ -203,6 +208,20 @@ fn ends_with_ignore_ascii_case(word: &str, ending: &str) -> bool {
 /// Whether `word` (any ASCII case) is one of the [`CARRIER_WORDS`] or a number.
 fn is_carrier(word: &str) -> bool {
     is_one_of(CARRIER_WORDS, word) || word.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// Whether `name` holds one of [`credential_name_pieces`] in any ASCII case: a name without
+/// one is no credential's (its last word would have to be or end in one).
+fn has_credential_piece(name: &str) -> bool {
+    static PIECES: OnceLock<AhoCorasick> = OnceLock::new();
+    PIECES
+        .get_or_init(|| {
+            AhoCorasick::builder()
+                .ascii_case_insensitive(true)
+                .build(credential_name_pieces())
+                .expect("a few short literal words build an automaton")
+        })
+        .is_match(name)
 }
 
 /// Every word and ending that can mark a credential's name: a name [`is_credential_name`]

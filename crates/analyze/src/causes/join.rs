@@ -2,7 +2,9 @@
 //! [`Tap`]) and of tool calls ([`ToolLog`], fed by decoded LLM calls), and the decision
 //! ([`join`]) once both are whole.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
+
+use foldhash::{HashMap, HashSet};
 
 use phonehome_record::{Conn, ConnId, ConnProcess, FlowId};
 

@@ -2,7 +2,7 @@
 //! errors ([`FlowJoin`]), over the records of a file parsed in parallel ([`CaptureEvents`]),
 //! with what the reader had to pass over.
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
@@ -27,7 +27,9 @@ pub const INCOMPLETE: &str = "incomplete: phonehome stopped before the end";
 /// exporter beside the recorder) uses it directly.
 #[derive(Debug, Default)]
 pub struct FlowJoin {
-    pending: HashMap<FlowId, Exchange>,
+    /// Boxed: an exchange is handed from the parsing worker through this table to the
+    /// event queue, moved as a pointer rather than copied (it is several hundred bytes).
+    pending: HashMap<FlowId, Box<Exchange>>,
     /// Errors of flows whose request has not been read yet.
     early_errors: HashMap<FlowId, (Phase, String)>,
     queue: std::collections::VecDeque<Event>,
@@ -38,13 +40,8 @@ impl FlowJoin {
     pub fn push(&mut self, record: Record) {
         match record {
             Record::Capture(c) => self.queue.push_back(Event::Header(c)),
-            Record::Request(r) => self.request(exchange_from_request(r)),
-            Record::Response(r) => {
-                if let Some(mut exchange) = self.pending.remove(&r.flow) {
-                    exchange.response = Some(ResponsePart::from(r));
-                    self.queue.push_back(Event::Exchange(exchange));
-                }
-            }
+            Record::Request(r) => self.request(Box::new(exchange_from_request(r))),
+            Record::Response(r) => self.response(r),
             Record::Error(e) => self.error(e),
             Record::Conn(c) => self.queue.push_back(Event::Conn(c)),
             Record::Blocked(b) => self.queue.push_back(Event::Blocked(b)),
@@ -67,7 +64,15 @@ impl FlowJoin {
     pub fn finish(&mut self) {
         let mut rest: Vec<_> = self.pending.drain().map(|(_, e)| e).collect();
         rest.sort_by_key(|e| e.flow);
-        self.queue.extend(rest.into_iter().map(Event::Exchange));
+        self.queue
+            .extend(rest.into_iter().map(|e| Event::Exchange(*e)));
+    }
+
+    fn response(&mut self, r: phonehome_record::Response) {
+        if let Some(mut exchange) = self.pending.remove(&r.flow) {
+            exchange.response = Some(ResponsePart::from(r));
+            self.queue.push_back(Event::Exchange(*exchange));
+        }
     }
 
     fn error(&mut self, e: phonehome_record::ErrorRecord) {
@@ -93,12 +98,12 @@ impl FlowJoin {
         }
     }
 
-    fn request(&mut self, mut exchange: Exchange) {
+    fn request(&mut self, mut exchange: Box<Exchange>) {
         exchange.error = self.early_errors.remove(&exchange.flow);
         if self.pending.len() >= MAX_PENDING {
             if let Some(oldest) = self.pending.keys().min().copied() {
                 let stale = self.pending.remove(&oldest).expect("present");
-                self.queue.push_back(Event::Exchange(stale));
+                self.queue.push_back(Event::Exchange(*stale));
             }
         }
         self.pending.insert(exchange.flow, exchange);
@@ -169,7 +174,9 @@ impl CaptureEvents {
     fn handle(&mut self, prepared: Prepared) {
         match prepared {
             Prepared::Request(exchange) => self.join.request(exchange),
+            Prepared::Response(response) => self.join.response(*response),
             Prepared::Record(record) => {
+                let record = *record;
                 if let Record::End(end) = &record {
                     self.ended = true;
                     self.lost = end.lost.clone().filter(|l| !l.is_empty());
@@ -214,23 +221,30 @@ impl Iterator for CaptureEvents {
     }
 }
 
-/// A record as a worker hands it over: a request already made an exchange.
+/// A record as a worker hands it over: a request already made an exchange. Boxed, so that
+/// the queues between the worker and the join move pointers, not records of several hundred
+/// bytes.
 enum Prepared {
-    Request(Exchange),
-    Record(Record),
+    Request(Box<Exchange>),
+    Response(Box<phonehome_record::Response>),
+    Record(Box<Record>),
 }
 
 impl Prepare for Prepared {
     fn prepare(record: Record) -> Self {
         match record {
-            Record::Request(r) => Prepared::Request(exchange_from_request(r)),
-            other => Prepared::Record(other),
+            Record::Request(r) => Prepared::Request(Box::new(exchange_from_request(r))),
+            Record::Response(r) => Prepared::Response(Box::new(r)),
+            other => Prepared::Record(Box::new(other)),
         }
     }
 
     fn header(&self) -> Option<&Capture> {
         match self {
-            Prepared::Record(Record::Capture(capture)) => Some(capture),
+            Prepared::Record(record) => match &**record {
+                Record::Capture(capture) => Some(capture),
+                _ => None,
+            },
             _ => None,
         }
     }

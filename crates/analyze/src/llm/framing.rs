@@ -76,19 +76,18 @@ impl Stream {
     }
 
     fn sse(&mut self, text: &str, c: &mut Conversation) {
-        let sse = sse::parse(text);
-        for e in sse.events {
-            if e.data.trim() == "[DONE]" {
+        let torn = sse::for_each_event(text, |event, data| {
+            if data.trim() == "[DONE]" {
                 self.done = true;
             } else {
-                self.push(e.event, &e.data);
+                self.push(event.to_owned(), &data);
             }
-        }
-        if sse.torn {
+        });
+        if torn {
             c.notes
                 .push("the last SSE event was cut off and is not decoded".to_owned());
         }
-        self.ended = !sse.torn;
+        self.ended = !torn;
     }
 
     fn ndjson(&mut self, text: &str) {

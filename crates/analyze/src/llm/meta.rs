@@ -21,6 +21,9 @@
 //! Only the request is looked at, so a call is classified before its response arrives.
 
 use std::fmt;
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
 
 use serde_json::{Map, Value};
 
@@ -140,24 +143,46 @@ pub fn meta_reason(exchange: &Exchange, c: &Conversation) -> Option<MetaReason> 
 /// The side-output phrase the opening of one of `parts` holds.
 fn side_phrase(parts: &[Part]) -> Option<&'static str> {
     parts.iter().find_map(|p| match p {
-        Part::Text { content } => {
-            // The opening of a prompt says what it is for; long prompts are not searched whole.
-            let end = content
-                .char_indices()
-                .nth(2_000)
-                .map_or(content.len(), |(i, _)| i);
-            let opening = &content[..end];
-            // The phrases are ASCII: an ASCII opening needs no Unicode lowercasing.
-            let head = if opening.is_ascii() {
-                opening.to_ascii_lowercase()
-            } else {
-                opening.to_lowercase()
-            };
-            SIDE_PROMPTS
-                .into_iter()
-                .find(|phrase| head.contains(phrase))
-        }
+        Part::Text { content } => opening_phrase(content),
         _ => None,
+    })
+}
+
+/// Characters of a prompt's opening searched for a side-output phrase: the opening of a
+/// prompt says what it is for; long prompts are not searched whole.
+const OPENING_CHARS: usize = 2_000;
+
+/// The first of [`SIDE_PROMPTS`] (in their order) that the opening of `content` holds, in any
+/// case.
+fn opening_phrase(content: &str) -> Option<&'static str> {
+    let ascii_end = content.len().min(OPENING_CHARS);
+    if content.as_bytes()[..ascii_end].is_ascii() {
+        // An ASCII opening: its characters are its bytes, and ASCII case folding is the
+        // lowercasing the phrases (ASCII) are compared with.
+        return side_prompts_ascii()
+            .find_overlapping_iter(&content[..ascii_end])
+            .map(|m| m.pattern().as_usize())
+            .min()
+            .map(|i| SIDE_PROMPTS[i]);
+    }
+    let end = content
+        .char_indices()
+        .nth(OPENING_CHARS)
+        .map_or(content.len(), |(i, _)| i);
+    let head = content[..end].to_lowercase();
+    SIDE_PROMPTS
+        .into_iter()
+        .find(|phrase| head.contains(phrase))
+}
+
+/// [`SIDE_PROMPTS`] as one automaton, ASCII case-insensitive, built once.
+fn side_prompts_ascii() -> &'static AhoCorasick {
+    static PHRASES: OnceLock<AhoCorasick> = OnceLock::new();
+    PHRASES.get_or_init(|| {
+        AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(SIDE_PROMPTS)
+            .expect("ten short literal phrases build an automaton")
     })
 }
 
@@ -228,8 +253,61 @@ fn max_output(c: &Conversation) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
+    use super::{opening_phrase, OPENING_CHARS, SIDE_PROMPTS};
     use crate::llm::decode;
     use crate::llm::tests::post;
+
+    /// The phrase search as first written: the opening lowercased into a copy, each phrase
+    /// looked for in turn.
+    fn opening_phrase_by_copy(content: &str) -> Option<&'static str> {
+        let end = content
+            .char_indices()
+            .nth(OPENING_CHARS)
+            .map_or(content.len(), |(i, _)| i);
+        let opening = &content[..end];
+        let head = if opening.is_ascii() {
+            opening.to_ascii_lowercase()
+        } else {
+            opening.to_lowercase()
+        };
+        SIDE_PROMPTS
+            .into_iter()
+            .find(|phrase| head.contains(phrase))
+    }
+
+    /// Text made of phrase pieces, case changes, padding and non-ASCII letters, so that
+    /// phrases overlap, straddle the opening's end and meet Unicode lowercasing.
+    fn prompt() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            proptest::sample::select(SIDE_PROMPTS.to_vec()).prop_map(str::to_owned),
+            proptest::sample::select(SIDE_PROMPTS.to_vec()).prop_map(str::to_ascii_uppercase),
+            "[a-zA-Z ]{0,12}",
+            "[ÄİKé\\u{212A}ß]{1,2}",
+            (1_900usize..2_100).prop_map(|n| "x".repeat(n)),
+            Just("Generate a Title".to_owned()),
+            Just("summarize the conversationTITLE GENERATOR".to_owned()),
+        ];
+        proptest::collection::vec(piece, 0..6).prop_map(|pieces| pieces.concat())
+    }
+
+    proptest! {
+        #[test]
+        fn opening_phrase_agrees_with_the_lowercased_copy(content in prompt()) {
+            prop_assert_eq!(opening_phrase(&content), opening_phrase_by_copy(&content));
+        }
+    }
+
+    #[test]
+    fn opening_phrase_takes_the_first_phrase_in_order_not_in_text() {
+        let text = "Please summarize the conversation, then write a title";
+        assert_eq!(opening_phrase(text), Some("write a title"));
+        let late = format!("{}generate a title", "x".repeat(OPENING_CHARS - 5));
+        assert_eq!(opening_phrase(&late), None);
+        let inside = format!("{}generate a title", "x".repeat(OPENING_CHARS - 16));
+        assert_eq!(opening_phrase(&inside), Some("generate a title"));
+    }
 
     fn meta(url: &str, body: &str) -> bool {
         decode(&post(url, body)).expect("llm").meta

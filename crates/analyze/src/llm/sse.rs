@@ -8,6 +8,8 @@
 //! defaults to `message`. A stream that ends without the empty line loses its last event (the
 //! standard discards it); [`Sse::torn`] says so.
 
+use std::borrow::Cow;
+
 /// One dispatched SSE event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SseEvent {
@@ -26,26 +28,33 @@ pub struct Sse {
 
 /// Parses `text` as an event stream.
 pub fn parse(text: &str) -> Sse {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut sse = Sse::default();
-    let mut event = String::new();
-    let mut data = String::new();
+    sse.torn = for_each_event(text, |event, data| {
+        sse.events.push(SseEvent {
+            event: event.to_owned(),
+            data: data.into_owned(),
+        });
+    });
+    sse
+}
+
+/// The events of `text`, each handed to `dispatch` as its type and data, borrowed from `text`
+/// where its data is one line (the common case); true when the body ended inside an event
+/// ([`Sse::torn`]).
+pub(crate) fn for_each_event<'t>(
+    text: &'t str,
+    mut dispatch: impl FnMut(&'t str, Cow<'t, str>),
+) -> bool {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut event = "";
+    let mut data = Data::default();
     let mut pending = false;
     for line in lines(text) {
         if line.is_empty() {
-            if !data.is_empty() {
-                data.pop();
-                sse.events.push(SseEvent {
-                    event: if event.is_empty() {
-                        "message".to_owned()
-                    } else {
-                        std::mem::take(&mut event)
-                    },
-                    data: std::mem::take(&mut data),
-                });
+            if let Some(data) = data.take() {
+                dispatch(if event.is_empty() { "message" } else { event }, data);
             }
-            event.clear();
-            data.clear();
+            event = "";
             pending = false;
             continue;
         }
@@ -58,16 +67,45 @@ pub fn parse(text: &str) -> Sse {
             None => (line, ""),
         };
         match field {
-            "event" => value.clone_into(&mut event),
-            "data" => {
-                data.push_str(value);
-                data.push('\n');
-            }
+            "event" => event = value,
+            "data" => data.push(value),
             _ => {}
         }
     }
-    sse.torn = pending && !data.is_empty();
-    sse
+    pending && data.take().is_some()
+}
+
+/// The `data` lines of the event being read: the first borrowed, a copy only once a second
+/// one comes (they are joined with `\n`).
+#[derive(Default)]
+enum Data<'t> {
+    #[default]
+    None,
+    One(&'t str),
+    Joined(String),
+}
+
+impl<'t> Data<'t> {
+    fn push(&mut self, line: &'t str) {
+        *self = match std::mem::take(self) {
+            Data::None => Data::One(line),
+            Data::One(first) => Data::Joined(format!("{first}\n{line}")),
+            Data::Joined(mut joined) => {
+                joined.push('\n');
+                joined.push_str(line);
+                Data::Joined(joined)
+            }
+        };
+    }
+
+    /// The data so far, when a `data` line came; empty again after.
+    fn take(&mut self) -> Option<Cow<'t, str>> {
+        match std::mem::take(self) {
+            Data::None => None,
+            Data::One(line) => Some(Cow::Borrowed(line)),
+            Data::Joined(joined) => Some(Cow::Owned(joined)),
+        }
+    }
 }
 
 /// Lines ended by CRLF, LF or CR; a last line without an ending is yielded too.

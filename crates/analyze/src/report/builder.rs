@@ -2,7 +2,9 @@
 //! per-signature and per-call tables, then turns the tables into a [`Report`]. Memory grows
 //! with the number of hosts, signatures and LLM models, not with the size of the capture.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt as _};
 
 use chrono::{DateTime, Utc};
 use phonehome_catalog::{Catalog, Ecosystem, Endpoint, PackageKind, Purpose};

@@ -2,7 +2,9 @@
 //! signature (method, host and path pattern), retries of a failed body, and the table of the
 //! most frequent.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 
 use super::model::SignatureRow;
 use super::timeline::Burst;

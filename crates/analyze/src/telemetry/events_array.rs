@@ -12,6 +12,9 @@
 //! (its name, time and attributes) and the element's other entries (the kind) are attributes
 //! too.
 
+use std::sync::OnceLock;
+
+use aho_corasick::AhoCorasick;
 use serde_json::Value;
 
 use super::fields::{attributes, event, first_string, first_time};
@@ -48,12 +51,9 @@ impl Decoder for EventsArray {
 
     fn recognises(&self, r: &Request<'_>) -> bool {
         // A cheap look for a time key before parsing a body no other decoder wanted.
-        let has_time_key = r.text().is_some_and(|text| {
-            TIMES
-                .iter()
-                .any(|key| text.contains(&format!("\"{key}\"")))
-        });
-        r.is_post() && has_time_key && r.json().and_then(events).is_some()
+        r.is_post()
+            && r.text().is_some_and(has_quoted_time_key)
+            && r.json().and_then(events).is_some()
     }
 
     fn decode(&self, r: &Request<'_>, t: &mut Telemetry) {
@@ -66,6 +66,18 @@ impl Decoder for EventsArray {
             t.events.extend(element_event(e));
         }
     }
+}
+
+/// Whether `text` holds one of [`TIMES`] in double quotes (`"ts"`), as a member name would be.
+fn has_quoted_time_key(text: &str) -> bool {
+    static KEYS: OnceLock<AhoCorasick> = OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        AhoCorasick::new(TIMES).expect("a few short literal keys build an automaton")
+    });
+    let bytes = text.as_bytes();
+    keys.find_overlapping_iter(text).any(|m| {
+        m.start() > 0 && bytes[m.start() - 1] == b'"' && bytes.get(m.end()) == Some(&b'"')
+    })
 }
 
 /// The event objects, when the body is an events array.
@@ -107,4 +119,44 @@ fn element_event(e: &Value) -> Option<TelemetryEvent> {
     outer.append(&mut decoded.attributes);
     decoded.attributes = outer;
     Some(decoded)
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::{has_quoted_time_key, TIMES};
+
+    /// The look as first written: each key quoted into a copy, looked for in turn.
+    fn by_copies(text: &str) -> bool {
+        TIMES
+            .iter()
+            .any(|key| text.contains(&format!("\"{key}\"")))
+    }
+
+    proptest! {
+        #[test]
+        fn quoted_time_keys_found_as_by_copies(
+            pieces in proptest::collection::vec(
+                prop_oneof![
+                    proptest::sample::select(TIMES.to_vec()).prop_map(str::to_owned),
+                    Just("\"".to_owned()),
+                    "[a-z_\":{} ]{0,8}",
+                    Just("é".to_owned()),
+                ],
+                0..10,
+            )
+        ) {
+            let text = pieces.concat();
+            prop_assert_eq!(has_quoted_time_key(&text), by_copies(&text));
+        }
+    }
+
+    #[test]
+    fn a_key_counts_only_in_quotes() {
+        assert!(has_quoted_time_key(r#"[{"event":"e","ts":1}]"#));
+        assert!(has_quoted_time_key(r#""timestamp""#));
+        assert!(!has_quoted_time_key(r#"{"tsx":1,"time_zone":"x","at ts":2}"#));
+        assert!(!has_quoted_time_key("ts\"") && !has_quoted_time_key(""));
+    }
 }

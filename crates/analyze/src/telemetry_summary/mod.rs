@@ -11,7 +11,7 @@ mod host;
 pub mod ids;
 mod text;
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
