@@ -50,19 +50,21 @@ impl Descriptors {
         let Some(dir) = self.folder.as_ref() else {
             return Ok(false);
         };
-        for i in 0..self.hints.len() {
-            let fd = self.hints[i];
-            if target_is(dir, fd, link) {
-                self.hints.remove(i);
+        if let Some(i) = self.hints.iter().position(|&fd| target_is(dir, fd, link)) {
+            if let Some(fd) = self.hints.remove(i) {
                 self.hints.push_back(fd);
-                return Ok(true);
             }
+            return Ok(true);
         }
         rustix::fs::seek(dir, SeekFrom::Start(0))?;
         let mut names = list(dir)?;
         names.retain(|fd| !self.hints.contains(fd));
         // The folder lists descriptors in increasing order.
-        let found = names.iter().rev().copied().find(|&fd| target_is(dir, fd, link));
+        let found = names
+            .iter()
+            .rev()
+            .copied()
+            .find(|&fd| target_is(dir, fd, link));
         if let Some(fd) = found {
             if self.hints.len() >= HINTS {
                 self.hints.pop_front();
@@ -149,7 +151,10 @@ mod tests {
     fn descriptor_numbers_as_file_names() {
         let mut buf = [0u8; 12];
         for fd in [0, 7, 10, 4_294_967_295] {
-            assert_eq!(file_name(fd, &mut buf).to_str(), Ok(fd.to_string().as_str()));
+            assert_eq!(
+                file_name(fd, &mut buf).to_str(),
+                Ok(fd.to_string().as_str())
+            );
         }
     }
 }

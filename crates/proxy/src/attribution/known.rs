@@ -166,7 +166,6 @@ impl Known {
         }
         Some(seen)
     }
-
 }
 
 impl Seen {
@@ -238,7 +237,13 @@ fn read(facts: &Facts, pid: u32, pidfd: Option<OwnedFd>) -> Option<Seen> {
 /// Whether the process a pidfd refers to has not exited (its pidfd is not readable).
 fn running(pidfd: &OwnedFd) -> bool {
     let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
-    match rustix::event::poll(&mut fds, Some(&rustix::event::Timespec { tv_sec: 0, tv_nsec: 0 })) {
+    match rustix::event::poll(
+        &mut fds,
+        Some(&rustix::event::Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        }),
+    ) {
         Ok(0) => true,
         Ok(_) => false,
         // Cannot tell: not kept.
@@ -279,8 +284,7 @@ mod tests {
     }
 
     fn wait_for_name(pid: u32, name: &str) {
-        while std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() != name)
-        {
+        while std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() != name) {
             std::thread::yield_now();
         }
     }
@@ -295,10 +299,16 @@ mod tests {
         let known = Known::new(true);
         let first = known.get(child.0.id()).expect("running");
         assert!(first.running);
-        assert_eq!(first.argv.as_deref(), Some(&["sleep".to_owned(), "30".to_owned()][..]));
+        assert_eq!(
+            first.argv.as_deref(),
+            Some(&["sleep".to_owned(), "30".to_owned()][..])
+        );
         assert!(first.exe.as_deref().is_some_and(|e| e.ends_with("sleep")));
         let again = known.get(child.0.id()).expect("running");
-        assert!(Arc::ptr_eq(&first, &again), "the second answer is the kept one");
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the second answer is the kept one"
+        );
     }
 
     #[test]
@@ -313,7 +323,10 @@ mod tests {
         let a = uncached.get(child.0.id()).expect("running");
         let b = uncached.get(child.0.id()).expect("running");
         assert!(!Arc::ptr_eq(&a, &b));
-        assert_eq!((a.ppid, &a.argv, &a.started), (seen.ppid, &seen.argv, &seen.started));
+        assert_eq!(
+            (a.ppid, &a.argv, &a.started),
+            (seen.ppid, &seen.argv, &seen.started)
+        );
     }
 
     #[test]
@@ -324,7 +337,10 @@ mod tests {
         known.get(pid).expect("running");
         child.0.kill().expect("kill");
         child.0.wait().expect("reap");
-        assert!(known.get(pid).is_none(), "gone, not answered from the cache");
+        assert!(
+            known.get(pid).is_none(),
+            "gone, not answered from the cache"
+        );
         assert!(kept(&known, pid).is_none());
     }
 
@@ -369,7 +385,10 @@ mod tests {
             .insert(pid, stale.clone());
         let seen = known.get(pid).expect("running");
         assert!(!Arc::ptr_eq(&seen, &stale));
-        assert_eq!(seen.argv.as_deref(), Some(&["sleep".to_owned(), "31".to_owned()][..]));
+        assert_eq!(
+            seen.argv.as_deref(),
+            Some(&["sleep".to_owned(), "31".to_owned()][..])
+        );
         assert_eq!(seen.ppid, std::process::id());
         assert_ne!(seen.started, stale.started);
     }
@@ -385,8 +404,14 @@ mod tests {
         // Until the exec is done (the kernel's name changes with it).
         wait_for_name(pid, "sleep");
         let after = known.get(pid).expect("running");
-        assert!(after.exe.as_deref().is_some_and(|e| e.ends_with("sleep")), "{after:?}");
-        assert_eq!(after.argv.as_deref(), Some(&["sleep".to_owned(), "30".to_owned()][..]));
+        assert!(
+            after.exe.as_deref().is_some_and(|e| e.ends_with("sleep")),
+            "{after:?}"
+        );
+        assert_eq!(
+            after.argv.as_deref(),
+            Some(&["sleep".to_owned(), "30".to_owned()][..])
+        );
         assert_eq!(after.started, before.started, "the same process");
     }
 
