@@ -46,11 +46,10 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     // The commands that proxy live long: they give a crowd's memory back once it has gone.
     #[cfg(all(feature = "mimalloc", target_os = "linux"))]
-    if matches!(
-        cli.command,
-        cli::Command::Run(_) | cli::Command::Demo(_) | cli::Command::Proxy(_)
-    ) {
-        allocator::purge_at_once();
+    if is_proxying(&cli.command) {
+        if let Err(e) = allocator::purge_soon() {
+            eprintln!("phonehome: warning: cannot start the thread that returns freed memory: {e}");
+        }
     }
     log::init();
     // Commands that pass on a child's exit code mark their own failures apart from it.
@@ -90,9 +89,14 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
         Command::IsolateHelper(args) => return Ok(isolate_cmd::helper(args)),
         _ => {}
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    // The proxy's workers hand what their crowd freed back to mimalloc when they go idle.
+    #[cfg(all(feature = "mimalloc", target_os = "linux"))]
+    if is_proxying(&cli.command) {
+        builder.on_thread_park(allocator::collect_when_parked);
+    }
+    let runtime = builder.build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => run::run(args).await,
@@ -115,6 +119,15 @@ fn dispatch(cli: cli::Cli) -> anyhow::Result<u8> {
             | Command::IsolateHelper(_) => unreachable!("handled above"),
         }
     })
+}
+
+/// The commands that proxy, which live long and serve crowds.
+#[cfg(all(feature = "mimalloc", target_os = "linux"))]
+fn is_proxying(command: &cli::Command) -> bool {
+    matches!(
+        command,
+        cli::Command::Run(_) | cli::Command::Demo(_) | cli::Command::Proxy(_)
+    )
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
