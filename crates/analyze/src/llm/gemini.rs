@@ -213,7 +213,8 @@ fn chunks(chunks: &[Chunk], c: &mut Conversation) -> bool {
     let mut drafts: BTreeMap<u64, Draft> = BTreeMap::new();
     let mut finished = false;
     for chunk in chunks {
-        let d = &chunk.data;
+        let data = chunk.value();
+        let d = &data;
         ids(d, c);
         usage(&d["usageMetadata"], c);
         block_reason(d, c);
