@@ -129,19 +129,32 @@ EXT
 }
 
 # ---- nginx ------------------------------------------------------------------
-# start_nginx DIR PORT — nginx with its own config/prefix under DIR, TLS on
-# 127.0.0.1:PORT, serving DIR/www (1k = 1 KiB file; 1g created by the caller).
+# start_nginx DIR PORT [H2_PORT] — nginx with its own config/prefix under DIR, TLS on
+# 127.0.0.1:PORT (HTTP/1.1 only), serving DIR/www (1k = 1 KiB file; 1g created by the caller).
+# With H2_PORT, the same site also on 127.0.0.1:H2_PORT with HTTP/2 offered by ALPN
+# (`listen ... ssl http2`, which nginx from 1.9.5 on understands).
 # worker_processes 1: on a 2-core box the load generator and the proxy need the
 # other core; one nginx worker serves a 1 KiB static file far faster than any
 # proxy under test, so it is not the bottleneck. Sets NGINX_PID.
 NGINX_PID=""
 start_nginx() {
-    local d="$1" port="$2" user_line=""
+    local d="$1" port="$2" h2_port="${3:-}" user_line="" h2_server=""
     mkdir -p "$d/www" "$d/tmp" "$d/logs"
     [ -f "$d/www/1k" ] || head -c 1024 /dev/zero | tr '\0' 'x' > "$d/www/1k"
     # As root the master would switch workers to "nobody", who can't read our
     # 0700 temp dir; keep the workers as the invoking user.
     if [ "$(id -u)" -eq 0 ]; then user_line="user root root;"; fi
+    if [ -n "$h2_port" ]; then
+        h2_server="server {
+        listen 127.0.0.1:$h2_port ssl http2;
+        server_name localhost;
+        ssl_certificate $d/server.pem;
+        ssl_certificate_key $d/server.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        root $d/www;
+        location / { }
+    }"
+    fi
     cat > "$d/nginx.conf" <<CONF
 $user_line
 worker_processes 1;
@@ -174,6 +187,7 @@ http {
         root $d/www;
         location / { }
     }
+    $h2_server
 }
 CONF
     # "http2 off;" as a directive needs nginx >= 1.25.1; older nginx has
@@ -186,6 +200,9 @@ CONF
     NGINX_PID=$!
     BG_PIDS+=("$NGINX_PID")
     wait_port "$port" "$NGINX_PID" 10 || die "nginx did not start (see $d/logs/error.log)"
+    if [ -n "$h2_port" ]; then
+        wait_port "$h2_port" "$NGINX_PID" 10 || die "nginx did not listen on $h2_port"
+    fi
 }
 
 # ---- proxies ----------------------------------------------------------------

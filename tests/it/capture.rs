@@ -246,6 +246,66 @@ async fn bodies_beyond_max_body_are_truncated_but_forwarded_whole() {
     }
 }
 
+/// A binary body of several MiB over HTTP/2 both ways: forwarded whole, stored as base64 of its
+/// first `--max-body` bytes, `truncated` because of `--max-body` (no `dropped_bytes`: the
+/// recorder kept up).
+#[tokio::test]
+async fn a_large_http2_body_is_forwarded_whole_and_stored_up_to_max_body() {
+    use base64::Engine as _;
+    const MAX_BODY: usize = 1 << 20;
+    let scratch = Scratch::new();
+    let (pki, upstream) = tls_upstream(&scratch).await;
+    let out = scratch.path("cap.jsonl");
+    let sent = scratch.path("payload.bin");
+    let got = scratch.path("echoed.bin");
+    // 3 MiB + 1 of every byte value (NUL included: stored as base64), not a multiple of 3.
+    let payload: Vec<u8> = (0..3 * MAX_BODY + 1)
+        .map(|i| (i * 31 + i / 977) as u8)
+        .collect();
+    std::fs::write(&sent, &payload).expect("payload");
+    let url = format!("https://localhost:{}/echo", upstream.port());
+    let mut cmd = scratch.run_prefix(&out, Some(&pki.ca_pem));
+    cmd.args([
+        "--max-body",
+        &MAX_BODY.to_string(),
+        "--",
+        "curl",
+        "-sS",
+        "--http2",
+    ]);
+    cmd.arg("--data-binary").arg(format!("@{}", sent.display()));
+    cmd.arg("-o").arg(&got).arg(&url);
+    let ran = run(cmd).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(
+        std::fs::read(&got).expect("echoed") == payload,
+        "the client got every byte"
+    );
+
+    let records = read_capture(&out);
+    let (request, response) = exchange(&records);
+    assert_eq!(request["version"], "HTTP/2");
+    assert_eq!(response["version"], "HTTP/2");
+    for body in [&request["body"], &response["body"]] {
+        assert_eq!(body["size"], payload.len());
+        assert_eq!(body["encoding"], "base64");
+        assert_eq!(body["truncated"], true);
+        assert!(
+            body.get("dropped_bytes").is_none(),
+            "cut by --max-body only: {}",
+            body["dropped_bytes"]
+        );
+        let data = body["data"].as_str().expect("data");
+        let stored = base64::engine::general_purpose::STANDARD
+            .decode(data)
+            .expect("base64");
+        assert!(
+            stored == payload[..MAX_BODY],
+            "the first --max-body bytes, in order"
+        );
+    }
+}
+
 #[tokio::test]
 async fn no_redact_warns_and_keeps_credentials() {
     let scratch = Scratch::new();

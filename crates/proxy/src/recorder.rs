@@ -21,6 +21,7 @@ use std::sync::Arc;
 use phonehome_record::{CaptureWriter, ConnId, End, FlowId, Record, Redactor, Target};
 use tokio::sync::mpsc;
 
+mod memo;
 mod sink;
 mod summary;
 mod write_loop;

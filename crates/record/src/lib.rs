@@ -38,7 +38,7 @@ pub use id::{ConnId, FlowId};
 pub use markers::{collect_markers, CollectedMarkers, Origin};
 pub use options::{CaptureOptions, SinkholeMode, SinkholeModeError};
 pub use package::{agent_package, running_program};
-pub use payload::redact_ws;
+pub use payload::{base64_capacity, redact_ws};
 pub use process::{Ancestor, ConnProcess, ProcessInfo};
 pub use reader::{CaptureReader, ReadError, ReadErrorKind, ReadItem};
 pub use record::{

@@ -83,9 +83,44 @@ pub(crate) fn store_binary(bytes: Vec<u8>, redactor: &Redactor) -> Stored {
     };
     Stored {
         encoding: BodyEncoding::Base64,
-        data: general_purpose::STANDARD.encode(bytes),
+        data: base64_in_place(bytes),
         redaction,
     }
+}
+
+/// Input bytes encoded per step of [`base64_in_place`]: a multiple of 3, so that only the last
+/// step pads.
+const IN_PLACE_STEP: usize = 3 * 1024;
+
+/// The capacity a buffer of `len` bytes needs for [`base64_in_place`] to encode it without
+/// moving to a larger one: the length of its base64 form (RFC 4648 §4, padded).
+#[must_use]
+pub fn base64_capacity(len: usize) -> usize {
+    len.div_ceil(3) * 4
+}
+
+/// `bytes` as standard padded base64 (RFC 4648 §4), written over them in their own buffer, so a
+/// large body is never held twice (its bytes and its base64 form). The buffer grows to
+/// [`base64_capacity`] (in place when it already has that capacity); the steps go from the end
+/// backwards: a step's 4/3-as-long output starts at or after its own input, on input already
+/// encoded.
+fn base64_in_place(mut bytes: Vec<u8>) -> String {
+    let len = bytes.len();
+    bytes.resize(base64_capacity(len), 0);
+    let mut input = [0u8; IN_PLACE_STEP];
+    let mut end = len;
+    while end > 0 {
+        let start = (end - 1) / IN_PLACE_STEP * IN_PLACE_STEP;
+        let step = &mut input[..end - start];
+        step.copy_from_slice(&bytes[start..end]);
+        let out = start / 3 * 4;
+        let out_end = out + base64_capacity(step.len());
+        general_purpose::STANDARD
+            .encode_slice(&*step, &mut bytes[out..out_end])
+            .expect("the output slice is the encoded length");
+        end = start;
+    }
+    String::from_utf8(bytes).expect("base64 is ASCII")
 }
 
 /// The decoded content of base64 `text`, redacted, when redaction changed it.
@@ -119,27 +154,64 @@ pub(crate) fn decode_base64_text(text: &str) -> Option<Vec<u8>> {
     if trimmed.len() < MIN_BASE64_TEXT {
         return None;
     }
-    let is_base64 = |b: u8| b.is_ascii_alphanumeric() || b"+/-_=".contains(&b);
     let bytes = trimmed.as_bytes();
-    if !bytes
-        .iter()
-        .all(|&b| is_base64(b) || b.is_ascii_whitespace())
-    {
-        return None;
+    // One pass says whether it is base64 at all, and whether it has white space to leave out
+    // and URL-safe letters.
+    let mut seen = 0;
+    for &b in bytes {
+        let class = BASE64_CLASS[usize::from(b)];
+        if class == 0 {
+            return None;
+        }
+        seen |= class;
     }
-    let compact: Vec<u8> = bytes
-        .iter()
-        .copied()
-        .filter(|b| !b.is_ascii_whitespace())
-        .collect();
-    let url_safe = compact.iter().any(|b| b"-_".contains(b));
-    let engine = if url_safe {
+    // Line breaks are rare: most base64 text is decoded where it stands, without a copy.
+    let compact: Cow<'_, [u8]> = if seen & WHITE_SPACE != 0 {
+        Cow::Owned(
+            bytes
+                .iter()
+                .copied()
+                .filter(|b| !b.is_ascii_whitespace())
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(bytes)
+    };
+    let engine = if seen & URL_SAFE != 0 {
         &URL_SAFE_ANY_PADDING
     } else {
         &STANDARD_ANY_PADDING
     };
     engine.decode(compact).ok()
 }
+
+/// [`BASE64_CLASS`]: a letter of both alphabets, a digit, `+`, `/` or `=`.
+const ALPHABET: u8 = 1;
+/// [`BASE64_CLASS`]: ASCII white space.
+const WHITE_SPACE: u8 = 2;
+/// [`BASE64_CLASS`]: `-` or `_`, of the URL-safe alphabet only.
+const URL_SAFE: u8 = 4;
+
+/// What each byte can be in base64 text ([`ALPHABET`], [`WHITE_SPACE`], [`URL_SAFE`]); 0:
+/// nothing, the text is not base64.
+const BASE64_CLASS: [u8; 256] = {
+    let mut classes = [0; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        classes[i] = if b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=' {
+            ALPHABET
+        } else if b == b'-' || b == b'_' {
+            URL_SAFE
+        } else if b.is_ascii_whitespace() {
+            WHITE_SPACE
+        } else {
+            0
+        };
+        i += 1;
+    }
+    classes
+};
 
 /// `bytes` with credential text inside replaced: every run of at least [`MIN_TEXT_RUN`]
 /// printable ASCII bytes is redacted as text. `None` when nothing changed.
@@ -167,7 +239,7 @@ fn redact_binary(bytes: &[u8], redactor: &Redactor) -> Option<Vec<u8>> {
 /// Start and end of every run of at least [`MIN_TEXT_RUN`] printable ASCII bytes (tab and
 /// line breaks included).
 fn text_runs(bytes: &[u8]) -> Vec<(usize, usize)> {
-    let printable = |b: &u8| (0x20..0x7f).contains(b) || b"\t\r\n".contains(b);
+    let printable = |b: &u8| matches!(b, 0x20..=0x7e | b'\t' | b'\r' | b'\n');
     let mut runs = Vec::new();
     let mut start = None;
     for (i, b) in bytes.iter().enumerate() {

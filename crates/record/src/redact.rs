@@ -188,12 +188,14 @@ impl Redactor {
 
     /// Also redact `secret` wherever it appears from now on (a credential seen in a credential
     /// header, which a server may echo elsewhere). Values shorter than 8 bytes are ignored.
-    pub fn learn(&mut self, secret: &str) {
+    /// Returns whether `secret` is new to this redactor: only then does what it redacts change.
+    pub fn learn(&mut self, secret: &str) -> bool {
         if self.disabled || secret.len() < 8 || self.secrets.iter().any(|s| s == secret) {
-            return;
+            return false;
         }
         self.secrets.push(secret.to_owned());
         self.secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        true
     }
 
     /// The credential carried by header `name`, without its auth scheme word; `None` for a
@@ -309,6 +311,12 @@ impl Redactor {
         // search per rule, let alone captures. What a rule may match is decided on the text
         // before any replacement: a replacement only inserts redaction tokens, which every rule
         // leaves alone.
+        // Most text matches no rule at all: a search that stops at the first match (and, when
+        // there is none, walks a smaller automaton than the search for every rule's matches)
+        // settles it.
+        if !TEXT_RULES.is_match(&out) {
+            return out;
+        }
         let may_match = TEXT_RULES.matches(&out);
         for (i, (pattern, replace)) in rules.into_iter().enumerate() {
             if !may_match.matched(i) {

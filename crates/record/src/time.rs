@@ -5,7 +5,7 @@
 //! Format: RFC 3339 (<https://www.rfc-editor.org/rfc/rfc3339>), as documented in
 //! `docs/capture-format.md`.
 
-use chrono::{DateTime, NaiveDate, NaiveTime, Timelike as _, Utc};
+use chrono::{DateTime, Datelike as _, NaiveDate, NaiveTime, Timelike as _, Utc};
 
 /// A time as the capture format writes it: RFC 3339, UTC, millisecond precision. Takes a
 /// `std::time::SystemTime` or a `chrono::DateTime<Utc>`.
@@ -17,8 +17,50 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Timelike as _, Utc};
 /// assert_eq!(phonehome_record::timestamp(at), "1970-01-01T00:00:01.500Z");
 /// ```
 pub fn timestamp(at: impl Into<DateTime<Utc>>) -> String {
-    at.into()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    let at = at.into();
+    capture_text(&at).unwrap_or_else(|| chrono_text(&at))
+}
+
+/// The capture's time format as chrono writes it: RFC 3339, UTC as `Z`, milliseconds.
+fn chrono_text(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` written digit by digit (every record has a time: this is on the
+/// recording path), for years 0–9999 outside a leap second; `None` otherwise (chrono's
+/// formatter then writes it, as it writes this layout).
+fn capture_text(at: &DateTime<Utc>) -> Option<String> {
+    let year = u32::try_from(at.year()).ok().filter(|y| *y <= 9999)?;
+    let nanos = at.nanosecond();
+    if nanos >= 1_000_000_000 {
+        return None;
+    }
+    let mut text = [0u8; 24];
+    let mut put = |at: usize, value: u32, digits: u32| {
+        for i in 0..digits {
+            let digit = value / 10u32.pow(digits - 1 - i) % 10;
+            text[at + i as usize] = b'0' + u8::try_from(digit).expect("a digit");
+        }
+    };
+    put(0, year, 4);
+    put(5, at.month(), 2);
+    put(8, at.day(), 2);
+    put(11, at.hour(), 2);
+    put(14, at.minute(), 2);
+    put(17, at.second(), 2);
+    put(20, nanos / 1_000_000, 3);
+    for (i, separator) in [
+        (4, b'-'),
+        (7, b'-'),
+        (10, b'T'),
+        (13, b':'),
+        (16, b':'),
+        (19, b'.'),
+        (23, b'Z'),
+    ] {
+        text[i] = separator;
+    }
+    String::from_utf8(text.to_vec()).ok()
 }
 
 /// [`timestamp`] of now.
@@ -102,6 +144,27 @@ mod tests {
         for millis in [0, 1_500, 1_764_000_000_123, 253_402_300_799_999] {
             let at = DateTime::<Utc>::from_timestamp_millis(millis).expect("in range");
             assert_eq!(parse_timestamp(&timestamp(at)), Some(at), "{millis}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The capture's layout written digit by digit is chrono's RFC 3339 text, to the
+        /// millisecond (cut, not rounded), for any time of years 0–9999.
+        #[test]
+        fn written_as_chrono_writes_it(
+            secs in -62_167_219_200i64..253_402_300_800,
+            nanos in 0u32..1_000_000_000,
+        ) {
+            let at = DateTime::<Utc>::from_timestamp(secs, nanos).expect("in range");
+            proptest::prop_assert_eq!(timestamp(at), chrono_text(&at));
+        }
+    }
+
+    #[test]
+    fn outside_four_digit_years_chrono_writes_it() {
+        for secs in [-62_167_219_201i64, 253_402_300_800] {
+            let at = DateTime::<Utc>::from_timestamp(secs, 0).expect("in range");
+            assert_eq!(timestamp(at), chrono_text(&at));
         }
     }
 

@@ -183,21 +183,21 @@ impl Parser {
         let (Some(method), Some(target)) = (request.method, request.path) else {
             return State::Off;
         };
-        let value = |name: &str| {
+        // Read in place, without copying a value: this runs for every request.
+        let values = |name: &'static str| {
             request
                 .headers
                 .iter()
-                .filter(|h| h.name.eq_ignore_ascii_case(name))
-                .map(|h| String::from_utf8_lossy(h.value).to_ascii_lowercase())
-                .collect::<Vec<_>>()
+                .filter(move |h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| h.value)
         };
         let upgrade = method.eq_ignore_ascii_case("CONNECT")
-            || value("connection").iter().any(|v| v.contains("upgrade"));
-        let chunked = value("transfer-encoding")
-            .iter()
-            .any(|v| v.contains("chunked"));
-        let length = value("content-length")
-            .first()
+            || values("connection").any(|v| contains_ignore_ascii_case(v, b"upgrade"));
+        let chunked =
+            values("transfer-encoding").any(|v| contains_ignore_ascii_case(v, b"chunked"));
+        let length = values("content-length")
+            .next()
+            .and_then(|v| std::str::from_utf8(v).ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         self.heads
             .lock()
@@ -214,6 +214,13 @@ impl Parser {
             _ => State::Head(Vec::new()),
         }
     }
+}
+
+/// Whether `haystack` contains `needle` (lowercase ASCII) in any ASCII case.
+fn contains_ignore_ascii_case(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 /// The HTTP/2 connection preface (RFC 9113 §3.4).
@@ -420,6 +427,21 @@ GET /c HTTP/1.1\r\nHOST: h\r\n\r\n";
             parse(&bytewise),
             whole,
             "the same when bytes arrive one at a time"
+        );
+    }
+
+    #[test]
+    fn framing_headers_in_any_case() {
+        let heads = parse(&[
+            b"POST /a HTTP/1.1\r\nTRANSFER-ENCODING: gzip, Chunked\r\n\r\n\
+5\r\nhello\r\n0\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: \t3 \r\n\r\nabc\
+GET /c HTTP/1.1\r\nConnection: keep-alive, UPGRADE\r\n\r\nGET /d HTTP/1.1\r\n\r\n",
+        ]);
+        let targets: Vec<&str> = heads.iter().map(|h| h.target.as_str()).collect();
+        assert_eq!(
+            targets,
+            ["/a", "/b", "/c"],
+            "the body of each skipped, nothing after the upgrade"
         );
     }
 

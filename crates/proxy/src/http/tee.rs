@@ -54,11 +54,30 @@ impl Capture {
         }
         // After the first drop the rest of the body is dropped too: stored data never has gaps.
         if self.body.dropped_bytes == 0 && self.recorder.reserve(keep) {
+            self.grow(keep);
             self.body.bytes.extend_from_slice(&data[..keep]);
         } else {
             self.body.dropped_bytes += keep as u64;
             self.body.truncated = true;
         }
+    }
+
+    /// Makes room for `more` bytes, doubling as a `Vec` does, except that past half of
+    /// `--max-body` it grows straight to the base64 length of `--max-body`: the recorder then
+    /// writes a binary body's base64 form over its bytes, in the same buffer. Capacity never
+    /// written to costs no memory (the pages are not touched).
+    fn grow(&mut self, more: usize) {
+        let bytes = &mut self.body.bytes;
+        let needed = bytes.len() + more;
+        if needed <= bytes.capacity() {
+            return;
+        }
+        let max_body = self.recorder.max_body();
+        let mut capacity = needed.max(bytes.capacity() * 2);
+        if capacity > max_body / 2 {
+            capacity = capacity.max(phonehome_record::base64_capacity(max_body));
+        }
+        bytes.reserve_exact(capacity - bytes.len());
     }
 
     fn end(&mut self, outcome: Outcome) {
@@ -233,3 +252,6 @@ impl FlowLog {
         }));
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,9 +3,10 @@
 
 use std::sync::atomic::Ordering;
 
-use phonehome_record::{encode_body, BodyInput, End, Headers, Record, Redactor};
+use phonehome_record::{encode_body, BodyInput, End, Record, Redactor};
 use tokio::sync::mpsc;
 
+use super::memo::RedactionMemo;
 use super::sink::{Sink, COMMIT_EVERY};
 use super::summary::{note_traffic, CaptureSummary};
 use super::{CapturedBody, Message, Pending, Shared};
@@ -23,7 +24,7 @@ pub(super) fn write_loop(
     let mut writer = Writer {
         sink,
         summary: CaptureSummary::default(),
-        redactor: shared.options.redactor.clone(),
+        memo: RedactionMemo::new(shared.options.redactor.clone()),
         shared,
     };
     while let Some(message) = rx.blocking_recv() {
@@ -49,7 +50,7 @@ pub(super) fn write_loop(
 struct Writer<'a> {
     sink: Sink,
     summary: CaptureSummary,
-    redactor: Redactor,
+    memo: RedactionMemo,
     shared: &'a Shared,
 }
 
@@ -108,9 +109,9 @@ impl Writer<'_> {
     /// Encodes and redacts what was captured.
     fn finalize(&mut self, message: Message) -> Record {
         let limit = self.shared.options.max_body;
-        let redactor = &mut self.redactor;
+        let memo = &mut self.memo;
         let pending = match message {
-            Message::Record { record, .. } => return redact_record(*record, redactor),
+            Message::Record { record, .. } => return redact_record(*record, memo.redactor()),
             Message::Finish { .. } => unreachable!("handled by the caller"),
             Message::Pending { pending, .. } => *pending,
         };
@@ -121,8 +122,9 @@ impl Writer<'_> {
                 body,
             } => {
                 self.summary.hosts.entry(target.host).or_default().requests += 1;
-                redact_headers(&mut record.headers, redactor);
-                record.url = redactor.url(&record.url);
+                memo.headers(&mut record.headers);
+                memo.url(&mut record.url);
+                let redactor = memo.redactor();
                 redact_process(
                     record.process.as_deref_mut(),
                     &mut record.ancestry,
@@ -132,8 +134,8 @@ impl Writer<'_> {
                 Record::Request(record)
             }
             Pending::Response { mut record, body } => {
-                redact_headers(&mut record.headers, redactor);
-                record.body = encode(body, redactor, limit);
+                memo.headers(&mut record.headers);
+                record.body = encode(body, memo.redactor(), limit);
                 Record::Response(record)
             }
         }
@@ -152,19 +154,6 @@ fn encode(body: CapturedBody, redactor: &Redactor, limit: usize) -> Option<phone
         },
         redactor,
     )
-}
-
-/// Redacts headers, first learning the credentials they carry so that the same values are
-/// redacted wherever they appear later (a server echoing them, a body repeating them).
-fn redact_headers(headers: &mut Headers, redactor: &mut Redactor) {
-    for (name, value) in headers.iter() {
-        if let Some(credential) = Redactor::credential(name, value) {
-            redactor.learn(credential);
-        }
-    }
-    for (name, value) in headers.iter_mut() {
-        *value = redactor.header(name, value);
-    }
 }
 
 pub(super) fn redact_record(mut record: Record, redactor: &Redactor) -> Record {

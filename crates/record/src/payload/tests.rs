@@ -112,3 +112,49 @@ fn text_runs_are_found_at_both_ends() {
     let bytes = b"abcdefgh\x00xy\x01ijklmnop";
     assert_eq!(text_runs(bytes), vec![(0, 8), (12, 20)]);
 }
+
+#[test]
+fn base64_in_place_matches_the_base64_crate() {
+    // Lengths around the step size and the padding cases, bytes of every value.
+    let step = IN_PLACE_STEP;
+    for len in [
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+        step - 1,
+        step,
+        step + 1,
+        step + 2,
+        2 * step,
+        3 * step + 7,
+    ] {
+        let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
+        assert_eq!(
+            base64_in_place(bytes.clone()),
+            STANDARD.encode(&bytes),
+            "{len} bytes"
+        );
+    }
+}
+
+#[test]
+fn base64_in_place_stays_in_a_buffer_with_room() {
+    let len = 5 * IN_PLACE_STEP + 2;
+    let mut bytes = Vec::with_capacity(base64_capacity(len));
+    bytes.extend((0..len).map(|i| (i % 256) as u8));
+    let expected = STANDARD.encode(&bytes);
+    let buffer = bytes.as_ptr();
+    let encoded = base64_in_place(bytes);
+    assert_eq!(encoded, expected);
+    assert_eq!(encoded.as_ptr(), buffer, "encoded in the same buffer");
+}
+
+proptest::proptest! {
+    #[test]
+    fn base64_in_place_agrees_with_the_base64_crate(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..10_000)) {
+        proptest::prop_assert_eq!(base64_in_place(bytes.clone()), STANDARD.encode(&bytes));
+    }
+}

@@ -1,0 +1,296 @@
+//! The recorder's memory of redaction: what [`Redactor::header`] and [`Redactor::url`] made of
+//! header values and URLs already seen, so that the values every exchange repeats (a client's
+//! `user-agent`, a server's `server` and `content-type`, the same endpoint's URL) are judged
+//! once rather than searched again on every request.
+//!
+//! The answers are those of the redactor: a value is looked up by its header name and the
+//! value itself, and everything remembered is forgotten when the redactor learns a credential
+//! (its answers may change then) and when more than [`MAX_ENTRIES`] values are held.
+
+use std::collections::HashMap;
+
+use phonehome_record::{Headers, Redactor};
+
+/// Values remembered at most, headers and URLs together, before all are forgotten.
+const MAX_ENTRIES: usize = 4096;
+
+/// Values longer than this are redacted each time, not remembered (they seldom repeat).
+const MAX_VALUE_LEN: usize = 1024;
+
+/// What redaction made of a value: `None` when it left it as it was.
+type Answer = Option<String>;
+
+/// The redactor and what it answered.
+#[derive(Debug)]
+pub(super) struct RedactionMemo {
+    redactor: Redactor,
+    /// Per header name as received (hyper's lowercase names): whether it is a credential
+    /// header, and the answers for its values.
+    headers: HashMap<String, NameMemo>,
+    urls: HashMap<String, Answer>,
+    entries: usize,
+}
+
+#[derive(Debug, Default)]
+struct NameMemo {
+    credential: bool,
+    values: HashMap<String, Answer>,
+}
+
+impl RedactionMemo {
+    pub(super) fn new(redactor: Redactor) -> Self {
+        Self {
+            redactor,
+            headers: HashMap::new(),
+            urls: HashMap::new(),
+            entries: 0,
+        }
+    }
+
+    pub(super) fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// Redacts headers, first learning the credentials they carry so that the same values are
+    /// redacted wherever they appear later (a server echoing them, a body repeating them).
+    pub(super) fn headers(&mut self, headers: &mut Headers) {
+        for (name, value) in headers.iter() {
+            if !self.is_credential(name) {
+                continue;
+            }
+            if let Some(credential) = Redactor::credential(name, value) {
+                if self.redactor.learn(credential) {
+                    self.forget();
+                }
+            }
+        }
+        for (name, value) in headers.iter_mut() {
+            if let Some(redacted) = self.header(name, value) {
+                *value = redacted;
+            }
+        }
+    }
+
+    /// `url` redacted.
+    pub(super) fn url(&mut self, url: &mut String) {
+        let answer = match self.urls.get(url.as_str()) {
+            Some(answer) => answer.clone(),
+            None => {
+                let answer = changed(url, self.redactor.url(url));
+                if url.len() <= MAX_VALUE_LEN {
+                    self.room();
+                    self.urls.insert(url.clone(), answer.clone());
+                }
+                answer
+            }
+        };
+        if let Some(redacted) = answer {
+            *url = redacted;
+        }
+    }
+
+    /// The redacted form of header `name`'s `value`, when redaction changes it. A value seen
+    /// before costs two lookups: its name's, then its own.
+    fn header(&mut self, name: &str, value: &str) -> Answer {
+        if let Some(memo) = self.headers.get(name) {
+            // Credential headers carry values that change (and must not be kept here).
+            if memo.credential {
+                return changed(value, self.redactor.header(name, value));
+            }
+            if let Some(answer) = memo.values.get(value) {
+                return answer.clone();
+            }
+        }
+        let answer = changed(value, self.redactor.header(name, value));
+        if value.len() <= MAX_VALUE_LEN {
+            self.room();
+            let memo = self.name(name);
+            if !memo.credential {
+                memo.values.insert(value.to_owned(), answer.clone());
+            }
+        }
+        answer
+    }
+
+    /// Whether `name` is a credential header's, remembered.
+    fn is_credential(&mut self, name: &str) -> bool {
+        match self.headers.get(name) {
+            Some(memo) => memo.credential,
+            None => self.name(name).credential,
+        }
+    }
+
+    /// What is known of header `name`, added when it is new.
+    fn name(&mut self, name: &str) -> &mut NameMemo {
+        if !self.headers.contains_key(name) {
+            self.room();
+            self.headers.insert(
+                name.to_owned(),
+                NameMemo {
+                    credential: phonehome_record::is_credential_header(name),
+                    values: HashMap::new(),
+                },
+            );
+        }
+        self.headers
+            .get_mut(name)
+            .expect("inserted above when it was missing")
+    }
+
+    /// Makes room for one more entry.
+    fn room(&mut self) {
+        if self.entries >= MAX_ENTRIES {
+            self.forget();
+        }
+        self.entries += 1;
+    }
+
+    fn forget(&mut self) {
+        self.headers.clear();
+        self.urls.clear();
+        self.entries = 0;
+    }
+}
+
+/// `redacted` when it differs from `original`.
+fn changed(original: &str, redacted: String) -> Answer {
+    (redacted != original).then_some(redacted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Headers {
+        list.iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    /// The redactor's own answer for these exchanges, one after another, learning as the
+    /// recorder did before the memo.
+    fn direct(exchanges: &[Headers]) -> Vec<Headers> {
+        let mut redactor = Redactor::new();
+        exchanges
+            .iter()
+            .map(|headers| {
+                for (name, value) in headers {
+                    if let Some(credential) = Redactor::credential(name, value) {
+                        redactor.learn(credential);
+                    }
+                }
+                headers
+                    .iter()
+                    .map(|(n, v)| (n.clone(), redactor.header(n, v)))
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn memoized(exchanges: &[Headers]) -> Vec<Headers> {
+        let mut memo = RedactionMemo::new(Redactor::new());
+        exchanges
+            .iter()
+            .map(|headers| {
+                let mut headers = headers.clone();
+                memo.headers(&mut headers);
+                headers
+            })
+            .collect()
+    }
+
+    #[test]
+    fn same_answers_as_the_redactor_across_a_learned_credential() {
+        let token = "sk-proj-0123456789abcdefABCDEF";
+        let echo = format!("session for {token}");
+        let exchanges = [
+            pairs(&[("user-agent", "hey/0.0.1"), ("x-echo", &echo)]),
+            pairs(&[
+                ("authorization", "Bearer Zq8vR3kL0pX7mW2n"),
+                ("x-echo", "Zq8vR3kL0pX7mW2n seen"),
+            ]),
+            // Remembered before the credential was learned: must be judged again now.
+            pairs(&[
+                ("user-agent", "hey/0.0.1"),
+                ("x-echo", "Zq8vR3kL0pX7mW2n seen"),
+            ]),
+            pairs(&[("x-echo", &echo), ("cookie", "a=b")]),
+        ];
+        let memo = memoized(&exchanges);
+        assert_eq!(memo, direct(&exchanges));
+        assert!(
+            memo[2][1].1.contains("[REDACTED:"),
+            "the learned credential is redacted in a value seen before it: {:?}",
+            memo[2][1]
+        );
+    }
+
+    proptest::proptest! {
+        /// Any sequence of exchanges, with credentials learned along the way and values
+        /// repeated before and after, comes out as the redactor alone makes it.
+        #[test]
+        fn agrees_with_the_redactor(
+            exchanges in proptest::collection::vec(
+                proptest::collection::vec((0..NAMES.len(), 0..VALUES.len()), 0..6),
+                1..12,
+            )
+        ) {
+            let exchanges: Vec<Headers> = exchanges
+                .iter()
+                .map(|h| h.iter().map(|&(n, v)| (NAMES[n].to_owned(), VALUES[v].to_owned())).collect())
+                .collect();
+            proptest::prop_assert_eq!(memoized(&exchanges), direct(&exchanges));
+        }
+    }
+
+    const NAMES: &[&str] = &[
+        "user-agent",
+        "authorization",
+        "x-api-key",
+        "cookie",
+        "x-echo",
+        "x-my-service-key",
+        "content-type",
+    ];
+
+    const VALUES: &[&str] = &[
+        "hey/0.0.1",
+        "Bearer Zq8vR3kL0pX7mW2n",
+        "Zq8vR3kL0pX7mW2n",
+        "echo of Zq8vR3kL0pX7mW2n here",
+        "sk-ant-api03-AAAAAAAAAAAAAAAAAAAAAAAA",
+        "f3A9kQ2xLm8ZpR4t",
+        "f3A9kQ2xLm8ZpR4t and more",
+        "session=Yt5bN8cQ1wE4rT7u",
+        "text/plain",
+        "true",
+        "",
+    ];
+
+    #[test]
+    fn urls_are_redacted_once_and_alike() {
+        let redactor = Redactor::new();
+        let mut memo = RedactionMemo::new(redactor.clone());
+        for url in [
+            "https://api.test/v1?token=t0k3nAAAAAAAAAAA&page=2",
+            "https://api.test/v1?page=2",
+            "https://api.test/v1?token=t0k3nAAAAAAAAAAA&page=2",
+        ] {
+            let mut got = url.to_owned();
+            memo.url(&mut got);
+            assert_eq!(got, redactor.url(url));
+        }
+    }
+
+    #[test]
+    fn forgets_past_its_bound() {
+        let mut memo = RedactionMemo::new(Redactor::new());
+        for i in 0..MAX_ENTRIES * 2 {
+            let mut headers = pairs(&[("date", &format!("value {i}"))]);
+            memo.headers(&mut headers);
+        }
+        assert!(memo.entries <= MAX_ENTRIES);
+        let held: usize = memo.headers.values().map(|m| m.values.len()).sum();
+        assert!(held < MAX_ENTRIES);
+    }
+}
