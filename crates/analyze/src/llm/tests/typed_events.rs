@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use super::{decoded, exchange, text, tool_call, CHAT_URL, MESSAGES_URL};
+use super::{decoded, exchange, text, tool_call, CHAT_URL, GEMINI_STREAM_URL, MESSAGES_URL};
 use crate::llm::{Message, Usage};
 
 fn assistant(parts: Vec<crate::llm::Part>, finish_reason: Option<&str>) -> Message {
@@ -109,4 +109,46 @@ fn an_error_event_with_a_repeated_key_is_still_an_error() {
         (error.kind.as_deref(), error.message.as_str()),
         (Some("overloaded_error"), "Overloaded")
     );
+}
+
+#[test]
+fn gemini_chunks_in_odd_shapes() {
+    let body = concat!(
+        "data: {\"responseId\":\"r1\",\"responseId\":\"r2\",\"modelVersion\":[],",
+        "\"candidates\":[{\"index\":\"3\",\"content\":{\"parts\":[{\"text\":\"a\\nb\"},",
+        "{\"text\":\"t\",\"thought\":true}]}},7,{\"content\":{\"parts\":\"x\"}}],",
+        "\"usageMetadata\":{\"promptTokenCount\":4,\"candidatesTokenCount\":\"2\"}}\n\n",
+        "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"c\"}]},",
+        "\"finishReason\":\"STOP\"}],\"promptFeedback\":{\"blockReason\":1}}\n\n",
+    );
+    let c = decoded(&exchange(
+        GEMINI_STREAM_URL,
+        "{}",
+        200,
+        "text/event-stream",
+        body,
+    ));
+    assert_eq!(
+        c.response_id.as_deref(),
+        Some("r2"),
+        "the last of a repeated key"
+    );
+    assert_eq!(c.response_model, None);
+    assert_eq!(
+        c.output_messages,
+        vec![
+            assistant(
+                vec![text("a\nb"), super::reasoning("t"), text("c")],
+                Some("STOP")
+            ),
+            assistant(Vec::new(), None),
+            assistant(Vec::new(), None),
+        ],
+        "an index that is not a number is the candidate's position"
+    );
+    assert_eq!(
+        (c.usage.input_tokens, c.usage.output_tokens),
+        (Some(4), None)
+    );
+    assert!(c.error.is_none() && c.notes.is_empty(), "{:?}", c.notes);
 }
