@@ -14,7 +14,11 @@
 use std::net::SocketAddr;
 
 #[cfg(target_os = "linux")]
+mod descriptors;
+#[cfg(target_os = "linux")]
 mod facts;
+#[cfg(target_os = "linux")]
+mod known;
 mod owner;
 #[cfg(target_os = "linux")]
 mod search;
@@ -29,9 +33,11 @@ pub use owner::{Attribution, Lineage};
 ///
 /// Searches, in this order, until a process holds the socket: the processes that owned the
 /// last client sockets (an agent opens many connections), then the command's descendants
-/// (newest first), then every process (newest first). The command line of a process seen
-/// before is cached per pid, start time, name and executable, so that neither a reused PID
-/// nor an `exec` is answered from the cache.
+/// (newest first), then every process (newest first). What was read of a process (`stat`,
+/// `exe`, `cmdline`) is kept while that same process runs, told by a pidfd held on it, and
+/// confirmed on every use (its name and executable read again): neither a reused PID, nor a
+/// parent that exited, nor an `exec` is answered from the cache. A process seen before keeps
+/// its `fd` folder open and the numbers its sockets were found at, read first.
 #[derive(Debug)]
 pub struct Attributor {
     #[cfg(target_os = "linux")]
@@ -99,8 +105,9 @@ impl Attributor {
     /// peer of the accepted socket), `server` the address it connected to (phonehome's local
     /// address; under `--isolate`, the destination inside the namespace).
     ///
-    /// Blocking: one netlink request and reads in `/proc`, 0.1 to 0.8 ms of CPU per lookup on
-    /// the project's machine (BENCHMARKS.md, "Process attribution"); from async code, call it
+    /// Blocking: one netlink request and reads in `/proc`, tens of microseconds of CPU for a
+    /// client seen before, 0.1 to 0.8 ms for a new one, on the project's machine
+    /// (BENCHMARKS.md, "Process attribution"); from async code, call it
     /// on `tokio::task::spawn_blocking` (about 60 µs more latency, no async worker held).
     /// Never fails: what was not found is [`ConnProcess::Unknown`](phonehome_record::ConnProcess)
     /// with the reason.

@@ -10,13 +10,13 @@
 use std::collections::{HashSet, VecDeque};
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use phonehome_record::{Ancestor, ConnProcess, ProcessInfo};
 use procfs::process::Process;
 use rustix::fs::{Dir, Mode, OFlags};
 
-use super::facts::{self, Facts, ProcStat};
+use super::known::{Known, Seen};
 use super::owner::{Attribution, Lineage};
 use super::table::{Entry, Tables};
 
@@ -35,7 +35,7 @@ pub(super) struct Searcher {
     shortcuts: bool,
     own_pid: u32,
     own_uid: Option<u32>,
-    facts: Facts,
+    known: Known,
     recent: Mutex<VecDeque<u32>>,
 }
 
@@ -57,7 +57,7 @@ impl Searcher {
             shortcuts,
             own_pid: std::process::id(),
             own_uid: Process::myself().and_then(|p| p.uid()).ok(),
-            facts: Facts::new(shortcuts),
+            known: Known::new(shortcuts),
             recent: Mutex::new(VecDeque::with_capacity(RECENT_OWNERS)),
         }
     }
@@ -121,7 +121,7 @@ impl Searcher {
             if !search.seen.insert(pid) {
                 continue;
             }
-            match holds(pid, link) {
+            match self.known.holds(pid, link) {
                 Ok(true) => {
                     search.owner = Some(pid);
                     self.remember(pid);
@@ -180,37 +180,32 @@ impl Searcher {
 
     /// The owner's facts and its chain of parents.
     fn describe(&self, pid: u32) -> Attribution {
-        let Some((stat, exe, argv)) = self.read_owner(pid) else {
+        let owner = self.known.get(pid);
+        let Some((owner, exe, argv)) = owner
+            .as_ref()
+            .and_then(|o| Some((o, o.exe.as_ref()?, o.argv.as_ref()?)))
+        else {
             return Attribution::unknown(
                 format!("the owner (pid {pid}) exited during the lookup"),
                 Lineage::Unknown,
             );
         };
-        let (ancestry, lineage) = self.ancestry(&stat);
+        let (ancestry, lineage) = self.ancestry(owner);
         Attribution {
             process: ConnProcess::Known(ProcessInfo {
                 pid,
-                ppid: stat.ppid,
-                exe,
-                argv,
-                start: self.facts.start(&stat),
+                ppid: owner.ppid,
+                exe: exe.clone(),
+                argv: argv.clone(),
+                start: owner.started.clone(),
             }),
             ancestry,
             lineage,
         }
     }
 
-    /// The owner's `stat`, executable and command line; `None` when it exited meanwhile.
-    fn read_owner(&self, pid: u32) -> Option<(ProcStat, String, Vec<String>)> {
-        let process = facts::open(pid).ok()?;
-        let stat = facts::stat(&process).ok()?;
-        let exe = facts::exe(&process).ok()?;
-        let argv = self.facts.argv(&process, &stat, &exe).ok()?;
-        Some((stat, exe, argv))
-    }
-
     /// The owner's parents up to the command (inclusive), or to PID 1.
-    fn ancestry(&self, owner: &ProcStat) -> (Vec<Ancestor>, Lineage) {
+    fn ancestry(&self, owner: &Arc<Seen>) -> (Vec<Ancestor>, Lineage) {
         let outside = match self.command {
             Some(_) => Lineage::Outsider,
             None => Lineage::Unknown,
@@ -219,48 +214,55 @@ impl Searcher {
             return (Vec::new(), Lineage::Command);
         }
         let mut chain = Vec::new();
-        let mut next = owner.ppid;
-        while next != 0 && chain.len() < CHAIN_LIMIT {
-            let Some((step, ppid)) = ancestor(&self.facts, next) else {
+        let mut child = owner.clone();
+        while child.ppid != 0 && chain.len() < CHAIN_LIMIT {
+            let Some(parent) = self.parent(&mut child) else {
                 // A parent exited while the chain was read.
                 return (chain, Lineage::Unknown);
             };
-            chain.push(step);
-            if Some(next) == self.command || (self.command.is_some() && next == self.own_pid) {
+            chain.push(step(&parent));
+            let pid = parent.pid;
+            if Some(pid) == self.command || (self.command.is_some() && pid == self.own_pid) {
                 return (chain, Lineage::Command);
             }
-            if next == 1 {
+            if pid == 1 {
                 break;
             }
-            next = ppid;
+            child = parent;
         }
         (chain, outside)
     }
+
+    /// `child`'s parent; `None` when it is gone. When the parent has exited, `child` may
+    /// have been re-parented since its `ppid` was read: it is read afresh, and its parent now
+    /// is the answer.
+    fn parent(&self, child: &mut Arc<Seen>) -> Option<Arc<Seen>> {
+        let parent = self.known.get(child.ppid);
+        if parent.as_ref().is_some_and(|p| p.running) {
+            return parent;
+        }
+        let fresh = self.known.refresh(child.pid)?;
+        let moved = fresh.ppid != child.ppid;
+        *child = fresh;
+        if moved {
+            self.known.get(child.ppid)
+        } else {
+            // Exiting right now, its children not yet re-parented: as read.
+            parent
+        }
+    }
 }
 
-/// A parent's step in the chain (its executable, or its name when that cannot be read; its
-/// command line and start) and its own parent; `None` when it is gone.
-fn ancestor(facts: &Facts, pid: u32) -> Option<(Ancestor, u32)> {
-    let process = facts::open(pid).ok()?;
-    let stat = facts::stat(&process).ok()?;
-    let start = Some(facts.start(&stat));
-    let step = match facts::exe(&process) {
-        Ok(exe) => Ancestor {
-            pid,
-            argv: facts.argv(&process, &stat, &exe).unwrap_or_default(),
-            exe: Some(exe),
-            comm: None,
-            start,
-        },
-        Err(_) => Ancestor {
-            pid,
-            exe: None,
-            argv: process.cmdline().unwrap_or_default(),
-            comm: Some(stat.comm.clone()),
-            start,
-        },
-    };
-    Some((step, stat.ppid))
+/// A parent's step in the chain: its executable, or its name when that cannot be read; its
+/// command line and start.
+fn step(seen: &Seen) -> Ancestor {
+    Ancestor {
+        pid: seen.pid,
+        argv: seen.argv.clone().unwrap_or_default(),
+        exe: seen.exe.clone(),
+        comm: seen.exe.is_none().then(|| seen.comm.clone()),
+        start: Some(seen.started.clone()),
+    }
 }
 
 /// The reason for a socket that is not in the table.
@@ -274,41 +276,6 @@ fn missing(own_namespace: bool) -> String {
         "no such socket in {table}: the client is on another machine or in another network \
          namespace, or its socket is gone already"
     )
-}
-
-/// Whether `pid`'s descriptors include `link` (`socket:[inode]`).
-///
-/// Each link is read relative to the open `fd` folder, which saves a path walk through `/proc`
-/// per descriptor, and the highest descriptors first: a process's long-lived files (libraries'
-/// files, pipes, an event loop) take the low numbers early, and a new socket the lowest free
-/// number above them, so in a process with many files the socket is usually near the top.
-///
-/// # Errors
-/// The descriptors cannot be listed: the process is gone, or belongs to another user.
-fn holds(pid: u32, link: &[u8]) -> io::Result<bool> {
-    let mut folder = Dir::new(rustix::fs::open(
-        format!("/proc/{pid}/fd"),
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )?)?;
-    let mut names = Vec::new();
-    while let Some(entry) = folder.read() {
-        let Ok(entry) = entry else { continue };
-        if !entry.file_name().to_bytes().starts_with(b".") {
-            names.push(entry.file_name().to_owned());
-        }
-    }
-    let mut buf = Vec::with_capacity(64);
-    // The folder lists descriptors in increasing order.
-    for name in names.iter().rev() {
-        match rustix::fs::readlinkat(folder.fd()?, name.as_c_str(), buf) {
-            Ok(target) if target.as_bytes() == link => return Ok(true),
-            Ok(target) => buf = target.into_bytes(),
-            // Closed since it was listed.
-            Err(_) => buf = Vec::with_capacity(64),
-        }
-    }
-    Ok(false)
 }
 
 /// The command and its descendants, newest (highest pid) first. Children are listed per

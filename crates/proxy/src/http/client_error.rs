@@ -24,6 +24,10 @@ pub(crate) fn record(conn: &ConnState, result: Result<(), hyper::Error>, h2: boo
     let Some(message) = describe(&e, h2, conn.ctx.head_timeout) else {
         return;
     };
+    client_http_error(conn, message);
+}
+
+fn client_http_error(conn: &ConnState, message: String) {
     let target = conn.info().target.clone().unwrap_or(Target {
         host: String::new(),
         port: 0,
@@ -41,13 +45,7 @@ fn describe(e: &hyper::Error, h2: bool, head_timeout: std::time::Duration) -> Op
         return Some(format!("malformed request: {detail} (answered 400)"));
     }
     if e.is_timeout() {
-        let limit = match head_timeout.subsec_millis() {
-            0 => format!("{} s", head_timeout.as_secs()),
-            _ => format!("{} ms", head_timeout.as_millis()),
-        };
-        return Some(format!(
-            "the request head did not arrive within {limit}: {detail} (answered 408)"
-        ));
+        return Some(head_timeout_message(head_timeout, &detail));
     }
     let ordinary = e.is_closed()
         || e.is_incomplete_message()
@@ -55,6 +53,22 @@ fn describe(e: &hyper::Error, h2: bool, head_timeout: std::time::Duration) -> Op
         || e.is_body_write_aborted()
         || io_error(e);
     (h2 && !ordinary).then(|| format!("HTTP/2: {detail}"))
+}
+
+fn head_timeout_message(head_timeout: std::time::Duration, detail: &str) -> String {
+    let limit = match head_timeout.subsec_millis() {
+        0 => format!("{} s", head_timeout.as_secs()),
+        _ => format!("{} ms", head_timeout.as_millis()),
+    };
+    format!("the request head did not arrive within {limit}: {detail} (answered 408)")
+}
+
+/// A keep-alive connection at rest (`http::keepalive`) whose client sent no next request
+/// within the head timeout: recorded and answered 408, as hyper's own timeout is.
+pub(crate) async fn head_timed_out<S: AsyncWrite + Unpin>(conn: &ConnState, stream: Answerable<S>) {
+    let detail = "the kept-alive connection stayed idle";
+    client_http_error(conn, head_timeout_message(conn.ctx.head_timeout, detail));
+    answer_408(stream).await;
 }
 
 /// Whether `e` comes from the socket (a reset or broken pipe): the client went away.
@@ -139,11 +153,14 @@ const REQUEST_TIMEOUT: &[u8] =
 /// arrive in time, answers 408 and closes the stream (best effort, for at most a second).
 pub(crate) async fn answer<S: AsyncWrite + Unpin>(
     result: &Result<(), hyper::Error>,
-    mut stream: Answerable<S>,
+    stream: Answerable<S>,
 ) {
-    if !result.as_ref().is_err_and(hyper::Error::is_timeout) {
-        return;
+    if result.as_ref().is_err_and(hyper::Error::is_timeout) {
+        answer_408(stream).await;
     }
+}
+
+async fn answer_408<S: AsyncWrite + Unpin>(mut stream: Answerable<S>) {
     let answered = async {
         stream.write_all(REQUEST_TIMEOUT).await?;
         stream.shutdown().await

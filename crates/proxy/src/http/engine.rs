@@ -9,7 +9,7 @@ use std::sync::Arc;
 use http::header::{self, HeaderMap};
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper::server::conn::{http1 as server_http1, http2 as server_http2};
+use hyper::server::conn::http2 as server_http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use phonehome_record::Phase;
 
@@ -18,7 +18,8 @@ use crate::context::BoxIo;
 use crate::dial::error::DialError;
 use crate::enforce::{self, Verdict};
 use crate::http::flow::{request_record, tee_request, tee_response};
-use crate::http::headtap::{H2Parser, Heads, Parser};
+use crate::http::headtap::{H2Parser, Heads};
+use crate::http::keepalive;
 use crate::http::link::UpstreamLink;
 use crate::http::responses::{bad_gateway, RespBody};
 use crate::http::sinkhole::{self, Sink, SinkAnswer};
@@ -53,40 +54,35 @@ impl Route {
 pub(crate) async fn serve(client: BoxIo, h2: bool, route: Route, conn: Arc<ConnState>) {
     let heads = Heads::default();
     if h2 {
-        let tapped = Observed::new(client, H2Parser::new(heads.clone()));
-        let served = conn.clone();
-        let service = hyper::service::service_fn(move |req| {
-            let (route, conn, heads) = (route.clone(), conn.clone(), heads.clone());
-            async move { Ok::<_, Infallible>(Box::pin(route.handle(req, &conn, &heads)).await) }
-        });
-        // A client that goes away mid-exchange ends the connection; its flows record that.
-        let result = server_http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .serve_connection(TokioIo::new(tapped), service)
-            .await;
-        crate::http::client_error::record(&served, result, true);
-        return;
+        // Boxed: hyper's HTTP/2 connection is large, and a task's future is as big as its
+        // biggest state for the connection's whole life.
+        return Box::pin(serve_h2(client, route, conn, heads)).await;
     }
-    let tapped = crate::http::client_error::Answerable::new(Observed::new(
-        client,
-        Parser::new(heads.clone()),
-    ));
-    // The request's future is boxed: hyper keeps a slot the size of the service's future for
-    // the connection's whole life, and an idle keep-alive connection needs no room for it.
+    let link = match &route {
+        Route::Link(link) => Some(link.clone()),
+        Route::Sink(_) => None,
+    };
+    let (served, tap) = (conn.clone(), heads.clone());
+    let handle = move |req| {
+        let (route, conn, heads) = (route.clone(), served.clone(), tap.clone());
+        async move { route.handle(req, &conn, &heads).await }
+    };
+    keepalive::serve(client, conn, link, heads, handle).await;
+}
+
+async fn serve_h2(client: BoxIo, route: Route, conn: Arc<ConnState>, heads: Heads) {
+    let tapped = Observed::new(client, H2Parser::new(heads.clone()));
     let served = conn.clone();
     let service = hyper::service::service_fn(move |req| {
         let (route, conn, heads) = (route.clone(), conn.clone(), heads.clone());
         async move { Ok::<_, Infallible>(Box::pin(route.handle(req, &conn, &heads)).await) }
     });
-    let result = server_http1::Builder::new()
-        .preserve_header_case(true)
+    // A client that goes away mid-exchange ends the connection; its flows record that.
+    let result = server_http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
-        .header_read_timeout(served.ctx.head_timeout)
-        .serve_connection(TokioIo::new(tapped.clone()), service)
-        .with_upgrades()
+        .serve_connection(TokioIo::new(tapped), service)
         .await;
-    crate::http::client_error::answer(&result, tapped).await;
-    crate::http::client_error::record(&served, result, false);
+    crate::http::client_error::record(&served, result, true);
 }
 
 /// Forwards one request over `link` and returns the response to send to the client; a

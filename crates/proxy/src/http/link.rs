@@ -3,6 +3,7 @@
 //! between requests, and the conversions a request needs between the two versions.
 
 use std::sync::Arc;
+use std::task::Poll;
 
 use http::header::{self, HeaderValue};
 use http::{Request, Response, Uri, Version};
@@ -14,6 +15,7 @@ use phonehome_record::{ClientCertUse, Phase, Target};
 use crate::context::BoxIo;
 use crate::dial::dialer::Dialer;
 use crate::dial::error::DialError;
+use crate::http::parked::Parked;
 use crate::http::responses::error_chain;
 use crate::http::tee::TeeBody;
 
@@ -34,6 +36,13 @@ enum Sender {
     H2(client_http2::SendRequest<ReqBody>),
 }
 
+/// The stream of the link's HTTP/1.1 connection and the task that drives hyper's connection
+/// on it: kept so that the link can park the stream at rest.
+struct H1Stream {
+    stream: Parked<BoxIo>,
+    task: tokio::task::JoinHandle<()>,
+}
+
 /// A connection to one origin, redialled when the upstream closes it between requests.
 pub(crate) struct UpstreamLink {
     dialer: Arc<Dialer>,
@@ -47,6 +56,10 @@ pub(crate) struct UpstreamLink {
     on_dial: Option<Box<dyn Fn(std::net::SocketAddr) + Send + Sync>>,
     /// Whether the upstream of the current connection asked for a client certificate.
     client_cert: std::sync::Mutex<Option<ClientCertUse>>,
+    /// The current HTTP/1.1 connection's stream while hyper drives it.
+    h1: std::sync::Mutex<Option<H1Stream>>,
+    /// An HTTP/1.1 stream at rest: open, with no hyper connection on it.
+    parked: std::sync::Mutex<Option<Parked<BoxIo>>>,
 }
 
 impl UpstreamLink {
@@ -64,6 +77,8 @@ impl UpstreamLink {
             sender: tokio::sync::Mutex::new(None),
             on_dial: Some(Box::new(on_dial)),
             client_cert: std::sync::Mutex::new(None),
+            h1: std::sync::Mutex::new(None),
+            parked: std::sync::Mutex::new(None),
         }
     }
 
@@ -78,7 +93,7 @@ impl UpstreamLink {
         h2: bool,
         client_cert: Option<ClientCertUse>,
     ) -> Result<Self, DialError> {
-        let sender = handshake(io, h2).await?;
+        let (sender, h1) = handshake(io, h2).await?;
         Ok(Self {
             dialer,
             origin,
@@ -87,6 +102,8 @@ impl UpstreamLink {
             sender: tokio::sync::Mutex::new(Some(sender)),
             on_dial: None,
             client_cert: std::sync::Mutex::new(client_cert),
+            h1: std::sync::Mutex::new(h1),
+            parked: std::sync::Mutex::new(None),
         })
     }
 
@@ -154,11 +171,51 @@ impl UpstreamLink {
             }
             return Ok(sender);
         }
-        let sender = self.dial().await?;
+        let sender = match self.unpark().await {
+            Some(sender) => sender,
+            None => self.dial().await?,
+        };
         if let Sender::H2(h2) = &sender {
             *slot = Some(Sender::H2(h2.clone()));
         }
         Ok(sender)
+    }
+
+    /// Lets the HTTP/1.1 connection go while no request is on it: hyper's connection ends
+    /// (its buffers and request channel freed) and its stream stays open, parked for the next
+    /// request. A connection that is busy, closed or HTTP/2 is left as it is.
+    pub(crate) async fn park(&self) {
+        let mut slot = self.sender.lock().await;
+        let Some(Sender::H1(sender)) = slot.as_mut() else {
+            return;
+        };
+        // Ready means hyper's connection is idle and waits for a request.
+        let idle = std::future::poll_fn(|cx| Poll::Ready(sender.poll_ready(cx))).await;
+        if !matches!(idle, Poll::Ready(Ok(()))) {
+            return;
+        }
+        let Some(h1) = lock(&self.h1).take() else {
+            return;
+        };
+        h1.stream.set_resting(true);
+        *slot = None;
+        // Without its sender, the idle connection ends at once, its shutdown held back.
+        let ended = h1.task.await;
+        h1.stream.set_resting(false);
+        if ended.is_ok() {
+            *lock(&self.parked) = Some(h1.stream);
+        }
+    }
+
+    /// A new hyper connection on the parked stream, when one is parked and still open.
+    async fn unpark(&self) -> Option<Sender> {
+        let stream = lock(&self.parked).take()?;
+        if !stream.is_open().await {
+            return None;
+        }
+        let (sender, h1) = start_h1(stream).await.ok()?;
+        *lock(&self.h1) = Some(h1);
+        Some(sender)
     }
 
     async fn dial(&self) -> Result<Sender, DialError> {
@@ -166,45 +223,61 @@ impl UpstreamLink {
         if let Some(on_dial) = &self.on_dial {
             on_dial(dialed.peer);
         }
-        match &self.tls_name {
-            None => handshake(Box::new(dialed.stream), false).await,
+        let (sender, h1) = match &self.tls_name {
+            None => handshake(Box::new(dialed.stream), false).await?,
             Some(name) => {
                 let handshaken = self.dialer.tls(dialed.stream, name, &self.alpn).await?;
                 *self.client_cert.lock().unwrap_or_else(|e| e.into_inner()) =
                     handshaken.client_cert;
                 let tls = handshaken.stream;
                 let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                handshake(Box::new(tls), h2).await
+                handshake(Box::new(tls), h2).await?
             }
-        }
+        };
+        *lock(&self.h1) = h1;
+        Ok(sender)
     }
 }
 
-async fn handshake(io: BoxIo, h2: bool) -> Result<Sender, DialError> {
-    let io = TokioIo::new(io);
-    let failed = |e: hyper::Error| DialError {
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn handshake_failed(e: hyper::Error) -> DialError {
+    DialError {
         phase: Phase::UpstreamHttp,
         message: format!(
             "HTTP handshake with the upstream failed: {}",
             error_chain(&e)
         ),
-    };
-    if h2 {
-        let (sender, conn) = client_http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .handshake(io)
-            .await
-            .map_err(failed)?;
-        tokio::spawn(conn);
-        return Ok(Sender::H2(sender));
     }
+}
+
+async fn handshake(io: BoxIo, h2: bool) -> Result<(Sender, Option<H1Stream>), DialError> {
+    if !h2 {
+        let (sender, h1) = start_h1(Parked::new(io)).await?;
+        return Ok((sender, Some(h1)));
+    }
+    let (sender, conn) = client_http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .handshake(TokioIo::new(io))
+        .await
+        .map_err(handshake_failed)?;
+    tokio::spawn(conn);
+    Ok((Sender::H2(sender), None))
+}
+
+/// An HTTP/1.1 client connection on `stream`, driven by a task of its own.
+async fn start_h1(stream: Parked<BoxIo>) -> Result<(Sender, H1Stream), DialError> {
     let (sender, conn) = client_http1::Builder::new()
         .preserve_header_case(true)
-        .handshake(io)
+        .handshake(TokioIo::new(stream.clone()))
         .await
-        .map_err(failed)?;
-    tokio::spawn(conn.with_upgrades());
-    Ok(Sender::H1(sender))
+        .map_err(handshake_failed)?;
+    let task = tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+    Ok((Sender::H1(sender), H1Stream { stream, task }))
 }
 
 /// Headers that belong to one HTTP/1 hop and are forbidden in HTTP/2 (RFC 9113 §8.2.2).
