@@ -401,8 +401,12 @@ mod tests {
         let before = known.get(pid).expect("running");
         assert!(before.exe.as_deref().is_some_and(|e| !e.ends_with("sleep")));
         writeln!(child.0.stdin.as_mut().expect("piped")).expect("write");
-        // Until the exec is done (the kernel's name changes with it).
+        // Until the exec is done: the kernel's name changes part way through it, the command
+        // line only once the new program's stack is set up.
         wait_for_name(pid, "sleep");
+        while std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c != b"sleep\x0030\x00") {
+            std::thread::yield_now();
+        }
         let after = known.get(pid).expect("running");
         assert!(
             after.exe.as_deref().is_some_and(|e| e.ends_with("sleep")),
