@@ -103,14 +103,24 @@ async fn requests_after_a_rest_go_over_the_same_streams() {
     assert!(of_type(&records, "error").is_empty(), "{records:#?}");
 }
 
-#[tokio::test]
-async fn a_resting_client_silent_past_the_head_timeout_is_answered_408() {
-    if !have_python() {
-        return;
-    }
+/// The upstream and a proxy whose head timeout is 1,500 ms.
+struct HeadTimeout {
+    /// Held: the folder goes when dropped.
+    _scratch: Scratch,
+    /// Held: killed when dropped.
+    _upstream: tokio::process::Child,
+    port: u16,
+    proxy: StandaloneProxy,
+    /// The capture.
+    out: std::path::PathBuf,
+    /// phonehome's CA.
+    ca: std::path::PathBuf,
+}
+
+async fn with_head_timeout_1500ms() -> HeadTimeout {
     let scratch = Scratch::new();
     let pki = TestPki::new(scratch.dir.path());
-    let (_upstream, port) = upstream(&scratch, &pki).await;
+    let (upstream_child, port) = upstream(&scratch, &pki).await;
     let out = scratch.path("cap.jsonl");
     let extra_ca = pki.ca_pem.display().to_string();
     let proxy = StandaloneProxy::start_with(
@@ -121,6 +131,29 @@ async fn a_resting_client_silent_past_the_head_timeout_is_answered_408() {
     )
     .await;
     let ca = scratch.path("ca").join("ca.pem");
+    HeadTimeout {
+        _scratch: scratch,
+        _upstream: upstream_child,
+        port,
+        proxy,
+        out,
+        ca,
+    }
+}
+
+#[tokio::test]
+async fn a_resting_client_silent_past_the_head_timeout_is_answered_408() {
+    if !have_python() {
+        return;
+    }
+    let HeadTimeout {
+        _scratch,
+        _upstream,
+        port,
+        proxy,
+        out,
+        ca,
+    } = with_head_timeout_1500ms().await;
     let lines = client(&proxy, port, &ca, &["get", "idle"]).await;
     assert_eq!(lines, ["HTTP/1.1 200 OK 1", "HTTP/1.1 408 Request Timeout"]);
     proxy.stop().await;
@@ -143,19 +176,14 @@ async fn a_head_dripped_across_rests_is_still_answered_408() {
     if !have_python() {
         return;
     }
-    let scratch = Scratch::new();
-    let pki = TestPki::new(scratch.dir.path());
-    let (_upstream, port) = upstream(&scratch, &pki).await;
-    let out = scratch.path("cap.jsonl");
-    let extra_ca = pki.ca_pem.display().to_string();
-    let proxy = StandaloneProxy::start_with(
-        &scratch,
-        &out,
-        &["--extra-ca", &extra_ca],
-        &[("PHONEHOME_TEST_HEAD_TIMEOUT_MS", "1500")],
-    )
-    .await;
-    let ca = scratch.path("ca").join("ca.pem");
+    let HeadTimeout {
+        _scratch,
+        _upstream,
+        port,
+        proxy,
+        out,
+        ca,
+    } = with_head_timeout_1500ms().await;
     // After a first request, as between the requests of a kept-alive connection.
     let lines = client(&proxy, port, &ca, &["get", "drip"]).await;
     assert_eq!(lines, ["HTTP/1.1 200 OK 1", "HTTP/1.1 408 Request Timeout"]);

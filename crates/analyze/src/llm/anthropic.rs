@@ -10,13 +10,15 @@
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::api::{is_post, Api};
 use super::conversation::{Conversation, Message, Part};
 use super::draft::{normalise, Draft, DraftPart};
-use super::fields::{first_str, parameters, set_count, text_of, tool_definition};
+use super::fields::{first_str, first_text, parameters, set_u64, text_of, tool_definition};
 use super::framing::{Chunk, Stream};
+use super::lenient::{event, Obj, Str, U64};
 
 pub(crate) struct Anthropic;
 
@@ -124,8 +126,61 @@ fn response(json: &Value, c: &mut Conversation) -> bool {
         parts: normalise(blocks.iter().map(block).collect()),
         finish_reason: json["stop_reason"].as_str().map(str::to_owned),
     }]);
-    usage(&json["usage"], c);
+    usage_of(&json["usage"], c);
     true
+}
+
+/// One SSE event: the fields the decoder reads.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Event<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Str<'a>,
+    index: U64,
+    #[serde(borrow)]
+    message: Obj<MessageStart<'a>>,
+    content_block: Value,
+    #[serde(borrow)]
+    delta: Obj<Delta<'a>>,
+    usage: Obj<Usage>,
+}
+
+/// `message_start`'s `message`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct MessageStart<'a> {
+    #[serde(borrow)]
+    id: Str<'a>,
+    #[serde(borrow)]
+    model: Str<'a>,
+    usage: Obj<Usage>,
+}
+
+/// `content_block_delta`'s and `message_delta`'s `delta`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Delta<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: Str<'a>,
+    #[serde(borrow)]
+    text: Str<'a>,
+    #[serde(borrow)]
+    thinking: Str<'a>,
+    #[serde(borrow)]
+    partial_json: Str<'a>,
+    #[serde(borrow)]
+    stop_reason: Str<'a>,
+}
+
+/// `usage`: `input_tokens`, `output_tokens`, `cache_read_input_tokens`,
+/// `cache_creation_input_tokens`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Usage {
+    input_tokens: U64,
+    output_tokens: U64,
+    cache_read_input_tokens: U64,
+    cache_creation_input_tokens: U64,
 }
 
 /// The SSE events; true when `message_stop` arrived.
@@ -134,39 +189,26 @@ fn chunks(chunks: &[Chunk], c: &mut Conversation) -> bool {
     let mut stop_reason = None;
     let mut stopped = false;
     for chunk in chunks {
-        let d = &chunk.data;
-        let index = d["index"].as_u64().unwrap_or(0);
-        match d["type"].as_str().unwrap_or(chunk.event.as_str()) {
+        let Some(d) = event::<Event>(&chunk.data) else {
+            continue;
+        };
+        let index = d.index.0.unwrap_or(0);
+        match d.kind.as_str().unwrap_or(chunk.event) {
             "message_start" => {
-                first_str(&mut c.response_id, &d["message"]["id"]);
-                first_str(&mut c.response_model, &d["message"]["model"]);
-                usage(&d["message"]["usage"], c);
+                let message = &d.message.0;
+                first_text(&mut c.response_id, message.id.as_str());
+                first_text(&mut c.response_model, message.model.as_str());
+                usage(&message.usage.0, c);
             }
             "content_block_start" => {
-                let b = &d["content_block"];
-                let part = match block(b) {
-                    Part::Text { content } => DraftPart::Text(content),
-                    Part::Reasoning { content } => DraftPart::Reasoning(content),
-                    Part::ToolCall {
-                        id,
-                        name,
-                        arguments,
-                    } => DraftPart::ToolCall {
-                        id,
-                        name,
-                        arguments: String::new(),
-                        input: Some(arguments),
-                    },
-                    other => DraftPart::Whole(other),
-                };
-                blocks.insert(index, part);
+                blocks.insert(index, start_block(&d.content_block));
             }
-            "content_block_delta" => delta(blocks.get_mut(&index), &d["delta"]),
+            "content_block_delta" => delta(blocks.get_mut(&index), &d.delta.0),
             "message_delta" => {
-                if let Some(reason) = d["delta"]["stop_reason"].as_str() {
+                if let Some(reason) = d.delta.0.stop_reason.as_str() {
                     stop_reason = Some(reason.to_owned());
                 }
-                usage(&d["usage"], c);
+                usage(&d.usage.0, c);
             }
             "message_stop" => stopped = true,
             _ => {}
@@ -179,35 +221,56 @@ fn chunks(chunks: &[Chunk], c: &mut Conversation) -> bool {
     stopped
 }
 
-fn delta(block: Option<&mut DraftPart>, delta: &Value) {
+/// The part a `content_block_start` opens.
+fn start_block(b: &Value) -> DraftPart {
+    match block(b) {
+        Part::Text { content } => DraftPart::Text(content),
+        Part::Reasoning { content } => DraftPart::Reasoning(content),
+        Part::ToolCall {
+            id,
+            name,
+            arguments,
+        } => DraftPart::ToolCall {
+            id,
+            name,
+            arguments: String::new(),
+            input: Some(arguments),
+        },
+        other => DraftPart::Whole(other),
+    }
+}
+
+fn delta(block: Option<&mut DraftPart>, delta: &Delta) {
     let Some(block) = block else {
         return;
     };
-    match (block, delta["type"].as_str().unwrap_or_default()) {
+    match (block, delta.kind.as_str().unwrap_or_default()) {
         (DraftPart::Text(text), "text_delta") => {
-            text.push_str(delta["text"].as_str().unwrap_or_default());
+            text.push_str(delta.text.as_str().unwrap_or_default());
         }
         (DraftPart::Reasoning(text), "thinking_delta") => {
-            text.push_str(delta["thinking"].as_str().unwrap_or_default());
+            text.push_str(delta.thinking.as_str().unwrap_or_default());
         }
         (DraftPart::ToolCall { arguments, .. }, "input_json_delta") => {
-            arguments.push_str(delta["partial_json"].as_str().unwrap_or_default());
+            arguments.push_str(delta.partial_json.as_str().unwrap_or_default());
         }
         _ => {}
     }
 }
 
-/// `usage`: `input_tokens`, `output_tokens`, `cache_read_input_tokens`,
-/// `cache_creation_input_tokens`.
-fn usage(u: &Value, c: &mut Conversation) {
-    set_count(&mut c.usage.input_tokens, &u["input_tokens"]);
-    set_count(&mut c.usage.output_tokens, &u["output_tokens"]);
-    set_count(
-        &mut c.usage.cache_read_input_tokens,
-        &u["cache_read_input_tokens"],
-    );
-    set_count(
+/// A whole message's `usage`, read as a stream event's is.
+fn usage_of(u: &Value, c: &mut Conversation) {
+    if let Ok(Obj(u)) = Obj::<Usage>::deserialize(u) {
+        usage(&u, c);
+    }
+}
+
+fn usage(u: &Usage, c: &mut Conversation) {
+    set_u64(&mut c.usage.input_tokens, u.input_tokens);
+    set_u64(&mut c.usage.output_tokens, u.output_tokens);
+    set_u64(&mut c.usage.cache_read_input_tokens, u.cache_read_input_tokens);
+    set_u64(
         &mut c.usage.cache_creation_input_tokens,
-        &u["cache_creation_input_tokens"],
+        u.cache_creation_input_tokens,
     );
 }

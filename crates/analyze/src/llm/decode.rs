@@ -263,11 +263,15 @@ fn api_error(json: &Value, status: u16) -> Option<LlmError> {
 
 /// An error event inside a stream (SSE `event: error`, or a chunk in an error shape).
 fn stream_error(chunk: &Chunk, status: u16) -> Option<LlmError> {
-    api_error(&chunk.data, status).or_else(|| {
+    if !chunk.may_be_error {
+        return None;
+    }
+    let data = chunk.value();
+    api_error(&data, status).or_else(|| {
         (chunk.event == "error").then(|| LlmError {
             status: Some(status),
             kind: None,
-            message: chunk.data.to_string(),
+            message: data.to_string(),
         })
     })
 }

@@ -4,6 +4,7 @@
 use serde_json::{Map, Value};
 
 use super::conversation::{Part, ToolDefinition};
+use super::lenient::U64;
 
 /// A string or number as text.
 pub(crate) fn scalar(v: &Value) -> Option<String> {
@@ -24,10 +25,22 @@ pub(crate) fn set_count(slot: &mut Option<u64>, v: &Value) {
 
 /// Sets an optional string from a field that holds one, keeping the first seen.
 pub(crate) fn first_str(slot: &mut Option<String>, v: &Value) {
+    first_text(slot, v.as_str());
+}
+
+/// [`first_str`] of a field read typed.
+pub(crate) fn first_text(slot: &mut Option<String>, text: Option<&str>) {
     if slot.is_none() {
-        if let Some(s) = v.as_str().filter(|s| !s.is_empty()) {
+        if let Some(s) = text.filter(|s| !s.is_empty()) {
             *slot = Some(s.to_owned());
         }
+    }
+}
+
+/// [`set_count`] of a field read typed.
+pub(crate) fn set_u64(slot: &mut Option<u64>, n: U64) {
+    if let Some(n) = n.0 {
+        *slot = Some(n);
     }
 }
 

@@ -8,13 +8,15 @@
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::api::{is_post, Api};
 use super::conversation::{Conversation, Message, Part, ToolDefinition};
 use super::draft::{normalise, Draft, DraftPart};
-use super::fields::{first_str, parameters, set_count, tool_definition};
+use super::fields::{first_str, first_text, parameters, set_u64, tool_definition};
 use super::framing::{Chunk, Framing, Stream};
+use super::lenient::{event, List, Obj, Str, U64};
 
 pub(crate) struct Gemini;
 
@@ -204,8 +206,57 @@ fn response(json: &Value, c: &mut Conversation) -> bool {
         })
         .collect();
     c.push_output(messages);
-    usage(&json["usageMetadata"], c);
+    usage_of(&json["usageMetadata"], c);
     true
+}
+
+/// A chunk of `streamGenerateContent`: the fields the decoder reads.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct GenerateChunk<'a> {
+    #[serde(borrow)]
+    response_id: Str<'a>,
+    #[serde(borrow)]
+    model_version: Str<'a>,
+    usage_metadata: Obj<Usage>,
+    #[serde(borrow)]
+    prompt_feedback: Obj<Feedback<'a>>,
+    #[serde(borrow)]
+    candidates: List<Obj<Candidate<'a>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct Feedback<'a> {
+    #[serde(borrow)]
+    block_reason: Str<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct Candidate<'a> {
+    index: U64,
+    content: Obj<Content>,
+    #[serde(borrow)]
+    finish_reason: Str<'a>,
+}
+
+/// A candidate's `content`: its parts, read as values (a part's shape decides its kind).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Content {
+    parts: List<Value>,
+}
+
+/// `usageMetadata`: `promptTokenCount`, `candidatesTokenCount`, `cachedContentTokenCount`,
+/// `thoughtsTokenCount`.
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct Usage {
+    prompt_token_count: U64,
+    candidates_token_count: U64,
+    cached_content_token_count: U64,
+    thoughts_token_count: U64,
 }
 
 /// The chunks of `streamGenerateContent`; true when a candidate finished.
@@ -213,25 +264,24 @@ fn chunks(chunks: &[Chunk], c: &mut Conversation) -> bool {
     let mut drafts: BTreeMap<u64, Draft> = BTreeMap::new();
     let mut finished = false;
     for chunk in chunks {
-        let d = &chunk.data;
-        ids(d, c);
-        usage(&d["usageMetadata"], c);
-        block_reason(d, c);
-        for (i, candidate) in d["candidates"].as_array().into_iter().flatten().enumerate() {
-            let index = candidate["index"].as_u64().unwrap_or(i as u64);
+        let Some(d) = event::<GenerateChunk>(&chunk.data) else {
+            continue;
+        };
+        first_text(&mut c.response_id, d.response_id.as_str());
+        first_text(&mut c.response_model, d.model_version.as_str());
+        usage(&d.usage_metadata.0, c);
+        note_block_reason(d.prompt_feedback.0.block_reason.as_str(), c);
+        for (i, Obj(candidate)) in d.candidates.0.iter().enumerate() {
+            let index = candidate.index.0.unwrap_or(i as u64);
             let draft = drafts.entry(index).or_insert_with(Draft::assistant);
-            for p in candidate["content"]["parts"]
-                .as_array()
-                .into_iter()
-                .flatten()
-            {
+            for p in &candidate.content.0.parts.0 {
                 match part(p) {
                     Part::Text { content } => draft.text(&content),
                     Part::Reasoning { content } => draft.reasoning(&content),
                     other => draft.parts.push(DraftPart::Whole(other)),
                 }
             }
-            if let Some(reason) = candidate["finishReason"].as_str() {
+            if let Some(reason) = candidate.finish_reason.as_str() {
                 draft.finish_reason = Some(reason.to_owned());
                 finished = true;
             }
@@ -248,7 +298,11 @@ fn ids(json: &Value, c: &mut Conversation) {
 
 /// A prompt the API refused (`promptFeedback.blockReason`): a note.
 fn block_reason(json: &Value, c: &mut Conversation) {
-    if let Some(reason) = json["promptFeedback"]["blockReason"].as_str() {
+    note_block_reason(json["promptFeedback"]["blockReason"].as_str(), c);
+}
+
+fn note_block_reason(reason: Option<&str>, c: &mut Conversation) {
+    if let Some(reason) = reason {
         let note = format!("prompt blocked: {reason}");
         if !c.notes.contains(&note) {
             c.notes.push(note);
@@ -256,14 +310,19 @@ fn block_reason(json: &Value, c: &mut Conversation) {
     }
 }
 
-/// `usageMetadata`: `promptTokenCount`, `candidatesTokenCount`, `cachedContentTokenCount`,
-/// `thoughtsTokenCount`.
-fn usage(u: &Value, c: &mut Conversation) {
-    set_count(&mut c.usage.input_tokens, &u["promptTokenCount"]);
-    set_count(&mut c.usage.output_tokens, &u["candidatesTokenCount"]);
-    set_count(
+/// A whole response's `usageMetadata`, read as a chunk's is.
+fn usage_of(u: &Value, c: &mut Conversation) {
+    if let Ok(Obj(u)) = Obj::<Usage>::deserialize(u) {
+        usage(&u, c);
+    }
+}
+
+fn usage(u: &Usage, c: &mut Conversation) {
+    set_u64(&mut c.usage.input_tokens, u.prompt_token_count);
+    set_u64(&mut c.usage.output_tokens, u.candidates_token_count);
+    set_u64(
         &mut c.usage.cache_read_input_tokens,
-        &u["cachedContentTokenCount"],
+        u.cached_content_token_count,
     );
-    set_count(&mut c.usage.reasoning_tokens, &u["thoughtsTokenCount"]);
+    set_u64(&mut c.usage.reasoning_tokens, u.thoughts_token_count);
 }

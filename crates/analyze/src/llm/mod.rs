@@ -27,6 +27,7 @@ mod draft;
 mod fields;
 mod flow_order;
 mod framing;
+mod lenient;
 mod listing;
 mod meta;
 mod recognise;

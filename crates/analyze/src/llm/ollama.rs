@@ -180,7 +180,8 @@ fn chunks(chunks: &[Chunk], c: &mut Conversation) -> bool {
     let mut draft = Draft::assistant();
     let mut done = false;
     for chunk in chunks {
-        let d = &chunk.data;
+        let data = chunk.value();
+        let d = &data;
         first_str(&mut c.response_model, &d["model"]);
         for part in answer_parts(d).unwrap_or_default() {
             match part {

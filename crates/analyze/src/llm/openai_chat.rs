@@ -9,13 +9,17 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::api::{is_post, Api};
 use super::conversation::{Conversation, Message, Part};
 use super::draft::{normalise, Draft, DraftPart};
-use super::fields::{content_parts, first_str, function_tools, parameters, set_count, tool_calls};
+use super::fields::{
+    content_parts, first_str, first_text, function_tools, parameters, set_u64, tool_calls,
+};
 use super::framing::{Chunk, Stream};
+use super::lenient::{event, List, Obj, Str, U64};
 
 pub(crate) struct OpenAiChat;
 
@@ -116,8 +120,88 @@ fn response(json: &Value, c: &mut Conversation) -> bool {
         });
     }
     c.push_output(messages);
-    usage(&json["usage"], c);
+    usage_of(&json["usage"], c);
     true
+}
+
+/// A `chat.completion.chunk`: the fields the decoder reads.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ChunkEvent<'a> {
+    #[serde(borrow)]
+    id: Str<'a>,
+    #[serde(borrow)]
+    model: Str<'a>,
+    usage: Obj<Usage>,
+    #[serde(borrow)]
+    choices: List<Obj<ChoiceDelta<'a>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ChoiceDelta<'a> {
+    index: U64,
+    #[serde(borrow)]
+    delta: Obj<Delta<'a>>,
+    #[serde(borrow)]
+    finish_reason: Str<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Delta<'a> {
+    #[serde(borrow)]
+    reasoning_content: Str<'a>,
+    #[serde(borrow)]
+    reasoning: Str<'a>,
+    #[serde(borrow)]
+    content: Str<'a>,
+    #[serde(borrow)]
+    refusal: Str<'a>,
+    #[serde(borrow)]
+    tool_calls: List<Obj<ToolCallDelta<'a>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ToolCallDelta<'a> {
+    index: U64,
+    #[serde(borrow)]
+    id: Str<'a>,
+    #[serde(borrow)]
+    function: Obj<FunctionDelta<'a>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct FunctionDelta<'a> {
+    #[serde(borrow)]
+    name: Str<'a>,
+    #[serde(borrow)]
+    arguments: Str<'a>,
+}
+
+/// `usage`: `prompt_tokens`, `completion_tokens`, `prompt_tokens_details.cached_tokens`,
+/// `completion_tokens_details.reasoning_tokens`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Usage {
+    prompt_tokens: U64,
+    completion_tokens: U64,
+    prompt_tokens_details: Obj<CachedTokens>,
+    completion_tokens_details: Obj<ReasoningTokens>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CachedTokens {
+    cached_tokens: U64,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ReasoningTokens {
+    reasoning_tokens: U64,
 }
 
 /// `chat.completion.chunk`s. The end (`[DONE]`) is checked by the caller.
@@ -125,32 +209,34 @@ fn chunks(chunks: &[Chunk], c: &mut Conversation) -> bool {
     let mut drafts: BTreeMap<u64, Draft> = BTreeMap::new();
     let mut tools: HashMap<(u64, u64), usize> = HashMap::new();
     for chunk in chunks {
-        let d = &chunk.data;
-        first_str(&mut c.response_id, &d["id"]);
-        first_str(&mut c.response_model, &d["model"]);
-        usage(&d["usage"], c);
-        for choice in d["choices"].as_array().into_iter().flatten() {
-            let index = choice["index"].as_u64().unwrap_or(0);
+        let Some(d) = event::<ChunkEvent>(&chunk.data) else {
+            continue;
+        };
+        first_text(&mut c.response_id, d.id.as_str());
+        first_text(&mut c.response_model, d.model.as_str());
+        usage(&d.usage.0, c);
+        for Obj(choice) in &d.choices.0 {
+            let index = choice.index.0.unwrap_or(0);
             let draft = drafts.entry(index).or_insert_with(Draft::assistant);
-            let delta = &choice["delta"];
-            for key in ["reasoning_content", "reasoning"] {
-                if let Some(text) = delta[key].as_str() {
+            let delta = &choice.delta.0;
+            for text in [&delta.reasoning_content, &delta.reasoning] {
+                if let Some(text) = text.as_str() {
                     draft.reasoning(text);
                 }
             }
-            if let Some(text) = delta["content"].as_str() {
+            if let Some(text) = delta.content.as_str() {
                 draft.text(text);
             }
-            if let Some(refusal) = delta["refusal"].as_str() {
+            if let Some(refusal) = delta.refusal.as_str() {
                 draft.parts.push(DraftPart::Whole(Part::Other {
                     kind: "refusal".to_owned(),
                     value: Value::String(refusal.to_owned()),
                 }));
             }
-            for call in delta["tool_calls"].as_array().into_iter().flatten() {
+            for Obj(call) in &delta.tool_calls.0 {
                 tool_call_delta(draft, &mut tools, index, call);
             }
-            if let Some(reason) = choice["finish_reason"].as_str() {
+            if let Some(reason) = choice.finish_reason.as_str() {
                 draft.finish_reason = Some(reason.to_owned());
             }
         }
@@ -163,9 +249,9 @@ fn tool_call_delta(
     draft: &mut Draft,
     tools: &mut HashMap<(u64, u64), usize>,
     choice: u64,
-    call: &Value,
+    call: &ToolCallDelta,
 ) {
-    let key = (choice, call["index"].as_u64().unwrap_or(0));
+    let key = (choice, call.index.0.unwrap_or(0));
     let position = *tools.entry(key).or_insert_with(|| {
         draft.parts.push(DraftPart::ToolCall {
             id: None,
@@ -184,32 +270,32 @@ fn tool_call_delta(
     else {
         return;
     };
-    first_str(id, &call["id"]);
-    if let Some(n) = call["function"]["name"]
-        .as_str()
-        .filter(|_| name.is_empty())
-    {
+    first_text(id, call.id.as_str());
+    let function = &call.function.0;
+    if let Some(n) = function.name.as_str().filter(|_| name.is_empty()) {
         n.clone_into(name);
     }
-    if let Some(piece) = call["function"]["arguments"].as_str() {
+    if let Some(piece) = function.arguments.as_str() {
         arguments.push_str(piece);
     }
 }
 
-/// `usage`: `prompt_tokens`, `completion_tokens`, `prompt_tokens_details.cached_tokens`,
-/// `completion_tokens_details.reasoning_tokens`.
-fn usage(u: &Value, c: &mut Conversation) {
-    if !u.is_object() {
-        return;
+/// A whole response's `usage`, read as a stream chunk's is.
+fn usage_of(u: &Value, c: &mut Conversation) {
+    if let Ok(Obj(u)) = Obj::<Usage>::deserialize(u) {
+        usage(&u, c);
     }
-    set_count(&mut c.usage.input_tokens, &u["prompt_tokens"]);
-    set_count(&mut c.usage.output_tokens, &u["completion_tokens"]);
-    set_count(
+}
+
+fn usage(u: &Usage, c: &mut Conversation) {
+    set_u64(&mut c.usage.input_tokens, u.prompt_tokens);
+    set_u64(&mut c.usage.output_tokens, u.completion_tokens);
+    set_u64(
         &mut c.usage.cache_read_input_tokens,
-        &u["prompt_tokens_details"]["cached_tokens"],
+        u.prompt_tokens_details.0.cached_tokens,
     );
-    set_count(
+    set_u64(
         &mut c.usage.reasoning_tokens,
-        &u["completion_tokens_details"]["reasoning_tokens"],
+        u.completion_tokens_details.0.reasoning_tokens,
     );
 }

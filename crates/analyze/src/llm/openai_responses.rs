@@ -213,10 +213,10 @@ fn response(json: &Value, c: &mut Conversation) -> bool {
 fn chunks(chunks: &[Chunk], c: &mut Conversation) -> bool {
     let mut items: BTreeMap<u64, Value> = BTreeMap::new();
     let mut last: Option<&Value> = None;
-    for chunk in chunks {
-        let d = &chunk.data;
+    let values: Vec<Value> = chunks.iter().map(Chunk::value).collect();
+    for (chunk, d) in chunks.iter().zip(&values) {
         let index = d["output_index"].as_u64().unwrap_or(0);
-        match d["type"].as_str().unwrap_or(chunk.event.as_str()) {
+        match d["type"].as_str().unwrap_or(chunk.event) {
             "response.created" | "response.in_progress" => ids(&d["response"], c),
             "response.output_item.added" | "response.output_item.done" => {
                 items.insert(index, d["item"].clone());

@@ -3,6 +3,7 @@
 //! a streamed answer decodes to the same conversation as its non-streamed equivalent.
 
 mod equivalence;
+mod typed_events;
 
 use phonehome_record::{Body, BodyEncoding, FlowId, Phase};
 
