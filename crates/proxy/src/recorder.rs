@@ -26,6 +26,7 @@ mod sink;
 mod summary;
 mod write_loop;
 
+use memo::RedactionMemo;
 pub use summary::{BlockedSummary, CaptureSummary, Failure, HostSummary};
 use write_loop::redact_record;
 
@@ -209,7 +210,7 @@ impl Recorder {
         header: Record,
         options: RecorderOptions,
     ) -> std::io::Result<(Recorder, RecorderTask)> {
-        let header = redact_record(header, &options.redactor);
+        let header = redact_record(header, &mut RedactionMemo::new(options.redactor.clone()));
         writer.write(&header)?;
         writer.flush()?;
         if let Some(tap) = &options.tap {

@@ -4,6 +4,7 @@ use phonehome_record::{
     fingerprint, Ancestor, ConnId, ConnProcess, ProcessInfo, Record, Redactor, Target, Transport,
 };
 
+use super::memo::RedactionMemo;
 use super::redact_record;
 
 #[test]
@@ -47,7 +48,15 @@ fn a_conn_records_its_process_argv_redacted() {
             start: None,
         }],
     };
-    let Record::Conn(redacted) = redact_record(Record::Conn(conn), &Redactor::new()) else {
+    let mut memo = RedactionMemo::new(Redactor::new());
+    // The second time, the command lines come from the memo: the same answer.
+    for _ in 0..2 {
+        assert_conn_redacted(redact_record(Record::Conn(conn.clone()), &mut memo), &key);
+    }
+}
+
+fn assert_conn_redacted(record: Record, key: &str) {
+    let Record::Conn(redacted) = record else {
         panic!("a conn stays a conn");
     };
     let argv = &redacted
@@ -62,7 +71,7 @@ fn a_conn_records_its_process_argv_redacted() {
             "agent".to_owned(),
             "--token".into(),
             fingerprint("opaque-value"),
-            fingerprint(&key)
+            fingerprint(key)
         ]
     );
     assert_eq!(

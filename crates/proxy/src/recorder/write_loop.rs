@@ -111,7 +111,7 @@ impl Writer<'_> {
         let limit = self.shared.options.max_body;
         let memo = &mut self.memo;
         let pending = match message {
-            Message::Record { record, .. } => return redact_record(*record, memo.redactor()),
+            Message::Record { record, .. } => return redact_record(*record, memo),
             Message::Finish { .. } => unreachable!("handled by the caller"),
             Message::Pending { pending, .. } => *pending,
         };
@@ -124,13 +124,8 @@ impl Writer<'_> {
                 self.summary.hosts.entry(target.host).or_default().requests += 1;
                 memo.headers(&mut record.headers);
                 memo.url(&mut record.url);
-                let redactor = memo.redactor();
-                redact_process(
-                    record.process.as_deref_mut(),
-                    &mut record.ancestry,
-                    redactor,
-                );
-                record.body = encode(body, redactor, limit);
+                redact_process(record.process.as_deref_mut(), &mut record.ancestry, memo);
+                record.body = encode(body, memo.redactor(), limit);
                 Record::Request(record)
             }
             Pending::Response { mut record, body } => {
@@ -156,7 +151,10 @@ fn encode(body: CapturedBody, redactor: &Redactor, limit: usize) -> Option<phone
     )
 }
 
-pub(super) fn redact_record(mut record: Record, redactor: &Redactor) -> Record {
+/// `record` redacted, command lines through the memo (a `conn` record carries its client's
+/// whole ancestry, the same on every connection of that client).
+pub(super) fn redact_record(mut record: Record, memo: &mut RedactionMemo) -> Record {
+    let redactor = memo.redactor();
     match &mut record {
         Record::Ws(ws) => phonehome_record::redact_ws(ws, redactor),
         Record::Error(e) => e.message = redactor.text(&e.message).into_owned(),
@@ -168,8 +166,8 @@ pub(super) fn redact_record(mut record: Record, redactor: &Redactor) -> Record {
                 marker.value = redactor.url(&marker.value);
             }
         }
-        Record::Conn(c) => redact_process(c.process.as_deref_mut(), &mut c.ancestry, redactor),
-        Record::Request(r) => redact_process(r.process.as_deref_mut(), &mut r.ancestry, redactor),
+        Record::Conn(c) => redact_process(c.process.as_deref_mut(), &mut c.ancestry, memo),
+        Record::Request(r) => redact_process(r.process.as_deref_mut(), &mut r.ancestry, memo),
         _ => {}
     }
     record
@@ -179,12 +177,12 @@ pub(super) fn redact_record(mut record: Record, redactor: &Redactor) -> Record {
 fn redact_process(
     process: Option<&mut phonehome_record::ConnProcess>,
     ancestry: &mut [phonehome_record::Ancestor],
-    redactor: &Redactor,
+    memo: &mut RedactionMemo,
 ) {
     if let Some(phonehome_record::ConnProcess::Known(process)) = process {
-        process.argv = redactor.argv(&process.argv);
+        memo.argv(&mut process.argv);
     }
     for ancestor in ancestry {
-        ancestor.argv = redactor.argv(&ancestor.argv);
+        memo.argv(&mut ancestor.argv);
     }
 }
