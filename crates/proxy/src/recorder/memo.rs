@@ -231,17 +231,7 @@ mod tests {
         let mut redactor = Redactor::new();
         exchanges
             .iter()
-            .map(|headers| {
-                for (name, value) in headers {
-                    if let Some(credential) = Redactor::credential(name, value) {
-                        redactor.learn(credential);
-                    }
-                }
-                headers
-                    .iter()
-                    .map(|(n, v)| (n.clone(), redactor.header(n, v)))
-                    .collect()
-            })
+            .map(|headers| direct_with(&mut redactor, headers))
             .collect()
     }
 
