@@ -4,11 +4,10 @@
 //! timeout, or sends its head too slowly across rests, is still answered 408.
 
 use std::path::Path;
-use std::process::Stdio;
 
-use tokio::io::AsyncBufReadExt as _;
-
-use crate::support::{of_type, read_capture, Scratch, StandaloneProxy, TestPki};
+use crate::support::{
+    of_type, read_capture, spawn_printing_port, Scratch, StandaloneProxy, TestPki,
+};
 
 const UPSTREAM: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -30,22 +29,13 @@ fn have_python() -> bool {
 /// The upstream (keepalive/upstream.py) and its port.
 async fn upstream(scratch: &Scratch, pki: &TestPki) -> (tokio::process::Child, u16) {
     let (cert, key) = pki.write_server_pem(scratch.dir.path());
-    let mut child = tokio::process::Command::new("python3")
-        .arg(UPSTREAM)
-        .arg(cert)
-        .arg(key)
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("python3 runs");
-    let stdout = child.stdout.take().expect("stdout");
-    let line = tokio::io::BufReader::new(stdout)
-        .lines()
-        .next_line()
-        .await
-        .expect("read")
-        .expect("the upstream's port");
-    (child, line.trim().parse().expect("a port"))
+    spawn_printing_port(
+        tokio::process::Command::new("python3")
+            .arg(UPSTREAM)
+            .arg(cert)
+            .arg(key),
+    )
+    .await
 }
 
 /// Runs keepalive/client.py with `steps`; its lines.
@@ -103,24 +93,12 @@ async fn requests_after_a_rest_go_over_the_same_streams() {
     assert!(of_type(&records, "error").is_empty(), "{records:#?}");
 }
 
-/// The upstream and a proxy whose head timeout is 1,500 ms.
-struct HeadTimeout {
-    /// Held: the folder goes when dropped.
-    _scratch: Scratch,
-    /// Held: killed when dropped.
-    _upstream: tokio::process::Child,
-    port: u16,
-    proxy: StandaloneProxy,
-    /// The capture.
-    out: std::path::PathBuf,
-    /// phonehome's CA.
-    ca: std::path::PathBuf,
-}
-
-async fn with_head_timeout_1500ms() -> HeadTimeout {
+/// Runs keepalive/client.py with `steps` through a proxy whose head timeout is 1,500 ms; the
+/// client's lines and the capture's records once the proxy has stopped.
+async fn with_head_timeout_1500ms(steps: &[&str]) -> (Vec<String>, Vec<serde_json::Value>) {
     let scratch = Scratch::new();
     let pki = TestPki::new(scratch.dir.path());
-    let (upstream_child, port) = upstream(&scratch, &pki).await;
+    let (_upstream, port) = upstream(&scratch, &pki).await;
     let out = scratch.path("cap.jsonl");
     let extra_ca = pki.ca_pem.display().to_string();
     let proxy = StandaloneProxy::start_with(
@@ -131,14 +109,9 @@ async fn with_head_timeout_1500ms() -> HeadTimeout {
     )
     .await;
     let ca = scratch.path("ca").join("ca.pem");
-    HeadTimeout {
-        _scratch: scratch,
-        _upstream: upstream_child,
-        port,
-        proxy,
-        out,
-        ca,
-    }
+    let lines = client(&proxy, port, &ca, steps).await;
+    proxy.stop().await;
+    (lines, read_capture(&out))
 }
 
 #[tokio::test]
@@ -146,18 +119,8 @@ async fn a_resting_client_silent_past_the_head_timeout_is_answered_408() {
     if !have_python() {
         return;
     }
-    let HeadTimeout {
-        _scratch,
-        _upstream,
-        port,
-        proxy,
-        out,
-        ca,
-    } = with_head_timeout_1500ms().await;
-    let lines = client(&proxy, port, &ca, &["get", "idle"]).await;
+    let (lines, records) = with_head_timeout_1500ms(&["get", "idle"]).await;
     assert_eq!(lines, ["HTTP/1.1 200 OK 1", "HTTP/1.1 408 Request Timeout"]);
-    proxy.stop().await;
-    let records = read_capture(&out);
     let errors = of_type(&records, "error");
     assert_eq!(errors.len(), 1, "{errors:#?}");
     let message = errors[0]["message"].as_str().expect("message");
@@ -176,19 +139,9 @@ async fn a_head_dripped_across_rests_is_still_answered_408() {
     if !have_python() {
         return;
     }
-    let HeadTimeout {
-        _scratch,
-        _upstream,
-        port,
-        proxy,
-        out,
-        ca,
-    } = with_head_timeout_1500ms().await;
     // After a first request, as between the requests of a kept-alive connection.
-    let lines = client(&proxy, port, &ca, &["get", "drip"]).await;
+    let (lines, records) = with_head_timeout_1500ms(&["get", "drip"]).await;
     assert_eq!(lines, ["HTTP/1.1 200 OK 1", "HTTP/1.1 408 Request Timeout"]);
-    proxy.stop().await;
-    let records = read_capture(&out);
     assert_eq!(of_type(&records, "request").len(), 1, "{records:#?}");
     let errors = of_type(&records, "error");
     assert_eq!(errors.len(), 1, "{errors:#?}");

@@ -107,6 +107,27 @@ pub async fn run(mut cmd: tokio::process::Command) -> Ran {
     }
 }
 
+/// Starts a test server that prints the port it listens on as its first line (the Python
+/// servers under tests/it); the child, killed when dropped, and that port.
+pub async fn spawn_printing_port(
+    cmd: &mut tokio::process::Command,
+) -> (tokio::process::Child, u16) {
+    use tokio::io::AsyncBufReadExt as _;
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let line = tokio::io::BufReader::new(stdout)
+        .lines()
+        .next_line()
+        .await
+        .expect("read")
+        .expect("the server prints its port");
+    (child, line.trim().parse().expect("a port"))
+}
+
 /// Every line of a capture, parsed; panics (naming the line) on one that does not parse.
 pub fn read_capture(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

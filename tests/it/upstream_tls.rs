@@ -6,9 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use tokio::io::AsyncBufReadExt as _;
-
-use crate::support::{of_type, read_capture, run, Scratch};
+use crate::support::{of_type, read_capture, run, spawn_printing_port, Scratch};
 
 const SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/servers/tls_server.py");
 
@@ -155,27 +153,19 @@ struct Server {
 
 impl Server {
     async fn start(pem: &Pem, args: &[&str]) -> Self {
-        let mut child = tokio::process::Command::new("python3")
-            .arg(SERVER)
-            .arg("--cert")
-            .arg(&pem.cert)
-            .arg("--key")
-            .arg(&pem.key)
-            .args(args)
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("python3 runs");
-        let stdout = child.stdout.take().expect("stdout");
-        let line = tokio::io::BufReader::new(stdout)
-            .lines()
-            .next_line()
-            .await
-            .expect("read")
-            .expect("the server prints its port");
+        let (child, port) = spawn_printing_port(
+            tokio::process::Command::new("python3")
+                .arg(SERVER)
+                .arg("--cert")
+                .arg(&pem.cert)
+                .arg("--key")
+                .arg(&pem.key)
+                .args(args),
+        )
+        .await;
         Self {
             _child: child,
-            port: line.trim().parse().expect("a port"),
+            port,
         }
     }
 
