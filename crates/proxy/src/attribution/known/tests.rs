@@ -108,8 +108,8 @@ fn a_reused_pid_is_read_afresh() {
     let new = start("sleep", &["31"]);
     let pid = new.0.id();
     // The stale entry: what the old process was, kept under the new one's pid.
-    let comm = rustix::fs::open(format!("/proc/{pid}/comm"), OFlags::RDONLY, Mode::empty())
-        .expect("comm");
+    let comm =
+        rustix::fs::open(format!("/proc/{pid}/comm"), OFlags::RDONLY, Mode::empty()).expect("comm");
     let stale = Arc::new(Seen {
         pid,
         ppid: 1,
@@ -175,8 +175,8 @@ fn sockets_are_found_through_the_kept_folder() {
     let me = std::process::id();
     known.get(me).expect("running");
     for _ in 0..3 {
-        let client = std::net::TcpStream::connect(listener.local_addr().expect("bound"))
-            .expect("connect");
+        let client =
+            std::net::TcpStream::connect(listener.local_addr().expect("bound")).expect("connect");
         let inode = rustix::fs::fstat(&client).expect("fstat").st_ino;
         let link = format!("socket:[{inode}]");
         assert!(known.holds(me, link.as_bytes()).expect("readable"));
