@@ -15,6 +15,7 @@ use serde::Deserialize;
 use crate::event::SourceError;
 use crate::event::{split_url, Event};
 use crate::input;
+use crate::input::parallel::lines_inclusive;
 use crate::input::{Chunks, Progress};
 use crate::leaks::{prompt_leaks, PromptFinder, PromptLeak};
 use crate::pool::InOrder;
@@ -102,8 +103,8 @@ fn search_capture(
 
 /// The hosts of the requests in `chunk` that carried a prompt elsewhere.
 fn search_chunk(chunk: &[u8], finder: &PromptFinder) -> Vec<String> {
-    chunk
-        .split(|b| *b == b'\n')
+    lines_inclusive(chunk)
+        .map(|line| line.strip_suffix(b"\n").unwrap_or(line))
         .filter(|line| finder.line_may_match(line))
         .filter_map(|line| std::str::from_utf8(line).ok())
         .filter_map(|line| request_host(line, finder))
