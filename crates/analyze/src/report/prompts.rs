@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use phonehome_record::{BodyEncoding, RecordHead, RecordKind};
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use crate::event::SourceError;
 use crate::event::{split_url, Event};
@@ -23,13 +24,15 @@ use crate::pool::InOrder;
 /// Chunks searched ahead of the one being counted.
 const AHEAD: usize = 4;
 
-/// What the search needs of a `request` record.
+/// What the search needs of a `request` record: the URL, and the body left as its JSON text,
+/// read only when the host is not the provider's (most lines that hold the prompt are the LLM
+/// calls themselves, whose escaped bodies would cost more to read than the rest of the line).
 #[derive(Deserialize)]
 struct RequestLine<'a> {
     #[serde(borrow)]
     url: Cow<'a, str>,
     #[serde(borrow)]
-    body: Option<BodyLine<'a>>,
+    body: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -118,7 +121,14 @@ fn request_host(line: &str, finder: &PromptFinder) -> Option<String> {
     }
     let request: RequestLine = serde_json::from_str(line).ok()?;
     let (host, ..) = split_url(&request.url);
-    let body = request.body.as_ref().map(|b| (b.encoding, b.data.as_ref()));
+    if !finder.is_elsewhere(&host) {
+        return None;
+    }
+    let body = match request.body {
+        Some(raw) => Some(serde_json::from_str::<BodyLine>(raw.get()).ok()?),
+        None => None,
+    };
+    let body = body.as_ref().map(|b| (b.encoding, b.data.as_ref()));
     finder.sent_elsewhere(&host, body).then_some(host)
 }
 
@@ -133,7 +143,60 @@ fn is_request(line: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_request;
+    use super::{is_request, request_host, BodyLine, Cow, Deserialize, PromptFinder};
+    use crate::event::split_url;
+
+    /// The search as first written: the whole request, body included, read before the host
+    /// is looked at.
+    fn request_host_reading_all(line: &str, finder: &PromptFinder) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Whole<'a> {
+            #[serde(borrow)]
+            url: Cow<'a, str>,
+            #[serde(borrow)]
+            body: Option<BodyLine<'a>>,
+        }
+        if !is_request(line) {
+            return None;
+        }
+        let request: Whole = serde_json::from_str(line).ok()?;
+        let (host, ..) = split_url(&request.url);
+        let body = request.body.as_ref().map(|b| (b.encoding, b.data.as_ref()));
+        finder.sent_elsewhere(&host, body).then_some(host)
+    }
+
+    #[test]
+    fn the_host_is_looked_at_before_the_body_with_the_same_answers() {
+        let finder = PromptFinder::of("llm.test", ["fix the \"tests\"\n"].into_iter())
+            .expect("a prompt");
+        let line = |url: &str, body: &str| {
+            format!(r#"{{"type":"request","flow":1,"conn":1,"method":"POST","url":"{url}","version":"HTTP/1.1","headers":[]{body}}}"#)
+        };
+        let prompt = r#"{\"p\":\"fix the \\\"tests\\\"\\n\"}"#;
+        let utf8 = format!(r#","body":{{"size":9,"encoding":"utf8","data":"{prompt}","truncated":false}}"#);
+        let base64 = r#","body":{"size":9,"encoding":"base64","data":"AAAA","truncated":false}"#;
+        let bad = r#","body":{"size":9,"encoding":"rot13","data":"x","truncated":false}"#;
+        let cases = [
+            line("https://llm.test/v1/chat", &utf8),
+            line("https://other.test/x", &utf8),
+            line("https://Other.test:444/x", &utf8),
+            line("http://127.0.0.1:8080/x", &utf8),
+            line("https://other.test/x", base64),
+            line("https://other.test/x", bad),
+            line("https://llm.test/x", bad),
+            line("https://other.test/x", r#","body":null"#),
+            line("https://other.test/x", ""),
+            line("https://other.test/x", r#","body":{"size":9"#),
+            r#"{"type":"response","flow":1,"url":"https://other.test/x"}"#.to_owned(),
+        ];
+        let found: Vec<_> = cases.iter().map(|l| request_host(l, &finder)).collect();
+        let expected: Vec<_> = cases
+            .iter()
+            .map(|l| request_host_reading_all(l, &finder))
+            .collect();
+        assert_eq!(found, expected);
+        assert_eq!(found[1].as_deref(), Some("other.test"), "{}", cases[1]);
+    }
 
     #[test]
     fn request_lines_told_by_their_first_member_or_their_head() {
