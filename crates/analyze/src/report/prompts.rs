@@ -5,12 +5,15 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::fmt;
 use std::io::BufReader;
 use std::path::Path;
 use std::sync::Arc;
 
 use phonehome_record::{BodyEncoding, RecordHead, RecordKind};
-use serde::Deserialize;
+
+use serde::de::{Error as _, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer as _};
 use serde_json::value::RawValue;
 
 use crate::event::SourceError;
@@ -119,6 +122,11 @@ fn request_host(line: &str, finder: &PromptFinder) -> Option<String> {
     if !is_request(line) {
         return None;
     }
+    if let Some(url) = url_before_body(line) {
+        if !finder.is_elsewhere(&split_url(url).0) {
+            return None;
+        }
+    }
     let request: RequestLine = serde_json::from_str(line).ok()?;
     let (host, ..) = split_url(&request.url);
     if !finder.is_elsewhere(&host) {
@@ -130,6 +138,40 @@ fn request_host(line: &str, finder: &PromptFinder) -> Option<String> {
     };
     let body = body.as_ref().map(|b| (b.encoding, b.data.as_ref()));
     finder.sent_elsewhere(&host, body).then_some(host)
+}
+
+/// A request line's `url`, read from the members up to it only: the body that phonehome
+/// writes after it is left unread, so a line sent to the provider (most lines that hold the
+/// prompt) costs a few members. `None` when the members up to it cannot be read so (a key or
+/// the URL escaped, no `url` member): the whole line is then read.
+fn url_before_body(line: &str) -> Option<&str> {
+    let mut url = None;
+    let mut members = serde_json::Deserializer::from_str(line);
+    // The visitor stops with an error once it has the URL, which leaves the rest unread.
+    let _stopped = members.deserialize_map(UrlFirst(&mut url));
+    url
+}
+
+/// Reads an object's members until `url`, into its slot.
+struct UrlFirst<'s, 'a>(&'s mut Option<&'a str>);
+
+impl<'de> Visitor<'de> for UrlFirst<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a request record")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<&'de str>()? {
+            if key == "url" {
+                *self.0 = Some(map.next_value::<&'de str>()?);
+                return Err(A::Error::custom("the URL is read; the rest is left"));
+            }
+            map.next_value::<IgnoredAny>()?;
+        }
+        Ok(())
+    }
 }
 
 /// Whether a line is a `request` record: told by its first member where phonehome wrote
@@ -187,6 +229,17 @@ mod tests {
             line("https://other.test/x", r#","body":null"#),
             line("https://other.test/x", ""),
             line("https://other.test/x", r#","body":{"size":9"#),
+            line("https://llm.test/x", r#","url":"https://other.test/x""#),
+            line("https://other.test/x", r#","url":"https://llm.test/x""#),
+            line(r"https:\/\/other.test\/x", &utf8),
+            line(r"https:\/\/llm.test\/x", &utf8),
+            line("https://other.test/x", &utf8).replace(r#""url""#, r#""u\u0072l""#),
+            line("https://llm.test/x", &utf8).replace(r#""url""#, r#""u\u0072l""#),
+            line("https://other.test/x", &utf8).replace(r#""url":"https://other.test/x","#, ""),
+            format!(r#"{{"type":"request","flow":1,"url":7{utf8}}}"#),
+            format!(r#"{{"type":"request","flow":1,"x":{{"url":"https://llm.test/"}},"url":"https://other.test/x"{utf8}}}"#),
+            format!(r#"{{"type":"request","flow":1,"url":"https://llm.test/"{utf8},"url":"https://other.test/x"}}"#),
+            format!(r#"{{"type":"request"{utf8},"url":"https://other.test/x"}}"#),
             r#"{"type":"response","flow":1,"url":"https://other.test/x"}"#.to_owned(),
         ];
         let found: Vec<_> = cases.iter().map(|l| request_host(l, &finder)).collect();
@@ -195,7 +248,10 @@ mod tests {
             .map(|l| request_host_reading_all(l, &finder))
             .collect();
         assert_eq!(found, expected);
-        assert_eq!(found[1].as_deref(), Some("other.test"), "{}", cases[1]);
+        let hits: Vec<usize> = (0..found.len()).filter(|&i| found[i].is_some()).collect();
+        // Elsewhere with the prompt: plain, with a port, with the URL escaped, with the key
+        // escaped, after another member's nested `url`, after the body.
+        assert_eq!(hits, [1, 2, 12, 14, 18, 20], "{found:?}");
     }
 
     #[test]
