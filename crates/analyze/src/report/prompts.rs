@@ -209,13 +209,17 @@ mod tests {
 
     #[test]
     fn the_host_is_looked_at_before_the_body_with_the_same_answers() {
-        let finder = PromptFinder::of("llm.test", ["fix the \"tests\"\n"].into_iter())
-            .expect("a prompt");
+        let finder =
+            PromptFinder::of("llm.test", ["fix the \"tests\"\n"].into_iter()).expect("a prompt");
         let line = |url: &str, body: &str| {
-            format!(r#"{{"type":"request","flow":1,"conn":1,"method":"POST","url":"{url}","version":"HTTP/1.1","headers":[]{body}}}"#)
+            format!(
+                r#"{{"type":"request","flow":1,"conn":1,"method":"POST","url":"{url}","version":"HTTP/1.1","headers":[]{body}}}"#
+            )
         };
         let prompt = r#"{\"p\":\"fix the \\\"tests\\\"\\n\"}"#;
-        let utf8 = format!(r#","body":{{"size":9,"encoding":"utf8","data":"{prompt}","truncated":false}}"#);
+        let utf8 = format!(
+            r#","body":{{"size":9,"encoding":"utf8","data":"{prompt}","truncated":false}}"#
+        );
         let base64 = r#","body":{"size":9,"encoding":"base64","data":"AAAA","truncated":false}"#;
         let bad = r#","body":{"size":9,"encoding":"rot13","data":"x","truncated":false}"#;
         let cases = [
@@ -237,8 +241,12 @@ mod tests {
             line("https://llm.test/x", &utf8).replace(r#""url""#, r#""u\u0072l""#),
             line("https://other.test/x", &utf8).replace(r#""url":"https://other.test/x","#, ""),
             format!(r#"{{"type":"request","flow":1,"url":7{utf8}}}"#),
-            format!(r#"{{"type":"request","flow":1,"x":{{"url":"https://llm.test/"}},"url":"https://other.test/x"{utf8}}}"#),
-            format!(r#"{{"type":"request","flow":1,"url":"https://llm.test/"{utf8},"url":"https://other.test/x"}}"#),
+            format!(
+                r#"{{"type":"request","flow":1,"x":{{"url":"https://llm.test/"}},"url":"https://other.test/x"{utf8}}}"#
+            ),
+            format!(
+                r#"{{"type":"request","flow":1,"url":"https://llm.test/"{utf8},"url":"https://other.test/x"}}"#
+            ),
             format!(r#"{{"type":"request"{utf8},"url":"https://other.test/x"}}"#),
             r#"{"type":"response","flow":1,"url":"https://other.test/x"}"#.to_owned(),
         ];
