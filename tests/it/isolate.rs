@@ -18,11 +18,17 @@ use crate::support::{
     connect_proxy, of_type, read_capture, response_of, run, Cert, Ran, Scratch, TestPki, Upstream,
 };
 
-const HOST: &str = "host.phonehome.internal";
+pub(crate) const HOST: &str = "host.phonehome.internal";
+
+/// Why isolation cannot run on this machine (no TUN driver, user namespaces forbidden), if it
+/// cannot; the tests are then skipped with the reason printed.
+pub(crate) fn unavailable() -> Option<String> {
+    phonehome_isolate::check().err().map(|e| e.to_string())
+}
 
 /// `phonehome run --isolate --out OUT ARGS -- sh -c SCRIPT`, whose only way out is a proxy that
 /// refuses everything; returns the run, the capture and what the refusing proxy was asked for.
-async fn isolated(
+pub(crate) async fn isolated(
     scratch: &Scratch,
     args: &[&str],
     script: &str,
