@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::isolate::{isolated, unavailable, HOST};
+use crate::isolate::{isolated, HOST};
 use crate::support::{of_type, response_of, Cert, Scratch, TestPki, Upstream};
 
 /// 1 MiB and a little: many segments and windows, and a multiple of neither.
@@ -37,10 +37,7 @@ fn recorded_body(message: &Value) -> Vec<u8> {
 
 #[tokio::test]
 async fn isolate_a_body_larger_than_the_window_arrives_whole_both_ways_and_is_recorded() {
-    if let Some(reason) = unavailable() {
-        eprintln!("skipped: {reason}");
-        return;
-    }
+    crate::support::skip_without_isolation!();
     let scratch = Scratch::new();
     let pki = TestPki::new(scratch.dir.path());
     let server = Upstream::start(Some(pki.server_config(Cert::Valid, &[b"h2", b"http/1.1"]))).await;
