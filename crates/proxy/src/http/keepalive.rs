@@ -35,7 +35,7 @@ use crate::observe::Observed;
 
 /// How long a connection stays with no request in flight and no byte from its client before
 /// hyper's connection state is let go.
-pub(crate) const REST_AFTER: Duration = Duration::from_millis(250);
+pub(crate) const REST_AFTER: Duration = Duration::from_millis(100);
 
 /// The client stream as hyper's server connection reads it: header-tapped, and shared so
 /// that a 408 can still be sent after hyper gave up.
