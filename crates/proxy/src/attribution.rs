@@ -25,6 +25,7 @@ mod search;
 #[cfg(target_os = "linux")]
 mod table;
 
+pub(crate) use owner::Recent;
 pub use owner::{Attribution, Lineage};
 
 /// Looks up the owners of client sockets. One per network namespace the clients come from
