@@ -124,12 +124,17 @@ impl ConnState {
     /// the states of those phases go with it: a task's future is as big as its biggest
     /// state, and an async call keeps the values its caller handed it beside the callee's
     /// own, so a serving phase awaited in place would hold all of that for the connection's
-    /// life (bench/rss, the crowd workload).
+    /// life (bench/rss, the crowd workload). The connection is held until `serving` ends, so
+    /// its `conn` record, written when the last reference goes, counts every byte served.
     pub(crate) fn serve_apart(
-        &self,
+        self: &Arc<Self>,
         serving: impl std::future::Future<Output = ()> + Send + 'static,
     ) {
-        self.ctx.spawn(serving);
+        let conn = self.clone();
+        self.ctx.spawn(async move {
+            serving.await;
+            drop(conn);
+        });
     }
 
     /// Records a connection-level `error`.

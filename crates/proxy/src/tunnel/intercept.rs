@@ -114,7 +114,7 @@ async fn pass_through(
     buf: Vec<u8>,
     upstream: Upstream,
     target: &Target,
-    conn: &ConnState,
+    conn: &Arc<ConnState>,
     tls: TlsInfo,
 ) {
     {
