@@ -21,11 +21,13 @@ use std::sync::Arc;
 use phonehome_record::{CaptureWriter, ConnId, End, FlowId, Record, Redactor, Target};
 use tokio::sync::mpsc;
 
+mod head_text;
 mod memo;
 mod sink;
 mod summary;
 mod write_loop;
 
+pub(crate) use head_text::HeadText;
 use memo::RedactionMemo;
 pub use summary::{BlockedSummary, CaptureSummary, Failure, HostSummary};
 use write_loop::redact_record;
@@ -91,16 +93,19 @@ pub(crate) struct CapturedBody {
     pub first_data: Option<std::time::Instant>,
 }
 
-/// A request or response waiting for its body to be encoded and redacted.
+/// A request or response waiting for its body to be encoded and redacted. `head` holds its
+/// headers, appended to the record's (empty, as the engine queues it) on the writer thread.
 #[derive(Debug)]
 pub(crate) enum Pending {
     Request {
         record: phonehome_record::Request,
+        head: HeadText,
         target: Target,
         body: CapturedBody,
     },
     Response {
         record: phonehome_record::Response,
+        head: HeadText,
         body: CapturedBody,
     },
 }
@@ -279,12 +284,14 @@ impl Recorder {
     /// body's bytes released) when the recorder is full.
     pub(crate) fn pending(&self, pending: Pending) -> bool {
         let (record, body) = match &pending {
-            Pending::Request { record, body, .. } => (
-                RECORD_OVERHEAD + estimate_head(&record.url, &record.headers),
+            Pending::Request {
+                record, head, body, ..
+            } => (
+                RECORD_OVERHEAD + estimate_head(&record.url, &record.headers) + head.estimate(),
                 body,
             ),
-            Pending::Response { record, body } => (
-                RECORD_OVERHEAD + estimate_head(&record.reason, &record.headers),
+            Pending::Response { record, head, body } => (
+                RECORD_OVERHEAD + estimate_head(&record.reason, &record.headers) + head.estimate(),
                 body,
             ),
         };

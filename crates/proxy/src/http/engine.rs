@@ -17,7 +17,7 @@ use crate::connection::ConnState;
 use crate::context::BoxIo;
 use crate::dial::error::DialError;
 use crate::enforce::{self, Verdict};
-use crate::http::flow::{request_record, tee_request, tee_response};
+use crate::http::flow::{header_pairs, request_record, tee_request, tee_response};
 use crate::http::headtap::{H2Parser, Heads};
 use crate::http::keepalive;
 use crate::http::link::UpstreamLink;
@@ -98,7 +98,7 @@ pub(crate) async fn forward(
     let log = FlowLog::new(conn.recorder.clone(), conn.id, origin.target.clone());
     let mut record = request_record(&req, origin, &log, conn.id, heads);
     conn.announce(&mut record);
-    if let Some(rule) = request_denied(conn, &log, &record, req.uri().path()) {
+    if let Some(rule) = request_denied(conn, &log, &record, &req) {
         let answer = SinkAnswer::Denied { rule };
         if conn.ctx.sinkhole.denied {
             return sinkhole::answer_recorded(req, record, log, &answer, conn).await;
@@ -107,9 +107,10 @@ pub(crate) async fn forward(
     }
     let client_upgrade = is_upgrade(req.headers()).then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
+    // The record has the headers as the client sent them, the proxy's own included.
+    let body = Box::new(tee_request(body, &parts.headers, conn, log.clone(), record));
     parts.headers.remove("proxy-connection");
     parts.headers.remove(header::PROXY_AUTHORIZATION);
-    let body = Box::new(tee_request(body, &parts.headers, conn, log.clone(), record));
     let sent = link.send(Request::from_parts(parts, body));
     let answered = {
         let mut waiting = Cancelled(Some(&*log));
@@ -183,14 +184,14 @@ fn request_denied(
     conn: &ConnState,
     log: &FlowLog,
     record: &phonehome_record::Request,
-    path: &str,
+    req: &Request<Incoming>,
 ) -> Option<String> {
     let enforcer = conn.ctx.enforcer.as_ref()?;
     let Verdict::Deny { rule, enforced } = enforcer.request(
         &log.target,
         &record.method,
-        path,
-        &record.headers,
+        req.uri().path(),
+        &header_pairs(req.headers()),
         &conn.connecting,
     ) else {
         return None;

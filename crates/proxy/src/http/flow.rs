@@ -16,8 +16,10 @@ use crate::http::idle::IdleBody;
 use crate::http::link::Origin;
 use crate::http::responses::RespBody;
 use crate::http::tee::{FlowLog, Outcome, TeeBody};
+use crate::recorder::HeadText;
 
-/// The `request` record of `req`, without its body (the tee adds it).
+/// The `request` record of `req`, without its headers and body: the tee hands both to the
+/// recorder, which writes them into the record on its thread.
 pub(crate) fn request_record(
     req: &Request<Incoming>,
     origin: &Origin,
@@ -32,7 +34,7 @@ pub(crate) fn request_record(
         method: req.method().to_string(),
         url: absolute_url(req, origin),
         version: version_name(req.version()).to_owned(),
-        headers: header_pairs(req.headers()),
+        headers: Vec::new(),
         raw_header_names: heads
             .and_then(|h| raw_header_names(req, h))
             .unwrap_or_default(),
@@ -57,7 +59,8 @@ fn raw_header_names(req: &Request<Incoming>, heads: &Heads) -> Option<Vec<String
     take_names(heads, req.method().as_str(), &target, !http2)
 }
 
-/// The request body, teed: the `request` record is written when it ends.
+/// The request body, teed: the `request` record is written when it ends, with `headers` as
+/// they are now (the engine removes the proxy's own headers only afterwards).
 pub(crate) fn tee_request(
     body: Incoming,
     headers: &HeaderMap,
@@ -65,6 +68,7 @@ pub(crate) fn tee_request(
     log: Arc<FlowLog>,
     record: phonehome_record::Request,
 ) -> TeeBody<Incoming> {
+    let head = HeadText::new(headers);
     TeeBody::new(
         body,
         conn.recorder.clone(),
@@ -73,7 +77,7 @@ pub(crate) fn tee_request(
             if let Outcome::Failed(message) = outcome {
                 log.error(Phase::ClientHttp, format!("request body failed: {message}"));
             }
-            log.request_done(record, captured);
+            log.request_done(record, head, captured);
         },
     )
 }
@@ -92,13 +96,14 @@ pub(crate) fn tee_response(
         status: response.status().as_u16(),
         reason: reason(&response),
         version: version_name(response.version()).to_owned(),
-        headers: header_pairs(response.headers()),
+        headers: Vec::new(),
         body: None,
         ttfb_ms,
         first_byte_ms: None,
         duration_ms: 0,
     };
     let (parts, body) = response.into_parts();
+    let head = HeadText::new(&parts.headers);
     let body = TeeBody::new(
         IdleBody::new(body, conn.ctx.idle_timeout),
         conn.recorder.clone(),
@@ -131,7 +136,7 @@ pub(crate) fn tee_response(
                 let since = at.saturating_duration_since(log.started);
                 u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
             });
-            log.response_done(record, captured);
+            log.response_done(record, head, captured);
         },
     );
     Response::from_parts(parts, Either::Left(body))

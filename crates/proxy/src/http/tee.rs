@@ -11,7 +11,7 @@ use hyper::body::{Body, Frame, SizeHint};
 use phonehome_record::{ConnId, ErrorRecord, FlowId, Phase, Record, Target};
 
 use crate::http::idle::BodyError;
-use crate::recorder::{CapturedBody, Pending, Recorder};
+use crate::recorder::{CapturedBody, HeadText, Pending, Recorder};
 
 /// How a body stream ended.
 #[derive(Debug)]
@@ -210,10 +210,16 @@ impl FlowLog {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn request_done(&self, record: phonehome_record::Request, body: CapturedBody) {
+    pub(crate) fn request_done(
+        &self,
+        record: phonehome_record::Request,
+        head: HeadText,
+        body: CapturedBody,
+    ) {
         let mut state = self.lock();
         let queued = self.recorder.pending(Pending::Request {
             record,
+            head,
             target: self.target.clone(),
             body,
         });
@@ -228,9 +234,14 @@ impl FlowLog {
         }
     }
 
-    pub(crate) fn response_done(&self, record: phonehome_record::Response, body: CapturedBody) {
+    pub(crate) fn response_done(
+        &self,
+        record: phonehome_record::Response,
+        head: HeadText,
+        body: CapturedBody,
+    ) {
         let mut state = self.lock();
-        let pending = Pending::Response { record, body };
+        let pending = Pending::Response { record, head, body };
         if state.request_dropped {
             self.recorder.drop_pending(&pending);
         } else if state.request_written {

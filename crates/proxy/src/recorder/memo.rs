@@ -10,7 +10,10 @@
 //! a credential (its answers may change then), when more than [`MAX_ENTRIES`] values are held,
 //! and when the command lines held pass [`MAX_ARGV_BYTES`].
 
-use std::collections::HashMap;
+// foldhash, not std's SipHash: the memo hashes every header value and URL of every exchange
+// (BENCHMARKS.md, "CPU per keep-alive request (issue 24, second day)"); its seed is random per
+// process, and MAX_ENTRIES bounds what a crafted set of values could cost.
+use foldhash::{HashMap, HashMapExt as _};
 
 use phonehome_record::{Headers, Redactor};
 

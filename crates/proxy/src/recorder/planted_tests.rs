@@ -111,6 +111,7 @@ fn request(flow: u64, url: String, headers: Vec<(String, String)>, body: &[u8]) 
             process: None,
             ancestry: Vec::new(),
         },
+        head: super::HeadText::default(),
         target: Target {
             host: "h.test".into(),
             port: 80,
@@ -160,6 +161,10 @@ fn write_capture(path: &std::path::Path, records: Vec<Pending>, frames: Vec<Reco
     };
     let (recorder, task) = Recorder::start(writer, header(), options).expect("recorder");
     for pending in records {
+        // As the tee does: a body's bytes are reserved before its record is queued (the
+        // writer releases both; without this the count of bytes held would wrap below zero).
+        let (Pending::Request { body, .. } | Pending::Response { body, .. }) = &pending;
+        assert!(recorder.reserve(body.bytes.len()), "within the budget");
         recorder.pending(pending);
     }
     for frame in frames {

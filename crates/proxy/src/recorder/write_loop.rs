@@ -118,17 +118,24 @@ impl Writer<'_> {
         match pending {
             Pending::Request {
                 mut record,
+                head,
                 target,
                 body,
             } => {
                 self.summary.hosts.entry(target.host).or_default().requests += 1;
+                head.append_to(&mut record.headers);
                 memo.headers(&mut record.headers);
                 memo.url(&mut record.url);
                 redact_process(record.process.as_deref_mut(), &mut record.ancestry, memo);
                 record.body = encode(body, memo.redactor(), limit);
                 Record::Request(record)
             }
-            Pending::Response { mut record, body } => {
+            Pending::Response {
+                mut record,
+                head,
+                body,
+            } => {
+                head.append_to(&mut record.headers);
                 memo.headers(&mut record.headers);
                 record.body = encode(body, memo.redactor(), limit);
                 Record::Response(record)
