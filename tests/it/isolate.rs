@@ -18,11 +18,11 @@ use crate::support::{
     connect_proxy, of_type, read_capture, response_of, run, Cert, Ran, Scratch, TestPki, Upstream,
 };
 
-const HOST: &str = "host.phonehome.internal";
+pub(crate) const HOST: &str = "host.phonehome.internal";
 
 /// `phonehome run --isolate --out OUT ARGS -- sh -c SCRIPT`, whose only way out is a proxy that
 /// refuses everything; returns the run, the capture and what the refusing proxy was asked for.
-async fn isolated(
+pub(crate) async fn isolated(
     scratch: &Scratch,
     args: &[&str],
     script: &str,
@@ -91,6 +91,7 @@ fn dns_records<'a>(records: &'a [Value], query: &str) -> Vec<&'a Value> {
 
 #[tokio::test]
 async fn isolate_curl_ignoring_the_proxy_variables_is_intercepted_with_its_dns_query() {
+    crate::support::skip_without_isolation!();
     let scratch = Scratch::new();
     let pki = TestPki::new(scratch.dir.path());
     let server = Upstream::start(Some(pki.server_config(Cert::Valid, &[b"h2", b"http/1.1"]))).await;
@@ -154,6 +155,7 @@ async fn isolate_curl_ignoring_the_proxy_variables_is_intercepted_with_its_dns_q
 
 #[tokio::test]
 async fn isolate_a_raw_socket_client_is_recorded_as_a_conn() {
+    crate::support::skip_without_isolation!();
     let scratch = Scratch::new();
     let (echo, accepted) = echo_server().await;
     // By address, no DNS: the gateway is the host's loopback.
@@ -183,6 +185,7 @@ s.close()
 
 #[tokio::test]
 async fn isolate_a_program_that_resolves_names_itself_is_attributed_to_the_name() {
+    crate::support::skip_without_isolation!();
     let scratch = Scratch::new();
     let server = Upstream::start(None).await;
     // getaddrinfo, then a plain socket to the address it gave: no proxy, no name on the wire
@@ -222,6 +225,7 @@ print(s.recv(4096).decode().splitlines()[0])
 
 #[tokio::test]
 async fn isolate_udp_other_than_dns_is_blocked_and_recorded_once() {
+    crate::support::skip_without_isolation!();
     let scratch = Scratch::new();
     // Three QUIC-sized datagrams to a name's port 443, then DNS over TCP to an arbitrary server
     // address (phonehome answers every port 53).
@@ -270,6 +274,7 @@ print(r[-4:] == bytes([10, 0, 2, 2]))
 /// and the connection to it is intercepted and answered 403. Nothing leaves.
 #[tokio::test]
 async fn isolate_a_denied_program_that_ignores_the_proxy_is_sinkholed() {
+    crate::support::skip_without_isolation!();
     let scratch = Scratch::new();
     let script = "env -u SSL_CERT_FILE -u CURL_CA_BUNDLE curl -sS --noproxy '*' \
                   -d payload=abc -o /dev/null -w '%{http_code}' https://blocked.example/secret-path";
@@ -298,6 +303,7 @@ async fn isolate_a_denied_program_that_ignores_the_proxy_is_sinkholed() {
 /// name the process, read from the namespace's own socket tables.
 #[tokio::test]
 async fn isolate_connections_name_their_process() {
+    crate::support::skip_without_isolation!();
     let scratch = Scratch::new();
     let server = Upstream::start(None).await;
     let script = format!(
@@ -326,6 +332,7 @@ async fn isolate_connections_name_their_process() {
 /// Malformed DNS messages, over UDP and TCP, get no answer and break nothing.
 #[tokio::test]
 async fn isolate_malformed_dns_is_ignored_and_dns_goes_on() {
+    crate::support::skip_without_isolation!();
     let scratch = Scratch::new();
     let code = format!(
         r#"import socket, struct
@@ -357,6 +364,7 @@ print(socket.getaddrinfo("{HOST}", 80, socket.AF_INET)[0][4][0])
 
 #[tokio::test]
 async fn isolate_offline_lets_nothing_leave_whatever_the_program_does() {
+    crate::support::skip_without_isolation!();
     let scratch = Scratch::new();
     let code = r#"import socket
 s = socket.create_connection(("192.0.2.10", 443), timeout=5)
@@ -432,6 +440,7 @@ u.sendto(b"x", ("192.0.2.10", 443))
 
 #[tokio::test]
 async fn isolate_the_hosts_loopback_is_reachable_only_with_the_option() {
+    crate::support::skip_without_isolation!();
     let scratch = Scratch::new();
     let (echo, accepted) = echo_server().await;
     let code = format!(
@@ -468,6 +477,7 @@ for addr in [("10.0.2.2", {port}), ("127.0.0.1", {port})]:
 
 #[tokio::test]
 async fn isolate_a_command_that_cannot_start_exits_127() {
+    crate::support::skip_without_isolation!();
     let scratch = Scratch::new();
     let out = scratch.path("missing.jsonl");
     let mut cmd = scratch.run_prefix(&out, None);
@@ -486,6 +496,7 @@ async fn isolate_a_command_that_cannot_start_exits_127() {
 /// starts nothing.
 #[tokio::test]
 async fn isolate_without_the_privileges_is_a_clear_error_and_starts_nothing() {
+    crate::support::skip_without_isolation!();
     let scratch = Scratch::new();
     let out = scratch.path("never.jsonl");
     let marker = scratch.path("marker");
@@ -524,6 +535,7 @@ async fn isolate_without_the_privileges_is_a_clear_error_and_starts_nothing() {
 /// (Run as root, the test drops to `nobody` with setpriv; otherwise it already is a normal user.)
 #[tokio::test]
 async fn isolate_works_as_a_normal_user() {
+    crate::support::skip_without_isolation!();
     let scratch = Scratch::new();
     let server = Upstream::start(None).await;
     let root = nix::unistd::geteuid().is_root();

@@ -59,6 +59,7 @@ async fn kill_9_of_phonehome_ends_the_command() {
 
 #[tokio::test]
 async fn kill_9_of_phonehome_ends_the_isolated_command() {
+    crate::support::skip_without_isolation!();
     kill_9_ends_the_command(&["--isolate"]).await;
 }
 

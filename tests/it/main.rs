@@ -23,6 +23,7 @@ mod fixtures;
 mod fuzz_inputs;
 mod idle_timeout;
 mod isolate;
+mod isolate_bulk;
 mod keepalive;
 mod launch;
 mod lifetime;

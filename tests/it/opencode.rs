@@ -257,6 +257,7 @@ fn attempted_hosts(records: &[serde_json::Value]) -> std::collections::BTreeSet<
 
 #[tokio::test]
 async fn opencode_under_isolate_gives_the_hosts_of_plain_run_and_any_that_bypassed_it() {
+    crate::support::skip_without_isolation!();
     let plain = run_opencode("observe").await;
     plain.assert_answered();
     let isolated = run_opencode_with("observe", &["--isolate"]).await;

@@ -566,3 +566,20 @@ impl StandaloneProxy {
         tcp
     }
 }
+
+/// Why `run --isolate` cannot run on this machine (no TUN driver, user namespaces forbidden),
+/// if it cannot.
+pub fn isolation_unavailable() -> Option<String> {
+    phonehome_isolate::check().err().map(|e| e.to_string())
+}
+
+/// Returns from an isolation test, printing why, where isolation cannot run on this machine.
+macro_rules! skip_without_isolation {
+    () => {
+        if let Some(reason) = crate::support::isolation_unavailable() {
+            eprintln!("skipped: {reason}");
+            return;
+        }
+    };
+}
+pub(crate) use skip_without_isolation;

@@ -472,10 +472,16 @@ impl PromptFinder {
         self.line_probes.iter().any(|p| p.find(line).is_some())
     }
 
+    /// Whether `host` is elsewhere than the provider (and not loopback): where a prompt is a
+    /// leak.
+    pub(crate) fn is_elsewhere(&self, host: &str) -> bool {
+        self.provider != host && !is_loopback(host)
+    }
+
     /// Whether a request to `host` with this body sent a prompt elsewhere than to the
     /// provider.
     pub(crate) fn sent_elsewhere(&self, host: &str, body: Option<(BodyEncoding, &str)>) -> bool {
-        if self.provider == host || is_loopback(host) {
+        if !self.is_elsewhere(host) {
             return false;
         }
         let Some((BodyEncoding::Utf8, data)) = body else {

@@ -79,7 +79,9 @@ pub const DEVICE: &str = "phonehome0";
 /// The TUN device's MTU in bytes. Larger than Ethernet's, so that bulk transfers cross the
 /// userspace stack in fewer packets (nothing leaves the machine with this MTU). Measured with
 /// bench/download: 1500 gave about 150 MB/s, 16384 about 350 MB/s; 65000 stalled downloads
-/// in ipstack 1.0.
+/// in ipstack 1.0, and so did 32768 and 65535 when tried again (a 1 GiB download stopped
+/// after 80 KB and 250 MB). ipstack offers no window scaling, so the client's window is at
+/// most 64 KiB whatever the MTU: four segments of this size.
 pub const MTU: u16 = 16_384;
 /// Bytes the userspace stack sends before waiting for the client's acknowledgement. ipstack's
 /// default, 16 KiB, stalled some 1 GiB downloads for good; 256 KiB completed every one tried.

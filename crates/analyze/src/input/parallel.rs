@@ -302,6 +302,23 @@ fn last_newline(bytes: &[u8]) -> Option<usize> {
     memchr::memrchr(b'\n', bytes)
 }
 
+/// The lines of `chunk`, each with its newline (the last one may lack it), as
+/// `chunk.split_inclusive(|b| *b == b'\n')` gives them (no empty line after a last newline),
+/// found with `memchr` rather than byte by byte.
+pub(crate) fn lines_inclusive(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut start = 0;
+    let mut newlines = memchr::memchr_iter(b'\n', chunk);
+    std::iter::from_fn(move || {
+        let end = newlines.next().map_or(chunk.len(), |i| i + 1);
+        if start >= end {
+            return None;
+        }
+        let line = &chunk[start..end];
+        start = end;
+        Some(line)
+    })
+}
+
 /// Lines in a chunk: its newlines, and a last line without one.
 fn line_count(chunk: &[u8]) -> usize {
     let newlines = memchr::memchr_iter(b'\n', chunk).count();
@@ -315,7 +332,7 @@ fn parse_chunk<T: Prepare>(chunk: Vec<u8>, first_line: usize) -> Vec<Parsed<T>> 
         return parse_long_line(chunk, first_line).into_iter().collect();
     }
     let mut out = Vec::with_capacity(line_count(&chunk));
-    for (i, raw) in chunk.split_inclusive(|b| *b == b'\n').enumerate() {
+    for (i, raw) in lines_inclusive(&chunk).enumerate() {
         let line = first_line + i;
         let torn = !raw.ends_with(b"\n");
         let parsed = match std::str::from_utf8(raw) {

@@ -107,3 +107,15 @@ proptest! {
         prop_assert_eq!(parallel, sequential);
     }
 }
+
+proptest! {
+    #[test]
+    fn lines_split_as_split_inclusive_does(bytes in proptest::collection::vec(
+        prop_oneof![Just(b'\n'), Just(b'\r'), any::<u8>()],
+        0..200,
+    )) {
+        let found: Vec<&[u8]> = lines_inclusive(&bytes).collect();
+        let expected: Vec<&[u8]> = bytes.split_inclusive(|b| *b == b'\n').collect();
+        prop_assert_eq!(found, expected);
+    }
+}

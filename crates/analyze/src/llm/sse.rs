@@ -115,7 +115,8 @@ fn lines(text: &str) -> impl Iterator<Item = &str> {
         if rest.is_empty() {
             return None;
         }
-        let end = rest.find(['\r', '\n']).unwrap_or(rest.len());
+        // Both endings are ASCII, so a byte search finds them on character boundaries.
+        let end = memchr::memchr2(b'\r', b'\n', rest.as_bytes()).unwrap_or(rest.len());
         let line = &rest[..end];
         let after = &rest[end..];
         rest = if let Some(r) = after.strip_prefix("\r\n") {
@@ -199,6 +200,32 @@ mod tests {
     fn event_type_resets_after_dispatch() {
         let sse = parse("event: error\ndata: e\n\ndata: m\n\n");
         assert_eq!(sse.events, vec![ev("error", "e"), ev("message", "m")]);
+    }
+
+    /// `lines` as first written: the ending found as a `char` pattern.
+    fn lines_by_char(text: &str) -> Vec<&str> {
+        let mut rest = text;
+        let mut out = Vec::new();
+        while !rest.is_empty() {
+            let end = rest.find(['\r', '\n']).unwrap_or(rest.len());
+            out.push(&rest[..end]);
+            let after = &rest[end..];
+            rest = match after.strip_prefix("\r\n") {
+                Some(r) => r,
+                None if after.is_empty() => after,
+                None => &after[1..],
+            };
+        }
+        out
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn lines_end_where_the_char_search_ends_them(
+            text in "(data: |é|\r|\n|\r\n|x|\u{2028}|\u{feff}){0,40}"
+        ) {
+            proptest::prop_assert_eq!(lines(&text).collect::<Vec<_>>(), lines_by_char(&text));
+        }
     }
 
     #[test]
