@@ -25,6 +25,7 @@ mod search;
 #[cfg(target_os = "linux")]
 mod table;
 
+pub(crate) use owner::Recent;
 pub use owner::{Attribution, Lineage};
 
 /// Looks up the owners of client sockets. One per network namespace the clients come from
@@ -35,7 +36,8 @@ pub use owner::{Attribution, Lineage};
 /// last client sockets (an agent opens many connections), then the command's descendants
 /// (newest first), then every process (newest first). What was read of a process (`stat`,
 /// `exe`, `cmdline`) is kept while that same process runs, told by a pidfd held on it, and
-/// confirmed on every use (its name and executable read again): neither a reused PID, nor a
+/// confirmed on every use (one read of its `environ`, held open, which reads nothing after an
+/// `exec`; else its name and executable read again): neither a reused PID, nor a
 /// parent that exited, nor an `exec` is answered from the cache. A process seen before keeps
 /// its `fd` folder open and the numbers its sockets were found at, read first.
 #[derive(Debug)]

@@ -52,7 +52,7 @@ pub(crate) struct ConnState {
     /// Whether the client socket belongs to a process outside the command's tree (`run`).
     pub outsider: bool,
     /// Who owned the client socket at accept, for the `conn` record.
-    attribution: Mutex<Option<Attribution>>,
+    attribution: Mutex<Option<Arc<Attribution>>>,
     /// That owner as the policy's process rules see it.
     pub connecting: phonehome_policy::Connecting,
     /// Whether a `request` record carried the attribution already (the first one does).
@@ -117,6 +117,19 @@ impl ConnState {
             record.process = Some(Box::new(a.process.clone()));
             record.ancestry = a.ancestry.clone();
         }
+    }
+
+    /// Runs the phase that serves this connection, which lasts as long as the connection,
+    /// on a task of its own. The task that sniffed, dialled and shook hands then ends, and
+    /// the states of those phases go with it: a task's future is as big as its biggest
+    /// state, and an async call keeps the values its caller handed it beside the callee's
+    /// own, so a serving phase awaited in place would hold all of that for the connection's
+    /// life (bench/rss, the crowd workload).
+    pub(crate) fn serve_apart(
+        &self,
+        serving: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        self.ctx.spawn(serving);
     }
 
     /// Records a connection-level `error`.
@@ -193,7 +206,7 @@ impl Drop for ConnState {
             sinkhole: info.sinkhole,
             first_bytes: info.first_bytes,
             process: attribution.as_ref().map(|a| Box::new(a.process.clone())),
-            ancestry: attribution.map(|a| a.ancestry).unwrap_or_default(),
+            ancestry: attribution.map(|a| a.ancestry.clone()).unwrap_or_default(),
         }));
     }
 }
@@ -256,7 +269,7 @@ impl ConnState {
             outsider: attribution
                 .as_ref()
                 .is_some_and(|a| a.lineage == Lineage::Outsider),
-            connecting: connecting(attribution.as_ref()),
+            connecting: connecting(attribution.as_deref()),
             attribution: Mutex::new(attribution),
             announced: std::sync::atomic::AtomicBool::new(false),
             deferred: Mutex::new(None),

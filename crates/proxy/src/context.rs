@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::attribution::{Attribution, Attributor};
+use crate::attribution::{Attribution, Attributor, Recent};
 use crate::config::ProxyConfig;
 use crate::dial::dialer::{basic_authorization, Dialer};
 use crate::enforce::Enforcer;
@@ -43,6 +43,8 @@ pub(crate) struct Context {
     pub proxy_authorization: Option<String>,
     /// Who owns each client socket; `None` with `--no-attribution`, or until it is set up.
     attributor: Mutex<Option<Arc<Attributor>>>,
+    /// The last connections' owners, shared by the connections they describe.
+    attributions: Recent,
     /// How long a sinkholed tunnel, or a client that has started its first bytes, waits for
     /// the client's next bytes.
     pub sinkhole_wait: Duration,
@@ -78,6 +80,7 @@ impl Context {
             head_timeout: config.head_timeout,
             server_configs: Mutex::new(HashMap::new()),
             attributor: Mutex::new(None),
+            attributions: Recent::default(),
         }
     }
 
@@ -88,14 +91,19 @@ impl Context {
 
     /// The owner of the client socket `client`, connected to `server`: `None` when attribution
     /// is off. Blocking (a netlink request and reads in `/proc`, microseconds): called once
-    /// per connection, at accept, while the client waits for phonehome.
-    pub(crate) fn attribute(&self, client: SocketAddr, server: SocketAddr) -> Option<Attribution> {
+    /// per connection, at accept, while the client waits for phonehome. Shared with the
+    /// other open connections of the same owner.
+    pub(crate) fn attribute(
+        &self,
+        client: SocketAddr,
+        server: SocketAddr,
+    ) -> Option<Arc<Attribution>> {
         let attributor = self
             .attributor
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()?;
-        Some(attributor.lookup(client, server))
+        Some(self.attributions.share(attributor.lookup(client, server)))
     }
 
     /// Runs `task` until it ends or the proxy shuts down, tracked for the drain.

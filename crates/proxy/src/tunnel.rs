@@ -46,7 +46,7 @@ pub(crate) async fn tunnel(
 ) {
     let wait = conn.ctx.sinkhole_wait;
     // Boxed, as every phase before serving: a task's future is as big as its biggest state,
-    // and it is held as long as the connection.
+    // so each phase's state is allocated only while that phase waits on the network.
     let first = match &upstream {
         Upstream::Dialed(dialed) => {
             Box::pin(first_speaker(&mut client, &dialed.stream, wait)).await
@@ -65,7 +65,9 @@ pub(crate) async fn tunnel(
     };
     match (first, upstream) {
         (First::Client(first), upstream) => dispatch(client, first, upstream, target, conn).await,
-        (First::Upstream, Upstream::Dialed(dialed)) => relay(client, dialed.stream).await,
+        (First::Upstream, Upstream::Dialed(dialed)) => {
+            conn.serve_apart(relay(client, dialed.stream));
+        }
         (_, _) => {
             let message = format!(
                 "sinkhole: the client sent nothing within {} s",
@@ -114,7 +116,7 @@ async fn dispatch(
         }
         FirstBytes::Other => match upstream {
             Upstream::Dialed(dialed) => {
-                relay(Box::new(Prefixed::new(first, client)), dialed.stream).await;
+                conn.serve_apart(relay(Box::new(Prefixed::new(first, client)), dialed.stream));
             }
             Upstream::Sink(_) => {
                 // Not TLS, not HTTP: nothing phonehome can answer. Closed, its size recorded.
@@ -147,5 +149,6 @@ async fn serve_http(
             }
         }
     };
-    engine::serve(client, h2, route, conn).await;
+    conn.clone()
+        .serve_apart(engine::serve(client, h2, route, conn));
 }

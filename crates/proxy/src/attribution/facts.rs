@@ -15,7 +15,14 @@ pub(super) struct ProcStat {
     pub start: u64,
     /// The kernel's short name (`comm`).
     pub comm: String,
+    /// Whether it was forked and has not run `exec` since (`PF_FORKNOEXEC` in its flags): a
+    /// copy of its parent, which may still share its parent's memory (`vfork`).
+    pub fork_no_exec: bool,
 }
+
+/// `PF_FORKNOEXEC` in `/proc/<pid>/stat`'s flags (`include/linux/sched.h`; `proc(5)`): set by
+/// `fork`, cleared by `exec`.
+const PF_FORKNOEXEC: u32 = 0x0000_0040;
 
 /// Opens `/proc/<pid>`. The handle stays on that process: reads through it fail once it has
 /// exited, even if its pid is reused.
@@ -36,6 +43,7 @@ pub(super) fn stat(process: &Process) -> ProcResult<ProcStat> {
         ppid: u32::try_from(stat.ppid).unwrap_or(0),
         start: stat.starttime,
         comm: stat.comm,
+        fork_no_exec: stat.flags & PF_FORKNOEXEC != 0,
     })
 }
 

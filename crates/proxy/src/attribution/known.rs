@@ -6,13 +6,15 @@
 //! not to a number: it polls readable once that process has exited, so an entry is answered
 //! only while the process it was read from still runs. That is what the start time told
 //! before, without reading `stat` (the costliest file of `/proc/<pid>`): a reused pid, or an
-//! exited parent whose children were re-parented, is read afresh. Each use also re-reads the
-//! two facts an `exec` changes (the executable's path and the name, `comm`, the latter from a
-//! file held open), so a process that ran another program is read afresh too. The parent
-//! (`ppid`) is kept: it changes only when the parent exits, which its own entry tells.
+//! exited parent whose children were re-parented, is read afresh. Each use also tells whether
+//! the process ran `exec` since it was read (see [`ExecWatch`]), so a process that ran another
+//! program is read afresh too. The parent (`ppid`) is kept: it changes only when the parent
+//! exits, which its own entry tells.
 //!
 //! Reads are confirmed after they are made: an entry is kept only when its pidfd, opened
-//! before the reads, is still not readable after them (the reads were of that process).
+//! before the reads, is still not readable after them (the reads were of that process). The
+//! pidfds of a whole chain of parents can be polled together, once, after the chain is read
+//! ([`Polls::deferred`]).
 
 use std::collections::HashMap;
 use std::io;
@@ -26,8 +28,9 @@ use rustix::process::{Pid, PidfdFlags};
 use super::descriptors::{self, Descriptors};
 use super::facts::{self, Facts};
 
-/// Processes kept at most. Each holds two descriptors (its pidfd and its `comm` file), three
-/// once its sockets were searched (its `fd` folder): at most 96 of phonehome's descriptors.
+/// Processes kept at most. Each holds two descriptors (its pidfd and its `environ` or `comm`
+/// file), three once its sockets were searched (its `fd` folder): at most 96 of phonehome's
+/// descriptors.
 const CACHE_LIMIT: usize = 32;
 /// Bytes of a `comm` read at most (the kernel's limit is 16 with the newline).
 const COMM_MAX: usize = 64;
@@ -55,8 +58,62 @@ pub(super) struct Seen {
 #[derive(Debug)]
 struct Hold {
     pidfd: OwnedFd,
-    comm: OwnedFd,
+    exec: ExecWatch,
     descriptors: Mutex<Descriptors>,
+}
+
+/// How an entry tells that its process ran `exec` since it was read.
+#[derive(Debug)]
+enum ExecWatch {
+    /// Its `/proc/<pid>/environ`, held open. The file stays on the memory the process had
+    /// when it was opened, and reads nothing once that memory is let go, which `exec` does
+    /// (and exit): `environ_read` in the kernel's `fs/proc/base.c` reads only while
+    /// `mmget_not_zero` holds. One read of one byte, about 1.5 µs here.
+    Environ(OwnedFd),
+    /// Its `comm` file, held open, and its `exe` link, read again and compared (about 3.3 µs):
+    /// for a process whose `environ` cannot be read (another user's) or is empty, and for one
+    /// that has not run `exec` since its `fork`, whose memory may be its parent's (`vfork`),
+    /// which outlives its own `exec`.
+    NameAndExe(OwnedFd),
+}
+
+/// How the pidfds of the entries answered by [`Known::get_with`] are polled: each at once, or
+/// all together by [`Polls::running`] once the caller has read all it needs.
+#[derive(Debug)]
+pub(super) struct Polls {
+    deferred: bool,
+    /// Kept entries answered without their pidfd polled yet.
+    pending: Vec<Arc<Seen>>,
+}
+
+impl Polls {
+    /// Each entry polled as it is answered.
+    pub(super) fn each() -> Self {
+        Polls {
+            deferred: false,
+            pending: Vec::new(),
+        }
+    }
+
+    /// Entries polled later, all in one `poll(2)`, by [`Polls::running`]; what was answered
+    /// is true only if that returns true.
+    pub(super) fn deferred() -> Self {
+        Polls {
+            deferred: true,
+            pending: Vec::with_capacity(16),
+        }
+    }
+
+    /// Whether every process answered from the cache without a poll still runs.
+    pub(super) fn running(&self) -> bool {
+        let mut fds: Vec<PollFd<'_>> = self
+            .pending
+            .iter()
+            .filter_map(|seen| seen.hold.as_ref())
+            .map(|hold| PollFd::new(&hold.pidfd, PollFlags::IN))
+            .collect();
+        fds.is_empty() || none_readable(&mut fds)
+    }
 }
 
 /// The processes seen before, by pid.
@@ -77,10 +134,24 @@ impl Known {
 
     /// Process `pid` as it is now: its entry when confirmed, else read afresh (and kept);
     /// `None` when it is gone.
+    #[cfg(test)]
     pub(super) fn get(&self, pid: u32) -> Option<Arc<Seen>> {
+        self.get_with(pid, &mut Polls::each())
+    }
+
+    /// Process `pid` as it is now: its entry when it has not run `exec` and, unless `polls`
+    /// defers it, still runs; else read afresh (and kept). `None` when it is gone.
+    pub(super) fn get_with(&self, pid: u32, polls: &mut Polls) -> Option<Arc<Seen>> {
         if let Some(seen) = self.cached(pid) {
-            if seen.confirmed() {
-                return Some(seen);
+            if seen.unchanged() {
+                if !polls.deferred {
+                    if seen.hold.as_ref().is_some_and(|h| running(&h.pidfd)) {
+                        return Some(seen);
+                    }
+                } else {
+                    polls.pending.push(seen.clone());
+                    return Some(seen);
+                }
             }
             self.drop_entry(pid);
         }
@@ -169,14 +240,22 @@ impl Known {
 }
 
 impl Seen {
-    /// Whether the entry still describes its process: the process has not exited, and runs
-    /// the same program under the same name.
-    fn confirmed(&self) -> bool {
+    /// Whether the entry still describes its process: it runs the same program as when it
+    /// was read. Whether the process still runs is its pidfd's to tell, polled after this.
+    fn unchanged(&self) -> bool {
         let Some(hold) = &self.hold else {
             return false;
         };
+        match &hold.exec {
+            ExecWatch::Environ(environ) => reads_some(environ),
+            ExecWatch::NameAndExe(comm) => self.same_name_and_exe(comm),
+        }
+    }
+
+    /// Whether the name (`comm`, read through `comm`) and the executable are as read.
+    fn same_name_and_exe(&self, comm: &OwnedFd) -> bool {
         let mut buf = [0u8; COMM_MAX];
-        let comm_now = match rustix::io::pread(&hold.comm, &mut buf[..], 0) {
+        let comm_now = match rustix::io::pread(comm, &mut buf[..], 0) {
             Ok(n) => buf[..n].strip_suffix(b"\n").unwrap_or(&buf[..n]),
             Err(_) => return false,
         };
@@ -190,13 +269,11 @@ impl Seen {
             &mut path[..],
         )
         .ok();
-        let same_exe = match (exe_now, &self.exe) {
+        match (exe_now, &self.exe) {
             (Some(n), Some(exe)) => String::from_utf8_lossy(&path[..n]) == exe.as_str(),
             (None, None) => true,
             _ => false,
-        };
-        // Last: the reads above were of this process only if it still runs now.
-        same_exe && running(&hold.pidfd)
+        }
     }
 }
 
@@ -205,19 +282,25 @@ impl Seen {
 fn read(facts: &Facts, pid: u32, pidfd: Option<OwnedFd>) -> Option<Seen> {
     let process = facts::open(pid).ok()?;
     let stat = facts::stat(&process).ok()?;
+    // Opened before the reads it vouches for: an `exec` during them empties it.
+    let environ = (pidfd.is_some() && !stat.fork_no_exec)
+        .then(|| open_in(pid, "environ"))
+        .flatten();
     let exe = facts::exe(&process).ok();
     let argv = process.cmdline().ok();
-    let comm = rustix::fs::open(
-        format!("/proc/{pid}/comm"),
-        OFlags::RDONLY | OFlags::CLOEXEC,
-        Mode::empty(),
-    )
-    .ok();
+    let exec = match environ {
+        Some(environ) if reads_some(&environ) => Some(ExecWatch::Environ(environ)),
+        _ => pidfd
+            .is_some()
+            .then(|| open_in(pid, "comm"))
+            .flatten()
+            .map(ExecWatch::NameAndExe),
+    };
     let running_now = pidfd.as_ref().is_none_or(running);
-    let hold = match (pidfd, comm) {
-        (Some(pidfd), Some(comm)) if running_now => Some(Hold {
+    let hold = match (pidfd, exec) {
+        (Some(pidfd), Some(exec)) if running_now => Some(Hold {
             pidfd,
-            comm,
+            exec,
             descriptors: Mutex::new(Descriptors::default()),
         }),
         _ => None,
@@ -234,206 +317,36 @@ fn read(facts: &Facts, pid: u32, pidfd: Option<OwnedFd>) -> Option<Seen> {
     })
 }
 
+/// Opens `/proc/<pid>/<name>` for reading.
+fn open_in(pid: u32, name: &str) -> Option<OwnedFd> {
+    rustix::fs::open(
+        format!("/proc/{pid}/{name}"),
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()
+}
+
+/// Whether a held `environ` still reads (the memory it was opened on is still in use).
+fn reads_some(environ: &OwnedFd) -> bool {
+    let mut byte = [0u8; 1];
+    matches!(rustix::io::pread(environ, &mut byte, 0), Ok(1))
+}
+
 /// Whether the process a pidfd refers to has not exited (its pidfd is not readable).
 fn running(pidfd: &OwnedFd) -> bool {
-    let mut fds = [PollFd::new(pidfd, PollFlags::IN)];
-    match rustix::event::poll(
-        &mut fds,
-        Some(&rustix::event::Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        }),
-    ) {
-        Ok(0) => true,
-        Ok(_) => false,
-        // Cannot tell: not kept.
-        Err(_) => false,
-    }
+    none_readable(&mut [PollFd::new(pidfd, PollFlags::IN)])
+}
+
+/// Whether none of `fds` (pidfds) is readable now: one `poll(2)`, no wait. False when that
+/// cannot be told.
+fn none_readable(fds: &mut [PollFd<'_>]) -> bool {
+    let now = rustix::event::Timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    matches!(rustix::event::poll(fds, Some(&now)), Ok(0))
 }
 
 #[cfg(test)]
-mod tests {
-    use std::io::Write as _;
-    use std::process::{Child, Command, Stdio};
-
-    use super::*;
-
-    /// A child process, killed and reaped when the test ends.
-    struct Running(Child);
-
-    impl Drop for Running {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-
-    /// Starts `program` and returns once it runs it (a child is a copy of the test until its
-    /// `exec`).
-    fn start(program: &str, args: &[&str]) -> Running {
-        let child = Running(
-            Command::new(program)
-                .args(args)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start {program}: {e}")),
-        );
-        wait_for_name(child.0.id(), program);
-        child
-    }
-
-    fn wait_for_name(pid: u32, name: &str) {
-        while std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() != name) {
-            std::thread::yield_now();
-        }
-    }
-
-    fn kept(known: &Known, pid: u32) -> Option<Arc<Seen>> {
-        known.cached(pid)
-    }
-
-    #[test]
-    fn a_process_seen_before_is_answered_from_the_cache() {
-        let child = start("sleep", &["30"]);
-        let known = Known::new(true);
-        let first = known.get(child.0.id()).expect("running");
-        assert!(first.running);
-        assert_eq!(
-            first.argv.as_deref(),
-            Some(&["sleep".to_owned(), "30".to_owned()][..])
-        );
-        assert!(first.exe.as_deref().is_some_and(|e| e.ends_with("sleep")));
-        let again = known.get(child.0.id()).expect("running");
-        assert!(
-            Arc::ptr_eq(&first, &again),
-            "the second answer is the kept one"
-        );
-    }
-
-    #[test]
-    fn a_process_not_seen_before_is_read_and_kept() {
-        let child = start("sleep", &["30"]);
-        let known = Known::new(true);
-        assert!(kept(&known, child.0.id()).is_none());
-        let seen = known.get(child.0.id()).expect("running");
-        assert!(kept(&known, child.0.id()).is_some_and(|k| Arc::ptr_eq(&k, &seen)));
-        // Without the cache every answer is read afresh and nothing is kept.
-        let uncached = Known::new(false);
-        let a = uncached.get(child.0.id()).expect("running");
-        let b = uncached.get(child.0.id()).expect("running");
-        assert!(!Arc::ptr_eq(&a, &b));
-        assert_eq!(
-            (a.ppid, &a.argv, &a.started),
-            (seen.ppid, &seen.argv, &seen.started)
-        );
-    }
-
-    #[test]
-    fn a_process_that_exited_is_not_answered() {
-        let mut child = start("sleep", &["30"]);
-        let pid = child.0.id();
-        let known = Known::new(true);
-        known.get(pid).expect("running");
-        child.0.kill().expect("kill");
-        child.0.wait().expect("reap");
-        assert!(
-            known.get(pid).is_none(),
-            "gone, not answered from the cache"
-        );
-        assert!(kept(&known, pid).is_none());
-    }
-
-    /// A reused pid: the entry kept under a pid was read from a process that has exited since,
-    /// and the pid now names another process. The entry is never answered.
-    #[test]
-    fn a_reused_pid_is_read_afresh() {
-        let known = Known::new(true);
-        let mut old = start("sleep", &["30"]);
-        let old_pidfd = rustix::process::pidfd_open(
-            Pid::from_raw(i32::try_from(old.0.id()).expect("pid")).expect("not 0"),
-            PidfdFlags::empty(),
-        )
-        .expect("pidfd_open");
-        old.0.kill().expect("kill");
-        old.0.wait().expect("reap");
-        let new = start("sleep", &["31"]);
-        let pid = new.0.id();
-        // The stale entry: what the old process was, kept under the new one's pid.
-        let comm = rustix::fs::open(format!("/proc/{pid}/comm"), OFlags::RDONLY, Mode::empty())
-            .expect("comm");
-        let stale = Arc::new(Seen {
-            pid,
-            ppid: 1,
-            started: "2000-01-01T00:00:00.000Z".to_owned(),
-            comm: "sleep".to_owned(),
-            exe: read(&known.facts, pid, None).and_then(|s| s.exe),
-            argv: Some(vec!["sleep".to_owned(), "30".to_owned()]),
-            running: true,
-            hold: Some(Hold {
-                pidfd: old_pidfd,
-                comm,
-                descriptors: Mutex::new(Descriptors::default()),
-            }),
-        });
-        known
-            .entries
-            .as_ref()
-            .expect("cache on")
-            .lock()
-            .expect("not poisoned")
-            .insert(pid, stale.clone());
-        let seen = known.get(pid).expect("running");
-        assert!(!Arc::ptr_eq(&seen, &stale));
-        assert_eq!(
-            seen.argv.as_deref(),
-            Some(&["sleep".to_owned(), "31".to_owned()][..])
-        );
-        assert_eq!(seen.ppid, std::process::id());
-        assert_ne!(seen.started, stale.started);
-    }
-
-    #[test]
-    fn a_process_that_ran_another_program_is_read_afresh() {
-        let mut child = start("sh", &["-c", "read line; exec sleep 30"]);
-        let pid = child.0.id();
-        let known = Known::new(true);
-        let before = known.get(pid).expect("running");
-        assert!(before.exe.as_deref().is_some_and(|e| !e.ends_with("sleep")));
-        writeln!(child.0.stdin.as_mut().expect("piped")).expect("write");
-        // Until the exec is done: the kernel's name changes part way through it, the command
-        // line only once the new program's stack is set up.
-        wait_for_name(pid, "sleep");
-        while std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c != b"sleep\x0030\x00") {
-            std::thread::yield_now();
-        }
-        let after = known.get(pid).expect("running");
-        assert!(
-            after.exe.as_deref().is_some_and(|e| e.ends_with("sleep")),
-            "{after:?}"
-        );
-        assert_eq!(
-            after.argv.as_deref(),
-            Some(&["sleep".to_owned(), "30".to_owned()][..])
-        );
-        assert_eq!(after.started, before.started, "the same process");
-    }
-
-    /// A socket found through the kept `fd` folder, at a number it was found at before or not.
-    #[test]
-    fn sockets_are_found_through_the_kept_folder() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let known = Known::new(true);
-        let me = std::process::id();
-        known.get(me).expect("running");
-        for _ in 0..3 {
-            let client = std::net::TcpStream::connect(listener.local_addr().expect("bound"))
-                .expect("connect");
-            let inode = rustix::fs::fstat(&client).expect("fstat").st_ino;
-            let link = format!("socket:[{inode}]");
-            assert!(known.holds(me, link.as_bytes()).expect("readable"));
-            drop(client);
-        }
-        assert!(!known.holds(me, b"socket:[1]").expect("readable"));
-    }
-}
+mod tests;

@@ -16,7 +16,7 @@ use phonehome_record::{Ancestor, ConnProcess, ProcessInfo};
 use procfs::process::Process;
 use rustix::fs::{Dir, Mode, OFlags};
 
-use super::known::{Known, Seen};
+use super::known::{Known, Polls, Seen};
 use super::owner::{Attribution, Lineage};
 use super::table::{Entry, Tables};
 
@@ -178,9 +178,19 @@ impl Searcher {
         Attribution::unknown(reason, Lineage::Unknown)
     }
 
-    /// The owner's facts and its chain of parents.
+    /// The owner's facts and its chain of parents: the processes kept from earlier lookups
+    /// polled together once the chain is read; read again, each polled, when one has exited.
     fn describe(&self, pid: u32) -> Attribution {
-        let owner = self.known.get(pid);
+        let mut polls = Polls::deferred();
+        let attribution = self.describe_with(pid, &mut polls);
+        if polls.running() {
+            return attribution;
+        }
+        self.describe_with(pid, &mut Polls::each())
+    }
+
+    fn describe_with(&self, pid: u32, polls: &mut Polls) -> Attribution {
+        let owner = self.known.get_with(pid, polls);
         let Some((owner, exe, argv)) = owner
             .as_ref()
             .and_then(|o| Some((o, o.exe.as_ref()?, o.argv.as_ref()?)))
@@ -190,7 +200,7 @@ impl Searcher {
                 Lineage::Unknown,
             );
         };
-        let (ancestry, lineage) = self.ancestry(owner);
+        let (ancestry, lineage) = self.ancestry(owner, polls);
         Attribution {
             process: ConnProcess::Known(ProcessInfo {
                 pid,
@@ -205,7 +215,7 @@ impl Searcher {
     }
 
     /// The owner's parents up to the command (inclusive), or to PID 1.
-    fn ancestry(&self, owner: &Arc<Seen>) -> (Vec<Ancestor>, Lineage) {
+    fn ancestry(&self, owner: &Arc<Seen>, polls: &mut Polls) -> (Vec<Ancestor>, Lineage) {
         let outside = match self.command {
             Some(_) => Lineage::Outsider,
             None => Lineage::Unknown,
@@ -216,7 +226,7 @@ impl Searcher {
         let mut chain = Vec::new();
         let mut child = owner.clone();
         while child.ppid != 0 && chain.len() < CHAIN_LIMIT {
-            let Some(parent) = self.parent(&mut child) else {
+            let Some(parent) = self.parent(&mut child, polls) else {
                 // A parent exited while the chain was read.
                 return (chain, Lineage::Unknown);
             };
@@ -236,8 +246,8 @@ impl Searcher {
     /// `child`'s parent; `None` when it is gone. When the parent has exited, `child` may
     /// have been re-parented since its `ppid` was read: it is read afresh, and its parent now
     /// is the answer.
-    fn parent(&self, child: &mut Arc<Seen>) -> Option<Arc<Seen>> {
-        let parent = self.known.get(child.ppid);
+    fn parent(&self, child: &mut Arc<Seen>, polls: &mut Polls) -> Option<Arc<Seen>> {
+        let parent = self.known.get_with(child.ppid, polls);
         if parent.as_ref().is_some_and(|p| p.running) {
             return parent;
         }
@@ -245,7 +255,7 @@ impl Searcher {
         let moved = fresh.ppid != child.ppid;
         *child = fresh;
         if moved {
-            self.known.get(child.ppid)
+            self.known.get_with(child.ppid, polls)
         } else {
             // Exiting right now, its children not yet re-parented: as read.
             parent

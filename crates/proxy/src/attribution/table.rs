@@ -54,7 +54,13 @@ pub(super) struct Tables {
 struct Diag {
     socket: OwnedFd,
     sequence: u32,
+    /// Where answers are received, kept from one request to the next.
+    buf: Vec<u8>,
 }
+
+/// Bytes of an answer received at most: one `inet_diag_msg` without extensions is 88 bytes
+/// with its netlink header; an error answer quotes the request (about 100 bytes).
+const ANSWER_MAX: usize = 8192;
 
 impl Tables {
     /// phonehome's own namespace.
@@ -120,6 +126,7 @@ impl Diag {
         Diag {
             socket,
             sequence: 0,
+            buf: vec![0u8; ANSWER_MAX],
         }
     }
 
@@ -130,11 +137,10 @@ impl Diag {
         self.sequence = self.sequence.wrapping_add(1);
         let request = request(client, server, self.sequence);
         rustix::net::send(&self.socket, &request, SendFlags::empty())?;
-        let mut buf = vec![0u8; 8192];
         // Answers to an earlier request that timed out are skipped by their sequence number.
         loop {
-            let (n, _) = rustix::net::recv(&self.socket, &mut buf[..], RecvFlags::empty())?;
-            let message = NetlinkMessage::<SockDiagMessage>::deserialize(&buf[..n])
+            let (n, _) = rustix::net::recv(&self.socket, &mut self.buf[..], RecvFlags::empty())?;
+            let message = NetlinkMessage::<SockDiagMessage>::deserialize(&self.buf[..n])
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
             if message.header.sequence_number != self.sequence {
                 continue;

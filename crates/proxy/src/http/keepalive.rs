@@ -35,7 +35,7 @@ use crate::observe::Observed;
 
 /// How long a connection stays with no request in flight and no byte from its client before
 /// hyper's connection state is let go.
-pub(crate) const REST_AFTER: Duration = Duration::from_millis(250);
+pub(crate) const REST_AFTER: Duration = Duration::from_millis(100);
 
 /// The client stream as hyper's server connection reads it: header-tapped, and shared so
 /// that a 408 can still be sent after hyper gave up.
@@ -164,10 +164,21 @@ where
     };
     match http.into_parts() {
         Some(parts) => Served::Rested {
-            unread: parts.read_buf,
+            unread: apart(parts.read_buf),
             since,
         },
         None => Served::Ended(Ok(())),
+    }
+}
+
+/// The bytes hyper had read but not parsed, apart from its read buffer: `read_buf` is a
+/// view of the whole buffer (8 KiB once read into) and would keep all of it while the
+/// connection rests, even when it holds no byte.
+fn apart(read_buf: Bytes) -> Bytes {
+    if read_buf.is_empty() {
+        Bytes::new()
+    } else {
+        Bytes::copy_from_slice(&read_buf)
     }
 }
 

@@ -56,8 +56,8 @@ pub(crate) async fn intercept_tls(
     conn: Arc<ConnState>,
 ) {
     conn.info().transport = Transport::TlsIntercept;
-    // The phases before serving are boxed: a task's future is as big as its biggest state, and
-    // it is held as long as the connection (bench/rss, the crowd workload).
+    // The phases before serving are boxed: a task's future is as big as its biggest state, so
+    // each phase's state is allocated only while that phase waits (bench/rss, a crowd).
     let hello = match Box::pin(read_client_hello(&mut client, &mut buf)).await {
         Ok(hello) => hello,
         Err(e) => return conn.error(&target, Phase::TlsClient, e.to_string()),
@@ -103,7 +103,8 @@ pub(crate) async fn intercept_tls(
     };
     let h2 = negotiated(&mut tls, client_tls.get_ref().1);
     conn.info().tls = Some(tls);
-    engine::serve(Box::new(client_tls), h2, route, conn).await;
+    conn.clone()
+        .serve_apart(engine::serve(Box::new(client_tls), h2, route, conn));
 }
 
 /// A TLS protocol phonehome does not speak (the client offers no ALPN it can serve): relayed
@@ -123,7 +124,7 @@ async fn pass_through(
     }
     match upstream {
         Upstream::Dialed(dialed) => {
-            relay(Box::new(Prefixed::new(buf, client)), dialed.stream).await;
+            conn.serve_apart(relay(Box::new(Prefixed::new(buf, client)), dialed.stream));
         }
         Upstream::Sink(_) => conn.error(
             target,

@@ -1,0 +1,258 @@
+//! The cache of processes against real ones: children of the test that exit, run `exec`,
+//! or leave their pid to another process.
+
+use std::io::Write as _;
+use std::process::{Child, Command, Stdio};
+
+use super::*;
+
+/// A child process, killed and reaped when the test ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `program` and returns once it runs it (a child is a copy of the test until its
+/// `exec`).
+fn start(program: &str, args: &[&str]) -> Running {
+    let child = Running(
+        Command::new(program)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}")),
+    );
+    wait_for_name(child.0.id(), program);
+    child
+}
+
+fn wait_for_name(pid: u32, name: &str) {
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() != name) {
+        std::thread::yield_now();
+    }
+}
+
+fn kept(known: &Known, pid: u32) -> Option<Arc<Seen>> {
+    known.cached(pid)
+}
+
+#[test]
+fn a_process_seen_before_is_answered_from_the_cache() {
+    let child = start("sleep", &["30"]);
+    let known = Known::new(true);
+    let first = known.get(child.0.id()).expect("running");
+    assert!(first.running);
+    assert_eq!(
+        first.argv.as_deref(),
+        Some(&["sleep".to_owned(), "30".to_owned()][..])
+    );
+    assert!(first.exe.as_deref().is_some_and(|e| e.ends_with("sleep")));
+    let again = known.get(child.0.id()).expect("running");
+    assert!(
+        Arc::ptr_eq(&first, &again),
+        "the second answer is the kept one"
+    );
+}
+
+#[test]
+fn a_process_not_seen_before_is_read_and_kept() {
+    let child = start("sleep", &["30"]);
+    let known = Known::new(true);
+    assert!(kept(&known, child.0.id()).is_none());
+    let seen = known.get(child.0.id()).expect("running");
+    assert!(kept(&known, child.0.id()).is_some_and(|k| Arc::ptr_eq(&k, &seen)));
+    // Without the cache every answer is read afresh and nothing is kept.
+    let uncached = Known::new(false);
+    let a = uncached.get(child.0.id()).expect("running");
+    let b = uncached.get(child.0.id()).expect("running");
+    assert!(!Arc::ptr_eq(&a, &b));
+    assert_eq!(
+        (a.ppid, &a.argv, &a.started),
+        (seen.ppid, &seen.argv, &seen.started)
+    );
+}
+
+#[test]
+fn a_process_that_exited_is_not_answered() {
+    let mut child = start("sleep", &["30"]);
+    let pid = child.0.id();
+    let known = Known::new(true);
+    known.get(pid).expect("running");
+    child.0.kill().expect("kill");
+    child.0.wait().expect("reap");
+    assert!(
+        known.get(pid).is_none(),
+        "gone, not answered from the cache"
+    );
+    assert!(kept(&known, pid).is_none());
+}
+
+/// A reused pid: the entry kept under a pid was read from a process that has exited since,
+/// and the pid now names another process. The entry is never answered.
+#[test]
+fn a_reused_pid_is_read_afresh() {
+    let known = Known::new(true);
+    let mut old = start("sleep", &["30"]);
+    let old_pidfd = rustix::process::pidfd_open(
+        Pid::from_raw(i32::try_from(old.0.id()).expect("pid")).expect("not 0"),
+        PidfdFlags::empty(),
+    )
+    .expect("pidfd_open");
+    old.0.kill().expect("kill");
+    old.0.wait().expect("reap");
+    let new = start("sleep", &["31"]);
+    let pid = new.0.id();
+    // The stale entry: what the old process was, kept under the new one's pid.
+    let comm =
+        rustix::fs::open(format!("/proc/{pid}/comm"), OFlags::RDONLY, Mode::empty()).expect("comm");
+    let stale = Arc::new(Seen {
+        pid,
+        ppid: 1,
+        started: "2000-01-01T00:00:00.000Z".to_owned(),
+        comm: "sleep".to_owned(),
+        exe: read(&known.facts, pid, None).and_then(|s| s.exe),
+        argv: Some(vec!["sleep".to_owned(), "30".to_owned()]),
+        running: true,
+        hold: Some(Hold {
+            pidfd: old_pidfd,
+            exec: ExecWatch::NameAndExe(comm),
+            descriptors: Mutex::new(Descriptors::default()),
+        }),
+    });
+    known
+        .entries
+        .as_ref()
+        .expect("cache on")
+        .lock()
+        .expect("not poisoned")
+        .insert(pid, stale.clone());
+    let seen = known.get(pid).expect("running");
+    assert!(!Arc::ptr_eq(&seen, &stale));
+    assert_eq!(
+        seen.argv.as_deref(),
+        Some(&["sleep".to_owned(), "31".to_owned()][..])
+    );
+    assert_eq!(seen.ppid, std::process::id());
+    assert_ne!(seen.started, stale.started);
+}
+
+#[test]
+fn a_process_that_ran_another_program_is_read_afresh() {
+    let mut child = start("sh", &["-c", "read line; exec sleep 30"]);
+    let pid = child.0.id();
+    let known = Known::new(true);
+    let before = known.get(pid).expect("running");
+    assert!(before.exe.as_deref().is_some_and(|e| !e.ends_with("sleep")));
+    writeln!(child.0.stdin.as_mut().expect("piped")).expect("write");
+    // Until the exec is done: the kernel's name changes part way through it, the command
+    // line only once the new program's stack is set up.
+    wait_for_name(pid, "sleep");
+    while std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c != b"sleep\x0030\x00") {
+        std::thread::yield_now();
+    }
+    let after = known.get(pid).expect("running");
+    assert!(
+        after.exe.as_deref().is_some_and(|e| e.ends_with("sleep")),
+        "{after:?}"
+    );
+    assert_eq!(
+        after.argv.as_deref(),
+        Some(&["sleep".to_owned(), "30".to_owned()][..])
+    );
+    assert_eq!(after.started, before.started, "the same process");
+}
+
+/// A socket found through the kept `fd` folder, at a number it was found at before or not.
+#[test]
+fn sockets_are_found_through_the_kept_folder() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let known = Known::new(true);
+    let me = std::process::id();
+    known.get(me).expect("running");
+    for _ in 0..3 {
+        let client =
+            std::net::TcpStream::connect(listener.local_addr().expect("bound")).expect("connect");
+        let inode = rustix::fs::fstat(&client).expect("fstat").st_ino;
+        let link = format!("socket:[{inode}]");
+        assert!(known.holds(me, link.as_bytes()).expect("readable"));
+        drop(client);
+    }
+    assert!(!known.holds(me, b"socket:[1]").expect("readable"));
+}
+
+fn watch(seen: &Seen) -> &'static str {
+    match seen.hold.as_ref().map(|h| &h.exec) {
+        Some(ExecWatch::Environ(_)) => "environ",
+        Some(ExecWatch::NameAndExe(_)) => "name and exe",
+        None => "not kept",
+    }
+}
+
+/// The same program run again by `exec` (the same executable and name, another command
+/// line): the held `environ` tells it, where the name and the executable alone do not.
+#[test]
+fn a_process_that_ran_the_same_program_again_is_read_afresh() {
+    let mut child = start("sh", &["-c", "read line; exec sh -c 'read again' second"]);
+    let pid = child.0.id();
+    let known = Known::new(true);
+    let before = known.get(pid).expect("running");
+    assert_eq!(watch(&before), "environ");
+    writeln!(child.0.stdin.as_mut().expect("piped")).expect("write");
+    while std::fs::read(format!("/proc/{pid}/cmdline"))
+        .is_ok_and(|c| c != b"sh\0-c\0read again\0second\0")
+    {
+        std::thread::yield_now();
+    }
+    let after = known.get(pid).expect("running");
+    assert!(!Arc::ptr_eq(&before, &after), "read afresh");
+    assert_eq!(
+        after.argv.as_deref(),
+        Some(&["sh", "-c", "read again", "second"].map(String::from)[..])
+    );
+    assert_eq!((&after.exe, &after.comm), (&before.exe, &before.comm));
+}
+
+/// A forked copy that has not run `exec` (a shell's subshell) may share its parent's memory,
+/// so its `environ` would not tell its `exec`: it is watched by its name and executable.
+#[test]
+fn a_copy_that_has_not_run_exec_is_watched_by_name_and_executable() {
+    let child = start("sh", &["-c", "(read line); read again"]);
+    let pid = child.0.id();
+    let children = format!("/proc/{pid}/task/{pid}/children");
+    let subshell = loop {
+        let listed = std::fs::read_to_string(&children).expect("children");
+        if let Some(first) = listed.split_whitespace().next() {
+            break first.parse::<u32>().expect("a pid");
+        }
+        std::thread::yield_now();
+    };
+    let known = Known::new(true);
+    assert_eq!(watch(&known.get(pid).expect("running")), "environ");
+    let copy = known.get(subshell).expect("running");
+    assert_eq!(watch(&copy), "name and exe");
+    let again = known.get(subshell).expect("running");
+    assert!(Arc::ptr_eq(&copy, &again), "kept and confirmed");
+}
+
+/// Entries answered with their polls deferred count as running only while they run when
+/// polled, after the answer.
+#[test]
+fn deferred_polls_tell_an_exit_after_the_answer() {
+    let mut child = start("sleep", &["30"]);
+    let pid = child.0.id();
+    let known = Known::new(true);
+    let first = known.get(pid).expect("running");
+    let mut polls = Polls::deferred();
+    let answered = known.get_with(pid, &mut polls).expect("kept");
+    assert!(Arc::ptr_eq(&first, &answered), "answered from the cache");
+    assert!(polls.running());
+    child.0.kill().expect("kill");
+    child.0.wait().expect("reap");
+    assert!(!polls.running(), "the exit is told by the deferred poll");
+    assert!(known.get_with(pid, &mut Polls::deferred()).is_none());
+}
