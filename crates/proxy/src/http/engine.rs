@@ -19,6 +19,7 @@ use crate::dial::error::DialError;
 use crate::enforce::{self, Verdict};
 use crate::http::flow::{header_pairs, request_record, tee_request, tee_response};
 use crate::http::headtap::{H2Parser, Heads};
+use crate::http::joined::JoinedBody;
 use crate::http::keepalive;
 use crate::http::link::UpstreamLink;
 use crate::http::responses::{bad_gateway, RespBody};
@@ -75,7 +76,10 @@ async fn serve_h2(client: BoxIo, route: Route, conn: Arc<ConnState>, heads: Head
     let served = conn.clone();
     let service = hyper::service::service_fn(move |req| {
         let (route, conn, heads) = (route.clone(), conn.clone(), heads.clone());
-        async move { Ok::<_, Infallible>(Box::pin(route.handle(req, &conn, &heads)).await) }
+        async move {
+            let response = Box::pin(route.handle(req, &conn, &heads)).await;
+            Ok::<_, Infallible>(response.map(JoinedBody::new))
+        }
     });
     // A client that goes away mid-exchange ends the connection; its flows record that.
     let result = server_http2::Builder::new(TokioExecutor::new())
