@@ -27,7 +27,7 @@ mod sink;
 mod summary;
 mod write_loop;
 
-pub(crate) use head_text::HeadText;
+pub(crate) use head_text::{header_pairs, HeadText};
 use memo::RedactionMemo;
 pub use summary::{BlockedSummary, CaptureSummary, Failure, HostSummary};
 use write_loop::redact_record;

@@ -17,7 +17,7 @@ use crate::connection::ConnState;
 use crate::context::BoxIo;
 use crate::dial::error::DialError;
 use crate::enforce::{self, Verdict};
-use crate::http::flow::{header_pairs, request_record, tee_request, tee_response};
+use crate::http::flow::{request_record, tee_request, tee_response};
 use crate::http::headtap::{H2Parser, Heads};
 use crate::http::joined::JoinedBody;
 use crate::http::keepalive;
@@ -27,6 +27,7 @@ use crate::http::sinkhole::{self, Sink, SinkAnswer};
 use crate::http::tee::FlowLog;
 use crate::http::websocket;
 use crate::observe::Observed;
+use crate::recorder::header_pairs;
 
 /// Where the requests of an intercepted connection go.
 #[derive(Clone)]

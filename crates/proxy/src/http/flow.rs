@@ -185,18 +185,6 @@ fn default_authority(origin: &Origin) -> String {
     }
 }
 
-pub(crate) fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect()
-}
-
 fn reason<B>(response: &Response<B>) -> String {
     response
         .extensions()

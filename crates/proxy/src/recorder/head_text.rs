@@ -55,12 +55,31 @@ impl HeadText {
         headers.reserve(self.ends.len());
         let mut start = 0;
         for (name_end, value_end) in self.ends {
-            let name = String::from_utf8_lossy(&self.bytes[start..name_end]).into_owned();
-            let value = String::from_utf8_lossy(&self.bytes[name_end..value_end]).into_owned();
-            headers.push((name, value));
+            headers.push(record_pair(
+                &self.bytes[start..name_end],
+                &self.bytes[name_end..value_end],
+            ));
             start = value_end;
         }
     }
+}
+
+/// The headers of `headers` as a record's pairs, built at once (for the policy's request
+/// rules, which need them before the recorder has them).
+pub(crate) fn header_pairs(headers: &HeaderMap) -> Headers {
+    headers
+        .iter()
+        .map(|(name, value)| record_pair(name.as_str().as_bytes(), value.as_bytes()))
+        .collect()
+}
+
+/// One header as a record holds it: the name as it is, the value as UTF-8 with anything
+/// else replaced by U+FFFD.
+fn record_pair(name: &[u8], value: &[u8]) -> (String, String) {
+    (
+        String::from_utf8_lossy(name).into_owned(),
+        String::from_utf8_lossy(value).into_owned(),
+    )
 }
 
 #[cfg(test)]
@@ -68,19 +87,6 @@ mod tests {
     use super::*;
     use http::header::HeaderValue;
     use proptest::prelude::*;
-
-    /// What the engine put into a record before: a `String` pair per header.
-    fn pairs_directly(headers: &HeaderMap) -> Headers {
-        headers
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_owned(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect()
-    }
 
     fn pairs(headers: &HeaderMap) -> Headers {
         let mut out = Vec::new();
@@ -100,7 +106,7 @@ mod tests {
         );
         let text = HeadText::new(&headers);
         assert_eq!(text.estimate(), 10 + 3 + 7 + 10 + 3 + 8 + 4 + 4 * 48);
-        assert_eq!(pairs(&headers), pairs_directly(&headers));
+        assert_eq!(pairs(&headers), header_pairs(&headers));
         assert_eq!(pairs(&headers)[3].1, "caf\u{fffd}");
     }
 
@@ -135,7 +141,7 @@ mod tests {
                 let value = HeaderValue::from_bytes(value).expect("visible bytes and tab");
                 headers.append(name, value);
             }
-            prop_assert_eq!(pairs(&headers), pairs_directly(&headers));
+            prop_assert_eq!(pairs(&headers), header_pairs(&headers));
         }
     }
 }
