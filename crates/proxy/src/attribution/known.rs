@@ -144,12 +144,11 @@ impl Known {
     pub(super) fn get_with(&self, pid: u32, polls: &mut Polls) -> Option<Arc<Seen>> {
         if let Some(seen) = self.cached(pid) {
             if seen.unchanged() {
-                if !polls.deferred {
-                    if seen.hold.as_ref().is_some_and(|h| running(&h.pidfd)) {
-                        return Some(seen);
-                    }
-                } else {
+                if polls.deferred {
                     polls.pending.push(seen.clone());
+                    return Some(seen);
+                }
+                if seen.hold.as_ref().is_some_and(|h| running(&h.pidfd)) {
                     return Some(seen);
                 }
             }
