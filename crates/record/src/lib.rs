@@ -12,10 +12,8 @@
 
 mod body;
 mod credential;
-mod data_apart;
 mod head;
 mod id;
-mod json_string;
 mod markers;
 mod options;
 mod owned_line;

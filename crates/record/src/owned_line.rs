@@ -11,7 +11,6 @@
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::json_string::escape;
 use crate::Record;
 
 /// Lines whose body data is shorter than this are parsed as a borrowed line is: the in-place
@@ -122,6 +121,48 @@ fn decode_in_place(mut bytes: Vec<u8>, from: usize, to: usize) -> Result<String,
     bytes.truncate(write);
     bytes.shrink_to_fit();
     String::from_utf8(bytes).map_err(|e| format!("a string is not UTF-8: {e}"))
+}
+
+/// The character an escape at the start of `text` stands for, and the escape's length; `None`
+/// when it is not a valid escape.
+fn escape(text: &[u8]) -> Option<(char, usize)> {
+    let simple = match text.get(1)? {
+        b'"' => '"',
+        b'\\' => '\\',
+        b'/' => '/',
+        b'b' => '\u{8}',
+        b'f' => '\u{c}',
+        b'n' => '\n',
+        b'r' => '\r',
+        b't' => '\t',
+        b'u' => return unicode_escape(text),
+        _ => return None,
+    };
+    Some((simple, 2))
+}
+
+/// `\uXXXX`, or a surrogate pair `\uD8XX\uDCXX`.
+fn unicode_escape(text: &[u8]) -> Option<(char, usize)> {
+    let first = hex4(text.get(2..6)?)?;
+    if !(0xD800..0xE000).contains(&first) {
+        return Some((char::from_u32(first)?, 6));
+    }
+    if first >= 0xDC00 || text.get(6..8)? != b"\\u" {
+        return None;
+    }
+    let second = hex4(text.get(8..12)?)?;
+    if !(0xDC00..0xE000).contains(&second) {
+        return None;
+    }
+    let code = 0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00);
+    Some((char::from_u32(code)?, 12))
+}
+
+fn hex4(digits: &[u8]) -> Option<u32> {
+    digits.iter().try_fold(0, |n, digit| {
+        let value = char::from(*digit).to_digit(16)?;
+        Some(n * 16 + value)
+    })
 }
 
 #[cfg(test)]

@@ -38,8 +38,7 @@ pub enum Record {
 impl Record {
     /// Parses one line. phonehome writes `type` first, so the record's struct is read directly
     /// (much faster than serde's buffering of internally tagged enums); lines with `type`
-    /// elsewhere still parse. A request's or response's body data is decoded apart from the
-    /// rest of the line where it can be ([`crate::data_apart`]), with the same result.
+    /// elsewhere still parse.
     ///
     /// # Errors
     /// The JSON error when the line is not a record.
@@ -47,12 +46,8 @@ impl Record {
         let rest = line.trim_start().strip_prefix(r#"{"type":""#);
         let kind = rest.and_then(|r| r.split_once('"')).map(|(kind, _)| kind);
         let parsed = match kind {
-            Some("request") => crate::data_apart::parse(line, request_data)
-                .map_or_else(|| serde_json::from_str(line), Ok)
-                .map(Record::Request),
-            Some("response") => crate::data_apart::parse(line, response_data)
-                .map_or_else(|| serde_json::from_str(line), Ok)
-                .map(Record::Response),
+            Some("request") => serde_json::from_str(line).map(Record::Request),
+            Some("response") => serde_json::from_str(line).map(Record::Response),
             Some("conn") => serde_json::from_str(line).map(Record::Conn),
             Some("error") => serde_json::from_str(line).map(Record::Error),
             Some("ws") => serde_json::from_str(line).map(Record::Ws),
@@ -76,16 +71,6 @@ impl Record {
             Record::End(r) => &r.ts,
         }
     }
-}
-
-/// Where a request's body data is, for [`crate::data_apart::parse`].
-fn request_data(r: &mut Request) -> Option<&mut String> {
-    r.body.as_mut().map(|b| &mut b.data)
-}
-
-/// Where a response's body data is.
-fn response_data(r: &mut Response) -> Option<&mut String> {
-    r.body.as_mut().map(|b| &mut b.data)
 }
 
 /// How the traffic reached phonehome.
