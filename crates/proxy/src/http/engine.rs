@@ -17,7 +17,6 @@ use crate::connection::ConnState;
 use crate::context::BoxIo;
 use crate::dial::error::DialError;
 use crate::enforce::{self, Verdict};
-use crate::http::codrive::Codriven;
 use crate::http::flow::{request_record, tee_request, tee_response};
 use crate::http::headtap::{H2Parser, Heads};
 use crate::http::joined::JoinedBody;
@@ -53,19 +52,8 @@ impl Route {
     }
 }
 
-/// Serves HTTP on an intercepted client connection until it closes, driving the upstream
-/// link's HTTP/1.1 connections in the same task ([`Codriven`]).
+/// Serves HTTP on an intercepted client connection until it closes.
 pub(crate) async fn serve(client: BoxIo, h2: bool, route: Route, conn: Arc<ConnState>) {
-    match &route {
-        Route::Link(link) => {
-            let driver = link.driver().clone();
-            Codriven::new(serve_route(client, h2, route, conn), driver).await;
-        }
-        Route::Sink(_) => serve_route(client, h2, route, conn).await,
-    }
-}
-
-async fn serve_route(client: BoxIo, h2: bool, route: Route, conn: Arc<ConnState>) {
     let heads = Heads::default();
     if h2 {
         // Boxed: hyper's HTTP/2 connection is large, and a task's future is as big as its

@@ -15,7 +15,6 @@ use phonehome_record::{ClientCertUse, Phase, Target};
 use crate::context::BoxIo;
 use crate::dial::dialer::Dialer;
 use crate::dial::error::DialError;
-use crate::http::codrive::Driver;
 use crate::http::parked::Parked;
 use crate::http::responses::error_chain;
 use crate::http::tee::TeeBody;
@@ -37,11 +36,11 @@ enum Sender {
     H2(client_http2::SendRequest<ReqBody>),
 }
 
-/// The stream of the link's HTTP/1.1 connection, and told when hyper's connection on it ends:
-/// kept so that the link can park the stream at rest.
+/// The stream of the link's HTTP/1.1 connection and the task that drives hyper's connection
+/// on it: kept so that the link can park the stream at rest.
 struct H1Stream {
     stream: Parked<BoxIo>,
-    ended: tokio::sync::oneshot::Receiver<()>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 /// A connection to one origin, redialled when the upstream closes it between requests.
@@ -61,9 +60,6 @@ pub(crate) struct UpstreamLink {
     h1: std::sync::Mutex<Option<H1Stream>>,
     /// An HTTP/1.1 stream at rest: open, with no hyper connection on it.
     parked: std::sync::Mutex<Option<Parked<BoxIo>>>,
-    /// Where the HTTP/1.1 connections run: in the task serving the client connection, once
-    /// it drives the link, or in tasks of their own.
-    driver: Arc<Driver>,
 }
 
 impl UpstreamLink {
@@ -83,13 +79,11 @@ impl UpstreamLink {
             client_cert: std::sync::Mutex::new(None),
             h1: std::sync::Mutex::new(None),
             parked: std::sync::Mutex::new(None),
-            driver: Driver::spawned(),
         }
     }
 
     /// A link over an upstream connection that is already open; `client_cert` is what became
-    /// of its upstream's request for a client certificate. Its HTTP/1.1 connections wait for
-    /// the task that serves the client connection to drive them ([`Self::driver`]).
+    /// of its upstream's request for a client certificate.
     pub(crate) async fn open(
         dialer: Arc<Dialer>,
         origin: Origin,
@@ -99,8 +93,7 @@ impl UpstreamLink {
         h2: bool,
         client_cert: Option<ClientCertUse>,
     ) -> Result<Self, DialError> {
-        let driver = Driver::held();
-        let (sender, h1) = handshake(io, h2, &driver).await?;
+        let (sender, h1) = handshake(io, h2).await?;
         Ok(Self {
             dialer,
             origin,
@@ -111,17 +104,11 @@ impl UpstreamLink {
             client_cert: std::sync::Mutex::new(client_cert),
             h1: std::sync::Mutex::new(h1),
             parked: std::sync::Mutex::new(None),
-            driver,
         })
     }
 
     pub(crate) fn origin(&self) -> &Origin {
         &self.origin
-    }
-
-    /// Where the link's HTTP/1.1 connections run, for the serving task to drive them.
-    pub(crate) fn driver(&self) -> &Arc<Driver> {
-        &self.driver
     }
 
     pub(crate) async fn send(
@@ -213,7 +200,7 @@ impl UpstreamLink {
         h1.stream.set_resting(true);
         *slot = None;
         // Without its sender, the idle connection ends at once, its shutdown held back.
-        let ended = h1.ended.await;
+        let ended = h1.task.await;
         h1.stream.set_resting(false);
         if ended.is_ok() {
             *lock(&self.parked) = Some(h1.stream);
@@ -226,7 +213,7 @@ impl UpstreamLink {
         if !stream.is_open().await {
             return None;
         }
-        let (sender, h1) = start_h1(stream, &self.driver).await.ok()?;
+        let (sender, h1) = start_h1(stream).await.ok()?;
         *lock(&self.h1) = Some(h1);
         Some(sender)
     }
@@ -237,25 +224,18 @@ impl UpstreamLink {
             on_dial(dialed.peer);
         }
         let (sender, h1) = match &self.tls_name {
-            None => handshake(Box::new(dialed.stream), false, &self.driver).await?,
+            None => handshake(Box::new(dialed.stream), false).await?,
             Some(name) => {
                 let handshaken = self.dialer.tls(dialed.stream, name, &self.alpn).await?;
                 *self.client_cert.lock().unwrap_or_else(|e| e.into_inner()) =
                     handshaken.client_cert;
                 let tls = handshaken.stream;
                 let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                handshake(Box::new(tls), h2, &self.driver).await?
+                handshake(Box::new(tls), h2).await?
             }
         };
         *lock(&self.h1) = h1;
         Ok(sender)
-    }
-}
-
-impl Drop for UpstreamLink {
-    /// A connection still held for a serving task that never came runs on its own.
-    fn drop(&mut self) {
-        self.driver.detach();
     }
 }
 
@@ -273,13 +253,9 @@ fn handshake_failed(e: hyper::Error) -> DialError {
     }
 }
 
-async fn handshake(
-    io: BoxIo,
-    h2: bool,
-    driver: &Driver,
-) -> Result<(Sender, Option<H1Stream>), DialError> {
+async fn handshake(io: BoxIo, h2: bool) -> Result<(Sender, Option<H1Stream>), DialError> {
     if !h2 {
-        let (sender, h1) = start_h1(Parked::new(io), driver).await?;
+        let (sender, h1) = start_h1(Parked::new(io)).await?;
         return Ok((sender, Some(h1)));
     }
     let (sender, conn) = client_http2::Builder::new(TokioExecutor::new())
@@ -291,19 +267,17 @@ async fn handshake(
     Ok((Sender::H2(sender), None))
 }
 
-/// An HTTP/1.1 client connection on `stream`, run by `driver`.
-async fn start_h1(stream: Parked<BoxIo>, driver: &Driver) -> Result<(Sender, H1Stream), DialError> {
+/// An HTTP/1.1 client connection on `stream`, driven by a task of its own.
+async fn start_h1(stream: Parked<BoxIo>) -> Result<(Sender, H1Stream), DialError> {
     let (sender, conn) = client_http1::Builder::new()
         .preserve_header_case(true)
         .handshake(TokioIo::new(stream.clone()))
         .await
         .map_err(handshake_failed)?;
-    let (end, ended) = tokio::sync::oneshot::channel();
-    driver.run(Box::pin(async move {
+    let task = tokio::spawn(async move {
         let _ = conn.with_upgrades().await;
-        let _ = end.send(());
-    }));
-    Ok((Sender::H1(sender), H1Stream { stream, ended }))
+    });
+    Ok((Sender::H1(sender), H1Stream { stream, task }))
 }
 
 /// Headers that belong to one HTTP/1 hop and are forbidden in HTTP/2 (RFC 9113 §8.2.2).
