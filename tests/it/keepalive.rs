@@ -1,7 +1,8 @@
 //! An intercepted HTTP/1.1 keep-alive connection at rest (crates/proxy/src/http/keepalive.rs):
 //! after a pause hyper's connection state is let go on both sides, and the next request goes
 //! over the same client and upstream streams; a client that stays silent past the head
-//! timeout, or sends its head too slowly across rests, is still answered 408.
+//! timeout, or sends its head too slowly across rests, is still answered 408; an upstream
+//! that closes a resting connection is let go at once.
 
 use std::path::Path;
 
@@ -26,16 +27,17 @@ fn have_python() -> bool {
     found
 }
 
-/// The upstream (keepalive/upstream.py) and its port.
-async fn upstream(scratch: &Scratch, pki: &TestPki) -> (tokio::process::Child, u16) {
+/// The upstream (keepalive/upstream.py) and its port; `marker` is the file it writes once
+/// phonehome closed a connection the upstream had closed its side of.
+async fn upstream(
+    scratch: &Scratch,
+    pki: &TestPki,
+    marker: Option<&Path>,
+) -> (tokio::process::Child, u16) {
     let (cert, key) = pki.write_server_pem(scratch.dir.path());
-    spawn_printing_port(
-        tokio::process::Command::new("python3")
-            .arg(UPSTREAM)
-            .arg(cert)
-            .arg(key),
-    )
-    .await
+    let mut command = tokio::process::Command::new("python3");
+    command.arg(UPSTREAM).arg(cert).arg(key).args(marker);
+    spawn_printing_port(&mut command).await
 }
 
 /// Runs keepalive/client.py with `steps`; its lines.
@@ -70,7 +72,7 @@ async fn requests_after_a_rest_go_over_the_same_streams() {
     }
     let scratch = Scratch::new();
     let pki = TestPki::new(scratch.dir.path());
-    let (_upstream, port) = upstream(&scratch, &pki).await;
+    let (_upstream, port) = upstream(&scratch, &pki, None).await;
     let out = scratch.path("cap.jsonl");
     let extra_ca = pki.ca_pem.display().to_string();
     let proxy = StandaloneProxy::start(&scratch, &out, &["--extra-ca", &extra_ca]).await;
@@ -93,12 +95,39 @@ async fn requests_after_a_rest_go_over_the_same_streams() {
     assert!(of_type(&records, "error").is_empty(), "{records:#?}");
 }
 
+/// The upstream closes its side half a second after answering /bye, while the client is silent
+/// and the connection rests: phonehome closes its side in turn without waiting for the
+/// client's next request (which the client sends only once the upstream has seen that close),
+/// and that request goes over a new upstream connection.
+#[tokio::test]
+async fn an_upstream_that_closes_a_resting_connection_is_let_go_at_once() {
+    if !have_python() {
+        return;
+    }
+    let scratch = Scratch::new();
+    let pki = TestPki::new(scratch.dir.path());
+    let marker = scratch.path("closed-by-phonehome");
+    let (_upstream, port) = upstream(&scratch, &pki, Some(&marker)).await;
+    let out = scratch.path("cap.jsonl");
+    let extra_ca = pki.ca_pem.display().to_string();
+    let proxy = StandaloneProxy::start(&scratch, &out, &["--extra-ca", &extra_ca]).await;
+    let ca = scratch.path("ca").join("ca.pem");
+    let wait = format!("waitfile:{}", marker.display());
+    let lines = client(&proxy, port, &ca, &["bye", &wait, "get"]).await;
+    assert_eq!(lines, ["HTTP/1.1 200 OK 1", "seen", "HTTP/1.1 200 OK 2"]);
+    proxy.stop().await;
+    let records = read_capture(&out);
+    assert_eq!(of_type(&records, "conn").len(), 1, "{records:#?}");
+    assert_eq!(of_type(&records, "request").len(), 2, "{records:#?}");
+    assert!(of_type(&records, "error").is_empty(), "{records:#?}");
+}
+
 /// Runs keepalive/client.py with `steps` through a proxy whose head timeout is 1,500 ms; the
 /// client's lines and the capture's records once the proxy has stopped.
 async fn with_head_timeout_1500ms(steps: &[&str]) -> (Vec<String>, Vec<serde_json::Value>) {
     let scratch = Scratch::new();
     let pki = TestPki::new(scratch.dir.path());
-    let (_upstream, port) = upstream(&scratch, &pki).await;
+    let (_upstream, port) = upstream(&scratch, &pki, None).await;
     let out = scratch.path("cap.jsonl");
     let extra_ca = pki.ca_pem.display().to_string();
     let proxy = StandaloneProxy::start_with(

@@ -2,7 +2,8 @@
 
     python3 client.py PROXY_ADDR TARGET CA STEP...
 
-STEP: `get` (a GET, its status line and body printed), `split` (a GET whose head comes in
+STEP: `get` (a GET, its status line and body printed), `bye` (the same for a GET of /bye),
+`waitfile:PATH` (waits up to 20 s for PATH to exist; prints `seen` or `not seen`), `split` (a GET whose head comes in
 two parts a second apart), `sleep:SECONDS`, `idle` (read until the proxy answers or closes;
 the status line printed, or `closed`), `drip` (a GET's head sent a byte every 0.3 s until the
 proxy answers; the status line printed, or `closed`).
@@ -45,6 +46,22 @@ for step in steps:
     elif step == "get":
         tls.sendall(b"GET /n HTTP/1.1\r\nHost: localhost\r\n\r\n")
         print(response(), flush=True)
+    elif step == "bye":
+        tls.sendall(b"GET /bye HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        print(response(), flush=True)
+    elif step.startswith("waitfile:"):
+        path = step[len("waitfile:"):]
+        for _ in range(200):
+            try:
+                open(path).close()
+                break
+            except FileNotFoundError:
+                time.sleep(0.1)
+        try:
+            open(path).close()
+            print("seen", flush=True)
+        except FileNotFoundError:
+            print("not seen", flush=True)
     elif step == "split":
         tls.sendall(b"GET /n HTTP/1.1\r\nHost: loc")
         time.sleep(1)

@@ -6,7 +6,8 @@
 //! closing the stream (the bytes it had read but not parsed are kept), the upstream link parks
 //! its stream, and the connection waits for the client's next bytes holding little more than
 //! the two TLS streams. The next request starts a new hyper connection over the same streams:
-//! the client and the upstream see one connection throughout. A client that sends nothing
+//! the client and the upstream see one connection throughout. A parked stream
+//! that the upstream closes meanwhile is let go at once. A client that sends nothing
 //! for the head timeout is answered 408, as hyper answers one that rests under it
 //! (bench/rss, the crowd workload, measures what a held connection costs).
 
@@ -103,7 +104,12 @@ pub(crate) async fn serve<H, F>(
         }
         if unread.is_empty() {
             let deadline = since + conn.ctx.head_timeout;
-            match next_bytes(&tapped, deadline).await {
+            let waiting = next_bytes(&tapped, deadline);
+            let next = match &link {
+                Some(link) => link.while_parked(waiting).await,
+                None => waiting.await,
+            };
+            match next {
                 Next::Bytes(bytes) => unread = bytes,
                 Next::Closed => return,
                 Next::TimedOut => return client_error::head_timed_out(&conn, tapped).await,

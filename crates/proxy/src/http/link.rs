@@ -210,6 +210,24 @@ impl UpstreamLink {
         }
     }
 
+    /// Awaits `waiting` (a resting client's next bytes) while watching the parked stream:
+    /// one the upstream closes meanwhile is let go at once, not left open until the client's
+    /// next request finds it closed.
+    pub(crate) async fn while_parked<T>(&self, waiting: impl std::future::Future<Output = T>) -> T {
+        let mut waiting = std::pin::pin!(waiting);
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(out) = waiting.as_mut().poll(cx) {
+                return Poll::Ready(out);
+            }
+            let mut parked = lock(&self.parked);
+            if parked.as_ref().is_some_and(|s| s.poll_gone(cx).is_ready()) {
+                *parked = None;
+            }
+            Poll::Pending
+        })
+        .await
+    }
+
     /// A new hyper connection on the parked stream, when one is parked and still open.
     async fn unpark(&self) -> Option<Sender> {
         let stream = lock(&self.parked).take()?;

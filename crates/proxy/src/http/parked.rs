@@ -50,13 +50,18 @@ impl<S: AsyncRead + Unpin> Parked<S> {
     /// stream, an error, or bytes nobody asked for (an upstream may not speak first between
     /// requests, RFC 9112 §9.3) mean it cannot carry another request.
     pub(crate) async fn is_open(&self) -> bool {
-        std::future::poll_fn(|cx| {
-            let mut byte = [0u8; 1];
-            let mut buf = ReadBuf::new(&mut byte);
-            let polled = Pin::new(&mut *self.lock()).poll_read(cx, &mut buf);
-            Poll::Ready(polled.is_pending())
-        })
-        .await
+        std::future::poll_fn(|cx| Poll::Ready(self.poll_gone(cx).is_pending())).await
+    }
+
+    /// Ready once the stream cannot carry another request (see [`Parked::is_open`]); the
+    /// task is woken when that may have changed.
+    pub(crate) fn poll_gone(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut byte = [0u8; 1];
+        let mut buf = ReadBuf::new(&mut byte);
+        match Pin::new(&mut *self.lock()).poll_read(cx, &mut buf) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(_) => Poll::Ready(()),
+        }
     }
 }
 
