@@ -329,11 +329,37 @@ fn start_recorder(
         tap: crate::otlp_cmd::live(&args.otlp)?,
         budget: test_knob("PHONEHOME_TEST_RECORDER_BUDGET")?
             .unwrap_or(phonehome_proxy::DEFAULT_BUDGET),
+        spool_dir: spool_dir(args.spool_dir.as_deref(), path)?,
         test_write_delay: test_knob("PHONEHOME_TEST_WRITE_DELAY_US")?
             .map(|us| Duration::from_micros(us as u64)),
     };
     Recorder::start(writer, header, recorder_options)
         .with_context(|| format!("cannot write the capture file {}", path.display()))
+}
+
+/// Where large bodies are spooled: `--spool-dir`, which must take a spool file, or else the
+/// capture's directory, when it takes one (bodies are kept in memory otherwise, said once).
+fn spool_dir(given: Option<&Path>, capture: &Path) -> Result<Option<PathBuf>> {
+    if let Some(dir) = given {
+        phonehome_proxy::check_spool_dir(dir).with_context(|| {
+            format!("cannot make a spool file in --spool-dir {}", dir.display())
+        })?;
+        return Ok(Some(dir.to_owned()));
+    }
+    let dir = match capture.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    match phonehome_proxy::check_spool_dir(&dir) {
+        Ok(()) => Ok(Some(dir)),
+        Err(e) => {
+            eprintln!(
+                "phonehome: warning: cannot make a spool file in {} ({e}); large bodies are kept in memory (--spool-dir chooses another directory)",
+                dir.display()
+            );
+            Ok(None)
+        }
+    }
 }
 
 /// The proxy's configuration: the session's address and credential, what was loaded, the

@@ -89,6 +89,11 @@ pub struct CaptureArgs {
     #[arg(long, value_name = "BYTES", default_value_t = phonehome_proxy::DEFAULT_MAX_BODY)]
     pub max_body: usize,
 
+    /// Directory for the spool files of bodies larger than 1 MiB, kept there (unlinked, never
+    /// named) until written to the capture [default: the capture file's directory]
+    #[arg(long, value_name = "DIR")]
+    pub spool_dir: Option<PathBuf>,
+
     /// Store credentials in the clear (headers, query parameters, key shapes in bodies)
     #[arg(long)]
     pub no_redact: bool,

@@ -39,6 +39,7 @@ pub async fn demo(args: DemoArgs) -> Result<u8> {
             client_cert: Vec::new(),
             upstream_proxy: None,
             max_body: phonehome_proxy::DEFAULT_MAX_BODY,
+            spool_dir: None,
             no_redact: false,
             sensitive: Vec::new(),
             policy: "observe".to_owned(),

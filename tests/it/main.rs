@@ -43,6 +43,7 @@ mod redaction_telemetry;
 mod relay;
 mod report;
 mod sinkhole;
+mod spool;
 mod sse;
 mod stopping;
 mod support;

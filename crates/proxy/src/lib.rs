@@ -43,8 +43,8 @@ pub use launch::{child_env, write_ca_bundle, PROXY_USER};
 pub use listener::{Proxy, ProxyError, ProxyHandle};
 pub use phonehome_record::SinkholeMode;
 pub use recorder::{
-    BlockedSummary, CaptureSummary, Failure, HostSummary, RecordTap, Recorder, RecorderOptions,
-    RecorderTask, DEFAULT_BUDGET, DEFAULT_MAX_BODY,
+    check_spool_dir, BlockedSummary, CaptureSummary, Failure, HostSummary, RecordTap, Recorder,
+    RecorderOptions, RecorderTask, DEFAULT_BUDGET, DEFAULT_MAX_BODY,
 };
 pub use tls::ca::{CaDescription, CaError, CertificateAuthority, LEAF_REUSE, LEAF_VALIDITY};
 pub use tls::client_cert::{ClientCert, ClientCertError};

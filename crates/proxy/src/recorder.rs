@@ -24,11 +24,14 @@ use tokio::sync::mpsc;
 mod head_text;
 mod memo;
 mod sink;
+mod spool;
 mod summary;
 mod write_loop;
 
 pub(crate) use head_text::{header_pairs, HeadText};
 use memo::RedactionMemo;
+pub(crate) use spool::Spool;
+use spool::SpoolDir;
 pub use summary::{BlockedSummary, CaptureSummary, Failure, HostSummary};
 use write_loop::redact_record;
 
@@ -53,8 +56,20 @@ pub struct RecorderOptions {
     pub redactor: Redactor,
     /// A consumer of the records as they are written (the live OTLP exporter).
     pub tap: Option<Arc<dyn RecordTap>>,
+    /// Where a body's bytes past its first MiB are kept until written (see [`spool`]); `None`:
+    /// in memory. Check it with [`check_spool_dir`] first.
+    pub spool_dir: Option<std::path::PathBuf>,
     /// For tests only: a pause before each record is written, standing in for a slow disk.
     pub test_write_delay: Option<std::time::Duration>,
+}
+
+/// Makes and drops one spool file in `dir`, to learn before traffic comes whether large
+/// bodies can be spooled there.
+///
+/// # Errors
+/// Why a spool file cannot be made in `dir` (no such directory, not writable).
+pub fn check_spool_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    Spool::create(dir).map(drop)
 }
 
 impl Default for RecorderOptions {
@@ -64,6 +79,7 @@ impl Default for RecorderOptions {
             budget: DEFAULT_BUDGET,
             redactor: Redactor::new(),
             tap: None,
+            spool_dir: None,
             test_write_delay: None,
         }
     }
@@ -84,13 +100,23 @@ pub trait RecordTap: Send + Sync + std::fmt::Debug {
 /// Body bytes as the tee captured them, before decoding.
 #[derive(Debug, Default)]
 pub(crate) struct CapturedBody {
+    /// The stored bytes, when they are not in `spool`.
     pub bytes: Vec<u8>,
+    /// The stored bytes of a large body (see [`spool`]).
+    pub spool: Option<Spool>,
     pub size: u64,
     pub truncated: bool,
     pub dropped_bytes: u64,
     pub content_encoding: Option<String>,
     /// When the first body byte went through.
     pub first_data: Option<std::time::Instant>,
+}
+
+impl CapturedBody {
+    /// Stored bytes, in memory or spooled: what the body holds of the recorder's budget.
+    pub(crate) fn stored(&self) -> usize {
+        self.bytes.len() + self.spool.as_ref().map_or(0, Spool::len)
+    }
 }
 
 /// A request or response waiting for its body to be encoded and redacted. `head` holds its
@@ -147,6 +173,7 @@ struct Shared {
     stop_now: AtomicBool,
     /// Events the writer has taken off its queue (written, or counted as lost).
     taken: AtomicU64,
+    spool_dir: Option<SpoolDir>,
     options: RecorderOptions,
 }
 
@@ -230,6 +257,7 @@ impl Recorder {
             warned_full: AtomicBool::new(false),
             stop_now: AtomicBool::new(false),
             taken: AtomicU64::new(0),
+            spool_dir: options.spool_dir.clone().map(SpoolDir::new),
             options,
         });
         let thread_shared = shared.clone();
@@ -257,6 +285,17 @@ impl Recorder {
     /// rest of it as dropped without asking.
     pub(crate) fn reserve(&self, n: usize) -> bool {
         self.shared.reserve(n, Class::Body)
+    }
+
+    /// Gives back `n` reserved body bytes that were not stored.
+    pub(crate) fn release(&self, n: usize) {
+        self.shared.release(n);
+    }
+
+    /// Stores `data` after `body`'s bytes through the spool: `None` when the recorder does not
+    /// spool (the caller keeps them in memory), else whether they were stored.
+    pub(crate) fn spool(&self, body: &mut CapturedBody, data: &[u8]) -> Option<bool> {
+        Some(self.shared.spool_dir.as_ref()?.store(body, data))
     }
 
     /// Queues one record for writing; dropped and counted when the recorder is full.
@@ -295,7 +334,7 @@ impl Recorder {
                 body,
             ),
         };
-        let body = body.bytes.len();
+        let body = body.stored();
         if !self.shared.reserve(record, Class::Flow) {
             self.shared.release(body);
             self.shared.dropped_record();
@@ -317,7 +356,7 @@ impl Recorder {
         let body = match pending {
             Pending::Request { body, .. } | Pending::Response { body, .. } => body,
         };
-        self.shared.release(body.bytes.len());
+        self.shared.release(body.stored());
         self.shared.dropped_record();
     }
 

@@ -65,6 +65,39 @@ pub fn encode_body(input: BodyInput<'_>, redactor: &Redactor) -> Option<Body> {
     })
 }
 
+/// Whether [`encode_body`] stores the body whose bytes `bytes` yields as their base64
+/// unchanged: no content coding, a NUL byte among them (binary) and no credential text that
+/// redaction would replace. Then its stored form is [`plain_base64_body`] with the base64 of
+/// the bytes in `data`, which [`crate::CaptureWriter::write_with_base64_body`] writes from
+/// the bytes. Read in steps of 64 KiB; a run of text that crosses them is held whole.
+///
+/// # Errors
+/// Any error reading `bytes`.
+pub fn stored_as_plain_base64(
+    bytes: &mut dyn Read,
+    content_encoding: Option<&str>,
+    redactor: &Redactor,
+) -> std::io::Result<bool> {
+    if content_encoding.is_some() {
+        return Ok(false);
+    }
+    payload::plain_binary(bytes, redactor)
+}
+
+/// The stored form of a body for which [`stored_as_plain_base64`] holds, with `data` left
+/// empty for [`crate::CaptureWriter::write_with_base64_body`] to fill.
+pub fn plain_base64_body(size: u64, truncated: bool, dropped_bytes: u64) -> Body {
+    Body {
+        size,
+        encoding: crate::record::BodyEncoding::Base64,
+        data: String::new(),
+        truncated,
+        decoded_from: None,
+        dropped_bytes,
+        redaction: None,
+    }
+}
+
 /// Decodes `bytes` in `coding`, keeping at most `limit` bytes. Returns the bytes and whether the
 /// output was cut at `limit`; `None` for an unknown coding or bytes that do not decode at all.
 fn decode(coding: &str, bytes: &[u8], limit: usize) -> Option<(Vec<u8>, bool)> {

@@ -28,7 +28,7 @@ mod target;
 mod time;
 mod writer;
 
-pub use body::{encode_body, BodyInput};
+pub use body::{encode_body, plain_base64_body, stored_as_plain_base64, BodyInput};
 pub use credential::{
     credential_name_strength, is_credential_env_name, is_credential_header, is_credential_name,
     NameStrength,

@@ -236,10 +236,68 @@ fn redact_binary(bytes: &[u8], redactor: &Redactor) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Bytes read per step by [`plain_binary`].
+const SCAN_STEP: usize = 64 * 1024;
+
+/// Whether [`store`] would store what `reader` yields as its base64 unchanged, read in steps
+/// of [`SCAN_STEP`]: the bytes hold a NUL byte (binary, whatever else they hold) and no
+/// printable run that redaction would change. A run that crosses steps is carried whole to the
+/// next, so every run is judged as [`redact_binary`] judges it.
+///
+/// # Errors
+/// Any error reading `reader`.
+pub(crate) fn plain_binary(
+    reader: &mut dyn std::io::Read,
+    redactor: &Redactor,
+) -> std::io::Result<bool> {
+    let mut work = Vec::with_capacity(SCAN_STEP);
+    let mut nul = false;
+    loop {
+        let kept = work.len();
+        work.resize(kept + SCAN_STEP, 0);
+        let n = loop {
+            match reader.read(&mut work[kept..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                read => break read?,
+            }
+        };
+        work.truncate(kept + n);
+        let end = n == 0;
+        nul |= work[kept..].contains(&0);
+        // Until the end, the printable bytes at the tail may go on in the next step.
+        let judged = if end {
+            work.len()
+        } else {
+            work.iter()
+                .rposition(|b| !printable(b))
+                .map_or(0, |i| i + 1)
+        };
+        if redactor.is_enabled() && changes_a_run(&work[..judged], redactor) {
+            return Ok(false);
+        }
+        if end {
+            return Ok(nul);
+        }
+        work.drain(..judged);
+    }
+}
+
+/// Whether redaction changes any run of printable bytes in `bytes`.
+fn changes_a_run(bytes: &[u8], redactor: &Redactor) -> bool {
+    text_runs(bytes).into_iter().any(|(start, end)| {
+        let run = std::str::from_utf8(&bytes[start..end]).expect("printable ASCII is UTF-8");
+        matches!(redactor.text(run), Cow::Owned(_))
+    })
+}
+
+/// A byte of a text run: printable ASCII, tab or a line break.
+fn printable(b: &u8) -> bool {
+    matches!(b, 0x20..=0x7e | b'\t' | b'\r' | b'\n')
+}
+
 /// Start and end of every run of at least [`MIN_TEXT_RUN`] printable ASCII bytes (tab and
 /// line breaks included).
 fn text_runs(bytes: &[u8]) -> Vec<(usize, usize)> {
-    let printable = |b: &u8| matches!(b, 0x20..=0x7e | b'\t' | b'\r' | b'\n');
     let mut runs = Vec::new();
     let mut start = None;
     for (i, b) in bytes.iter().enumerate() {

@@ -6,6 +6,8 @@ use std::path::Path;
 
 use crate::record::Record;
 
+mod base64_body;
+
 /// Writes records to a capture file as JSON Lines.
 ///
 /// Records are written one after another by a single writer, each followed by its newline, so
@@ -97,6 +99,26 @@ impl CaptureWriter {
     pub fn write(&mut self, record: &Record) -> io::Result<()> {
         self.uncommitted += 1;
         serde_json::to_writer(&mut self.out, record).map_err(io::Error::other)?;
+        self.out.write_all(b"\n")
+    }
+
+    /// Appends one request or response record as one line, its body's `data` (empty in
+    /// `record`) written as the standard padded base64 (RFC 4648 §4) of what `bytes` yields,
+    /// read and encoded in steps of 48 KiB: a large binary body is written without being held
+    /// whole, nor its base64 form. The line is byte for byte the one [`CaptureWriter::write`]
+    /// gives with that base64 in `data`.
+    ///
+    /// # Errors
+    /// [`io::ErrorKind::InvalidInput`] when `record` has no body or its `data` is not empty;
+    /// any I/O error reading `bytes` or writing the file; then call
+    /// [`CaptureWriter::discard`].
+    pub fn write_with_base64_body(
+        &mut self,
+        record: &Record,
+        bytes: &mut dyn io::Read,
+    ) -> io::Result<()> {
+        self.uncommitted += 1;
+        base64_body::write(&mut self.out, record, bytes)?;
         self.out.write_all(b"\n")
     }
 

@@ -41,10 +41,7 @@ impl Capture {
             self.body.first_data = Some(Instant::now());
         }
         self.body.size += data.len() as u64;
-        let room = self
-            .recorder
-            .max_body()
-            .saturating_sub(self.body.bytes.len());
+        let room = self.recorder.max_body().saturating_sub(self.body.stored());
         let keep = room.min(data.len());
         if keep < data.len() {
             self.body.truncated = true;
@@ -54,11 +51,27 @@ impl Capture {
         }
         // After the first drop the rest of the body is dropped too: stored data never has gaps.
         if self.body.dropped_bytes == 0 && self.recorder.reserve(keep) {
-            self.grow(keep);
-            self.body.bytes.extend_from_slice(&data[..keep]);
+            self.store(&data[..keep]);
         } else {
             self.body.dropped_bytes += keep as u64;
             self.body.truncated = true;
+        }
+    }
+
+    /// Stores `data` (reserved): spooled past the first MiB when the recorder spools, in
+    /// memory otherwise; when the spool cannot take it, it is dropped and counted.
+    fn store(&mut self, data: &[u8]) {
+        match self.recorder.spool(&mut self.body, data) {
+            Some(true) => {}
+            Some(false) => {
+                self.recorder.release(data.len());
+                self.body.dropped_bytes += data.len() as u64;
+                self.body.truncated = true;
+            }
+            None => {
+                self.grow(data.len());
+                self.body.bytes.extend_from_slice(data);
+            }
         }
     }
 

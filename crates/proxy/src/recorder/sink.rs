@@ -2,6 +2,7 @@
 //! cannot be written (disk full, file size limit) keeps going: says so once on stderr, counts
 //! what is lost, retries, and says when writing resumed.
 
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 use phonehome_record::{CaptureWriter, Counts, Lost, Record};
@@ -49,11 +50,25 @@ impl Sink {
 
     /// Writes one record, or counts it as lost while writing fails.
     pub(super) fn write(&mut self, record: &Record) {
+        self.write_line(record, None);
+    }
+
+    /// Writes a request or response whose body's base64 is written from `bytes` (see
+    /// [`CaptureWriter::write_with_base64_body`]), or counts it as lost while writing fails.
+    pub(super) fn write_with_base64_body(&mut self, record: &Record, bytes: &mut dyn Read) {
+        self.write_line(record, Some(bytes));
+    }
+
+    fn write_line(&mut self, record: &Record, bytes: Option<&mut dyn Read>) {
         if self.retry_at.is_some_and(|at| Instant::now() < at) {
             self.lose(1);
             return;
         }
-        match self.writer.write(record) {
+        let written = match bytes {
+            Some(bytes) => self.writer.write_with_base64_body(record, bytes),
+            None => self.writer.write(record),
+        };
+        match written {
             Ok(()) => {
                 count_record(record, &mut self.staged, &mut self.staged_dropped_bytes);
                 self.staged_records += 1;

@@ -1,6 +1,7 @@
 //! The writer thread: takes queued events in order, encodes and redacts them, writes them
 //! through the [`Sink`], and ends the capture with the `end` record.
 
+use std::io::{Read as _, Seek as _};
 use std::sync::atomic::Ordering;
 
 use phonehome_record::{encode_body, BodyInput, End, Record, Redactor};
@@ -9,7 +10,7 @@ use tokio::sync::mpsc;
 use super::memo::RedactionMemo;
 use super::sink::{Sink, COMMIT_EVERY};
 use super::summary::{note_traffic, CaptureSummary};
-use super::{CapturedBody, Message, Pending, Shared};
+use super::{CapturedBody, Message, Pending, Shared, Spool};
 
 /// How long the writer pauses after writing what was queued, so that it wakes at most a few
 /// hundred times a second under load rather than once per event.
@@ -67,10 +68,13 @@ impl Writer<'_> {
             std::thread::sleep(delay);
         }
         let held = message.held();
-        let record = self.finalize(message);
+        let (record, spooled) = self.finalize(message);
         self.shared.release(held);
         note_traffic(&record, &mut self.summary);
-        self.sink.write(&record);
+        match spooled {
+            Some(mut bytes) => self.sink.write_with_base64_body(&record, &mut bytes),
+            None => self.sink.write(&record),
+        }
         if let Some(tap) = &self.shared.options.tap {
             tap.record(record);
         }
@@ -106,12 +110,15 @@ impl Writer<'_> {
         summary
     }
 
-    /// Encodes and redacts what was captured.
-    fn finalize(&mut self, message: Message) -> Record {
+    /// Encodes and redacts what was captured; with the record, the spooled bytes of a binary
+    /// body to write as its base64 (its `data` left empty).
+    fn finalize(&mut self, message: Message) -> (Record, Option<SpoolReader>) {
         let limit = self.shared.options.max_body;
+        // A tap is handed the record whole: no body is written from its spool then.
+        let stream = self.shared.options.tap.is_none();
         let memo = &mut self.memo;
         let pending = match message {
-            Message::Record { record, .. } => return redact_record(*record, memo),
+            Message::Record { record, .. } => return (redact_record(*record, memo), None),
             Message::Finish { .. } => unreachable!("handled by the caller"),
             Message::Pending { pending, .. } => *pending,
         };
@@ -127,8 +134,9 @@ impl Writer<'_> {
                 memo.headers(&mut record.headers);
                 memo.url(&mut record.url);
                 redact_process(record.process.as_deref_mut(), &mut record.ancestry, memo);
-                record.body = encode(body, memo.redactor(), limit);
-                Record::Request(record)
+                let (body, spooled) = encode(body, memo.redactor(), limit, stream);
+                record.body = body;
+                (Record::Request(record), spooled)
             }
             Pending::Response {
                 mut record,
@@ -137,14 +145,83 @@ impl Writer<'_> {
             } => {
                 head.append_to(&mut record.headers);
                 memo.headers(&mut record.headers);
-                record.body = encode(body, memo.redactor(), limit);
-                Record::Response(record)
+                let (body, spooled) = encode(body, memo.redactor(), limit, stream);
+                record.body = body;
+                (Record::Response(record), spooled)
             }
         }
     }
 }
 
-fn encode(body: CapturedBody, redactor: &Redactor, limit: usize) -> Option<phonehome_record::Body> {
+/// A spooled body's bytes, read back.
+type SpoolReader = std::io::Take<std::fs::File>;
+
+/// A spooled body as the writer takes it.
+enum Spooled {
+    /// Binary, stored as its base64 unchanged: written from the file into the line.
+    Base64(SpoolReader),
+    /// Anything else: its bytes, to be stored as a body in memory is.
+    Bytes(Vec<u8>),
+}
+
+/// The stored form of `body`; with it, for a binary body in a spool file (`stream`: when it
+/// may be written from there), the reader of the bytes whose base64 its `data` is.
+fn encode(
+    mut body: CapturedBody,
+    redactor: &Redactor,
+    limit: usize,
+    stream: bool,
+) -> (Option<phonehome_record::Body>, Option<SpoolReader>) {
+    if let Some(spool) = body.spool.take() {
+        let coding = body.content_encoding.as_deref();
+        match read_spool(spool, coding, redactor, stream) {
+            Ok(Spooled::Base64(reader)) => {
+                let stored = phonehome_record::plain_base64_body(
+                    body.size,
+                    body.truncated,
+                    body.dropped_bytes,
+                );
+                return (Some(stored), Some(reader));
+            }
+            Ok(Spooled::Bytes(bytes)) => body.bytes = bytes,
+            Err(e) => {
+                // Our own unlinked file could not be read back: the body is stored empty.
+                eprintln!("phonehome: warning: cannot read a spooled body back: {e}");
+                body.truncated = true;
+            }
+        }
+    }
+    (encode_in_memory(body, redactor, limit), None)
+}
+
+/// Reads a spool back: as a reader when its bytes are stored as their plain base64 (and
+/// `stream`), else whole.
+fn read_spool(
+    spool: Spool,
+    content_encoding: Option<&str>,
+    redactor: &Redactor,
+    stream: bool,
+) -> std::io::Result<Spooled> {
+    let len = spool.len() as u64;
+    let mut reader = spool.into_reader()?;
+    if stream && phonehome_record::stored_as_plain_base64(&mut reader, content_encoding, redactor)?
+    {
+        let mut file = reader.into_inner();
+        file.seek(std::io::SeekFrom::Start(0))?;
+        return Ok(Spooled::Base64(file.take(len)));
+    }
+    let mut file = reader.into_inner();
+    file.seek(std::io::SeekFrom::Start(0))?;
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(len).read_to_end(&mut bytes)?;
+    Ok(Spooled::Bytes(bytes))
+}
+
+fn encode_in_memory(
+    body: CapturedBody,
+    redactor: &Redactor,
+    limit: usize,
+) -> Option<phonehome_record::Body> {
     encode_body(
         BodyInput {
             bytes: body.bytes,

@@ -158,3 +158,79 @@ proptest::proptest! {
         proptest::prop_assert_eq!(base64_in_place(bytes.clone()), STANDARD.encode(&bytes));
     }
 }
+
+/// What [`store`] does with `bytes`, as [`plain_binary`] predicts it: stored as their own
+/// base64, unchanged.
+fn stored_plain(bytes: &[u8], redactor: &Redactor) -> bool {
+    let stored = store(bytes.to_vec(), true, redactor);
+    stored.encoding == BodyEncoding::Base64
+        && stored.redaction.is_none()
+        && stored.data == STANDARD.encode(bytes)
+}
+
+fn scan(bytes: &[u8], redactor: &Redactor) -> bool {
+    plain_binary(&mut &bytes[..], redactor).expect("read from memory")
+}
+
+#[test]
+fn plain_binary_sees_a_key_across_steps() {
+    for at in [
+        0,
+        SCAN_STEP - 20,
+        SCAN_STEP - 1,
+        SCAN_STEP,
+        2 * SCAN_STEP + 3,
+    ] {
+        let mut bytes = vec![0u8; 3 * SCAN_STEP];
+        bytes[at..at + key().len()].copy_from_slice(key().as_bytes());
+        assert!(!scan(&bytes, &Redactor::new()), "key at {at}");
+        assert!(!stored_plain(&bytes, &Redactor::new()));
+        assert!(scan(&bytes, &Redactor::disabled()), "not redacted: plain");
+    }
+}
+
+#[test]
+fn plain_binary_needs_a_nul_byte() {
+    assert!(scan(&vec![0u8; 3 * SCAN_STEP + 1], &Redactor::new()));
+    assert!(
+        !scan(&vec![0xffu8; SCAN_STEP + 1], &Redactor::new()),
+        "no NUL: judged whole"
+    );
+    assert!(!scan(b"plain text", &Redactor::new()));
+    assert!(!scan(b"", &Redactor::new()));
+}
+
+#[test]
+fn plain_binary_carries_a_long_run_of_text() {
+    let mut bytes = vec![b'a'; 2 * SCAN_STEP + 7];
+    bytes.extend_from_slice(key().as_bytes());
+    bytes.push(0);
+    assert!(!scan(&bytes, &Redactor::new()));
+    let mut clean = vec![b'a'; 2 * SCAN_STEP + 7];
+    clean.push(0);
+    assert!(scan(&clean, &Redactor::new()));
+}
+
+proptest::proptest! {
+    /// Whenever the scan says plain, `store` stores the bytes as their own base64.
+    #[test]
+    fn plain_binary_agrees_with_store(
+        parts in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::collection::vec(proptest::num::u8::ANY, 0..64),
+                proptest::strategy::Just(key().into_bytes()),
+                proptest::strategy::Just(vec![0u8; 3]),
+            ],
+            0..12,
+        )
+    ) {
+        let bytes: Vec<u8> = parts.concat();
+        let redactor = Redactor::new();
+        if scan(&bytes, &redactor) {
+            proptest::prop_assert!(stored_plain(&bytes, &redactor));
+        }
+        if bytes.contains(&0) && stored_plain(&bytes, &redactor) {
+            proptest::prop_assert!(scan(&bytes, &redactor));
+        }
+    }
+}
