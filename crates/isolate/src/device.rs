@@ -30,7 +30,9 @@ impl PacketDevice {
     /// The device's read error.
     pub(crate) async fn read_packet(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.fd
-            .async_io(Interest::READABLE, |fd| Ok(rustix::io::read(fd, &mut *buf)?))
+            .async_io(Interest::READABLE, |fd| {
+                Ok(rustix::io::read(fd, &mut *buf)?)
+            })
             .await
     }
 

@@ -164,7 +164,9 @@ impl Netstack {
             .tcp_send_buffer_size(crate::TCP_BUFFER)
             .build()?;
         let (Some(runner), Some(udp), Some(tcp)) = (runner, udp, tcp) else {
-            return Err(std::io::Error::other("the userspace stack came without TCP or UDP"));
+            return Err(std::io::Error::other(
+                "the userspace stack came without TCP or UDP",
+            ));
         };
         let shared = Arc::new(Shared {
             config,
