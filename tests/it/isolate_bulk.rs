@@ -1,5 +1,5 @@
 //! `run --isolate` carries bodies larger than the userspace TCP stack's segment and window
-//! (a 16 KiB MTU, windows of 64 KiB and more) whole both ways, over HTTP/1.1 and HTTP/2, and
+//! (a 64 KiB MTU, windows of 64 KiB and more) whole both ways, over HTTP/1.1 and HTTP/2, and
 //! records them whole; a raw upload of many windows arrives whole, and a client that
 //! half-closes still gets its answer.
 

@@ -76,15 +76,17 @@ pub const SINKHOLE_V4: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 0);
 pub const PREFIX_V6: u8 = 64;
 /// The TUN device's name inside the namespace.
 pub const DEVICE: &str = "phonehome0";
-/// The TUN device's MTU in bytes. Larger than Ethernet's, so that bulk transfers cross the
-/// userspace stack in fewer packets (nothing leaves the machine with this MTU). Measured with
-/// bench/download: 1500 gave about 150 MB/s, 16384 about 350 MB/s (ipstack 1.0, which
-/// stalled at 32768 and above).
-pub const MTU: u16 = 16_384;
+/// The TUN device's MTU in bytes: the largest an IPv4 packet can be, so that bulk transfers
+/// cross the userspace stack in as few packets as possible (nothing leaves the machine with
+/// this MTU). Measured with bench/download: 1500 gave about 150 MB/s; with smoltcp, 65535
+/// against 16384 gave 8–18 % more speed for 11–18 % less CPU (BENCHMARKS.md, "`--isolate`:
+/// smoltcp"). ipstack 1.0, the stack before, stalled at 32768 and above.
+pub const MTU: u16 = 65_535;
 /// Each TCP connection's receive and send buffers in the userspace stack, in bytes (smoltcp's
-/// socket buffers and netstack-smoltcp's ring buffers beside them, each this size). Above
-/// 64 KiB the stack advertises a window scale (RFC 7323), so a window is this large.
-pub const TCP_BUFFER: u32 = 256 * 1024;
+/// socket buffers and netstack-smoltcp's ring buffers beside them, each this size: four per
+/// connection, allocated when it opens). Above 64 KiB the stack advertises a window scale
+/// (RFC 7323), so the window is this large: eight segments at [`MTU`].
+pub const TCP_BUFFER: u32 = 512 * 1024;
 pub use phonehome_record::HOST_LOOPBACK_NAME;
 
 /// Whether `ip` is the gateway, v4 or v6.
