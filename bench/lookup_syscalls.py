@@ -20,7 +20,7 @@ import sys
 CALL = re.compile(r"(\d+)\s+\S+\s+(.*)")
 RESUMED = re.compile(r"<\.\.\. \w+ resumed>(.*)")
 FD_READ = re.compile(
-    r'readlinkat\((\d+), "(\d+)", (?:"([^"]*)"|0x[0-9a-f]+), \d+\) = (-?\d+)(?: (\w+))?'
+    r'readlinkat\((\d+), "(\d+)",\s+(?:"([^"]*)"|0x[0-9a-f]+), \d+\) = (-?\d+)(?: (\w+))?'
 )
 
 
