@@ -4,14 +4,10 @@
 //! A process seen before keeps its `fd` folder open and the descriptor numbers its sockets
 //! were found at: a client that opens connection after connection (an agent, `hey`) closes one
 //! and opens the next at the lowest free number, most often one a socket of its held before,
-//! so those numbers are read first, before the whole folder is listed (listing costs as much as
-//! five to seven reads of single descriptors: 12–15 µs for 33 descriptors here, against
-//! 1.7–2.2 µs per read). Of the hinted numbers, those found closed by the last search go first,
-//! lowest first: the kernel gives a new descriptor the lowest free number, so the next socket
-//! most likely fills the lowest of those holes; then the others, the least recently found first
-//! (its connection is the likeliest to have ended). Each read answers for that process only: an
-//! open `/proc/<pid>/fd` folder stays on the process it was opened for, and reads through it
-//! fail once it has exited, even if its pid is reused.
+//! so those numbers are read first, the least recently found first (its connection is the
+//! likeliest to have ended), before the whole folder is listed. Each read answers for that
+//! process only: an open `/proc/<pid>/fd` folder stays on the process it was opened for, and
+//! reads through it fail once it has exited, even if its pid is reused.
 
 use std::collections::VecDeque;
 use std::ffi::CStr;
@@ -32,25 +28,11 @@ pub(super) struct Descriptors {
     folder: Option<OwnedFd>,
     /// Descriptor numbers of the sockets found, the least recently found first.
     hints: VecDeque<u32>,
-    /// Hinted numbers the last search found closed, lowest first.
-    holes: Vec<u32>,
-}
-
-/// What one descriptor number holds now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Slot {
-    /// The link sought.
-    Sought,
-    /// Another file or socket.
-    Other,
-    /// Nothing: closed, or never opened.
-    Closed,
 }
 
 impl Descriptors {
     /// Whether the process's descriptors include `link` (`socket:[inode]`): the hinted numbers
-    /// first (those found closed last time, lowest first, then the rest, least recently found
-    /// first), then the rest of the folder, highest first.
+    /// first, then the rest, highest first.
     ///
     /// `folder` opens `/proc/<pid>/fd` the first time; the caller confirms that it opened the
     /// folder of the process it means (a pid read afresh could name a newer process).
@@ -68,8 +50,10 @@ impl Descriptors {
         let Some(dir) = self.folder.as_ref() else {
             return Ok(false);
         };
-        if let Some(fd) = search_hints(dir, &self.hints, &mut self.holes, link) {
-            self.found(fd);
+        if let Some(i) = self.hints.iter().position(|&fd| target_is(dir, fd, link)) {
+            if let Some(fd) = self.hints.remove(i) {
+                self.hints.push_back(fd);
+            }
             return Ok(true);
         }
         rustix::fs::seek(dir, SeekFrom::Start(0))?;
@@ -80,58 +64,15 @@ impl Descriptors {
             .iter()
             .rev()
             .copied()
-            .find(|&fd| slot(dir, fd, link) == Slot::Sought);
+            .find(|&fd| target_is(dir, fd, link));
         if let Some(fd) = found {
-            self.found(fd);
+            if self.hints.len() >= HINTS {
+                self.hints.pop_front();
+            }
+            self.hints.push_back(fd);
         }
         Ok(found.is_some())
     }
-
-    /// Remembers `fd` as the number a socket was found at, the most recently found.
-    fn found(&mut self, fd: u32) {
-        self.holes.retain(|&hole| hole != fd);
-        if let Some(i) = self.hints.iter().position(|&hint| hint == fd) {
-            self.hints.remove(i);
-        } else if self.hints.len() >= HINTS {
-            if let Some(dropped) = self.hints.pop_front() {
-                self.holes.retain(|&hole| hole != dropped);
-            }
-        }
-        self.hints.push_back(fd);
-    }
-}
-
-/// Reads the hinted numbers, the holes first; where `link` is, if among them. `holes` is left
-/// with the numbers found closed now, and those of the last holes not read.
-fn search_hints(
-    dir: &OwnedFd,
-    hints: &VecDeque<u32>,
-    holes: &mut Vec<u32>,
-    link: &[u8],
-) -> Option<u32> {
-    let last = std::mem::take(holes);
-    let order = last
-        .iter()
-        .copied()
-        .chain(hints.iter().copied().filter(|fd| !last.contains(fd)));
-    let mut read = 0;
-    let mut found = None;
-    for fd in order {
-        read += 1;
-        match slot(dir, fd, link) {
-            Slot::Sought => {
-                found = Some(fd);
-                break;
-            }
-            Slot::Closed => holes.push(fd),
-            Slot::Other => {}
-        }
-    }
-    // Holes not read this time stay holes.
-    holes.extend(last.iter().skip(read).copied());
-    holes.sort_unstable();
-    holes.dedup();
-    found
 }
 
 /// Whether `pid`'s descriptors include `link` (`socket:[inode]`), for a process not seen
@@ -144,10 +85,7 @@ fn search_hints(
 pub(super) fn holds(pid: u32, link: &[u8]) -> io::Result<bool> {
     let dir = open(pid)?;
     let names = list(&dir)?;
-    Ok(names
-        .iter()
-        .rev()
-        .any(|&fd| slot(&dir, fd, link) == Slot::Sought))
+    Ok(names.iter().rev().any(|&fd| target_is(&dir, fd, link)))
 }
 
 /// Opens `/proc/<pid>/fd`.
@@ -177,15 +115,12 @@ fn list(dir: &OwnedFd) -> io::Result<Vec<u32>> {
     Ok(names)
 }
 
-/// What descriptor `fd` holds: `link`, something else, or nothing (closed meanwhile).
-fn slot(dir: &OwnedFd, fd: u32, link: &[u8]) -> Slot {
+/// Whether descriptor `fd` links to `link`; false when it was closed meanwhile.
+fn target_is(dir: &OwnedFd, fd: u32, link: &[u8]) -> bool {
     let mut name = [0u8; 12];
     let mut buf = [0u8; LINK_MAX];
-    match rustix::fs::readlinkat_raw(dir, file_name(fd, &mut name), &mut buf[..]) {
-        Ok(n) if &buf[..n] == link => Slot::Sought,
-        Err(rustix::io::Errno::NOENT) => Slot::Closed,
-        _ => Slot::Other,
-    }
+    rustix::fs::readlinkat_raw(dir, file_name(fd, &mut name), &mut buf[..])
+        .is_ok_and(|n| &buf[..n] == link)
 }
 
 /// A descriptor number as a file name, written into `buf` (no allocation).
@@ -267,11 +202,9 @@ mod tests {
         assert!(descriptors.holds(&old_link, own_folder).expect("readable"));
         drop(old);
         assert!(!descriptors.holds(&old_link, own_folder).expect("readable"));
-        assert_eq!(descriptors.holes, [at], "read first next time");
         let (new, new_link) = socket_at(&listener, 800);
         assert_eq!(number(&new), at, "the lowest free number is taken again");
         assert!(descriptors.holds(&new_link, own_folder).expect("readable"));
-        assert!(descriptors.holes.is_empty());
         assert!(!descriptors.holds(&old_link, own_folder).expect("readable"));
     }
 
