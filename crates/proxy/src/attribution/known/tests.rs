@@ -278,7 +278,10 @@ fn an_exec_keeps_the_socket_found_and_the_process_is_read_afresh() {
     let before = known.get(pid).expect("running");
     assert!(known.holds(pid, link.as_bytes()).expect("readable"));
     writeln!(child.0.stdin.as_mut().expect("piped")).expect("write");
-    wait_for_name(pid, "sleep");
+    // The name changes before the new program's command line is in place.
+    while std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c != b"sleep\030\0") {
+        std::thread::yield_now();
+    }
     let after = known.get(pid).expect("running");
     assert!(!Arc::ptr_eq(&before, &after), "read afresh");
     assert_eq!(
