@@ -279,7 +279,9 @@ fn an_exec_keeps_the_socket_found_and_the_process_is_read_afresh() {
     assert!(known.holds(pid, link.as_bytes()).expect("readable"));
     writeln!(child.0.stdin.as_mut().expect("piped")).expect("write");
     // The name changes before the new program's command line is in place.
-    while std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c != b"sleep\030\0") {
+    let parts: [&[u8]; 4] = [b"sleep", b"\0", b"30", b"\0"];
+    let sleeping = parts.concat();
+    while std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c != sleeping) {
         std::thread::yield_now();
     }
     let after = known.get(pid).expect("running");
