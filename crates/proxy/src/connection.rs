@@ -58,8 +58,9 @@ pub(crate) struct ConnState {
     /// Whether a `request` record carried the attribution already (the first one does).
     announced: std::sync::atomic::AtomicBool,
     /// A sinkholed connection's `blocked` or `error`, kept back so that it can carry the flow
-    /// of the first request; written as it is when no request comes.
-    deferred: Mutex<Option<Record>>,
+    /// of the first request; written as it is when no request comes. Boxed: a `Record` is
+    /// large and most connections never hold one.
+    deferred: Mutex<Option<Box<Record>>>,
 }
 
 impl ConnState {
@@ -130,11 +131,7 @@ impl ConnState {
         self: &Arc<Self>,
         serving: impl std::future::Future<Output = ()> + Send + 'static,
     ) {
-        let conn = self.clone();
-        self.ctx.spawn(async move {
-            serving.await;
-            drop(conn);
-        });
+        self.ctx.spawn_holding(serving, self.clone());
     }
 
     /// Records a connection-level `error`.
@@ -168,15 +165,15 @@ impl ConnState {
 
     fn sinkholed(&self, why: Sinkhole, record: Record) {
         self.info().sinkhole = Some(why);
-        *self.lock_deferred() = Some(record);
+        *self.lock_deferred() = Some(Box::new(record));
     }
 
     /// The connection's kept-back `blocked` or `error`, for its first sinkholed request.
     pub(crate) fn take_deferred(&self) -> Option<Record> {
-        self.lock_deferred().take()
+        self.lock_deferred().take().map(|record| *record)
     }
 
-    fn lock_deferred(&self) -> std::sync::MutexGuard<'_, Option<Record>> {
+    fn lock_deferred(&self) -> std::sync::MutexGuard<'_, Option<Box<Record>>> {
         self.deferred.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -136,11 +136,8 @@ pub(crate) async fn forward(
             let upstream_upgrade = hyper::upgrade::on(&mut response);
             let ws_log = log.clone();
             // The relay holds the connection, so its `conn` record comes after the messages.
-            let ws_conn = conn.clone();
-            conn.ctx.spawn(async move {
-                websocket::relay(client_upgrade, upstream_upgrade, ws_log).await;
-                drop(ws_conn);
-            });
+            let relay = websocket::relay(client_upgrade, upstream_upgrade, ws_log);
+            conn.ctx.spawn_holding(relay, conn.clone());
         }
     }
     tee_response(response, conn, log, ttfb_ms)

@@ -40,7 +40,7 @@ enum Sender {
 /// on it: kept so that the link can park the stream at rest.
 struct H1Stream {
     stream: Parked<BoxIo>,
-    task: tokio::task::JoinHandle<()>,
+    task: tokio::task::JoinHandle<hyper::Result<()>>,
 }
 
 /// A connection to one origin, redialled when the upstream closes it between requests.
@@ -202,7 +202,10 @@ impl UpstreamLink {
         // Without its sender, the idle connection ends at once, its shutdown held back.
         let ended = h1.task.await;
         h1.stream.set_resting(false);
-        if ended.is_ok() {
+        // Polled once from this task, also to take over the stream's read waker: the ended
+        // task's waker, left there, would keep that task's memory for as long as the
+        // connection rests. A stream already closed, or talking, is let go now.
+        if ended.is_ok() && h1.stream.is_open().await {
             *lock(&self.parked) = Some(h1.stream);
         }
     }
@@ -274,9 +277,8 @@ async fn start_h1(stream: Parked<BoxIo>) -> Result<(Sender, H1Stream), DialError
         .handshake(TokioIo::new(stream.clone()))
         .await
         .map_err(handshake_failed)?;
-    let task = tokio::spawn(async move {
-        let _ = conn.with_upgrades().await;
-    });
+    // Spawned as it is: an `async` block around it would keep hyper's connection twice.
+    let task = tokio::spawn(conn.with_upgrades());
     Ok((Sender::H1(sender), H1Stream { stream, task }))
 }
 
