@@ -145,7 +145,68 @@ fn file_name(fd: u32, buf: &mut [u8; 12]) -> &CStr {
 
 #[cfg(test)]
 mod tests {
+    use std::net::{TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+
     use super::*;
+
+    /// A socket connected to `listener`, moved to the lowest free descriptor number at or
+    /// above `at` (numbers this high are free in the test process, so the number is `at` unless
+    /// another test holds it), and its `socket:[inode]` link.
+    fn socket_at(listener: &TcpListener, at: u32) -> (OwnedFd, Vec<u8>) {
+        let client = TcpStream::connect(listener.local_addr().expect("bound")).expect("connect");
+        let moved =
+            rustix::io::fcntl_dupfd_cloexec(&client, at.try_into().expect("small")).expect("dup");
+        let inode = rustix::fs::fstat(&moved).expect("fstat").st_ino;
+        (moved, format!("socket:[{inode}]").into_bytes())
+    }
+
+    fn own_folder() -> io::Result<OwnedFd> {
+        open(std::process::id())
+    }
+
+    fn number(fd: &OwnedFd) -> u32 {
+        u32::try_from(fd.as_raw_fd()).expect("a descriptor number")
+    }
+
+    /// A socket opened after the folder was searched is found, at a number not seen before.
+    #[test]
+    fn a_new_socket_is_found() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut descriptors = Descriptors::default();
+        let (first, first_link) = socket_at(&listener, 700);
+        assert!(descriptors
+            .holds(&first_link, own_folder)
+            .expect("readable"));
+        let (second, second_link) = socket_at(&listener, 720);
+        assert_ne!(number(&first), number(&second));
+        assert!(descriptors
+            .holds(&second_link, own_folder)
+            .expect("readable"));
+        assert!(descriptors
+            .holds(&first_link, own_folder)
+            .expect("readable"));
+        assert!(!descriptors
+            .holds(b"socket:[1]", own_folder)
+            .expect("readable"));
+    }
+
+    /// A number closed and taken by a new socket is read again: the new socket is found there,
+    /// the old one no longer.
+    #[test]
+    fn a_closed_and_reused_number_is_read_with_its_new_socket() {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let mut descriptors = Descriptors::default();
+        let (old, old_link) = socket_at(&listener, 800);
+        let at = number(&old);
+        assert!(descriptors.holds(&old_link, own_folder).expect("readable"));
+        drop(old);
+        assert!(!descriptors.holds(&old_link, own_folder).expect("readable"));
+        let (new, new_link) = socket_at(&listener, 800);
+        assert_eq!(number(&new), at, "the lowest free number is taken again");
+        assert!(descriptors.holds(&new_link, own_folder).expect("readable"));
+        assert!(!descriptors.holds(&old_link, own_folder).expect("readable"));
+    }
 
     #[test]
     fn descriptor_numbers_as_file_names() {

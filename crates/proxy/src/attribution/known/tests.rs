@@ -256,3 +256,57 @@ fn deferred_polls_tell_an_exit_after_the_answer() {
     assert!(!polls.running(), "the exit is told by the deferred poll");
     assert!(known.get_with(pid, &mut Polls::deferred()).is_none());
 }
+
+/// A client that runs `exec` keeps its sockets: the entry is read afresh, and the socket is
+/// found through the new entry's folder, before and after.
+#[test]
+fn an_exec_keeps_the_socket_found_and_the_process_is_read_afresh() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("bound").port();
+    let script = format!(
+        "import os, socket, sys\n\
+         s = socket.create_connection(('127.0.0.1', {port}))\n\
+         s.set_inheritable(True)\n\
+         sys.stdin.readline()\n\
+         os.execvp('sleep', ['sleep', '30'])\n"
+    );
+    let mut child = start("python3", &["-c", &script]);
+    let pid = child.0.id();
+    let _server_side = listener.accept().expect("accept");
+    let link = socket_link(pid);
+    let known = Known::new(true);
+    let before = known.get(pid).expect("running");
+    assert!(known.holds(pid, link.as_bytes()).expect("readable"));
+    writeln!(child.0.stdin.as_mut().expect("piped")).expect("write");
+    // The name changes before the new program's command line is in place.
+    let parts: [&[u8]; 4] = [b"sleep", b"\0", b"30", b"\0"];
+    let sleeping = parts.concat();
+    while std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c != sleeping) {
+        std::thread::yield_now();
+    }
+    let after = known.get(pid).expect("running");
+    assert!(!Arc::ptr_eq(&before, &after), "read afresh");
+    assert_eq!(
+        after.argv.as_deref(),
+        Some(&["sleep".to_owned(), "30".to_owned()][..])
+    );
+    assert!(known.holds(pid, link.as_bytes()).expect("readable"));
+    assert!(!known.holds(pid, b"socket:[1]").expect("readable"));
+}
+
+/// The one TCP socket `pid` holds, as its `socket:[inode]` link; waits until it is there.
+fn socket_link(pid: u32) -> String {
+    loop {
+        let links = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .expect("readable")
+            .flatten()
+            .filter_map(|entry| std::fs::read_link(entry.path()).ok())
+            .map(|target| target.to_string_lossy().into_owned())
+            .filter(|target| target.starts_with("socket:["))
+            .collect::<Vec<_>>();
+        if let [link] = &links[..] {
+            return link.clone();
+        }
+        std::thread::yield_now();
+    }
+}
