@@ -2,12 +2,14 @@
 
 use std::io;
 use std::os::fd::OwnedFd;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
 
 use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// A TUN device opened without packet information (`IFF_NO_PI`): reads and writes are whole
-/// IP packets. Reads and writes take `&self`, so that one task can read while another writes.
+/// IP packets.
 pub(crate) struct PacketDevice {
     fd: AsyncFd<OwnedFd>,
 }
@@ -23,26 +25,49 @@ impl PacketDevice {
         let fd = AsyncFd::new(fd)?;
         Ok(Self { fd })
     }
+}
 
-    /// Reads one packet into `buf` (at least the MTU long), returning its length in bytes.
-    ///
-    /// # Errors
-    /// The device's read error.
-    pub(crate) async fn read_packet(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.fd
-            .async_io(Interest::READABLE, |fd| {
-                Ok(rustix::io::read(fd, &mut *buf)?)
-            })
-            .await
+impl AsyncRead for PacketDevice {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        loop {
+            let mut guard = ready!(self.fd.poll_read_ready(cx))?;
+            let unfilled = buf.initialize_unfilled();
+            match guard.try_io(|fd| Ok(rustix::io::read(fd.get_ref(), &mut *unfilled)?)) {
+                Ok(Ok(n)) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Ok(Err(e)) => return Poll::Ready(Err(e)),
+                Err(_would_block) => continue,
+            }
+        }
+    }
+}
+
+impl AsyncWrite for PacketDevice {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        packet: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let mut guard = ready!(self.fd.poll_write_ready(cx))?;
+            match guard.try_io(|fd| Ok(rustix::io::write(fd.get_ref(), packet)?)) {
+                Ok(result) => return Poll::Ready(result),
+                Err(_would_block) => continue,
+            }
+        }
     }
 
-    /// Writes one whole packet.
-    ///
-    /// # Errors
-    /// The device's write error.
-    pub(crate) async fn write_packet(&self, packet: &[u8]) -> io::Result<usize> {
-        self.fd
-            .async_io(Interest::WRITABLE, |fd| Ok(rustix::io::write(fd, packet)?))
-            .await
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }

@@ -1,5 +1,5 @@
-//! The parent's side: the helper handoff, then the userspace TCP/IP stack (netstack-smoltcp,
-//! smoltcp's TCP) on the TUN device, turning the namespace's packets back into streams.
+//! The parent's side: the helper handoff, then the userspace TCP/IP stack (ipstack) on the
+//! TUN device, turning the namespace's packets back into streams.
 //!
 //! - TCP to port 53: DNS. TCP to the gateway's proxy port: the proxy protocol. TCP to the
 //!   gateway's other ports: the host's loopback when enabled, else refused. Any other TCP: a
@@ -15,13 +15,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::stream::{SplitSink, SplitStream};
-use futures_util::{SinkExt as _, StreamExt as _};
-use netstack_smoltcp::smoltcp::wire::{IpProtocol, IpVersion, Ipv4Packet, Ipv6Packet, UdpPacket};
-use netstack_smoltcp::udp::UdpMsg;
-use netstack_smoltcp::{Stack, StackBuilder, TcpListener, UdpSocket};
+use ipstack::{IpStack, IpStackConfig, IpStackStream, IpStackTcpStream, IpStackUdpStream};
 use phonehome_record::{Blocked, Record, Target};
-use tokio::task::JoinSet;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::task::JoinHandle;
 
 use crate::dns::Resolver;
 use crate::handoff;
@@ -51,14 +48,16 @@ pub struct Handoff {
     path: PathBuf,
 }
 
-/// DNS answers waiting for the UDP writer, at most.
-const UDP_QUEUE: usize = 64;
-
-/// The running stack: its tasks (smoltcp's poll loop, the TUN device's two directions, the
-/// TCP accept loop, the UDP loop). Dropping it stops them.
+/// The running stack. Dropping it stops it.
 #[derive(Debug)]
 pub struct Netstack {
-    _tasks: JoinSet<()>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Netstack {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 impl Handoff {
@@ -155,37 +154,23 @@ impl WriteAllBlocking for &std::os::unix::net::UnixStream {
 
 impl Netstack {
     fn start(device: OwnedFd, config: StackConfig, sink: Arc<dyn Sink>) -> std::io::Result<Self> {
-        let device = Arc::new(crate::device::PacketDevice::new(device)?);
-        let (stack, runner, udp, tcp) = StackBuilder::default()
-            .enable_tcp(true)
-            .enable_udp(true)
-            .mtu(usize::from(crate::MTU))
-            .tcp_recv_buffer_size(crate::TCP_BUFFER)
-            .tcp_send_buffer_size(crate::TCP_BUFFER)
-            .build()?;
-        let (Some(runner), Some(udp), Some(tcp)) = (runner, udp, tcp) else {
-            return Err(std::io::Error::other(
-                "the userspace stack came without TCP or UDP",
-            ));
-        };
+        let device = crate::device::PacketDevice::new(device)?;
+        let mut ip_config = IpStackConfig::default();
+        ip_config
+            .mtu(crate::MTU)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut tcp = ipstack::TcpConfig::default();
+        tcp.max_unacked_bytes = crate::MAX_UNACKED;
+        ip_config.with_tcp_config(tcp);
+        let stack = IpStack::new(ip_config, device);
         let shared = Arc::new(Shared {
             config,
             resolver: Resolver::new(config.host_loopback, sink.clone()),
             sink,
             udp_recorded: Mutex::new(HashSet::new()),
         });
-        let (to_stack, from_stack) = stack.split();
-        let mut tasks = JoinSet::new();
-        tasks.spawn(async move {
-            if let Err(e) = runner.await {
-                tracing::warn!("the userspace TCP/IP stack stopped: {e}");
-            }
-        });
-        tasks.spawn(device_to_stack(device.clone(), to_stack));
-        tasks.spawn(stack_to_device(from_stack, device));
-        tasks.spawn(accept_loop(tcp, shared.clone()));
-        tasks.spawn(udp_loop(udp, shared));
-        Ok(Self { _tasks: tasks })
+        let task = tokio::spawn(accept_loop(stack, shared));
+        Ok(Self { task })
     }
 }
 
@@ -197,83 +182,33 @@ struct Shared {
     udp_recorded: Mutex<HashSet<(SocketAddr, SocketAddr)>>,
 }
 
-/// Packets from the namespace, one read of the TUN device each, into the stack.
-async fn device_to_stack(
-    device: Arc<crate::device::PacketDevice>,
-    mut stack: SplitSink<Stack, Vec<u8>>,
-) {
-    let mut buf = vec![0u8; usize::from(crate::MTU)];
+async fn accept_loop(mut stack: IpStack, shared: Arc<Shared>) {
     loop {
-        let n = match device.read_packet(&mut buf).await {
-            Ok(n) => n,
+        match stack.accept().await {
+            Ok(IpStackStream::Tcp(tcp)) => tcp_stream(&shared, tcp),
+            Ok(IpStackStream::Udp(udp)) => udp_stream(&shared, udp),
+            Ok(IpStackStream::UnknownTransport(_) | IpStackStream::UnknownNetwork(_)) => {}
             Err(e) => {
-                tracing::warn!("cannot read the TUN device: {e}");
+                tracing::warn!("the userspace TCP/IP stack stopped: {e}");
                 return;
             }
-        };
-        let packet = &buf[..n];
-        if !transport_header_whole(packet) {
-            continue;
-        }
-        match stack.send(packet.to_vec()).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return,
-            // A packet the stack cannot parse is dropped, as a network would.
-            Err(e) => tracing::debug!("dropped a packet from the namespace: {e}"),
         }
     }
 }
 
-/// Whether a UDP packet's header is whole (any other packet passes: the stack checks it).
-/// netstack-smoltcp's UDP stream ends at the first UDP packet it cannot parse, which would
-/// end DNS for the namespace; such a packet is dropped here instead.
-fn transport_header_whole(packet: &[u8]) -> bool {
-    let (protocol, payload) = match IpVersion::of_packet(packet) {
-        Ok(IpVersion::Ipv4) => match Ipv4Packet::new_checked(packet) {
-            Ok(ip) => (ip.next_header(), ip.payload()),
-            Err(_) => return false,
-        },
-        Ok(IpVersion::Ipv6) => match Ipv6Packet::new_checked(packet) {
-            Ok(ip) => (ip.next_header(), ip.payload()),
-            Err(_) => return false,
-        },
-        Err(_) => return false,
-    };
-    protocol != IpProtocol::Udp || UdpPacket::new_checked(payload).is_ok()
-}
-
-/// Packets from the stack, one write of the TUN device each, to the namespace.
-async fn stack_to_device(mut stack: SplitStream<Stack>, device: Arc<crate::device::PacketDevice>) {
-    while let Some(Ok(packet)) = stack.next().await {
-        if let Err(e) = device.write_packet(&packet).await {
-            tracing::warn!("cannot write the TUN device: {e}");
-            return;
-        }
-    }
-}
-
-async fn accept_loop(mut listener: TcpListener, shared: Arc<Shared>) {
-    while let Some((stream, client, destination)) = listener.next().await {
-        tcp_stream(&shared, crate::TcpStream::new(stream), client, destination);
-    }
-}
-
-fn tcp_stream(
-    shared: &Arc<Shared>,
-    stream: crate::TcpStream,
-    client: SocketAddr,
-    destination: SocketAddr,
-) {
+fn tcp_stream(shared: &Arc<Shared>, tcp: IpStackTcpStream) {
+    let client = tcp.local_addr();
+    let destination = tcp.peer_addr();
     if destination.port() == 53 {
         let shared = shared.clone();
         tokio::spawn(async move {
-            shared.resolver.serve_tcp(stream).await;
+            shared.resolver.serve_tcp(crate::TcpStream::new(tcp)).await;
         });
         return;
     }
     let (target, route) = route(shared, destination);
     shared.sink.connection(Connection {
-        stream,
+        stream: crate::TcpStream::new(tcp),
         client,
         destination,
         target,
@@ -322,37 +257,26 @@ fn route(shared: &Shared, destination: SocketAddr) -> (Target, Route) {
     (named(ip), Route::Direct { dial: destination })
 }
 
-/// Every UDP datagram from the namespace: port 53 is answered (each query on a task of its
-/// own, the answers sent back through one writer), anything else is dropped.
-async fn udp_loop(udp: UdpSocket, shared: Arc<Shared>) {
-    let (mut reader, mut writer) = udp.split();
-    let (answers, mut to_send) = tokio::sync::mpsc::channel::<UdpMsg>(UDP_QUEUE);
-    let write = tokio::spawn(async move {
-        while let Some(answer) = to_send.recv().await {
-            if writer.send(answer).await.is_err() {
-                return;
-            }
-        }
-    });
-    while let Some((datagram, client, destination)) = reader.next().await {
-        if destination.port() != 53 {
-            udp_dropped(&shared, client, destination);
-            continue;
-        }
+fn udp_stream(shared: &Arc<Shared>, mut udp: IpStackUdpStream) {
+    let client = udp.local_addr();
+    let destination = udp.peer_addr();
+    if destination.port() == 53 {
         let shared = shared.clone();
-        let answers = answers.clone();
         tokio::spawn(async move {
-            if let Some(reply) = shared.resolver.answer(&datagram).await {
-                // From the server the query went to, back to the client.
-                let _ = answers.send((reply, destination, client)).await;
+            let mut datagram = vec![0u8; 65_536];
+            while let Ok(n) = udp.read(&mut datagram).await {
+                if n == 0 {
+                    return;
+                }
+                if let Some(reply) = shared.resolver.answer(&datagram[..n]).await {
+                    if udp.write_all(&reply).await.is_err() {
+                        return;
+                    }
+                }
             }
         });
+        return;
     }
-    write.abort();
-}
-
-/// Records UDP that is not DNS as `blocked`, once per client and destination.
-fn udp_dropped(shared: &Shared, client: SocketAddr, destination: SocketAddr) {
     let first = shared
         .udp_recorded
         .lock()
@@ -377,30 +301,13 @@ fn udp_dropped(shared: &Shared, client: SocketAddr, destination: SocketAddr) {
             enforced: true,
         }));
     }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::transport_header_whole;
-
-    /// An IPv4 header (RFC 791, no options) from 10.0.2.100 to 10.0.2.2 carrying `payload`
-    /// as `protocol`.
-    fn ipv4(protocol: u8, payload: &[u8]) -> Vec<u8> {
-        let total = u16::try_from(20 + payload.len()).expect("short");
-        let mut packet = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, protocol, 0, 0];
-        packet[2..4].copy_from_slice(&total.to_be_bytes());
-        packet.extend_from_slice(&[10, 0, 2, 100, 10, 0, 2, 2]);
-        packet.extend_from_slice(payload);
-        packet
-    }
-
-    #[test]
-    fn a_udp_packet_passes_only_with_its_whole_header() {
-        let udp = [0x30, 0x39, 0, 53, 0, 8, 0, 0];
-        assert!(transport_header_whole(&ipv4(17, &udp)));
-        assert!(!transport_header_whole(&ipv4(17, &udp[..4])));
-        // Not UDP: left to the stack, which checks TCP itself.
-        assert!(transport_header_whole(&ipv4(6, &udp[..4])));
-        assert!(!transport_header_whole(&[0x45, 0, 0]));
-    }
+    // Keep the flow until it goes quiet, so its later datagrams are dropped here quietly.
+    tokio::spawn(async move {
+        let mut datagram = vec![0u8; 65_536];
+        while let Ok(n) = udp.read(&mut datagram).await {
+            if n == 0 {
+                return;
+            }
+        }
+    });
 }
