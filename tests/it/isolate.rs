@@ -47,7 +47,7 @@ pub(crate) async fn isolated(
 
 /// A TCP server on the host's 127.0.0.1 that answers each line with `echo:` and the line, and
 /// counts its connections.
-async fn echo_server() -> (SocketAddr, Arc<Mutex<u32>>) {
+pub(crate) async fn echo_server() -> (SocketAddr, Arc<Mutex<u32>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -76,7 +76,7 @@ async fn echo_server() -> (SocketAddr, Arc<Mutex<u32>>) {
 }
 
 /// Writes a Python script into the scratch folder; returns the shell command that runs it.
-fn python(scratch: &Scratch, name: &str, code: &str) -> String {
+pub(crate) fn python(scratch: &Scratch, name: &str, code: &str) -> String {
     let path = scratch.path(name);
     std::fs::write(&path, code).expect("write script");
     format!("python3 {}", path.display())

@@ -24,6 +24,7 @@ mod fuzz_inputs;
 mod idle_timeout;
 mod isolate;
 mod isolate_bulk;
+mod isolate_connections;
 mod keepalive;
 mod launch;
 mod lifetime;
