@@ -104,6 +104,8 @@ pub(crate) struct CapturedBody {
     pub bytes: Vec<u8>,
     /// The stored bytes of a large body (see [`spool`]).
     pub spool: Option<Spool>,
+    /// No spool file could be made for this body: it stays in memory, and no other is tried.
+    pub spool_refused: bool,
     pub size: u64,
     pub truncated: bool,
     pub dropped_bytes: u64,

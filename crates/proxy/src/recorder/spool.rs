@@ -87,14 +87,18 @@ impl SpoolDir {
             }
             return appended.is_ok();
         }
-        if body.bytes.len() + data.len() > SPOOL_AFTER {
+        if !body.spool_refused && body.bytes.len() + data.len() > SPOOL_AFTER {
             match self.spool(&body.bytes, data) {
                 Ok(spool) => {
                     body.bytes = Vec::new();
                     body.spool = Some(spool);
                     return true;
                 }
-                Err(e) => self.warn(&e),
+                Err(e) => {
+                    // Not tried again for this body: each try would write all of it anew.
+                    body.spool_refused = true;
+                    self.warn(&e);
+                }
             }
         }
         body.bytes.extend_from_slice(data);
@@ -116,5 +120,46 @@ impl SpoolDir {
                 self.dir.display()
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_past_the_first_mib_is_spooled_whole_and_in_order() {
+        let dir = tempfile::tempdir().expect("dir");
+        let spools = SpoolDir::new(dir.path().to_owned());
+        let mut body = CapturedBody::default();
+        let chunk = vec![7u8; SPOOL_AFTER / 2 + 1];
+        for _ in 0..3 {
+            assert!(spools.store(&mut body, &chunk));
+        }
+        assert!(body.bytes.is_empty());
+        let spool = body.spool.take().expect("spooled");
+        assert_eq!(spool.len(), chunk.len() * 3);
+        let mut read = Vec::new();
+        std::io::Read::read_to_end(&mut spool.into_reader().expect("reader"), &mut read)
+            .expect("read");
+        assert_eq!(read, [chunk.as_slice(); 3].concat());
+        assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0);
+    }
+
+    #[test]
+    fn a_body_whose_spool_cannot_be_made_stays_in_memory_and_is_not_tried_again() {
+        let dir = tempfile::tempdir().expect("dir");
+        let gone = dir.path().join("gone");
+        let spools = SpoolDir::new(gone.clone());
+        let mut body = CapturedBody::default();
+        let chunk = vec![7u8; SPOOL_AFTER / 2 + 1];
+        assert!(spools.store(&mut body, &chunk));
+        assert!(spools.store(&mut body, &chunk));
+        assert!(body.spool_refused && body.spool.is_none());
+        // Were it tried again, this chunk would go to the directory that now exists.
+        std::fs::create_dir(&gone).expect("mkdir");
+        assert!(spools.store(&mut body, &chunk));
+        assert!(body.spool.is_none());
+        assert_eq!(body.bytes.len(), chunk.len() * 3);
     }
 }
