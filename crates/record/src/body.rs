@@ -1,6 +1,6 @@
 //! Turning captured body bytes into a [`Body`]: content decoding, text or base64, redaction.
 
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 
 use crate::payload;
 use crate::record::Body;
@@ -65,23 +65,33 @@ pub fn encode_body(input: BodyInput<'_>, redactor: &Redactor) -> Option<Body> {
     })
 }
 
-/// Whether [`encode_body`] stores the body whose bytes `bytes` yields as their base64
-/// unchanged: no content coding, a NUL byte among them (binary) and no credential text that
-/// redaction would replace. Then its stored form is [`plain_base64_body`] with the base64 of
-/// the bytes in `data`, which [`crate::CaptureWriter::write_with_base64_body`] writes from
-/// the bytes. Read in steps of 64 KiB; a run of text that crosses them is held whole.
+/// Whether [`encode_body`] stores the `len` bytes `bytes` yields from where it is as their
+/// base64 unchanged: no content coding, a NUL byte among them (binary) and no credential text
+/// that redaction would replace. Then its stored form is [`plain_base64_body`] with the base64
+/// of the bytes in `data`, which [`crate::CaptureWriter::write_with_base64_body`] writes from
+/// the bytes. The NUL byte is looked for first, so that text, never stored so, is not judged
+/// run by run (a redaction of all of it); then the runs, in steps of 64 KiB, a run that
+/// crosses them held whole. `bytes` is left where it was found.
 ///
 /// # Errors
-/// Any error reading `bytes`.
-pub fn stored_as_plain_base64(
-    bytes: &mut dyn Read,
+/// Any error reading or seeking `bytes`.
+pub fn stored_as_plain_base64<R: Read + Seek>(
+    bytes: &mut R,
+    len: u64,
     content_encoding: Option<&str>,
     redactor: &Redactor,
 ) -> std::io::Result<bool> {
     if content_encoding.is_some() {
         return Ok(false);
     }
-    payload::plain_binary(bytes, redactor)
+    let start = bytes.stream_position()?;
+    let mut plain = payload::holds_nul(&mut bytes.by_ref().take(len))?;
+    if plain {
+        bytes.seek(SeekFrom::Start(start))?;
+        plain = payload::plain_binary(&mut bytes.by_ref().take(len), redactor)?;
+    }
+    bytes.seek(SeekFrom::Start(start))?;
+    Ok(plain)
 }
 
 /// The stored form of a body for which [`stored_as_plain_base64`] holds, with `data` left
@@ -224,5 +234,29 @@ mod tests {
         let body = encode_body(i, &Redactor::new()).expect("body");
         assert_eq!(body.data.len(), 100);
         assert!(body.truncated);
+    }
+
+    #[test]
+    fn only_binary_without_credentials_is_stored_as_plain_base64_and_the_reader_stays_put() {
+        let judged = |bytes: &[u8], coding: Option<&str>| {
+            let mut prefixed = b"ahead".to_vec();
+            prefixed.extend_from_slice(bytes);
+            prefixed.extend_from_slice(b"\0after");
+            let mut reader = std::io::Cursor::new(prefixed);
+            reader.set_position(5);
+            let len = bytes.len() as u64;
+            let plain = stored_as_plain_base64(&mut reader, len, coding, &Redactor::new())
+                .expect("read from memory");
+            assert_eq!(reader.position(), 5, "left where it was");
+            plain
+        };
+        let key = format!("sk-ant-api03-{}", "Q".repeat(30));
+        assert!(judged(b"\0\x01binary", None));
+        assert!(!judged(b"\0\x01binary", Some("gzip")));
+        // The NUL after the `len` bytes is not theirs: text stays text.
+        assert!(!judged(&vec![b'a'; 200_000], None));
+        let mut with_key = vec![0u8; 100_000];
+        with_key[70_000..70_000 + key.len()].copy_from_slice(key.as_bytes());
+        assert!(!judged(&with_key, None));
     }
 }

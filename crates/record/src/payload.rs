@@ -255,12 +255,7 @@ pub(crate) fn plain_binary(
     loop {
         let kept = work.len();
         work.resize(kept + SCAN_STEP, 0);
-        let n = loop {
-            match reader.read(&mut work[kept..]) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                read => break read?,
-            }
-        };
+        let n = read_some(reader, &mut work[kept..])?;
         work.truncate(kept + n);
         let end = n == 0;
         nul |= work[kept..].contains(&0);
@@ -279,6 +274,34 @@ pub(crate) fn plain_binary(
             return Ok(nul);
         }
         work.drain(..judged);
+    }
+}
+
+/// Whether what `reader` yields holds a NUL byte, read in steps of [`SCAN_STEP`]: bytes
+/// without one are text to [`store`], never stored as their base64 unchanged.
+///
+/// # Errors
+/// Any error reading `reader`.
+pub(crate) fn holds_nul(reader: &mut dyn std::io::Read) -> std::io::Result<bool> {
+    let mut step = vec![0u8; SCAN_STEP];
+    loop {
+        let n = read_some(reader, &mut step)?;
+        if n == 0 {
+            return Ok(false);
+        }
+        if step[..n].contains(&0) {
+            return Ok(true);
+        }
+    }
+}
+
+/// One read into `buf`, tried again when interrupted.
+fn read_some(reader: &mut dyn std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match reader.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            read => return read,
+        }
     }
 }
 

@@ -49,14 +49,14 @@ impl Spool {
         Ok(())
     }
 
-    /// A reader of the bytes held, from the first (a failed append may have left more in the
-    /// file).
+    /// The spool file at its first byte. It holds [`Spool::len`] bytes; a failed append may
+    /// have left more after them.
     ///
     /// # Errors
     /// Any I/O error seeking.
-    pub(crate) fn into_reader(mut self) -> std::io::Result<std::io::Take<File>> {
+    pub(crate) fn into_file(mut self) -> std::io::Result<File> {
         self.file.seek(SeekFrom::Start(0))?;
-        Ok(std::io::Read::take(self.file, self.len as u64))
+        Ok(self.file)
     }
 }
 
@@ -139,9 +139,13 @@ mod tests {
         assert!(body.bytes.is_empty());
         let spool = body.spool.take().expect("spooled");
         assert_eq!(spool.len(), chunk.len() * 3);
+        let len = spool.len() as u64;
         let mut read = Vec::new();
-        std::io::Read::read_to_end(&mut spool.into_reader().expect("reader"), &mut read)
-            .expect("read");
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(spool.into_file().expect("file"), len),
+            &mut read,
+        )
+        .expect("read");
         assert_eq!(read, [chunk.as_slice(); 3].concat());
         assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0);
     }

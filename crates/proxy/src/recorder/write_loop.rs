@@ -1,7 +1,7 @@
 //! The writer thread: takes queued events in order, encodes and redacts them, writes them
 //! through the [`Sink`], and ends the capture with the `end` record.
 
-use std::io::{Read as _, Seek as _};
+use std::io::Read as _;
 use std::sync::atomic::Ordering;
 
 use phonehome_record::{encode_body, BodyInput, End, Record, Redactor};
@@ -203,45 +203,15 @@ fn read_spool(
     stream: bool,
 ) -> std::io::Result<Spooled> {
     let len = spool.len() as u64;
-    let mut reader = spool.into_reader()?;
-    // A NUL byte is looked for first: a body without one (text) is never stored as its plain
-    // base64, and judging its runs would redact all of it once more than storing it does.
-    let binary = stream && content_encoding.is_none() && holds_nul(&mut reader)?;
-    let mut file = rewound(reader)?;
-    if binary {
-        let mut reader = file.take(len);
-        if phonehome_record::stored_as_plain_base64(&mut reader, content_encoding, redactor)? {
-            return Ok(Spooled::Base64(rewound(reader)?.take(len)));
-        }
-        file = rewound(reader)?;
+    let mut file = spool.into_file()?;
+    if stream
+        && phonehome_record::stored_as_plain_base64(&mut file, len, content_encoding, redactor)?
+    {
+        return Ok(Spooled::Base64(file.take(len)));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     file.take(len).read_to_end(&mut bytes)?;
     Ok(Spooled::Bytes(bytes))
-}
-
-/// The spool file under `reader`, back at its start.
-fn rewound(reader: SpoolReader) -> std::io::Result<std::fs::File> {
-    let mut file = reader.into_inner();
-    file.seek(std::io::SeekFrom::Start(0))?;
-    Ok(file)
-}
-
-/// Whether what `reader` yields holds a NUL byte, read in steps of 64 KiB.
-fn holds_nul(reader: &mut impl std::io::Read) -> std::io::Result<bool> {
-    let mut step = vec![0u8; 64 * 1024];
-    loop {
-        let n = match reader.read(&mut step) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            read => read?,
-        };
-        if n == 0 {
-            return Ok(false);
-        }
-        if step[..n].contains(&0) {
-            return Ok(true);
-        }
-    }
 }
 
 fn encode_in_memory(
@@ -295,19 +265,5 @@ fn redact_process(
     }
     for ancestor in ancestry {
         memo.argv(&mut ancestor.argv);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::holds_nul;
-
-    #[test]
-    fn a_nul_is_found_in_any_step_and_text_has_none() {
-        let mut text = vec![b'a'; 200_000];
-        assert!(!holds_nul(&mut text.as_slice()).expect("read"));
-        text[150_000] = 0;
-        assert!(holds_nul(&mut text.as_slice()).expect("read"));
-        assert!(!holds_nul(&mut [].as_slice()).expect("read"));
     }
 }

@@ -190,6 +190,15 @@ fn plain_binary_sees_a_key_across_steps() {
 }
 
 #[test]
+fn a_nul_is_found_in_any_step_and_text_has_none() {
+    let mut text = vec![b'a'; 2 * SCAN_STEP + 7];
+    assert!(!holds_nul(&mut text.as_slice()).expect("read"));
+    text[SCAN_STEP + 3] = 0;
+    assert!(holds_nul(&mut text.as_slice()).expect("read"));
+    assert!(!holds_nul(&mut [].as_slice()).expect("read"));
+}
+
+#[test]
 fn plain_binary_needs_a_nul_byte() {
     assert!(scan(&vec![0u8; 3 * SCAN_STEP + 1], &Redactor::new()));
     assert!(
