@@ -37,6 +37,14 @@ fn wait_for_name(pid: u32, name: &str) {
     }
 }
 
+/// Waits until the process's command line is `cmdline` (its arguments, each ended by a NUL),
+/// or it is gone.
+fn wait_for_cmdline(pid: u32, cmdline: &[u8]) {
+    while std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c != cmdline) {
+        std::thread::yield_now();
+    }
+}
+
 fn kept(known: &Known, pid: u32) -> Option<Arc<Seen>> {
     known.cached(pid)
 }
@@ -152,9 +160,7 @@ fn a_process_that_ran_another_program_is_read_afresh() {
     // Until the exec is done: the kernel's name changes part way through it, the command
     // line only once the new program's stack is set up.
     wait_for_name(pid, "sleep");
-    while std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c != b"sleep\x0030\x00") {
-        std::thread::yield_now();
-    }
+    wait_for_cmdline(pid, b"sleep\x0030\x00");
     let after = known.get(pid).expect("running");
     assert!(
         after.exe.as_deref().is_some_and(|e| e.ends_with("sleep")),
@@ -203,11 +209,7 @@ fn a_process_that_ran_the_same_program_again_is_read_afresh() {
     let before = known.get(pid).expect("running");
     assert_eq!(watch(&before), "environ");
     writeln!(child.0.stdin.as_mut().expect("piped")).expect("write");
-    while std::fs::read(format!("/proc/{pid}/cmdline"))
-        .is_ok_and(|c| c != b"sh\0-c\0read again\0second\0")
-    {
-        std::thread::yield_now();
-    }
+    wait_for_cmdline(pid, b"sh\0-c\0read again\0second\0");
     let after = known.get(pid).expect("running");
     assert!(!Arc::ptr_eq(&before, &after), "read afresh");
     assert_eq!(
@@ -279,11 +281,7 @@ fn an_exec_keeps_the_socket_found_and_the_process_is_read_afresh() {
     assert!(known.holds(pid, link.as_bytes()).expect("readable"));
     writeln!(child.0.stdin.as_mut().expect("piped")).expect("write");
     // The name changes before the new program's command line is in place.
-    let parts: [&[u8]; 4] = [b"sleep", b"\0", b"30", b"\0"];
-    let sleeping = parts.concat();
-    while std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c != sleeping) {
-        std::thread::yield_now();
-    }
+    wait_for_cmdline(pid, b"sleep\x0030\x00");
     let after = known.get(pid).expect("running");
     assert!(!Arc::ptr_eq(&before, &after), "read afresh");
     assert_eq!(
