@@ -70,20 +70,11 @@ async fn requests_after_a_rest_go_over_the_same_streams() {
     if !have_python() {
         return;
     }
-    let scratch = Scratch::new();
-    let pki = TestPki::new(scratch.dir.path());
-    let (_upstream, port) = upstream(&scratch, &pki, None).await;
-    let out = scratch.path("cap.jsonl");
-    let extra_ca = pki.ca_pem.display().to_string();
-    let proxy = StandaloneProxy::start(&scratch, &out, &["--extra-ca", &extra_ca]).await;
-    let ca = scratch.path("ca").join("ca.pem");
     // A pause of a second lets the connection rest; `split` rests with half a head read.
     let steps = ["get", "sleep:1", "get", "split", "sleep:1", "get"];
-    let lines = client(&proxy, port, &ca, &steps).await;
+    let (lines, records) = through_proxy(&Scratch::new(), &steps, &[], None).await;
     // Every answer came over the upstream's first connection.
     assert_eq!(lines, vec!["HTTP/1.1 200 OK 1"; 4]);
-    proxy.stop().await;
-    let records = read_capture(&out);
     let conns = of_type(&records, "conn");
     assert_eq!(conns.len(), 1, "{conns:#?}");
     let requests = of_type(&records, "request");
@@ -105,18 +96,11 @@ async fn an_upstream_that_closes_a_resting_connection_is_let_go_at_once() {
         return;
     }
     let scratch = Scratch::new();
-    let pki = TestPki::new(scratch.dir.path());
     let marker = scratch.path("closed-by-phonehome");
-    let (_upstream, port) = upstream(&scratch, &pki, Some(&marker)).await;
-    let out = scratch.path("cap.jsonl");
-    let extra_ca = pki.ca_pem.display().to_string();
-    let proxy = StandaloneProxy::start(&scratch, &out, &["--extra-ca", &extra_ca]).await;
-    let ca = scratch.path("ca").join("ca.pem");
     let wait = format!("waitfile:{}", marker.display());
-    let lines = client(&proxy, port, &ca, &["bye", &wait, "get"]).await;
+    let steps = ["bye", wait.as_str(), "get"];
+    let (lines, records) = through_proxy(&scratch, &steps, &[], Some(&marker)).await;
     assert_eq!(lines, ["HTTP/1.1 200 OK 1", "seen", "HTTP/1.1 200 OK 2"]);
-    proxy.stop().await;
-    let records = read_capture(&out);
     assert_eq!(of_type(&records, "conn").len(), 1, "{records:#?}");
     assert_eq!(of_type(&records, "request").len(), 2, "{records:#?}");
     assert!(of_type(&records, "error").is_empty(), "{records:#?}");
@@ -125,18 +109,24 @@ async fn an_upstream_that_closes_a_resting_connection_is_let_go_at_once() {
 /// Runs keepalive/client.py with `steps` through a proxy whose head timeout is 1,500 ms; the
 /// client's lines and the capture's records once the proxy has stopped.
 async fn with_head_timeout_1500ms(steps: &[&str]) -> (Vec<String>, Vec<serde_json::Value>) {
-    let scratch = Scratch::new();
+    let env = [("PHONEHOME_TEST_HEAD_TIMEOUT_MS", "1500")];
+    through_proxy(&Scratch::new(), steps, &env, None).await
+}
+
+/// Runs keepalive/client.py with `steps` through a standalone proxy (its environment `env`)
+/// in front of the upstream (`marker`: see [`upstream`]), all in `scratch`; the client's lines
+/// and the capture's records once the proxy has stopped.
+async fn through_proxy(
+    scratch: &Scratch,
+    steps: &[&str],
+    env: &[(&str, &str)],
+    marker: Option<&Path>,
+) -> (Vec<String>, Vec<serde_json::Value>) {
     let pki = TestPki::new(scratch.dir.path());
-    let (_upstream, port) = upstream(&scratch, &pki, None).await;
+    let (_upstream, port) = upstream(scratch, &pki, marker).await;
     let out = scratch.path("cap.jsonl");
     let extra_ca = pki.ca_pem.display().to_string();
-    let proxy = StandaloneProxy::start_with(
-        &scratch,
-        &out,
-        &["--extra-ca", &extra_ca],
-        &[("PHONEHOME_TEST_HEAD_TIMEOUT_MS", "1500")],
-    )
-    .await;
+    let proxy = StandaloneProxy::start_with(scratch, &out, &["--extra-ca", &extra_ca], env).await;
     let ca = scratch.path("ca").join("ca.pem");
     let lines = client(&proxy, port, &ca, steps).await;
     proxy.stop().await;
