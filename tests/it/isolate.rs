@@ -20,13 +20,19 @@ use crate::support::{
 
 pub(crate) const HOST: &str = "host.phonehome.internal";
 
+/// The run, the capture and what the refusing proxy was asked for (see [`isolated`]).
+pub(crate) type Isolated = (Ran, Vec<Value>, Vec<String>);
+
+/// [`isolated`] with the host's loopback reachable and the test PKI's CA trusted.
+pub(crate) async fn isolated_to_host(scratch: &Scratch, pki: &TestPki, script: &str) -> Isolated {
+    let ca = pki.ca_pem.display().to_string();
+    let args = ["--isolate-host-loopback", "--extra-ca", &ca];
+    isolated(scratch, &args, script).await
+}
+
 /// `phonehome run --isolate --out OUT ARGS -- sh -c SCRIPT`, whose only way out is a proxy that
 /// refuses everything; returns the run, the capture and what the refusing proxy was asked for.
-pub(crate) async fn isolated(
-    scratch: &Scratch,
-    args: &[&str],
-    script: &str,
-) -> (Ran, Vec<Value>, Vec<String>) {
+pub(crate) async fn isolated(scratch: &Scratch, args: &[&str], script: &str) -> Isolated {
     let (firewall, refused) = connect_proxy(false).await;
     let out = scratch.path("isolate.jsonl");
     let mut cmd = scratch.run_prefix(&out, None);
@@ -101,13 +107,7 @@ async fn isolate_curl_ignoring_the_proxy_variables_is_intercepted_with_its_dns_q
         "env -u SSL_CERT_FILE -u CURL_CA_BUNDLE curl -sS --noproxy '*' https://{HOST}:{}/hello",
         server.port()
     );
-    let ca = pki.ca_pem.display().to_string();
-    let (ran, records, refused) = isolated(
-        &scratch,
-        &["--isolate-host-loopback", "--extra-ca", &ca],
-        &script,
-    )
-    .await;
+    let (ran, records, refused) = isolated_to_host(&scratch, &pki, &script).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     assert_eq!(ran.stdout, r#"{"hello":"world"}"#);
     assert_eq!(records[0]["mode"], "isolate");

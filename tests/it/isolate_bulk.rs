@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::isolate::{isolated, HOST};
+use crate::isolate::{isolated_to_host, HOST};
 use crate::support::{of_type, response_of, Cert, Scratch, TestPki, Upstream};
 
 /// 1 MiB and a little: many segments and windows, and a multiple of neither.
@@ -57,13 +57,7 @@ async fn isolate_a_body_larger_than_the_window_arrives_whole_both_ways_and_is_re
             )
         })
         .join(" && ");
-    let ca = pki.ca_pem.display().to_string();
-    let (ran, records, refused) = isolated(
-        &scratch,
-        &["--isolate-host-loopback", "--extra-ca", &ca],
-        &script,
-    )
-    .await;
+    let (ran, records, refused) = isolated_to_host(&scratch, &pki, &script).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     assert!(refused.is_empty(), "nothing went out: {refused:?}");
     for version in ["http1.1", "http2"] {
