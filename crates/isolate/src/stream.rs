@@ -15,8 +15,8 @@ use crate::tcp::SocketTable;
 /// A client's TCP connection inside the namespace. A RST from the client (or the stack
 /// giving up on it) ends reads and writes with `ConnectionReset`; the client's FIN ends reads
 /// at end of file. Shutting it down sends a FIN after the bytes written; dropping it does the
-/// same, unless bytes received were left unread, which aborts the connection with a RST (as
-/// closing a kernel socket does).
+/// same (what the client sends after that is acknowledged and discarded, so that it sees the
+/// FIN, as the stack before did, rather than a RST).
 pub struct TcpStream {
     handle: SocketHandle,
     table: Arc<SocketTable>,
@@ -41,11 +41,7 @@ impl Drop for TcpStream {
         {
             let mut sockets = self.table.lock();
             let socket = sockets.socket(self.handle);
-            if socket.recv_queue() > 0 {
-                socket.abort();
-            } else {
-                socket.close();
-            }
+            socket.close();
             socket.set_timeout(Some(crate::tcp::QUIET_LIMIT));
             sockets.release(self.handle);
         }

@@ -183,8 +183,8 @@ impl Connections {
     }
 
     /// After an egress: removes the sockets aborted or closed that no stream holds, and
-    /// the released ones that closed. A released socket that receives data nobody will read
-    /// is aborted (as a closed kernel socket answers data with a RST).
+    /// the released ones that closed. What a released socket received is discarded, so that
+    /// its window stays open until the client closes too.
     pub(crate) fn reap(&mut self, sockets: &mut Sockets) {
         for handle in std::mem::take(&mut self.closing) {
             self.remove(handle, sockets);
@@ -192,8 +192,9 @@ impl Connections {
         let released = std::mem::take(&mut sockets.released);
         for handle in released {
             let socket = sockets.socket(handle);
-            if socket.recv_queue() > 0 {
-                socket.abort();
+            // Two takes at most: the receive buffer is a ring.
+            for _ in 0..2 {
+                let _ = socket.recv(|data| (data.len(), ()));
             }
             if matches!(socket.state(), State::Closed | State::TimeWait) {
                 self.remove(handle, sockets);
