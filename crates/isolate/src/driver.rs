@@ -44,7 +44,12 @@ impl<W: Wire> Engine<W> {
         let mut phy = Phy::new(wire);
         let mut config = Config::new(HardwareAddress::Ip);
         let mut seed = std::hash::RandomState::new().build_hasher();
-        seed.write_u128(std::time::UNIX_EPOCH.elapsed().unwrap_or_default().as_nanos());
+        seed.write_u128(
+            std::time::UNIX_EPOCH
+                .elapsed()
+                .unwrap_or_default()
+                .as_nanos(),
+        );
         config.random_seed = seed.finish();
         let mut iface = Interface::new(config, &mut phy, Instant::now());
         iface.set_any_ip(true);
@@ -280,7 +285,12 @@ mod tests {
             client: "10.0.2.100:40002".parse().expect("addr"),
             destination,
         };
-        assert!(feed(&mut engine, &mut sockets, &segment(first, TcpControl::Syn, 100, None)).is_none());
+        assert!(feed(
+            &mut engine,
+            &mut sockets,
+            &segment(first, TcpControl::Syn, 100, None)
+        )
+        .is_none());
         let syn_ack = sent_to(&mut engine, 40001);
         assert!(matches!(syn_ack[..], [(true, false, _)]), "{syn_ack:?}");
         let rst = segment(first, TcpControl::Rst, 101, None);
@@ -321,7 +331,11 @@ mod tests {
                 client: SocketAddr::new("10.0.2.100".parse().expect("ip"), port),
                 destination,
             };
-            feed(&mut engine, &mut sockets, &segment(tuple, TcpControl::Syn, 7, None));
+            feed(
+                &mut engine,
+                &mut sockets,
+                &segment(tuple, TcpControl::Syn, 7, None),
+            );
             let sent = sent_to(&mut engine, port);
             let [(true, false, server_seq)] = sent[..] else {
                 panic!("no SYN-ACK to {port}: {sent:?}");

@@ -26,8 +26,8 @@
 #![cfg_attr(test, allow(clippy::too_many_lines))]
 
 mod device;
-mod driver;
 mod dns;
+mod driver;
 mod handoff;
 mod namespace;
 mod packet;

@@ -165,7 +165,10 @@ mod tests {
         let v6: SocketAddr = "[fd00:7068::2]:53".parse().expect("addr");
         let to6: SocketAddr = "[fd00:7068::100]:5353".parse().expect("addr");
         let packet = udp(v6, to6, b"x").expect("packet");
-        assert!(matches!(classify(&packet), Packet::Udp { payload: b"x", .. }));
+        assert!(matches!(
+            classify(&packet),
+            Packet::Udp { payload: b"x", .. }
+        ));
         assert!(udp(from, to6, b"x").is_none());
     }
 
