@@ -180,3 +180,69 @@ async fn a_killed_proxy_leaves_no_spool_file() {
     child.wait().await.expect("reaped");
     assert!(names(&spool).is_empty(), "nothing left after SIGKILL");
 }
+
+/// Forwarding never waits on the spool: with the spool's disk taking no writes (a test gate
+/// holds the spooler), a 4 MiB body is posted and echoed whole through `phonehome run`, and
+/// the client is done, while nothing of it is recorded yet; once the disk takes writes again,
+/// the exchange is recorded whole.
+#[tokio::test]
+async fn forwarding_does_not_wait_for_the_spool_to_be_written() {
+    let scratch = Scratch::new();
+    let (pki, upstream) = tls_upstream(&scratch).await;
+    let out = scratch.path("cap.jsonl");
+    let spool = scratch.path("spool");
+    std::fs::create_dir(&spool).expect("spool dir");
+    let gate = scratch.path("gate");
+    let sent = scratch.path("payload.bin");
+    let got = scratch.path("echoed.bin");
+    let done = scratch.path("done");
+    let payload: Vec<u8> = (0..4 * SPOOL_AFTER)
+        .map(|i| (i * 7 + i / 991) as u8)
+        .collect();
+    std::fs::write(&sent, &payload).expect("payload");
+    let url = format!("https://localhost:{}/echo", upstream.port());
+    let mut cmd = scratch.run_prefix(&out, Some(&pki.ca_pem));
+    cmd.env("PHONEHOME_TEST_SPOOL_GATE", &gate);
+    cmd.arg("--spool-dir").arg(&spool);
+    let client = format!(
+        "curl -sS --http1.1 --data-binary @'{}' -o '{}' '{url}' && touch '{}'",
+        sent.display(),
+        got.display(),
+        done.display()
+    );
+    cmd.args(["--", "sh", "-c", &client]);
+    cmd.stdout(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("phonehome starts");
+    // A hang guard, not a timing assertion: the client is done while the spool is held.
+    for _ in 0..1200 {
+        if done.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let finished = done.exists();
+    let recorded_early = std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .contains(r#""type":"request""#);
+    std::fs::write(&gate, b"").expect("gate opened");
+    let status = child.wait().await.expect("phonehome ends");
+    assert!(finished, "the client finished while the spool was held");
+    assert!(
+        !recorded_early,
+        "nothing recorded before the spool was written"
+    );
+    assert!(status.success(), "phonehome exits 0");
+    assert!(
+        std::fs::read(&got).expect("echoed") == payload,
+        "every byte"
+    );
+    let records = read_capture(&out);
+    let (request, response) = exchange(&records);
+    for body in [&request["body"], &response["body"]] {
+        assert_eq!(body["truncated"], false, "{body:?}");
+        let stored = base64::engine::general_purpose::STANDARD
+            .decode(body["data"].as_str().expect("data"))
+            .expect("base64");
+        assert!(stored == payload, "stored whole");
+    }
+}
