@@ -16,19 +16,31 @@
 //! body straight into the capture line as base64. When no spool file can be made for a body,
 //! the spooler keeps that body in memory; when one cannot be written to, the rest of the body
 //! is not stored, and the writer counts it as dropped.
+//!
+//! What reaches the disk is sealed: a spooled body is raw, before redaction, and the blocks of
+//! a deleted file can be read back from the disk after phonehome ends. Each spool file is
+//! XORed with the ChaCha20 keystream (RFC 8439, <https://www.rfc-editor.org/rfc/rfc8439>)
+//! under a key drawn from the operating system when phonehome starts and kept only in its
+//! memory, and a nonce of its own; [`SpoolFile`] unseals it as the writer reads. Integrity is
+//! not checked: the file is phonehome's own, open only to it.
 
 use std::fs::File;
-use std::io::{Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use bytes::Bytes;
+use chacha20::cipher::{KeyIvInit, StreamCipher, StreamCipherSeek};
+use chacha20::ChaCha20;
 
 use super::CapturedBody;
 
 /// Stored bytes of a body kept in memory; past them the body goes to a spool file.
 pub(crate) const SPOOL_AFTER: usize = 1024 * 1024;
+
+/// Bytes sealed at a time by the spooler (the size of its one buffer).
+const SEAL_STEP: usize = 64 * 1024;
 
 /// Makes and drops one spool file in `dir`.
 ///
@@ -68,14 +80,57 @@ struct JobState {
     failed: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 enum Store {
     /// No chunk taken yet.
     #[default]
     Unopened,
-    File(File),
+    /// The spool file, with the keystream at the end of what was written.
+    File(SpoolFile),
     /// No spool file could be made: the body is kept in memory.
     Memory(Vec<u8>),
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Store::Unopened => "Unopened",
+            Store::File(_) => "File",
+            Store::Memory(_) => "Memory",
+        })
+    }
+}
+
+/// A spool file and its keystream: what is read is unsealed, what is sealed is written.
+pub(crate) struct SpoolFile {
+    file: File,
+    keystream: ChaCha20,
+}
+
+impl SpoolFile {
+    /// Seals `bytes` in place and writes them at the file's end.
+    fn seal_and_write(&mut self, bytes: &mut [u8]) -> std::io::Result<()> {
+        self.keystream.apply_keystream(bytes);
+        self.file.write_all(bytes)
+    }
+}
+
+impl Read for SpoolFile {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.keystream.apply_keystream(&mut buf[..n]);
+        Ok(n)
+    }
+}
+
+impl Seek for SpoolFile {
+    fn seek(&mut self, pos: SeekFrom) -> std::io::Result<u64> {
+        let at = self.file.seek(pos)?;
+        self.keystream
+            .try_seek(at)
+            .map_err(|e| std::io::Error::other(format!("spool keystream: {e}")))?;
+        Ok(at)
+    }
 }
 
 impl Job {
@@ -100,10 +155,9 @@ impl Drop for Chunk {
 }
 
 /// A spooled body once all its chunks are done with.
-#[derive(Debug)]
 pub(crate) enum Settled {
-    /// In the spool file, from its first byte: that many bytes.
-    File(File, u64),
+    /// In the spool file, read from its first byte: that many bytes.
+    File(SpoolFile, u64),
     /// Kept in memory (no spool file could be made).
     Memory(Vec<u8>),
 }
@@ -154,6 +208,12 @@ struct Spooler {
     /// For tests only: no chunk is taken while this file does not exist.
     gate: Option<PathBuf>,
     warned: AtomicBool,
+    /// The key every spool file is sealed under, drawn at start.
+    key: [u8; 32],
+    /// Spool files opened so far: the next one's nonce.
+    opened: u64,
+    /// Where a chunk is sealed before it is written.
+    buffer: Vec<u8>,
 }
 
 impl SpoolDir {
@@ -165,11 +225,7 @@ impl SpoolDir {
     /// The thread cannot be started.
     pub(crate) fn start(dir: PathBuf, gate: Option<PathBuf>) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::channel::<Chunk>();
-        let spooler = Spooler {
-            dir,
-            gate,
-            warned: AtomicBool::new(false),
-        };
+        let mut spooler = Spooler::new(dir, gate)?;
         std::thread::Builder::new()
             .name("phonehome-spooler".into())
             .spawn(move || {
@@ -214,7 +270,22 @@ impl SpoolDir {
 }
 
 impl Spooler {
-    fn take(&self, chunk: &Chunk) {
+    /// # Errors
+    /// The operating system gives no random bytes for the key.
+    fn new(dir: PathBuf, gate: Option<PathBuf>) -> std::io::Result<Self> {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(std::io::Error::other)?;
+        Ok(Self {
+            dir,
+            gate,
+            warned: AtomicBool::new(false),
+            key,
+            opened: 0,
+            buffer: Vec::with_capacity(SEAL_STEP),
+        })
+    }
+
+    fn take(&mut self, chunk: &Chunk) {
         if let Some(gate) = &self.gate {
             while !gate.exists() {
                 std::thread::sleep(std::time::Duration::from_millis(10));
@@ -222,7 +293,7 @@ impl Spooler {
         }
         let mut state = chunk.job.lock();
         if let Store::Unopened = state.store {
-            state.store = match new_file(&self.dir) {
+            state.store = match self.open() {
                 Ok(file) => Store::File(file),
                 Err(e) => {
                     self.warn(&e);
@@ -234,7 +305,11 @@ impl Spooler {
             return;
         }
         let written = match &mut state.store {
-            Store::File(file) => file.write_all(&chunk.bytes),
+            Store::File(file) => chunk.bytes.chunks(SEAL_STEP).try_for_each(|step| {
+                self.buffer.clear();
+                self.buffer.extend_from_slice(step);
+                file.seal_and_write(&mut self.buffer)
+            }),
             Store::Memory(bytes) => {
                 bytes.extend_from_slice(&chunk.bytes);
                 Ok(())
@@ -248,6 +323,17 @@ impl Spooler {
                 self.warn(&e);
             }
         }
+    }
+
+    /// A new spool file, sealed under the key and a nonce used for no other.
+    fn open(&mut self) -> std::io::Result<SpoolFile> {
+        let file = new_file(&self.dir)?;
+        self.opened += 1;
+        let mut nonce = [0u8; 12];
+        nonce[..8].copy_from_slice(&self.opened.to_le_bytes());
+        let keystream = ChaCha20::new_from_slices(&self.key, &nonce)
+            .map_err(|e| std::io::Error::other(format!("spool keystream: {e}")))?;
+        Ok(SpoolFile { file, keystream })
     }
 
     fn warn(&self, error: &std::io::Error) {

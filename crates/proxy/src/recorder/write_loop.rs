@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::memo::RedactionMemo;
 use super::sink::{Sink, COMMIT_EVERY};
-use super::spool::Settled;
+use super::spool::{Settled, SpoolFile};
 use super::summary::{note_traffic, CaptureSummary};
 use super::{CapturedBody, Message, Pending, Shared, Spool};
 
@@ -155,7 +155,7 @@ impl Writer<'_> {
 }
 
 /// A spooled body's bytes, read back.
-type SpoolReader = std::io::Take<std::fs::File>;
+type SpoolReader = std::io::Take<SpoolFile>;
 
 /// A spooled body as the writer takes it.
 enum Spooled {

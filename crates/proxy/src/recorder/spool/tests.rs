@@ -90,13 +90,11 @@ fn after_a_failed_write_nothing_more_is_stored_and_the_loss_is_counted() {
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("read-only");
     std::fs::write(&path, b"").expect("file");
-    let spooler = Spooler {
-        dir: dir.path().to_owned(),
-        gate: None,
-        warned: AtomicBool::new(false),
-    };
+    let mut spooler = Spooler::new(dir.path().to_owned(), None).expect("spooler");
+    let mut sealed = spooler.open().expect("a spool file");
+    sealed.file = File::open(&path).expect("opened to read only");
     let job = Arc::new(Job::default());
-    job.lock().store = Store::File(File::open(&path).expect("opened to read only"));
+    job.lock().store = Store::File(sealed);
     let spool = Spool {
         job: job.clone(),
         len: 3 * 10,
@@ -129,4 +127,44 @@ fn chunks_the_spooler_never_took_are_counted_as_lost() {
     let (settled, lost) = spool.settle().expect("settled");
     assert_eq!(lost, chunk.len() * 2);
     assert!(read_back(settled).is_empty());
+}
+
+/// What reaches the disk is sealed; read through the spool file, it is the body again, from
+/// any position.
+#[test]
+fn spooled_bytes_reach_the_disk_sealed_and_read_back_whole() {
+    let dir = tempfile::tempdir().expect("dir");
+    let spools = SpoolDir::start(dir.path().to_owned(), None).expect("spooler");
+    let text = "Authorization: Bearer sk-planted ".repeat(SPOOL_AFTER / 16);
+    let mut body = CapturedBody::default();
+    spools.store(&mut body, &Bytes::from(text.clone()));
+    let (settled, lost) = body
+        .spool
+        .take()
+        .expect("spooled")
+        .settle()
+        .expect("settled");
+    let Settled::File(mut file, len) = settled else {
+        panic!("spooled to a file");
+    };
+    assert_eq!((len, lost), (text.len() as u64, 0));
+    let mut on_disk = Vec::new();
+    file.file.read_to_end(&mut on_disk).expect("raw read");
+    assert_eq!(on_disk.len(), text.len());
+    assert!(
+        !on_disk.windows(10).any(|w| w == b"sk-planted"),
+        "sealed on disk"
+    );
+    let middle = text.len() as u64 / 2 + 3;
+    file.seek(SeekFrom::Start(middle)).expect("seek");
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).expect("read");
+    assert!(
+        tail == text.as_bytes()[middle as usize..],
+        "unsealed from the middle"
+    );
+    file.seek(SeekFrom::Start(0)).expect("rewind");
+    let mut whole = Vec::new();
+    file.read_to_end(&mut whole).expect("read");
+    assert!(whole == text.as_bytes(), "unsealed whole");
 }
