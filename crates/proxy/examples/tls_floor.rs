@@ -28,7 +28,9 @@ use rustls::crypto::cipher::{
     OutboundPlainMessage,
 };
 use rustls::crypto::ring as provider;
-use rustls::{ClientConnection, ContentType, ProtocolVersion, ServerConnection, SupportedCipherSuite};
+use rustls::{
+    ClientConnection, ContentType, ProtocolVersion, ServerConnection, SupportedCipherSuite,
+};
 
 const RECORD: usize = 16 * 1024;
 const REQUEST: usize = 88;
@@ -172,7 +174,9 @@ fn connected() -> (ServerConnection, ClientConnection) {
     }
     // The server's session tickets.
     move_tls(&mut server, &mut client, &mut wire, &mut sink);
-    let suite = client.negotiated_cipher_suite().expect("a negotiated suite");
+    let suite = client
+        .negotiated_cipher_suite()
+        .expect("a negotiated suite");
     println!("in-memory connection: {:?}", suite.suite());
     (server, client)
 }
@@ -240,10 +244,16 @@ fn connection_requests(requests: usize) {
     let mut wire = Vec::with_capacity(16 * 1024);
     let t0 = cpu_now();
     for _ in 0..requests {
-        client.writer().write_all(&request).expect("buffering the request");
+        client
+            .writer()
+            .write_all(&request)
+            .expect("buffering the request");
         let got = move_tls(&mut client, &mut server, &mut wire, &mut sink);
         assert_eq!(got, REQUEST);
-        server.writer().write_all(&response).expect("buffering the response");
+        server
+            .writer()
+            .write_all(&response)
+            .expect("buffering the response");
         let got = move_tls(&mut server, &mut client, &mut wire, &mut sink);
         assert_eq!(got, RESPONSE);
     }
