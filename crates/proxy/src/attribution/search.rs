@@ -35,7 +35,7 @@ pub(super) struct Searcher {
     shortcuts: bool,
     own_pid: u32,
     own_uid: Option<u32>,
-    pub(super) known: Known,
+    known: Known,
     recent: Mutex<VecDeque<u32>>,
 }
 
@@ -84,6 +84,12 @@ impl Searcher {
             Some(pid) => self.describe(pid),
             None => self.not_found(uid, search.denied),
         }
+    }
+
+    /// The processes kept from earlier lookups (for tests that plant a stale entry).
+    #[cfg(test)]
+    pub(super) fn known(&self) -> &Known {
+        &self.known
     }
 
     pub(super) fn reads_proc_tables(&self) -> bool {

@@ -428,10 +428,12 @@ fn a_parent_pid_taken_by_an_outsider_does_not_pass_the_own_tree_check() {
     )
     .expect("pidfd_open");
     exited.wait().expect("reap");
-    attributor
-        .inner
-        .known
-        .keep_as_checked(parent, me, vec!["was the command's".to_owned()], pidfd);
+    attributor.inner.known().keep_as_checked(
+        parent,
+        me,
+        vec!["was the command's".to_owned()],
+        pidfd,
+    );
     let again = attributor.lookup(peer, server);
     let _ = Command::new("kill")
         .args([parent.to_string(), owner.to_string()])
