@@ -16,8 +16,9 @@ impl Drop for Running {
     }
 }
 
-/// Starts `program` and returns once it runs it (a child is a copy of the test until its
-/// `exec`).
+/// Starts `program` and returns once it runs it with its arguments in place (a child is a
+/// copy of the test until its `exec`, and the kernel names the new program before it sets up
+/// its command line).
 fn start(program: &str, args: &[&str]) -> Running {
     let child = Running(
         Command::new(program)
@@ -28,7 +29,25 @@ fn start(program: &str, args: &[&str]) -> Running {
             .unwrap_or_else(|e| panic!("cannot start {program}: {e}")),
     );
     wait_for_name(child.0.id(), program);
+    wait_for_args(child.0.id(), args);
     child
+}
+
+/// Waits until the process's arguments after its `argv[0]` are `args` (its `argv[0]` may be
+/// a path: a launcher such as pyenv's shim runs the program by its full name), or it is gone.
+fn wait_for_args(pid: u32, args: &[&str]) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let wanted: Vec<u8> = args.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    let has_args = |cmdline: &[u8]| {
+        cmdline
+            .iter()
+            .position(|&b| b == 0)
+            .is_some_and(|end| cmdline[end + 1..] == wanted[..])
+    };
+    while std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !has_args(&c)) {
+        assert!(std::time::Instant::now() < deadline, "pid {pid} never ran with {args:?}");
+        std::thread::yield_now();
+    }
 }
 
 fn wait_for_name(pid: u32, name: &str) {
