@@ -223,25 +223,11 @@ fn split_scheme(url: &str) -> Option<(&str, &str)> {
 }
 
 pub(crate) fn exchange_from_request(r: phonehome_record::Request) -> Exchange {
-    let ts = phonehome_record::parse_timestamp(&r.ts).unwrap_or_default();
-    exchange_at(ts, r)
-}
-
-/// The exchange of a request line read as a view: its `ts` parsed where it lies in the line.
-pub(crate) fn exchange_from_view(mut view: phonehome_record::RequestView<'_>) -> Exchange {
-    let ts = phonehome_record::parse_timestamp(&view.ts).unwrap_or_default();
-    // Read; the record's `ts` is not kept, so it is not copied out of the line.
-    view.ts = std::borrow::Cow::Borrowed("");
-    exchange_at(ts, view.into_request())
-}
-
-/// The exchange of request `r`, sent at `ts` (its `ts` parsed).
-fn exchange_at(ts: DateTime<Utc>, r: phonehome_record::Request) -> Exchange {
     let (host, port, path, query) = split_url(&r.url);
     Exchange {
         flow: r.flow,
         conn: Some(r.conn),
-        ts,
+        ts: phonehome_record::parse_timestamp(&r.ts).unwrap_or_default(),
         method: r.method,
         url: r.url,
         host,

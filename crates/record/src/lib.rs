@@ -26,7 +26,6 @@ mod redact;
 mod secret;
 mod target;
 mod time;
-mod view;
 mod writer;
 
 pub use body::{encode_body, plain_base64_body, stored_as_plain_base64, BodyInput};
@@ -53,7 +52,6 @@ pub use target::{
     is_loopback, split_authority, AuthorityError, Target, HOST_LOOPBACK_NAME, LOOPBACK_HOSTS,
 };
 pub use time::{now, parse_timestamp, time_of_day_ms, timestamp};
-pub use view::{RequestView, ResponseView};
 pub use writer::CaptureWriter;
 
 /// The format identifier written in the first (`capture`) record of every capture.

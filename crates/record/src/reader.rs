@@ -70,30 +70,22 @@ impl Record {
                 ("opened", c.opened.is_empty()),
                 ("duration_ms", c.duration_ms == 0),
             ],
-            Record::Response(r) => {
-                return absent(
-                    line,
-                    &crate::view::response_defaults(r.ttfb_ms, r.duration_ms),
-                )
-            }
+            Record::Response(r) => &[
+                ("ttfb_ms", r.ttfb_ms == 0),
+                ("duration_ms", r.duration_ms == 0),
+            ],
             Record::End(e) => &[
                 ("counts", e.counts == Counts::default()),
                 ("dropped_bytes", e.dropped_bytes == 0),
             ],
             _ => return Vec::new(),
         };
-        absent(line, candidates)
+        candidates
+            .iter()
+            .filter(|(name, default)| *default && !line.contains(&format!("\"{name}\"")))
+            .map(|(name, _)| *name)
+            .collect()
     }
-}
-
-/// Of `candidates` (a field's name, and whether the record holds its default), those that
-/// hold their default and whose name `line` lacks.
-pub(crate) fn absent(line: &str, candidates: &[(&'static str, bool)]) -> Vec<&'static str> {
-    candidates
-        .iter()
-        .filter(|(name, default)| *default && !line.contains(&format!("\"{name}\"")))
-        .map(|(name, _)| *name)
-        .collect()
 }
 
 /// serde_json's message for one line, its place given as the column alone: "at line 1

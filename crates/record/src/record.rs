@@ -43,7 +43,9 @@ impl Record {
     /// # Errors
     /// The JSON error when the line is not a record.
     pub fn from_line(line: &str) -> Result<Record, serde_json::Error> {
-        let parsed = match Record::kind_of_line(line) {
+        let rest = line.trim_start().strip_prefix(r#"{"type":""#);
+        let kind = rest.and_then(|r| r.split_once('"')).map(|(kind, _)| kind);
+        let parsed = match kind {
             Some("request") => serde_json::from_str(line).map(Record::Request),
             Some("response") => serde_json::from_str(line).map(Record::Response),
             Some("conn") => serde_json::from_str(line).map(Record::Conn),
@@ -53,13 +55,6 @@ impl Record {
         };
         // A struct ignores a misspelt tag's fields it does not know; the enum path says why.
         parsed.or_else(|_| serde_json::from_str(line))
-    }
-
-    /// The record's `type` when the line starts with it, as phonehome writes its lines
-    /// (`{"type":"request",…`); `None` otherwise (the line may still hold a record).
-    pub fn kind_of_line(line: &str) -> Option<&str> {
-        let rest = line.trim_start().strip_prefix(r#"{"type":""#)?;
-        rest.split_once('"').map(|(kind, _)| kind)
     }
 
     /// The record's `ts` field.

@@ -6,12 +6,10 @@ use foldhash::HashMap;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use phonehome_record::{Capture, FlowId, Phase, Record, RequestView, ResponseView};
+use phonehome_record::{Capture, FlowId, Phase, Record};
 
 use super::parallel::{Prepare, Progress, Records};
-use crate::event::{
-    exchange_from_request, exchange_from_view, Event, Exchange, ResponsePart, SourceError,
-};
+use crate::event::{exchange_from_request, Event, Exchange, ResponsePart, SourceError};
 
 /// Most flows waiting for their response before the oldest is given up on (emitted without
 /// one), so memory stays bounded whatever the capture holds.
@@ -239,20 +237,6 @@ impl Prepare for Prepared {
             Record::Response(r) => Prepared::Response(Box::new(r)),
             other => Prepared::Record(Box::new(other)),
         }
-    }
-
-    /// A request or response line is read as a view ([`RequestView`], [`ResponseView`]):
-    /// its `ts` is parsed where it lies (a request's) or not copied (a response's).
-    fn prepare_line(line: &str) -> Option<(Self, Vec<&'static str>)> {
-        if let Some(view) = RequestView::from_line(line) {
-            let exchange = Box::new(exchange_from_view(view));
-            return Some((Prepared::Request(exchange), Vec::new()));
-        }
-        let mut view = ResponseView::from_line(line)?;
-        let missing = view.missing_fields(line);
-        // Not kept: the exchange has its request's time.
-        view.ts = std::borrow::Cow::Borrowed("");
-        Some((Prepared::Response(Box::new(view.into_response())), missing))
     }
 
     fn header(&self) -> Option<&Capture> {

@@ -22,15 +22,6 @@ const AHEAD: usize = 4;
 /// is done there, on every core.
 pub(crate) trait Prepare: Send + 'static {
     fn prepare(record: Record) -> Self;
-    /// What a worker makes of a line read straight from its text, with the fields it lacks,
-    /// when the line is one this type reads so (as [`Prepare::prepare`] of its record);
-    /// `None` to read the line's record first.
-    fn prepare_line(_line: &str) -> Option<(Self, Vec<&'static str>)>
-    where
-        Self: Sized,
-    {
-        None
-    }
     /// The record when it is a capture header.
     fn header(&self) -> Option<&Capture>;
 }
@@ -394,9 +385,6 @@ fn parse_line<T: Prepare>(
 ) -> Option<Result<(T, Vec<&'static str>), ReadErrorKind>> {
     if text.trim().is_empty() {
         return None;
-    }
-    if let Some(prepared) = T::prepare_line(text) {
-        return Some(Ok(prepared));
     }
     let record = |record: Record| {
         let missing = record.missing_fields(text);
