@@ -3,6 +3,7 @@
 //! what that call used, the agents it names and the markers it carries. The builder then only
 //! counts, in capture order.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -183,9 +184,8 @@ pub(super) fn digest(x: Exchange, scanners: &Scanners) -> Digest {
     }
 }
 
-/// A hash of `text`, compared only with other bodies' in this run: foldhash with a fixed
-/// seed (quality variant), cheaper over a body than SipHash.
 fn hash_of(text: &str) -> u64 {
-    use std::hash::BuildHasher as _;
-    foldhash::quality::FixedState::default().hash_one(text)
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut hasher);
+    hasher.finish()
 }
