@@ -332,6 +332,8 @@ fn start_recorder(
         spool_dir: spool_dir(args.spool_dir.as_deref(), path)?,
         test_write_delay: test_knob("PHONEHOME_TEST_WRITE_DELAY_US")?
             .map(|us| Duration::from_micros(us as u64)),
+        // A test-only setting, like the knobs below: a file whose absence holds the spool.
+        test_spool_gate: std::env::var_os("PHONEHOME_TEST_SPOOL_GATE").map(PathBuf::from),
     };
     Recorder::start(writer, header, recorder_options)
         .with_context(|| format!("cannot write the capture file {}", path.display()))
@@ -425,7 +427,9 @@ fn open_capture(path: &Path, force: bool) -> Result<CaptureWriter> {
 /// written); `PHONEHOME_TEST_RECORDER_BUDGET` shrinks the recorder's memory budget (bytes) so
 /// that a test reaches the overload rule quickly; `PHONEHOME_TEST_HEAD_TIMEOUT_MS` shortens the
 /// time a client has to send a request head (30 s), so that a test of a slow client is quick.
-/// None is meant for use outside tests.
+/// Beside them, `PHONEHOME_TEST_SPOOL_GATE` names a file: no spooled body bytes are written
+/// while it does not exist, standing in for a disk that does not take writes. None is meant
+/// for use outside tests.
 fn test_knob(name: &str) -> Result<Option<usize>> {
     match std::env::var(name) {
         Ok(value) => value

@@ -1,11 +1,12 @@
 //! `run --isolate` carries bodies larger than the userspace TCP stack's segment and window
-//! (a 16 KiB MTU, the client's 64 KiB window) whole both ways, over HTTP/1.1 and HTTP/2, and
-//! records them whole.
+//! (a 64 KiB MTU, windows of 512 KiB) whole both ways, over HTTP/1.1 and HTTP/2, and
+//! records them whole; a raw upload of many windows arrives whole, and a client that
+//! half-closes still gets its answer.
 
 use base64::Engine as _;
 use serde_json::Value;
 
-use crate::isolate::{isolated_to_host, HOST};
+use crate::isolate::{isolated, isolated_to_host, HOST};
 use crate::support::{of_type, response_of, Cert, Scratch, TestPki, Upstream};
 
 /// 1 MiB and a little: many segments and windows, and a multiple of neither.
@@ -87,4 +88,68 @@ async fn isolate_a_body_larger_than_the_window_arrives_whole_both_ways_and_is_re
         let up = conn["bytes_up"].as_u64().expect("bytes_up");
         assert!(down > BODY_BYTES as u64 && up > BODY_BYTES as u64, "{conn}");
     }
+}
+
+/// 16 MiB: hundreds of the client's segments, many windows of any size the stack offers.
+const UPLOAD_BYTES: u64 = 16 << 20;
+
+/// A TCP sink on the host's 127.0.0.1: counts each connection's bytes up to the client's FIN,
+/// then answers the count as a line and closes.
+async fn counting_sink() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 1 << 16];
+                let mut total = 0u64;
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    total += n as u64;
+                }
+                let _ = stream.write_all(format!("{total}\n").as_bytes()).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn isolate_a_raw_upload_of_many_windows_arrives_whole_and_the_answer_after_a_half_close() {
+    crate::support::skip_without_isolation!();
+    let scratch = Scratch::new();
+    let sink = counting_sink().await;
+    // Sends UPLOAD_BYTES in 1 MiB writes, half-closes (shutdown SHUT_WR), then reads the
+    // sink's count on the same connection.
+    let client = scratch.path("upload.py");
+    std::fs::write(
+        &client,
+        format!(
+            "import socket\n\
+             s = socket.create_connection(('10.0.2.2', {port}), timeout=60)\n\
+             chunk = bytes(range(256)) * 4096\n\
+             for _ in range({UPLOAD_BYTES} // len(chunk)):\n    s.sendall(chunk)\n\
+             s.shutdown(socket.SHUT_WR)\n\
+             print(s.makefile().readline().strip())\n",
+            port = sink.port()
+        ),
+    )
+    .expect("write the client");
+    let script = format!("python3 {}", client.display());
+    let (ran, records, refused) = isolated(&scratch, &["--isolate-host-loopback"], &script).await;
+    assert_eq!(ran.code, Some(0), "{}", ran.stderr);
+    assert!(refused.is_empty(), "nothing went out: {refused:?}");
+    assert_eq!(
+        ran.stdout.trim(),
+        UPLOAD_BYTES.to_string(),
+        "the sink counted every byte and its answer came back after the half-close"
+    );
+    let conns = of_type(&records, "conn");
+    assert_eq!(conns.len(), 1, "{conns:?}");
+    assert_eq!(conns[0]["bytes_up"], UPLOAD_BYTES, "{}", conns[0]);
 }

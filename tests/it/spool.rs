@@ -134,18 +134,19 @@ async fn a_spool_dir_that_cannot_take_a_file_is_refused_at_start() {
     );
 }
 
-/// Whether the process `pid` has a file open in `dir` (a spool file shows as
-/// `DIR/#INODE (deleted)` under `/proc/PID/fd`).
-fn has_file_open_in(pid: u32, dir: &std::path::Path) -> bool {
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return false;
-    };
-    fds.filter_map(Result::ok)
-        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
-        .any(|target| target.starts_with(dir) && !target.ends_with("cap.jsonl"))
+/// The bytes of the file process `pid` has open in `dir` (a spool file shows as
+/// `DIR/#INODE (deleted)` under `/proc/PID/fd`), if any.
+fn file_open_in(pid: u32, dir: &std::path::Path) -> Option<Vec<u8>> {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    let fd = fds.filter_map(Result::ok).find(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| target.starts_with(dir) && !target.ends_with("cap.jsonl"))
+    })?;
+    std::fs::read(fd.path()).ok()
 }
 
-/// phonehome killed (SIGKILL) while a body is being spooled leaves no file behind.
+/// phonehome killed (SIGKILL) while a body is being spooled leaves no file behind; what the
+/// spool file held meanwhile was sealed: a credential in the body is not in it.
 #[tokio::test]
 async fn a_killed_proxy_leaves_no_spool_file() {
     let scratch = Scratch::new();
@@ -153,7 +154,9 @@ async fn a_killed_proxy_leaves_no_spool_file() {
     let spool = scratch.path("spool");
     std::fs::create_dir(&spool).expect("spool dir");
     let sent = scratch.path("payload.bin");
-    std::fs::write(&sent, vec![0u8; 4 * SPOOL_AFTER]).expect("payload");
+    let key = format!("sk-ant-api03-{}", "Q".repeat(30));
+    let line = format!("{key} lorem ipsum\n");
+    std::fs::write(&sent, line.repeat(4 * SPOOL_AFTER / line.len())).expect("payload");
     let url = format!("https://localhost:{}/echo", upstream.port());
     let mut cmd = scratch.run_prefix(&scratch.path("cap.jsonl"), Some(&pki.ca_pem));
     cmd.arg("--spool-dir").arg(&spool);
@@ -166,17 +169,87 @@ async fn a_killed_proxy_leaves_no_spool_file() {
     let mut child = cmd.spawn().expect("phonehome starts");
     let pid = child.id().expect("pid");
     // A hang guard, not a timing assertion.
-    let mut seen = false;
+    let mut seen = None;
     for _ in 0..600 {
-        if has_file_open_in(pid, &spool) {
-            seen = true;
+        seen = file_open_in(pid, &spool).filter(|held| held.len() > SPOOL_AFTER);
+        if seen.is_some() {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    assert!(seen, "phonehome opened a spool file in {}", spool.display());
+    let held = seen.unwrap_or_else(|| panic!("phonehome spooled in {}", spool.display()));
+    assert!(
+        !held.windows(key.len()).any(|w| w == key.as_bytes()),
+        "the spool file holds the body sealed"
+    );
     assert!(names(&spool).is_empty(), "the spool file has no name");
     child.start_kill().expect("kill");
     child.wait().await.expect("reaped");
     assert!(names(&spool).is_empty(), "nothing left after SIGKILL");
+}
+
+/// Forwarding never waits on the spool: with the spool's disk taking no writes (a test gate
+/// holds the spooler), a 4 MiB body is posted and echoed whole through `phonehome run`, and
+/// the client is done, while nothing of it is recorded yet; once the disk takes writes again,
+/// the exchange is recorded whole.
+#[tokio::test]
+async fn forwarding_does_not_wait_for_the_spool_to_be_written() {
+    let scratch = Scratch::new();
+    let (pki, upstream) = tls_upstream(&scratch).await;
+    let out = scratch.path("cap.jsonl");
+    let spool = scratch.path("spool");
+    std::fs::create_dir(&spool).expect("spool dir");
+    let gate = scratch.path("gate");
+    let sent = scratch.path("payload.bin");
+    let got = scratch.path("echoed.bin");
+    let done = scratch.path("done");
+    let payload: Vec<u8> = (0..4 * SPOOL_AFTER)
+        .map(|i| (i * 7 + i / 991) as u8)
+        .collect();
+    std::fs::write(&sent, &payload).expect("payload");
+    let url = format!("https://localhost:{}/echo", upstream.port());
+    let mut cmd = scratch.run_prefix(&out, Some(&pki.ca_pem));
+    cmd.env("PHONEHOME_TEST_SPOOL_GATE", &gate);
+    cmd.arg("--spool-dir").arg(&spool);
+    let client = format!(
+        "curl -sS --http1.1 --data-binary @'{}' -o '{}' '{url}' && touch '{}'",
+        sent.display(),
+        got.display(),
+        done.display()
+    );
+    cmd.args(["--", "sh", "-c", &client]);
+    cmd.stdout(std::process::Stdio::null());
+    let mut child = cmd.spawn().expect("phonehome starts");
+    // A hang guard, not a timing assertion: the client is done while the spool is held.
+    for _ in 0..1200 {
+        if done.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let finished = done.exists();
+    let recorded_early = std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .contains(r#""type":"request""#);
+    std::fs::write(&gate, b"").expect("gate opened");
+    let status = child.wait().await.expect("phonehome ends");
+    assert!(finished, "the client finished while the spool was held");
+    assert!(
+        !recorded_early,
+        "nothing recorded before the spool was written"
+    );
+    assert!(status.success(), "phonehome exits 0");
+    assert!(
+        std::fs::read(&got).expect("echoed") == payload,
+        "every byte"
+    );
+    let records = read_capture(&out);
+    let (request, response) = exchange(&records);
+    for body in [&request["body"], &response["body"]] {
+        assert_eq!(body["truncated"], false, "{body:?}");
+        let stored = base64::engine::general_purpose::STANDARD
+            .decode(body["data"].as_str().expect("data"))
+            .expect("base64");
+        assert!(stored == payload, "stored whole");
+    }
 }

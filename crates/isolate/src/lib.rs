@@ -6,7 +6,7 @@
 //!  ─ privilege check (sysctls)                     ─ unshare(user? + net + mount)
 //!  ─ Unix socket in a private temp dir   ◄──────── ─ lo up, TUN phonehome0, addresses, default
 //!  ─ TUN fd (SCM_RIGHTS) ─ userspace TCP/IP          routes v4 + v6; resolv.conf and the CA
-//!    (ipstack) ─┬─ TCP → the interception core       bundle bind-mounted over /etc
+//!    (smoltcp) ─┬─ TCP → the interception core       bundle bind-mounted over /etc
 //!               ├─ UDP/TCP 53 → DNS (resolved      ─ sends the TUN fd, waits for "go"
 //!               │   on the host, `dns` records)    ─ execs the command
 //!               └─ other UDP → dropped, `blocked`
@@ -27,12 +27,15 @@
 
 mod device;
 mod dns;
+mod driver;
 mod handoff;
 mod namespace;
+mod packet;
 mod privilege;
 mod sink;
 mod stack;
 mod stream;
+mod tcp;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -76,16 +79,17 @@ pub const SINKHOLE_V4: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 0);
 pub const PREFIX_V6: u8 = 64;
 /// The TUN device's name inside the namespace.
 pub const DEVICE: &str = "phonehome0";
-/// The TUN device's MTU in bytes. Larger than Ethernet's, so that bulk transfers cross the
-/// userspace stack in fewer packets (nothing leaves the machine with this MTU). Measured with
-/// bench/download: 1500 gave about 150 MB/s, 16384 about 350 MB/s; 65000 stalled downloads
-/// in ipstack 1.0, and so did 32768 and 65535 when tried again (a 1 GiB download stopped
-/// after 80 KB and 250 MB). ipstack offers no window scaling, so the client's window is at
-/// most 64 KiB whatever the MTU: four segments of this size.
-pub const MTU: u16 = 16_384;
-/// Bytes the userspace stack sends before waiting for the client's acknowledgement. ipstack's
-/// default, 16 KiB, stalled some 1 GiB downloads for good; 256 KiB completed every one tried.
-pub const MAX_UNACKED: u32 = 256 * 1024;
+/// The TUN device's MTU in bytes: the largest an IPv4 packet can be, so that bulk transfers
+/// cross the userspace stack in as few packets as possible (nothing leaves the machine with
+/// this MTU). Measured with bench/download: 1500 gave about 150 MB/s; with smoltcp, 65535
+/// against 16384 gave 8–18 % more speed for 11–18 % less CPU (BENCHMARKS.md, "`--isolate`:
+/// smoltcp"). ipstack 1.0, the stack before, stalled at 32768 and above.
+pub const MTU: u16 = 65_535;
+/// Each TCP connection's receive and send buffers in the userspace stack, in bytes (two per
+/// connection, allocated zeroed when its SYN arrives, so pages are touched only as used).
+/// Above 64 KiB the stack advertises a window scale (RFC 7323), so the window is this
+/// large: eight segments at [`MTU`].
+pub const TCP_BUFFER: usize = 512 * 1024;
 pub use phonehome_record::HOST_LOOPBACK_NAME;
 
 /// Whether `ip` is the gateway, v4 or v6.

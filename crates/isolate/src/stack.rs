@@ -1,5 +1,5 @@
-//! The parent's side: the helper handoff, then the userspace TCP/IP stack (ipstack) on the
-//! TUN device, turning the namespace's packets back into streams.
+//! The parent's side: the helper handoff, then the userspace TCP/IP stack (smoltcp, driven
+//! by [`crate::driver`]) on the TUN device, turning the namespace's packets back into streams.
 //!
 //! - TCP to port 53: DNS. TCP to the gateway's proxy port: the proxy protocol. TCP to the
 //!   gateway's other ports: the host's loopback when enabled, else refused. Any other TCP: a
@@ -15,13 +15,14 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use ipstack::{IpStack, IpStackConfig, IpStackStream, IpStackTcpStream, IpStackUdpStream};
 use phonehome_record::{Blocked, Record, Target};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::task::JoinHandle;
 
+use crate::device::PacketDevice;
 use crate::dns::Resolver;
+use crate::driver::{Driver, Handler};
 use crate::handoff;
+use crate::packet::Tuple;
 use crate::sink::{Connection, Route, Sink};
 
 /// Rule named in the `blocked` record of UDP that is not DNS.
@@ -154,22 +155,14 @@ impl WriteAllBlocking for &std::os::unix::net::UnixStream {
 
 impl Netstack {
     fn start(device: OwnedFd, config: StackConfig, sink: Arc<dyn Sink>) -> std::io::Result<Self> {
-        let device = crate::device::PacketDevice::new(device)?;
-        let mut ip_config = IpStackConfig::default();
-        ip_config
-            .mtu(crate::MTU)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
-        let mut tcp = ipstack::TcpConfig::default();
-        tcp.max_unacked_bytes = crate::MAX_UNACKED;
-        ip_config.with_tcp_config(tcp);
-        let stack = IpStack::new(ip_config, device);
+        let device = PacketDevice::new(device)?;
         let shared = Arc::new(Shared {
             config,
             resolver: Resolver::new(config.host_loopback, sink.clone()),
             sink,
             udp_recorded: Mutex::new(HashSet::new()),
         });
-        let task = tokio::spawn(accept_loop(stack, shared));
+        let task = tokio::spawn(Driver::new(device, shared).run());
         Ok(Self { task })
     }
 }
@@ -182,38 +175,48 @@ struct Shared {
     udp_recorded: Mutex<HashSet<(SocketAddr, SocketAddr)>>,
 }
 
-async fn accept_loop(mut stack: IpStack, shared: Arc<Shared>) {
-    loop {
-        match stack.accept().await {
-            Ok(IpStackStream::Tcp(tcp)) => tcp_stream(&shared, tcp),
-            Ok(IpStackStream::Udp(udp)) => udp_stream(&shared, udp),
-            Ok(IpStackStream::UnknownTransport(_) | IpStackStream::UnknownNetwork(_)) => {}
-            Err(e) => {
-                tracing::warn!("the userspace TCP/IP stack stopped: {e}");
-                return;
-            }
+impl Handler for Arc<Shared> {
+    fn connection(&self, stream: crate::TcpStream, tuple: Tuple) {
+        let Tuple {
+            client,
+            destination,
+        } = tuple;
+        if destination.port() == 53 {
+            let shared = self.clone();
+            tokio::spawn(async move {
+                shared.resolver.serve_tcp(stream).await;
+            });
+            return;
         }
-    }
-}
-
-fn tcp_stream(shared: &Arc<Shared>, tcp: IpStackTcpStream) {
-    let client = tcp.local_addr();
-    let destination = tcp.peer_addr();
-    if destination.port() == 53 {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            shared.resolver.serve_tcp(crate::TcpStream::new(tcp)).await;
+        let (target, route) = route(self, destination);
+        self.sink.connection(Connection {
+            stream,
+            client,
+            destination,
+            target,
+            route,
         });
-        return;
     }
-    let (target, route) = route(shared, destination);
-    shared.sink.connection(Connection {
-        stream: crate::TcpStream::new(tcp),
-        client,
-        destination,
-        target,
-        route,
-    });
+
+    /// Port 53: answered on a task of its own, from the address the query went to. Anything
+    /// else: dropped, recorded once per client and destination.
+    fn datagram(&self, tuple: Tuple, payload: &[u8], device: &Arc<PacketDevice>) {
+        if tuple.destination.port() != 53 {
+            udp_dropped(self, tuple.client, tuple.destination);
+            return;
+        }
+        let shared = self.clone();
+        let device = device.clone();
+        let query = payload.to_vec();
+        tokio::spawn(async move {
+            let Some(reply) = shared.resolver.answer(&query).await else {
+                return;
+            };
+            if let Some(packet) = crate::packet::udp(tuple.destination, tuple.client, &reply) {
+                device.write_packet(&packet);
+            }
+        });
+    }
 }
 
 /// Where a TCP connection to `destination` goes, and how it is named.
@@ -257,26 +260,8 @@ fn route(shared: &Shared, destination: SocketAddr) -> (Target, Route) {
     (named(ip), Route::Direct { dial: destination })
 }
 
-fn udp_stream(shared: &Arc<Shared>, mut udp: IpStackUdpStream) {
-    let client = udp.local_addr();
-    let destination = udp.peer_addr();
-    if destination.port() == 53 {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let mut datagram = vec![0u8; 65_536];
-            while let Ok(n) = udp.read(&mut datagram).await {
-                if n == 0 {
-                    return;
-                }
-                if let Some(reply) = shared.resolver.answer(&datagram[..n]).await {
-                    if udp.write_all(&reply).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        });
-        return;
-    }
+/// Records UDP that is not DNS as `blocked`, once per client and destination.
+fn udp_dropped(shared: &Shared, client: SocketAddr, destination: SocketAddr) {
     let first = shared
         .udp_recorded
         .lock()
@@ -301,13 +286,4 @@ fn udp_stream(shared: &Arc<Shared>, mut udp: IpStackUdpStream) {
             enforced: true,
         }));
     }
-    // Keep the flow until it goes quiet, so its later datagrams are dropped here quietly.
-    tokio::spawn(async move {
-        let mut datagram = vec![0u8; 65_536];
-        while let Ok(n) = udp.read(&mut datagram).await {
-            if n == 0 {
-                return;
-            }
-        }
-    });
 }

@@ -18,6 +18,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use phonehome_record::{CaptureWriter, ConnId, End, FlowId, Record, Redactor, Target};
 use tokio::sync::mpsc;
 
@@ -61,6 +62,9 @@ pub struct RecorderOptions {
     pub spool_dir: Option<std::path::PathBuf>,
     /// For tests only: a pause before each record is written, standing in for a slow disk.
     pub test_write_delay: Option<std::time::Duration>,
+    /// For tests only: no spooled bytes are written while this file does not exist, standing
+    /// in for a disk that does not take writes.
+    pub test_spool_gate: Option<std::path::PathBuf>,
 }
 
 /// Makes and drops one spool file in `dir`, to learn before traffic comes whether large
@@ -69,7 +73,7 @@ pub struct RecorderOptions {
 /// # Errors
 /// Why a spool file cannot be made in `dir` (no such directory, not writable).
 pub fn check_spool_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    Spool::create(dir).map(drop)
+    spool::check(dir)
 }
 
 impl Default for RecorderOptions {
@@ -81,6 +85,7 @@ impl Default for RecorderOptions {
             tap: None,
             spool_dir: None,
             test_write_delay: None,
+            test_spool_gate: None,
         }
     }
 }
@@ -104,8 +109,6 @@ pub(crate) struct CapturedBody {
     pub bytes: Vec<u8>,
     /// The stored bytes of a large body (see [`spool`]).
     pub spool: Option<Spool>,
-    /// No spool file could be made for this body: it stays in memory, and no other is tried.
-    pub spool_refused: bool,
     pub size: u64,
     pub truncated: bool,
     pub dropped_bytes: u64,
@@ -259,7 +262,13 @@ impl Recorder {
             warned_full: AtomicBool::new(false),
             stop_now: AtomicBool::new(false),
             taken: AtomicU64::new(0),
-            spool_dir: options.spool_dir.clone().map(SpoolDir::new),
+            spool_dir: match &options.spool_dir {
+                Some(dir) => Some(SpoolDir::start(
+                    dir.clone(),
+                    options.test_spool_gate.clone(),
+                )?),
+                None => None,
+            },
             options,
         });
         let thread_shared = shared.clone();
@@ -289,15 +298,14 @@ impl Recorder {
         self.shared.reserve(n, Class::Body)
     }
 
-    /// Gives back `n` reserved body bytes that were not stored.
-    pub(crate) fn release(&self, n: usize) {
-        self.shared.release(n);
-    }
-
-    /// Stores `data` after `body`'s bytes through the spool: `None` when the recorder does not
-    /// spool (the caller keeps them in memory), else whether they were stored.
-    pub(crate) fn spool(&self, body: &mut CapturedBody, data: &[u8]) -> Option<bool> {
-        Some(self.shared.spool_dir.as_ref()?.store(body, data))
+    /// Stores `data` after `body`'s bytes through the spool, without waiting on the disk;
+    /// false when the recorder does not spool (the caller keeps them in memory).
+    pub(crate) fn spool(&self, body: &mut CapturedBody, data: &Bytes) -> bool {
+        let Some(spools) = &self.shared.spool_dir else {
+            return false;
+        };
+        spools.store(body, data);
+        true
     }
 
     /// Queues one record for writing; dropped and counted when the recorder is full.

@@ -36,7 +36,7 @@ struct Capture {
 }
 
 impl Capture {
-    fn push(&mut self, data: &[u8]) {
+    fn push(&mut self, data: &Bytes) {
         if self.body.first_data.is_none() && !data.is_empty() {
             self.body.first_data = Some(Instant::now());
         }
@@ -51,27 +51,19 @@ impl Capture {
         }
         // After the first drop the rest of the body is dropped too: stored data never has gaps.
         if self.body.dropped_bytes == 0 && self.recorder.reserve(keep) {
-            self.store(&data[..keep]);
+            self.store(&data.slice(..keep));
         } else {
             self.body.dropped_bytes += keep as u64;
             self.body.truncated = true;
         }
     }
 
-    /// Stores `data` (reserved): spooled past the first MiB when the recorder spools, in
-    /// memory otherwise; when the spool cannot take it, it is dropped and counted.
-    fn store(&mut self, data: &[u8]) {
-        match self.recorder.spool(&mut self.body, data) {
-            Some(true) => {}
-            Some(false) => {
-                self.recorder.release(data.len());
-                self.body.dropped_bytes += data.len() as u64;
-                self.body.truncated = true;
-            }
-            None => {
-                self.grow(data.len());
-                self.body.bytes.extend_from_slice(data);
-            }
+    /// Stores `data` (reserved): through the spool past the first MiB when the recorder
+    /// spools (bytes the spool cannot store are counted by the writer), in memory otherwise.
+    fn store(&mut self, data: &Bytes) {
+        if !self.recorder.spool(&mut self.body, data) {
+            self.grow(data.len());
+            self.body.bytes.extend_from_slice(data);
         }
     }
 

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 
 use super::memo::RedactionMemo;
 use super::sink::{Sink, COMMIT_EVERY};
+use super::spool::{Settled, SpoolFile};
 use super::summary::{note_traffic, CaptureSummary};
 use super::{CapturedBody, Message, Pending, Shared, Spool};
 
@@ -154,7 +155,7 @@ impl Writer<'_> {
 }
 
 /// A spooled body's bytes, read back.
-type SpoolReader = std::io::Take<std::fs::File>;
+type SpoolReader = std::io::Take<SpoolFile>;
 
 /// A spooled body as the writer takes it.
 enum Spooled {
@@ -173,8 +174,8 @@ fn encode(
     stream: bool,
 ) -> (Option<phonehome_record::Body>, Option<SpoolReader>) {
     if let Some(spool) = body.spool.take() {
-        let coding = body.content_encoding.as_deref();
-        match read_spool(spool, coding, redactor, stream) {
+        let coding = body.content_encoding.clone();
+        match read_spool(spool, &mut body, coding.as_deref(), redactor, stream) {
             Ok(Spooled::Base64(reader)) => {
                 let stored = phonehome_record::plain_base64_body(
                     body.size,
@@ -194,16 +195,25 @@ fn encode(
     (encode_in_memory(body, redactor, limit), None)
 }
 
-/// Reads a spool back: as a reader when its bytes are stored as their plain base64 (and
-/// `stream`), else whole.
+/// Reads a spool back once the spooler is done with it: as a reader when its bytes are
+/// stored as their plain base64 (and `stream`), else whole. Bytes the spooler could not
+/// store are counted in `body` as dropped.
 fn read_spool(
     spool: Spool,
+    body: &mut CapturedBody,
     content_encoding: Option<&str>,
     redactor: &Redactor,
     stream: bool,
 ) -> std::io::Result<Spooled> {
-    let len = spool.len() as u64;
-    let mut file = spool.into_file()?;
+    let (settled, lost) = spool.settle()?;
+    if lost > 0 {
+        body.dropped_bytes += lost as u64;
+        body.truncated = true;
+    }
+    let (mut file, len) = match settled {
+        Settled::File(file, len) => (file, len),
+        Settled::Memory(bytes) => return Ok(Spooled::Bytes(bytes)),
+    };
     if stream
         && phonehome_record::stored_as_plain_base64(&mut file, len, content_encoding, redactor)?
     {
