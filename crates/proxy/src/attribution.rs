@@ -35,10 +35,13 @@ pub use owner::{Attribution, Lineage};
 /// Searches, in this order, until a process holds the socket: the processes that owned the
 /// last client sockets (an agent opens many connections), then the command's descendants
 /// (newest first), then every process (newest first). What was read of a process (`stat`,
-/// `exe`, `cmdline`) is kept while that same process runs, told by a pidfd held on it, and
-/// confirmed on every use (one read of its `environ`, held open, which reads nothing after an
-/// `exec`; else its name and executable read again): neither a reused PID, nor a
-/// parent that exited, nor an `exec` is answered from the cache. A process seen before keeps
+/// `exe`, `cmdline`) is kept while that same process runs, told by a pidfd held on it and
+/// polled on every use: neither a reused PID nor a parent that exited is answered from the
+/// cache. Whether it ran `exec` since (one read of its `environ`, held open, which reads
+/// nothing after an `exec`; else its name and executable read again) is checked on every use
+/// for the socket's owner and the command, and for the parents between them once their last
+/// check is 100 ms old: a parent that runs another program may keep its old one in the
+/// ancestry of connections looked up within 100 ms of its `exec`. A process seen before keeps
 /// its `fd` folder open and the numbers its sockets were found at, read first.
 #[derive(Debug)]
 pub struct Attributor {

@@ -11,6 +11,14 @@
 //! program is read afresh too. The parent (`ppid`) is kept: it changes only when the parent
 //! exits, which its own entry tells.
 //!
+//! The `exec` check costs a read per process (1.5 µs), and a chain of parents is a dozen
+//! processes that rarely run `exec`: the caller says per use how recent a check must be
+//! ([`ExecCheck`]). The socket's owner and the command phonehome started are checked on
+//! every use (their programs are what a policy rule's `exe` and `own` read); the parents
+//! between them when their last check is older than [`ANCESTOR_CHECK`]. Whether a process
+//! still runs is told on every use, whatever the check: a pid reused by another process is
+//! never answered from the cache.
+//!
 //! Reads are confirmed after they are made: an entry is kept only when its pidfd, opened
 //! before the reads, is still not readable after them (the reads were of that process). The
 //! pidfds of a whole chain of parents can be polled together, once, after the chain is read
@@ -19,7 +27,9 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
 use rustix::fs::{Mode, OFlags};
@@ -34,6 +44,21 @@ use super::facts::{self, Facts};
 const CACHE_LIMIT: usize = 32;
 /// Bytes of a `comm` read at most (the kernel's limit is 16 with the newline).
 const COMM_MAX: usize = 64;
+/// How long a parent's `exec` check holds ([`ExecCheck::Within`]): a parent between the
+/// socket's owner and the command that runs `exec` may keep its old program in the ancestry
+/// of connections looked up within this long after its last check, 100 ms at most after
+/// its `exec`. A client opening 1,000 connections a second has its chain checked 10 times a
+/// second instead of 1,000.
+pub(super) const ANCESTOR_CHECK: Duration = Duration::from_millis(100);
+
+/// How recent an entry's `exec` check must be for it to be answered from the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ExecCheck {
+    /// Checked on this use: the socket's owner and the command phonehome started.
+    EveryUse,
+    /// Checked again when the last check is this old or older: the parents between them.
+    Within(Duration),
+}
 
 /// What attribution knows of one process.
 #[derive(Debug)]
@@ -59,6 +84,9 @@ pub(super) struct Seen {
 struct Hold {
     pidfd: OwnedFd,
     exec: ExecWatch,
+    /// When `exec` was last checked (or the process read): nanoseconds since [`Known`]'s
+    /// epoch, taken before the check.
+    checked: AtomicU64,
     descriptors: Mutex<Descriptors>,
 }
 
@@ -120,6 +148,8 @@ impl Polls {
 #[derive(Debug)]
 pub(super) struct Known {
     facts: Facts,
+    /// What [`Hold::checked`] counts from.
+    epoch: Instant,
     /// `None` when caching is off (for the benchmark's comparison).
     entries: Option<Mutex<HashMap<u32, Arc<Seen>>>>,
 }
@@ -128,6 +158,7 @@ impl Known {
     pub(super) fn new(cache: bool) -> Self {
         Known {
             facts: Facts::new(),
+            epoch: Instant::now(),
             entries: cache.then(|| Mutex::new(HashMap::new())),
         }
     }
@@ -142,8 +173,18 @@ impl Known {
     /// Process `pid` as it is now: its entry when it has not run `exec` and, unless `polls`
     /// defers it, still runs; else read afresh (and kept). `None` when it is gone.
     pub(super) fn get_with(&self, pid: u32, polls: &mut Polls) -> Option<Arc<Seen>> {
+        self.get_checked(pid, polls, ExecCheck::EveryUse)
+    }
+
+    /// As [`Known::get_with`], the `exec` check made as `check` says.
+    pub(super) fn get_checked(
+        &self,
+        pid: u32,
+        polls: &mut Polls,
+        check: ExecCheck,
+    ) -> Option<Arc<Seen>> {
         if let Some(seen) = self.cached(pid) {
-            if seen.unchanged() {
+            if self.same_program(&seen, check) {
                 if polls.deferred {
                     polls.pending.push(seen.clone());
                     return Some(seen);
@@ -198,6 +239,31 @@ impl Known {
         }
     }
 
+    /// Whether a kept entry still runs the program it was read running: checked now, or
+    /// trusted when `check` allows and its last check is recent enough.
+    fn same_program(&self, seen: &Seen, check: ExecCheck) -> bool {
+        let Some(hold) = &seen.hold else {
+            return false;
+        };
+        let now = self.now();
+        if let ExecCheck::Within(window) = check {
+            let since = now.saturating_sub(hold.checked.load(Ordering::Relaxed));
+            if u128::from(since) < window.as_nanos() {
+                return true;
+            }
+        }
+        if !seen.unchanged() {
+            return false;
+        }
+        hold.checked.fetch_max(now, Ordering::Relaxed);
+        true
+    }
+
+    /// Nanoseconds since the epoch, for [`Hold::checked`].
+    fn now(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
     fn cached(&self, pid: u32) -> Option<Arc<Seen>> {
         self.entries
             .as_ref()?
@@ -223,7 +289,7 @@ impl Known {
         };
         let pidfd = Pid::from_raw(i32::try_from(pid).ok()?)
             .and_then(|pid| rustix::process::pidfd_open(pid, PidfdFlags::empty()).ok());
-        let seen = Arc::new(read(&self.facts, pid, pidfd)?);
+        let seen = Arc::new(read(&self.facts, pid, pidfd.map(|fd| (fd, self.now())))?);
         if seen.hold.is_some() {
             let mut entries = entries.lock().unwrap_or_else(PoisonError::into_inner);
             if entries.len() >= CACHE_LIMIT {
@@ -235,6 +301,37 @@ impl Known {
             entries.insert(pid, seen.clone());
         }
         Some(seen)
+    }
+}
+
+#[cfg(test)]
+impl Known {
+    /// Keeps, under `pid`, an entry for the process `pidfd` refers to, as if read with `ppid`
+    /// and `argv` and checked for `exec` just now: what a pid reused by another process
+    /// leaves in the cache when `pidfd`'s process has exited.
+    pub(super) fn keep_as_checked(&self, pid: u32, ppid: u32, argv: Vec<String>, pidfd: OwnedFd) {
+        let comm = open_in(pid, "comm").expect("the pid names a process");
+        let seen = Seen {
+            pid,
+            ppid,
+            started: "2000-01-01T00:00:00.000Z".to_owned(),
+            comm: "sh".to_owned(),
+            exe: None,
+            argv: Some(argv),
+            running: true,
+            hold: Some(Hold {
+                pidfd,
+                exec: ExecWatch::NameAndExe(comm),
+                checked: AtomicU64::new(self.now()),
+                descriptors: Mutex::new(Descriptors::default()),
+            }),
+        };
+        self.entries
+            .as_ref()
+            .expect("cache on")
+            .lock()
+            .expect("not poisoned")
+            .insert(pid, Arc::new(seen));
     }
 }
 
@@ -276,9 +373,10 @@ impl Seen {
     }
 }
 
-/// Reads process `pid` from `/proc`; with `pidfd` (opened on it before), the entry can be kept
-/// when the process still runs after the reads. `None` when it is gone.
-fn read(facts: &Facts, pid: u32, pidfd: Option<OwnedFd>) -> Option<Seen> {
+/// Reads process `pid` from `/proc`; with `pidfd` (opened on it before, with the time the
+/// reads began), the entry can be kept when the process still runs after the reads. `None`
+/// when it is gone.
+fn read(facts: &Facts, pid: u32, pidfd: Option<(OwnedFd, u64)>) -> Option<Seen> {
     let process = facts::open(pid).ok()?;
     let stat = facts::stat(&process).ok()?;
     // Opened before the reads it vouches for: an `exec` during them empties it.
@@ -295,11 +393,12 @@ fn read(facts: &Facts, pid: u32, pidfd: Option<OwnedFd>) -> Option<Seen> {
             .flatten()
             .map(ExecWatch::NameAndExe),
     };
-    let running_now = pidfd.as_ref().is_none_or(running);
+    let running_now = pidfd.as_ref().is_none_or(|(pidfd, _)| running(pidfd));
     let hold = match (pidfd, exec) {
-        (Some(pidfd), Some(exec)) if running_now => Some(Hold {
+        (Some((pidfd, began)), Some(exec)) if running_now => Some(Hold {
             pidfd,
             exec,
+            checked: AtomicU64::new(began),
             descriptors: Mutex::new(Descriptors::default()),
         }),
         _ => None,

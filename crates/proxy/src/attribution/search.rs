@@ -16,7 +16,7 @@ use phonehome_record::{Ancestor, ConnProcess, ProcessInfo};
 use procfs::process::Process;
 use rustix::fs::{Dir, Mode, OFlags};
 
-use super::known::{Known, Polls, Seen};
+use super::known::{ExecCheck, Known, Polls, Seen, ANCESTOR_CHECK};
 use super::owner::{Attribution, Lineage};
 use super::table::{Entry, Tables};
 
@@ -84,6 +84,12 @@ impl Searcher {
             Some(pid) => self.describe(pid),
             None => self.not_found(uid, search.denied),
         }
+    }
+
+    /// The processes kept from earlier lookups (for tests that plant a stale entry).
+    #[cfg(test)]
+    pub(super) fn known(&self) -> &Known {
+        &self.known
     }
 
     pub(super) fn reads_proc_tables(&self) -> bool {
@@ -247,7 +253,7 @@ impl Searcher {
     /// have been re-parented since its `ppid` was read: it is read afresh, and its parent now
     /// is the answer.
     fn parent(&self, child: &mut Arc<Seen>, polls: &mut Polls) -> Option<Arc<Seen>> {
-        let parent = self.known.get_with(child.ppid, polls);
+        let parent = self.parent_of(child, polls);
         if parent.as_ref().is_some_and(|p| p.running) {
             return parent;
         }
@@ -255,11 +261,23 @@ impl Searcher {
         let moved = fresh.ppid != child.ppid;
         *child = fresh;
         if moved {
-            self.known.get_with(child.ppid, polls)
+            self.parent_of(child, polls)
         } else {
             // Exiting right now, its children not yet re-parented: as read.
             parent
         }
+    }
+
+    /// `child`'s parent as kept: the command's `exec` checked on every use (a policy rule's
+    /// `own` compares its program with the owner's), any other parent's when its last check
+    /// is older than [`ANCESTOR_CHECK`]. Whether it still runs is polled either way.
+    fn parent_of(&self, child: &Seen, polls: &mut Polls) -> Option<Arc<Seen>> {
+        let check = if Some(child.ppid) == self.command {
+            ExecCheck::EveryUse
+        } else {
+            ExecCheck::Within(ANCESTOR_CHECK)
+        };
+        self.known.get_checked(child.ppid, polls, check)
     }
 }
 

@@ -349,3 +349,98 @@ fn every_search_order_finds_the_same_owner() {
         assert!(clients.contains(&known(&a).pid), "{a:?}");
     }
 }
+
+/// Waits until process `pid`'s command line is `cmdline` (each argument ended by a NUL).
+fn wait_for_cmdline(pid: u32, cmdline: &[u8]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c != cmdline) {
+        assert!(Instant::now() < deadline, "pid {pid} never ran {cmdline:?}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// The command phonehome started is checked for `exec` on every lookup, unlike the parents
+/// between it and the owner: a policy rule's `own` compares its program with the owner's.
+#[test]
+fn the_command_is_named_by_its_new_program_at_the_next_lookup() {
+    let listener = loopback();
+    let addr = listener.local_addr().expect("bound");
+    let script = format!(
+        "python3 -c '{CONNECT_AND_WAIT}' {} {} & read line; exec sleep 60",
+        addr.ip(),
+        addr.port()
+    );
+    let mut command = Client(
+        std::os::unix::process::CommandExt::process_group(
+            Command::new("sh")
+                .args(["-c", &script])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null()),
+            0,
+        )
+        .spawn()
+        .expect("cannot start sh"),
+    );
+    let attributor = Attributor::new(Some(command.pid()));
+    let (stream, peer) = accept(&listener);
+    let server = stream.local_addr().expect("local");
+    let first = attributor.lookup(peer, server);
+    assert_eq!(first.lineage, Lineage::Command, "{first:?}");
+    assert_eq!(first.ancestry.len(), 1, "{first:?}");
+    assert_eq!(first.ancestry[0].argv, ["sh", "-c", script.as_str()]);
+    writeln!(command.0.stdin.as_mut().expect("piped")).expect("write");
+    wait_for_cmdline(command.pid(), b"sleep\x0060\x00");
+    let second = attributor.lookup(peer, server);
+    assert_eq!(second.process, first.process);
+    assert_eq!(second.lineage, Lineage::Command);
+    assert_eq!(second.ancestry[0].pid, command.pid());
+    assert_eq!(second.ancestry[0].argv, ["sleep", "60"]);
+}
+
+/// A parent kept from an earlier lookup, its `exec` check recent, whose process has exited
+/// and whose pid now names a process outside the command's tree: the lookup does not pass
+/// the client as the command's. The kept entry says the pid's process was the command's
+/// child; the process now under that pid is an orphan re-parented away from this test.
+#[test]
+fn a_parent_pid_taken_by_an_outsider_does_not_pass_the_own_tree_check() {
+    let listener = loopback();
+    let addr = listener.local_addr().expect("bound");
+    // The outer shell exits at once: the inner one, the client's parent, is an orphan.
+    let inner = format!(
+        "python3 -c \"{CONNECT_AND_WAIT}\" {} {}; true",
+        addr.ip(),
+        addr.port()
+    );
+    let script = format!("sh -c '{inner}' >/dev/null 2>&1 &");
+    let mut shell = spawn("sh", &["-c", &script]);
+    shell.0.wait().expect("the shell exits");
+    let (stream, peer) = accept(&listener);
+    let server = stream.local_addr().expect("local");
+    let me = std::process::id();
+    let attributor = Attributor::new(Some(me));
+    let found = attributor.lookup(peer, server);
+    let (owner, parent) = (known(&found).pid, known(&found).ppid);
+    // What an exited child of this test would have left under the parent's pid.
+    let mut exited = Command::new("true").spawn().expect("true");
+    let pidfd = rustix::process::pidfd_open(
+        rustix::process::Pid::from_raw(i32::try_from(exited.id()).expect("pid")).expect("not 0"),
+        rustix::process::PidfdFlags::empty(),
+    )
+    .expect("pidfd_open");
+    exited.wait().expect("reap");
+    attributor.inner.known().keep_as_checked(
+        parent,
+        me,
+        vec!["was the command's".to_owned()],
+        pidfd,
+    );
+    let again = attributor.lookup(peer, server);
+    let _ = Command::new("kill")
+        .args([parent.to_string(), owner.to_string()])
+        .status();
+    assert_eq!(found.lineage, Lineage::Outsider, "{found:?}");
+    assert_eq!(again.lineage, Lineage::Outsider, "{again:?}");
+    assert_eq!(again.ancestry.first().map(|a| a.pid), Some(parent));
+    assert_ne!(again.ancestry[0].argv, ["was the command's"]);
+    assert_eq!(again.ancestry.last().map(|a| a.pid), Some(1), "{again:?}");
+}

@@ -129,6 +129,7 @@ fn a_reused_pid_is_read_afresh() {
         hold: Some(Hold {
             pidfd: old_pidfd,
             exec: ExecWatch::NameAndExe(comm),
+            checked: AtomicU64::new(0),
             descriptors: Mutex::new(Descriptors::default()),
         }),
     });
@@ -307,4 +308,81 @@ fn socket_link(pid: u32) -> String {
         }
         std::thread::yield_now();
     }
+}
+
+/// An `exec` check an hour long, for answers that must not depend on the test's speed.
+const HOUR: ExecCheck = ExecCheck::Within(Duration::from_secs(3600));
+
+/// A parent's `exec` check holds for its window: within it the program it was read running
+/// is answered (the documented delay); once its last check is older, the process is checked
+/// and read afresh, running its new program.
+#[test]
+fn a_parent_that_ran_exec_is_seen_running_its_new_program_once_its_check_is_old() {
+    let mut child = start("sh", &["-c", "read line; exec sleep 30"]);
+    let pid = child.0.id();
+    let mut known = Known::new(true);
+    let before = known
+        .get_checked(pid, &mut Polls::each(), HOUR)
+        .expect("running");
+    writeln!(child.0.stdin.as_mut().expect("piped")).expect("write");
+    wait_for_name(pid, "sleep");
+    wait_for_cmdline(pid, b"sleep\x0030\x00");
+    let within = known
+        .get_checked(pid, &mut Polls::each(), HOUR)
+        .expect("running");
+    assert!(Arc::ptr_eq(&before, &within), "trusted within its window");
+    // Its last check made longer ago than the window: the clock moved on.
+    known.epoch = known
+        .epoch
+        .checked_sub(ANCESTOR_CHECK * 2)
+        .expect("the machine runs longer than that");
+    let after = known
+        .get_checked(pid, &mut Polls::each(), ExecCheck::Within(ANCESTOR_CHECK))
+        .expect("running");
+    assert!(!Arc::ptr_eq(&before, &after), "read afresh");
+    assert_eq!(
+        after.argv.as_deref(),
+        Some(&["sleep".to_owned(), "30".to_owned()][..])
+    );
+    // Checked now: trusted again.
+    let again = known
+        .get_checked(pid, &mut Polls::each(), HOUR)
+        .expect("running");
+    assert!(Arc::ptr_eq(&after, &again));
+}
+
+/// A pidfd on a process that has exited, and the pid of another process running now.
+fn exited_pidfd_and_a_running_process() -> (OwnedFd, Running) {
+    let mut old = start("sleep", &["30"]);
+    let pidfd = rustix::process::pidfd_open(
+        Pid::from_raw(i32::try_from(old.0.id()).expect("pid")).expect("not 0"),
+        PidfdFlags::empty(),
+    )
+    .expect("pidfd_open");
+    old.0.kill().expect("kill");
+    old.0.wait().expect("reap");
+    (pidfd, start("sleep", &["31"]))
+}
+
+/// Within its `exec` check's window an entry is still answered only while its process runs:
+/// an entry whose process has exited, its pid now another process's, is read afresh, and a
+/// deferred poll tells the exit.
+#[test]
+fn a_reused_pid_is_read_afresh_within_the_exec_window() {
+    let known = Known::new(true);
+    let (old_pidfd, new) = exited_pidfd_and_a_running_process();
+    let pid = new.0.id();
+    known.keep_as_checked(pid, 1, vec!["was".to_owned()], old_pidfd);
+    let mut polls = Polls::deferred();
+    let answered = known.get_checked(pid, &mut polls, HOUR).expect("kept");
+    assert_eq!(answered.argv.as_deref(), Some(&["was".to_owned()][..]));
+    assert!(!polls.running(), "the deferred poll tells the exit");
+    let seen = known
+        .get_checked(pid, &mut Polls::each(), HOUR)
+        .expect("running");
+    assert_eq!(
+        seen.argv.as_deref(),
+        Some(&["sleep".to_owned(), "31".to_owned()][..])
+    );
+    assert_eq!(seen.ppid, std::process::id());
 }
