@@ -195,7 +195,7 @@ impl<'c> Builder<'c> {
     }
 
     /// Counts one exchange.
-    pub(super) fn exchange(&mut self, patterns: &Patterns, mut x: Digest) {
+    pub(super) fn exchange(&mut self, patterns: &Patterns, mut x: Box<Digest>) {
         self.see_time(x.ts);
         self.count_totals(&x);
         self.causes.exchange(&mut x);

@@ -48,11 +48,12 @@ const BATCH_BYTES: usize = 4 << 20;
 /// Batches digested ahead of the one being counted.
 const AHEAD: usize = 4;
 
-/// An event as the builder counts it: exchanges digested, the rest as they are.
-#[allow(clippy::large_enum_variant)] // fed one batch at a time, as `Event` is
+/// An event as the builder counts it: exchanges digested, the rest as they are. Boxed, so
+/// that a batch of them is a vector of pointers (a digest is most of a KiB) moved from the
+/// worker to the builder, not of digests copied along the way.
 enum Fed {
-    Digest(digest::Digest),
-    Event(Event),
+    Digest(Box<digest::Digest>),
+    Event(Box<Event>),
 }
 
 /// Builds a report from a capture or HAR file. `catalog` classifies hosts.
@@ -142,8 +143,8 @@ fn submit(pool: &mut InOrder<Vec<Fed>>, batch: Vec<Event>, scanners: &Scanners) 
         batch
             .into_iter()
             .map(|event| match event {
-                Event::Exchange(x) => Fed::Digest(digest(x, &scanners)),
-                other => Fed::Event(other),
+                Event::Exchange(x) => Fed::Digest(Box::new(digest(x, &scanners))),
+                other => Fed::Event(Box::new(other)),
             })
             .collect()
     });
@@ -153,7 +154,7 @@ fn feed(builder: &mut Builder<'_>, patterns: &Patterns, batch: Option<Vec<Fed>>)
     for fed in batch.into_iter().flatten() {
         match fed {
             Fed::Digest(x) => builder.exchange(patterns, x),
-            Fed::Event(event) => builder.event(patterns, event),
+            Fed::Event(event) => builder.event(patterns, *event),
         }
     }
 }
