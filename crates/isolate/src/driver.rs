@@ -192,6 +192,8 @@ mod tests {
         IpProtocol, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
     };
 
+    use smoltcp::socket::tcp::State;
+
     use super::*;
 
     impl Wire for Vec<Vec<u8>> {
@@ -346,5 +348,47 @@ mod tests {
         assert_eq!(handed[0].tuple.client.port(), 41000);
         assert_eq!(handed[1].tuple.client.port(), 41001);
         assert_ne!(handed[0].handle, handed[1].handle);
+    }
+    /// A client that reuses its port as soon as its connection closed (phonehome closed first,
+    /// so the stack's socket is in TIME-WAIT while its stream is still held) gets a SYN-ACK for
+    /// the new connection: `Connections::before` makes a socket for it, but the stack hands a
+    /// segment to the first socket that accepts it, and the TIME-WAIT socket of the same
+    /// 4-tuple, earlier in the set, accepts the SYN and drops it ("expecting an ACK").
+    #[test]
+    fn a_syn_reusing_the_port_of_a_connection_in_time_wait_is_answered() {
+        let table = SocketTable::new();
+        let mut sockets = table.lock();
+        let mut engine = Engine::new(Vec::new());
+        let tuple = Tuple {
+            client: "10.0.2.100:45555".parse().expect("addr"),
+            destination: "10.0.2.2:8080".parse().expect("addr"),
+        };
+        feed(
+            &mut engine,
+            &mut sockets,
+            &segment(tuple, TcpControl::Syn, 100, None),
+        );
+        let sent = sent_to(&mut engine, 45555);
+        let [(true, false, server_seq)] = sent[..] else {
+            panic!("no SYN-ACK: {sent:?}");
+        };
+        let ack = segment(tuple, TcpControl::None, 101, Some(server_seq + 1));
+        let first = feed(&mut engine, &mut sockets, &ack).expect("established");
+        // phonehome closes first (the upstream server did); the stream is still held.
+        sockets.socket(first.handle).close();
+        engine.egress(&mut sockets);
+        let fin_ack = segment(tuple, TcpControl::Fin, 101, Some(server_seq + 2));
+        feed(&mut engine, &mut sockets, &fin_ack);
+        assert_eq!(sockets.socket(first.handle).state(), State::TimeWait);
+        sent_to(&mut engine, 45555);
+
+        // The client (CLOSED on its side) connects again from the same port.
+        let syn = segment(tuple, TcpControl::Syn, 900_000, None);
+        feed(&mut engine, &mut sockets, &syn);
+        let sent = sent_to(&mut engine, 45555);
+        assert!(
+            matches!(sent[..], [(true, false, _)]),
+            "the new connection's SYN got no SYN-ACK: {sent:?}"
+        );
     }
 }
