@@ -391,4 +391,33 @@ mod tests {
             "the new connection's SYN got no SYN-ACK: {sent:?}"
         );
     }
+    /// A handshake finished by a segment that also carries the client's FIN (its plain ACK
+    /// was lost: the TUN queue was full) leaves the socket in CLOSE-WAIT, not ESTABLISHED:
+    /// the connection must still be handed over (the client waits for an answer), not left
+    /// to the quiet limit's reset.
+    #[test]
+    fn a_handshake_finished_with_a_fin_is_handed_over() {
+        let table = SocketTable::new();
+        let mut sockets = table.lock();
+        let mut engine = Engine::new(Vec::new());
+        let tuple = Tuple {
+            client: "10.0.2.100:45556".parse().expect("addr"),
+            destination: "10.0.2.2:8080".parse().expect("addr"),
+        };
+        feed(
+            &mut engine,
+            &mut sockets,
+            &segment(tuple, TcpControl::Syn, 100, None),
+        );
+        let sent = sent_to(&mut engine, 45556);
+        let [(true, false, server_seq)] = sent[..] else {
+            panic!("no SYN-ACK: {sent:?}");
+        };
+        let fin_ack = segment(tuple, TcpControl::Fin, 101, Some(server_seq + 1));
+        let handed = feed(&mut engine, &mut sockets, &fin_ack);
+        assert!(
+            handed.is_some(),
+            "not handed over: the connection is left to time out"
+        );
+    }
 }
