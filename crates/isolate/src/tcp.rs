@@ -7,7 +7,8 @@
 //! comes next. So here a socket is made for one SYN's 4-tuple, and looked at after every
 //! segment of that 4-tuple: back in LISTEN, or connected to another client, it is aborted
 //! and removed, never reused. A stream is handed over only once its socket is ESTABLISHED
-//! with the client it was made for.
+//! (or CLOSE-WAIT) with the client it was made for. A SYN for a 4-tuple whose old socket is
+//! in TIME-WAIT closes that socket first, so that the old one does not take the SYN.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -106,10 +107,15 @@ impl Connections {
             return;
         }
         if let Some(&handle) = self.tuples.get(&tuple) {
-            let state = sockets.socket(handle).state();
-            if !matches!(state, State::Closed | State::TimeWait) {
+            let socket = sockets.socket(handle);
+            if !matches!(socket.state(), State::Closed | State::TimeWait) {
                 return;
             }
+            // smoltcp gives a segment to the first socket that accepts it, and one in
+            // TIME-WAIT still accepts its 4-tuple's: closed now, it takes no more, and the new
+            // connection's SYN reaches its own socket (the one RST the old socket sends
+            // carries the old sequence numbers, which a client in SYN-SENT ignores).
+            socket.abort();
             self.forget(handle, sockets);
         }
         let mut socket = tcp::Socket::new(
@@ -138,7 +144,8 @@ impl Connections {
 
     /// After the stack saw a segment of `tuple`: its socket, if any, is checked. Back in
     /// LISTEN or connected to another client: aborted, never reused. ESTABLISHED and not yet
-    /// handed over: returned, for a stream. Closed: no longer takes segments.
+    /// handed over (or CLOSE-WAIT: its FIN came with or right after the handshake): returned,
+    /// for a stream. Closed: no longer takes segments. TIME-WAIT: kept, for `before`.
     pub(crate) fn after(&mut self, tuple: Tuple, sockets: &mut Sockets) -> Option<Established> {
         let &handle = self.tuples.get(&tuple)?;
         let socket = sockets.socket(handle);
@@ -154,7 +161,9 @@ impl Connections {
                 socket.abort();
                 self.forget(handle, sockets);
             }
-            State::Established => {
+            // CLOSE-WAIT: the handshake was finished by a segment with the client's FIN too
+            // (or its data and FIN came before this look); the stream reads them, then its end.
+            State::Established | State::CloseWait => {
                 let entry = self.entries.get_mut(&handle)?;
                 if !entry.handed {
                     entry.handed = true;
@@ -162,7 +171,8 @@ impl Connections {
                     return Some(Established { handle, tuple });
                 }
             }
-            State::Closed | State::TimeWait => self.forget(handle, sockets),
+            State::Closed => self.forget(handle, sockets),
+            // Kept under its 4-tuple: a new SYN of the same 4-tuple closes it first (`before`).
             _ => {}
         }
         None

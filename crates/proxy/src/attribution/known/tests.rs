@@ -45,7 +45,10 @@ fn wait_for_args(pid: u32, args: &[&str]) {
             .is_some_and(|end| cmdline[end + 1..] == wanted[..])
     };
     while std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !has_args(&c)) {
-        assert!(std::time::Instant::now() < deadline, "pid {pid} never ran with {args:?}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pid {pid} never ran with {args:?}"
+        );
         std::thread::yield_now();
     }
 }
