@@ -79,7 +79,9 @@ impl<W: Wire> Engine<W> {
         syn: bool,
         sockets: &mut Sockets,
     ) -> Option<Established> {
-        self.connections.before(tuple, syn, sockets);
+        if !self.connections.before(tuple, syn, sockets) {
+            return None;
+        }
         self.phy.rx_len = Some(len);
         self.iface
             .poll_ingress_single(Instant::now(), &mut self.phy, &mut sockets.set);
@@ -193,6 +195,8 @@ mod tests {
     };
 
     use smoltcp::socket::tcp::State;
+
+    use crate::tcp::MAX_HANDSHAKES;
 
     use super::*;
 
@@ -405,6 +409,45 @@ mod tests {
         let second = feed(&mut engine, &mut sockets, &ack).expect("the new one established");
         assert_ne!(second.handle, first.handle);
     }
+    /// SYNs past [`MAX_HANDSHAKES`] handshakes in progress are dropped, not answered and not
+    /// reset; once a handshake finishes, a new SYN is answered again.
+    #[test]
+    fn syns_past_the_handshakes_in_progress_are_dropped() {
+        let table = SocketTable::new();
+        let mut sockets = table.lock();
+        let mut engine = Engine::new(Vec::new());
+        let tuple = |port: u16| Tuple {
+            client: SocketAddr::from(([10, 0, 2, 100], port)),
+            destination: "10.0.2.2:8080".parse().expect("addr"),
+        };
+        let mut first_seq = None;
+        for port in 40_000..40_000 + MAX_HANDSHAKES as u16 {
+            feed(
+                &mut engine,
+                &mut sockets,
+                &segment(tuple(port), TcpControl::Syn, 100, None),
+            );
+            let sent = sent_to(&mut engine, port);
+            let [(true, false, seq)] = sent[..] else {
+                panic!("SYN {port}: {sent:?}");
+            };
+            first_seq.get_or_insert(seq);
+        }
+        let over = 40_000 + MAX_HANDSHAKES as u16;
+        let syn = segment(tuple(over), TcpControl::Syn, 100, None);
+        feed(&mut engine, &mut sockets, &syn);
+        assert!(sent_to(&mut engine, over).is_empty(), "dropped");
+        let ack = segment(
+            tuple(40_000),
+            TcpControl::None,
+            101,
+            first_seq.map(|s| s + 1),
+        );
+        feed(&mut engine, &mut sockets, &ack).expect("established");
+        feed(&mut engine, &mut sockets, &syn);
+        assert!(matches!(sent_to(&mut engine, over)[..], [(true, false, _)]));
+    }
+
     /// A handshake finished by a segment that also carries the client's FIN (its plain ACK
     /// was lost: the TUN queue was full) leaves the socket in CLOSE-WAIT, not ESTABLISHED:
     /// the connection must still be handed over (the client waits for an answer), not left

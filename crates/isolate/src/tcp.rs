@@ -25,6 +25,12 @@ use crate::packet::Tuple;
 /// not finished, or after phonehome closed its side, before it is aborted.
 pub(crate) const QUIET_LIMIT: Duration = Duration::from_secs(30);
 
+/// Handshakes in progress at most: a SYN past them is dropped (its client sends it again),
+/// as a kernel's full SYN backlog does. Each socket holds two [`crate::TCP_BUFFER`]s, so this
+/// bounds what SYNs alone can make phonehome hold (a process in the namespace with raw
+/// sockets can send any number).
+pub(crate) const MAX_HANDSHAKES: usize = 256;
+
 /// The sockets, shared by the driver and the streams.
 pub(crate) struct SocketTable {
     sockets: Mutex<Sockets>,
@@ -102,14 +108,15 @@ pub(crate) struct Connections {
 impl Connections {
     /// Before the stack sees a segment of `tuple`: an opening SYN of a 4-tuple not known (or
     /// whose socket is closing) gets a socket of its own, listening on its destination.
-    pub(crate) fn before(&mut self, tuple: Tuple, syn: bool, sockets: &mut Sockets) {
+    /// False: the segment is to be dropped (a SYN past [`MAX_HANDSHAKES`]).
+    pub(crate) fn before(&mut self, tuple: Tuple, syn: bool, sockets: &mut Sockets) -> bool {
         if !syn {
-            return;
+            return true;
         }
         if let Some(&handle) = self.tuples.get(&tuple) {
             let socket = sockets.socket(handle);
             if !matches!(socket.state(), State::Closed | State::TimeWait) {
-                return;
+                return true;
             }
             // smoltcp gives a segment to the first socket that accepts it, and one in
             // TIME-WAIT still accepts its 4-tuple's: closed now, it takes no more, and the new
@@ -117,6 +124,9 @@ impl Connections {
             // carries the old sequence numbers, which a client in SYN-SENT ignores).
             socket.abort();
             self.forget(handle, sockets);
+        }
+        if self.entries.values().filter(|entry| !entry.handed).count() >= MAX_HANDSHAKES {
+            return false;
         }
         let mut socket = tcp::Socket::new(
             tcp::SocketBuffer::new(vec![0; crate::TCP_BUFFER]),
@@ -129,7 +139,7 @@ impl Connections {
             port: tuple.destination.port(),
         };
         if socket.listen(destination).is_err() {
-            return;
+            return true;
         }
         let handle = sockets.set.add(socket);
         self.entries.insert(
@@ -140,6 +150,7 @@ impl Connections {
             },
         );
         self.tuples.insert(tuple, handle);
+        true
     }
 
     /// After the stack saw a segment of `tuple`: its socket, if any, is checked. Back in
