@@ -274,6 +274,17 @@ mod tests {
         found
     }
 
+    /// Sends `tuple`'s opening SYN (sequence 100) and returns the sequence number of the one
+    /// SYN-ACK it must get.
+    fn syn_ack(engine: &mut Engine<Vec<Vec<u8>>>, sockets: &mut Sockets, tuple: Tuple) -> i32 {
+        feed(engine, sockets, &segment(tuple, TcpControl::Syn, 100, None));
+        let sent = sent_to(engine, tuple.client.port());
+        let [(true, false, server_seq)] = sent[..] else {
+            panic!("no SYN-ACK for {tuple:?}: {sent:?}");
+        };
+        server_seq
+    }
+
     /// A RST to a half-open connection (the client gave up before the SYN-ACK) must not leave
     /// a socket that takes the next SYN to the same destination: the next connection gets a
     /// socket of its own, handed over with its own client port, and the first never is.
@@ -367,15 +378,7 @@ mod tests {
             client: "10.0.2.100:45555".parse().expect("addr"),
             destination: "10.0.2.2:8080".parse().expect("addr"),
         };
-        feed(
-            &mut engine,
-            &mut sockets,
-            &segment(tuple, TcpControl::Syn, 100, None),
-        );
-        let sent = sent_to(&mut engine, 45555);
-        let [(true, false, server_seq)] = sent[..] else {
-            panic!("no SYN-ACK: {sent:?}");
-        };
+        let server_seq = syn_ack(&mut engine, &mut sockets, tuple);
         let ack = segment(tuple, TcpControl::None, 101, Some(server_seq + 1));
         let first = feed(&mut engine, &mut sockets, &ack).expect("established");
         // phonehome closes first (the upstream server did); the stream is still held.
@@ -420,29 +423,15 @@ mod tests {
             client: SocketAddr::from(([10, 0, 2, 100], port)),
             destination: "10.0.2.2:8080".parse().expect("addr"),
         };
-        let mut first_seq = None;
-        for port in 40_000..40_000 + MAX_HANDSHAKES as u16 {
-            feed(
-                &mut engine,
-                &mut sockets,
-                &segment(tuple(port), TcpControl::Syn, 100, None),
-            );
-            let sent = sent_to(&mut engine, port);
-            let [(true, false, seq)] = sent[..] else {
-                panic!("SYN {port}: {sent:?}");
-            };
-            first_seq.get_or_insert(seq);
+        let first_seq = syn_ack(&mut engine, &mut sockets, tuple(40_000));
+        for port in 40_001..40_000 + MAX_HANDSHAKES as u16 {
+            syn_ack(&mut engine, &mut sockets, tuple(port));
         }
         let over = 40_000 + MAX_HANDSHAKES as u16;
         let syn = segment(tuple(over), TcpControl::Syn, 100, None);
         feed(&mut engine, &mut sockets, &syn);
         assert!(sent_to(&mut engine, over).is_empty(), "dropped");
-        let ack = segment(
-            tuple(40_000),
-            TcpControl::None,
-            101,
-            first_seq.map(|s| s + 1),
-        );
+        let ack = segment(tuple(40_000), TcpControl::None, 101, Some(first_seq + 1));
         feed(&mut engine, &mut sockets, &ack).expect("established");
         feed(&mut engine, &mut sockets, &syn);
         assert!(matches!(sent_to(&mut engine, over)[..], [(true, false, _)]));
@@ -461,15 +450,7 @@ mod tests {
             client: "10.0.2.100:45556".parse().expect("addr"),
             destination: "10.0.2.2:8080".parse().expect("addr"),
         };
-        feed(
-            &mut engine,
-            &mut sockets,
-            &segment(tuple, TcpControl::Syn, 100, None),
-        );
-        let sent = sent_to(&mut engine, 45556);
-        let [(true, false, server_seq)] = sent[..] else {
-            panic!("no SYN-ACK: {sent:?}");
-        };
+        let server_seq = syn_ack(&mut engine, &mut sockets, tuple);
         let fin_ack = segment(tuple, TcpControl::Fin, 101, Some(server_seq + 1));
         let handed = feed(&mut engine, &mut sockets, &fin_ack);
         assert!(
