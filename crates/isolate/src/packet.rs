@@ -6,8 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
-    IpAddress, IpProtocol, IpVersion, Ipv4Packet, Ipv4Repr, Ipv6Packet, Ipv6Repr, TcpPacket,
-    UdpPacket, UdpRepr,
+    IpAddress, IpProtocol, IpRepr, IpVersion, Ipv4Packet, Ipv6Packet, TcpPacket, UdpPacket, UdpRepr,
 };
 
 /// A TCP connection's addresses: the client's inside the namespace, and the destination it
@@ -92,6 +91,9 @@ pub(crate) fn classify(packet: &[u8]) -> Packet<'_> {
 /// An IP packet carrying a UDP datagram from `from` to `to` (the same IP version), with
 /// its checksums; `None` when the versions differ or the payload is too long for one packet.
 pub(crate) fn udp(from: SocketAddr, to: SocketAddr, payload: &[u8]) -> Option<Vec<u8>> {
+    if from.is_ipv4() != to.is_ipv4() {
+        return None;
+    }
     let caps = ChecksumCapabilities::default();
     let udp = UdpRepr {
         src_port: from.port(),
@@ -99,47 +101,25 @@ pub(crate) fn udp(from: SocketAddr, to: SocketAddr, payload: &[u8]) -> Option<Ve
     };
     let udp_len = udp.header_len() + payload.len();
     let (src, dst) = (IpAddress::from(from.ip()), IpAddress::from(to.ip()));
-    let emit = |buf: &mut [u8]| {
-        udp.emit(
-            &mut UdpPacket::new_unchecked(buf),
-            &src,
-            &dst,
-            payload.len(),
-            |out| out.copy_from_slice(payload),
-            &caps,
-        );
+    let ip_repr = IpRepr::new(src, dst, IpProtocol::Udp, udp_len, 64);
+    // IPv4's 16-bit length counts its header too, IPv6's only what follows it.
+    let counted = if from.is_ipv4() {
+        ip_repr.buffer_len()
+    } else {
+        udp_len
     };
-    match (from.ip(), to.ip()) {
-        (IpAddr::V4(src_addr), IpAddr::V4(dst_addr)) => {
-            let repr = Ipv4Repr {
-                src_addr,
-                dst_addr,
-                next_header: IpProtocol::Udp,
-                payload_len: udp_len,
-                hop_limit: 64,
-            };
-            let mut packet = vec![0; repr.buffer_len() + udp_len];
-            u16::try_from(packet.len()).ok()?;
-            repr.emit(&mut Ipv4Packet::new_unchecked(&mut packet), &caps);
-            emit(&mut packet[repr.buffer_len()..]);
-            Some(packet)
-        }
-        (IpAddr::V6(src_addr), IpAddr::V6(dst_addr)) => {
-            u16::try_from(udp_len).ok()?;
-            let repr = Ipv6Repr {
-                src_addr,
-                dst_addr,
-                next_header: IpProtocol::Udp,
-                payload_len: udp_len,
-                hop_limit: 64,
-            };
-            let mut packet = vec![0; repr.buffer_len() + udp_len];
-            repr.emit(&mut Ipv6Packet::new_unchecked(&mut packet));
-            emit(&mut packet[repr.buffer_len()..]);
-            Some(packet)
-        }
-        _ => None,
-    }
+    u16::try_from(counted).ok()?;
+    let mut packet = vec![0; ip_repr.buffer_len()];
+    ip_repr.emit(&mut packet[..], &caps);
+    udp.emit(
+        &mut UdpPacket::new_unchecked(&mut packet[ip_repr.header_len()..]),
+        &src,
+        &dst,
+        payload.len(),
+        |out| out.copy_from_slice(payload),
+        &caps,
+    );
+    Some(packet)
 }
 
 #[cfg(test)]
