@@ -71,7 +71,8 @@ struct Job {
 
 #[derive(Debug, Default)]
 struct JobState {
-    store: Store,
+    /// Where the bytes go; `None` until the first chunk is taken.
+    store: Option<Store>,
     /// Bytes of the chunks done with, stored or not.
     handled: usize,
     /// Bytes stored, in order and without gaps.
@@ -80,11 +81,7 @@ struct JobState {
     failed: bool,
 }
 
-#[derive(Default)]
 enum Store {
-    /// No chunk taken yet.
-    #[default]
-    Unopened,
     /// The spool file, with the keystream at the end of what was written.
     File(SpoolFile),
     /// No spool file could be made: the body is kept in memory.
@@ -94,7 +91,6 @@ enum Store {
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
-            Store::Unopened => "Unopened",
             Store::File(_) => "File",
             Store::Memory(_) => "Memory",
         })
@@ -184,13 +180,13 @@ impl Spool {
         }
         let lost = self.len - state.stored;
         let stored = state.stored as u64;
-        let settled = match std::mem::take(&mut state.store) {
-            Store::File(mut file) => {
+        let settled = match state.store.take() {
+            Some(Store::File(mut file)) => {
                 file.seek(SeekFrom::Start(0))?;
                 Settled::File(file, stored)
             }
-            Store::Memory(bytes) => Settled::Memory(bytes),
-            Store::Unopened => Settled::Memory(Vec::new()),
+            Some(Store::Memory(bytes)) => Settled::Memory(bytes),
+            None => Settled::Memory(Vec::new()),
         };
         Ok((settled, lost))
     }
@@ -292,19 +288,10 @@ impl Spooler {
             }
         }
         let mut state = chunk.job.lock();
-        if let Store::Unopened = state.store {
-            state.store = match self.open() {
-                Ok(file) => Store::File(file),
-                Err(e) => {
-                    self.warn(&e);
-                    Store::Memory(Vec::new())
-                }
-            };
-        }
         if state.failed {
             return;
         }
-        let written = match &mut state.store {
+        let written = match state.store.get_or_insert_with(|| self.open_store()) {
             Store::File(file) => chunk.bytes.chunks(SEAL_STEP).try_for_each(|step| {
                 self.buffer.clear();
                 self.buffer.extend_from_slice(step);
@@ -314,13 +301,24 @@ impl Spooler {
                 bytes.extend_from_slice(&chunk.bytes);
                 Ok(())
             }
-            Store::Unopened => Ok(()),
         };
         match written {
             Ok(()) => state.stored += chunk.bytes.len(),
             Err(e) => {
                 state.failed = true;
                 self.warn(&e);
+            }
+        }
+    }
+
+    /// Where a body's first chunk and the rest go: a new spool file, or memory when none can
+    /// be made (said once).
+    fn open_store(&mut self) -> Store {
+        match self.open() {
+            Ok(file) => Store::File(file),
+            Err(e) => {
+                self.warn(&e);
+                Store::Memory(Vec::new())
             }
         }
     }

@@ -174,8 +174,7 @@ fn encode(
     stream: bool,
 ) -> (Option<phonehome_record::Body>, Option<SpoolReader>) {
     if let Some(spool) = body.spool.take() {
-        let coding = body.content_encoding.clone();
-        match read_spool(spool, &mut body, coding.as_deref(), redactor, stream) {
+        match read_spool(spool, &mut body, redactor, stream) {
             Ok(Spooled::Base64(reader)) => {
                 let stored = phonehome_record::plain_base64_body(
                     body.size,
@@ -201,7 +200,6 @@ fn encode(
 fn read_spool(
     spool: Spool,
     body: &mut CapturedBody,
-    content_encoding: Option<&str>,
     redactor: &Redactor,
     stream: bool,
 ) -> std::io::Result<Spooled> {
@@ -214,9 +212,8 @@ fn read_spool(
         Settled::File(file, len) => (file, len),
         Settled::Memory(bytes) => return Ok(Spooled::Bytes(bytes)),
     };
-    if stream
-        && phonehome_record::stored_as_plain_base64(&mut file, len, content_encoding, redactor)?
-    {
+    let coding = body.content_encoding.as_deref();
+    if stream && phonehome_record::stored_as_plain_base64(&mut file, len, coding, redactor)? {
         return Ok(Spooled::Base64(file.take(len)));
     }
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));

@@ -6,6 +6,17 @@ fn chunk() -> Bytes {
     Bytes::from(vec![7u8; SPOOL_AFTER / 2 + 1])
 }
 
+/// `data` stored `times` over in a new body through `spools`: the spool it was handed to
+/// (nothing of it left in memory).
+fn spooled(spools: &SpoolDir, data: &Bytes, times: usize) -> Spool {
+    let mut body = CapturedBody::default();
+    for _ in 0..times {
+        spools.store(&mut body, data);
+    }
+    assert!(body.bytes.is_empty(), "nothing kept in memory");
+    body.spool.take().expect("spooled")
+}
+
 fn read_back(settled: Settled) -> Vec<u8> {
     match settled {
         Settled::File(file, len) => {
@@ -21,13 +32,8 @@ fn read_back(settled: Settled) -> Vec<u8> {
 fn a_body_past_the_first_mib_is_spooled_whole_and_in_order() {
     let dir = tempfile::tempdir().expect("dir");
     let spools = SpoolDir::start(dir.path().to_owned(), None).expect("spooler");
-    let mut body = CapturedBody::default();
     let chunk = chunk();
-    for _ in 0..3 {
-        spools.store(&mut body, &chunk);
-    }
-    assert!(body.bytes.is_empty());
-    let spool = body.spool.take().expect("spooled");
+    let spool = spooled(&spools, &chunk, 3);
     assert_eq!(spool.len(), chunk.len() * 3);
     let (settled, lost) = spool.settle().expect("settled");
     assert!(matches!(settled, Settled::File(..)) && lost == 0);
@@ -40,11 +46,8 @@ fn a_body_whose_spool_file_cannot_be_made_is_kept_in_memory_whole() {
     let dir = tempfile::tempdir().expect("dir");
     let gone = dir.path().join("gone");
     let spools = SpoolDir::start(gone.clone(), None).expect("spooler");
-    let mut body = CapturedBody::default();
     let chunk = chunk();
-    spools.store(&mut body, &chunk);
-    spools.store(&mut body, &chunk);
-    let spool = body.spool.take().expect("handed to the spooler");
+    let spool = spooled(&spools, &chunk, 2);
     let (settled, lost) = spool.settle().expect("settled");
     assert!(matches!(settled, Settled::Memory(_)) && lost == 0);
     assert_eq!(read_back(settled), [&chunk[..]; 2].concat());
@@ -66,12 +69,8 @@ fn storing_does_not_wait_for_the_spooler() {
             let _ = std::fs::write(gate, b"");
         })
     };
-    let mut body = CapturedBody::default();
     let chunk = chunk();
-    for _ in 0..4 {
-        spools.store(&mut body, &chunk);
-    }
-    let spool = body.spool.take().expect("spooled");
+    let spool = spooled(&spools, &chunk, 4);
     {
         let state = spool.job.lock();
         assert_eq!((state.handled, state.stored), (0, 0), "nothing written yet");
@@ -94,7 +93,7 @@ fn after_a_failed_write_nothing_more_is_stored_and_the_loss_is_counted() {
     let mut sealed = spooler.open().expect("a spool file");
     sealed.file = File::open(&path).expect("opened to read only");
     let job = Arc::new(Job::default());
-    job.lock().store = Store::File(sealed);
+    job.lock().store = Some(Store::File(sealed));
     let spool = Spool {
         job: job.clone(),
         len: 3 * 10,
@@ -119,11 +118,8 @@ fn chunks_the_spooler_never_took_are_counted_as_lost() {
     let (tx, rx) = mpsc::channel();
     drop(rx);
     let spools = SpoolDir { spooler: tx };
-    let mut body = CapturedBody::default();
     let chunk = chunk();
-    spools.store(&mut body, &chunk);
-    spools.store(&mut body, &chunk);
-    let spool = body.spool.take().expect("handed over");
+    let spool = spooled(&spools, &chunk, 2);
     let (settled, lost) = spool.settle().expect("settled");
     assert_eq!(lost, chunk.len() * 2);
     assert!(read_back(settled).is_empty());
@@ -136,14 +132,8 @@ fn spooled_bytes_reach_the_disk_sealed_and_read_back_whole() {
     let dir = tempfile::tempdir().expect("dir");
     let spools = SpoolDir::start(dir.path().to_owned(), None).expect("spooler");
     let text = "Authorization: Bearer sk-planted ".repeat(SPOOL_AFTER / 16);
-    let mut body = CapturedBody::default();
-    spools.store(&mut body, &Bytes::from(text.clone()));
-    let (settled, lost) = body
-        .spool
-        .take()
-        .expect("spooled")
-        .settle()
-        .expect("settled");
+    let spool = spooled(&spools, &Bytes::from(text.clone()), 1);
+    let (settled, lost) = spool.settle().expect("settled");
     let Settled::File(mut file, len) = settled else {
         panic!("spooled to a file");
     };
