@@ -2,6 +2,8 @@
 //! no file left behind (also when phonehome is killed), a directory that cannot take a spool
 //! file refused at start.
 
+use std::path::PathBuf;
+
 use base64::Engine as _;
 use serde_json::Value;
 
@@ -31,28 +33,59 @@ fn names(dir: &std::path::Path) -> Vec<String> {
         .collect()
 }
 
+/// A TLS upstream with `/echo`, a payload in a file, and `phonehome run --spool-dir` to post
+/// it there through (its command to follow).
+struct Posting {
+    scratch: Scratch,
+    _pki: TestPki,
+    _upstream: Upstream,
+    out: PathBuf,
+    spool: PathBuf,
+    sent: PathBuf,
+    url: String,
+    cmd: tokio::process::Command,
+}
+
+impl Posting {
+    async fn new(payload: &[u8]) -> Self {
+        let scratch = Scratch::new();
+        let (pki, upstream) = tls_upstream(&scratch).await;
+        let out = scratch.path("cap.jsonl");
+        let spool = scratch.path("spool");
+        std::fs::create_dir(&spool).expect("spool dir");
+        let sent = scratch.path("payload.bin");
+        std::fs::write(&sent, payload).expect("payload");
+        let url = format!("https://localhost:{}/echo", upstream.port());
+        let mut cmd = scratch.run_prefix(&out, Some(&pki.ca_pem));
+        cmd.arg("--spool-dir").arg(&spool);
+        Self {
+            scratch,
+            _pki: pki,
+            _upstream: upstream,
+            out,
+            spool,
+            sent,
+            url,
+            cmd,
+        }
+    }
+}
+
 /// `payload` posted to `/echo` over HTTP/1.1 through `phonehome run --spool-dir`, with
 /// `--max-body`; the capture's request and response and what curl got back.
 async fn echo(payload: &[u8], max_body: usize) -> (Vec<Value>, Vec<u8>, Vec<String>) {
-    let scratch = Scratch::new();
-    let (pki, upstream) = tls_upstream(&scratch).await;
-    let out = scratch.path("cap.jsonl");
-    let spool = scratch.path("spool");
-    std::fs::create_dir(&spool).expect("spool dir");
-    let sent = scratch.path("payload.bin");
-    let got = scratch.path("echoed.bin");
-    std::fs::write(&sent, payload).expect("payload");
-    let url = format!("https://localhost:{}/echo", upstream.port());
-    let mut cmd = scratch.run_prefix(&out, Some(&pki.ca_pem));
+    let mut posting = Posting::new(payload).await;
+    let got = posting.scratch.path("echoed.bin");
+    let cmd = &mut posting.cmd;
     cmd.arg("--max-body").arg(max_body.to_string());
-    cmd.arg("--spool-dir").arg(&spool);
     cmd.args(["--", "curl", "-sS", "--http1.1"]);
-    cmd.arg("--data-binary").arg(format!("@{}", sent.display()));
-    cmd.arg("-o").arg(&got).arg(&url);
-    let ran = run(cmd).await;
+    cmd.arg("--data-binary")
+        .arg(format!("@{}", posting.sent.display()));
+    cmd.arg("-o").arg(&got).arg(&posting.url);
+    let ran = run(posting.cmd).await;
     assert_eq!(ran.code, Some(0), "{}", ran.stderr);
     let echoed = std::fs::read(&got).expect("echoed");
-    (read_capture(&out), echoed, names(&spool))
+    (read_capture(&posting.out), echoed, names(&posting.spool))
 }
 
 /// A binary body past the spool's first MiB and past `--max-body`, both ways over HTTP/1.1:
@@ -149,21 +182,16 @@ fn file_open_in(pid: u32, dir: &std::path::Path) -> Option<Vec<u8>> {
 /// spool file held meanwhile was sealed: a credential in the body is not in it.
 #[tokio::test]
 async fn a_killed_proxy_leaves_no_spool_file() {
-    let scratch = Scratch::new();
-    let (pki, upstream) = tls_upstream(&scratch).await;
-    let spool = scratch.path("spool");
-    std::fs::create_dir(&spool).expect("spool dir");
-    let sent = scratch.path("payload.bin");
     let key = format!("sk-ant-api03-{}", "Q".repeat(30));
     let line = format!("{key} lorem ipsum\n");
-    std::fs::write(&sent, line.repeat(4 * SPOOL_AFTER / line.len())).expect("payload");
-    let url = format!("https://localhost:{}/echo", upstream.port());
-    let mut cmd = scratch.run_prefix(&scratch.path("cap.jsonl"), Some(&pki.ca_pem));
-    cmd.arg("--spool-dir").arg(&spool);
+    let payload = line.repeat(4 * SPOOL_AFTER / line.len());
+    let mut posting = Posting::new(payload.as_bytes()).await;
+    let (spool, sent, url) = (&posting.spool, &posting.sent, &posting.url);
+    let cmd = &mut posting.cmd;
     // Slow enough that the upload is still going when the spool file is seen.
     cmd.args(["--", "curl", "-sS", "--http1.1", "--limit-rate", "256k"]);
     cmd.arg("--data-binary").arg(format!("@{}", sent.display()));
-    cmd.arg("-o").arg("/dev/null").arg(&url);
+    cmd.arg("-o").arg("/dev/null").arg(url);
     cmd.stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
     let mut child = cmd.spawn().expect("phonehome starts");
@@ -171,7 +199,7 @@ async fn a_killed_proxy_leaves_no_spool_file() {
     // A hang guard, not a timing assertion.
     let mut seen = None;
     for _ in 0..600 {
-        seen = file_open_in(pid, &spool).filter(|held| held.len() > SPOOL_AFTER);
+        seen = file_open_in(pid, spool).filter(|held| held.len() > SPOOL_AFTER);
         if seen.is_some() {
             break;
         }
@@ -182,10 +210,10 @@ async fn a_killed_proxy_leaves_no_spool_file() {
         !held.windows(key.len()).any(|w| w == key.as_bytes()),
         "the spool file holds the body sealed"
     );
-    assert!(names(&spool).is_empty(), "the spool file has no name");
+    assert!(names(spool).is_empty(), "the spool file has no name");
     child.start_kill().expect("kill");
     child.wait().await.expect("reaped");
-    assert!(names(&spool).is_empty(), "nothing left after SIGKILL");
+    assert!(names(spool).is_empty(), "nothing left after SIGKILL");
 }
 
 /// Forwarding never waits on the spool: with the spool's disk taking no writes (a test gate
@@ -194,23 +222,16 @@ async fn a_killed_proxy_leaves_no_spool_file() {
 /// the exchange is recorded whole.
 #[tokio::test]
 async fn forwarding_does_not_wait_for_the_spool_to_be_written() {
-    let scratch = Scratch::new();
-    let (pki, upstream) = tls_upstream(&scratch).await;
-    let out = scratch.path("cap.jsonl");
-    let spool = scratch.path("spool");
-    std::fs::create_dir(&spool).expect("spool dir");
-    let gate = scratch.path("gate");
-    let sent = scratch.path("payload.bin");
-    let got = scratch.path("echoed.bin");
-    let done = scratch.path("done");
     let payload: Vec<u8> = (0..4 * SPOOL_AFTER)
         .map(|i| (i * 7 + i / 991) as u8)
         .collect();
-    std::fs::write(&sent, &payload).expect("payload");
-    let url = format!("https://localhost:{}/echo", upstream.port());
-    let mut cmd = scratch.run_prefix(&out, Some(&pki.ca_pem));
+    let mut posting = Posting::new(&payload).await;
+    let gate = posting.scratch.path("gate");
+    let got = posting.scratch.path("echoed.bin");
+    let done = posting.scratch.path("done");
+    let (out, sent, url) = (&posting.out, &posting.sent, &posting.url);
+    let cmd = &mut posting.cmd;
     cmd.env("PHONEHOME_TEST_SPOOL_GATE", &gate);
-    cmd.arg("--spool-dir").arg(&spool);
     let client = format!(
         "curl -sS --http1.1 --data-binary @'{}' -o '{}' '{url}' && touch '{}'",
         sent.display(),
@@ -228,7 +249,7 @@ async fn forwarding_does_not_wait_for_the_spool_to_be_written() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     let finished = done.exists();
-    let recorded_early = std::fs::read_to_string(&out)
+    let recorded_early = std::fs::read_to_string(out)
         .unwrap_or_default()
         .contains(r#""type":"request""#);
     std::fs::write(&gate, b"").expect("gate opened");
@@ -243,7 +264,7 @@ async fn forwarding_does_not_wait_for_the_spool_to_be_written() {
         std::fs::read(&got).expect("echoed") == payload,
         "every byte"
     );
-    let records = read_capture(&out);
+    let records = read_capture(out);
     let (request, response) = exchange(&records);
     for body in [&request["body"], &response["body"]] {
         assert_eq!(body["truncated"], false, "{body:?}");
