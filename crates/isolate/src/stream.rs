@@ -136,12 +136,10 @@ impl AsyncWrite for TcpStream {
             }
             if total == 0 && !bufs.iter().all(|b| b.is_empty()) {
                 socket.register_send_waker(cx.waker());
+                return Poll::Pending;
             }
             total
         };
-        if written == 0 && !bufs.iter().all(|b| b.is_empty()) {
-            return Poll::Pending;
-        }
         self.table.wake_driver();
         Poll::Ready(Ok(written))
     }
