@@ -364,6 +364,7 @@ mod tests {
         assert_eq!(handed[1].tuple.client.port(), 41001);
         assert_ne!(handed[0].handle, handed[1].handle);
     }
+
     /// A client that reuses its port as soon as its connection closed (phonehome closed first,
     /// so the stack's socket is in TIME-WAIT while its stream is still held) gets a SYN-ACK for
     /// the new connection: `Connections::before` makes a socket for it, but the stack hands a
